@@ -1,0 +1,52 @@
+/// A request to a lookup server. All requests are POSTed raw to `/lookup/<E>/`.
+///
+/// | bytes | meaning |
+/// | --- | --- |
+/// | `ff ‖ E` | metadata request |
+/// | `fe ‖ E ‖ PIR queries` | PIR request (``PIRQueryBatch`` wire form) |
+/// | `fd ‖ E` | full download |
+public enum LookupRequest: Sendable, Hashable {
+    /// Opcode of a metadata request.
+    public static let metadataOpcode: UInt8 = 0xFF
+    /// Opcode of a PIR request.
+    public static let pirOpcode: UInt8 = 0xFE
+    /// Opcode of a download request.
+    public static let downloadOpcode: UInt8 = 0xFD
+
+    /// Asks for the metadata of epoch `E`.
+    case metadata(Epoch)
+    /// PIR queries against epoch `E`'s database, as the unparsed Percy++ body (its parse needs
+    /// the database's block count).
+    case pir(Epoch, queries: ArraySlice<UInt8>)
+    /// Asks for the whole data file of epoch `E`.
+    case download(Epoch)
+
+    /// Parses a request body.
+    ///
+    /// - Returns: `nil` if the body is shorter than 5 bytes or has an unknown opcode.
+    public init?(rawRepresentation bytes: [UInt8]) {
+        guard bytes.count >= 5, let epoch = Epoch(wireBytes: bytes[1...]) else { return nil }
+        switch bytes[0] {
+        case Self.metadataOpcode: self = .metadata(epoch)
+        case Self.pirOpcode: self = .pir(epoch, queries: bytes[5...])
+        case Self.downloadOpcode: self = .download(epoch)
+        default: return nil
+        }
+    }
+
+    /// The request body.
+    public var rawRepresentation: [UInt8] {
+        switch self {
+        case .metadata(let epoch): [Self.metadataOpcode] + epoch.wireBytes
+        case .pir(let epoch, let queries): [Self.pirOpcode] + epoch.wireBytes + queries
+        case .download(let epoch): [Self.downloadOpcode] + epoch.wireBytes
+        }
+    }
+
+    /// The epoch the request is for.
+    public var epoch: Epoch {
+        switch self {
+        case .metadata(let epoch), .pir(let epoch, _), .download(let epoch): epoch
+        }
+    }
+}

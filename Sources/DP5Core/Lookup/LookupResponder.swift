@@ -1,0 +1,97 @@
+public import Foundation
+
+/// A lookup server's answers for one epoch's database.
+///
+/// | reply | meaning |
+/// | --- | --- |
+/// | metadata file (30 bytes) | answer to `ff` for this epoch |
+/// | `81 ‖ E ‖ answers` | answer to `fe` |
+/// | `82 ‖ E ‖ data file` | answer to `fd` (only the header if the database is empty) |
+/// | `00 ‖ E_server` | malformed request, unknown opcode, or `ff`/`fd` for another epoch |
+/// | `80 ‖ E_server` | `fe` for another epoch, malformed queries, or an empty database |
+///
+/// A download for another epoch gets `00`, not the `80` the protocol document names: that is
+/// what both eras of the original send (their check looks at the wrong byte), and what its
+/// clients expect.
+public struct LookupResponder: Sendable {
+    /// Status byte of a general error reply.
+    public static let errorStatus: UInt8 = 0x00
+    /// Status byte of a PIR error reply.
+    public static let pirErrorStatus: UInt8 = 0x80
+    /// Status byte of a PIR answer.
+    public static let pirAnswerStatus: UInt8 = 0x81
+    /// Status byte of a download answer.
+    public static let downloadStatus: UInt8 = 0x82
+
+    /// The database's metadata.
+    public let metadata: Metadata
+    /// The database's buckets as PIR blocks.
+    public let database: PIRDatabase
+
+    /// Creates a responder over a data file.
+    ///
+    /// - Throws: ``DP5Error/Code/malformedDatabase`` if `data` does not have the size the
+    ///   metadata describes.
+    public init(metadata: Metadata, data: Data) throws {
+        guard data.count == metadata.dataFileSize else {
+            throw DP5Error(
+                .malformedDatabase,
+                "data file of epoch \(metadata.epoch) has \(data.count) bytes, its metadata says \(metadata.dataFileSize)"
+            )
+        }
+        self.metadata = metadata
+        self.database = try PIRDatabase(
+            numberOfBlocks: Int(metadata.numberOfBuckets),
+            blockSize: metadata.bucketBytes,
+            bytes: data
+        )
+    }
+
+    /// The epoch this responder serves.
+    public var epoch: Epoch { metadata.epoch }
+
+    /// Answers one request body.
+    public func respond(to body: [UInt8]) -> LookupReply {
+        guard let request = LookupRequest(rawRepresentation: body) else {
+            return Self.errorReply(status: Self.errorStatus, serverEpoch: epoch)
+        }
+        return respond(to: request)
+    }
+
+    /// Answers one parsed request.
+    public func respond(to request: LookupRequest) -> LookupReply {
+        switch request {
+        case .metadata(let requested):
+            guard requested == epoch else { return Self.errorReply(status: Self.errorStatus, serverEpoch: epoch) }
+            return LookupReply(header: metadata.rawRepresentation, body: Data())
+        case .pir(let requested, let queries):
+            guard requested == epoch, metadata.bucketSize > 0,
+                let batch = try? PIRQueryBatch(percyWire: queries, numberOfBlocks: database.numberOfBlocks)
+            else { return Self.errorReply(status: Self.pirErrorStatus, serverEpoch: epoch) }
+            return LookupReply(
+                header: [Self.pirAnswerStatus] + epoch.wireBytes,
+                body: Data(PIRServer.answer(batch, database: database))
+            )
+        case .download(let requested):
+            guard requested == epoch else { return Self.errorReply(status: Self.errorStatus, serverEpoch: epoch) }
+            return LookupReply(header: [Self.downloadStatus] + epoch.wireBytes, body: database.bytes)
+        }
+    }
+
+    /// The error reply `status ‖ serverEpoch`, also for servers that have no database to answer from.
+    public static func errorReply(status: UInt8, serverEpoch: Epoch) -> LookupReply {
+        LookupReply(header: [status] + serverEpoch.wireBytes, body: Data())
+    }
+}
+
+/// A lookup server's reply: a short header and a body that may be a whole (mapped) data file,
+/// so a server can send it without copying.
+public struct LookupReply: Sendable {
+    /// The first bytes of the reply.
+    public let header: [UInt8]
+    /// The rest of the reply.
+    public let body: Data
+
+    /// The whole reply as one array.
+    public var bytes: [UInt8] { header + Array(body) }
+}

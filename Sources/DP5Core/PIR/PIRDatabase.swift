@@ -1,0 +1,87 @@
+public import Foundation
+
+/// A PIR database: `numberOfBlocks` blocks of `blockSize` bytes, stored back to back.
+///
+/// In DP5 a block is one bucket of the epoch's data file. The bytes are held as `Data`, so a
+/// server can hand in a memory-mapped file and every request reads the same pages; nothing is
+/// copied per request.
+public struct PIRDatabase: Sendable {
+    /// Number of blocks (DP5: `num_buckets`).
+    public let numberOfBlocks: Int
+    /// Bytes per block (DP5: `bucket_size · (10 + dataEncSize)`).
+    public let blockSize: Int
+    /// The blocks, `numberOfBlocks · blockSize` bytes.
+    public let bytes: Data
+
+    /// Creates a database and checks that `bytes` holds exactly the given blocks.
+    ///
+    /// - Throws: ``DP5Error/Code/malformedDatabase`` if the sizes do not match.
+    public init(numberOfBlocks: Int, blockSize: Int, bytes: Data) throws {
+        let (expected, overflow) = numberOfBlocks.multipliedReportingOverflow(by: blockSize)
+        guard numberOfBlocks >= 0, blockSize >= 0, !overflow, expected == bytes.count else {
+            throw DP5Error(
+                .malformedDatabase,
+                "database has \(bytes.count) bytes, expected \(numberOfBlocks) blocks of \(blockSize) bytes"
+            )
+        }
+        self.numberOfBlocks = numberOfBlocks
+        self.blockSize = blockSize
+        self.bytes = bytes
+    }
+
+    /// Total size in bytes.
+    public var count: Int { bytes.count }
+}
+
+/// The PIR queries of one request, as a lookup server receives them.
+///
+/// Wire form (Percy++ 1.0.0 as patched for DP5): `uint16 little-endian query count`, then for
+/// each query one coefficient byte per block, in block order. There is no header or parameter
+/// exchange; the server knows the block count from its database.
+public struct PIRQueryBatch: Sendable, Hashable {
+    /// Number of blocks each query addresses.
+    public let numberOfBlocks: Int
+    /// Number of queries in the batch.
+    public let numberOfQueries: Int
+    /// Query-major coefficients: query `q`'s coefficient for block `j` is at `q · numberOfBlocks + j`.
+    public let coefficients: [UInt8]
+
+    /// Creates a batch from query-major coefficients.
+    public init(numberOfBlocks: Int, coefficients: [UInt8]) {
+        precondition(numberOfBlocks > 0 || coefficients.isEmpty)
+        self.numberOfBlocks = numberOfBlocks
+        self.numberOfQueries = numberOfBlocks == 0 ? 0 : coefficients.count / numberOfBlocks
+        self.coefficients = coefficients
+    }
+
+    /// Parses the Percy++ wire form for a database of `numberOfBlocks` blocks.
+    ///
+    /// - Throws: ``DP5Error/Code/lookupRefused`` if the body is truncated or too long, or if it
+    ///   carries queries for an empty database.
+    public init(percyWire bytes: ArraySlice<UInt8>, numberOfBlocks: Int) throws {
+        guard bytes.count >= 2 else {
+            throw DP5Error(.lookupRefused, "PIR query is shorter than its 2-byte count")
+        }
+        let start = bytes.startIndex
+        let queries = Int(bytes[start]) | Int(bytes[start + 1]) << 8
+        guard queries == 0 || numberOfBlocks > 0 else {
+            throw DP5Error(.lookupRefused, "PIR query against an empty database")
+        }
+        guard bytes.count - 2 == queries * numberOfBlocks else {
+            throw DP5Error(
+                .lookupRefused,
+                "PIR query has \(bytes.count - 2) coefficient bytes, expected \(queries) × \(numberOfBlocks)"
+            )
+        }
+        self.numberOfBlocks = numberOfBlocks
+        self.numberOfQueries = queries
+        self.coefficients = Array(bytes[(start + 2)...])
+    }
+
+    /// The Percy++ wire form.
+    public var percyWire: [UInt8] {
+        var bytes: [UInt8] = [UInt8(truncatingIfNeeded: numberOfQueries), UInt8(truncatingIfNeeded: numberOfQueries >> 8)]
+        bytes.append(contentsOf: coefficients)
+        return bytes
+    }
+}
