@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "DP5Core", targets: ["DP5Core"]),
+        .library(name: "DP5Harness", targets: ["DP5Harness"]),
         .executable(name: "dp5", targets: ["dp5"]),
         .executable(name: "dp5-bench", targets: ["DP5Benchmarks"]),
     ],
@@ -21,15 +22,24 @@ let package = Package(
     ],
     targets: [
         // DP5 wire formats, cryptography and IT-PIR. No sockets, no HTTP.
+        // Optimised in debug builds too: the PIR arithmetic is ~50× slower unoptimised, which
+        // would make `swift run dp5 …` and the test suite crawl.
         .target(
             name: "DP5Core",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: upcomingFeatures + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
+        // The load harness: simulated users, answer checking, deployments to drive.
+        .target(
+            name: "DP5Harness",
+            dependencies: ["DP5Core"],
             swiftSettings: upcomingFeatures
         ),
         .executableTarget(
             name: "dp5",
             dependencies: [
                 "DP5Core",
+                "DP5Harness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcomingFeatures
@@ -41,6 +51,11 @@ let package = Package(
                 "DP5Core",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
+            name: "DP5HarnessTests",
+            dependencies: ["DP5Core", "DP5Harness"],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(

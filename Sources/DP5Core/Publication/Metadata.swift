@@ -100,6 +100,25 @@ public struct Metadata: Sendable, Hashable {
     /// Bytes of the data file (64-bit: no wrap at 4 GiB).
     public var dataFileSize: Int { Int(numberOfBuckets) * bucketBytes }
 
+    /// Checks that the database was built with `configuration`'s parameters.
+    ///
+    /// - Throws: ``DP5Error/Code/configurationMismatch`` naming both values of each key that differs.
+    public func check(matches configuration: DP5Configuration) throws {
+        var differences: [String] = []
+        if dataEncSize != UInt32(configuration.dataEncSize) {
+            differences.append("dataEncSize is \(dataEncSize) on the servers, \(configuration.dataEncSize) here")
+        }
+        if epochLength != configuration.epochLength {
+            differences.append("epochLength is \(epochLength) on the servers, \(configuration.epochLength) here")
+        }
+        if combined != configuration.combined {
+            differences.append("combined is \(combined) on the servers, \(configuration.combined) here")
+        }
+        guard differences.isEmpty else {
+            throw DP5Error(.configurationMismatch, differences.joined(separator: "; "))
+        }
+    }
+
     /// The bucket that holds the record with `hashedKey`.
     public func bucket(forHashedKey hashedKey: some Collection<UInt8>) -> Int {
         Int(KeyDerivation.bucket(prfKey: prfKey, hashedKey: hashedKey, numberOfBuckets: numberOfBuckets))

@@ -64,7 +64,7 @@ public struct DP5Configuration: Hashable, Sendable {
     }
 
     /// The epoch `clock` is in now.
-    public func currentEpoch(clock: some EpochClock) -> Epoch {
+    public func currentEpoch(clock: any EpochClock) -> Epoch {
         epoch(atSecondsSince1970: clock.secondsSince1970())
     }
 

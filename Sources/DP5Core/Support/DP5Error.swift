@@ -12,7 +12,7 @@ public struct DP5Error: Error, Hashable, Sendable, CustomStringConvertible {
             case malformedRegistrationStore, databaseTooLarge
             case malformedMetadata, metadataEpochMismatch, metadataRefused
             case malformedLookupReply, lookupRefused, lookupEpochMismatch
-            case notEnoughReplies, inconsistentReplies, malformedDatabase
+            case notEnoughReplies, inconsistentReplies, malformedDatabase, configurationMismatch
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -53,6 +53,8 @@ public struct DP5Error: Error, Hashable, Sendable, CustomStringConvertible {
         public static let inconsistentReplies = Code(.inconsistentReplies)
         /// A database file does not match its metadata.
         public static let malformedDatabase = Code(.malformedDatabase)
+        /// The servers use another `epochLength` or `dataEncSize` than the client's configuration.
+        public static let configurationMismatch = Code(.configurationMismatch)
 
         public var description: String { base.rawValue }
     }

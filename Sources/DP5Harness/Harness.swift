@@ -1,0 +1,146 @@
+public import DP5Core
+
+/// Drives a deployment the way the original `dp5client.py` does: every user registers, the
+/// registration server is fast-forwarded one epoch, then users look their buddies up.
+///
+/// Beyond the original, it checks every answer: a buddy must be online with exactly the data
+/// they registered for the looker, and everyone else offline.
+public struct Harness: Sendable {
+    /// The deployment's parameters; must match the servers'.
+    public let configuration: DP5Configuration
+    /// Number of lookup servers and privacy level.
+    public let parameters: LookupParameters
+    /// How many requests run at once.
+    public let concurrency: Int
+
+    /// Creates a harness.
+    public init(configuration: DP5Configuration, parameters: LookupParameters, concurrency: Int) {
+        self.configuration = configuration
+        self.parameters = parameters
+        self.concurrency = max(1, concurrency)
+    }
+
+    /// Registers every user for the next epoch.
+    ///
+    /// - Returns: the epoch registered for.
+    public func registerAll(_ users: [SimulatedUser], on deployment: some DP5Deployment) async throws -> Epoch {
+        let current = try await deployment.currentEpoch()
+        _ = try await forEach(users) { user in
+            let client = RegistrationClient(privateKey: user.privateKey, configuration: configuration)
+            let buddies = user.buddies.map {
+                BuddyRegistration(
+                    publicKey: $0,
+                    data: UserPopulation.presenceData(registrant: user.privateKey.publicKey, buddy: $0, size: configuration.dataPlainSize)
+                )
+            }
+            let message = try client.registrationMessage(epoch: current.next, buddies: buddies)
+            let reply = try await deployment.register(message, currentEpoch: current)
+            try RegistrationClient.verifyReply(reply, epoch: current.next)
+        }
+        return current.next
+    }
+
+    /// Looks up the buddies of `lookers` in `epoch`'s database and checks every answer against
+    /// what `registered` registered.
+    public func lookUp(
+        _ lookers: [SimulatedUser],
+        registered: [SimulatedUser],
+        epoch: Epoch,
+        on deployment: some DP5Deployment
+    ) async throws -> LookupTally {
+        let registrations = Dictionary(registered.map { ($0.privateKey.publicKey, Set($0.buddies)) }, uniquingKeysWith: { $0.union($1) })
+        let tallies = try await forEach(lookers) { user -> LookupTally in
+            let me = user.privateKey.publicKey
+            let server = Int.random(in: 0..<deployment.numberOfLookupServers)
+            let metadataReply = try await deployment.lookup(LookupClient.metadataRequest(epoch: epoch), epoch: epoch, server: server)
+            let metadata = try LookupClient.metadata(fromReply: metadataReply, epoch: epoch)
+            try metadata.check(matches: configuration)
+            let prepared = try LookupClient(privateKey: user.privateKey).prepareLookup(buddies: user.buddies, metadata: metadata, parameters: parameters)
+            let replies = try await withThrowingTaskGroup(of: (Int, [UInt8]?).self) { group in
+                for (index, request) in prepared.requests.enumerated() {
+                    group.addTask { (index, try await request.asyncMap { try await deployment.lookup($0, epoch: epoch, server: index) }) }
+                }
+                var replies = [[UInt8]?](repeating: nil, count: prepared.requests.count)
+                for try await (index, reply) in group { replies[index] = reply }
+                return replies
+            }
+            let result = try prepared.complete(replies: replies)
+            var tally = LookupTally(method: prepared.method)
+            for presence in result.presences {
+                let expectedOnline = registrations[presence.publicKey]?.contains(me) ?? false
+                let expectedData = expectedOnline
+                    ? UserPopulation.presenceData(registrant: presence.publicKey, buddy: me, size: configuration.dataPlainSize) : nil
+                tally.answers += 1
+                if presence.isOnline { tally.online += 1 }
+                if presence.data != expectedData { tally.wrong += 1 }
+            }
+            return tally
+        }
+        return tallies.reduce(LookupTally(), +)
+    }
+
+    /// Runs `body` for every element with at most ``concurrency`` at once, keeping input order.
+    private func forEach<Element: Sendable, Result: Sendable>(
+        _ elements: [Element],
+        _ body: @escaping @Sendable (Element) async throws -> Result
+    ) async throws -> [Result] {
+        try await withThrowingTaskGroup(of: (Int, Result).self) { group in
+            var results = [Result?](repeating: nil, count: elements.count)
+            var next = 0
+            for _ in 0..<min(concurrency, elements.count) {
+                let index = next
+                group.addTask { (index, try await body(elements[index])) }
+                next += 1
+            }
+            while let (index, result) = try await group.next() {
+                results[index] = result
+                if next < elements.count {
+                    let index = next
+                    group.addTask { (index, try await body(elements[index])) }
+                    next += 1
+                }
+            }
+            return results.map { $0! }
+        }
+    }
+}
+
+/// Counts from a batch of lookups.
+public struct LookupTally: Sendable, Hashable {
+    /// Lookups done by PIR.
+    public var pirLookups = 0
+    /// Lookups done by downloading the database.
+    public var downloadLookups = 0
+    /// Buddies asked about.
+    public var answers = 0
+    /// Buddies found online.
+    public var online = 0
+    /// Answers that differ from what was registered: must be 0.
+    public var wrong = 0
+
+    /// An empty tally.
+    public init() {}
+
+    init(method: LookupMethod) {
+        if method == .pir { pirLookups = 1 }
+        if method == .download { downloadLookups = 1 }
+    }
+
+    /// Adds two tallies.
+    public static func + (lhs: LookupTally, rhs: LookupTally) -> LookupTally {
+        var sum = lhs
+        sum.pirLookups += rhs.pirLookups
+        sum.downloadLookups += rhs.downloadLookups
+        sum.answers += rhs.answers
+        sum.online += rhs.online
+        sum.wrong += rhs.wrong
+        return sum
+    }
+}
+
+extension Optional {
+    fileprivate func asyncMap<Mapped>(_ transform: (Wrapped) async throws -> Mapped) async rethrows -> Mapped? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}
