@@ -141,7 +141,7 @@ public struct PIRQuery: Sendable {
         let (agreeing, subset) = (best.agreeing, best.subset)
         let blocks = interpolate(at: 0, from: subset, shares: shares)
         let faulty = (malformed + usable.filter { !agreeing.contains($0) }).sorted()
-        return PIRDecodedBlocks(blocks: blocks, faultyServers: faulty)
+        return PIRDecodedBlocks(blocks: blocks, faultyServers: faulty, isVerified: agreeing.count > privacyLevel + 1)
     }
 
     /// Server `p`'s answer with its randomisation removed: query `q`'s part divided by `r_{p,q}`.
@@ -214,4 +214,8 @@ public struct PIRDecodedBlocks: Sendable, Hashable {
     public let blocks: [[UInt8]]
     /// Servers whose answers were malformed or disagreed with the decoded blocks.
     public let faultyServers: [Int]
+    /// Whether at least one answer beyond the t + 1 that determine the blocks agreed with them.
+    /// With exactly t + 1 answers there is nothing to check against, so a lying server among
+    /// them goes unnoticed; that is a limit of the scheme, not of this decoder.
+    public let isVerified: Bool
 }
