@@ -123,5 +123,6 @@ struct PIRPropertyTests {
     @Test func subsetsAreAllCombinations() {
         #expect(PIRQuery.subsets(of: [4, 5, 6, 7], size: 2) == [[4, 5], [4, 6], [4, 7], [5, 6], [5, 7], [6, 7]])
         #expect(PIRQuery.subsets(of: [1], size: 2).isEmpty)
+        #expect(PIRQuery.subsets(of: Array(0..<40), size: 20, limit: 10).count == 10)
     }
 }

@@ -122,7 +122,7 @@ public struct PIRQuery: Sendable {
             // Any t + 1 members of an agreeing set give the same polynomial, so only subsets not
             // inside a set already seen can lead anywhere new.
             var seen = [best.agreeing]
-            for subset in Self.subsets(of: usable, size: privacyLevel + 1)
+            for subset in Self.subsets(of: usable, size: privacyLevel + 1, limit: Self.subsetSearchLimit)
             where !seen.contains(where: { set in subset.allSatisfy(set.contains) }) {
                 let candidate = agreement(of: subset, among: usable, shares: shares)
                 seen.append(candidate.agreeing)
@@ -169,6 +169,7 @@ public struct PIRQuery: Sendable {
     private func interpolate(at x: UInt8, from subset: [Int], shares: [Int: [UInt8]]) -> [[UInt8]] {
         let weights = Self.lagrangeCoefficients(points: subset.map { evaluationPoints[$0] }, at: x)
         var combined = [UInt8](repeating: 0, count: requestedBlocks.count * blockSize)
+        guard !combined.isEmpty else { return requestedBlocks.map { _ in [] } }
         combined.withUnsafeMutableBufferPointer { output in
             for (server, weight) in zip(subset, weights) {
                 shares[server]!.withUnsafeBufferPointer { share in
@@ -192,12 +193,17 @@ public struct PIRQuery: Sendable {
         }
     }
 
-    /// All subsets of `items` of `size` elements, in lexicographic order of positions.
-    static func subsets(of items: [Int], size: Int) -> [[Int]] {
-        guard size <= items.count else { return [] }
+    /// The most (t + 1)-subsets the decoder interpolates when answers disagree. The count grows
+    /// as C(answers, t + 1); this bound keeps a lookup with many servers from running for ever,
+    /// and covers every subset up to 14 servers.
+    static let subsetSearchLimit = 4096
+
+    /// The first `limit` subsets of `items` with `size` elements, in lexicographic order of positions.
+    static func subsets(of items: [Int], size: Int, limit: Int = .max) -> [[Int]] {
+        guard size >= 1, size <= items.count else { return [] }
         var result: [[Int]] = []
         var positions = Array(0..<size)
-        while true {
+        while result.count < limit {
             result.append(positions.map { items[$0] })
             var index = size - 1
             while index >= 0 && positions[index] == items.count - size + index { index -= 1 }
@@ -205,6 +211,7 @@ public struct PIRQuery: Sendable {
             positions[index] += 1
             for following in (index + 1)..<size { positions[following] = positions[following - 1] + 1 }
         }
+        return result
     }
 }
 
