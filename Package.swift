@@ -12,6 +12,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "DP5Core", targets: ["DP5Core"]),
+        .library(name: "DP5Client", targets: ["DP5Client"]),
+        .library(name: "DP5Server", targets: ["DP5Server"]),
         .library(name: "DP5Harness", targets: ["DP5Harness"]),
         .executable(name: "dp5", targets: ["dp5"]),
         .executable(name: "dp5-bench", targets: ["DP5Benchmarks"]),
@@ -19,6 +21,14 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // DP5 wire formats, cryptography and IT-PIR. No sockets, no HTTP.
@@ -29,18 +39,55 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcomingFeatures + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // Registration and lookup servers over HTTP(S): the original's endpoints and config files.
+        .target(
+            name: "DP5Server",
+            dependencies: [
+                "DP5Core",
+                "DP5Client",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        // The client side of the servers: registration, lookups and TLS trust over HTTP(S).
+        .target(
+            name: "DP5Client",
+            dependencies: [
+                "DP5Core",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
         // The load harness: simulated users, answer checking, deployments to drive.
         .target(
             name: "DP5Harness",
-            dependencies: ["DP5Core"],
+            dependencies: ["DP5Core", "DP5Client"],
             swiftSettings: upcomingFeatures
         ),
         .executableTarget(
             name: "dp5",
             dependencies: [
                 "DP5Core",
+                "DP5Client",
+                "DP5Server",
                 "DP5Harness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: upcomingFeatures
         ),
@@ -50,6 +97,17 @@ let package = Package(
             dependencies: [
                 "DP5Core",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
+            name: "DP5ServerTests",
+            dependencies: [
+                "DP5Core", "DP5Client", "DP5Server", "DP5Harness",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: upcomingFeatures
         ),

@@ -51,21 +51,12 @@ public struct Harness: Sendable {
         let registrations = Dictionary(registered.map { ($0.privateKey.publicKey, Set($0.buddies)) }, uniquingKeysWith: { $0.union($1) })
         let tallies = try await forEach(lookers) { user -> LookupTally in
             let me = user.privateKey.publicKey
-            let server = Int.random(in: 0..<deployment.numberOfLookupServers)
-            let metadataReply = try await deployment.lookup(LookupClient.metadataRequest(epoch: epoch), epoch: epoch, server: server)
-            let metadata = try LookupClient.metadata(fromReply: metadataReply, epoch: epoch)
-            try metadata.check(matches: configuration)
-            let prepared = try LookupClient(privateKey: user.privateKey).prepareLookup(buddies: user.buddies, metadata: metadata, parameters: parameters)
-            let replies = try await withThrowingTaskGroup(of: (Int, [UInt8]?).self) { group in
-                for (index, request) in prepared.requests.enumerated() {
-                    group.addTask { (index, try await request.asyncMap { try await deployment.lookup($0, epoch: epoch, server: index) }) }
-                }
-                var replies = [[UInt8]?](repeating: nil, count: prepared.requests.count)
-                for try await (index, reply) in group { replies[index] = reply }
-                return replies
+            let result = try await LookupClient(privateKey: user.privateKey).lookup(
+                buddies: user.buddies, epoch: epoch, parameters: parameters, expecting: configuration
+            ) { server, body in
+                try await deployment.lookup(body, epoch: epoch, server: server)
             }
-            let result = try prepared.complete(replies: replies)
-            var tally = LookupTally(method: prepared.method)
+            var tally = LookupTally(method: result.method)
             for presence in result.presences {
                 let expectedOnline = registrations[presence.publicKey]?.contains(me) ?? false
                 let expectedData = expectedOnline
@@ -135,12 +126,5 @@ public struct LookupTally: Sendable, Hashable {
         sum.online += rhs.online
         sum.wrong += rhs.wrong
         return sum
-    }
-}
-
-extension Optional {
-    fileprivate func asyncMap<Mapped>(_ transform: (Wrapped) async throws -> Mapped) async rethrows -> Mapped? {
-        guard let self else { return nil }
-        return try await transform(self)
     }
 }

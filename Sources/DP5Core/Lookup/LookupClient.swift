@@ -159,7 +159,7 @@ public struct PreparedLookup: Sendable {
         precondition(replies.count == requests.count, "one reply slot per lookup server")
         switch method {
         case .none:
-            return LookupResult(presences: buddies.map { BuddyPresence(publicKey: $0, data: nil) }, faultyServers: [])
+            return LookupResult(method: .none, presences: buddies.map { BuddyPresence(publicKey: $0, data: nil) }, faultyServers: [])
         case .download:
             return try completeDownload(replies: replies)
         case .pir:
@@ -184,7 +184,7 @@ public struct PreparedLookup: Sendable {
                 let presences = zip(buddies, targets).map { buddy, target in
                     BuddyPresence(publicKey: buddy, data: target.flatMap { open($0, in: body, bucketStart: $0.bucket * metadata.bucketBytes) })
                 }
-                return LookupResult(presences: presences, faultyServers: faulty)
+                return LookupResult(method: .download, presences: presences, faultyServers: faulty)
             } catch let error as DP5Error {
                 faulty.append(server)
                 firstError = firstError ?? error
@@ -221,7 +221,7 @@ public struct PreparedLookup: Sendable {
             }
             return BuddyPresence(publicKey: buddy, data: open(target, in: decoded.blocks[index][...], bucketStart: 0))
         }
-        return LookupResult(presences: presences, faultyServers: (decoded.faultyServers + refused).sorted())
+        return LookupResult(method: .pir, presences: presences, faultyServers: (decoded.faultyServers + refused).sorted())
     }
 
     /// The reply without its `status ‖ E` header, after checking both.
@@ -259,6 +259,8 @@ public struct PreparedLookup: Sendable {
 
 /// The outcome of one lookup.
 public struct LookupResult: Sendable, Hashable {
+    /// How the buckets were fetched.
+    public let method: LookupMethod
     /// Each buddy's presence, in the order the buddies were given.
     public let presences: [BuddyPresence]
     /// Lookup servers whose replies were refused, malformed or inconsistent with the result.

@@ -1,0 +1,135 @@
+import DP5Core
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The original's HTTP endpoints (`dp5server.py`'s `RootServer`), path and query forms both.
+///
+/// | endpoint | method | answer |
+/// | --- | --- | --- |
+/// | `/` | GET | `{"epoch": E, "register": bool}` |
+/// | `/register/<E>/`, `/register?epoch=<E>` | POST | 5-byte registration reply |
+/// | `/lookup/<E>/`, `/lookup?epoch=<E>` | POST | lookup reply |
+/// | `/download/<E>`, `/download/<E>/meta`, `/download/<E>?metadata=1` | GET | data or metadata file |
+/// | `/debugfastforward` | GET | `Old: X New: Y` |
+///
+/// A wrong URL epoch, an epoch with no database, or a request for a role the server does not
+/// have gets HTTP 403, as the original.
+struct HTTPRoutes: Sendable {
+    let configuration: ServerConfiguration
+    let clock: any EpochClock
+    let authority: RegistrationAuthority?
+    let databases: LookupDatabases?
+    let publications: PublicationDirectory
+    let logger: Logger
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/") { _, _ in try await status() }
+        router.post("/register/:epoch") { request, context in try await register(request, epoch: context.parameters.get("epoch")) }
+        router.post("/register") { request, _ in try await register(request, epoch: request.uri.queryParameters.get("epoch")) }
+        router.post("/lookup/:epoch") { request, context in try await lookup(request, epoch: context.parameters.get("epoch")) }
+        router.post("/lookup") { request, _ in try await lookup(request, epoch: request.uri.queryParameters.get("epoch")) }
+        router.get("/download/:epoch") { request, context in
+            try await download(epoch: context.parameters.get("epoch"), metadata: request.uri.queryParameters.get("metadata") == "1")
+        }
+        router.get("/download/:epoch/meta") { _, context in try await download(epoch: context.parameters.get("epoch"), metadata: true) }
+        router.get("/download") { request, _ in
+            try await download(epoch: request.uri.queryParameters.get("epoch"), metadata: request.uri.queryParameters.get("metadata") == "1")
+        }
+        router.get("/debugfastforward") { _, _ in try await fastForward() }
+    }
+
+    private func status() async throws -> Response {
+        let epoch: Epoch
+        if let authority {
+            try await authority.publishDueEpochs()
+            epoch = await authority.currentEpoch
+        } else {
+            epoch = configuration.protocolConfiguration.currentEpoch(clock: clock)
+        }
+        let json = "{\"epoch\": \(epoch), \"register\": \(authority != nil)}"
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    private func register(_ request: Request, epoch: String?) async throws -> Response {
+        guard let authority else { return refusal("this server does not take registrations") }
+        guard let epoch = Self.epoch(from: epoch) else { return refusal("the URL carries no epoch") }
+        var request = request
+        let body = try await request.collectBody(upTo: configuration.maxRequestBytes)
+        do {
+            return octetStream(try await authority.register(Array(body.readableBytesView), urlEpoch: epoch))
+        } catch let error as DP5ServerError {
+            return refusal(error.description)
+        }
+    }
+
+    private func lookup(_ request: Request, epoch: String?) async throws -> Response {
+        guard let databases else { return refusal("this server does not answer lookups") }
+        guard let epoch = Self.epoch(from: epoch) else { return refusal("the URL carries no epoch") }
+        var request = request
+        let body = try await request.collectBody(upTo: configuration.maxRequestBytes)
+        let responder: LookupResponder
+        do {
+            responder = try await databases.responder(for: epoch)
+        } catch {
+            logger.debug("No database for a lookup", metadata: ["dp5.epoch": "\(epoch)", "error": "\(error)"])
+            return refusal("no database for epoch \(epoch)")
+        }
+        let reply = responder.respond(to: Array(body.readableBytesView))
+        return octetStream(reply.header, then: reply.body)
+    }
+
+    private func download(epoch: String?, metadata: Bool) async throws -> Response {
+        guard let epoch = Self.epoch(from: epoch) else { return refusal("the URL carries no epoch") }
+        if let authority { try await authority.publishDueEpochs() }
+        guard publications.isPublished(epoch) else { return refusal("no database for epoch \(epoch)") }
+        if metadata {
+            guard let bytes = publications.metadataBytes(epoch) else { return refusal("no database for epoch \(epoch)") }
+            return octetStream(bytes)
+        }
+        do {
+            return octetStream([], then: try publications.mappedData(epoch))
+        } catch {
+            return refusal("no database for epoch \(epoch)")
+        }
+    }
+
+    private func fastForward() async throws -> Response {
+        guard configuration.allowDebugFastForward else { return refusal("debug fast-forward is disabled (allowDebugFastForward)") }
+        guard let authority else { return refusal("only a registration server fast-forwards") }
+        let (old, new) = try await authority.fastForward()
+        logger.info("Fast-forwarded", metadata: ["dp5.epoch.old": "\(old)", "dp5.epoch.new": "\(new)"])
+        return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "Old: \(old) New: \(new)")))
+    }
+
+    private static func epoch(from text: String?) -> Epoch? {
+        guard let text, let value = UInt32(text) else { return nil }
+        return Epoch(value)
+    }
+
+    private func refusal(_ reason: String) -> Response {
+        Response(status: .forbidden, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: reason)))
+    }
+
+    /// `header ‖ body` as `application/octet-stream`; a large body (a whole data file) is sent in
+    /// slices so it is never copied whole.
+    private func octetStream(_ header: [UInt8], then body: Data = Data()) -> Response {
+        let length = header.count + body.count
+        let slice = 1 << 20
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/octet-stream"],
+            body: ResponseBody(contentLength: length) { writer in
+                if !header.isEmpty { try await writer.write(ByteBuffer(bytes: header)) }
+                var offset = 0
+                while offset < body.count {
+                    let end = min(offset + slice, body.count)
+                    try await writer.write(ByteBuffer(bytes: body[(body.startIndex + offset)..<(body.startIndex + end)]))
+                    offset = end
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+}

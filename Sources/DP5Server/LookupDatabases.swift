@@ -1,0 +1,107 @@
+import AsyncHTTPClient
+import DP5Client
+import DP5Core
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Where a lookup server gets epoch databases from.
+enum DatabaseSource: Sendable {
+    /// The registration server in the same process writes them into the shared `datadir`.
+    case local
+    /// A registration server at this base URL, reached with this HTTP client.
+    case remote(baseURL: String, client: HTTPClient)
+}
+
+/// A lookup server's databases: the newest epoch and the one before it, each verified against
+/// its metadata and held as a memory-mapped file.
+///
+/// A missing epoch is fetched from the registration server (`/download/<E>/meta`, then
+/// `/download/<E>`), checked, and stored in `datadir` atomically before it is served; concurrent
+/// requests for it share one fetch. A restarted server serves the verified files it already has.
+actor LookupDatabases {
+    private let configuration: DP5Configuration
+    private let publications: PublicationDirectory
+    private let source: DatabaseSource
+    private let logger: Logger
+    private var responders: [Epoch: LookupResponder] = [:]
+    private var fetches: [Epoch: Task<LookupResponder, any Error>] = [:]
+    /// The largest data file accepted from a registration server.
+    private let maximumDatabaseBytes = 1 << 40
+
+    init(configuration: DP5Configuration, publications: PublicationDirectory, source: DatabaseSource, logger: Logger) {
+        self.configuration = configuration
+        self.publications = publications
+        self.source = source
+        self.logger = logger
+    }
+
+    /// The newest epoch held.
+    var newestEpoch: Epoch? { responders.keys.max() }
+
+    /// The responder for `epoch`, loading or fetching its database if needed.
+    ///
+    /// - Throws: ``DP5ServerError`` if the database does not exist (yet), is older than the
+    ///   previous epoch, or fails verification.
+    func responder(for epoch: Epoch) async throws -> LookupResponder {
+        if let responder = responders[epoch] { return responder }
+        if let newest = newestEpoch, epoch < newest.previous {
+            throw DP5ServerError.refused("epoch \(epoch) is older than the databases this server keeps")
+        }
+        if let fetch = fetches[epoch] { return try await fetch.value }
+        let task = Task { try await self.obtain(epoch) }
+        fetches[epoch] = task
+        defer { fetches[epoch] = nil }
+        let responder = try await task.value
+        install(responder)
+        return responder
+    }
+
+    /// Loads the newest verified databases already in `datadir` (after a restart).
+    func loadExisting() {
+        for epoch in publications.publishedEpochs().prefix(2) {
+            do {
+                if let responder = try publications.loadResponder(epoch, configuration: configuration) { install(responder) }
+            } catch {
+                logger.warning("Ignoring a stored database that fails verification", metadata: ["dp5.epoch": "\(epoch)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private func install(_ responder: LookupResponder) {
+        responders[responder.epoch] = responder
+        guard let newest = newestEpoch else { return }
+        for epoch in responders.keys where epoch < newest.previous { responders[epoch] = nil }
+        if case .remote = source { publications.removeEpochs(before: newest.previous) }
+    }
+
+    private func obtain(_ epoch: Epoch) async throws -> LookupResponder {
+        if let responder = try publications.loadResponder(epoch, configuration: configuration) { return responder }
+        guard case .remote(let baseURL, let client) = source else {
+            throw DP5ServerError.refused("no database for epoch \(epoch)")
+        }
+        let metadataBytes = try await download(baseURL + "/download/\(epoch)/meta", client: client, limit: Metadata.byteCount)
+        let metadata = try Metadata(rawRepresentation: metadataBytes)
+        guard metadata.epoch == epoch else {
+            throw DP5ServerError.corruptDatabase("registration server sent the metadata of epoch \(metadata.epoch) for \(epoch)")
+        }
+        try metadata.check(matches: configuration)
+        let data = try await download(baseURL + "/download/\(epoch)", client: client, limit: min(metadata.dataFileSize, maximumDatabaseBytes))
+        guard data.count == metadata.dataFileSize else {
+            throw DP5ServerError.corruptDatabase("data file of epoch \(epoch) has \(data.count) bytes, its metadata says \(metadata.dataFileSize)")
+        }
+        try publications.publish(metadata: metadataBytes, data: data, epoch: epoch)
+        logger.info("Fetched epoch database", metadata: ["dp5.epoch": "\(epoch)", "dp5.bytes": "\(data.count)"])
+        return try LookupResponder(metadata: metadata, data: publications.mappedData(epoch))
+    }
+
+    private func download(_ url: String, client: HTTPClient, limit: Int) async throws -> [UInt8] {
+        let response = try await client.execute(HTTPClientRequest(url: url), timeout: .minutes(10))
+        let body = try await response.body.collect(upTo: max(limit, 1))
+        guard response.status == .ok else {
+            throw DP5ServerError.unavailable("\(url) answered HTTP \(response.status.code)")
+        }
+        return Array(body.readableBytesView)
+    }
+}

@@ -1,0 +1,123 @@
+import DP5Core
+import Foundation
+import Logging
+
+/// The registration server's state: its epoch, the registrations for the next epoch, and the
+/// publication of each epoch's database.
+///
+/// Registrations for epoch E + 1 (made during E) are appended to `regdir/<E+1 as %08x>.reg` and
+/// synced before they are acknowledged. When the epoch becomes E + 1, that file is turned into
+/// `datadir/data<E+1>.dat` and `meta<E+1>.dat` and renamed `.sreg`, as the original did. All of
+/// it happens inside this actor, so a registration and an epoch change never interleave.
+actor RegistrationAuthority {
+    private let configuration: DP5Configuration
+    private let clock: any EpochClock
+    private let registrationDirectory: String
+    private let publications: PublicationDirectory
+    private let processor: RegistrationProcessor
+    private let logger: Logger
+    /// Epochs added by `/debugfastforward`.
+    private var fastForwardOffset: UInt32 = 0
+
+    init(
+        configuration: DP5Configuration,
+        clock: any EpochClock,
+        registrationDirectory: String,
+        publications: PublicationDirectory,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.clock = clock
+        self.registrationDirectory = registrationDirectory
+        self.publications = publications
+        self.processor = RegistrationProcessor(configuration: configuration)
+        self.logger = logger
+    }
+
+    /// The server's current epoch: its clock's plus any fast-forwards.
+    var currentEpoch: Epoch { Epoch(configuration.currentEpoch(clock: clock).rawValue &+ fastForwardOffset) }
+
+    /// Seconds until the next epoch begins by the server's clock.
+    var secondsUntilNextEpoch: Double {
+        let now = clock.secondsSince1970()
+        let clockEpoch = configuration.epoch(atSecondsSince1970: now)
+        return max(0, Double(configuration.startOfEpoch(clockEpoch.next)) - now)
+    }
+
+    private func registrationPath(_ epoch: Epoch, suffix: String = "reg") -> String {
+        registrationDirectory + "/" + String(format: "%08x", epoch.rawValue) + "." + suffix
+    }
+
+    /// Handles `POST /register/<urlEpoch>/`.
+    ///
+    /// - Returns: the 5-byte reply, sent only after accepted records are on disk.
+    /// - Throws: ``DP5ServerError/refused(_:)`` if `urlEpoch` is not the current epoch.
+    func register(_ message: [UInt8], urlEpoch: Epoch) throws -> [UInt8] {
+        try publishDueEpochs()
+        let current = currentEpoch
+        guard urlEpoch == current else {
+            throw DP5ServerError.refused("registration made in epoch \(urlEpoch), the server is in epoch \(current)")
+        }
+        let outcome = processor.process(message, nextEpoch: current.next)
+        if !outcome.storedRecords.isEmpty {
+            try DurableFiles.appendAndSync(outcome.storedRecords, to: registrationPath(current.next))
+        }
+        return outcome.reply.rawRepresentation
+    }
+
+    /// Publishes every epoch up to the current one that has registrations but no database yet,
+    /// and the current epoch in any case (with no registrations its database is empty).
+    ///
+    /// - Returns: the epochs published by this call, in order.
+    @discardableResult
+    func publishDueEpochs() throws -> [Epoch] {
+        let current = currentEpoch
+        var due = Set(pendingRegistrationEpochs().filter { $0 <= current })
+        due.insert(current)
+        var published: [Epoch] = []
+        for epoch in due.sorted() where !publications.isPublished(epoch) {
+            try publish(epoch)
+            published.append(epoch)
+        }
+        return published
+    }
+
+    /// Handles `/debugfastforward`: one epoch on, and the new epoch published.
+    func fastForward() throws -> (old: Epoch, new: Epoch) {
+        try publishDueEpochs()
+        let old = currentEpoch
+        fastForwardOffset &+= 1
+        try publishDueEpochs()
+        return (old, currentEpoch)
+    }
+
+    private func publish(_ epoch: Epoch) throws {
+        let path = registrationPath(epoch)
+        var records = FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
+        let whole = records.count - records.count % configuration.recordSize
+        if whole != records.count {
+            // Only an unacknowledged append can be cut short (a crash before fsync returned).
+            logger.warning("Dropping a partial record at the end of a registration file", metadata: ["dp5.epoch": "\(epoch)"])
+            records.removeLast(records.count - whole)
+        }
+        let database = try EpochDatabase.build(records: records, epoch: epoch, configuration: configuration)
+        try publications.publish(metadata: database.metadata.rawRepresentation, data: database.data, epoch: epoch)
+        try DurableFiles.renameIfPresent(path, to: registrationPath(epoch, suffix: "sreg"))
+        logger.info(
+            "Published epoch database",
+            metadata: [
+                "dp5.epoch": "\(epoch)", "dp5.records": "\(records.count / configuration.recordSize)",
+                "dp5.buckets": "\(database.metadata.numberOfBuckets)", "dp5.bucketSize": "\(database.metadata.bucketSize)",
+            ]
+        )
+    }
+
+    /// Epochs with a `.reg` file.
+    private func pendingRegistrationEpochs() -> [Epoch] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: registrationDirectory)) ?? []
+        return names.compactMap { name in
+            guard name.hasSuffix(".reg"), name.count == 12 else { return nil }
+            return UInt32(String(name.prefix(8)), radix: 16).map { Epoch($0) }
+        }
+    }
+}
