@@ -30,14 +30,19 @@ public struct DP5HTTPClient: Sendable {
 
     /// Runs `body` with a client whose connections are shut down when it returns.
     ///
-    /// - Parameter connectionsPerServer: how many connections to keep to each server.
+    /// - Parameters:
+    ///   - connectionsPerServer: how many connections to keep to each server.
+    ///   - connectTimeout: how long to keep trying to reach a server; a lookup server that is down
+    ///     delays a lookup by this much before it counts as silent.
     public static func withClient<Result: Sendable>(
         configuration: ClientConfiguration,
         connectionsPerServer: Int = 8,
+        connectTimeout: Duration = .seconds(5),
         _ body: (DP5HTTPClient) async throws -> Result
     ) async throws -> Result {
         var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: try configuration.trust.makeClientConfiguration())
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(1, connectionsPerServer)
+        httpConfiguration.timeout.connect = .nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000)
         return try await HTTPClient.withHTTPClient(configuration: httpConfiguration) { http in
             try await body(DP5HTTPClient(configuration: configuration, httpClient: http))
         }

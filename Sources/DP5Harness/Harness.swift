@@ -23,9 +23,13 @@ public struct Harness: Sendable {
     /// Registers every user for the next epoch.
     ///
     /// - Returns: the epoch registered for.
-    public func registerAll(_ users: [SimulatedUser], on deployment: some DP5Deployment) async throws -> Epoch {
+    public func registerAll(
+        _ users: [SimulatedUser],
+        on deployment: some DP5Deployment,
+        progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    ) async throws -> Epoch {
         let current = try await deployment.currentEpoch()
-        _ = try await forEach(users) { user in
+        _ = try await forEach(users, progress: progress) { user in
             let client = RegistrationClient(privateKey: user.privateKey, configuration: configuration)
             let buddies = user.buddies.map {
                 BuddyRegistration(
@@ -46,10 +50,11 @@ public struct Harness: Sendable {
         _ lookers: [SimulatedUser],
         registered: [SimulatedUser],
         epoch: Epoch,
-        on deployment: some DP5Deployment
+        on deployment: some DP5Deployment,
+        progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws -> LookupTally {
         let registrations = Dictionary(registered.map { ($0.privateKey.publicKey, Set($0.buddies)) }, uniquingKeysWith: { $0.union($1) })
-        let tallies = try await forEach(lookers) { user -> LookupTally in
+        let tallies = try await forEach(lookers, progress: progress) { user -> LookupTally in
             let me = user.privateKey.publicKey
             let result = try await LookupClient(privateKey: user.privateKey).lookup(
                 buddies: user.buddies, epoch: epoch, parameters: parameters, expecting: configuration
@@ -70,9 +75,11 @@ public struct Harness: Sendable {
         return tallies.reduce(LookupTally(), +)
     }
 
-    /// Runs `body` for every element with at most ``concurrency`` at once, keeping input order.
+    /// Runs `body` for every element with at most ``concurrency`` at once, keeping input order,
+    /// and reports each completion to `progress`.
     private func forEach<Element: Sendable, Result: Sendable>(
         _ elements: [Element],
+        progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void,
         _ body: @escaping @Sendable (Element) async throws -> Result
     ) async throws -> [Result] {
         try await withThrowingTaskGroup(of: (Int, Result).self) { group in
@@ -83,8 +90,11 @@ public struct Harness: Sendable {
                 group.addTask { (index, try await body(elements[index])) }
                 next += 1
             }
+            var done = 0
             while let (index, result) = try await group.next() {
                 results[index] = result
+                done += 1
+                progress(done, elements.count)
                 if next < elements.count {
                     let index = next
                     group.addTask { (index, try await body(elements[index])) }

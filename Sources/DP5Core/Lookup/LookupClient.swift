@@ -170,7 +170,8 @@ public struct PreparedLookup: Sendable {
     private func completeDownload(replies: [[UInt8]?]) throws -> LookupResult {
         var firstError: DP5Error?
         var faulty: [Int] = []
-        for (server, reply) in replies.enumerated() where requests[server] != nil {
+        // Any server's copy of the data file will do: a client whose chosen server fails asks another.
+        for (server, reply) in replies.enumerated() {
             guard let reply else { continue }
             do {
                 let body = try payload(of: reply, status: LookupResponder.downloadStatus, server: server)
@@ -190,7 +191,7 @@ public struct PreparedLookup: Sendable {
                 firstError = firstError ?? error
             }
         }
-        throw firstError ?? DP5Error(.notEnoughReplies, "the lookup server asked for the download did not answer", originalCode: 0x16)
+        throw firstError ?? DP5Error(.notEnoughReplies, "no lookup server answered the download", originalCode: 0x16)
     }
 
     private func completePIR(replies: [[UInt8]?]) throws -> LookupResult {

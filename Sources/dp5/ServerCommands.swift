@@ -1,0 +1,54 @@
+import ArgumentParser
+import DP5Server
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `dp5 server CONFIG`: a registration server, a lookup server, or both.
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run a registration and/or lookup server from a JSON config file (regserver.cfg, lookupserver.cfg).",
+        discussion: "Runs in the foreground, logs to standard error, and stops cleanly on SIGINT or SIGTERM."
+    )
+
+    @Argument(help: "The server's JSON configuration file.")
+    var config: String
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let configuration: ServerConfiguration
+        do {
+            configuration = try ServerConfiguration(contentsOfFile: config)
+        } catch {
+            throw ValidationError("\(config): \(error)")
+        }
+        let logger = logging.makeLogger(label: "dp5.server")
+        let server = DP5Server(configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+    }
+}
+
+/// `dp5 testcert DIR`: the self-signed certificate the seed has users make with openssl.
+struct TestCertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "testcert",
+        abstract: "Write a self-signed server.crt and server.key into DIR, valid for localhost and 127.0.0.1."
+    )
+
+    @Argument(help: "Directory to write server.crt and server.key into (created if missing).")
+    var directory: String
+
+    @Option(name: .customLong("host"), help: "Another host name or IPv4 address the certificate is valid for (repeatable).")
+    var hosts: [String] = []
+
+    func run() throws {
+        let paths = try SelfSignedCertificate.write(to: directory, hosts: hosts)
+        print("Wrote \(paths.certificatePath) and \(paths.privateKeyPath)")
+        print("Clients trust it with \"trustCertificate\": \"\(paths.certificatePath)\" in servers.cfg.")
+    }
+}
