@@ -46,6 +46,7 @@ public struct DP5Server: Service {
         try await HTTPClient.withHTTPClient(configuration: httpConfiguration) { client in
             try await makeApplication(client: client).run()
         }
+        logger.info("Stopped")
     }
 
     private func makeApplication(client: HTTPClient) throws -> some ApplicationProtocol {

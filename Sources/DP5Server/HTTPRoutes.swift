@@ -61,6 +61,11 @@ struct HTTPRoutes: Sendable {
             return octetStream(try await authority.register(Array(body.readableBytesView), urlEpoch: epoch))
         } catch let error as DP5ServerError {
             return refusal(error.description)
+        } catch {
+            // Not stored (a full disk, say), so not acknowledged: the client may try again.
+            logger.error("Storing a registration failed", metadata: ["dp5.epoch": "\(epoch)", "error": "\(error)"])
+            return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain"],
+                            body: .init(byteBuffer: ByteBuffer(string: "the registration could not be stored; try again")))
         }
     }
 
@@ -69,9 +74,11 @@ struct HTTPRoutes: Sendable {
         guard let epoch = Self.epoch(from: epoch) else { return refusal("the URL carries no epoch") }
         var request = request
         let body = try await request.collectBody(upTo: configuration.maxRequestBytes)
+        // A server in both roles publishes lazily too, so a lookup just after the boundary finds the epoch.
+        if let authority { try await authority.publishDueEpochs() }
         let responder: LookupResponder
         do {
-            responder = try await databases.responder(for: epoch)
+            responder = try await databases.responder(for: epoch, onDemand: true)
         } catch {
             logger.debug("No database for a lookup", metadata: ["dp5.epoch": "\(epoch)", "error": "\(error)"])
             return refusal("no database for epoch \(epoch)")

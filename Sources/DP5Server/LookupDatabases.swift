@@ -42,12 +42,18 @@ actor LookupDatabases {
 
     /// The responder for `epoch`, loading or fetching its database if needed.
     ///
+    /// - Parameter onDemand: the epoch comes from a client's request, so the server fetches it
+    ///   only if it is at most one past the newest it holds; clients cannot make it fetch arbitrary
+    ///   epochs from the registration server.
     /// - Throws: ``DP5ServerError`` if the database does not exist (yet), is older than the
     ///   previous epoch, or fails verification.
-    func responder(for epoch: Epoch) async throws -> LookupResponder {
+    func responder(for epoch: Epoch, onDemand: Bool = false) async throws -> LookupResponder {
         if let responder = responders[epoch] { return responder }
         if let newest = newestEpoch, epoch < newest.previous {
             throw DP5ServerError.refused("epoch \(epoch) is older than the databases this server keeps")
+        }
+        if onDemand, let newest = newestEpoch, epoch > newest.next {
+            throw DP5ServerError.refused("epoch \(epoch) is ahead of the registration server's")
         }
         if let fetch = fetches[epoch] { return try await fetch.value }
         let task = Task { try await self.obtain(epoch) }
