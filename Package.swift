@@ -31,12 +31,19 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
+        // GF(2^8) multiply-accumulate kernels (GFNI, AVX2/SSSE3 shuffles, portable) with runtime
+        // dispatch. Optimised in every build: debug builds compile C at -O0 otherwise, which
+        // would make `swift run dp5 …` and the tests serve PIR at a fraction of the speed.
+        .target(
+            name: "CGF256",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
         // DP5 wire formats, cryptography and IT-PIR. No sockets, no HTTP.
         // Optimised in debug builds too: the PIR arithmetic is ~50× slower unoptimised, which
         // would make `swift run dp5 …` and the test suite crawl.
         .target(
             name: "DP5Core",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CGF256", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcomingFeatures + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // Registration and lookup servers over HTTP(S): the original's endpoints and config files.

@@ -71,7 +71,10 @@ public struct DP5Server: Service {
             } else {
                 source = .remote(baseURL: configuration.registrationServer!, client: client)
             }
-            let lookups = LookupDatabases(configuration: protocolConfiguration, publications: publications, source: source, logger: logger)
+            let lookups = LookupDatabases(
+                configuration: protocolConfiguration, publications: publications, source: source,
+                engine: PIREngine(threads: configuration.pirThreads), logger: logger
+            )
             databases = lookups
             if case .remote(let baseURL, _) = source {
                 services.append(DatabasePollService(
@@ -104,7 +107,8 @@ public struct DP5Server: Service {
             onServerRunning: { channel in
                 if let address = channel.localAddress {
                     logger.info("Listening", metadata: ["dp5.address": "\(address)", "dp5.roles": "\(roles.joined(separator: "+"))",
-                                                        "dp5.tls": "\(configuration.tls != nil)"])
+                                                        "dp5.tls": "\(configuration.tls != nil)", "dp5.pirKernel": "\(PIREngine.Kernel.best)",
+                                                        "dp5.pirThreads": "\(configuration.pirThreads)"])
                     await onListening(address)
                 }
             },

@@ -76,14 +76,18 @@ struct HTTPRoutes: Sendable {
         let body = try await request.collectBody(upTo: configuration.maxRequestBytes)
         // A server in both roles publishes lazily too, so a lookup just after the boundary finds the epoch.
         if let authority { try await authority.publishDueEpochs() }
-        let responder: LookupResponder
+        let served: ServedEpoch
         do {
-            responder = try await databases.responder(for: epoch, onDemand: true)
+            served = try await databases.responder(for: epoch, onDemand: true)
         } catch {
             logger.debug("No database for a lookup", metadata: ["dp5.epoch": "\(epoch)", "error": "\(error)"])
             return refusal("no database for epoch \(epoch)")
         }
-        let reply = responder.respond(to: Array(body.readableBytesView))
+        guard let parsed = LookupRequest(rawRepresentation: Array(body.readableBytesView)) else {
+            let reply = LookupResponder.errorReply(status: LookupResponder.errorStatus, serverEpoch: served.responder.epoch)
+            return octetStream(reply.header)
+        }
+        let reply = await served.responder.respond(to: parsed) { await served.coalescer.answer($0) }
         return octetStream(reply.header, then: reply.body)
     }
 

@@ -6,6 +6,12 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
+/// One epoch a lookup server serves: its database, and the coalescer its PIR queries share.
+struct ServedEpoch: Sendable {
+    let responder: LookupResponder
+    let coalescer: PIRCoalescer
+}
+
 /// Where a lookup server gets epoch databases from.
 enum DatabaseSource: Sendable {
     /// The registration server in the same process writes them into the shared `datadir`.
@@ -25,20 +31,22 @@ actor LookupDatabases {
     private let publications: PublicationDirectory
     private let source: DatabaseSource
     private let logger: Logger
-    private var responders: [Epoch: LookupResponder] = [:]
+    private let engine: PIREngine
+    private var served: [Epoch: ServedEpoch] = [:]
     private var fetches: [Epoch: Task<LookupResponder, any Error>] = [:]
     /// The largest data file accepted from a registration server.
     private let maximumDatabaseBytes = 1 << 40
 
-    init(configuration: DP5Configuration, publications: PublicationDirectory, source: DatabaseSource, logger: Logger) {
+    init(configuration: DP5Configuration, publications: PublicationDirectory, source: DatabaseSource, engine: PIREngine, logger: Logger) {
         self.configuration = configuration
+        self.engine = engine
         self.publications = publications
         self.source = source
         self.logger = logger
     }
 
     /// The newest epoch held.
-    var newestEpoch: Epoch? { responders.keys.max() }
+    var newestEpoch: Epoch? { served.keys.max() }
 
     /// The responder for `epoch`, loading or fetching its database if needed.
     ///
@@ -47,21 +55,19 @@ actor LookupDatabases {
     ///   epochs from the registration server.
     /// - Throws: ``DP5ServerError`` if the database does not exist (yet), is older than the
     ///   previous epoch, or fails verification.
-    func responder(for epoch: Epoch, onDemand: Bool = false) async throws -> LookupResponder {
-        if let responder = responders[epoch] { return responder }
+    func responder(for epoch: Epoch, onDemand: Bool = false) async throws -> ServedEpoch {
+        if let served = served[epoch] { return served }
         if let newest = newestEpoch, epoch < newest.previous {
             throw DP5ServerError.refused("epoch \(epoch) is older than the databases this server keeps")
         }
         if onDemand, let newest = newestEpoch, epoch > newest.next {
             throw DP5ServerError.refused("epoch \(epoch) is ahead of the registration server's")
         }
-        if let fetch = fetches[epoch] { return try await fetch.value }
-        let task = Task { try await self.obtain(epoch) }
+        let task = fetches[epoch] ?? Task { try await self.obtain(epoch) }
         fetches[epoch] = task
         defer { fetches[epoch] = nil }
         let responder = try await task.value
-        install(responder)
-        return responder
+        return served[epoch] ?? install(responder)
     }
 
     /// Loads the newest verified databases already in `datadir` (after a restart).
@@ -75,11 +81,14 @@ actor LookupDatabases {
         }
     }
 
-    private func install(_ responder: LookupResponder) {
-        responders[responder.epoch] = responder
-        guard let newest = newestEpoch else { return }
-        for epoch in responders.keys where epoch < newest.previous { responders[epoch] = nil }
+    @discardableResult
+    private func install(_ responder: LookupResponder) -> ServedEpoch {
+        let epoch = ServedEpoch(responder: responder, coalescer: PIRCoalescer(database: responder.database, engine: engine))
+        served[responder.epoch] = epoch
+        let newest = newestEpoch!
+        for old in served.keys where old < newest.previous { served[old] = nil }
         if case .remote = source { publications.removeEpochs(before: newest.previous) }
+        return epoch
     }
 
     private func obtain(_ epoch: Epoch) async throws -> LookupResponder {

@@ -1,5 +1,6 @@
 public import DP5Client
 public import DP5Core
+import Foundation
 
 /// A server's configuration: the original's `regserver.cfg` / `lookupserver.cfg`.
 ///
@@ -36,6 +37,8 @@ public struct ServerConfiguration: Sendable {
     public var maxRequestBytes: Int
     /// Which certificates a lookup server accepts from `regServer` (`trustCertificate`, `verifyCertificates`).
     public var trust: TLSTrust
+    /// Cores one PIR pass may use (`pirThreads`, default: all).
+    public var pirThreads: Int
 
     /// Creates a configuration; at least one role must be set.
     public init(
@@ -50,7 +53,8 @@ public struct ServerConfiguration: Sendable {
         protocolConfiguration: DP5Configuration = .default,
         allowDebugFastForward: Bool = false,
         maxRequestBytes: Int = 16 << 20,
-        trust: TLSTrust = TLSTrust()
+        trust: TLSTrust = TLSTrust(),
+        pirThreads: Int = ServerConfiguration.coreCount
     ) throws {
         guard isRegistrationServer || isLookupServer else {
             throw ConfigurationError(key: "isRegServer", "a server must be a registration server, a lookup server, or both")
@@ -70,7 +74,11 @@ public struct ServerConfiguration: Sendable {
         self.allowDebugFastForward = allowDebugFastForward
         self.maxRequestBytes = maxRequestBytes
         self.trust = trust
+        self.pirThreads = max(1, pirThreads)
     }
+
+    /// Online CPUs, the default for `pirThreads`.
+    public static var coreCount: Int { ProcessInfo.processInfo.activeProcessorCount }
 
     /// Reads a server configuration file.
     public init(contentsOfFile path: String) throws {
@@ -100,6 +108,7 @@ public struct ServerConfiguration: Sendable {
         let allowDebugFastForward = try object.bool("allowDebugFastForward") ?? false
         let maxRequestBytes = try object.integer("maxRequestBytes", in: 1024...(1 << 30)) ?? 16 << 20
         let trust = try TLSTrust(reading: &object)
+        let pirThreads = try object.integer("pirThreads", in: 1...1024) ?? Self.coreCount
         try object.rejectUnreadKeys()
         try self.init(
             host: host, port: port,
@@ -107,7 +116,7 @@ public struct ServerConfiguration: Sendable {
             isRegistrationServer: isRegistrationServer, isLookupServer: isLookupServer,
             registrationDirectory: registrationDirectory, dataDirectory: dataDirectory,
             registrationServer: registrationServer, protocolConfiguration: protocolConfiguration,
-            allowDebugFastForward: allowDebugFastForward, maxRequestBytes: maxRequestBytes, trust: trust
+            allowDebugFastForward: allowDebugFastForward, maxRequestBytes: maxRequestBytes, trust: trust, pirThreads: pirThreads
         )
     }
 }

@@ -58,24 +58,45 @@ public struct LookupResponder: Sendable {
         return respond(to: request)
     }
 
-    /// Answers one parsed request.
+    /// Answers one parsed request, computing PIR answers on the calling thread.
     public func respond(to request: LookupRequest) -> LookupReply {
         switch request {
         case .metadata(let requested):
             guard requested == epoch else { return Self.errorReply(status: Self.errorStatus, serverEpoch: epoch) }
             return LookupReply(header: metadata.rawRepresentation, body: Data())
         case .pir(let requested, let queries):
-            guard requested == epoch, metadata.bucketSize > 0,
-                let batch = try? PIRQueryBatch(percyWire: queries, numberOfBlocks: database.numberOfBlocks)
-            else { return Self.errorReply(status: Self.pirErrorStatus, serverEpoch: epoch) }
-            return LookupReply(
-                header: [Self.pirAnswerStatus] + epoch.wireBytes,
-                body: Data(PIRServer.answer(batch, database: database))
-            )
+            guard let batch = pirBatch(epoch: requested, queries: queries) else {
+                return Self.errorReply(status: Self.pirErrorStatus, serverEpoch: epoch)
+            }
+            return pirReply(PIRServer.answer(batch, database: database))
         case .download(let requested):
             guard requested == epoch else { return Self.errorReply(status: Self.errorStatus, serverEpoch: epoch) }
             return LookupReply(header: [Self.downloadStatus] + epoch.wireBytes, body: database.bytes)
         }
+    }
+
+    /// Answers one parsed request, handing PIR queries to `answer` (a ``PIRCoalescer``'s, say,
+    /// so they share a pass over the database with other clients' queries).
+    public func respond(
+        to request: LookupRequest,
+        answeringPIRWith answer: (PIRQueryBatch) async -> [UInt8]
+    ) async -> LookupReply {
+        guard case .pir(let requested, let queries) = request else { return respond(to: request) }
+        guard let batch = pirBatch(epoch: requested, queries: queries) else {
+            return Self.errorReply(status: Self.pirErrorStatus, serverEpoch: epoch)
+        }
+        return pirReply(await answer(batch))
+    }
+
+    /// The queries of a PIR request, or `nil` if it is for another epoch, malformed, or against
+    /// an empty database.
+    private func pirBatch(epoch requested: Epoch, queries: ArraySlice<UInt8>) -> PIRQueryBatch? {
+        guard requested == epoch, metadata.bucketSize > 0 else { return nil }
+        return try? PIRQueryBatch(percyWire: queries, numberOfBlocks: database.numberOfBlocks)
+    }
+
+    private func pirReply(_ answers: [UInt8]) -> LookupReply {
+        LookupReply(header: [Self.pirAnswerStatus] + epoch.wireBytes, body: Data(answers))
     }
 
     /// The error reply `status ‖ serverEpoch`, also for servers that have no database to answer from.

@@ -1,0 +1,230 @@
+#include "cgf256.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CGF256_X86 1
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Field tables.
+
+static uint8_t mul_table[256][256];     // mul_table[a][b] = a * b
+static uint8_t nibble_low[256][16];     // nibble_low[c][x] = c * x
+static uint8_t nibble_high[256][16];    // nibble_high[c][x] = c * (x << 4)
+static int tables_ready;
+
+static uint8_t slow_multiply(uint8_t a, uint8_t b) {
+    unsigned product = 0, shifted = a;
+    while (b) {
+        if (b & 1) product ^= shifted;
+        shifted <<= 1;
+        if (shifted & 0x100) shifted ^= 0x11B;
+        b >>= 1;
+    }
+    return (uint8_t)product;
+}
+
+static void build_tables(void) {
+    if (__atomic_load_n(&tables_ready, __ATOMIC_ACQUIRE)) return;
+    // Idempotent: racing builders write identical bytes.
+    for (int a = 0; a < 256; a++)
+        for (int b = 0; b < 256; b++) mul_table[a][b] = slow_multiply((uint8_t)a, (uint8_t)b);
+    for (int c = 0; c < 256; c++)
+        for (int x = 0; x < 16; x++) {
+            nibble_low[c][x] = mul_table[c][x];
+            nibble_high[c][x] = mul_table[c][x << 4];
+        }
+    __atomic_store_n(&tables_ready, 1, __ATOMIC_RELEASE);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loop structure shared by the vector kernels.
+//
+// Blocks are taken in tiles of TILE_BLOCKS; within a tile, one vector-wide column slice of every
+// block (TILE_BLOCKS * vector bytes, at most 32 KiB) stays in the first-level cache while up to
+// GROUP queries at a time accumulate into registers. So each database line comes from memory
+// once per pass however many queries there are, and each load serves up to GROUP queries.
+
+#define GROUP 8
+#define TILE_BLOCKS 512
+#define STREAM_QUERIES 4
+
+// `out` points at column `begin` of query 0's answer (see cgf256_answer).
+static void portable_columns(const uint8_t *db, size_t num_blocks, size_t block_size,
+                             const uint8_t *transposed, size_t num_queries,
+                             uint8_t *out, size_t out_stride, size_t begin, size_t end) {
+    for (size_t j = 0; j < num_blocks; j++) {
+        const uint8_t *source = db + j * block_size + begin;
+        for (size_t q = 0; q < num_queries; q++) {
+            uint8_t c = transposed[j * num_queries + q];
+            if (!c) continue;
+            const uint8_t *row = mul_table[c];
+            uint8_t *destination = out + q * out_stride;
+            for (size_t i = 0; i < end - begin; i++) destination[i] ^= row[source[i]];
+        }
+    }
+}
+
+#ifdef CGF256_X86
+
+// One vector kernel per instruction set, from one template: VEC is the vector type, WIDTH its
+// bytes, PREPARE derives per-load values from the source vector, MUL multiplies it by constant c.
+//
+// With few queries the accumulators (queries x columns) fit the caches, so the database is read
+// front to back, block by block (STREAM). With more, each vector-wide column slice of a tile of
+// blocks is combined into GROUP register accumulators at a time (TILED).
+#define DEFINE_KERNEL(NAME, TARGET, VEC, WIDTH, LOAD, STORE, XOR, ZERO, PREPARE, MUL)                      \
+    __attribute__((target(TARGET))) static void NAME(const uint8_t *db, size_t num_blocks, size_t block_size, \
+                                                     const uint8_t *transposed, size_t num_queries,          \
+                                                     uint8_t *out, size_t out_stride, size_t begin, size_t end) { \
+        size_t vector_end = begin + (end - begin) / WIDTH * WIDTH;                                           \
+        if (num_queries < STREAM_QUERIES) {                                                                  \
+            for (size_t j = 0; j < num_blocks; j++) {                                                        \
+                const uint8_t *row = db + j * block_size;                                                    \
+                for (size_t q = 0; q < num_queries; q++) {                                                   \
+                    uint8_t c0 = transposed[j * num_queries + q];                                            \
+                    if (!c0) continue;                                                                       \
+                    const uint8_t *c = &c0;                                                                  \
+                    uint8_t *destination = out + q * out_stride - begin;                                     \
+                    for (size_t column = begin; column < vector_end; column += WIDTH) {                      \
+                        VEC source = LOAD(row + column);                                                     \
+                        PREPARE                                                                              \
+                        STORE(destination + column, XOR(LOAD(destination + column), MUL(c[0])));             \
+                    }                                                                                        \
+                }                                                                                            \
+            }                                                                                                \
+        } else {                                                                                             \
+            for (size_t tile = 0; tile < num_blocks; tile += TILE_BLOCKS) {                                  \
+                size_t tile_end = tile + TILE_BLOCKS < num_blocks ? tile + TILE_BLOCKS : num_blocks;         \
+                for (size_t column = begin; column < vector_end; column += WIDTH) {                          \
+                    for (size_t q0 = 0; q0 < num_queries; q0 += GROUP) {                                     \
+                        size_t group = num_queries - q0 < GROUP ? num_queries - q0 : GROUP;                  \
+                        VEC acc[GROUP];                                                                       \
+                        for (size_t g = 0; g < GROUP; g++) acc[g] = ZERO;                                    \
+                        for (size_t j = tile; j < tile_end; j++) {                                           \
+                            VEC source = LOAD(db + j * block_size + column);                                 \
+                            PREPARE                                                                          \
+                            const uint8_t *c = transposed + j * num_queries + q0;                           \
+                            switch (group) {                                                                 \
+                            case 8: acc[7] = XOR(acc[7], MUL(c[7])); /* fallthrough */                       \
+                            case 7: acc[6] = XOR(acc[6], MUL(c[6])); /* fallthrough */                       \
+                            case 6: acc[5] = XOR(acc[5], MUL(c[5])); /* fallthrough */                       \
+                            case 5: acc[4] = XOR(acc[4], MUL(c[4])); /* fallthrough */                       \
+                            case 4: acc[3] = XOR(acc[3], MUL(c[3])); /* fallthrough */                       \
+                            case 3: acc[2] = XOR(acc[2], MUL(c[2])); /* fallthrough */                       \
+                            case 2: acc[1] = XOR(acc[1], MUL(c[1])); /* fallthrough */                       \
+                            default: acc[0] = XOR(acc[0], MUL(c[0]));                                        \
+                            }                                                                                \
+                        }                                                                                    \
+                        for (size_t g = 0; g < group; g++) {                                                 \
+                            uint8_t *destination = out + (q0 + g) * out_stride + (column - begin);           \
+                            STORE(destination, XOR(LOAD(destination), acc[g]));                              \
+                        }                                                                                    \
+                    }                                                                                        \
+                }                                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+        if (vector_end < end)                                                                                \
+            portable_columns(db, num_blocks, block_size, transposed, num_queries, out + (vector_end - begin), \
+                             out_stride, vector_end, end);                                                   \
+    }
+
+#define LOAD128(p) _mm_loadu_si128((const __m128i *)(p))
+#define STORE128(p, v) _mm_storeu_si128((__m128i *)(p), v)
+#define LOAD256(p) _mm256_loadu_si256((const __m256i *)(p))
+#define STORE256(p, v) _mm256_storeu_si256((__m256i *)(p), v)
+#define LOAD512(p) _mm512_loadu_si512((const void *)(p))
+#define STORE512(p, v) _mm512_storeu_si512((void *)(p), v)
+
+// Nibble tables: c * b = low[c][b & 15] ^ high[c][b >> 4].
+#define PREPARE_NIBBLES_128                                                                    \
+    __m128i low_nibbles = _mm_and_si128(source, _mm_set1_epi8(0x0F));                          \
+    __m128i high_nibbles = _mm_and_si128(_mm_srli_epi16(source, 4), _mm_set1_epi8(0x0F));
+#define MUL_NIBBLES_128(c)                                                                     \
+    _mm_xor_si128(_mm_shuffle_epi8(LOAD128(nibble_low[c]), low_nibbles),                      \
+                  _mm_shuffle_epi8(LOAD128(nibble_high[c]), high_nibbles))
+
+#define PREPARE_NIBBLES_256                                                                    \
+    __m256i low_nibbles = _mm256_and_si256(source, _mm256_set1_epi8(0x0F));                    \
+    __m256i high_nibbles = _mm256_and_si256(_mm256_srli_epi16(source, 4), _mm256_set1_epi8(0x0F));
+#define MUL_NIBBLES_256(c)                                                                               \
+    _mm256_xor_si256(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(LOAD128(nibble_low[c])), low_nibbles), \
+                     _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(LOAD128(nibble_high[c])), high_nibbles))
+
+// gf2p8mulb multiplies bytes modulo x^8 + x^4 + x^3 + x + 1: DP5's field exactly.
+#define PREPARE_NOTHING
+#define MUL_GFNI_256(c) _mm256_gf2p8mul_epi8(source, _mm256_set1_epi8((char)(c)))
+#define MUL_GFNI_512(c) _mm512_gf2p8mul_epi8(source, _mm512_set1_epi8((char)(c)))
+
+DEFINE_KERNEL(ssse3_columns, "ssse3", __m128i, 16, LOAD128, STORE128, _mm_xor_si128, _mm_setzero_si128(),
+              PREPARE_NIBBLES_128, MUL_NIBBLES_128)
+DEFINE_KERNEL(avx2_columns, "avx2", __m256i, 32, LOAD256, STORE256, _mm256_xor_si256, _mm256_setzero_si256(),
+              PREPARE_NIBBLES_256, MUL_NIBBLES_256)
+DEFINE_KERNEL(gfni_avx2_columns, "avx2,gfni", __m256i, 32, LOAD256, STORE256, _mm256_xor_si256, _mm256_setzero_si256(),
+              PREPARE_NOTHING, MUL_GFNI_256)
+DEFINE_KERNEL(gfni_avx512_columns, "avx512f,avx512bw,gfni", __m512i, 64, LOAD512, STORE512, _mm512_xor_si512,
+              _mm512_setzero_si512(), PREPARE_NOTHING, MUL_GFNI_512)
+
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch.
+
+int cgf256_kernel_available(cgf256_kernel kernel) {
+    switch (kernel) {
+    case CGF256_PORTABLE: return 1;
+#ifdef CGF256_X86
+    case CGF256_SSSE3: return __builtin_cpu_supports("ssse3");
+    case CGF256_AVX2: return __builtin_cpu_supports("avx2");
+    case CGF256_GFNI_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("gfni");
+    case CGF256_GFNI_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("gfni");
+#endif
+    default: return 0;
+    }
+}
+
+cgf256_kernel cgf256_best_kernel(void) {
+    for (int kernel = CGF256_KERNEL_COUNT - 1; kernel > CGF256_PORTABLE; kernel--)
+        if (cgf256_kernel_available((cgf256_kernel)kernel)) return (cgf256_kernel)kernel;
+    return CGF256_PORTABLE;
+}
+
+const char *cgf256_kernel_name(cgf256_kernel kernel) {
+    static const char *names[CGF256_KERNEL_COUNT] = {"portable", "ssse3", "avx2", "gfni-avx2", "gfni-avx512"};
+    return (unsigned)kernel < CGF256_KERNEL_COUNT ? names[kernel] : "unknown";
+}
+
+int cgf256_answer(cgf256_kernel kernel,
+                  const uint8_t *db, size_t num_blocks, size_t block_size,
+                  const uint8_t *coefficients, size_t num_queries,
+                  uint8_t *out, size_t out_stride, size_t column_begin, size_t column_end,
+                  uint8_t *scratch) {
+    if (!cgf256_kernel_available(kernel)) return -1;
+    if (column_end > block_size) column_end = block_size;
+    if (num_blocks == 0 || num_queries == 0 || column_begin >= column_end) return 0;
+    build_tables();
+    for (size_t q = 0; q < num_queries; q++)
+        for (size_t j = 0; j < num_blocks; j++) scratch[j * num_queries + q] = coefficients[q * num_blocks + j];
+    switch (kernel) {
+#ifdef CGF256_X86
+    case CGF256_SSSE3:
+        ssse3_columns(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
+        break;
+    case CGF256_AVX2:
+        avx2_columns(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
+        break;
+    case CGF256_GFNI_AVX2:
+        gfni_avx2_columns(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
+        break;
+    case CGF256_GFNI_AVX512:
+        gfni_avx512_columns(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
+        break;
+#endif
+    default:
+        portable_columns(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
+    }
+    return 0;
+}

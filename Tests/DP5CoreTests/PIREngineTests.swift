@@ -1,0 +1,92 @@
+import Foundation
+@testable import DP5Core
+import Testing
+
+@Suite("PIR kernels and engine")
+struct PIREngineTests {
+    /// The definition, one byte at a time: every kernel must give exactly this.
+    static func reference(_ batch: PIRQueryBatch, _ database: PIRDatabase) -> [UInt8] {
+        let bytes = [UInt8](database.bytes)
+        var answer = [UInt8](repeating: 0, count: batch.numberOfQueries * database.blockSize)
+        for query in 0..<batch.numberOfQueries {
+            for block in 0..<database.numberOfBlocks {
+                let coefficient = batch.coefficients[query * batch.numberOfBlocks + block]
+                for column in 0..<database.blockSize {
+                    answer[query * database.blockSize + column] ^= GF256.multiply(coefficient, bytes[block * database.blockSize + column])
+                }
+            }
+        }
+        return answer
+    }
+
+    /// A database whose bytes start `offset` bytes into their storage, so kernels see unaligned rows.
+    static func database(blocks: Int, blockSize: Int, offset: Int, using generator: inout SeededGenerator) throws -> PIRDatabase {
+        let storage = Data((0..<(blocks * blockSize + offset)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        return try PIRDatabase(numberOfBlocks: blocks, blockSize: blockSize, bytes: storage[offset...])
+    }
+
+    @Test(arguments: PIREngine.Kernel.available)
+    func everyKernelMatchesTheDefinition(kernel: PIREngine.Kernel) throws {
+        var generator = SeededGenerator(seed: UInt64(kernel.rawValue) + 100)
+        // Odd sizes on purpose: tails shorter than a vector, single columns, and query counts on
+        // both sides of the streaming and register-blocked paths.
+        for (blocks, blockSize, queries) in [(1, 1, 1), (3, 17, 2), (7, 63, 3), (5, 64, 4), (9, 65, 8), (11, 130, 9), (600, 200, 13), (2, 1000, 1)] {
+            let database = try Self.database(blocks: blocks, blockSize: blockSize, offset: Int.random(in: 0...7, using: &generator), using: &generator)
+            var coefficients = (0..<(queries * blocks)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            coefficients[0] = 0
+            let batch = PIRQueryBatch(numberOfBlocks: blocks, coefficients: coefficients)
+            #expect(PIREngine(kernel: kernel).answer(batch, database: database) == Self.reference(batch, database),
+                    "\(kernel) \(blocks)×\(blockSize), \(queries) queries")
+        }
+    }
+
+    @Test(arguments: PIREngine.Kernel.available)
+    func emptyInputs(kernel: PIREngine.Kernel) throws {
+        let engine = PIREngine(kernel: kernel)
+        let empty = try PIRDatabase(numberOfBlocks: 0, blockSize: 0, bytes: Data())
+        #expect(engine.answer(PIRQueryBatch(numberOfBlocks: 0, coefficients: []), database: empty).isEmpty)
+        let database = try PIRDatabase(numberOfBlocks: 4, blockSize: 0, bytes: Data())
+        #expect(engine.answer(PIRQueryBatch(numberOfBlocks: 4, coefficients: [1, 2, 3, 4]), database: database).isEmpty)
+        let some = try PIRDatabase(numberOfBlocks: 2, blockSize: 3, bytes: Data([1, 2, 3, 4, 5, 6]))
+        #expect(engine.answer(PIRQueryBatch(numberOfBlocks: 2, coefficients: []), database: some).isEmpty)
+    }
+
+    @Test func threadedPassesEqualSinglePasses() async throws {
+        var generator = SeededGenerator(seed: 9)
+        let database = try Self.database(blocks: 40, blockSize: 1001, offset: 3, using: &generator)
+        let batches = (1...4).map { count in
+            PIRQueryBatch(numberOfBlocks: 40, coefficients: (0..<(count * 40)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        }
+        for threads in [1, 2, 3, 16] {
+            let answers = await PIREngine(threads: threads).answer(batches, database: database)
+            #expect(answers == batches.map { Self.reference($0, database) }, "\(threads) threads")
+        }
+    }
+
+    @Test func columnRangesCoverTheBlockOnVectorBoundaries() {
+        for (size, parts) in [(0, 2), (1, 4), (64, 2), (1000, 3), (16422, 2), (100, 16)] {
+            let ranges = PIREngine.columnRanges(blockSize: size, parts: parts)
+            #expect(ranges.map(\.count).reduce(0, +) == size)
+            #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound && $1.lowerBound % 64 == 0 })
+            #expect(ranges.count <= parts)
+        }
+    }
+
+    @Test func concurrentRequestsShareAnswersCorrectly() async throws {
+        var generator = SeededGenerator(seed: 5)
+        let database = try Self.database(blocks: 50, blockSize: 300, offset: 0, using: &generator)
+        let coalescer = PIRCoalescer(database: database, engine: PIREngine(threads: 2), maximumQueriesPerPass: 7)
+        let batches = (0..<24).map { index in
+            PIRQueryBatch(numberOfBlocks: 50, coefficients: (0..<((index % 3 + 1) * 50)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        }
+        let answers = await withTaskGroup(of: (Int, [UInt8]).self) { group in
+            for (index, batch) in batches.enumerated() { group.addTask { (index, await coalescer.answer(batch)) } }
+            var answers = [[UInt8]](repeating: [], count: batches.count)
+            for await (index, answer) in group { answers[index] = answer }
+            return answers
+        }
+        #expect(answers == batches.map { Self.reference($0, database) })
+        #expect(await coalescer.queriesAnswered == batches.reduce(0) { $0 + $1.numberOfQueries })
+        #expect(await coalescer.passes <= batches.count)
+    }
+}
