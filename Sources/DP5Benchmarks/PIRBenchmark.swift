@@ -2,72 +2,127 @@ import ArgumentParser
 import DP5Core
 import Foundation
 
-/// `dp5-bench`: times one lookup server's PIR answer over a large database.
+/// `dp5-bench`: times a lookup server's PIR answer over large databases with every kernel.
 ///
-/// Every figure is printed with its ratio to a reference measured in the same run: a plain
-/// read of the whole database (XOR of all 64-bit words), i.e. this machine's memory speed for
-/// one core. Build and run in release mode: `swift run -c release dp5-bench`.
+/// Each figure comes with its ratio to the portable kernel (a 256-entry row of the product table
+/// per coefficient, the original's method) measured in the same run, and to a plain read of the
+/// database (this machine's memory speed on one core). Build and run in release mode:
+/// `swift run -c release dp5-bench`.
 @main
-struct PIRBenchmark: ParsableCommand {
+struct PIRBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dp5-bench",
-        abstract: "Time the PIR answer of a DP5 lookup server over a large database."
+        abstract: "Time the PIR answer of a DP5 lookup server with every GF(2^8) kernel."
     )
 
-    @Option(help: "Database size in MiB.")
-    var megabytes = 256
+    @Option(parsing: .upToNextOption, help: "Database sizes in MiB.")
+    var megabytes: [Int] = [256, 1024]
 
     @Option(help: "Bytes of encrypted data per record (sets the record size, 10 + this).")
     var dataEncSize = 32
 
     @Option(parsing: .upToNextOption, help: "Queries per pass to time.")
-    var queries: [Int] = [1, 10]
+    var queries: [Int] = [1, 10, 100]
 
     @Option(help: "Passes per measurement; the fastest counts.")
     var repetitions = 3
 
-    func run() throws {
-        let database = try Self.makeDatabase(bytes: megabytes << 20, recordSize: 10 + dataEncSize)
-        print("database: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes")
-        print("build: \(Self.isOptimised ? "optimised" : "UNOPTIMISED (use -c release)")")
+    @Option(help: "Cores for the multi-core line (default: all).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
 
-        let reference = fastest { Self.memoryPass(database) }
-        let referenceRate = Double(database.count) / reference / 1e9
-        print(row("memory pass (reference)", "-", reference, referenceRate, 1))
-        for count in queries {
-            var generator = SystemRandomNumberGenerator()
-            let coefficients = (0..<(count * database.numberOfBlocks)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            let batch = PIRQueryBatch(numberOfBlocks: database.numberOfBlocks, coefficients: coefficients)
-            let seconds = fastest { _ = PIRServer.answer(batch, database: database).count }
-            let rate = Double(database.count) * Double(count) / seconds / 1e9
-            print(row("PIR answer, portable kernel", String(count), seconds, rate, rate / referenceRate))
+    func run() async throws {
+        print("build: \(Self.isOptimised ? "optimised" : "UNOPTIMISED (use -c release)"); kernels here: \(PIREngine.Kernel.available.map(\.description).joined(separator: ", "))")
+        print("GB/s = database bytes × queries / second; one core unless the kernel says otherwise.")
+        for size in megabytes {
+            let database = try Self.makeDatabase(bytes: size << 20, recordSize: 10 + dataEncSize)
+            print("\ndatabase: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes")
+            print("kernel".padding(toLength: 26, withPad: " ", startingAt: 0) + "queries   seconds       GB/s   × portable   × memory")
+            let memory = fastest { Self.memoryPass(database) }
+            let memoryRate = Double(database.count) / memory / 1e9
+            print(Self.row("memory read (reference)", "-", memory, memoryRate, nil, 1))
+            var portableRate: [Int: Double] = [:]
+            for count in queries {
+                let batch = Self.randomBatch(queries: count, blocks: database.numberOfBlocks)
+                let swiftTable = fastest { _ = Self.swiftTableAnswer(batch, database: database) }
+                if count == 1 {
+                    let rate = Double(database.count) / swiftTable / 1e9
+                    print(Self.row("table, Swift (first port)", "1", swiftTable, rate, nil, rate / memoryRate))
+                }
+                for kernel in PIREngine.Kernel.available {
+                    // The table kernels are slow; 100 queries over a GiB would take minutes.
+                    if kernel == .portable && count > 10 { continue }
+                    let engine = PIREngine(kernel: kernel)
+                    let seconds = fastest { _ = engine.answer(batch, database: database) }
+                    let rate = Double(database.count) * Double(count) / seconds / 1e9
+                    if kernel == .portable { portableRate[count] = rate }
+                    let base = portableRate[count] ?? portableRate[1]
+                    print(Self.row(kernel.description, String(count), seconds, rate, base.map { rate / $0 }, rate / memoryRate))
+                }
+                if threads > 1 {
+                    let engine = PIREngine(threads: threads)
+                    let seconds = try await fastestAsync { _ = await engine.answer([batch], database: database) }
+                    let rate = Double(database.count) * Double(count) / seconds / 1e9
+                    let base = portableRate[count] ?? portableRate[1]
+                    print(Self.row("\(engine.kernel), \(threads) cores", String(count), seconds, rate, base.map { rate / $0 }, rate / memoryRate))
+                }
+            }
         }
-        print("GB/s = database bytes × queries / second, one core.")
     }
 
-    private func row(_ name: String, _ queries: String, _ seconds: Double, _ rate: Double, _ ratio: Double) -> String {
-        name.padding(toLength: 30, withPad: " ", startingAt: 0)
-            + queries.padding(toLength: 9, withPad: " ", startingAt: 0)
-            + String(format: "%8.3f s %8.2f GB/s %7.2f× reference", seconds, rate, ratio)
+    static func row(_ name: String, _ queries: String, _ seconds: Double, _ rate: Double, _ versusPortable: Double?, _ versusMemory: Double) -> String {
+        name.padding(toLength: 26, withPad: " ", startingAt: 0)
+            + queries.padding(toLength: 7, withPad: " ", startingAt: 0)
+            + String(format: "%10.4f %10.2f", seconds, rate)
+            + (versusPortable.map { String(format: " %11.1f×", $0) } ?? "            -")
+            + String(format: " %9.2f×", versusMemory)
     }
 
     private func fastest(_ body: () -> Void) -> Double {
         let clock = ContinuousClock()
+        return (0..<max(1, repetitions)).map { _ in Self.seconds(clock.measure(body)) }.min()!
+    }
+
+    private func fastestAsync(_ body: () async -> Void) async throws -> Double {
+        let clock = ContinuousClock()
         var best = Double.infinity
-        for _ in 0..<max(1, repetitions) {
-            let elapsed = clock.measure(body)
-            best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-        }
+        for _ in 0..<max(1, repetitions) { best = min(best, Self.seconds(await clock.measure { await body() })) }
         return best
     }
 
-    /// A database shaped as DP5 shapes one: about sqrt(size) buckets of equal size.
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func randomBatch(queries: Int, blocks: Int) -> PIRQueryBatch {
+        var generator = SystemRandomNumberGenerator()
+        return PIRQueryBatch(numberOfBlocks: blocks, coefficients: (0..<(queries * blocks)).map { _ in UInt8.random(in: 1...255, using: &generator) })
+    }
+
+    /// The first Swift implementation: a 256-entry table row per coefficient, byte by byte.
+    static func swiftTableAnswer(_ batch: PIRQueryBatch, database: PIRDatabase) -> [UInt8] {
+        var answer = [UInt8](repeating: 0, count: batch.numberOfQueries * database.blockSize)
+        database.bytes.withUnsafeBytes { raw in
+            let base = raw.bindMemory(to: UInt8.self).baseAddress!
+            answer.withUnsafeMutableBufferPointer { output in
+                for block in 0..<database.numberOfBlocks {
+                    for query in 0..<batch.numberOfQueries {
+                        GF256Kernel.multiplyAccumulate(
+                            batch.coefficients[query * batch.numberOfBlocks + block], source: base + block * database.blockSize,
+                            into: output.baseAddress! + query * database.blockSize, count: database.blockSize
+                        )
+                    }
+                }
+            }
+        }
+        return answer
+    }
+
+    /// A database shaped as DP5 shapes one: about √size buckets of equal size, random bytes.
     static func makeDatabase(bytes: Int, recordSize: Int) throws -> PIRDatabase {
         let records = max(1, bytes / recordSize)
         let buckets = Int(Double(records * recordSize).squareRoot().rounded(.up))
         let bucketSize = (records + buckets - 1) / buckets
-        let total = buckets * bucketSize * recordSize
-        var data = Data(count: total)
+        var data = Data(count: buckets * bucketSize * recordSize)
         data.withUnsafeMutableBytes { raw in
             var state: UInt64 = 0x2545_F491_4F6C_DD1D
             let words = raw.bindMemory(to: UInt64.self)
@@ -81,11 +136,9 @@ struct PIRBenchmark: ParsableCommand {
         return try PIRDatabase(numberOfBlocks: buckets, blockSize: bucketSize * recordSize, bytes: data)
     }
 
-    /// Reads every byte once; the result is printed nowhere but must not be optimised away.
+    /// Reads every byte once; the result must not be optimised away.
     static func memoryPass(_ database: PIRDatabase) {
-        let folded = database.bytes.withUnsafeBytes { raw in
-            raw.bindMemory(to: UInt64.self).reduce(0, ^)
-        }
+        let folded = database.bytes.withUnsafeBytes { $0.bindMemory(to: UInt64.self).reduce(0, ^) }
         if folded == 0x0123_4567_89AB_CDEF { print("") }
     }
 
