@@ -129,6 +129,7 @@ let package = Package(
             name: "DP5CoreTests",
             dependencies: [
                 "DP5Core",
+                "DP5Client",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Resources")],

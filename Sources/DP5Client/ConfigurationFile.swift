@@ -155,11 +155,12 @@ public struct ConfigurationObject {
     }
 }
 
-/// A parsed JSON value.
-enum JSONValue: Decodable, Hashable, Sendable {
+/// A parsed JSON value, keeping booleans and numbers apart (a configuration key that wants
+/// `true` must not accept `1`).
+public enum JSONValue: Decodable, Hashable, Sendable {
     case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null

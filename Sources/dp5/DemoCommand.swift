@@ -33,7 +33,7 @@ struct DemoCommand: AsyncParsableCommand {
     var dataEncSize = 32
 
     @Option(help: "Requests in flight at once (default: 5 × CPUs, as the original client).")
-    var concurrency = 5 * System.coreCount
+    var concurrency = 5 * ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Server log level (trace … critical); the servers' logs go to standard error.")
     var logLevel: Logger.Level = .warning

@@ -46,15 +46,10 @@ struct ClientCommand: AsyncParsableCommand {
     var numberOfLookups: Int?
 
     @Option(help: "Requests in flight at once (default: 5 × CPUs, as the original).")
-    var concurrency = 5 * System.coreCount
+    var concurrency = 5 * ProcessInfo.processInfo.activeProcessorCount
 
     func run() async throws {
-        let configuration: ClientConfiguration
-        do {
-            configuration = try ClientConfiguration(contentsOfFile: config)
-        } catch {
-            throw ValidationError("\(config): \(error)")
-        }
+        let configuration = try loadConfiguration(config, ClientConfiguration.init(contentsOfFile:))
         let population = try UsersFile.read(from: users)
         let lookers = numberOfLookups.map { Array(population.shuffled().prefix($0)) } ?? population
         let wrong = try await DP5HTTPClient.withClient(configuration: configuration, connectionsPerServer: concurrency) { client in

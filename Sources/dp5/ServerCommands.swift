@@ -18,12 +18,7 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let configuration: ServerConfiguration
-        do {
-            configuration = try ServerConfiguration(contentsOfFile: config)
-        } catch {
-            throw ValidationError("\(config): \(error)")
-        }
+        let configuration = try loadConfiguration(config, ServerConfiguration.init(contentsOfFile:))
         let logger = logging.makeLogger(label: "dp5.server")
         let server = DP5Server(configuration: configuration, logger: logger)
         let group = ServiceGroup(

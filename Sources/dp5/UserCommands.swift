@@ -35,6 +35,15 @@ enum KeyFile {
     }
 }
 
+/// Reads a configuration file, reporting any problem with the file's name in front.
+func loadConfiguration<Configuration>(_ path: String, _ read: (String) throws -> Configuration) throws -> Configuration {
+    do {
+        return try read(path)
+    } catch {
+        throw ValidationError("\(path): \(error)")
+    }
+}
+
 /// Parses a buddy's public key given in hex on the command line.
 func publicKey(fromHex text: String) throws -> DHPublicKey {
     guard let bytes = [UInt8](hexString: text), let key = try? DHPublicKey(rawRepresentation: bytes) else {
@@ -78,7 +87,7 @@ struct RegisterCommand: AsyncParsableCommand {
     var buddies: [String] = []
 
     func run() async throws {
-        let configuration = try ClientConfiguration(contentsOfFile: config)
+        let configuration = try loadConfiguration(config, ClientConfiguration.init(contentsOfFile:))
         let key = try KeyFile.read(from: keyFile)
         var message = Array(data.utf8)
         let size = configuration.protocolConfiguration.dataPlainSize
@@ -109,7 +118,7 @@ struct LookupCommand: AsyncParsableCommand {
     var buddies: [String]
 
     func run() async throws {
-        let configuration = try ClientConfiguration(contentsOfFile: config)
+        let configuration = try loadConfiguration(config, ClientConfiguration.init(contentsOfFile:))
         let key = try KeyFile.read(from: keyFile)
         let keys = try buddies.map(publicKey(fromHex:))
         let result = try await DP5HTTPClient.withClient(configuration: configuration) { client in
