@@ -49,16 +49,28 @@ public struct DP5HTTPClient: Sendable {
     }
 
     /// The registration server's `GET /`: its current epoch and whether it takes registrations.
+    ///
+    /// - Throws: ``DP5Core/DP5Error/Code/configurationMismatch`` if the server reports another
+    ///   `epochLength` or `dataEncSize` than this client's configuration.
     public func registrationServerStatus() async throws -> (epoch: Epoch, acceptsRegistrations: Bool) {
         let url = configuration.registrationServer + "/"
         let body = try await send(url: url, method: .GET, body: nil, limit: 4096)
         struct Status: Decodable {
             let epoch: UInt32
             let register: Bool
+            // Absent from the original's answer.
+            let epochLength: UInt32?
+            let dataEncSize: Int?
         }
         guard let status = try? JSONDecoder().decode(Status.self, from: Data(body)) else {
             throw DP5ClientError(url: url, "answered something other than {\"epoch\": …, \"register\": …}")
         }
+        let mine = configuration.protocolConfiguration
+        try mine.check(
+            serverEpochLength: status.epochLength ?? mine.epochLength,
+            dataEncSize: status.dataEncSize ?? mine.dataEncSize,
+            combined: mine.combined
+        )
         return (Epoch(status.epoch), status.register)
     }
 

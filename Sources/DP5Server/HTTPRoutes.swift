@@ -8,7 +8,7 @@ import NIOCore
 ///
 /// | endpoint | method | answer |
 /// | --- | --- | --- |
-/// | `/` | GET | `{"epoch": E, "register": bool}` |
+/// | `/` | GET | `{"epoch": E, "register": bool, "epochLength": …, "dataEncSize": …}` |
 /// | `/register/<E>/`, `/register?epoch=<E>` | POST | 5-byte registration reply |
 /// | `/lookup/<E>/`, `/lookup?epoch=<E>` | POST | lookup reply |
 /// | `/download/<E>`, `/download/<E>/meta`, `/download/<E>?metadata=1` | GET | data or metadata file |
@@ -48,7 +48,10 @@ struct HTTPRoutes: Sendable {
         } else {
             epoch = configuration.protocolConfiguration.currentEpoch(clock: clock)
         }
-        let json = "{\"epoch\": \(epoch), \"register\": \(authority != nil)}"
+        // The original answered epoch and register; the parameters let clients detect a mismatch
+        // before they register (original clients ignore the extra keys).
+        let parameters = configuration.protocolConfiguration
+        let json = "{\"epoch\": \(epoch), \"register\": \(authority != nil), \"epochLength\": \(parameters.epochLength), \"dataEncSize\": \(parameters.dataEncSize)}"
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
     }
 

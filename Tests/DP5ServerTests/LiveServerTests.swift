@@ -168,7 +168,7 @@ struct LiveServerTests {
                 }
                 let status = try await call(registration + "/")
                 #expect(status.status == 200)
-                #expect(String(decoding: status.body, as: UTF8.self) == "{\"epoch\": 788928, \"register\": true}")
+                #expect(String(decoding: status.body, as: UTF8.self) == "{\"epoch\": 788928, \"register\": true, \"epochLength\": 1800, \"dataEncSize\": 32}")
 
                 // Registration: path and query forms; a wrong URL epoch is HTTP 403; a wrong body epoch is 0x02.
                 let current = Epoch(788_928)
@@ -195,6 +195,22 @@ struct LiveServerTests {
                 #expect(try await call(registration + "/download/\(current.next)").body.count == parsed.dataFileSize)
                 #expect(try await call(registration + "/download/12345").status == 403)
                 #expect(try await call(lookup + "/debugfastforward").status == 403)
+            }
+        }
+    }
+
+    @Test func mismatchedParametersAreReportedBeforeRegistering() async throws {
+        try await LocalCluster.run(lookupServers: 2, directory: temporaryDirectory(), clock: FixedClock(), logger: logger) { cluster in
+            var other = cluster.clientConfiguration
+            other.protocolConfiguration = try DP5Configuration(dataEncSize: 48)
+            try await DP5HTTPClient.withClient(configuration: other) { client in
+                do {
+                    try await client.register(privateKey: .generate(), buddies: [])
+                    Issue.record("registering with another dataEncSize went through")
+                } catch let error as DP5Error {
+                    #expect(error.code == .configurationMismatch)
+                    #expect(error.reason == "dataEncSize is 32 on the servers, 48 here")
+                }
             }
         }
     }

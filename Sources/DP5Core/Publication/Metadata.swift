@@ -104,19 +104,7 @@ public struct Metadata: Sendable, Hashable {
     ///
     /// - Throws: ``DP5Error/Code/configurationMismatch`` naming both values of each key that differs.
     public func check(matches configuration: DP5Configuration) throws {
-        var differences: [String] = []
-        if dataEncSize != UInt32(configuration.dataEncSize) {
-            differences.append("dataEncSize is \(dataEncSize) on the servers, \(configuration.dataEncSize) here")
-        }
-        if epochLength != configuration.epochLength {
-            differences.append("epochLength is \(epochLength) on the servers, \(configuration.epochLength) here")
-        }
-        if combined != configuration.combined {
-            differences.append("combined is \(combined) on the servers, \(configuration.combined) here")
-        }
-        guard differences.isEmpty else {
-            throw DP5Error(.configurationMismatch, differences.joined(separator: "; "))
-        }
+        try configuration.check(serverEpochLength: epochLength, dataEncSize: Int(dataEncSize), combined: combined)
     }
 
     /// The bucket that holds the record with `hashedKey`.

@@ -68,6 +68,25 @@ public struct DP5Configuration: Hashable, Sendable {
         epoch(atSecondsSince1970: clock.secondsSince1970())
     }
 
+    /// Checks a server's parameters against these.
+    ///
+    /// - Throws: ``DP5Error/Code/configurationMismatch`` naming both values of each key that differs.
+    public func check(serverEpochLength: UInt32, dataEncSize serverDataEncSize: Int, combined serverCombined: Bool) throws {
+        var differences: [String] = []
+        if serverDataEncSize != dataEncSize {
+            differences.append("dataEncSize is \(serverDataEncSize) on the servers, \(dataEncSize) here")
+        }
+        if serverEpochLength != epochLength {
+            differences.append("epochLength is \(serverEpochLength) on the servers, \(epochLength) here")
+        }
+        if serverCombined != combined {
+            differences.append("combined is \(serverCombined) on the servers, \(combined) here")
+        }
+        guard differences.isEmpty else {
+            throw DP5Error(.configurationMismatch, differences.joined(separator: "; "))
+        }
+    }
+
     /// The first second of `epoch`, in seconds since 1970.
     public func startOfEpoch(_ epoch: Epoch) -> UInt64 {
         UInt64(epoch.rawValue) * UInt64(epochLength)
