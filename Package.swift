@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "DP5Client", targets: ["DP5Client"]),
         .library(name: "DP5Server", targets: ["DP5Server"]),
         .library(name: "DP5Harness", targets: ["DP5Harness"]),
+        .library(name: "PsEPRCore", targets: ["PsEPRCore"]),
         .executable(name: "dp5", targets: ["dp5"]),
         .executable(name: "dp5-bench", targets: ["DP5Benchmarks"]),
     ],
@@ -85,6 +86,12 @@ let package = Package(
             dependencies: ["DP5Core", "DP5Client"],
             swiftSettings: upcomingFeatures
         ),
+        // PsEPR channel names, stream framing, stanza parsing and encoding, the route table. No sockets.
+        .target(
+            name: "PsEPRCore",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: upcomingFeatures
+        ),
         .executableTarget(
             name: "dp5",
             dependencies: [
@@ -117,6 +124,15 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
+            name: "PsEPRCoreTests",
+            dependencies: [
+                "PsEPRCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: upcomingFeatures
         ),

@@ -1,0 +1,78 @@
+/// Escaping for text and attribute values.
+public enum XMLText {
+    /// `&`, `<`, `>`, `"` and `'` replaced by their entities: safe in text and in either kind of quoted attribute.
+    public static func escape(_ text: some StringProtocol) -> String {
+        var output = ""
+        output.reserveCapacity(text.utf8.count)
+        for character in text.unicodeScalars {
+            switch character {
+            case "&": output += "&amp;"
+            case "<": output += "&lt;"
+            case ">": output += "&gt;"
+            case "\"": output += "&quot;"
+            case "'": output += "&apos;"
+            default: output.unicodeScalars.append(character)
+            }
+        }
+        return output
+    }
+}
+
+/// The stanzas a PsEPR server sends, built once and escaped throughout.
+public enum StanzaEncoder {
+    /// The server's stream header, with `<stream:features>` advertising legacy authentication
+    /// (XEP-0078) in the same write, so standard XMPP libraries take the non-SASL path and a naive
+    /// client still sees one reply for this step.
+    public static func streamHeader(serverName: String, streamID: String) -> [UInt8] {
+        Array((
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+                + " from='\(XMLText.escape(serverName))' id='\(XMLText.escape(streamID))' version='1.0'>"
+                + "<stream:features><auth xmlns='http://jabber.org/features/iq-auth'/></stream:features>"
+        ).utf8)
+    }
+
+    /// The end of the stream.
+    public static let streamEnd: [UInt8] = Array("</stream:stream>".utf8)
+
+    /// The answer to `iq get` on `jabber:iq:auth`: the fields the server wants.
+    public static func authenticationFields(id: String, username: String?) -> [UInt8] {
+        let user = username.map { "<username>\(XMLText.escape($0))</username>" } ?? "<username/>"
+        return Array("<iq type='result' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'>\(user)<password/><resource/></query></iq>".utf8)
+    }
+
+    /// A successful `iq set`.
+    public static func authenticationSucceeded(id: String) -> [UInt8] {
+        Array("<iq type='result' id='\(XMLText.escape(id))'/>".utf8)
+    }
+
+    /// A failed `iq set` (XMPP's not-authorized).
+    public static func authenticationFailed(id: String) -> [UInt8] {
+        Array((
+            "<iq type='error' id='\(XMLText.escape(id))'><error code='401' type='auth'>"
+                + "<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+        ).utf8)
+    }
+
+    /// An error about a message (malformed event, refused operation), echoing its `id`.
+    public static func messageError(id: String?, condition: String, text: String) -> [UInt8] {
+        let identifier = id.map { " id='\(XMLText.escape($0))'" } ?? ""
+        return Array((
+            "<message type='error'\(identifier)><error type='modify'><\(condition) xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                + "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>\(XMLText.escape(text))</text></error></message>"
+        ).utf8)
+    }
+
+    /// A `<message>` delivering `event`; the payload goes out as the bytes that came in.
+    public static func message(_ event: Event, id: String) -> [UInt8] {
+        var xml = "<message id='\(XMLText.escape(id))'><event xmlns='\(Event.namespace)'><to><channel>\(XMLText.escape(event.channel.rawValue))</channel>"
+        if let service = event.toService {
+            xml += "<service>\(XMLText.escape(service))</service>"
+            if let instance = event.toInstance { xml += "<instance>\(XMLText.escape(instance))</instance>" }
+        }
+        xml += "</to><from>"
+        if let service = event.fromService { xml += "<service>\(XMLText.escape(service))</service>" }
+        if let instance = event.fromInstance { xml += "<instance>\(XMLText.escape(instance))</instance>" }
+        xml += "</from>"
+        return Array(xml.utf8) + event.payload + Array("</event></message>".utf8)
+    }
+}
