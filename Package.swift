@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "DP5Server", targets: ["DP5Server"]),
         .library(name: "DP5Harness", targets: ["DP5Harness"]),
         .library(name: "PsEPRCore", targets: ["PsEPRCore"]),
+        .library(name: "PsEPRServer", targets: ["PsEPRServer"]),
         .executable(name: "dp5", targets: ["dp5"]),
         .executable(name: "dp5-bench", targets: ["DP5Benchmarks"]),
     ],
@@ -92,6 +93,19 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcomingFeatures
         ),
+        // The PsEPR server: listeners, sessions, router, Gleaner.
+        .target(
+            name: "PsEPRServer",
+            dependencies: [
+                "PsEPRCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
         .executableTarget(
             name: "dp5",
             dependencies: [
@@ -133,6 +147,17 @@ let package = Package(
                 "PsEPRCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
+            name: "PsEPRServerTests",
+            dependencies: [
+                "PsEPRCore", "PsEPRServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: upcomingFeatures
         ),

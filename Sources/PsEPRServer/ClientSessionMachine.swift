@@ -1,0 +1,125 @@
+import NIOCore
+import PsEPRCore
+
+/// One client connection's protocol logic: stream header, legacy `jabber:iq:auth`, events and
+/// lease operations. Pure: frames in, actions out; the connection carries the actions out.
+///
+/// Each step of the login gets exactly one reply, as its own write, because naive clients (the
+/// Stork client) advance one step per chunk they receive.
+struct ClientSessionMachine {
+    enum Phase: Equatable {
+        case awaitingStream
+        case awaitingAuthentication
+        case authenticated(service: String, instance: String?)
+        case closed
+    }
+
+    enum Action: Equatable {
+        /// Send these bytes as one write.
+        case send([UInt8])
+        /// Route an event to the subscribers of its channel.
+        case route(Event)
+        /// Take or renew a lease for this connection, then grant it.
+        case register(LeaseOperation, channel: ChannelName)
+        /// Release a lease of this connection.
+        case unregister(identifier: String)
+        /// Close the connection (after sending what came before).
+        case close(reason: String)
+    }
+
+    private(set) var phase = Phase.awaitingStream
+    let serverName: String
+    let streamID: String
+    let accounts: AccountTable?
+
+    init(serverName: String, streamID: String, accounts: AccountTable?) {
+        self.serverName = serverName
+        self.streamID = streamID
+        self.accounts = accounts
+    }
+
+    var isAuthenticated: Bool {
+        if case .authenticated = phase { return true }
+        return false
+    }
+
+    mutating func receive(_ frame: StreamFrame) -> [Action] {
+        switch frame {
+        case .streamOpened:
+            if phase == .awaitingStream { phase = .awaitingAuthentication }
+            return [.send(StanzaEncoder.streamHeader(serverName: serverName, streamID: streamID))]
+        case .streamClosed:
+            phase = .closed
+            return [.send(StanzaEncoder.streamEnd), .close(reason: "the client ended the stream")]
+        case .stanza(let buffer):
+            let bytes = Array(buffer.readableBytesView)
+            let element: XMLElement
+            do {
+                element = try XMLElement.parse(bytes)
+            } catch {
+                phase = .closed
+                return [.send(StanzaEncoder.streamEnd), .close(reason: "unparseable stanza: \(error)")]
+            }
+            switch element.localName {
+            case "iq": return receiveIQ(element)
+            case "message": return receiveMessage(element, source: bytes)
+            default: return []  // presence and the like carry nothing for PsEPR
+            }
+        }
+    }
+
+    private mutating func receiveIQ(_ iq: XMLElement) -> [Action] {
+        let id = iq.attributes["id"] ?? ""
+        let type = iq.attributes["type"] ?? ""
+        guard let query = iq.child("query"), query.attributes["xmlns"] == "jabber:iq:auth" else {
+            // Other queries (rosters, sessions) of standard clients get an empty result once logged in.
+            guard isAuthenticated, type == "get" || type == "set" else { return [] }
+            return [.send(StanzaEncoder.authenticationSucceeded(id: id))]
+        }
+        switch type {
+        case "get":
+            return [.send(StanzaEncoder.authenticationFields(id: id, username: query.childText("username")))]
+        case "set":
+            guard let service = query.childText("username"), let password = query.child("password")?.text else {
+                phase = .closed
+                return [.send(StanzaEncoder.authenticationFailed(id: id)), .send(StanzaEncoder.streamEnd), .close(reason: "login without name or password")]
+            }
+            guard accounts?.verify(service: service, password: password) ?? true else {
+                phase = .closed
+                return [.send(StanzaEncoder.authenticationFailed(id: id)), .send(StanzaEncoder.streamEnd), .close(reason: "wrong password for \(service)")]
+            }
+            phase = .authenticated(service: service, instance: query.childText("resource"))
+            return [.send(StanzaEncoder.authenticationSucceeded(id: id))]
+        default:
+            return []
+        }
+    }
+
+    private func receiveMessage(_ message: XMLElement, source: [UInt8]) -> [Action] {
+        let id = message.attributes["id"]
+        guard case .authenticated(let service, let instance) = phase else {
+            return [.send(StanzaEncoder.messageError(id: id, condition: "not-authorized", text: "log in before sending events"))]
+        }
+        var event: Event
+        do {
+            event = try Event(element: message, source: source)
+        } catch {
+            return [.send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: "\(error)"))]
+        }
+        // With accounts configured the sender is who logged in; open servers pass it through.
+        if accounts != nil || event.fromService == nil { event.fromService = service }
+        if event.fromInstance == nil { event.fromInstance = instance }
+        let lease: LeaseOperation?
+        do {
+            lease = try event.leaseOperation()
+        } catch {
+            return [.send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: "\(error)"))]
+        }
+        guard let lease else { return [.route(event)] }
+        switch lease.operation {
+        case .register: return [.register(lease, channel: event.channel)]
+        case .unregister: return [.unregister(identifier: lease.identifier)]
+        case .lease, .refused: return []  // a server's words; a client has no business sending them
+        }
+    }
+}

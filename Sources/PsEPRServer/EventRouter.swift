@@ -1,0 +1,120 @@
+import Logging
+import NIOCore
+import PsEPRCore
+import Synchronization
+
+/// A connection's identity in the router.
+public struct SessionID: Hashable, Sendable, CustomStringConvertible {
+    let value: UInt64
+    public var description: String { "session-\(value)" }
+}
+
+/// Routes events between the connections of one server: holds the route table and each
+/// connection's outbound queue, behind one lock. Routing is a function call from the sender's
+/// task: match, serialise once, enqueue to each subscriber.
+public final class EventRouter: Sendable {
+    /// Counters for status reports.
+    public struct Statistics: Sendable, Hashable {
+        /// Events routed (not counting lease operations).
+        public var eventsRouted = 0
+        /// Deliveries queued to subscribers.
+        public var deliveries = 0
+        /// Deliveries dropped because a subscriber's queue was full.
+        public var dropped = 0
+    }
+
+    private struct State {
+        var table = RouteTable<SessionID, ContinuousClock.Instant>()
+        var queues: [SessionID: OutboundQueue] = [:]
+        var nextSession: UInt64 = 1
+        var nextMessage: UInt64 = 1
+        var statistics = Statistics()
+    }
+
+    private let state = Mutex(State())
+    private let now: @Sendable () -> ContinuousClock.Instant
+
+    /// Creates a router whose lease expiry follows `now` (tests pass a clock they move by hand).
+    public init(now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+        self.now = now
+    }
+
+    func attach(_ queue: OutboundQueue) -> SessionID {
+        state.withLock { state in
+            let id = SessionID(value: state.nextSession)
+            state.nextSession += 1
+            state.queues[id] = queue
+            return id
+        }
+    }
+
+    /// Forgets a connection and every lease it held.
+    func detach(_ session: SessionID) {
+        state.withLock { state in
+            state.queues[session] = nil
+            state.table.removeAll(subscriber: session)
+        }
+    }
+
+    /// Delivers `event` to every connection with a matching lease, each at most once.
+    ///
+    /// The outbound stanza is built once and shared by every subscriber.
+    func route(_ event: Event) {
+        let instant = now()
+        state.withLock { state in
+            let subscribers = state.table.subscribers(
+                for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant
+            )
+            state.statistics.eventsRouted += 1
+            guard !subscribers.isEmpty else { return }
+            let id = "m\(state.nextMessage)"
+            state.nextMessage += 1
+            let stanza = ByteBuffer(bytes: StanzaEncoder.message(event, id: id))
+            for subscriber in subscribers {
+                if state.queues[subscriber]?.enqueue(stanza) == true {
+                    state.statistics.deliveries += 1
+                } else {
+                    state.statistics.dropped += 1
+                }
+            }
+        }
+    }
+
+    /// Installs or renews a lease of `seconds`; returns false if the connection already holds
+    /// `maximumLeases` other leases.
+    func lease(
+        session: SessionID, identifier: String, channel: ChannelName, namespaceFilter: String?,
+        service: String?, instance: String?, seconds: Int, maximumLeases: Int
+    ) -> Bool {
+        let expires = now().advanced(by: .seconds(seconds))
+        return state.withLock { state in
+            let held = state.table.leases(of: session)
+            guard held.count < maximumLeases || held.contains(where: { $0.identifier == identifier }) else { return false }
+            state.table.upsert(.init(
+                subscriber: session, identifier: identifier, channel: channel, namespaceFilter: namespaceFilter,
+                service: service, instance: instance, expires: expires
+            ))
+            return true
+        }
+    }
+
+    /// Releases a lease.
+    func release(session: SessionID, identifier: String) {
+        state.withLock { _ = $0.table.remove(subscriber: session, identifier: identifier) }
+    }
+
+    /// Removes expired leases (the Gleaner's job); returns how many.
+    @discardableResult
+    public func removeExpiredLeases() -> Int {
+        let instant = now()
+        return state.withLock { $0.table.removeExpired(now: instant).count }
+    }
+
+    /// The current instant of the router's clock.
+    var currentInstant: ContinuousClock.Instant { now() }
+
+    /// Leases held, connections attached and counters.
+    public var snapshot: (leases: Int, connections: Int, statistics: Statistics) {
+        state.withLock { ($0.table.count, $0.queues.count, $0.statistics) }
+    }
+}

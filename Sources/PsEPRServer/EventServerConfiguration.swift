@@ -1,0 +1,50 @@
+public import PsEPRCore
+
+/// A PsEPR server's settings, with the Server Guide's defaults where it gives them (parameter
+/// names in brackets are the `PsEPRServer.xml` paths).
+public struct EventServerConfiguration: Sendable {
+    /// Address to bind the listeners to.
+    public var host: String = "0.0.0.0"
+    /// Client (XMPP-like) port [`/PsEPRServer/client/XMPP/port`], 23345; 0 picks a free port.
+    public var clientPort: Int = 23345
+    /// OneEvent port [`/PsEPRServer/client/oneEvent/port`], 23343; 0 picks a free port.
+    public var oneEventPort: Int = 23343
+    /// The name the server gives itself in stream headers and grants [`/PsEPRServer/identity/hostname`].
+    public var serverName: String = "localhost"
+    /// Most client connections at once [`/PsEPRServer/client/XMPP/maximumConnections`], 400.
+    public var maximumConnections: Int = 400
+    /// Stanzas queued for one connection before new ones are dropped
+    /// [`/PsEPRServer/client/XMPP/outboundQueueMax`], 1000.
+    public var outboundQueueMax: Int = 1000
+    /// Consecutive drops after which a slow connection is closed.
+    public var disconnectAfterDrops: Int = 1000
+    /// Shortest lease granted, seconds [`/PsEPRServer/client/lease/minSeconds`], 30.
+    public var leaseMinimumSeconds: Int = 30
+    /// Longest lease granted, seconds [`/PsEPRServer/client/lease/maxSeconds`], 3600.
+    public var leaseMaximumSeconds: Int = 3600
+    /// Most leases one connection may hold.
+    public var maximumLeasesPerConnection: Int = 256
+    /// Seconds of silence after which a connection is closed (clients keep alive with whitespace).
+    public var idleTimeoutSeconds: Int = 600
+    /// Seconds a new connection has to authenticate.
+    public var authenticationTimeoutSeconds: Int = 30
+    /// Seconds between Gleaner sweeps of expired leases.
+    public var gleanerPeriodSeconds: Double = 5
+    /// Accounts that may log in; `nil` runs open (any name and password), as the original did.
+    public var accounts: AccountTable?
+    /// Bounds on client stanzas.
+    public var limits = XMLStreamFramer.Limits()
+    /// Largest OneEvent document, bytes.
+    public var oneEventMaximumBytes: Int = 256 << 10
+    /// Seconds a OneEvent sender has to send its document.
+    public var oneEventTimeoutSeconds: Int = 30
+
+    /// The defaults.
+    public init() {}
+
+    /// The granted length of a lease request: the request clamped to the configured bounds
+    /// (the maximum when none was asked for).
+    func grantedSeconds(requested: Int?) -> Int {
+        min(max(requested ?? leaseMaximumSeconds, leaseMinimumSeconds), leaseMaximumSeconds)
+    }
+}

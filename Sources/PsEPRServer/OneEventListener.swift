@@ -1,0 +1,97 @@
+import Logging
+import NIOCore
+import NIOPosix
+import PsEPRCore
+import ServiceLifecycle
+
+/// The OneEvent listener (port 23343): a sender connects, writes one
+/// `<inputEvent><authentication><passwordAuth>…</passwordAuth></authentication><oneEvent><event>…</event></oneEvent></inputEvent>`
+/// document and closes. The event is routed as if a logged-in client had sent it, with
+/// `from/service` set to the authenticated service. A one-line `<result>` is written back;
+/// legacy senders do not read it. Lease operations are refused: a sender without a connection
+/// cannot hold a lease.
+struct OneEventListener: Service {
+    let configuration: EventServerConfiguration
+    let router: EventRouter
+    let logger: Logger
+    let onListening: @Sendable (SocketAddress) async -> Void
+
+    func run() async throws {
+        var limits = configuration.limits
+        limits.maximumStanzaBytes = configuration.oneEventMaximumBytes
+        let frameLimits = limits
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: configuration.host, port: configuration.oneEventPort) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: .document, limits: frameLimits)))
+                    return try NIOAsyncChannel<StreamFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        if let address = server.channel.localAddress {
+            logger.info("OneEvent listener ready", metadata: ["psepr.address": "\(address)"])
+            await onListening(address)
+        }
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        // On shutdown open connections end too, not only the listener.
+                        group.addTask { try? await cancelWhenGracefulShutdown { await self.serve(connection) } }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            server.channel.close(promise: nil)
+        }
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<StreamFrame, ByteBuffer>) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                let result: String = await withTaskGroup(of: String?.self) { group in
+                    group.addTask {
+                        do {
+                            for try await frame in inbound {
+                                guard case .stanza(let buffer) = frame else { continue }
+                                return try accept(Array(buffer.readableBytesView))
+                            }
+                            return "error: no event before the connection closed"
+                        } catch {
+                            return "error: \(error)"
+                        }
+                    }
+                    group.addTask {
+                        try? await Task.sleep(for: .seconds(configuration.oneEventTimeoutSeconds))
+                        return Task.isCancelled ? nil : "error: no event within \(configuration.oneEventTimeoutSeconds) seconds"
+                    }
+                    let first = await group.next() ?? nil
+                    group.cancelAll()
+                    return first ?? "error: no event"
+                }
+                try? await outbound.write(ByteBuffer(string: "<result>\(XMLText.escape(result))</result>\n"))
+            }
+        } catch {
+            logger.debug("OneEvent connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Checks the document's credentials and routes its event; returns the result line.
+    private func accept(_ bytes: [UInt8]) throws -> String {
+        let document = try XMLElement.parse(bytes)
+        guard document.localName == "inputEvent",
+            let credentials = document.child("authentication")?.child("passwordAuth"),
+            let service = credentials.childText("service"),
+            let carrier = document.child("oneEvent")
+        else { return "error: expected <inputEvent> with <authentication><passwordAuth> and <oneEvent>" }
+        guard configuration.accounts?.verify(service: service, password: credentials.child("password")?.text ?? "") ?? true else {
+            logger.notice("OneEvent login refused", metadata: ["psepr.service": "\(service)"])
+            return "error: not authorized"
+        }
+        var event = try Event(element: carrier, source: bytes)
+        guard event.payloadNamespace != LeaseOperation.namespace else { return "error: leases need a client connection" }
+        event.fromService = service
+        router.route(event)
+        return "ok"
+    }
+}

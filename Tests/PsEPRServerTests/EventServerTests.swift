@@ -1,0 +1,279 @@
+import NIOCore
+import PsEPRCore
+@testable import PsEPRServer
+import Testing
+
+/// The Stork client's literal messages (spec §4.2–§4.5).
+enum Stork {
+    static let header = """
+        <?xml version="1.0" encoding="UTF-8" ?>
+        <stream:stream to="planetlab1.rutgers.edu"
+        xmlns="jabber:client"
+        xmlns:stream="http://etherx.jabber.org/streams">
+        """
+    static let authGet = """
+        <iq xmlns="jabber:client" type='get' id='logon_1'>
+           <query xmlns="jabber:iq:auth"><username>arizona_stork2</username></query></iq>
+        """
+    static let authSet = """
+        <iq xmlns="jabber:client" type='set' id='logon_2'>
+           <query xmlns="jabber:iq:auth"><username>arizona_stork2</username>
+             <password>PLAINTEXT</password><resource>Home</resource></query></iq>
+        """
+    static let lease = """
+        <message to='psepr_registry@jabber.services.planet-lab.org' id='subscribe_4711'>
+          <x seconds='60' xmlns='jabber:x:expire'/>
+          <event xmlns='http://psepr.org/xs/event'>
+            <to>
+              <channel>/edu/arizona/stork2/psepr/</channel>
+              <service>psepr_router</service>
+              <instance></instance>
+            </to>
+            <from>
+              <service>arizona_stork2</service>
+              <instance>planetlab3.cs.arizona.edu/list/nodes/</instance>
+            </from>
+            <payload xmlns='http://psepr.org/xs/payload/lease'>
+              <duration>1800</duration>
+              <identifier>arizona_stork2-8812</identifier>
+              <op>register</op>
+            </payload>
+          </event>
+        </message>
+        """
+    static let payload = """
+        <payload xmlns="http://psepr.org/xs/payload/attribute">
+                  <field>resolv.conf</field>
+                  <value>nameserver 10.0.0.1</value>
+                  <expire>90</expire>
+              </payload>
+        """
+    static let event = """
+        <message to='psepr_registry@jabber.services.planet-lab.org' id='id_4711'>
+            <x seconds="60" xmlns="jabber:x:expire"/>
+            <event xmlns="http://psepr.org/xs/event">
+              <to><channel>/edu/arizona/stork2/psepr/nodes/</channel></to>
+              <from>
+                  <service>arizona_stork2</service>
+                  <instance>planetlab3.cs.arizona.edu/list/nodes/</instance>
+              </from>
+              \(payload)
+          </event>
+        </message>
+        """
+}
+
+@Suite("PsEPR server over loopback", .serialized)
+struct EventServerTests {
+    @Test func storkClientLogsInLeasesAndReceives() async throws {
+        try await withEventServer { port, _, _ in
+            let stork = try await RawClient.connect(port: port)
+            var inbound = stork.inbound.makeAsyncIterator()
+            // One step per received chunk, exactly as the Stork client does.
+            try await stork.send(Stork.header)
+            let header = try await inbound.chunk()
+            #expect(header.contains("<stream:stream") && header.contains("features/iq-auth") && header.hasSuffix("</stream:features>"))
+            try await stork.send(Stork.authGet)
+            #expect(try await inbound.chunk() == "<iq type='result' id='logon_1'><query xmlns='jabber:iq:auth'><username>arizona_stork2</username><password/><resource/></query></iq>")
+            try await stork.send(Stork.authSet)
+            #expect(try await inbound.chunk() == "<iq type='result' id='logon_2'/>")
+            try await stork.send(Stork.lease)
+            let grant = try await inbound.read(until: "</message>")
+            #expect(grant.contains("<identifier>arizona_stork2-8812</identifier>") && grant.contains("<duration>1800</duration>") && grant.contains("<op>lease</op>"))
+            #expect(grant.contains("<channel>/edu/arizona/stork2/psepr/</channel>"))
+
+            // Another Stork sends an event below the leased channel; the payload arrives byte for byte.
+            let sender = try await RawClient.connect(port: port)
+            var senderInbound = sender.inbound.makeAsyncIterator()
+            try await sender.send(Stork.header)
+            _ = try await senderInbound.chunk()
+            try await sender.send(Stork.authSet)
+            _ = try await senderInbound.chunk()
+            try await sender.send(Stork.event)
+            let delivered = try await inbound.read(until: "</message>")
+            #expect(delivered.contains(Stork.payload))
+            #expect(delivered.contains("<channel>/edu/arizona/stork2/psepr/nodes/</channel>"))
+            #expect(delivered.contains("<instance>planetlab3.cs.arizona.edu/list/nodes/</instance>"))
+        }
+    }
+
+    @Test func leasesFiltersAndRelease() async throws {
+        try await withEventServer { port, _, _ in
+            var (_, subscriber, subscriberOut) = try await loggedIn(port: port, service: "sub")
+            try await subscriberOut.write(ByteBuffer(string: leaseStanza("/x/", identifier: "all")))
+            _ = try await subscriber.read(until: "<op>lease</op>")
+            try await subscriberOut.write(ByteBuffer(string: leaseStanza("/typed/", identifier: "typed", type: "urn:wanted")))
+            _ = try await subscriber.read(until: "<op>lease</op>")
+            let (_, _, publisher) = try await loggedIn(port: port, service: "pub")
+
+            // Not below /x/, and the wrong namespace on /typed/, then two that match.
+            try await publisher.write(ByteBuffer(string: eventStanza("/xy/", body: "no-1")))
+            try await publisher.write(ByteBuffer(string: eventStanza("/typed/", body: "no-2", namespace: "urn:other")))
+            try await publisher.write(ByteBuffer(string: eventStanza("/x/deep/er/", body: "yes-1")))
+            try await publisher.write(ByteBuffer(string: eventStanza("/typed/", body: "yes-2", namespace: "URN:WANTED")))
+            try await publisher.write(ByteBuffer(string: eventStanza("/x/", body: "no-3", toService: "someone-else")))
+            try await publisher.write(ByteBuffer(string: eventStanza("/x/", body: "yes-3", toService: "SUB")))
+            let text = try await subscriber.read(until: "yes-3")
+            #expect(text.contains("yes-1") && text.contains("yes-2"))
+            #expect(!text.contains("no-"))
+
+            // After unregister, /x/ is silent; /typed/ still works and marks the point in the stream.
+            try await subscriberOut.write(ByteBuffer(string: leaseStanza("/x/", identifier: "all", op: "unregister")))
+            try await subscriberOut.write(ByteBuffer(string: leaseStanza("/typed/", identifier: "typed", type: "urn:wanted")))
+            _ = try await subscriber.read(until: "<op>lease</op>")
+            try await publisher.write(ByteBuffer(string: eventStanza("/x/", body: "no-4")))
+            try await publisher.write(ByteBuffer(string: eventStanza("/typed/", body: "marker", namespace: "urn:wanted")))
+            #expect(!(try await subscriber.read(until: "marker")).contains("no-4"))
+        }
+    }
+
+    @Test func expiredLeasesStopDeliveryAndRenewalKeepsThem() async throws {
+        let time = ManualTime()
+        try await withEventServer(router: EventRouter(now: { time.now })) { port, _, router in
+            var (_, subscriber, out) = try await loggedIn(port: port)
+            try await out.write(ByteBuffer(string: leaseStanza("/short/", identifier: "s", duration: 30)))
+            try await out.write(ByteBuffer(string: leaseStanza("/long/", identifier: "l", duration: 3000)))
+            _ = try await subscriber.read(until: "<identifier>l</identifier>")
+            let (_, _, publisher) = try await loggedIn(port: port, service: "pub")
+
+            time.advance(seconds: 20)
+            try await out.write(ByteBuffer(string: leaseStanza("/short/", identifier: "s", duration: 30)))  // renew
+            _ = try await subscriber.read(until: "<op>lease</op>")
+            time.advance(seconds: 20)
+            try await publisher.write(ByteBuffer(string: eventStanza("/short/", body: "renewed")))
+            _ = try await subscriber.read(until: "renewed")
+
+            time.advance(seconds: 31)
+            try await publisher.write(ByteBuffer(string: eventStanza("/short/", body: "expired")))
+            try await publisher.write(ByteBuffer(string: eventStanza("/long/", body: "marker")))
+            #expect(!(try await subscriber.read(until: "marker")).contains("expired"))
+            #expect(router.removeExpiredLeases() == 1)
+        }
+    }
+
+    @Test func badXMLClosesOnlyThatConnection() async throws {
+        try await withEventServer { port, _, _ in
+            var (_, subscriber, out) = try await loggedIn(port: port)
+            try await out.write(ByteBuffer(string: leaseStanza("/ok/", identifier: "ok")))
+            _ = try await subscriber.read(until: "<op>lease</op>")
+            for poison in ["<!DOCTYPE x [<!ENTITY a 'aaaa'>]>", "<message><event></oops></message>", "<message>" + String(repeating: "x", count: 300_000)] {
+                let (bad, _, badOut) = try await loggedIn(port: port, service: "bad")
+                var badInbound = bad.inbound.makeAsyncIterator()
+                try await badOut.write(ByteBuffer(string: poison))
+                let reply = await badInbound.readToEnd()
+                #expect(reply.contains("</stream:stream>"), "\(poison.prefix(30))")
+            }
+            let (_, _, publisher) = try await loggedIn(port: port, service: "pub")
+            try await publisher.write(ByteBuffer(string: eventStanza("/ok/", body: "still-served")))
+            _ = try await subscriber.read(until: "still-served")
+        }
+    }
+
+    @Test func malformedEventsGetAnErrorAndTheConnectionStays() async throws {
+        try await withEventServer { port, _, _ in
+            var (_, client, out) = try await loggedIn(port: port)
+            try await out.write(ByteBuffer(string: "<message id='bad1'><event xmlns='http://psepr.org/xs/event'><to><channel>no-slashes</channel></to></event></message>"))
+            #expect(try await client.read(until: "</message>").contains("id='bad1'"))
+            try await out.write(ByteBuffer(string: leaseStanza("/still/", identifier: "s")))
+            _ = try await client.read(until: "<op>lease</op>")
+        }
+    }
+
+    @Test func oneSubscriberThatNeverReadsDoesNotStallTenOthers() async throws {
+        let rounds = 30, perRound = 100
+        try await withEventServer(configure: { $0.outboundQueueMax = 500; $0.disconnectAfterDrops = 200 }) { port, _, router in
+            // The slow subscriber leases and then never reads another byte.
+            var (slow, slowInbound, slowOut) = try await loggedIn(port: port, service: "slow")
+            try await slowOut.write(ByteBuffer(string: leaseStanza("/fan/", identifier: "slow")))
+            _ = try await slowInbound.read(until: "<op>lease</op>")
+            try await slow.pauseReading()
+            let (progress, progressContinuation) = AsyncStream.makeStream(of: Int.self)
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<10 {
+                    group.addTask {
+                        var (_, inbound, out) = try await loggedIn(port: port, service: "fast\(index)")
+                        try await out.write(ByteBuffer(string: leaseStanza("/fan/", identifier: "f")))
+                        _ = try await inbound.read(until: "<op>lease</op>")
+                        progressContinuation.yield(-1)
+                        var received = 0
+                        for round in 0..<rounds {
+                            let text = try await inbound.read(until: "round-\(round)-end<", seconds: 60)
+                            received += text.ranges(of: "<v>e-").count
+                            progressContinuation.yield(round)
+                        }
+                        return received
+                    }
+                }
+                var progressIterator = progress.makeAsyncIterator()
+                func awaitAll(_ value: Int) async {
+                    var count = 0
+                    while count < 10, let reported = await progressIterator.next() {
+                        if reported == value { count += 1 }
+                    }
+                }
+                await awaitAll(-1)
+                let (_, _, publisher) = try await loggedIn(port: port, service: "pub")
+                let padding = String(repeating: "p", count: 8000)
+                for round in 0..<rounds {
+                    // Each round waits until the ten have it all: they never lag a queue's worth,
+                    // while the slow one falls further behind every round.
+                    for item in 0..<perRound {
+                        let body = item == perRound - 1 ? "round-\(round)-end" : "e-\(round)-\(item)" + padding
+                        try await publisher.write(ByteBuffer(string: eventStanza("/fan/", body: body)))
+                    }
+                    await awaitAll(round)
+                }
+                let totals = try await group.reduce(into: [Int]()) { $0.append($1) }
+                #expect(totals == Array(repeating: rounds * (perRound - 1), count: 10))
+            }
+            #expect(router.snapshot.statistics.dropped > 0)
+            // It stayed slow, so the server closed it: reading again finds the end of the stream.
+            try await slow.resumeReading()
+            _ = await slowInbound.readToEnd()
+        }
+    }
+
+    @Test func maximumConnectionsIsEnforced() async throws {
+        try await withEventServer(configure: { $0.maximumConnections = 2 }) { port, _, _ in
+            _ = try await loggedIn(port: port, service: "a")
+            _ = try await loggedIn(port: port, service: "b")
+            let third = try await RawClient.connect(port: port)
+            var inbound = third.inbound.makeAsyncIterator()
+            try? await third.send(Stork.header)
+            #expect(await inbound.readToEnd().isEmpty)
+        }
+    }
+
+    @Test func accountsAreEnforcedWhenConfigured() async throws {
+        var accounts = AccountTable()
+        accounts.set(service: "alice", password: "right")
+        try await withEventServer(configure: { $0.accounts = accounts }) { port, _, _ in
+            _ = try await loggedIn(port: port, service: "alice", password: "right")
+            let client = try await RawClient.connect(port: port)
+            var inbound = client.inbound.makeAsyncIterator()
+            try await client.send(Stork.header)
+            _ = try await inbound.read(until: "</stream:features>")
+            try await client.send("<iq type='set' id='x'><query xmlns='jabber:iq:auth'><username>alice</username><password>wrong</password><resource>r</resource></query></iq>")
+            let reply = await inbound.readToEnd()
+            #expect(reply.contains("type='error'") && reply.contains("not-authorized") && reply.contains("</stream:stream>"))
+        }
+    }
+
+    @Test func oneEventIsRoutedWithItsAuthenticatedService() async throws {
+        try await withEventServer { port, oneEventPort, _ in
+            var (_, subscriber, out) = try await loggedIn(port: port)
+            try await out.write(ByteBuffer(string: leaseStanza("/one/", identifier: "o")))
+            _ = try await subscriber.read(until: "<op>lease</op>")
+            let sender = try await RawClient.connect(port: oneEventPort)
+            var reply = sender.inbound.makeAsyncIterator()
+            try await sender.send(
+                "<inputEvent><authentication><passwordAuth><service>pusher</service><password>pw</password></passwordAuth></authentication>"
+                    + "<oneEvent><event xmlns='http://psepr.org/xs/event'><to><channel>/one/two/</channel></to><from><service>liar</service><instance>h</instance></from>"
+                    + "<payload xmlns='urn:one'><v>pushed</v></payload></event></oneEvent></inputEvent>"
+            )
+            #expect(await reply.readToEnd() == "<result>ok</result>\n")
+            let delivered = try await subscriber.read(until: "pushed")
+            #expect(delivered.contains("<service>pusher</service>"))
+        }
+    }
+}
