@@ -141,10 +141,16 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures
         ),
+        // The Stork client's literal messages, shared by the PsEPR test targets.
+        .target(
+            name: "PsEPRTestFixtures",
+            path: "Tests/PsEPRTestFixtures",
+            swiftSettings: upcomingFeatures
+        ),
         .testTarget(
             name: "PsEPRCoreTests",
             dependencies: [
-                "PsEPRCore",
+                "PsEPRCore", "PsEPRTestFixtures",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
@@ -153,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "PsEPRServerTests",
             dependencies: [
-                "PsEPRCore", "PsEPRServer",
+                "PsEPRCore", "PsEPRServer", "PsEPRTestFixtures",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

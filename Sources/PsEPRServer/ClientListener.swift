@@ -5,19 +5,6 @@ import PsEPRCore
 import ServiceLifecycle
 import Synchronization
 
-/// Closes a connection that has been silent for the idle timeout.
-final class IdleCloser: ChannelInboundHandler {
-    typealias InboundIn = StreamFrame
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
-    }
-}
-
 /// Open client connections, against `maximumConnections`.
 final class ConnectionCount: Sendable {
     private let count = Mutex(0)
@@ -58,36 +45,13 @@ struct ClientListener: Service {
     }
 
     func run() async throws {
-        let limits = configuration.limits
-        let idle = TimeAmount.seconds(Int64(configuration.idleTimeoutSeconds))
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: configuration.host, port: configuration.clientPort) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: .stream, limits: limits)))
-                    try channel.pipeline.syncOperations.addHandler(IdleCloser())
-                    return try NIOAsyncChannel<StreamFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
-        if let address = server.channel.localAddress {
-            logger.info("Client listener ready", metadata: ["psepr.address": "\(address)", "psepr.accounts": "\(configuration.accounts == nil ? "open" : "\(configuration.accounts!.count)")"])
-            await onListening(address)
+        if configuration.accounts == nil {
+            logger.warning("No account table configured: any service name and password may log in")
         }
-        try await withGracefulShutdownHandler {
-            // A discarding group: finished connections leave nothing behind.
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        // On shutdown open connections end too, not only the listener.
-                        group.addTask { try? await cancelWhenGracefulShutdown { await self.serve(connection) } }
-                    }
-                }
-            }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
-        }
+        try await runStanzaListener(
+            host: configuration.host, port: configuration.clientPort, mode: .stream, limits: configuration.limits,
+            idleTimeoutSeconds: configuration.idleTimeoutSeconds, name: "client", logger: logger, onListening: onListening
+        ) { await self.serve($0) }
     }
 
     private func serve(_ connection: NIOAsyncChannel<StreamFrame, ByteBuffer>) async {

@@ -32,9 +32,6 @@ public struct EventServer: Service {
     }
 
     public func run() async throws {
-        if configuration.accounts == nil {
-            logger.warning("No account table configured: any service name and password may log in")
-        }
         let onListening = self.onListening
         let group = ServiceGroup(
             services: [

@@ -19,31 +19,10 @@ struct OneEventListener: Service {
     func run() async throws {
         var limits = configuration.limits
         limits.maximumStanzaBytes = configuration.oneEventMaximumBytes
-        let frameLimits = limits
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: configuration.host, port: configuration.oneEventPort) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: .document, limits: frameLimits)))
-                    return try NIOAsyncChannel<StreamFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
-        if let address = server.channel.localAddress {
-            logger.info("OneEvent listener ready", metadata: ["psepr.address": "\(address)"])
-            await onListening(address)
-        }
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        // On shutdown open connections end too, not only the listener.
-                        group.addTask { try? await cancelWhenGracefulShutdown { await self.serve(connection) } }
-                    }
-                }
-            }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
-        }
+        try await runStanzaListener(
+            host: configuration.host, port: configuration.oneEventPort, mode: .document, limits: limits,
+            idleTimeoutSeconds: nil, name: "oneEvent", logger: logger, onListening: onListening
+        ) { await self.serve($0) }
     }
 
     private func serve(_ connection: NIOAsyncChannel<StreamFrame, ByteBuffer>) async {

@@ -1,4 +1,5 @@
 @testable import PsEPRCore
+import PsEPRTestFixtures
 import Testing
 
 @Suite("Channel names, stanzas, events and leases")

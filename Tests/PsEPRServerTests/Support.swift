@@ -52,11 +52,11 @@ struct RawClient: Sendable {
     func send(_ text: String) async throws { try await sender.write(ByteBuffer(string: text)) }
 
     /// Stops reading from the socket, so the server's writes back up as for a stalled peer.
-    func pauseReading() async throws { try await channel.setOption(ChannelOptions.autoRead, value: false) }
+    func pauseReading() async throws { try await channel.setOption(ChannelOptions.autoRead, value: false).get() }
 
     /// Reads from the socket again.
     func resumeReading() async throws {
-        try await channel.setOption(ChannelOptions.autoRead, value: true)
+        try await channel.setOption(ChannelOptions.autoRead, value: true).get()
         channel.read()
     }
 }
