@@ -41,6 +41,8 @@ public actor InProcessDeployment: DP5Deployment {
     public func currentEpoch() -> Epoch { epoch }
 
     public func register(_ message: [UInt8], currentEpoch: Epoch) throws -> [UInt8] {
+        // As a server's HTTP 403: a registration made in another epoch is refused outright.
+        guard currentEpoch == epoch else { throw DeploymentRefusal(reason: "registration made in epoch \(currentEpoch), the server is in epoch \(epoch)") }
         let outcome = processor.process(message, nextEpoch: epoch.next)
         registrations[epoch.next, default: []].append(contentsOf: outcome.storedRecords)
         return outcome.reply.rawRepresentation
@@ -61,4 +63,11 @@ public actor InProcessDeployment: DP5Deployment {
         }
         return responder.respond(to: body).bytes
     }
+}
+
+/// A request an in-process deployment refuses, as a server would with HTTP 403.
+public struct DeploymentRefusal: Error, CustomStringConvertible {
+    /// Why.
+    public let reason: String
+    public var description: String { reason }
 }

@@ -18,6 +18,9 @@ actor RegistrationAuthority {
     private let logger: Logger
     /// Epochs added by `/debugfastforward`.
     private var fastForwardOffset: UInt32 = 0
+    /// The epoch the last full check published through. Due epochs change only when the epoch
+    /// moves, so until then every request skips the directory scan.
+    private var publishedThrough: Epoch?
 
     init(
         configuration: DP5Configuration,
@@ -72,6 +75,7 @@ actor RegistrationAuthority {
     @discardableResult
     func publishDueEpochs() throws -> [Epoch] {
         let current = currentEpoch
+        if publishedThrough == current { return [] }
         var due = Set(pendingRegistrationEpochs().filter { $0 <= current })
         due.insert(current)
         var published: [Epoch] = []
@@ -79,6 +83,7 @@ actor RegistrationAuthority {
             try publish(epoch)
             published.append(epoch)
         }
+        publishedThrough = current
         return published
     }
 

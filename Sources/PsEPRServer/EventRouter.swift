@@ -110,9 +110,6 @@ public final class EventRouter: Sendable {
         return state.withLock { $0.table.removeExpired(now: instant).count }
     }
 
-    /// The current instant of the router's clock.
-    var currentInstant: ContinuousClock.Instant { now() }
-
     /// Leases held, connections attached and counters.
     public var snapshot: (leases: Int, connections: Int, statistics: Statistics) {
         state.withLock { ($0.table.count, $0.queues.count, $0.statistics) }

@@ -67,6 +67,13 @@ struct HarnessTests {
         await #expect(throws: DP5Error.self) { try await harness.lookUp(users, registered: [], epoch: epoch, on: deployment) }
     }
 
+    @Test func registrationsFromAnotherEpochAreRefused() async throws {
+        let deployment = InProcessDeployment(configuration: .default, numberOfLookupServers: 2, clock: FixedClock())
+        let current = await deployment.currentEpoch()
+        await #expect(throws: DeploymentRefusal.self) { try await deployment.register(current.next.next.wireBytes, currentEpoch: current.next) }
+        #expect(try await deployment.register(current.next.wireBytes, currentEpoch: current) == [0] + current.next.wireBytes)
+    }
+
     @Test func presenceDataIsCentredAndSized() throws {
         let a = try DHPublicKey(rawRepresentation: [0xAB, 0xCD, 0xEF] + [UInt8](repeating: 0, count: 29))
         let b = try DHPublicKey(rawRepresentation: [0x01, 0x02, 0x03] + [UInt8](repeating: 0, count: 29))
