@@ -17,8 +17,10 @@ let package = Package(
         .library(name: "DP5Harness", targets: ["DP5Harness"]),
         .library(name: "PsEPRCore", targets: ["PsEPRCore"]),
         .library(name: "PsEPRServer", targets: ["PsEPRServer"]),
+        .library(name: "PsEPRClient", targets: ["PsEPRClient"]),
         .executable(name: "dp5", targets: ["dp5"]),
         .executable(name: "dp5-bench", targets: ["DP5Benchmarks"]),
+        .executable(name: "psepr", targets: ["psepr"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
@@ -103,6 +105,32 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        // The PsEPR client: connection, login, self-renewing leases, OneEvent sender.
+        .target(
+            name: "PsEPRClient",
+            dependencies: [
+                "PsEPRCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        .executableTarget(
+            name: "psepr",
+            dependencies: [
+                "PsEPRCore",
+                "PsEPRServer",
+                "PsEPRClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: upcomingFeatures
         ),

@@ -64,7 +64,12 @@ public enum StanzaEncoder {
 
     /// A `<message>` delivering `event`; the payload goes out as the bytes that came in.
     public static func message(_ event: Event, id: String) -> [UInt8] {
-        var xml = "<message id='\(XMLText.escape(id))'><event xmlns='\(Event.namespace)'><to><channel>\(XMLText.escape(event.channel.rawValue))</channel>"
+        Array("<message id='\(XMLText.escape(id))'>".utf8) + eventElement(event) + Array("</message>".utf8)
+    }
+
+    /// The `<event>` element of `event`; the payload goes out as its bytes.
+    public static func eventElement(_ event: Event) -> [UInt8] {
+        var xml = "<event xmlns='\(Event.namespace)'><to><channel>\(XMLText.escape(event.channel.rawValue))</channel>"
         if let service = event.toService {
             xml += "<service>\(XMLText.escape(service))</service>"
             if let instance = event.toInstance { xml += "<instance>\(XMLText.escape(instance))</instance>" }
@@ -73,6 +78,39 @@ public enum StanzaEncoder {
         if let service = event.fromService { xml += "<service>\(XMLText.escape(service))</service>" }
         if let instance = event.fromInstance { xml += "<instance>\(XMLText.escape(instance))</instance>" }
         xml += "</from>"
-        return Array(xml.utf8) + event.payload + Array("</event></message>".utf8)
+        return Array(xml.utf8) + event.payload + Array("</event>".utf8)
+    }
+}
+
+/// The stanzas a PsEPR client sends to log in: a stream header, then legacy `jabber:iq:auth`
+/// (XEP-0078) in two steps, as the original's clients did.
+public enum ClientStanzas {
+    /// The client's stream header, as the Stork client wrote it.
+    public static func streamHeader(to host: String) -> [UInt8] {
+        Array((
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><stream:stream to=\"\(XMLText.escape(host))\""
+                + " xmlns=\"jabber:client\" xmlns:stream=\"http://etherx.jabber.org/streams\">"
+        ).utf8)
+    }
+
+    /// Asks which fields the login needs.
+    public static func authenticationQuery(id: String, service: String) -> [UInt8] {
+        Array("<iq type='get' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'><username>\(XMLText.escape(service))</username></query></iq>".utf8)
+    }
+
+    /// Logs in with a plain-text password (the protocol has no other kind).
+    public static func authenticate(id: String, service: String, password: String, instance: String) -> [UInt8] {
+        Array((
+            "<iq type='set' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'><username>\(XMLText.escape(service))</username>"
+                + "<password>\(XMLText.escape(password))</password><resource>\(XMLText.escape(instance))</resource></query></iq>"
+        ).utf8)
+    }
+
+    /// A OneEvent document: the credentials inline, then the event.
+    public static func oneEvent(_ event: Event, service: String, password: String) -> [UInt8] {
+        Array((
+            "<inputEvent><authentication><passwordAuth><service>\(XMLText.escape(service))</service>"
+                + "<password>\(XMLText.escape(password))</password></passwordAuth></authentication><oneEvent>"
+        ).utf8) + StanzaEncoder.eventElement(event) + Array("</oneEvent></inputEvent>".utf8)
     }
 }

@@ -46,7 +46,7 @@ struct ClientListener: Service {
 
     func run() async throws {
         if configuration.accounts == nil {
-            logger.warning("No account table configured: any service name and password may log in")
+            logger.log(.services, .warning, "No account table configured: any service name and password may log in")
         }
         try await runStanzaListener(
             host: configuration.host, port: configuration.clientPort, mode: .stream, limits: configuration.limits,
@@ -57,7 +57,7 @@ struct ClientListener: Service {
     private func serve(_ connection: NIOAsyncChannel<StreamFrame, ByteBuffer>) async {
         let admitted = connections.admit(maximum: configuration.maximumConnections)
         guard admitted else {
-            logger.notice("Connection refused: maximumConnections reached", metadata: ["psepr.maximum": "\(configuration.maximumConnections)"])
+            logger.log(.io, .notice, "Connection refused: maximumConnections reached", metadata: ["psepr.maximum": "\(configuration.maximumConnections)"])
             try? await connection.channel.close()
             return
         }
@@ -67,7 +67,7 @@ struct ClientListener: Service {
         defer {
             router.detach(session)
             if queue.droppedCount > 0 {
-                logger.info("Connection dropped stanzas", metadata: ["psepr.session": "\(session)", "psepr.dropped": "\(queue.droppedCount)", "psepr.overrun": "\(queue.isOverrun)"])
+                logger.log(.io, .info, "Connection dropped stanzas", metadata: ["psepr.session": "\(session)", "psepr.dropped": "\(queue.droppedCount)", "psepr.overrun": "\(queue.isOverrun)"])
             }
         }
         let authenticated = LoginFlag()
@@ -96,7 +96,7 @@ struct ClientListener: Service {
                 }
             }
         } catch {
-            logger.debug("Connection ended", metadata: ["psepr.session": "\(session)", "error": "\(error)"])
+            logger.log(.io, .debug, "Connection ended", metadata: ["psepr.session": "\(session)", "error": "\(error)"])
         }
     }
 
@@ -110,7 +110,7 @@ struct ClientListener: Service {
             frames: for try await frame in inbound {
                 for action in machine.receive(frame) {
                     if case .close(let reason) = action {
-                        logger.debug("Closing a connection", metadata: ["psepr.session": "\(session)", "psepr.reason": "\(reason)"])
+                        logger.log(.io, .debug, "Closing a connection", metadata: ["psepr.session": "\(session)", "psepr.reason": "\(reason)"])
                         break frames
                     }
                     perform(action, machine: machine, session: session, queue: queue)
@@ -121,9 +121,9 @@ struct ClientListener: Service {
             // Broken XML, a DOCTYPE, an oversized stanza: this connection ends, no other.
             queue.enqueue(ByteBuffer(bytes: StanzaEncoder.messageError(id: nil, condition: "not-well-formed", text: error.reason)))
             queue.enqueue(ByteBuffer(bytes: StanzaEncoder.streamEnd))
-            logger.debug("Connection sent bad XML", metadata: ["psepr.session": "\(session)", "error": "\(error)"])
+            logger.log(.io, .info, "Connection sent bad XML", metadata: ["psepr.session": "\(session)", "error": "\(error)"])
         } catch {
-            logger.debug("Connection read failed", metadata: ["psepr.session": "\(session)", "error": "\(error)"])
+            logger.log(.io, .debug, "Connection read failed", metadata: ["psepr.session": "\(session)", "error": "\(error)"])
         }
     }
 
@@ -150,8 +150,13 @@ struct ClientListener: Service {
                 payloadNamespace: LeaseOperation.namespace, payload: reply.payloadBytes
             )
             queue.enqueue(ByteBuffer(bytes: StanzaEncoder.message(grant, id: "lease-\(operation.identifier.prefix(32))")))
+            logger.log(
+                .lease, .info, granted ? "Lease granted" : "Lease refused",
+                metadata: ["psepr.session": "\(session)", "psepr.service": "\(service)", "psepr.channel": "\(channel)", "psepr.seconds": "\(seconds)"]
+            )
         case .unregister(let identifier):
             router.release(session: session, identifier: identifier)
+            logger.log(.lease, .info, "Lease released", metadata: ["psepr.session": "\(session)"])
         case .close:
             break
         }

@@ -13,7 +13,7 @@ struct Gleaner: Service {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(periodSeconds))
                 let removed = router.removeExpiredLeases()
-                if removed > 0 { logger.debug("Gleaned expired leases", metadata: ["psepr.leases": "\(removed)"]) }
+                if removed > 0 { logger.log(.gleaner, .debug, "Gleaned expired leases", metadata: ["psepr.leases": "\(removed)"]) }
             }
         }
     }

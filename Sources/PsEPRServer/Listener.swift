@@ -32,7 +32,7 @@ func runStanzaListener(
             }
         }
     if let address = server.channel.localAddress {
-        logger.info("Listener ready", metadata: ["psepr.listener": "\(name)", "psepr.address": "\(address)"])
+        logger.log(.services, .info, "Listener ready", metadata: ["psepr.listener": "\(name)", "psepr.address": "\(address)"])
         await onListening(address)
     }
     try await withGracefulShutdownHandler {

@@ -51,7 +51,7 @@ struct OneEventListener: Service {
                 try? await outbound.write(ByteBuffer(string: "<result>\(XMLText.escape(result))</result>\n"))
             }
         } catch {
-            logger.debug("OneEvent connection ended", metadata: ["error": "\(error)"])
+            logger.log(.io, .debug, "OneEvent connection ended", metadata: ["error": "\(error)"])
         }
     }
 
@@ -64,7 +64,7 @@ struct OneEventListener: Service {
             let carrier = document.child("oneEvent")
         else { return "error: expected <inputEvent> with <authentication><passwordAuth> and <oneEvent>" }
         guard configuration.accounts?.verify(service: service, password: credentials.child("password")?.text ?? "") ?? true else {
-            logger.notice("OneEvent login refused", metadata: ["psepr.service": "\(service)"])
+            logger.log(.io, .notice, "OneEvent login refused", metadata: ["psepr.service": "\(service)"])
             return "error: not authorized"
         }
         var event = try Event(element: carrier, source: bytes)

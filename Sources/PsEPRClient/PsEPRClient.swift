@@ -1,0 +1,420 @@
+public import Logging
+import NIOCore
+import NIOPosix
+public import PsEPRCore
+public import ServiceLifecycle
+
+/// A PsEPR client: one connection to one server of a list, carrying any number of leases.
+///
+/// ``run()`` connects (a random server of the list; back-off with jitter between attempts),
+/// logs in, re-requests every lease after each reconnection, renews leases before they run
+/// out, and keeps the connection alive. Use ``withClient(identity:servers:options:logger:_:)``
+/// for a scoped client, or run it as a `Service` in a `ServiceGroup`.
+public actor PsEPRClient: Service {
+    /// Connection and lease settings.
+    public struct Options: Sendable {
+        /// Give up on one connection attempt after this long (the original's 30 s).
+        public var connectTimeout: Duration = .seconds(30)
+        /// Time allowed for the login exchange.
+        public var loginTimeout: Duration = .seconds(30)
+        /// First pause between failed attempts (the original slept 1 s); doubles up to ``maximumBackoff``.
+        public var initialBackoff: Duration = .seconds(1)
+        /// Longest pause between attempts.
+        public var maximumBackoff: Duration = .seconds(30)
+        /// Lease request and renewal timing.
+        public var leaseTiming = LeaseTiming()
+        /// A single space is sent after this long without writing, so idle timeouts never strike.
+        public var keepAliveInterval: Duration = .seconds(60)
+        /// Events buffered per lease for a slow consumer; the oldest go first.
+        public var eventBufferSize = 10_000
+        /// How often lease timers and keep-alives are checked.
+        public var timerResolution: Duration = .milliseconds(250)
+        /// Bounds on stanzas from the server.
+        public var limits = XMLStreamFramer.Limits()
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// What can go wrong for a caller.
+    public enum ClientError: Error, Hashable, Sendable, CustomStringConvertible {
+        /// No connection is up now.
+        case notConnected
+        /// The server refused the service name or password; the client stops.
+        case authenticationFailed(server: String)
+        /// The client was closed.
+        case closed
+        /// The server answered the login with something unexpected.
+        case protocolViolation(String)
+
+        public var description: String {
+            switch self {
+            case .notConnected: return "not connected to a PsEPR server"
+            case .authenticationFailed(let server): return "\(server) refused the service name or password"
+            case .closed: return "the client is closed"
+            case .protocolViolation(let what): return "unexpected login reply: \(what)"
+            }
+        }
+    }
+
+    /// Who the client logs in as.
+    public nonisolated let identity: ServiceIdentity
+    /// The servers to choose from.
+    public nonisolated let servers: [ServerAddress]
+    /// The settings.
+    public nonisolated let options: Options
+    private let logger: Logger
+    private let clock = ContinuousClock()
+    private let started: ContinuousClock.Instant
+
+    private struct Record {
+        let lease: Lease
+        var machine: LeaseMachine
+    }
+
+    private var leases: [String: Record] = [:]
+    private var connection: (channel: any Channel, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>, server: ServerAddress)?
+    private var lastWrite: Duration = .zero
+    private var messageNumber = 0
+    private var isClosed = false
+    private var terminalError: (any Error)?
+    private var connectionWaiters: [CheckedContinuation<Void, any Error>] = []
+    /// Logins completed, the first included.
+    public private(set) var connectionCount = 0
+
+    /// Creates a client; nothing happens until ``run()``.
+    public init(identity: ServiceIdentity, servers: [ServerAddress], options: Options = Options(), logger: Logger = Logger(label: "psepr.client")) {
+        precondition(!servers.isEmpty, "a PsEPR client needs at least one server")
+        self.identity = identity
+        self.servers = servers
+        self.options = options
+        self.logger = logger
+        self.started = clock.now
+    }
+
+    /// Runs `body` with a connected client, then closes it.
+    ///
+    /// - Throws: ``ClientError/authenticationFailed(server:)`` when the login is refused, or
+    ///   what `body` throws.
+    public static func withClient<Result>(
+        identity: ServiceIdentity, servers: [ServerAddress], options: Options = Options(), logger: Logger = Logger(label: "psepr.client"),
+        _ body: (PsEPRClient) async throws -> Result
+    ) async throws -> Result {
+        let client = PsEPRClient(identity: identity, servers: servers, options: options, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            do {
+                try await client.waitUntilConnected()
+                let result = try await body(client)
+                await client.close()
+                try await group.waitForAll()
+                return result
+            } catch {
+                await client.close()
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+
+    /// The server the client is connected to, if any.
+    public var connectedServer: ServerAddress? { connection?.server }
+
+    /// Returns once the client is logged in to a server.
+    ///
+    /// - Throws: ``ClientError/closed`` or the error that stopped the client, or `CancellationError`.
+    public func waitUntilConnected() async throws {
+        if connection != nil { return }
+        if let terminalError { throw terminalError }
+        if isClosed { throw ClientError.closed }
+        try await withCheckedThrowingContinuation { connectionWaiters.append($0) }
+    }
+
+    // MARK: Running
+
+    /// Connects and stays connected until ``close()`` or cancellation.
+    ///
+    /// - Throws: ``ClientError/authenticationFailed(server:)`` when a server refuses the login.
+    public func run() async throws {
+        defer { finish(ClientError.closed) }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.runTimers() }
+                group.addTask { try await self.runConnections() }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch is CancellationError {
+            return
+        } catch {
+            terminalError = error
+            finish(error)
+            throw error
+        }
+    }
+
+    private func runConnections() async throws {
+        var failures = 0
+        while !isClosed {
+            for server in servers.shuffled() where !isClosed {
+                let loginsBefore = connectionCount
+                do {
+                    try await session(with: server)
+                } catch ClientError.authenticationFailed(let server) {
+                    throw ClientError.authenticationFailed(server: server)
+                } catch {
+                    try Task.checkCancellation()
+                    logger.log(level: .info, "PsEPR connection ended", metadata: ["psepr.server": "\(server)", "error": "\(error)"])
+                }
+                if isClosed { return }
+                // After a session that logged in, start the back-off afresh; a server that
+                // keeps failing is tried less and less often.
+                failures = connectionCount > loginsBefore ? 1 : failures + 1
+                try await Task.sleep(for: backoff(after: failures))
+            }
+        }
+    }
+
+    /// Exponential back-off from the initial pause up to the maximum, with half of it random
+    /// so that many clients do not return in step.
+    private func backoff(after failures: Int) -> Duration {
+        let exponent = min(failures - 1, 16)
+        let full = min(options.initialBackoff * (1 << exponent), options.maximumBackoff)
+        return full * Double.random(in: 0.5...1.0)
+    }
+
+    private func session(with server: ServerAddress) async throws {
+        let limits = options.limits
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.nanoseconds(options.connectTimeout.nanoseconds))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: server.host, port: server.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: .stream, limits: limits)))
+                    return try NIOAsyncChannel<StreamFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        try await channel.executeThenClose { inbound, outbound in
+            var frames = inbound.makeAsyncIterator()
+            // A server that stalls the login is cut off, so the next server gets its turn.
+            let watchdog = channel.channel.eventLoop.scheduleTask(in: .nanoseconds(options.loginTimeout.nanoseconds)) {
+                channel.channel.close(promise: nil)
+            }
+            try await Self.logIn(identity: identity, host: server.host, frames: &frames, writer: outbound)
+            watchdog.cancel()
+            try await connected(channel: channel.channel, writer: outbound, server: server)
+            defer { disconnected() }
+            while let frame = try await frames.next() {
+                switch frame {
+                case .stanza(let buffer): try await receive(buffer)
+                case .streamClosed: return
+                case .streamOpened: continue
+                }
+            }
+        }
+    }
+
+    /// The login: stream header, then `jabber:iq:auth` get and set, waiting for each answer.
+    private static func logIn(
+        identity: ServiceIdentity, host: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator,
+        writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    ) async throws {
+        try await writer.write(ByteBuffer(bytes: ClientStanzas.streamHeader(to: host)))
+        while true {
+            guard let frame = try await frames.next() else { throw ClientError.protocolViolation("closed before the stream header") }
+            if case .streamOpened = frame { break }
+        }
+        try await writer.write(ByteBuffer(bytes: ClientStanzas.authenticationQuery(id: "logon_1", service: identity.service)))
+        _ = try await reply(to: "logon_1", frames: &frames)
+        try await writer.write(ByteBuffer(bytes: ClientStanzas.authenticate(id: "logon_2", service: identity.service, password: identity.password, instance: identity.instance)))
+        let answer = try await reply(to: "logon_2", frames: &frames)
+        guard answer.attributes["type"] == "result" else { throw ClientError.authenticationFailed(server: host) }
+    }
+
+    /// The `<iq>` answering `id`, skipping stream features and anything else before it.
+    private static func reply(to id: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator) async throws -> XMLElement {
+        while let frame = try await frames.next() {
+            switch frame {
+            case .stanza(let buffer):
+                let element = try XMLElement.parse(buffer.readableBytesView)
+                if element.localName == "iq", element.attributes["id"] == id { return element }
+            case .streamClosed:
+                throw ClientError.protocolViolation("the server ended the stream during the login")
+            case .streamOpened:
+                continue
+            }
+        }
+        throw ClientError.protocolViolation("closed during the login")
+    }
+
+    private func connected(channel: any Channel, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>, server: ServerAddress) async throws {
+        guard !isClosed else { throw ClientError.closed }
+        connection = (channel, writer, server)
+        connectionCount += 1
+        logger.log(level: .info, "Connected to a PsEPR server", metadata: ["psepr.server": "\(server)"])
+        let waiters = connectionWaiters
+        connectionWaiters = []
+        for waiter in waiters { waiter.resume() }
+        let now = elapsed
+        for identifier in Array(leases.keys) {
+            try await apply(identifier) { $0.reconnected(now: now) }
+        }
+    }
+
+    private func disconnected() {
+        connection = nil
+    }
+
+    private func finish(_ error: any Error) {
+        let waiters = connectionWaiters
+        connectionWaiters = []
+        for waiter in waiters { waiter.resume(throwing: error) }
+        isClosed = true
+        for record in leases.values where !record.lease.state.isFinal {
+            record.lease.update(.lost(reason: "the client stopped"))
+        }
+        leases = [:]
+    }
+
+    // MARK: Inbound
+
+    private func receive(_ buffer: ByteBuffer) async throws {
+        let bytes = Array(buffer.readableBytesView)
+        let element = try XMLElement.parse(bytes)
+        guard element.localName == "message" else { return }
+        if element.attributes["type"] == "error" {
+            let text = element.child("error")?.childText("text") ?? "no reason given"
+            logger.log(level: .warning, "The PsEPR server rejected a message", metadata: ["psepr.id": "\(element.attributes["id"] ?? "")", "psepr.reason": "\(text)"])
+            return
+        }
+        guard let event = try? Event(element: element, source: bytes) else { return }
+        if let operation = try? event.leaseOperation() {
+            let now = elapsed
+            switch operation.operation {
+            case .lease:
+                try await apply(operation.identifier) { machine in
+                    machine.granted(seconds: operation.duration ?? machine.timing.defaultDurationSeconds, now: now)
+                    return []
+                }
+            case .refused:
+                try await apply(operation.identifier) { machine in
+                    machine.refused(reason: operation.reason ?? "no reason given")
+                    return []
+                }
+            case .register, .unregister:
+                break
+            }
+            return
+        }
+        for record in leases.values where record.lease.matches(event) {
+            record.lease.deliver(event)
+        }
+    }
+
+    // MARK: Leases
+
+    /// Takes a lease on `channel` (and everything below it), limited to payloads in `namespace`
+    /// when given. The request goes out now if connected, else on connection.
+    public func lease(_ channel: ChannelName, namespace: String? = nil, seconds: Int? = nil) async throws -> Lease {
+        guard !isClosed else { throw terminalError ?? ClientError.closed }
+        let identifier = Self.randomIdentifier()
+        let lease = Lease(
+            identifier: identifier, channel: channel, namespaceFilter: namespace,
+            requestedSeconds: seconds ?? options.leaseTiming.defaultDurationSeconds, bufferSize: options.eventBufferSize, client: self
+        )
+        leases[identifier] = Record(lease: lease, machine: LeaseMachine(timing: options.leaseTiming))
+        let now = elapsed
+        try await apply(identifier) { machine in
+            let outputs = machine.start(now: now)
+            return connection == nil ? [] : outputs
+        }
+        return lease
+    }
+
+    func release(_ lease: Lease) async {
+        try? await apply(lease.identifier) { $0.release() }
+    }
+
+    /// Runs one transition of a lease's machine, sends what it asks for, and reports the new state.
+    private func apply(_ identifier: String, _ transition: (inout LeaseMachine) -> [LeaseMachine.Output]) async throws {
+        guard var record = leases[identifier] else { return }
+        let outputs = transition(&record.machine)
+        let state = record.machine.state
+        if state.isFinal { leases[identifier] = nil } else { leases[identifier] = record }
+        for output in outputs {
+            let operation: LeaseOperation.Operation = output == .sendRegister ? .register : .unregister
+            let request = LeaseOperation(
+                operation: operation, identifier: identifier, duration: operation == .register ? record.lease.requestedSeconds : nil,
+                namespaceFilter: operation == .register ? record.lease.namespaceFilter : nil
+            )
+            let event = Event(channel: record.lease.channel, toService: "psepr_registry", payloadNamespace: LeaseOperation.namespace, payload: request.payloadBytes)
+            // Without a connection the request is simply not sent; the timer or the next
+            // connection sends it again.
+            try? await send(event)
+        }
+        record.lease.update(state)
+    }
+
+    private func runTimers() async throws {
+        while !isClosed {
+            try await Task.sleep(for: options.timerResolution)
+            try await tick()
+        }
+    }
+
+    private func tick() async throws {
+        let now = elapsed
+        for identifier in Array(leases.keys) {
+            try await apply(identifier) { $0.tick(now: now) }
+        }
+        if let connection, now - lastWrite >= options.keepAliveInterval {
+            lastWrite = now
+            try? await connection.writer.write(ByteBuffer(string: " "))
+        }
+    }
+
+    // MARK: Outbound
+
+    /// Sends an event. `from` is filled in from the identity where the event leaves it empty.
+    ///
+    /// - Throws: ``ClientError/notConnected`` when no connection is up (events are not queued:
+    ///   delivery is at most once, as in the original).
+    public func send(_ event: Event) async throws {
+        guard let connection else { throw isClosed ? ClientError.closed : ClientError.notConnected }
+        var event = event
+        if event.fromService == nil { event.fromService = identity.service }
+        if event.fromInstance == nil { event.fromInstance = identity.instance }
+        messageNumber += 1
+        lastWrite = elapsed
+        try await connection.writer.write(ByteBuffer(bytes: StanzaEncoder.message(event, id: "m\(messageNumber)")))
+    }
+
+    /// Releases every lease, ends the stream and stops ``run()``.
+    public func close() async {
+        guard !isClosed else { return }
+        for identifier in Array(leases.keys) {
+            try? await apply(identifier) { $0.release() }
+        }
+        isClosed = true
+        if let connection {
+            try? await connection.writer.write(ByteBuffer(bytes: StanzaEncoder.streamEnd))
+            connection.writer.finish()
+            try? await connection.channel.close()
+        }
+        finish(ClientError.closed)
+    }
+
+    private var elapsed: Duration { clock.now - started }
+
+    static func randomIdentifier() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        return String((0..<16).map { _ in alphabet.randomElement()! })
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

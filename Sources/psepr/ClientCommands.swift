@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PsEPRClient
+import PsEPRCore
+
+/// `psepr publish`: sends events over a client connection.
+struct PublishCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "publish", abstract: "Send events to a channel over a client connection.")
+
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var content: PayloadOptions
+
+    @Option(help: "How many copies to send.")
+    var count: Int = 1
+
+    func run() async throws {
+        let event = try content.event()
+        let servers = try client.serverList()
+        try await PsEPRClient.withClient(identity: client.identity, servers: servers, logger: quietLogger()) { connection in
+            for _ in 0..<max(1, count) { try await connection.send(event) }
+        }
+        print("Sent \(max(1, count)) event(s) to \(content.channel)")
+    }
+}
+
+/// `psepr watch`: prints the events on a channel (the original's WatchChannel).
+struct WatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch", abstract: "Lease a channel and print its events until interrupted or the lease is lost."
+    )
+
+    @OptionGroup var client: ClientOptions
+
+    @Option(help: "The channel to watch; events below it arrive too.")
+    var channel: String = "/"
+
+    @Option(help: "Only payloads in this namespace.")
+    var type: String?
+
+    @Option(help: "Lease length asked for, seconds.")
+    var leaseSeconds: Int = 3600
+
+    @Flag(help: "Print each event's XML as received instead of a summary.")
+    var raw = false
+
+    @Option(help: "Stop after this many events.")
+    var count: Int?
+
+    func run() async throws {
+        let channelName = try ChannelName(channel)
+        let servers = try client.serverList()
+        let raw = self.raw
+        let limit = count
+        let exit: String = try await PsEPRClient.withClient(identity: client.identity, servers: servers, logger: quietLogger()) { connection in
+            let lease = try await connection.lease(channelName, namespace: type, seconds: leaseSeconds)
+            let settled = await lease.settled()
+            guard settled.isActive else { return "Lease not granted: \(settled)" }
+            FileHandle.standardError.write(Data("Watching \(channelName) (lease granted: \(settled))\n".utf8))
+            var received = 0
+            for await event in lease.events {
+                print(raw ? String(decoding: StanzaEncoder.eventElement(event), as: UTF8.self) : Self.summary(event))
+                received += 1
+                if let limit, received >= limit { return "Received \(received) event(s)" }
+            }
+            return "Lease ended: \(lease.state)"
+        }
+        FileHandle.standardError.write(Data("\(exit)\n".utf8))
+    }
+
+    static func summary(_ event: Event) -> String {
+        let from = [event.fromService, event.fromInstance].compactMap { $0 }.joined(separator: "/")
+        if let attribute = try? AttributePayload(payload: event.payload) {
+            return "\(event.channel) from \(from): \(attribute.field) = \(attribute.value)"
+        }
+        return "\(event.channel) from \(from): \(String(decoding: event.payload, as: UTF8.self))"
+    }
+}
+
+/// `psepr send-one`: one event over the OneEvent port, no login session.
+struct SendOneCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "send-one", abstract: "Send one event over the OneEvent port (23343).")
+
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var content: PayloadOptions
+
+    func run() async throws {
+        let server = try client.serverList(defaultPort: ServerAddress.defaultOneEventPort).randomElement()!
+        let confirmed = try await OneEventSender.send(try content.event(), as: client.identity, to: server)
+        print(confirmed ? "Accepted by \(server)" : "Sent to \(server) (it gave no answer)")
+    }
+}
+
+/// Client commands report through their output; the client's own log shows only problems.
+func quietLogger() -> Logger {
+    var logger = Logger(label: "psepr.client") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = .warning
+    return logger
+}

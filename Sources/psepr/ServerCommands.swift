@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PsEPRCore
+import PsEPRServer
+import ServiceLifecycle
+import UnixSignals
+
+/// `psepr server`: a PsEPR server in the foreground, configured by `PsEPRServer.xml`.
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run a PsEPR server in the foreground until SIGINT or SIGTERM.",
+        discussion: """
+            Reads PsEPRServer.xml from /usr/local/psepr/etc/psepr/, ~/.psepr/ and the working directory \
+            (each overriding the ones before), then each --config file. Logs go to /PsEPRServer/debug/directory \
+            and, in a terminal, to standard error.
+            """
+    )
+
+    @Option(name: .customLong("config"), help: "A PsEPRServer.xml read after the search path (repeatable; later wins).")
+    var configurationFiles: [String] = []
+
+    @Flag(help: "Print the effective parameters and exit.")
+    var printParameters = false
+
+    func run() async throws {
+        let settings = try ServerSettings.load(configurationFiles: configurationFiles)
+        if printParameters {
+            for (name, value) in settings.parameters.all { print("\(name) = \(value)") }
+            return
+        }
+        let logger = makeServerLogger(settings)
+        logger.log(.services, .notice, "PsEPR server starting", metadata: [
+            "psepr.name": "\(settings.server.serverName)",
+            "psepr.configuration": "\(settings.sources.isEmpty ? "built-in defaults" : settings.sources.joined(separator: ", "))",
+        ])
+        if settings.server.accounts == nil {
+            logger.log(.services, .warning, "No account file (\(ServerSettings.Key.accountFile)): the server is open to any service name and password")
+        }
+        if let url = settings.peerConfigurationURL {
+            logger.log(.peer, .warning, "The LeasePeer mesh is not available in this version; \(url) is not read. No peers: serving local clients only")
+        } else {
+            logger.log(.peer, .notice, "No peers: \(ServerSettings.Key.peerConfigurationURL) is not set, so this server serves its own clients only")
+        }
+        let server = EventServer(configuration: settings.server, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.log(.services, .notice, "PsEPR server stopped")
+    }
+
+    /// Logs by category to the rotating files, and to standard error in a terminal (or when the
+    /// files cannot be opened).
+    private func makeServerLogger(_ settings: ServerSettings) -> Logger {
+        var file: RotatingLogFile?
+        do {
+            file = try RotatingLogFile(directory: settings.logDirectory, maximumFiles: settings.logMaximumFiles, maximumFileBytes: settings.logMaximumFileBytes)
+        } catch {
+            FileHandle.standardError.write(Data("psepr: cannot log to \(settings.logDirectory) (\(error)); logging to standard error only. Set \(ServerSettings.Key.logDirectory).\n".utf8))
+        }
+        let echo = isatty(STDERR_FILENO) != 0 || file == nil
+        let filter = settings.logFilter
+        return Logger(label: "psepr.server") { label in
+            CategoryLogHandler(label: label, filter: filter, file: file, echoToStandardError: echo)
+        }
+    }
+}
+
+/// `psepr accounts add`: adds or replaces an account in a password file.
+struct AccountsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "accounts", abstract: "Manage a server's account file.", subcommands: [AddAccount.self]
+    )
+
+    struct AddAccount: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add", abstract: "Add or replace a service's password (salted SHA-256) in an account file."
+        )
+
+        @Argument(help: "The account file; created if missing.")
+        var file: String
+
+        @Argument(help: "The service name.")
+        var service: String
+
+        @Option(help: "The password (default: $PSEPR_PASSWORD, else read from standard input).")
+        var password: String?
+
+        func run() async throws {
+            guard let password = password ?? ProcessInfo.processInfo.environment["PSEPR_PASSWORD"] ?? readLine(strippingNewline: true), !password.isEmpty else {
+                throw ValidationError("no password given")
+            }
+            guard !service.contains(where: { $0 == " " || $0 == "\t" || $0 == "#" }) else { throw ValidationError("a service name has no spaces or #") }
+            let existing = FileManager.default.fileExists(atPath: file) ? try AccountTable(contentsOfFile: file) : AccountTable()
+            var table = AccountTable()
+            table.set(service: service, password: password)
+            var lines = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                .filter { line in line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map { $0.lowercased() != service.lowercased() } ?? true }
+                .filter { !$0.isEmpty }
+            if existing.count == 0 && lines.isEmpty { lines.append("# PsEPR accounts: service salt-hex sha256-hex(salt || password)") }
+            lines.append(table.line(for: service)!)
+            try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            print("\(service) written to \(file)")
+        }
+    }
+}
