@@ -172,7 +172,23 @@ let package = Package(
         // The Stork client's literal messages, shared by the PsEPR test targets.
         .target(
             name: "PsEPRTestFixtures",
+            dependencies: [
+                "PsEPRServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/PsEPRTestFixtures",
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
+            name: "PsEPRClientTests",
+            dependencies: [
+                "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTestFixtures",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(

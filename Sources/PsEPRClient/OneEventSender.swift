@@ -9,6 +9,8 @@ public enum OneEventSender {
     public struct Refusal: Error, Hashable, Sendable, CustomStringConvertible {
         /// The server's words.
         public let reason: String
+        /// Creates a refusal.
+        public init(reason: String) { self.reason = reason }
         public var description: String { "the server refused the event: \(reason)" }
     }
 
@@ -41,7 +43,10 @@ public enum OneEventSender {
             return text
         }
         guard let result = try? XMLElement.parse(Array(reply.utf8)), result.localName == "result" else { return false }
-        guard result.text == "ok" else { throw Refusal(reason: result.text) }
+        guard result.text == "ok" else {
+            let reason = result.text.hasPrefix("error: ") ? String(result.text.dropFirst(7)) : result.text
+            throw Refusal(reason: reason)
+        }
         return true
     }
 }

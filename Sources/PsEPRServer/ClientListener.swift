@@ -46,7 +46,7 @@ struct ClientListener: Service {
 
     func run() async throws {
         if configuration.accounts == nil {
-            logger.log(.services, .warning, "No account table configured: any service name and password may log in")
+            logger.log(.services, .warning, "No account table configured (\(ServerSettings.Key.accountFile)): any service name and password may log in")
         }
         try await runStanzaListener(
             host: configuration.host, port: configuration.clientPort, mode: .stream, limits: configuration.limits,

@@ -110,6 +110,11 @@ public final class EventRouter: Sendable {
         return state.withLock { $0.table.removeExpired(now: instant).count }
     }
 
+    /// The identifiers of the leases held, sorted (for status reports and tests).
+    public var leaseIdentifiers: [String] {
+        state.withLock { $0.table.leases.map(\.identifier).sorted() }
+    }
+
     /// Leases held, connections attached and counters.
     public var snapshot: (leases: Int, connections: Int, statistics: Statistics) {
         state.withLock { ($0.table.count, $0.queues.count, $0.statistics) }

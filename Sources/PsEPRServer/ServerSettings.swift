@@ -87,6 +87,28 @@ public struct ServerSettings: Sendable {
         }
     }
 
+    /// Every parameter this server reads with the value in effect (defaults included), plus any
+    /// other parameter the files set.
+    public var effectiveParameters: ParameterSet {
+        var effective = parameters
+        let values: [(String, String)] = [
+            (Key.bindAddress, server.host), (Key.hostname, server.serverName), (Key.clientPort, "\(server.clientPort)"),
+            (Key.maximumConnections, "\(server.maximumConnections)"), (Key.clientOutboundQueueMax, "\(server.outboundQueueMax)"),
+            (Key.disconnectAfterDrops, "\(server.disconnectAfterDrops)"), (Key.idleTimeoutSeconds, "\(server.idleTimeoutSeconds)"),
+            (Key.authenticationTimeoutSeconds, "\(server.authenticationTimeoutSeconds)"), (Key.maximumLeases, "\(server.maximumLeasesPerConnection)"),
+            (Key.maximumStanzaBytes, "\(server.limits.maximumStanzaBytes)"), (Key.leaseMinimumSeconds, "\(server.leaseMinimumSeconds)"),
+            (Key.leaseMaximumSeconds, "\(server.leaseMaximumSeconds)"), (Key.gleanerPeriodSeconds, "\(Int(server.gleanerPeriodSeconds))"),
+            (Key.oneEventPort, "\(server.oneEventPort)"), (Key.oneEventMaximumBytes, "\(server.oneEventMaximumBytes)"),
+            (Key.oneEventTimeoutSeconds, "\(server.oneEventTimeoutSeconds)"), (Key.logDirectory, logDirectory),
+            (Key.filterLevel, "0x" + String(logFilter.rawValue, radix: 16, uppercase: true)), (Key.logMaximumFiles, "\(logMaximumFiles)"),
+            (Key.logMaximumFileBytes, "\(logMaximumFileBytes)"), (Key.peerConfigurationURL, peerConfigurationURL ?? ""),
+            (Key.peerPort, "\(peerPort)"), (Key.peerConfigurationCheckSeconds, "\(peerConfigurationCheckSeconds)"),
+            (Key.peerLeaseSeconds, "\(peerLeaseSeconds)"), (Key.accountFile, accountFile ?? ""),
+        ]
+        for (name, value) in values { effective.set(name, value) }
+        return effective
+    }
+
     /// The parameter names this server reads (others are kept and reported but have no effect).
     public enum Key {
         public static let bindAddress = "/PsEPRServer/identity/bindAddress"

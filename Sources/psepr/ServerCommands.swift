@@ -21,13 +21,13 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("config"), help: "A PsEPRServer.xml read after the search path (repeatable; later wins).")
     var configurationFiles: [String] = []
 
-    @Flag(help: "Print the effective parameters and exit.")
+    @Flag(help: "Print every parameter's value in effect (defaults included) and exit.")
     var printParameters = false
 
     func run() async throws {
         let settings = try ServerSettings.load(configurationFiles: configurationFiles)
         if printParameters {
-            for (name, value) in settings.parameters.all { print("\(name) = \(value)") }
+            for (name, value) in settings.effectiveParameters.all { print("\(name) = \(value)") }
             return
         }
         let logger = makeServerLogger(settings)
@@ -35,9 +35,6 @@ struct ServerCommand: AsyncParsableCommand {
             "psepr.name": "\(settings.server.serverName)",
             "psepr.configuration": "\(settings.sources.isEmpty ? "built-in defaults" : settings.sources.joined(separator: ", "))",
         ])
-        if settings.server.accounts == nil {
-            logger.log(.services, .warning, "No account file (\(ServerSettings.Key.accountFile)): the server is open to any service name and password")
-        }
         if let url = settings.peerConfigurationURL {
             logger.log(.peer, .warning, "The LeasePeer mesh is not available in this version; \(url) is not read. No peers: serving local clients only")
         } else {

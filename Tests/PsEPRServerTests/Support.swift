@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PsEPRCore
+import PsEPRTestFixtures
 @testable import PsEPRServer
 import ServiceLifecycle
 import Synchronization
@@ -85,48 +86,6 @@ extension AsyncStream<ByteBuffer>.Iterator {
         var text = ""
         while let chunk = await next() { text += String(buffer: chunk) }
         return text
-    }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Runs a server on 127.0.0.1 (ports 0) for the duration of `body`.
-func withEventServer(
-    configure: (inout EventServerConfiguration) -> Void = { _ in },
-    router: EventRouter = EventRouter(),
-    _ body: (_ clientPort: Int, _ oneEventPort: Int, _ router: EventRouter) async throws -> Void
-) async throws {
-    var configuration = EventServerConfiguration()
-    configuration.host = "127.0.0.1"
-    configuration.clientPort = 0
-    configuration.oneEventPort = 0
-    configuration.serverName = "test.psepr"
-    configure(&configuration)
-    let (ports, continuation) = AsyncStream.makeStream(of: (EventServer.Listener, Int).self)
-    let logger = Logger(label: "psepr.test")
-    let server = EventServer(configuration: configuration, router: router, logger: logger) { listener, address in
-        continuation.yield((listener, address.port ?? 0))
-    }
-    let group = ServiceGroup(services: [server], logger: logger)
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var client = 0, oneEvent = 0
-        var iterator = ports.makeAsyncIterator()
-        while client == 0 || oneEvent == 0, let (listener, port) = await iterator.next() {
-            if listener == .client { client = port } else { oneEvent = port }
-        }
-        do {
-            try await body(client, oneEvent, router)
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        continuation.finish()
-        try await tasks.waitForAll()
     }
 }
 

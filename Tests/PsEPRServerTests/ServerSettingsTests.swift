@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import PsEPRCore
+import PsEPRServer
+import PsEPRTestFixtures
+import Testing
+
+@Suite struct ServerSettingsTests {
+    /// A fresh directory for one test's files.
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "psepr-settings-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test func theGuidesDefaultFileLoadsWithTheGuidesValues() throws {
+        let settings = try ServerSettings(parameters: ParameterSet(xml: Array(ServerGuide.defaultConfiguration.utf8)))
+        #expect(settings.server.maximumConnections == 400)
+        #expect(settings.logFilter == LogCategory.serverDefault)
+        #expect(settings.logFilter.rawValue == 0xB062)
+        #expect(settings.peerConfigurationCheckSeconds == 300)
+        #expect(settings.peerLeaseSeconds == 600)
+        #expect(settings.peerConfigurationURL == "http://psepr.org/PsEPRServer/config/LeasePeer.xml")
+        #expect(settings.server.clientPort == 23345)
+        #expect(settings.server.oneEventPort == 23343)
+        #expect(settings.peerPort == 23341)
+        #expect(settings.logMaximumFiles == 10)
+        #expect(settings.logMaximumFileBytes == 1 << 20)
+        #expect(settings.server.accounts == nil)
+    }
+
+    @Test func withoutFilesEveryDefaultHolds() throws {
+        let settings = try ServerSettings.load(searchPath: [])
+        #expect(settings.sources.isEmpty)
+        #expect(settings.peerConfigurationURL == nil)
+        #expect(settings.logDirectory == "/usr/local/psepr/logs/PsEPRServer")
+        #expect(settings.effectiveParameters[ServerSettings.Key.filterLevel] == "0xB062")
+        #expect(settings.effectiveParameters[ServerSettings.Key.maximumConnections] == "400")
+    }
+
+    @Test func searchPathFilesThenTheConfigFileOverrideEachOther() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let system = directory + "/system.xml", user = directory + "/user.xml", explicit = directory + "/explicit.xml"
+        try "<PsEPRServer><client><XMPP><port>1000</port><maximumConnections>10</maximumConnections></XMPP></client></PsEPRServer>".write(toFile: system, atomically: true, encoding: .utf8)
+        try "<PsEPRServer><client><xmpp><PORT>2000</PORT></xmpp></client></PsEPRServer>".write(toFile: user, atomically: true, encoding: .utf8)
+        try "<PsEPRServer><client><oneEvent><port>3000</port></oneEvent></client></PsEPRServer>".write(toFile: explicit, atomically: true, encoding: .utf8)
+        let settings = try ServerSettings.load(searchPath: [system, directory + "/absent.xml", user], configurationFiles: [explicit])
+        #expect(settings.sources == [system, user, explicit])
+        #expect(settings.server.clientPort == 2000)
+        #expect(settings.server.maximumConnections == 10)
+        #expect(settings.server.oneEventPort == 3000)
+    }
+
+    @Test func badValuesAndMissingFilesAreNamed() throws {
+        let badPort = try ParameterSet(xml: Array("<PsEPRServer><client><XMPP><port>99999</port></XMPP></client></PsEPRServer>".utf8))
+        #expect(throws: ParameterError.self) { try ServerSettings(parameters: badPort) }
+        let negative = try ParameterSet(xml: Array("<PsEPRServer><client><XMPP><maximumConnections>-1</maximumConnections></XMPP></client></PsEPRServer>".utf8))
+        #expect(throws: ParameterError.self) { try ServerSettings(parameters: negative) }
+        do {
+            _ = try ServerSettings.load(searchPath: [], configurationFiles: ["/nonexistent/PsEPRServer.xml"])
+            Issue.record("a missing --config file was accepted")
+        } catch let error as SettingsError {
+            #expect(error.message.contains("/nonexistent/PsEPRServer.xml"))
+        }
+    }
+
+    @Test func anAccountFileTurnsOnPasswordChecks() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var table = AccountTable()
+        table.set(service: "stork", password: "secret")
+        try (table.line(for: "stork")! + "\n").write(toFile: directory + "/accounts", atomically: true, encoding: .utf8)
+        let file = directory + "/PsEPRServer.xml"
+        try "<PsEPRServer><service><accounting><file>\(directory)/accounts</file></accounting></service></PsEPRServer>".write(toFile: file, atomically: true, encoding: .utf8)
+        let settings = try ServerSettings.load(searchPath: [file])
+        #expect(settings.server.accounts?.verify(service: "stork", password: "secret") == true)
+        #expect(settings.server.accounts?.verify(service: "stork", password: "wrong") == false)
+    }
+}
+
+@Suite struct LoggingTests {
+    @Test func theFilesRotateAndNeverExceedTheirBounds() throws {
+        let directory = try ServerSettingsTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let log = try RotatingLogFile(directory: directory, maximumFiles: 3, maximumFileBytes: 1024)
+        let line = String(repeating: "x", count: 99) + "\n"
+        for _ in 0..<100 { log.write(line) }  // 10 KB through a 3 × 1 KB window
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        #expect(files == ["PsEPRServer.log", "PsEPRServer.log.1", "PsEPRServer.log.2"])
+        for name in files {
+            let size = try FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.size] as? Int ?? 0
+            #expect(size <= 1024 && size > 0)
+        }
+        #expect(log.failedWrites == 0)
+    }
+
+    @Test func categoriesOutsideTheFilterAreDroppedButErrorsAlwaysPass() throws {
+        let directory = try ServerSettingsTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = try RotatingLogFile(directory: directory)
+        let logger = Logger(label: "test") { CategoryLogHandler(label: $0, filter: [.lease], file: file, echoToStandardError: false) }
+        logger.log(.lease, .info, "lease line")
+        logger.log(.io, .info, "io line")
+        logger.log(.badError, .error, "bad line")
+        logger.error("uncategorised error")
+        logger.debug("uncategorised detail")
+        let text = try String(contentsOfFile: file.path(0), encoding: .utf8)
+        #expect(text.contains("LEASE info: lease line"))
+        #expect(!text.contains("io line"))
+        #expect(text.contains("BADERROR error: bad line"))
+        #expect(text.contains("BADERROR error: uncategorised error"))
+        #expect(!text.contains("uncategorised detail"))
+    }
+
+    @Test func aLogDirectoryThatCannotBeCreatedIsReported() {
+        #expect(throws: (any Error).self) { try RotatingLogFile(directory: "/proc/psepr-cannot-exist/logs") }
+    }
+}
