@@ -124,11 +124,11 @@ extension Lease {
                     options: fastOptions(answerTimeout: .milliseconds(100), retries: 2)
                 )
                 tasks.addTask { try await client.run() }
-                let lease = try await client.lease(ChannelName("/short/"), seconds: 1)
-                #expect(await lease.settled() == .active(grantedSeconds: 1))
+                let lease = try await client.lease(ChannelName("/short/"), seconds: 2)
+                #expect(await lease.settled().isActive)
                 return (client, lease)
             }
-            // The server is gone: the renewal at 0.8 s goes unanswered, then two retries.
+            // The server is gone: the renewal at 1.6 s goes unanswered, then two retries.
             let final = try await lease.waitFor("the orphaned lease to be lost") { $0.isFinal }
             #expect(final == .lost(reason: "no grant after 2 retries"))
             await client.close()
