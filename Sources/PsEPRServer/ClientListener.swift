@@ -21,15 +21,11 @@ final class ConnectionCount: Sendable {
     func release() { count.withLock { $0 -= 1 } }
 }
 
-/// Whether a connection has logged in, shared by its reader and its login timer.
-final class LoginFlag: Sendable {
-    private let flag = Mutex(false)
-    var isSet: Bool { flag.withLock { $0 } }
-    func set() { flag.withLock { $0 = true } }
-}
-
-/// The client listener (port 23345): one task per connection, reading stanzas and writing
-/// from the connection's bounded queue.
+/// The client listener (port 23345).
+///
+/// Each connection is served on its event loop by a ``ClientConnectionHandler``: stanzas are
+/// framed, handled and routed as function calls in the read path, with no task or actor hop per
+/// event; deliveries go out through each subscriber's ``OutboundQueue`` in batches.
 struct ClientListener: Service {
     let configuration: EventServerConfiguration
     let router: EventRouter
@@ -48,118 +44,169 @@ struct ClientListener: Service {
         if configuration.accounts == nil {
             logger.log(.services, .warning, "No account table configured (\(ServerSettings.Key.accountFile)): any service name and password may log in")
         }
-        try await runStanzaListener(
-            host: configuration.host, port: configuration.clientPort, mode: .stream, limits: configuration.limits,
-            idleTimeoutSeconds: configuration.idleTimeoutSeconds, name: "client", logger: logger, onListening: onListening
-        ) { await self.serve($0) }
+        let configuration = self.configuration, router = self.router, logger = self.logger, connections = self.connections
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handlers = channel.pipeline.syncOperations
+                    try handlers.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
+                    try handlers.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: .stream, limits: configuration.limits)))
+                    try handlers.addHandler(ClientConnectionHandler(configuration: configuration, router: router, logger: logger, connections: connections))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.clientPort)
+            .get()
+        if let address = server.localAddress {
+            logger.log(.services, .info, "Listener ready", metadata: ["psepr.listener": "client", "psepr.address": "\(address)"])
+            await onListening(address)
+        }
+        // Shutdown closes the listener and then every open connection.
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await server.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            server.close(promise: nil)
+        }
+        router.closeAllConnections()
+    }
+}
+
+/// One client connection's protocol work on its event loop: the session machine, lease
+/// operations, routing, the login timer, and closing with an error stanza on broken XML.
+final class ClientConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = StreamFrame
+
+    private let configuration: EventServerConfiguration
+    private let router: EventRouter
+    private let logger: Logger
+    private let connections: ConnectionCount
+    private var machine: ClientSessionMachine
+    private var queue: OutboundQueue?
+    private var session: SessionID?
+    private var loginTimer: Scheduled<Void>?
+    private var closing = false
+
+    init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, connections: ConnectionCount) {
+        self.configuration = configuration
+        self.router = router
+        self.logger = logger
+        self.connections = connections
+        self.machine = ClientSessionMachine(serverName: configuration.serverName, streamID: Self.streamID(), accounts: configuration.accounts)
     }
 
-    private func serve(_ connection: NIOAsyncChannel<StreamFrame, ByteBuffer>) async {
-        let admitted = connections.admit(maximum: configuration.maximumConnections)
-        guard admitted else {
+    func channelActive(context: ChannelHandlerContext) {
+        guard connections.admit(maximum: configuration.maximumConnections) else {
             logger.log(.io, .notice, "Connection refused: maximumConnections reached", metadata: ["psepr.maximum": "\(configuration.maximumConnections)"])
-            try? await connection.channel.close()
+            closing = true
+            context.close(promise: nil)
             return
         }
-        defer { connections.release() }
-        let queue = OutboundQueue(capacity: configuration.outboundQueueMax, disconnectAfterDrops: configuration.disconnectAfterDrops)
-        let session = router.attach(queue)
-        defer {
+        let queue = OutboundQueue(channel: context.channel, capacity: configuration.outboundQueueMax, disconnectAfterDrops: configuration.disconnectAfterDrops)
+        self.queue = queue
+        session = router.attach(queue)
+        let channel = context.channel
+        loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(configuration.authenticationTimeoutSeconds))) { [self] in
+            guard !machine.isAuthenticated else { return }
+            logger.log(.io, .info, "Closing a connection that did not log in in time", metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")"])
+            channel.close(promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        loginTimer?.cancel()
+        if let session, let queue {
             router.detach(session)
+            queue.close()
+            connections.release()
             if queue.droppedCount > 0 {
                 logger.log(.io, .info, "Connection dropped stanzas", metadata: ["psepr.session": "\(session)", "psepr.dropped": "\(queue.droppedCount)", "psepr.overrun": "\(queue.isOverrun)"])
             }
+            logger.log(.io, .debug, "Connection ended", metadata: ["psepr.session": "\(session)"])
         }
-        let authenticated = LoginFlag()
-        do {
-            try await connection.executeThenClose { inbound, outbound in
-                try await withThrowingTaskGroup(of: ConnectionTask.self) { group in
-                    group.addTask {
-                        for await stanza in queue.stream { try await outbound.write(stanza) }
-                        return .writerFinished
-                    }
-                    group.addTask {
-                        defer { queue.finish() }
-                        await read(inbound, session: session, queue: queue, authenticated: authenticated)
-                        return .readerFinished
-                    }
-                    group.addTask {
-                        try await Task.sleep(for: .seconds(configuration.authenticationTimeoutSeconds))
-                        return authenticated.isSet ? .loginChecked : .loginTimedOut
-                    }
-                    // The writer ends once the reader is done and the queue is drained, or when a
-                    // slow consumer overruns its queue; that, or a login timeout, ends the
-                    // connection. A finished reader waits for the writer; a passed login check
-                    // ends nothing.
-                    while let finished = try await group.next(), finished == .loginChecked || finished == .readerFinished {}
-                    group.cancelAll()
-                }
+        session = nil
+        queue = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing, let queue, let session else { return }
+        for action in machine.receive(unwrapInboundIn(data)) {
+            switch action {
+            case .send(let bytes):
+                queue.enqueue(ByteBuffer(bytes: bytes))
+            case .route(let event):
+                router.route(event)
+            case .register(let operation, let channel):
+                register(operation, on: channel, session: session, queue: queue)
+            case .unregister(let identifier):
+                router.release(session: session, identifier: identifier)
+                logger.log(.lease, .info, "Lease released", metadata: ["psepr.session": "\(session)"])
+            case .close(let reason):
+                logger.log(.io, .debug, "Closing a connection", metadata: ["psepr.session": "\(session)", "psepr.reason": "\(reason)"])
+                closing = true
+                queue.flushThenClose()
+                return
             }
-        } catch {
-            logger.log(.io, .debug, "Connection ended", metadata: ["psepr.session": "\(session)", "error": "\(error)"])
+        }
+        if machine.isAuthenticated {
+            loginTimer?.cancel()
+            loginTimer = nil
         }
     }
 
-    private enum ConnectionTask: Sendable { case writerFinished, readerFinished, loginChecked, loginTimedOut }
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { queue?.drain() }
+        context.fireChannelWritabilityChanged()
+    }
 
-    private func read(
-        _ inbound: NIOAsyncChannelInboundStream<StreamFrame>, session: SessionID, queue: OutboundQueue, authenticated: LoginFlag
-    ) async {
-        var machine = ClientSessionMachine(serverName: configuration.serverName, streamID: Self.streamID(), accounts: configuration.accounts)
-        do {
-            frames: for try await frame in inbound {
-                for action in machine.receive(frame) {
-                    if case .close(let reason) = action {
-                        logger.log(.io, .debug, "Closing a connection", metadata: ["psepr.session": "\(session)", "psepr.reason": "\(reason)"])
-                        break frames
-                    }
-                    perform(action, machine: machine, session: session, queue: queue)
-                }
-                if machine.isAuthenticated { authenticated.set() }
-            }
-        } catch let error as PsEPRError {
-            // Broken XML, a DOCTYPE, an oversized stanza: this connection ends, no other.
-            queue.enqueue(ByteBuffer(bytes: StanzaEncoder.messageError(id: nil, condition: "not-well-formed", text: error.reason)))
-            queue.enqueue(ByteBuffer(bytes: StanzaEncoder.streamEnd))
-            logger.log(.io, .info, "Connection sent bad XML", metadata: ["psepr.session": "\(session)", "error": "\(error)"])
-        } catch {
-            logger.log(.io, .debug, "Connection read failed", metadata: ["psepr.session": "\(session)", "error": "\(error)"])
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            logger.log(.io, .debug, "Closing an idle connection", metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")"])
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
     }
 
-    private func perform(_ action: ClientSessionMachine.Action, machine: ClientSessionMachine, session: SessionID, queue: OutboundQueue) {
-        switch action {
-        case .send(let bytes):
-            queue.enqueue(ByteBuffer(bytes: bytes))
-        case .route(let event):
-            router.route(event)
-        case .register(let operation, let channel):
-            guard case .authenticated(let service, let instance) = machine.phase else { return }
-            let seconds = configuration.grantedSeconds(requested: operation.duration)
-            let granted = router.lease(
-                session: session, identifier: operation.identifier, channel: channel, namespaceFilter: operation.namespaceFilter,
-                service: service, instance: instance, seconds: seconds, maximumLeases: configuration.maximumLeasesPerConnection
-            )
-            let reply = LeaseOperation(
-                operation: granted ? .lease : .refused, identifier: operation.identifier, duration: granted ? seconds : nil,
-                namespaceFilter: operation.namespaceFilter, reason: granted ? nil : "this connection holds \(configuration.maximumLeasesPerConnection) leases already"
-            )
-            // The grant goes only to the requester, after the route is in place.
-            let grant = Event(
-                channel: channel, toService: service, toInstance: instance, fromService: "psepr_registry", fromInstance: configuration.serverName,
-                payloadNamespace: LeaseOperation.namespace, payload: reply.payloadBytes
-            )
-            queue.enqueue(ByteBuffer(bytes: StanzaEncoder.message(grant, id: "lease-\(operation.identifier.prefix(32))")))
-            logger.log(
-                .lease, .info, granted ? "Lease granted" : "Lease refused",
-                metadata: ["psepr.session": "\(session)", "psepr.service": "\(service)", "psepr.channel": "\(channel)", "psepr.seconds": "\(seconds)"]
-            )
-        case .unregister(let identifier):
-            router.release(session: session, identifier: identifier)
-            logger.log(.lease, .info, "Lease released", metadata: ["psepr.session": "\(session)"])
-        case .close:
-            break
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !closing else { return }
+        closing = true
+        guard let queue, let error = error as? PsEPRError else {
+            logger.log(.io, .debug, "Connection read failed", metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")", "error": "\(error)"])
+            context.close(promise: nil)
+            return
         }
+        // Broken XML, a DOCTYPE, an oversized stanza: this connection ends, no other.
+        logger.log(.io, .info, "Connection sent bad XML", metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")", "error": "\(error)"])
+        queue.enqueue(ByteBuffer(bytes: StanzaEncoder.messageError(id: nil, condition: "not-well-formed", text: error.reason)))
+        queue.enqueue(ByteBuffer(bytes: StanzaEncoder.streamEnd))
+        queue.flushThenClose()
+    }
+
+    private func register(_ operation: LeaseOperation, on channel: ChannelName, session: SessionID, queue: OutboundQueue) {
+        guard case .authenticated(let service, let instance) = machine.phase else { return }
+        let seconds = configuration.grantedSeconds(requested: operation.duration)
+        let granted = router.lease(
+            session: session, identifier: operation.identifier, channel: channel, namespaceFilter: operation.namespaceFilter,
+            service: service, instance: instance, seconds: seconds, maximumLeases: configuration.maximumLeasesPerConnection
+        )
+        let reply = LeaseOperation(
+            operation: granted ? .lease : .refused, identifier: operation.identifier, duration: granted ? seconds : nil,
+            namespaceFilter: operation.namespaceFilter, reason: granted ? nil : "this connection holds \(configuration.maximumLeasesPerConnection) leases already"
+        )
+        // The grant goes only to the requester, after the route is in place.
+        let grant = Event(
+            channel: channel, toService: service, toInstance: instance, fromService: "psepr_registry", fromInstance: configuration.serverName,
+            payloadNamespace: LeaseOperation.namespace, payload: reply.payloadBytes
+        )
+        queue.enqueue(ByteBuffer(bytes: StanzaEncoder.message(grant, id: "lease-\(operation.identifier.prefix(32))")))
+        logger.log(
+            .lease, .info, granted ? "Lease granted" : "Lease refused",
+            metadata: ["psepr.session": "\(session)", "psepr.service": "\(service)", "psepr.channel": "\(channel)", "psepr.seconds": "\(seconds)"]
+        )
     }
 
     static func streamID() -> String {

@@ -48,6 +48,12 @@ public final class EventRouter: Sendable {
         }
     }
 
+    /// Closes every attached connection (at shutdown).
+    func closeAllConnections() {
+        let queues = state.withLock { Array($0.queues.values) }
+        for queue in queues { queue.channel.close(promise: nil) }
+    }
+
     /// Forgets a connection and every lease it held.
     func detach(_ session: SessionID) {
         state.withLock { state in

@@ -6,13 +6,12 @@ import ServiceLifecycle
 
 /// Binds `host:port`, frames each connection with an ``XMLStreamFramer`` in `mode`, and serves
 /// every connection in its own task until graceful shutdown closes the listener and ends the
-/// open connections.
+/// open connections. (The OneEvent listener: one short document per connection.)
 func runStanzaListener(
     host: String,
     port: Int,
     mode: XMLStreamFramer.Mode,
     limits: XMLStreamFramer.Limits,
-    idleTimeoutSeconds: Int?,
     name: String,
     logger: Logger,
     onListening: @Sendable (SocketAddress) async -> Void,
@@ -23,11 +22,7 @@ func runStanzaListener(
         .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
         .bind(host: host, port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
-                if let idleTimeoutSeconds {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(idleTimeoutSeconds))))
-                }
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: mode, limits: limits)))
-                if idleTimeoutSeconds != nil { try channel.pipeline.syncOperations.addHandler(IdleCloser()) }
                 return try NIOAsyncChannel<StreamFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
@@ -47,18 +42,5 @@ func runStanzaListener(
         }
     } onGracefulShutdown: {
         server.channel.close(promise: nil)
-    }
-}
-
-/// Closes a connection that has been silent for the idle timeout.
-final class IdleCloser: ChannelInboundHandler {
-    typealias InboundIn = StreamFrame
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
     }
 }

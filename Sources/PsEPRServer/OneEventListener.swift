@@ -21,7 +21,7 @@ struct OneEventListener: Service {
         limits.maximumStanzaBytes = configuration.oneEventMaximumBytes
         try await runStanzaListener(
             host: configuration.host, port: configuration.oneEventPort, mode: .document, limits: limits,
-            idleTimeoutSeconds: nil, name: "oneEvent", logger: logger, onListening: onListening
+            name: "oneEvent", logger: logger, onListening: onListening
         ) { await self.serve($0) }
     }
 

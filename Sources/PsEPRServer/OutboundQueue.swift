@@ -3,47 +3,107 @@ import Synchronization
 
 /// One connection's outbound stanzas: bounded, never blocking the router.
 ///
-/// The router enqueues and moves on; the connection's writer drains. When the queue is full the
-/// newest stanza is dropped and counted, so one slow subscriber never slows the others; a
-/// subscriber that keeps the queue full for ``disconnectAfterDrops`` consecutive stanzas is
-/// disconnected (``isOverrun``).
+/// The router enqueues from whichever thread routed the event and moves on. The first stanza
+/// after a drain schedules one drain on the connection's event loop, so stanzas arriving
+/// meanwhile go out in the same batch with a single flush. A drain hands stanzas to the socket
+/// only while it is writable; when the peer stops reading they stay here, and once
+/// `capacity` are waiting the newest are dropped and counted, so one slow subscriber never slows
+/// the others. A subscriber that keeps the queue full for `disconnectAfterDrops` consecutive
+/// stanzas is disconnected (``isOverrun``).
 final class OutboundQueue: Sendable {
     private struct State {
+        var pending = CircularBuffer<ByteBuffer>(initialCapacity: 16)
+        var drainScheduled = false
         var dropped = 0
         var droppedInARow = 0
         var overrun = false
+        var closed = false
     }
 
-    let stream: AsyncStream<ByteBuffer>
-    private let continuation: AsyncStream<ByteBuffer>.Continuation
+    let channel: any Channel
     private let state = Mutex(State())
+    private let capacity: Int
     private let disconnectAfterDrops: Int
 
-    init(capacity: Int, disconnectAfterDrops: Int) {
-        (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingOldest(max(1, capacity)))
+    init(channel: any Channel, capacity: Int, disconnectAfterDrops: Int) {
+        self.channel = channel
+        self.capacity = max(1, capacity)
         self.disconnectAfterDrops = max(1, disconnectAfterDrops)
     }
 
     /// Queues `stanza`; returns false if it was dropped.
     @discardableResult
     func enqueue(_ stanza: ByteBuffer) -> Bool {
-        switch continuation.yield(stanza) {
-        case .enqueued:
-            state.withLock { $0.droppedInARow = 0 }
-            return true
-        case .dropped:
-            let overrun = state.withLock { state -> Bool in
+        enum Outcome { case queued, queuedAndSchedule, dropped, droppedAndOverrun }
+        let outcome = state.withLock { state -> Outcome in
+            guard !state.closed else { return .dropped }
+            guard state.pending.count < capacity else {
                 state.dropped += 1
                 state.droppedInARow += 1
-                if state.droppedInARow >= disconnectAfterDrops { state.overrun = true }
-                return state.overrun
+                guard state.droppedInARow >= disconnectAfterDrops else { return .dropped }
+                state.overrun = true
+                state.closed = true
+                return .droppedAndOverrun
             }
-            if overrun { continuation.finish() }
+            state.droppedInARow = 0
+            state.pending.append(stanza)
+            if state.drainScheduled { return .queued }
+            state.drainScheduled = true
+            return .queuedAndSchedule
+        }
+        switch outcome {
+        case .queued:
+            return true
+        case .queuedAndSchedule:
+            channel.eventLoop.execute { self.drain() }
+            return true
+        case .dropped:
             return false
-        case .terminated:
+        case .droppedAndOverrun:
+            channel.close(promise: nil)
             return false
-        @unknown default:
-            return false
+        }
+    }
+
+    /// Writes what is waiting while the socket takes it, then flushes. Runs on the event loop;
+    /// called after an enqueue and whenever the channel becomes writable again.
+    func drain() {
+        guard channel.isWritable else {
+            state.withLock { $0.drainScheduled = false }
+            return
+        }
+        let batch = state.withLock { state -> CircularBuffer<ByteBuffer> in
+            state.drainScheduled = false
+            defer { state.pending.removeAll(keepingCapacity: true) }
+            return state.pending
+        }
+        guard !batch.isEmpty else { return }
+        for stanza in batch { channel.write(stanza, promise: nil) }
+        channel.flush()
+    }
+
+    /// Writes everything waiting (writable or not: these are the last few stanzas), then closes
+    /// the connection once they are out. Runs on the event loop.
+    func flushThenClose() {
+        let batch = state.withLock { state -> CircularBuffer<ByteBuffer> in
+            state.closed = true
+            defer { state.pending.removeAll() }
+            return state.pending
+        }
+        guard let last = batch.last else {
+            channel.close(promise: nil)
+            return
+        }
+        for stanza in batch.dropLast() { channel.write(stanza, promise: nil) }
+        let channel = self.channel
+        channel.writeAndFlush(last).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// Stops accepting stanzas (the connection has closed).
+    func close() {
+        state.withLock { state in
+            state.closed = true
+            state.pending.removeAll()
         }
     }
 
@@ -52,7 +112,4 @@ final class OutboundQueue: Sendable {
 
     /// Whether the subscriber fell so far behind that it is being disconnected.
     var isOverrun: Bool { state.withLock { $0.overrun } }
-
-    /// Ends the stream; the writer stops after what is queued.
-    func finish() { continuation.finish() }
 }
