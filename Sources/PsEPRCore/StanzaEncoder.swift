@@ -1,3 +1,5 @@
+public import NIOCore
+
 /// Escaping for text and attribute values.
 public enum XMLText {
     /// `&`, `<`, `>`, `"` and `'` replaced by their entities: safe in text and in either kind of quoted attribute.
@@ -64,21 +66,67 @@ public enum StanzaEncoder {
 
     /// A `<message>` delivering `event`; the payload goes out as the bytes that came in.
     public static func message(_ event: Event, id: String) -> [UInt8] {
-        Array("<message id='\(XMLText.escape(id))'>".utf8) + eventElement(event) + Array("</message>".utf8)
+        Array(messageBuffer(event, id: id).readableBytesView)
+    }
+
+    /// ``message(_:id:)`` written straight into a buffer (the router's path: one buffer per
+    /// event, shared by every subscriber).
+    public static func messageBuffer(_ event: Event, id: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(event.payload.count + 192 + event.channel.rawValue.utf8.count)
+        buffer.writeStaticString("<message id='")
+        buffer.writeEscapedXML(id)
+        buffer.writeStaticString("'>")
+        writeEvent(event, into: &buffer)
+        buffer.writeStaticString("</message>")
+        return buffer
     }
 
     /// The `<event>` element of `event`; the payload goes out as its bytes.
     public static func eventElement(_ event: Event) -> [UInt8] {
-        var xml = "<event xmlns='\(Event.namespace)'><to><channel>\(XMLText.escape(event.channel.rawValue))</channel>"
+        var buffer = ByteBuffer()
+        writeEvent(event, into: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+
+    /// Writes the `<event>` element of `event`.
+    public static func writeEvent(_ event: Event, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("<event xmlns='http://psepr.org/xs/event'><to><channel>")
+        buffer.writeString(event.channel.rawValue)  // the channel grammar has nothing to escape
+        buffer.writeStaticString("</channel>")
         if let service = event.toService {
-            xml += "<service>\(XMLText.escape(service))</service>"
-            if let instance = event.toInstance { xml += "<instance>\(XMLText.escape(instance))</instance>" }
+            buffer.writeStaticString("<service>")
+            buffer.writeEscapedXML(service)
+            buffer.writeStaticString("</service>")
+            if let instance = event.toInstance {
+                buffer.writeStaticString("<instance>")
+                buffer.writeEscapedXML(instance)
+                buffer.writeStaticString("</instance>")
+            }
         }
-        xml += "</to><from>"
-        if let service = event.fromService { xml += "<service>\(XMLText.escape(service))</service>" }
-        if let instance = event.fromInstance { xml += "<instance>\(XMLText.escape(instance))</instance>" }
-        xml += "</from>"
-        return Array(xml.utf8) + event.payload + Array("</event>".utf8)
+        buffer.writeStaticString("</to><from>")
+        if let service = event.fromService {
+            buffer.writeStaticString("<service>")
+            buffer.writeEscapedXML(service)
+            buffer.writeStaticString("</service>")
+        }
+        if let instance = event.fromInstance {
+            buffer.writeStaticString("<instance>")
+            buffer.writeEscapedXML(instance)
+            buffer.writeStaticString("</instance>")
+        }
+        buffer.writeStaticString("</from>")
+        buffer.writeBytes(event.payload)
+        buffer.writeStaticString("</event>")
+    }
+}
+
+extension ByteBuffer {
+    /// Writes `text` escaped for XML text or a quoted attribute (copied as it is when nothing
+    /// needs escaping, the usual case).
+    mutating func writeEscapedXML(_ text: String) {
+        let special = text.utf8.contains { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'") }
+        writeString(special ? XMLText.escape(text) : text)
     }
 }
 

@@ -52,6 +52,11 @@ struct ClientSessionMachine {
             phase = .closed
             return [.send(StanzaEncoder.streamEnd), .close(reason: "the client ended the stream")]
         case .stanza(let buffer):
+            // Events, the bulk of the traffic, are read from the bytes directly; anything else,
+            // or an event in an unusual shape, gets the full parser.
+            if isAuthenticated, case .event(let event) = buffer.withUnsafeReadableBytes({ EventScanner.scan($0) }) {
+                return receiveEvent(event, id: event.id)
+            }
             let bytes = Array(buffer.readableBytesView)
             let element: XMLElement
             do {
@@ -97,15 +102,22 @@ struct ClientSessionMachine {
 
     private func receiveMessage(_ message: XMLElement, source: [UInt8]) -> [Action] {
         let id = message.attributes["id"]
-        guard case .authenticated(let service, let instance) = phase else {
+        guard isAuthenticated else {
             return [.send(StanzaEncoder.messageError(id: id, condition: "not-authorized", text: "log in before sending events"))]
         }
-        var event: Event
+        let event: Event
         do {
             event = try Event(element: message, source: source)
         } catch {
             return [.send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: "\(error)"))]
         }
+        return receiveEvent(event, id: id)
+    }
+
+    /// An event from the logged-in client: routed, or a lease operation carried out.
+    private func receiveEvent(_ event: Event, id: String?) -> [Action] {
+        guard case .authenticated(let service, let instance) = phase else { return [] }
+        var event = event
         // With accounts configured the sender is who logged in; open servers pass it through.
         if accounts != nil || event.fromService == nil { event.fromService = service }
         if event.fromInstance == nil { event.fromInstance = instance }

@@ -64,25 +64,27 @@ public final class EventRouter: Sendable {
 
     /// Delivers `event` to every connection with a matching lease, each at most once.
     ///
-    /// The outbound stanza is built once and shared by every subscriber.
+    /// The match happens under the lock; the outbound stanza is built once, outside it, and
+    /// shared by every subscriber.
     func route(_ event: Event) {
         let instant = now()
-        state.withLock { state in
+        let (queues, number) = state.withLock { state -> ([OutboundQueue], UInt64) in
+            state.statistics.eventsRouted += 1
             let subscribers = state.table.subscribers(
                 for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant
             )
-            state.statistics.eventsRouted += 1
-            guard !subscribers.isEmpty else { return }
-            let id = "m\(state.nextMessage)"
-            state.nextMessage += 1
-            let stanza = ByteBuffer(bytes: StanzaEncoder.message(event, id: id))
-            for subscriber in subscribers {
-                if state.queues[subscriber]?.enqueue(stanza) == true {
-                    state.statistics.deliveries += 1
-                } else {
-                    state.statistics.dropped += 1
-                }
-            }
+            guard !subscribers.isEmpty else { return ([], 0) }
+            defer { state.nextMessage += 1 }
+            return (subscribers.compactMap { state.queues[$0] }, state.nextMessage)
+        }
+        guard !queues.isEmpty else { return }
+        let stanza = StanzaEncoder.messageBuffer(event, id: "m\(number)")
+        var delivered = 0
+        for queue in queues where queue.enqueue(stanza) { delivered += 1 }
+        let dropped = queues.count - delivered
+        state.withLock { state in
+            state.statistics.deliveries += delivered
+            state.statistics.dropped += dropped
         }
     }
 

@@ -1,0 +1,314 @@
+/// Reads the routing envelope of a `<message>` stanza straight from its bytes, without building
+/// a DOM: the channel, the to and from service and instance, the payload's namespace, and the
+/// payload's byte range (forwarded as it came).
+///
+/// It handles the shape every PsEPR client sends: elements and attributes, with comments, CDATA
+/// and processing instructions allowed inside the payload. Anything else (an entity or non-ASCII
+/// text in a routing field, a comment in the envelope, an error message) makes it answer
+/// ``Outcome/unusual``, and the caller falls back to ``XMLElement`` parsing, which handles
+/// every case and reports errors precisely. Both give the same ``Event`` for the same stanza.
+public enum EventScanner {
+    /// What the scan found.
+    public enum Outcome: Sendable, Equatable {
+        /// A message carrying an event.
+        case event(Event)
+        /// Not the common shape: parse it in full.
+        case unusual
+    }
+
+    /// Scans one framed stanza.
+    public static func scan(_ bytes: UnsafeRawBufferPointer) -> Outcome {
+        var scanner = Scanner(bytes: bytes)
+        return scanner.message() ?? .unusual
+    }
+}
+
+private struct Scanner {
+    let bytes: UnsafeRawBufferPointer
+    var position = 0
+
+    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// The fields of interest, as byte ranges.
+    private struct Fields {
+        var channel: Range<Int>?
+        var toService: Range<Int>?
+        var toInstance: Range<Int>?
+        var fromService: Range<Int>?
+        var fromInstance: Range<Int>?
+        var payload: Range<Int>?
+        var payloadNamespace: Range<Int>?
+        var id: Range<Int>?
+    }
+
+    /// Where the scan is in the envelope.
+    private enum Place { case message, event, to, from, field(WritableKeyPath<Fields, Range<Int>?>), other }
+
+    private static let lessThan = UInt8(ascii: "<")
+    private static let greaterThan = UInt8(ascii: ">")
+    private static let slash = UInt8(ascii: "/")
+
+    mutating func message() -> EventScanner.Outcome? {
+        skipWhitespace()
+        guard let (name, _) = startTagName(), local(name) == "message" else { return nil }
+        var fields = Fields()
+        var idRange: Range<Int>?
+        var type: Range<Int>?
+        guard let closed = attributes({ attribute, value in
+            if attribute == "id" { idRange = value } else if attribute == "type" { type = value }
+        }) else { return nil }
+        if let type, text(type) == "error" { return nil }
+        fields.id = idRange
+        guard !closed else { return nil }  // <message/> carries no event
+        var stack: [Place] = [.message]
+        var names: [Range<Int>] = [name]
+        var sawEvent = false
+        while let top = stack.last {
+            let textStart = position
+            guard let next = nextLessThan() else { return nil }
+            if case .field(let key) = top {
+                fields[keyPath: key] = textStart..<next
+            } else if !isWhitespace(textStart..<next) {
+                if case .other = top {} else { return nil }  // stray text in the envelope
+            }
+            position = next + 1
+            guard position < bytes.count else { return nil }
+            let byte = bytes[position]
+            if byte == Self.slash {
+                let nameStart = position + 1
+                guard let end = find(Self.greaterThan) else { return nil }
+                var nameEnd = end
+                while nameEnd > nameStart, XMLStreamFramer.isWhitespace(bytes[nameEnd - 1]) { nameEnd -= 1 }
+                guard equal(nameStart..<nameEnd, names.removeLast()) else { return nil }  // mismatched end tag
+                position = end + 1
+                stack.removeLast()
+                continue
+            }
+            if byte == UInt8(ascii: "!") || byte == UInt8(ascii: "?") { return nil }
+            let tagStart = next
+            position = next
+            guard let (name, _) = startTagName() else { return nil }
+            let localName = local(name)
+            var namespace: Range<Int>?
+            guard let selfClosing = attributes({ attribute, value in if attribute == "xmlns" { namespace = value } }) else { return nil }
+            let place: Place
+            switch (top, localName) {
+            case (.message, "event"):
+                place = .event
+                sawEvent = true
+            case (.event, "to"): place = .to
+            case (.event, "from"): place = .from
+            case (.event, "payload"):
+                guard fields.payload == nil else { return nil }
+                fields.payloadNamespace = namespace
+                if selfClosing {
+                    fields.payload = tagStart..<position
+                } else {
+                    guard let end = skipContent(of: name) else { return nil }
+                    fields.payload = tagStart..<end
+                }
+                continue
+            case (.to, "channel"): place = .field(\.channel)
+            case (.to, "service"): place = .field(\.toService)
+            case (.to, "instance"): place = .field(\.toInstance)
+            case (.from, "service"): place = .field(\.fromService)
+            case (.from, "instance"): place = .field(\.fromInstance)
+            case (.field, _): return nil  // markup inside a routing field
+            default: place = .other
+            }
+            if !selfClosing {
+                stack.append(place)
+                names.append(name)
+            }
+        }
+        skipWhitespace()
+        guard position == bytes.count, sawEvent else { return nil }
+        guard let channelRange = fields.channel, let channelText = field(channelRange), let channel = try? ChannelName(channelText) else { return nil }
+        var values: [String?] = []
+        for range in [fields.toService, fields.toInstance, fields.fromService, fields.fromInstance] {
+            guard let range else {
+                values.append(nil)
+                continue
+            }
+            guard isPlain(range) else { return nil }
+            values.append(field(range))
+        }
+        if let id = fields.id, !isPlain(id) { return nil }
+        if let namespace = fields.payloadNamespace, !isPlain(namespace) { return nil }
+        return .event(Event(
+            id: fields.id.map(text), channel: channel, toService: values[0], toInstance: values[1],
+            fromService: values[2], fromInstance: values[3], payloadNamespace: fields.payloadNamespace.map(text),
+            payload: fields.payload.map { Array(bytes[$0]) } ?? []
+        ))
+    }
+
+    // MARK: Tags
+
+    /// `<name`, leaving the position after the name.
+    mutating func startTagName() -> (Range<Int>, Int)? {
+        guard position < bytes.count, bytes[position] == Self.lessThan else { return nil }
+        let start = position + 1
+        position = start
+        while position < bytes.count, !isNameEnd(bytes[position]) { position += 1 }
+        guard position > start else { return nil }
+        return (start..<position, start - 1)
+    }
+
+    /// The attributes up to `>` or `/>`, handing each name and raw value range to `visit`;
+    /// returns whether the tag closed itself, or nil if it is malformed.
+    mutating func attributes(_ visit: (Substring, Range<Int>) -> Void) -> Bool? {
+        while true {
+            skipWhitespace()
+            guard position < bytes.count else { return nil }
+            let byte = bytes[position]
+            if byte == Self.greaterThan {
+                position += 1
+                return false
+            }
+            if byte == Self.slash {
+                guard position + 1 < bytes.count, bytes[position + 1] == Self.greaterThan else { return nil }
+                position += 2
+                return true
+            }
+            let nameStart = position
+            while position < bytes.count, !isNameEnd(bytes[position]), bytes[position] != UInt8(ascii: "=") { position += 1 }
+            let name = text(nameStart..<position)
+            skipWhitespace()
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "=") else { return nil }
+            position += 1
+            skipWhitespace()
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") || bytes[position] == UInt8(ascii: "'") else { return nil }
+            let quote = bytes[position]
+            let valueStart = position + 1
+            guard let end = find(quote, from: valueStart) else { return nil }
+            position = end + 1
+            visit(Substring(name), valueStart..<end)
+        }
+    }
+
+    /// Skips the content of element `name` after its start tag, through its end tag (end tags
+    /// must match); returns the offset after it. Nested elements, comments, CDATA and
+    /// processing instructions are passed over.
+    mutating func skipContent(of name: Range<Int>) -> Int? {
+        var open: [Range<Int>] = [name]
+        while !open.isEmpty {
+            guard let next = nextLessThan() else { return nil }
+            position = next + 1
+            guard position < bytes.count else { return nil }
+            switch bytes[position] {
+            case Self.slash:
+                let nameStart = position + 1
+                guard let end = find(Self.greaterThan) else { return nil }
+                var nameEnd = end
+                while nameEnd > nameStart, XMLStreamFramer.isWhitespace(bytes[nameEnd - 1]) { nameEnd -= 1 }
+                guard equal(nameStart..<nameEnd, open.removeLast()) else { return nil }
+                position = end + 1
+            case UInt8(ascii: "!"):
+                if matches("!--") {
+                    guard let end = find("-->") else { return nil }
+                    position = end + 3
+                } else if matches("![CDATA[") {
+                    guard let end = find("]]>") else { return nil }
+                    position = end + 3
+                } else {
+                    return nil
+                }
+            case UInt8(ascii: "?"):
+                guard let end = find("?>") else { return nil }
+                position = end + 2
+            default:
+                let nameStart = position
+                while position < bytes.count, !isNameEnd(bytes[position]) { position += 1 }
+                let name = nameStart..<position
+                var quote: UInt8?
+                while position < bytes.count {
+                    let byte = bytes[position]
+                    if let open = quote {
+                        if byte == open { quote = nil }
+                    } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
+                        quote = byte
+                    } else if byte == Self.greaterThan {
+                        break
+                    }
+                    position += 1
+                }
+                guard position < bytes.count else { return nil }
+                if bytes[position - 1] != Self.slash { open.append(name) }
+                position += 1
+            }
+        }
+        return position
+    }
+
+    // MARK: Bytes
+
+    func nextLessThan() -> Int? { find(Self.lessThan) }
+
+    func find(_ byte: UInt8, from start: Int? = nil) -> Int? {
+        var index = start ?? position
+        while index < bytes.count {
+            if bytes[index] == byte { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    func find(_ pattern: StaticString) -> Int? {
+        let count = pattern.utf8CodeUnitCount
+        var index = position
+        while index + count <= bytes.count {
+            if equal(at: index, pattern) { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    func matches(_ pattern: StaticString) -> Bool {
+        let count = pattern.utf8CodeUnitCount
+        return position + count <= bytes.count && equal(at: position, pattern)
+    }
+
+    func equal(at index: Int, _ pattern: StaticString) -> Bool {
+        let count = pattern.utf8CodeUnitCount
+        for offset in 0..<count where bytes[index + offset] != pattern.utf8Start[offset] { return false }
+        return true
+    }
+
+    func equal(_ lhs: Range<Int>, _ rhs: Range<Int>) -> Bool {
+        lhs.count == rhs.count && zip(lhs, rhs).allSatisfy { bytes[$0] == bytes[$1] }
+    }
+
+    mutating func skipWhitespace() {
+        while position < bytes.count, XMLStreamFramer.isWhitespace(bytes[position]) { position += 1 }
+    }
+
+    func isNameEnd(_ byte: UInt8) -> Bool {
+        XMLStreamFramer.isWhitespace(byte) || byte == Self.greaterThan || byte == Self.slash
+    }
+
+    func isWhitespace(_ range: Range<Int>) -> Bool {
+        range.allSatisfy { XMLStreamFramer.isWhitespace(bytes[$0]) }
+    }
+
+    /// ASCII without markup or entity references: read as it is.
+    func isPlain(_ range: Range<Int>) -> Bool {
+        range.allSatisfy { bytes[$0] < 0x80 && bytes[$0] != UInt8(ascii: "&") && bytes[$0] != Self.lessThan }
+    }
+
+    func text(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+
+    func local(_ range: Range<Int>) -> Substring {
+        let name = text(range)
+        return name.split(separator: ":", maxSplits: 1).last ?? Substring(name)
+    }
+
+    /// A routing field's text, trimmed; nil when empty (as ``XMLElement/childText(_:)``), or
+    /// when it is not plain (the caller then falls back).
+    func field(_ range: Range<Int>) -> String? {
+        var lower = range.lowerBound, upper = range.upperBound
+        while lower < upper, XMLStreamFramer.isWhitespace(bytes[lower]) { lower += 1 }
+        while upper > lower, XMLStreamFramer.isWhitespace(bytes[upper - 1]) { upper -= 1 }
+        guard lower < upper, isPlain(lower..<upper) else { return nil }
+        return text(lower..<upper)
+    }
+}
