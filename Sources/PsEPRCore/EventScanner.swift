@@ -50,16 +50,12 @@ private struct Scanner {
 
     mutating func message() -> EventScanner.Outcome? {
         skipWhitespace()
-        guard let (name, _) = startTagName(), local(name) == "message" else { return nil }
+        guard let (name, _) = startTagName(), localIs(name, "message") else { return nil }
         var fields = Fields()
-        var idRange: Range<Int>?
-        var type: Range<Int>?
-        guard let closed = attributes({ attribute, value in
-            if attribute == "id" { idRange = value } else if attribute == "type" { type = value }
-        }) else { return nil }
-        if let type, text(type) == "error" { return nil }
-        fields.id = idRange
-        guard !closed else { return nil }  // <message/> carries no event
+        guard let messageTag = attributes() else { return nil }
+        if let type = messageTag.type, isName(type, "error") { return nil }
+        fields.id = messageTag.id
+        guard !messageTag.selfClosing else { return nil }  // <message/> carries no event
         var stack: [Place] = [.message]
         var names: [Range<Int>] = [name]
         var sawEvent = false
@@ -88,19 +84,18 @@ private struct Scanner {
             let tagStart = next
             position = next
             guard let (name, _) = startTagName() else { return nil }
-            let localName = local(name)
-            var namespace: Range<Int>?
-            guard let selfClosing = attributes({ attribute, value in if attribute == "xmlns" { namespace = value } }) else { return nil }
+            guard let tag = attributes() else { return nil }
+            let selfClosing = tag.selfClosing
             let place: Place
-            switch (top, localName) {
-            case (.message, "event"):
+            switch top {
+            case .message where localIs(name, "event"):
                 place = .event
                 sawEvent = true
-            case (.event, "to"): place = .to
-            case (.event, "from"): place = .from
-            case (.event, "payload"):
+            case .event where localIs(name, "to"): place = .to
+            case .event where localIs(name, "from"): place = .from
+            case .event where localIs(name, "payload"):
                 guard fields.payload == nil else { return nil }
-                fields.payloadNamespace = namespace
+                fields.payloadNamespace = tag.xmlns
                 if selfClosing {
                     fields.payload = tagStart..<position
                 } else {
@@ -108,12 +103,12 @@ private struct Scanner {
                     fields.payload = tagStart..<end
                 }
                 continue
-            case (.to, "channel"): place = .field(\.channel)
-            case (.to, "service"): place = .field(\.toService)
-            case (.to, "instance"): place = .field(\.toInstance)
-            case (.from, "service"): place = .field(\.fromService)
-            case (.from, "instance"): place = .field(\.fromInstance)
-            case (.field, _): return nil  // markup inside a routing field
+            case .to where localIs(name, "channel"): place = .field(\.channel)
+            case .to where localIs(name, "service"): place = .field(\.toService)
+            case .to where localIs(name, "instance"): place = .field(\.toInstance)
+            case .from where localIs(name, "service"): place = .field(\.fromService)
+            case .from where localIs(name, "instance"): place = .field(\.fromInstance)
+            case .field: return nil  // markup inside a routing field
             default: place = .other
             }
             if !selfClosing {
@@ -154,25 +149,34 @@ private struct Scanner {
         return (start..<position, start - 1)
     }
 
-    /// The attributes up to `>` or `/>`, handing each name and raw value range to `visit`;
-    /// returns whether the tag closed itself, or nil if it is malformed.
-    mutating func attributes(_ visit: (Substring, Range<Int>) -> Void) -> Bool? {
+    /// The attributes the envelope needs, as raw value ranges, and whether the tag closed itself.
+    struct Tag {
+        var id: Range<Int>?
+        var type: Range<Int>?
+        var xmlns: Range<Int>?
+        var selfClosing = false
+    }
+
+    /// Reads the attributes up to `>` or `/>`; nil if the tag is malformed.
+    mutating func attributes() -> Tag? {
+        var tag = Tag()
         while true {
             skipWhitespace()
             guard position < bytes.count else { return nil }
             let byte = bytes[position]
             if byte == Self.greaterThan {
                 position += 1
-                return false
+                return tag
             }
             if byte == Self.slash {
                 guard position + 1 < bytes.count, bytes[position + 1] == Self.greaterThan else { return nil }
                 position += 2
-                return true
+                tag.selfClosing = true
+                return tag
             }
             let nameStart = position
             while position < bytes.count, !isNameEnd(bytes[position]), bytes[position] != UInt8(ascii: "=") { position += 1 }
-            let name = text(nameStart..<position)
+            let name = nameStart..<position
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: "=") else { return nil }
             position += 1
@@ -182,7 +186,13 @@ private struct Scanner {
             let valueStart = position + 1
             guard let end = find(quote, from: valueStart) else { return nil }
             position = end + 1
-            visit(Substring(name), valueStart..<end)
+            if isName(name, "id") {
+                tag.id = valueStart..<end
+            } else if isName(name, "type") {
+                tag.type = valueStart..<end
+            } else if isName(name, "xmlns") {
+                tag.xmlns = valueStart..<end
+            }
         }
     }
 
@@ -297,9 +307,16 @@ private struct Scanner {
 
     func text(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
 
-    func local(_ range: Range<Int>) -> Substring {
-        let name = text(range)
-        return name.split(separator: ":", maxSplits: 1).last ?? Substring(name)
+    /// Whether the bytes in `range` are exactly `name`.
+    func isName(_ range: Range<Int>, _ name: StaticString) -> Bool {
+        range.count == name.utf8CodeUnitCount && equal(at: range.lowerBound, name)
+    }
+
+    /// Whether the element name in `range`, without any prefix, is `name`.
+    func localIs(_ range: Range<Int>, _ name: StaticString) -> Bool {
+        var start = range.lowerBound
+        for index in range where bytes[index] == UInt8(ascii: ":") { start = index + 1 }
+        return isName(start..<range.upperBound, name)
     }
 
     /// A routing field's text, trimmed; nil when empty (as ``XMLElement/childText(_:)``), or

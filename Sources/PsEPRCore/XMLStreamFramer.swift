@@ -91,53 +91,82 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
     private var stanzaDepth: Int { mode == .stream ? 1 : 0 }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> StreamFrame? {
-        let bytes = buffer.readableBytesView
-        scanning: while offset < bytes.count {
-            let byte = bytes[bytes.startIndex + offset]
+        scanning: while offset < buffer.readableBytes {
             switch lexical {
             case .content:
-                if byte == UInt8(ascii: "<") {
-                    guard try openMarkup(bytes) else { break scanning }
-                } else {
-                    if depth <= stanzaDepth && !Self.isWhitespace(byte) {
-                        throw PsEPRError(.malformedXML, "text outside a stanza")
+                // Runs of text go by in one tight loop; only markup needs a closer look.
+                let outside = depth <= stanzaDepth
+                let start = offset
+                let (next, stray) = buffer.withUnsafeReadableBytes { bytes -> (Int?, Bool) in
+                    var index = start
+                    while index < bytes.count {
+                        let byte = bytes[index]
+                        if byte == UInt8(ascii: "<") { return (index, false) }
+                        if outside && !Self.isWhitespace(byte) { return (index, true) }
+                        index += 1
                     }
-                    offset += 1
+                    return (nil, false)
                 }
+                if stray { throw PsEPRError(.malformedXML, "text outside a stanza") }
+                guard let next else {
+                    offset = buffer.readableBytes
+                    try checkSize()
+                    break scanning
+                }
+                offset = next
+                guard try openMarkup(buffer.readableBytesView) else { break scanning }
             case .comment:
-                guard let end = Self.find("-->", in: bytes, from: offset) else { return nil }
+                guard let end = Self.find("-->", in: buffer.readableBytesView, from: offset) else { return nil }
                 offset = end
                 lexical = .content
             case .characterData:
-                guard let end = Self.find("]]>", in: bytes, from: offset) else { return nil }
+                guard let end = Self.find("]]>", in: buffer.readableBytesView, from: offset) else { return nil }
                 offset = end
                 lexical = .content
             case .instruction:
-                guard let end = Self.find("?>", in: bytes, from: offset) else { return nil }
+                guard let end = Self.find("?>", in: buffer.readableBytesView, from: offset) else { return nil }
                 offset = end
                 lexical = .content
             case .tag(var tag):
-                offset += 1
-                if let quote = tag.quote {
-                    if byte == quote { tag.quote = nil }
-                } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
-                    tag.quote = byte
-                } else if byte == UInt8(ascii: "=") {
-                    tag.attributes += 1
-                    guard tag.attributes <= limits.maximumAttributes else {
-                        throw PsEPRError(.tooManyAttributes, "a tag has more than \(limits.maximumAttributes) attributes")
+                let maximumAttributes = limits.maximumAttributes
+                let start = offset
+                let (end, problem) = buffer.withUnsafeReadableBytes { bytes -> (Int?, PsEPRError?) in
+                    var index = start
+                    while index < bytes.count {
+                        let byte = bytes[index]
+                        index += 1
+                        if let quote = tag.quote {
+                            if byte == quote { tag.quote = nil }
+                        } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
+                            tag.quote = byte
+                        } else if byte == UInt8(ascii: "=") {
+                            tag.attributes += 1
+                            if tag.attributes > maximumAttributes {
+                                return (nil, PsEPRError(.tooManyAttributes, "a tag has more than \(maximumAttributes) attributes"))
+                            }
+                        } else if byte == UInt8(ascii: ">") {
+                            return (index, nil)
+                        } else if byte == UInt8(ascii: "<") {
+                            return (nil, PsEPRError(.malformedXML, "\"<\" inside a tag"))
+                        }
+                        tag.previous = byte
                     }
-                } else if byte == UInt8(ascii: ">") {
-                    lexical = .content
-                    if let frame = try closeTag(tag, selfClosing: !tag.isEnd && tag.previous == UInt8(ascii: "/"), buffer: &buffer) {
-                        return frame
-                    }
-                    continue
-                } else if byte == UInt8(ascii: "<") {
-                    throw PsEPRError(.malformedXML, "\"<\" inside a tag")
+                    return (nil, nil)
                 }
-                tag.previous = byte
-                lexical = .tag(tag)
+                if let problem { throw problem }
+                guard let end else {
+                    offset = buffer.readableBytes
+                    lexical = .tag(tag)
+                    try checkSize()
+                    break scanning
+                }
+                offset = end
+                lexical = .content
+                try checkSize()
+                if let frame = try closeTag(tag, selfClosing: !tag.isEnd && tag.previous == UInt8(ascii: "/"), buffer: &buffer) {
+                    return frame
+                }
+                continue scanning
             }
             try checkSize()
         }

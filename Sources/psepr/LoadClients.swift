@@ -132,56 +132,72 @@ final class SetupReader: ChannelInboundHandler, RemovableChannelHandler, Sendabl
 }
 
 /// Counts delivered `<message>`s and their latencies by scanning the bytes: `</message>` ends
-/// one, and `<t>` is followed by the publisher's 19-digit send time.
+/// one, and `<t>` is followed by the publisher's 19-digit send time. Matches carry across reads.
 final class CountingReader: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    private static let messageEnd = Array("</message>".utf8)
-    private static let stampStart = Array("<t>".utf8)
 
     private let tally: BenchTally
-    private var endMatched = 0
-    private var stampMatched = 0
+    /// Bytes of `</message>` (after its `<`) or `t>` matched so far, and which one.
+    private var partial: [UInt8] = []
     private var digitsLeft = 0
     private var stamp: UInt64 = 0
 
     init(tally: BenchTally) { self.tally = tally }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
+        var buffer = unwrapInboundIn(data)
+        if !partial.isEmpty {
+            // A tag split across reads: glue the saved start onto this read.
+            var joined = ByteBuffer(bytes: partial)
+            joined.writeBuffer(&buffer)
+            buffer = joined
+            partial = []
+        }
         var delivered = 0
-        var histogram = LatencyHistogram()
         var stamps: [UInt64] = []
         buffer.withUnsafeReadableBytes { bytes in
-            for byte in bytes {
-                if digitsLeft > 0 {
-                    stamp = stamp * 10 + UInt64(byte &- 48)
-                    digitsLeft -= 1
-                    if digitsLeft == 0 { stamps.append(stamp) }
+            var index = 0
+            let count = bytes.count
+            while digitsLeft > 0, index < count {
+                stamp = stamp &* 10 &+ UInt64(bytes[index] &- 48)
+                digitsLeft -= 1
+                index += 1
+                if digitsLeft == 0 { stamps.append(stamp) }
+            }
+            while index < count {
+                guard bytes[index] == UInt8(ascii: "<") else {
+                    index += 1
                     continue
                 }
-                endMatched = Self.advance(endMatched, byte, Self.messageEnd)
-                if endMatched == Self.messageEnd.count {
-                    delivered += 1
-                    endMatched = 0
+                // "</message>" is 10 bytes, "<t>" then 19 digits; keep the tail if a read splits one.
+                if count - index < 10 {
+                    partial = Array(bytes[index..<count])
+                    break
                 }
-                stampMatched = Self.advance(stampMatched, byte, Self.stampStart)
-                if stampMatched == Self.stampStart.count {
-                    stampMatched = 0
-                    digitsLeft = 19
+                let next = bytes[index + 1]
+                if next == UInt8(ascii: "/"), bytes[index + 2] == UInt8(ascii: "m"), bytes[index + 9] == UInt8(ascii: ">") {
+                    delivered += 1
+                    index += 10
+                } else if next == UInt8(ascii: "t"), bytes[index + 2] == UInt8(ascii: ">") {
+                    index += 3
                     stamp = 0
+                    digitsLeft = 19
+                    while digitsLeft > 0, index < count {
+                        stamp = stamp &* 10 &+ UInt64(bytes[index] &- 48)
+                        digitsLeft -= 1
+                        index += 1
+                    }
+                    if digitsLeft == 0 { stamps.append(stamp) }
+                } else {
+                    index += 1
                 }
             }
         }
+        guard delivered > 0 || !stamps.isEmpty else { return }
         let now = monotonicNanoseconds()
+        var histogram = LatencyHistogram()
         for sent in stamps where sent <= now { histogram.record(nanoseconds: now - sent) }
-        if delivered > 0 { tally.add(delivered: delivered, histogram: histogram, at: now) }
-    }
-
-    /// One step of matching `pattern`, whose first byte occurs nowhere else in it.
-    @inline(__always)
-    private static func advance(_ matched: Int, _ byte: UInt8, _ pattern: [UInt8]) -> Int {
-        if byte == pattern[matched] { return matched + 1 }
-        return byte == pattern[0] ? 1 : 0
+        tally.add(delivered: delivered, histogram: histogram, at: now)
     }
 }
 

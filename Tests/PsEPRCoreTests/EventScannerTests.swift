@@ -1,0 +1,45 @@
+import PsEPRCore
+import PsEPRTestFixtures
+import Testing
+
+@Suite struct EventScannerTests {
+    static func scan(_ text: String) -> EventScanner.Outcome {
+        Array(text.utf8).withUnsafeBytes { EventScanner.scan($0) }
+    }
+
+    static let usual: [String] = [
+        Stork.event,
+        "<message id='e1'><event xmlns='http://psepr.org/xs/event'><to><channel>/org/example/a/</channel></to><from><service>svc</service><instance>h1</instance></from><payload xmlns='urn:x'><v a='1'>text</v><w/></payload></event></message>",
+        "<message><event xmlns=\"http://psepr.org/xs/event\"><to><channel> /a/ </channel><service>s</service><instance>i</instance></to><from/><payload xmlns='urn:x'><![CDATA[<not markup>]]><!-- note --><?pi x?></payload></event></message>",
+        "<jc:message xmlns:jc='jabber:client' id='p'><x seconds='60' xmlns='jabber:x:expire'/><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><payload xmlns='urn:y'/></event></jc:message>",
+        "<message id='n'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><from><service>svc</service></from></event></message>",
+    ]
+
+    @Test(arguments: usual)
+    func theUsualShapeGivesWhatTheFullParserGives(_ stanza: String) throws {
+        guard case .event(let scanned) = Self.scan(stanza) else {
+            Issue.record("not scanned: \(stanza)")
+            return
+        }
+        #expect(scanned == (try Event(stanza: Array(stanza.utf8))))
+    }
+
+    static let unusual: [String] = [
+        // Entities, comments in the envelope, error messages, bad names: the full parser decides.
+        "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel><service>a&amp;b</service></to><payload xmlns='urn:x'/></event></message>",
+        "<message id='e'><!-- c --><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to></event></message>",
+        "<message type='error' id='e'><error/></message>",
+        "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a</channel></to></event></message>",
+        "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</service></to></event></message>",
+        "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><payload xmlns='urn:x'><a></b></payload></event></message>",
+        "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to></event></message><extra/>",
+        "<iq type='get' id='x'/>",
+        "<message id='e'/>",
+        "<message id='e'><body>hi</body></message>",
+    ]
+
+    @Test(arguments: unusual)
+    func anythingElseIsLeftToTheFullParser(_ stanza: String) {
+        #expect(Self.scan(stanza) == .unusual)
+    }
+}
