@@ -25,17 +25,27 @@ public struct ChannelName: Hashable, Sendable, Comparable, CustomStringConvertib
     /// - Throws: ``PsEPRError/Code/invalidChannel`` if it breaks the grammar.
     public init(_ text: some StringProtocol) throws {
         let name = String(text)
-        guard name.utf8.count <= Self.maximumLength, name.hasPrefix("/"), name.hasSuffix("/") else {
+        let utf8 = name.utf8
+        guard utf8.count <= Self.maximumLength, utf8.first == UInt8(ascii: "/"), utf8.last == UInt8(ascii: "/") else {
             throw PsEPRError(.invalidChannel, "a channel begins and ends with \"/\": \(name.prefix(80))")
         }
-        let segments = name.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst().dropLast()
-        guard segments.count <= Self.maximumSegments else {
-            throw PsEPRError(.invalidChannel, "a channel has at most \(Self.maximumSegments) segments")
-        }
-        for segment in segments where name != "/" {
-            guard !segment.isEmpty, segment.allSatisfy(Self.isSegmentByte) else {
-                throw PsEPRError(.invalidChannel, "channel segments are letters, digits and . - _ ~ : @: \(name.prefix(80))")
+        // One pass: every segment non-empty and made of allowed bytes, at most 64 of them.
+        var segments = 0
+        var segmentLength = 0
+        for byte in utf8.dropFirst() {
+            if byte == UInt8(ascii: "/") {
+                guard segmentLength > 0 else { throw PsEPRError(.invalidChannel, "a channel has an empty segment: \(name.prefix(80))") }
+                segments += 1
+                segmentLength = 0
+            } else {
+                guard Self.isSegmentByte(byte) else {
+                    throw PsEPRError(.invalidChannel, "channel segments are letters, digits and . - _ ~ : @: \(name.prefix(80))")
+                }
+                segmentLength += 1
             }
+        }
+        guard segments <= Self.maximumSegments else {
+            throw PsEPRError(.invalidChannel, "a channel has at most \(Self.maximumSegments) segments")
         }
         self.rawValue = name
     }

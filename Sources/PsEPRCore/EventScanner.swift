@@ -41,8 +41,11 @@ private struct Scanner {
         var id: Range<Int>?
     }
 
+    /// A routing field's element.
+    private enum Field { case channel, toService, toInstance, fromService, fromInstance }
+
     /// Where the scan is in the envelope.
-    private enum Place { case message, event, to, from, field(WritableKeyPath<Fields, Range<Int>?>), other }
+    private enum Place { case message, event, to, from, field(Field), other }
 
     private static let lessThan = UInt8(ascii: "<")
     private static let greaterThan = UInt8(ascii: ">")
@@ -62,8 +65,15 @@ private struct Scanner {
         while let top = stack.last {
             let textStart = position
             guard let next = nextLessThan() else { return nil }
-            if case .field(let key) = top {
-                fields[keyPath: key] = textStart..<next
+            if case .field(let field) = top {
+                let text = textStart..<next
+                switch field {
+                case .channel: fields.channel = text
+                case .toService: fields.toService = text
+                case .toInstance: fields.toInstance = text
+                case .fromService: fields.fromService = text
+                case .fromInstance: fields.fromInstance = text
+                }
             } else if !isWhitespace(textStart..<next) {
                 if case .other = top {} else { return nil }  // stray text in the envelope
             }
@@ -103,11 +113,11 @@ private struct Scanner {
                     fields.payload = tagStart..<end
                 }
                 continue
-            case .to where localIs(name, "channel"): place = .field(\.channel)
-            case .to where localIs(name, "service"): place = .field(\.toService)
-            case .to where localIs(name, "instance"): place = .field(\.toInstance)
-            case .from where localIs(name, "service"): place = .field(\.fromService)
-            case .from where localIs(name, "instance"): place = .field(\.fromInstance)
+            case .to where localIs(name, "channel"): place = .field(.channel)
+            case .to where localIs(name, "service"): place = .field(.toService)
+            case .to where localIs(name, "instance"): place = .field(.toInstance)
+            case .from where localIs(name, "service"): place = .field(.fromService)
+            case .from where localIs(name, "instance"): place = .field(.fromInstance)
             case .field: return nil  // markup inside a routing field
             default: place = .other
             }

@@ -63,10 +63,41 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
         let identifier: String
     }
 
+    /// One channel segment's node. Its leases sit in an array (scanned on every lookup) with an
+    /// index by key (for renewals and releases).
     private struct Node: Sendable {
         var children: [Substring: Node] = [:]
-        var leases: [Key: Lease] = [:]
-        var isEmpty: Bool { children.isEmpty && leases.isEmpty }
+        var entries: [Lease] = []
+        var positions: [Key: Int] = [:]
+        var isEmpty: Bool { children.isEmpty && entries.isEmpty }
+
+        subscript(key: Key) -> Lease? {
+            get { positions[key].map { entries[$0] } }
+            set {
+                if let position = positions[key] {
+                    if let newValue {
+                        entries[position] = newValue
+                    } else {
+                        // Swap-remove keeps the array dense.
+                        let last = entries.removeLast()
+                        positions[key] = nil
+                        if position < entries.count {
+                            entries[position] = last
+                            positions[Key(subscriber: last.subscriber, identifier: last.identifier)] = position
+                        }
+                    }
+                } else if let newValue {
+                    positions[key] = entries.count
+                    entries.append(newValue)
+                }
+            }
+        }
+
+        mutating func removeValue(forKey key: Key) -> Lease? {
+            let old = self[key]
+            self[key] = nil
+            return old
+        }
     }
 
     private var root = Node()
@@ -85,7 +116,7 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
         if let old = channels[key], old != lease.channel { _ = remove(key, on: old) }
         channels[key] = lease.channel
         identifiers[lease.subscriber, default: []].insert(lease.identifier)
-        Self.update(&root, along: lease.channel.segments[...]) { $0.leases[key] = lease }
+        Self.update(&root, along: lease.channel.segments[...]) { $0[key] = lease }
     }
 
     /// Removes one lease; returns it if it was held.
@@ -114,18 +145,38 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
     /// The subscribers an event goes to, each once, in no particular order.
     public func subscribers(for channel: ChannelName, namespace: String?, toService: String? = nil, toInstance: String? = nil, now: Instant) -> [Subscriber] {
         var found: [Subscriber] = []
-        var seen = Set<Subscriber>()
-        var node: Node? = root
-        var segments = channel.segments[...]
-        while let current = node {
-            for lease in current.leases.values
-            where lease.matches(namespace: namespace, toService: toService, toInstance: toInstance, now: now) && seen.insert(lease.subscriber).inserted {
-                found.append(lease.subscriber)
-            }
-            guard let segment = segments.popFirst() else { break }
-            node = current.children[segment]
-        }
+        collectSubscribers(for: channel, namespace: namespace, toService: toService, toInstance: toInstance, now: now, into: &found)
         return found
+    }
+
+    /// Appends the subscribers an event goes to, each once, to `found` (which the caller may
+    /// reuse between lookups). The walk allocates nothing itself: segments are slices of the
+    /// channel's name, and duplicates are found by a scan of what this lookup added while that
+    /// is short, by a set beyond.
+    public func collectSubscribers(
+        for channel: ChannelName, namespace: String?, toService: String? = nil, toInstance: String? = nil, now: Instant,
+        into found: inout [Subscriber]
+    ) {
+        let first = found.count
+        var seen: Set<Subscriber>?
+        var node = root
+        let name = channel.rawValue
+        var segmentStart = name.utf8.index(after: name.utf8.startIndex)
+        while true {
+            for lease in node.entries where lease.matches(namespace: namespace, toService: toService, toInstance: toInstance, now: now) {
+                let subscriber = lease.subscriber
+                if found.count - first < 16 && seen == nil {
+                    if !found[first...].contains(subscriber) { found.append(subscriber) }
+                    if found.count - first == 16 { seen = Set(found[first...]) }
+                } else if seen!.insert(subscriber).inserted {
+                    found.append(subscriber)
+                }
+            }
+            guard segmentStart < name.utf8.endIndex, let slash = name.utf8[segmentStart...].firstIndex(of: UInt8(ascii: "/")) else { return }
+            guard let child = node.children[name[segmentStart..<slash]] else { return }
+            node = child
+            segmentStart = name.utf8.index(after: slash)
+        }
     }
 
     /// Every lease, for status reports.
@@ -139,7 +190,7 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
     public func leases(of subscriber: Subscriber) -> [Lease] {
         (identifiers[subscriber] ?? []).compactMap { identifier in
             let key = Key(subscriber: subscriber, identifier: identifier)
-            return channels[key].flatMap { Self.node(root, along: $0.segments[...])?.leases[key] }
+            return channels[key].flatMap { Self.node(root, along: $0.segments[...])?[key] }
         }
     }
 
@@ -148,7 +199,7 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
         identifiers[key.subscriber]?.remove(key.identifier)
         if identifiers[key.subscriber]?.isEmpty == true { identifiers[key.subscriber] = nil }
         var removed: Lease?
-        Self.update(&root, along: channel.segments[...]) { removed = $0.leases.removeValue(forKey: key) }
+        Self.update(&root, along: channel.segments[...]) { removed = $0.removeValue(forKey: key) }
         return removed
     }
 
@@ -169,7 +220,7 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
     }
 
     private static func collect(_ node: Node, _ body: (Lease) -> Void) {
-        node.leases.values.forEach(body)
+        node.entries.forEach(body)
         for child in node.children.values { collect(child, body) }
     }
 }

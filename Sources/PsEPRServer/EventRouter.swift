@@ -24,7 +24,8 @@ public final class EventRouter: Sendable {
     }
 
     private struct State {
-        var table = RouteTable<SessionID, ContinuousClock.Instant>()
+        /// Leases by the queue of the connection holding them, so a lookup yields the queues.
+        var table = RouteTable<OutboundQueue, ContinuousClock.Instant>()
         var queues: [SessionID: OutboundQueue] = [:]
         var nextSession: UInt64 = 1
         var nextMessage: UInt64 = 1
@@ -57,8 +58,8 @@ public final class EventRouter: Sendable {
     /// Forgets a connection and every lease it held.
     func detach(_ session: SessionID) {
         state.withLock { state in
-            state.queues[session] = nil
-            state.table.removeAll(subscriber: session)
+            guard let queue = state.queues.removeValue(forKey: session) else { return }
+            state.table.removeAll(subscriber: queue)
         }
     }
 
@@ -68,14 +69,16 @@ public final class EventRouter: Sendable {
     /// shared by every subscriber.
     func route(_ event: Event) {
         let instant = now()
-        let (queues, number) = state.withLock { state -> ([OutboundQueue], UInt64) in
+        var queues: [OutboundQueue] = []
+        let number = state.withLock { state -> UInt64 in
             state.statistics.eventsRouted += 1
-            let subscribers = state.table.subscribers(
-                for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant
+            state.table.collectSubscribers(
+                for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant,
+                into: &queues
             )
-            guard !subscribers.isEmpty else { return ([], 0) }
+            guard !queues.isEmpty else { return 0 }
             defer { state.nextMessage += 1 }
-            return (subscribers.compactMap { state.queues[$0] }, state.nextMessage)
+            return state.nextMessage
         }
         guard !queues.isEmpty else { return }
         let stanza = StanzaEncoder.messageBuffer(event, id: "m\(number)")
@@ -96,10 +99,11 @@ public final class EventRouter: Sendable {
     ) -> Bool {
         let expires = now().advanced(by: .seconds(seconds))
         return state.withLock { state in
-            let held = state.table.leases(of: session)
+            guard let queue = state.queues[session] else { return false }
+            let held = state.table.leases(of: queue)
             guard held.count < maximumLeases || held.contains(where: { $0.identifier == identifier }) else { return false }
             state.table.upsert(.init(
-                subscriber: session, identifier: identifier, channel: channel, namespaceFilter: namespaceFilter,
+                subscriber: queue, identifier: identifier, channel: channel, namespaceFilter: namespaceFilter,
                 service: service, instance: instance, expires: expires
             ))
             return true
@@ -108,7 +112,10 @@ public final class EventRouter: Sendable {
 
     /// Releases a lease.
     func release(session: SessionID, identifier: String) {
-        state.withLock { _ = $0.table.remove(subscriber: session, identifier: identifier) }
+        state.withLock { state in
+            guard let queue = state.queues[session] else { return }
+            state.table.remove(subscriber: queue, identifier: identifier)
+        }
     }
 
     /// Removes expired leases (the Gleaner's job); returns how many.

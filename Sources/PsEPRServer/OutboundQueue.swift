@@ -10,7 +10,10 @@ import Synchronization
 /// `capacity` are waiting the newest are dropped and counted, so one slow subscriber never slows
 /// the others. A subscriber that keeps the queue full for `disconnectAfterDrops` consecutive
 /// stanzas is disconnected (``isOverrun``).
-final class OutboundQueue: Sendable {
+final class OutboundQueue: Sendable, Hashable {
+    static func == (lhs: OutboundQueue, rhs: OutboundQueue) -> Bool { lhs === rhs }
+    func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+
     private struct State {
         var pending = CircularBuffer<ByteBuffer>(initialCapacity: 16)
         var drainScheduled = false

@@ -155,6 +155,10 @@ final class CountingReader: ChannelInboundHandler {
         }
         var delivered = 0
         var stamps: [UInt64] = []
+        // Locals, not the handler's properties, in the byte loop.
+        var digitsLeft = self.digitsLeft
+        var stamp = self.stamp
+        var tail: [UInt8] = []
         buffer.withUnsafeReadableBytes { bytes in
             var index = 0
             let count = bytes.count
@@ -171,7 +175,7 @@ final class CountingReader: ChannelInboundHandler {
                 }
                 // "</message>" is 10 bytes, "<t>" then 19 digits; keep the tail if a read splits one.
                 if count - index < 10 {
-                    partial = Array(bytes[index..<count])
+                    tail = Array(bytes[index..<count])
                     break
                 }
                 let next = bytes[index + 1]
@@ -193,6 +197,9 @@ final class CountingReader: ChannelInboundHandler {
                 }
             }
         }
+        self.digitsLeft = digitsLeft
+        self.stamp = stamp
+        self.partial = tail
         guard delivered > 0 || !stamps.isEmpty else { return }
         let now = monotonicNanoseconds()
         var histogram = LatencyHistogram()
