@@ -103,6 +103,8 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
     private var root = Node()
     private var channels: [Key: ChannelName] = [:]
     private var identifiers: [Subscriber: Set<String>] = [:]
+    /// Subscribers holding more than one lease: only their matches need de-duplicating.
+    private var holdingSeveral: Set<Subscriber> = []
 
     /// Creates an empty table.
     public init() {}
@@ -116,6 +118,7 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
         if let old = channels[key], old != lease.channel { _ = remove(key, on: old) }
         channels[key] = lease.channel
         identifiers[lease.subscriber, default: []].insert(lease.identifier)
+        if identifiers[lease.subscriber]!.count > 1 { holdingSeveral.insert(lease.subscriber) }
         Self.update(&root, along: lease.channel.segments[...]) { $0[key] = lease }
     }
 
@@ -151,26 +154,21 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
 
     /// Appends the subscribers an event goes to, each once, to `found` (which the caller may
     /// reuse between lookups). The walk allocates nothing itself: segments are slices of the
-    /// channel's name, and duplicates are found by a scan of what this lookup added while that
-    /// is short, by a set beyond.
+    /// channel's name, and only subscribers holding several leases are checked for duplicates.
     public func collectSubscribers(
         for channel: ChannelName, namespace: String?, toService: String? = nil, toInstance: String? = nil, now: Instant,
         into found: inout [Subscriber]
     ) {
         let first = found.count
-        var seen: Set<Subscriber>?
+        let mayRepeat = !holdingSeveral.isEmpty
         var node = root
         let name = channel.rawValue
         var segmentStart = name.utf8.index(after: name.utf8.startIndex)
         while true {
-            for lease in node.entries where lease.matches(namespace: namespace, toService: toService, toInstance: toInstance, now: now) {
-                let subscriber = lease.subscriber
-                if found.count - first < 16 && seen == nil {
-                    if !found[first...].contains(subscriber) { found.append(subscriber) }
-                    if found.count - first == 16 { seen = Set(found[first...]) }
-                } else if seen!.insert(subscriber).inserted {
-                    found.append(subscriber)
-                }
+            for index in node.entries.indices where node.entries[index].matches(namespace: namespace, toService: toService, toInstance: toInstance, now: now) {
+                let subscriber = node.entries[index].subscriber
+                if mayRepeat, holdingSeveral.contains(subscriber), found[first...].contains(subscriber) { continue }
+                found.append(subscriber)
             }
             guard segmentStart < name.utf8.endIndex, let slash = name.utf8[segmentStart...].firstIndex(of: UInt8(ascii: "/")) else { return }
             guard let child = node.children[name[segmentStart..<slash]] else { return }
@@ -198,6 +196,7 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
         channels[key] = nil
         identifiers[key.subscriber]?.remove(key.identifier)
         if identifiers[key.subscriber]?.isEmpty == true { identifiers[key.subscriber] = nil }
+        if (identifiers[key.subscriber]?.count ?? 0) < 2 { holdingSeveral.remove(key.subscriber) }
         var removed: Lease?
         Self.update(&root, along: channel.segments[...]) { removed = $0.removeValue(forKey: key) }
         return removed

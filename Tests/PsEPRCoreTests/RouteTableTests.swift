@@ -60,6 +60,21 @@ struct RouteTableTests {
         #expect(found == [1])
     }
 
+    @Test func subscribersWithSeveralLeasesAmongManyComeOnceEach() throws {
+        var table = Table()
+        for subscriber in 0..<40 {
+            try table.upsert(lease(subscriber, "top", "/m/"))
+            if subscriber.isMultiple(of: 2) { try table.upsert(lease(subscriber, "deep", "/m/n/")) }
+        }
+        let found = table.subscribers(for: try ChannelName("/m/n/o/"), namespace: nil, now: at(0))
+        #expect(found.count == 40)
+        #expect(Set(found).count == 40)
+        // Once back to one lease each, nothing is repeated either.
+        for subscriber in stride(from: 0, to: 40, by: 2) { table.remove(subscriber: subscriber, identifier: "top") }
+        let after = table.subscribers(for: try ChannelName("/m/n/o/"), namespace: nil, now: at(0))
+        #expect(after.count == 40 && Set(after).count == 40)
+    }
+
     @Test func expiryRenewalAndRemoval() throws {
         var table = Table()
         table.upsert(try lease(1, "a", "/e/", until: 10))
