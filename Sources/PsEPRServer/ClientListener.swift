@@ -87,6 +87,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var session: SessionID?
     private var loginTimer: Scheduled<Void>?
     private var closing = false
+    /// Subscribers' queues that got stanzas during this read and need a drain at its end.
+    private var pendingDrains: [OutboundQueue] = []
 
     init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, connections: ConnectionCount) {
         self.configuration = configuration
@@ -117,6 +119,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         loginTimer?.cancel()
+        for queue in pendingDrains { queue.scheduleDrain() }
+        pendingDrains.removeAll()
         if let session, let queue {
             router.detach(session)
             queue.close()
@@ -138,7 +142,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             case .send(let bytes):
                 queue.enqueue(ByteBuffer(bytes: bytes))
             case .route(let event):
-                router.route(event)
+                router.route(event, drains: &pendingDrains)
             case .register(let operation, let channel):
                 register(operation, on: channel, session: session, queue: queue)
             case .unregister(let identifier):
@@ -155,6 +159,14 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             loginTimer?.cancel()
             loginTimer = nil
         }
+    }
+
+    /// The end of one socket read: every subscriber it produced stanzas for gets one drain (one
+    /// wake-up and one flush per read, however many events the read held).
+    func channelReadComplete(context: ChannelHandlerContext) {
+        for queue in pendingDrains { queue.scheduleDrain() }
+        pendingDrains.removeAll(keepingCapacity: true)
+        context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -68,6 +68,14 @@ public final class EventRouter: Sendable {
     /// The match happens under the lock; the outbound stanza is built once, outside it, and
     /// shared by every subscriber.
     func route(_ event: Event) {
+        var drains: [OutboundQueue] = []
+        route(event, drains: &drains)
+        for queue in drains { queue.scheduleDrain() }
+    }
+
+    /// Routes `event`, appending to `drains` each queue whose drain the caller must schedule
+    /// (once it has routed everything it read).
+    func route(_ event: Event, drains: inout [OutboundQueue]) {
         let instant = now()
         var queues: [OutboundQueue] = []
         let number = state.withLock { state -> UInt64 in
@@ -83,7 +91,15 @@ public final class EventRouter: Sendable {
         guard !queues.isEmpty else { return }
         let stanza = StanzaEncoder.messageBuffer(event, id: "m\(number)")
         var delivered = 0
-        for queue in queues where queue.enqueue(stanza) { delivered += 1 }
+        for queue in queues {
+            switch queue.enqueueDeferringDrain(stanza) {
+            case .queued: delivered += 1
+            case .queuedNeedingDrain:
+                delivered += 1
+                drains.append(queue)
+            case .dropped: break
+            }
+        }
         let dropped = queues.count - delivered
         state.withLock { state in
             state.statistics.deliveries += delivered

@@ -34,9 +34,31 @@ final class OutboundQueue: Sendable, Hashable {
         self.disconnectAfterDrops = max(1, disconnectAfterDrops)
     }
 
-    /// Queues `stanza`; returns false if it was dropped.
+    /// What an enqueue did.
+    enum Enqueued {
+        /// Queued; a drain is already on its way.
+        case queued
+        /// Queued, and the caller must see that ``scheduleDrain()`` is called.
+        case queuedNeedingDrain
+        /// Dropped: the queue is full or closed.
+        case dropped
+    }
+
+    /// Queues `stanza` and schedules a drain if none is pending; returns false if it was dropped.
     @discardableResult
     func enqueue(_ stanza: ByteBuffer) -> Bool {
+        switch enqueueDeferringDrain(stanza) {
+        case .queued: return true
+        case .queuedNeedingDrain:
+            scheduleDrain()
+            return true
+        case .dropped: return false
+        }
+    }
+
+    /// Queues `stanza`, leaving the drain to the caller: a reader routing a whole read's worth of
+    /// events schedules each touched queue's drain once, at the end of the read.
+    func enqueueDeferringDrain(_ stanza: ByteBuffer) -> Enqueued {
         enum Outcome { case queued, queuedAndSchedule, dropped, droppedAndOverrun }
         let outcome = state.withLock { state -> Outcome in
             guard !state.closed else { return .dropped }
@@ -55,17 +77,18 @@ final class OutboundQueue: Sendable, Hashable {
             return .queuedAndSchedule
         }
         switch outcome {
-        case .queued:
-            return true
-        case .queuedAndSchedule:
-            channel.eventLoop.execute { self.drain() }
-            return true
-        case .dropped:
-            return false
+        case .queued: return .queued
+        case .queuedAndSchedule: return .queuedNeedingDrain
+        case .dropped: return .dropped
         case .droppedAndOverrun:
             channel.close(promise: nil)
-            return false
+            return .dropped
         }
+    }
+
+    /// Runs ``drain()`` on the connection's event loop.
+    func scheduleDrain() {
+        channel.eventLoop.execute { self.drain() }
     }
 
     /// Writes what is waiting while the socket takes it, then flushes. Runs on the event loop;
