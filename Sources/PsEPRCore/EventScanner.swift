@@ -44,8 +44,9 @@ private struct Scanner {
     /// A routing field's element.
     private enum Field { case channel, toService, toInstance, fromService, fromInstance }
 
-    /// Where the scan is in the envelope.
-    private enum Place { case message, event, to, from, field(Field), other }
+    /// Where the scan is in the envelope: message › event › to|from › field. Other elements are
+    /// skipped whole, so the envelope never nests deeper than these four levels.
+    private enum Place { case message, event, to, from, field(Field) }
 
     private static let lessThan = UInt8(ascii: "<")
     private static let greaterThan = UInt8(ascii: ">")
@@ -53,16 +54,25 @@ private struct Scanner {
 
     mutating func message() -> EventScanner.Outcome? {
         skipWhitespace()
-        guard let (name, _) = startTagName(), localIs(name, "message") else { return nil }
+        guard let (messageName, _) = startTagName(), localIs(messageName, "message") else { return nil }
         var fields = Fields()
         guard let messageTag = attributes() else { return nil }
         if let type = messageTag.type, isName(type, "error") { return nil }
         fields.id = messageTag.id
         guard !messageTag.selfClosing else { return nil }  // <message/> carries no event
-        var stack: [Place] = [.message]
-        var names: [Range<Int>] = [name]
+        // The open envelope elements, innermost last (at most four), with their names.
+        var places: (Place, Place, Place, Place) = (.message, .message, .message, .message)
+        var names: (Range<Int>, Range<Int>, Range<Int>, Range<Int>) = (messageName, 0..<0, 0..<0, 0..<0)
+        var level = 0
         var sawEvent = false
-        while let top = stack.last {
+        while level >= 0 {
+            let top: Place
+            switch level {
+            case 0: top = places.0
+            case 1: top = places.1
+            case 2: top = places.2
+            default: top = places.3
+            }
             let textStart = position
             guard let next = nextLessThan() else { return nil }
             if case .field(let field) = top {
@@ -75,7 +85,7 @@ private struct Scanner {
                 case .fromInstance: fields.fromInstance = text
                 }
             } else if !isWhitespace(textStart..<next) {
-                if case .other = top {} else { return nil }  // stray text in the envelope
+                return nil  // stray text in the envelope
             }
             position = next + 1
             guard position < bytes.count else { return nil }
@@ -85,9 +95,16 @@ private struct Scanner {
                 guard let end = find(Self.greaterThan) else { return nil }
                 var nameEnd = end
                 while nameEnd > nameStart, XMLStreamFramer.isWhitespace(bytes[nameEnd - 1]) { nameEnd -= 1 }
-                guard equal(nameStart..<nameEnd, names.removeLast()) else { return nil }  // mismatched end tag
+                let open: Range<Int>
+                switch level {
+                case 0: open = names.0
+                case 1: open = names.1
+                case 2: open = names.2
+                default: open = names.3
+                }
+                guard equal(nameStart..<nameEnd, open) else { return nil }  // mismatched end tag
                 position = end + 1
-                stack.removeLast()
+                level -= 1
                 continue
             }
             if byte == UInt8(ascii: "!") || byte == UInt8(ascii: "?") { return nil }
@@ -95,7 +112,6 @@ private struct Scanner {
             position = next
             guard let (name, _) = startTagName() else { return nil }
             guard let tag = attributes() else { return nil }
-            let selfClosing = tag.selfClosing
             let place: Place
             switch top {
             case .message where localIs(name, "event"):
@@ -106,7 +122,7 @@ private struct Scanner {
             case .event where localIs(name, "payload"):
                 guard fields.payload == nil else { return nil }
                 fields.payloadNamespace = tag.xmlns
-                if selfClosing {
+                if tag.selfClosing {
                     fields.payload = tagStart..<position
                 } else {
                     guard let end = skipContent(of: name) else { return nil }
@@ -119,32 +135,40 @@ private struct Scanner {
             case .from where localIs(name, "service"): place = .field(.fromService)
             case .from where localIs(name, "instance"): place = .field(.fromInstance)
             case .field: return nil  // markup inside a routing field
-            default: place = .other
+            default:
+                // Anything else (an XEP-0023 <x/>, an extension) is passed over whole.
+                if !tag.selfClosing { guard skipContent(of: name) != nil else { return nil } }
+                continue
             }
-            if !selfClosing {
-                stack.append(place)
-                names.append(name)
+            guard !tag.selfClosing else { continue }
+            level += 1
+            switch level {
+            case 1: (places.1, names.1) = (place, name)
+            case 2: (places.2, names.2) = (place, name)
+            case 3: (places.3, names.3) = (place, name)
+            default: return nil
             }
         }
         skipWhitespace()
         guard position == bytes.count, sawEvent else { return nil }
         guard let channelRange = fields.channel, let channelText = field(channelRange), let channel = try? ChannelName(channelText) else { return nil }
-        var values: [String?] = []
-        for range in [fields.toService, fields.toInstance, fields.fromService, fields.fromInstance] {
-            guard let range else {
-                values.append(nil)
-                continue
-            }
-            guard isPlain(range) else { return nil }
-            values.append(field(range))
-        }
+        guard let toService = optionalField(fields.toService), let toInstance = optionalField(fields.toInstance),
+            let fromService = optionalField(fields.fromService), let fromInstance = optionalField(fields.fromInstance)
+        else { return nil }
         if let id = fields.id, !isPlain(id) { return nil }
         if let namespace = fields.payloadNamespace, !isPlain(namespace) { return nil }
         return .event(Event(
-            id: fields.id.map(text), channel: channel, toService: values[0], toInstance: values[1],
-            fromService: values[2], fromInstance: values[3], payloadNamespace: fields.payloadNamespace.map(text),
+            id: fields.id.map(text), channel: channel, toService: toService, toInstance: toInstance,
+            fromService: fromService, fromInstance: fromInstance, payloadNamespace: fields.payloadNamespace.map(text),
             payload: fields.payload.map { Array(bytes[$0]) } ?? []
         ))
+    }
+
+    /// An optional routing field: `.some(nil)` when absent or empty, nil when not plain.
+    private func optionalField(_ range: Range<Int>?) -> String?? {
+        guard let range else { return .some(nil) }
+        guard isPlain(range) else { return nil }
+        return .some(field(range))
     }
 
     // MARK: Tags
@@ -210,54 +234,63 @@ private struct Scanner {
     /// must match); returns the offset after it. Nested elements, comments, CDATA and
     /// processing instructions are passed over.
     mutating func skipContent(of name: Range<Int>) -> Int? {
-        var open: [Range<Int>] = [name]
-        while !open.isEmpty {
-            guard let next = nextLessThan() else { return nil }
-            position = next + 1
-            guard position < bytes.count else { return nil }
-            switch bytes[position] {
-            case Self.slash:
-                let nameStart = position + 1
-                guard let end = find(Self.greaterThan) else { return nil }
-                var nameEnd = end
-                while nameEnd > nameStart, XMLStreamFramer.isWhitespace(bytes[nameEnd - 1]) { nameEnd -= 1 }
-                guard equal(nameStart..<nameEnd, open.removeLast()) else { return nil }
-                position = end + 1
-            case UInt8(ascii: "!"):
-                if matches("!--") {
-                    guard let end = find("-->") else { return nil }
-                    position = end + 3
-                } else if matches("![CDATA[") {
-                    guard let end = find("]]>") else { return nil }
-                    position = end + 3
-                } else {
-                    return nil
-                }
-            case UInt8(ascii: "?"):
-                guard let end = find("?>") else { return nil }
-                position = end + 2
-            default:
-                let nameStart = position
-                while position < bytes.count, !isNameEnd(bytes[position]) { position += 1 }
-                let name = nameStart..<position
-                var quote: UInt8?
-                while position < bytes.count {
-                    let byte = bytes[position]
-                    if let open = quote {
-                        if byte == open { quote = nil }
-                    } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
-                        quote = byte
-                    } else if byte == Self.greaterThan {
-                        break
+        // The open elements' names, on the stack rather than the heap; deeper than 32 is unusual.
+        withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: 32) { open in
+            open[0] = name
+            var depth = 1
+            while depth > 0 {
+                guard let next = nextLessThan() else { return nil }
+                position = next + 1
+                guard position < bytes.count else { return nil }
+                switch bytes[position] {
+                case Self.slash:
+                    let nameStart = position + 1
+                    guard let end = find(Self.greaterThan) else { return nil }
+                    var nameEnd = end
+                    while nameEnd > nameStart, XMLStreamFramer.isWhitespace(bytes[nameEnd - 1]) { nameEnd -= 1 }
+                    depth -= 1
+                    guard equal(nameStart..<nameEnd, open[depth]) else { return nil }
+                    position = end + 1
+                case UInt8(ascii: "!"):
+                    if matches("!--") {
+                        guard let end = find("-->") else { return nil }
+                        position = end + 3
+                    } else if matches("![CDATA[") {
+                        guard let end = find("]]>") else { return nil }
+                        position = end + 3
+                    } else {
+                        return nil
+                    }
+                case UInt8(ascii: "?"):
+                    guard let end = find("?>") else { return nil }
+                    position = end + 2
+                default:
+                    let nameStart = position
+                    while position < bytes.count, !isNameEnd(bytes[position]) { position += 1 }
+                    let element = nameStart..<position
+                    var quote: UInt8?
+                    while position < bytes.count {
+                        let byte = bytes[position]
+                        if let open = quote {
+                            if byte == open { quote = nil }
+                        } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
+                            quote = byte
+                        } else if byte == Self.greaterThan {
+                            break
+                        }
+                        position += 1
+                    }
+                    guard position < bytes.count else { return nil }
+                    if bytes[position - 1] != Self.slash {
+                        guard depth < open.count else { return nil }
+                        open[depth] = element
+                        depth += 1
                     }
                     position += 1
                 }
-                guard position < bytes.count else { return nil }
-                if bytes[position - 1] != Self.slash { open.append(name) }
-                position += 1
             }
+            return position
         }
-        return position
     }
 
     // MARK: Bytes

@@ -72,8 +72,7 @@ public enum StanzaEncoder {
     /// ``message(_:id:)`` written straight into a buffer (the router's path: one buffer per
     /// event, shared by every subscriber).
     public static func messageBuffer(_ event: Event, id: String) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(event.payload.count + 192 + event.channel.rawValue.utf8.count)
+        var buffer = ByteBufferAllocator().buffer(capacity: event.payload.count + 256 + event.channel.rawValue.utf8.count)
         buffer.writeStaticString("<message id='")
         buffer.writeEscapedXML(id)
         buffer.writeStaticString("'>")

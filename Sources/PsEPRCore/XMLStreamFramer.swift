@@ -91,89 +91,144 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
     private var stanzaDepth: Int { mode == .stream ? 1 : 0 }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> StreamFrame? {
-        scanning: while offset < buffer.readableBytes {
-            switch lexical {
-            case .content:
-                // Runs of text go by in one tight loop; only markup needs a closer look.
-                let outside = depth <= stanzaDepth
-                let start = offset
-                let (next, stray) = buffer.withUnsafeReadableBytes { bytes -> (Int?, Bool) in
-                    var index = start
-                    while index < bytes.count {
-                        let byte = bytes[index]
-                        if byte == UInt8(ascii: "<") { return (index, false) }
-                        if outside && !Self.isWhitespace(byte) { return (index, true) }
-                        index += 1
-                    }
-                    return (nil, false)
-                }
-                if stray { throw PsEPRError(.malformedXML, "text outside a stanza") }
-                guard let next else {
-                    offset = buffer.readableBytes
-                    try checkSize()
-                    break scanning
-                }
-                offset = next
-                guard try openMarkup(buffer.readableBytesView) else { break scanning }
-            case .comment:
-                guard let end = Self.find("-->", in: buffer.readableBytesView, from: offset) else { return nil }
-                offset = end
-                lexical = .content
-            case .characterData:
-                guard let end = Self.find("]]>", in: buffer.readableBytesView, from: offset) else { return nil }
-                offset = end
-                lexical = .content
-            case .instruction:
-                guard let end = Self.find("?>", in: buffer.readableBytesView, from: offset) else { return nil }
-                offset = end
-                lexical = .content
-            case .tag(var tag):
-                let maximumAttributes = limits.maximumAttributes
-                let start = offset
-                let (end, problem) = buffer.withUnsafeReadableBytes { bytes -> (Int?, PsEPRError?) in
-                    var index = start
-                    while index < bytes.count {
-                        let byte = bytes[index]
-                        index += 1
-                        if let quote = tag.quote {
-                            if byte == quote { tag.quote = nil }
-                        } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
-                            tag.quote = byte
-                        } else if byte == UInt8(ascii: "=") {
-                            tag.attributes += 1
-                            if tag.attributes > maximumAttributes {
-                                return (nil, PsEPRError(.tooManyAttributes, "a tag has more than \(maximumAttributes) attributes"))
-                            }
-                        } else if byte == UInt8(ascii: ">") {
-                            return (index, nil)
-                        } else if byte == UInt8(ascii: "<") {
-                            return (nil, PsEPRError(.malformedXML, "\"<\" inside a tag"))
-                        }
-                        tag.previous = byte
-                    }
-                    return (nil, nil)
-                }
-                if let problem { throw problem }
-                guard let end else {
-                    offset = buffer.readableBytes
-                    lexical = .tag(tag)
-                    try checkSize()
-                    break scanning
-                }
-                offset = end
-                lexical = .content
-                try checkSize()
-                if let frame = try closeTag(tag, selfClosing: !tag.isEnd && tag.previous == UInt8(ascii: "/"), buffer: &buffer) {
-                    return frame
-                }
-                continue scanning
-            }
+        while true {
+            // One pass over the bytes, stopping only where a frame may end or more input is needed.
+            let stop = try buffer.withUnsafeReadableBytes { try scan($0) }
             try checkSize()
+            guard case .tagClosed(let tag, let selfClosing) = stop else { break }
+            if let frame = try closeTag(tag, selfClosing: selfClosing, buffer: &buffer) { return frame }
         }
         // Between stanzas everything scanned is done with: drop it, so keep-alive whitespace
         // does not pile up in the buffer.
         if stanzaStart == nil, case .content = lexical, depth <= stanzaDepth { consume(&buffer) }
         return nil
+    }
+
+    private enum Stop {
+        /// The input is used up (or ends inside markup that needs more bytes).
+        case needMore
+        /// A tag closed where a frame may begin or end; ``closeTag(_:selfClosing:buffer:)`` decides.
+        case tagClosed(Tag, selfClosing: Bool)
+    }
+
+    /// Scans from `offset`, tracking depth through tags, until a tag closes at a frame boundary
+    /// (the stream header, a stanza's end, the stream's end) or the bytes run out.
+    private mutating func scan(_ bytes: UnsafeRawBufferPointer) throws -> Stop {
+        let count = bytes.count
+        var index = offset
+        defer { offset = index }
+        while index < count {
+            switch lexical {
+            case .content:
+                // Runs of text go by in a tight loop; between stanzas only whitespace may appear.
+                if depth <= stanzaDepth {
+                    while index < count, bytes[index] != UInt8(ascii: "<") {
+                        guard Self.isWhitespace(bytes[index]) else { throw PsEPRError(.malformedXML, "text outside a stanza") }
+                        index += 1
+                    }
+                } else {
+                    while index < count, bytes[index] != UInt8(ascii: "<") { index += 1 }
+                }
+                guard index < count else { return .needMore }
+                guard index + 1 < count else { return .needMore }
+                switch bytes[index + 1] {
+                case UInt8(ascii: "!"):
+                    let comment = Self.starts(bytes, at: index, with: "<!--"), characterData = Self.starts(bytes, at: index, with: "<![CDATA[")
+                    if comment == true {
+                        lexical = .comment
+                        index += 4
+                    } else if characterData == true {
+                        guard depth > stanzaDepth else { throw PsEPRError(.malformedXML, "character data outside a stanza") }
+                        lexical = .characterData
+                        index += 9
+                    } else if comment == nil || characterData == nil {
+                        return .needMore
+                    } else {
+                        throw PsEPRError(.declarationRefused, "DOCTYPE and other declarations are not accepted")
+                    }
+                case UInt8(ascii: "?"):
+                    lexical = .instruction
+                    index += 2
+                case UInt8(ascii: "/"):
+                    lexical = .tag(Tag(isEnd: true, start: index))
+                    index += 2
+                default:
+                    if depth == stanzaDepth && (mode == .document || opened) { stanzaStart = index }
+                    lexical = .tag(Tag(isEnd: false, start: index))
+                    index += 1
+                }
+            case .comment:
+                guard let end = Self.find("-->", in: bytes, from: index) else {
+                    index = max(index, count - 2)  // resume where a split terminator could begin
+                    return .needMore
+                }
+                index = end
+                lexical = .content
+            case .characterData:
+                guard let end = Self.find("]]>", in: bytes, from: index) else {
+                    index = max(index, count - 2)
+                    return .needMore
+                }
+                index = end
+                lexical = .content
+            case .instruction:
+                guard let end = Self.find("?>", in: bytes, from: index) else {
+                    index = max(index, count - 1)
+                    return .needMore
+                }
+                index = end
+                lexical = .content
+            case .tag(var tag):
+                var closed = false
+                while index < count {
+                    let byte = bytes[index]
+                    index += 1
+                    if let quote = tag.quote {
+                        if byte == quote { tag.quote = nil }
+                    } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
+                        tag.quote = byte
+                    } else if byte == UInt8(ascii: "=") {
+                        tag.attributes += 1
+                        guard tag.attributes <= limits.maximumAttributes else {
+                            throw PsEPRError(.tooManyAttributes, "a tag has more than \(limits.maximumAttributes) attributes")
+                        }
+                    } else if byte == UInt8(ascii: ">") {
+                        closed = true
+                        break
+                    } else if byte == UInt8(ascii: "<") {
+                        throw PsEPRError(.malformedXML, "\"<\" inside a tag")
+                    }
+                    tag.previous = byte
+                }
+                guard closed else {
+                    lexical = .tag(tag)
+                    return .needMore
+                }
+                lexical = .content
+                let selfClosing = !tag.isEnd && tag.previous == UInt8(ascii: "/")
+                if tag.isEnd {
+                    // The end of a stanza, of the stream, or an unbalanced end tag: closeTag decides.
+                    if depth - 1 <= stanzaDepth { return .tagClosed(tag, selfClosing: false) }
+                    depth -= 1
+                } else if mode == .stream && !opened {
+                    return .tagClosed(tag, selfClosing: selfClosing)
+                } else if selfClosing {
+                    if depth == stanzaDepth { return .tagClosed(tag, selfClosing: true) }
+                } else {
+                    depth += 1
+                    guard depth <= limits.maximumDepth else { throw PsEPRError(.tooDeep, "elements nested deeper than \(limits.maximumDepth)") }
+                }
+            }
+        }
+        return .needMore
+    }
+
+    /// Whether `bytes` at `index` begin with `pattern`: nil when too few bytes are there to tell.
+    private static func starts(_ bytes: UnsafeRawBufferPointer, at index: Int, with pattern: StaticString) -> Bool? {
+        let length = pattern.utf8CodeUnitCount
+        let available = min(length, bytes.count - index)
+        for position in 0..<available where bytes[index + position] != pattern.utf8Start[position] { return false }
+        return available == length ? true : nil
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> StreamFrame? {
@@ -182,44 +237,6 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
             throw PsEPRError(.truncated, "the stream ended inside a stanza")
         }
         return nil
-    }
-
-    /// Handles a `<` at `offset`. Returns false if more bytes are needed to tell what it opens.
-    private mutating func openMarkup(_ bytes: ByteBufferView) throws -> Bool {
-        func starts(with text: String) -> Bool? {
-            let pattern = Array(text.utf8)
-            let available = min(pattern.count, bytes.count - offset)
-            for index in 0..<available where bytes[bytes.startIndex + offset + index] != pattern[index] { return false }
-            return available == pattern.count ? true : nil
-        }
-        guard offset + 1 < bytes.count else { return false }
-        switch bytes[bytes.startIndex + offset + 1] {
-        case UInt8(ascii: "!"):
-            let comment = starts(with: "<!--"), characterData = starts(with: "<![CDATA[")
-            if comment == true {
-                lexical = .comment
-                offset += 4
-            } else if characterData == true {
-                guard depth > stanzaDepth else { throw PsEPRError(.malformedXML, "character data outside a stanza") }
-                lexical = .characterData
-                offset += 9
-            } else if comment == nil || characterData == nil {
-                return false
-            } else {
-                throw PsEPRError(.declarationRefused, "DOCTYPE and other declarations are not accepted")
-            }
-        case UInt8(ascii: "?"):
-            lexical = .instruction
-            offset += 2
-        case UInt8(ascii: "/"):
-            lexical = .tag(Tag(isEnd: true, start: offset))
-            offset += 2
-        default:
-            if depth == stanzaDepth && (mode == .document || opened) { stanzaStart = offset }
-            lexical = .tag(Tag(isEnd: false, start: offset))
-            offset += 1
-        }
-        return true
     }
 
     /// Updates the depth at a tag's `>` and returns the frame it completes, if any.
@@ -283,17 +300,11 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
     }
 
     /// The offset just past `pattern` at or after `start`, or nil if it is not there yet.
-    private static func find(_ pattern: StaticString, in bytes: ByteBufferView, from start: Int) -> Int? {
-        let needle = UnsafeBufferPointer(start: pattern.utf8Start, count: pattern.utf8CodeUnitCount)
-        guard bytes.count - start >= needle.count else { return nil }
+    private static func find(_ pattern: StaticString, in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        let length = pattern.utf8CodeUnitCount
         var index = start
-        while index + needle.count <= bytes.count {
-            var matches = true
-            for (position, byte) in needle.enumerated() where bytes[bytes.startIndex + index + position] != byte {
-                matches = false
-                break
-            }
-            if matches { return index + needle.count }
+        while index + length <= bytes.count {
+            if starts(bytes, at: index, with: pattern) == true { return index + length }
             index += 1
         }
         return nil

@@ -74,6 +74,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Benchmark the route table alone instead (no sockets).")
     var routeTable = false
 
+    @Flag(help: "Benchmark the per-event parsing and encoding alone instead (no sockets).")
+    var envelope = false
+
     @Option(help: "Lease counts for --route-table (repeatable).")
     var leases: [Int] = [10_000, 100_000]
 
@@ -85,6 +88,10 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if envelope {
+            try ParseBench(events: events, payloadBytes: payloadBytes, json: json).run()
+            return
+        }
         if routeTable {
             try RouteTableBench(leaseCounts: leases, lookups: lookups, json: json).run()
             return
