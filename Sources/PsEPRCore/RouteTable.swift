@@ -45,31 +45,42 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
             self.expires = expires
         }
 
+        @inlinable
         func matches(namespace: String?, toService: String?, toInstance: String?, now: Instant) -> Bool {
             guard expires > now else { return false }
             if let filter = namespaceFilter {
-                guard let namespace, namespace.caseInsensitiveCompare(filter) else { return false }
+                guard let namespace, namespace.equalIgnoringCase(filter) else { return false }
             }
             if let toService {
-                guard let service, service.caseInsensitiveCompare(toService) else { return false }
+                guard let service, service.equalIgnoringCase(toService) else { return false }
                 if let toInstance, instance != toInstance { return false }
             }
             return true
         }
     }
 
-    private struct Key: Hashable, Sendable {
-        let subscriber: Subscriber
-        let identifier: String
+    @usableFromInline
+    struct Key: Hashable, Sendable {
+        @usableFromInline let subscriber: Subscriber
+        @usableFromInline let identifier: String
+
+        @usableFromInline
+        init(subscriber: Subscriber, identifier: String) {
+            self.subscriber = subscriber
+            self.identifier = identifier
+        }
     }
 
     /// One channel segment's node. Its leases sit in an array (scanned on every lookup) with an
     /// index by key (for renewals and releases).
-    private struct Node: Sendable {
-        var children: [Substring: Node] = [:]
-        var entries: [Lease] = []
+    @usableFromInline
+    struct Node: Sendable {
+        @usableFromInline var children: [Substring: Node] = [:]
+        @usableFromInline var entries: [Lease] = []
         var positions: [Key: Int] = [:]
         var isEmpty: Bool { children.isEmpty && entries.isEmpty }
+
+        @usableFromInline init() {}
 
         subscript(key: Key) -> Lease? {
             get { positions[key].map { entries[$0] } }
@@ -100,11 +111,11 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
         }
     }
 
-    private var root = Node()
+    @usableFromInline var root = Node()
     private var channels: [Key: ChannelName] = [:]
     private var identifiers: [Subscriber: Set<String>] = [:]
     /// Subscribers holding more than one lease: only their matches need de-duplicating.
-    private var holdingSeveral: Set<Subscriber> = []
+    @usableFromInline var holdingSeveral: Set<Subscriber> = []
 
     /// Creates an empty table.
     public init() {}
@@ -155,6 +166,7 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
     /// Appends the subscribers an event goes to, each once, to `found` (which the caller may
     /// reuse between lookups). The walk allocates nothing itself: segments are slices of the
     /// channel's name, and only subscribers holding several leases are checked for duplicates.
+    @inlinable
     public func collectSubscribers(
         for channel: ChannelName, namespace: String?, toService: String? = nil, toInstance: String? = nil, now: Instant,
         into found: inout [Subscriber]
@@ -225,7 +237,9 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
 }
 
 extension String {
-    fileprivate func caseInsensitiveCompare(_ other: String) -> Bool {
+    /// Equal, or equal once lower-cased.
+    @usableFromInline
+    func equalIgnoringCase(_ other: String) -> Bool {
         self == other || self.lowercased() == other.lowercased()
     }
 }
