@@ -200,17 +200,7 @@ struct BenchCommand: AsyncParsableCommand {
             for (index, publisher) in publishers.enumerated() {
                 let count = index == 0 ? share + events % scenario.publishers : share
                 tasks.addTask {
-                    var sent = 0
-                    while sent < count {
-                        if perPublisherRate > 0 {
-                            let due = started + UInt64(Double(sent) / perPublisherRate * 1e9)
-                            let now = monotonicNanoseconds()
-                            if due > now { try await Task.sleep(for: .nanoseconds(Int64(due - now))) }
-                        }
-                        let size = min(batchSize, count - sent)
-                        try await publisher.channel.writeAndFlush(templates.batch(count: size, first: sent))
-                        sent += size
-                    }
+                    try await publisher.publish(templates, count: count, batch: batchSize, rate: perPublisherRate, started: started)
                 }
             }
             try await tasks.waitForAll()

@@ -119,6 +119,88 @@ struct LoadConnection: Sendable {
     }
 }
 
+extension LoadConnection {
+    /// Publishes `count` events from `templates` on the connection's event loop: batches go out
+    /// while the socket takes them and resume when it drains (no task hop per batch); with a
+    /// `rate`, batches are timed to it. Completes when the last batch is written.
+    func publish(_ templates: StanzaTemplates, count: Int, batch: Int, rate: Double, started: UInt64) async throws {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        let channel = self.channel
+        try await channel.eventLoop.submit {
+            let publisher = PublishingHandler(templates: templates, count: count, batch: batch, rate: rate, started: started, done: promise)
+            try channel.pipeline.syncOperations.addHandler(publisher)
+            publisher.pump(try channel.pipeline.syncOperations.context(handler: publisher))
+        }.get()
+        try await promise.futureResult.get()
+    }
+}
+
+/// Writes a publisher's batches from its event loop.
+final class PublishingHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let templates: StanzaTemplates
+    private let count: Int
+    private let batch: Int
+    private let nanosecondsPerEvent: Double
+    private let started: UInt64
+    private let done: EventLoopPromise<Void>
+    private var sent = 0
+    private var timerArmed = false
+
+    init(templates: StanzaTemplates, count: Int, batch: Int, rate: Double, started: UInt64, done: EventLoopPromise<Void>) {
+        self.templates = templates
+        self.count = count
+        self.batch = batch
+        self.nanosecondsPerEvent = rate > 0 ? 1e9 / rate : 0
+        self.started = started
+        self.done = done
+    }
+
+    /// Writes batches until the socket is full, the rate says wait, or everything is out.
+    func pump(_ context: ChannelHandlerContext) {
+        var wrote = false
+        while sent < count, context.channel.isWritable {
+            if nanosecondsPerEvent > 0 {
+                let due = started + UInt64(Double(sent) * nanosecondsPerEvent)
+                let now = monotonicNanoseconds()
+                if due > now {
+                    if !timerArmed {
+                        timerArmed = true
+                        context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(due - now))) { [self] in
+                            timerArmed = false
+                            pump(context)
+                        }
+                    }
+                    break
+                }
+            }
+            let size = min(batch, count - sent)
+            context.write(wrapOutboundOut(templates.batch(count: size, first: sent)), promise: nil)
+            sent += size
+            wrote = true
+        }
+        guard wrote else { return }
+        if sent == count {
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: done)
+        } else {
+            context.flush()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { pump(context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if sent < count { done.fail(BenchError("the server closed a publisher")) }
+        context.fireChannelInactive()
+    }
+}
+
 /// Hands set-up replies to an `AsyncStream`.
 final class SetupReader: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = ByteBuffer
