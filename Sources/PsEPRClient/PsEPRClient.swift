@@ -279,6 +279,10 @@ public actor PsEPRClient: Service {
     // MARK: Inbound
 
     private func receive(_ buffer: ByteBuffer) async throws {
+        // Events in the usual shape are read straight from the bytes; the rest get the full parser.
+        if case .event(let event) = buffer.withUnsafeReadableBytes({ EventScanner.scan($0) }) {
+            return try await receive(event)
+        }
         let bytes = Array(buffer.readableBytesView)
         let element = try XMLElement.parse(bytes)
         guard element.localName == "message" else { return }
@@ -288,6 +292,10 @@ public actor PsEPRClient: Service {
             return
         }
         guard let event = try? Event(element: element, source: bytes) else { return }
+        try await receive(event)
+    }
+
+    private func receive(_ event: Event) async throws {
         if let operation = try? event.leaseOperation() {
             let now = elapsed
             switch operation.operation {
