@@ -185,6 +185,33 @@ struct EventServerTests {
         }
     }
 
+    @Test func aConnectionThatDoesNotLogInInTimeIsClosed() async throws {
+        try await withEventServer(configure: { $0.authenticationTimeoutSeconds = 1 }) { port, _, _ in
+            let client = try await RawClient.connect(port: port)
+            try await client.send(Stork.header)
+            // The header's answer, then nothing until the server closes the connection.
+            let received = try await within(seconds: 10, "the server to close a connection that did not log in") {
+                var inbound = client.inbound.makeAsyncIterator()
+                return await inbound.readToEnd()
+            }
+            #expect(received.contains("<stream:features>"))
+        }
+    }
+
+    @Test func aSilentConnectionIsClosedAfterTheIdleTimeout() async throws {
+        try await withEventServer(configure: { $0.idleTimeoutSeconds = 1 }) { port, _, _ in
+            let client = try await RawClient.connect(port: port)
+            try await within(seconds: 10, "the server to close an idle connection") {
+                var inbound = client.inbound.makeAsyncIterator()
+                try await client.send(Stork.header)
+                _ = try await inbound.read(until: "</stream:features>")
+                try await client.send("<iq type='set' id='a1'><query xmlns='jabber:iq:auth'><username>svc</username><password>pw</password><resource>r</resource></query></iq>")
+                _ = try await inbound.read(until: "id='a1'")
+                _ = await inbound.readToEnd()  // returns once the server has closed it
+            }
+        }
+    }
+
     @Test func accountsAreEnforcedWhenConfigured() async throws {
         var accounts = AccountTable()
         accounts.set(service: "alice", password: "right")
