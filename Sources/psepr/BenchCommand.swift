@@ -236,9 +236,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func report(_ result: Result) {
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            if let data = try? encoder.encode(result) { print(String(decoding: data, as: UTF8.self)) }
+            printJSONLine(result)
             return
         }
         let name = result.targetRate.map { String(format: "%@ at %.0f/s", result.scenario, $0) } ?? result.scenario
@@ -257,4 +255,11 @@ struct BenchCommand: AsyncParsableCommand {
         else { return nil }
         return kilobytes / 1024
     }
+}
+
+/// Prints one benchmark result as a single line of JSON with sorted keys.
+func printJSONLine(_ result: some Encodable) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    if let data = try? encoder.encode(result) { print(String(decoding: data, as: UTF8.self)) }
 }

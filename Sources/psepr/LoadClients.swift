@@ -114,7 +114,7 @@ struct LoadConnection: Sendable {
         try await channel.eventLoop.submit {
             let handlers = channel.pipeline.syncOperations
             try handlers.addHandler(CountingReader(tally: tally))
-            try handlers.removeHandler(handlers.handler(type: SetupReader.self))
+            _ = try handlers.removeHandler(handlers.handler(type: SetupReader.self))
         }.get()
     }
 }

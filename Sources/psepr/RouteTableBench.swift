@@ -59,9 +59,7 @@ struct RouteTableBench {
                 ratioToFlatDictionary: perSecond / flatPerSecond
             )
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                printJSONLine(result)
             } else {
                 print(String(
                     format: "route table, %6d leases: %10.0f lookups/s (%.2f matches each); flat exact-name dictionary %10.0f/s (%.2f); ratio %.2f",
