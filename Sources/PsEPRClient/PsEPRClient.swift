@@ -79,6 +79,9 @@ public actor PsEPRClient: Service {
     private var isClosed = false
     private var terminalError: (any Error)?
     private var connectionWaiters: [CheckedContinuation<Void, any Error>] = []
+    /// Finishes when the client closes; ``run()`` watches it (cancellation ends the watch too).
+    private let closed: AsyncStream<Void>
+    private let closedSink: AsyncStream<Void>.Continuation
     /// Logins completed, the first included.
     public private(set) var connectionCount = 0
 
@@ -90,6 +93,7 @@ public actor PsEPRClient: Service {
         self.options = options
         self.logger = logger
         self.started = clock.now
+        (closed, closedSink) = AsyncStream.makeStream(of: Void.self)
     }
 
     /// Runs `body` with a connected client, then closes it.
@@ -141,6 +145,8 @@ public actor PsEPRClient: Service {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.runTimers() }
                 group.addTask { try await self.runConnections() }
+                // close() ends the run at once, even in the middle of a back-off pause.
+                group.addTask { await self.waitUntilClosed() }
                 try await group.next()
                 group.cancelAll()
             }
@@ -265,10 +271,15 @@ public actor PsEPRClient: Service {
         connection = nil
     }
 
+    private func waitUntilClosed() async {
+        for await _ in closed {}
+    }
+
     private func finish(_ error: any Error) {
         let waiters = connectionWaiters
         connectionWaiters = []
         for waiter in waiters { waiter.resume(throwing: error) }
+        closedSink.finish()
         isClosed = true
         for record in leases.values where !record.lease.state.isFinal {
             record.lease.update(.lost(reason: "the client stopped"))

@@ -170,6 +170,23 @@ extension Lease {
         }
     }
 
+    @Test func closeEndsTheRunEvenDuringABackOffPause() async throws {
+        var options = fastOptions()
+        options.initialBackoff = .seconds(60)
+        options.maximumBackoff = .seconds(60)
+        let client = PsEPRClient(identity: identity("patient"), servers: [ServerAddress(host: "127.0.0.1", port: 1)], options: options)
+        try await within(seconds: 10, "run() to return after close()") {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await client.run() }
+                // The only server refuses at once, so the client is soon in its 30–60 s pause.
+                let lease = try await client.lease(ChannelName("/x/"))
+                await client.close()
+                #expect(lease.state == .released)
+                try await tasks.waitForAll()
+            }
+        }
+    }
+
     @Test func aWrongPasswordStopsTheClientWithAClearError() async throws {
         var accounts = AccountTable()
         accounts.set(service: "stork", password: "right")
