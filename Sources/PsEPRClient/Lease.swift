@@ -65,7 +65,7 @@ public final class Lease: Sendable {
             }
         } onCancel: {
             let waiter = current.withLock { current in current.waiters.removeValue(forKey: key).map { ($0, current.state) } }
-            waiter?.0.resume(returning: waiter!.1)
+            if let (continuation, state) = waiter { continuation.resume(returning: state) }
         }
     }
 
