@@ -16,10 +16,25 @@ public enum EventScanner {
         case unusual
     }
 
+    /// An event read from a stanza, and where its `<event>` element lies in the stanza when that
+    /// element can be forwarded as it is: unprefixed, declaring the event namespace itself, with
+    /// no prefixed names in its envelope (so it needs nothing declared outside it).
+    public struct Scanned: Sendable, Equatable {
+        /// The event.
+        public var event: Event
+        /// The byte range of the `<event>…</event>` element, when it stands on its own.
+        public var selfContainedElement: Range<Int>?
+    }
+
     /// Scans one framed stanza.
     public static func scan(_ bytes: UnsafeRawBufferPointer) -> Outcome {
+        scanMessage(bytes).map { .event($0.event) } ?? .unusual
+    }
+
+    /// Scans one framed stanza; nil when it is not the common shape.
+    public static func scanMessage(_ bytes: UnsafeRawBufferPointer) -> Scanned? {
         var scanner = Scanner(bytes: bytes)
-        return scanner.message() ?? .unusual
+        return scanner.message()
     }
 }
 
@@ -42,17 +57,17 @@ private struct Scanner {
     }
 
     /// A routing field's element.
-    private enum Field { case channel, toService, toInstance, fromService, fromInstance }
+    private enum Field: Equatable { case channel, toService, toInstance, fromService, fromInstance }
 
     /// Where the scan is in the envelope: message › event › to|from › field. Other elements are
     /// skipped whole, so the envelope never nests deeper than these four levels.
-    private enum Place { case message, event, to, from, field(Field) }
+    private enum Place: Equatable { case message, event, to, from, field(Field) }
 
     private static let lessThan = UInt8(ascii: "<")
     private static let greaterThan = UInt8(ascii: ">")
     private static let slash = UInt8(ascii: "/")
 
-    mutating func message() -> EventScanner.Outcome? {
+    mutating func message() -> EventScanner.Scanned? {
         skipWhitespace()
         guard let (messageName, _) = startTagName(), localIs(messageName, "message") else { return nil }
         var fields = Fields()
@@ -65,6 +80,9 @@ private struct Scanner {
         var names: (Range<Int>, Range<Int>, Range<Int>, Range<Int>) = (messageName, 0..<0, 0..<0, 0..<0)
         var level = 0
         var sawEvent = false
+        var eventStart = 0
+        var eventElement: Range<Int>?
+        var selfContained = true
         while level >= 0 {
             let top: Place
             switch level {
@@ -104,6 +122,7 @@ private struct Scanner {
                 }
                 guard equal(nameStart..<nameEnd, open) else { return nil }  // mismatched end tag
                 position = end + 1
+                if level == 1 { eventElement = eventStart..<position }
                 level -= 1
                 continue
             }
@@ -112,11 +131,19 @@ private struct Scanner {
             position = next
             guard let (name, _) = startTagName() else { return nil }
             guard let tag = attributes() else { return nil }
+            // Inside the event, prefixed names would need declarations from outside it.
+            if level >= 1, top != .event || !localIs(name, "payload") {
+                if tag.hasPrefixedName || contains(name, UInt8(ascii: ":")) { selfContained = false }
+            }
             let place: Place
             switch top {
             case .message where localIs(name, "event"):
                 place = .event
                 sawEvent = true
+                eventStart = tagStart
+                if contains(name, UInt8(ascii: ":")) || tag.hasPrefixedName || tag.xmlns.map({ !isName($0, "http://psepr.org/xs/event") }) ?? true {
+                    selfContained = false
+                }
             case .event where localIs(name, "to"): place = .to
             case .event where localIs(name, "from"): place = .from
             case .event where localIs(name, "payload"):
@@ -136,7 +163,9 @@ private struct Scanner {
             case .from where localIs(name, "instance"): place = .field(.fromInstance)
             case .field: return nil  // markup inside a routing field
             default:
-                // Anything else (an XEP-0023 <x/>, an extension) is passed over whole.
+                // Anything else (an XEP-0023 <x/>, an extension) is passed over whole; inside
+                // the event its contents go unchecked, so the element is not forwarded as it is.
+                if level >= 1 { selfContained = false }
                 if !tag.selfClosing { guard skipContent(of: name) != nil else { return nil } }
                 continue
             }
@@ -157,11 +186,15 @@ private struct Scanner {
         else { return nil }
         if let id = fields.id, !isPlain(id) { return nil }
         if let namespace = fields.payloadNamespace, !isPlain(namespace) { return nil }
-        return .event(Event(
+        let event = Event(
             id: fields.id.map(text), channel: channel, toService: toService, toInstance: toInstance,
             fromService: fromService, fromInstance: fromInstance, payloadNamespace: fields.payloadNamespace.map(text),
             payload: fields.payload.map { Array(bytes[$0]) } ?? []
-        ))
+        )
+        // An instance without a service means nothing, and the encoder leaves it out: so must a
+        // forwarded element.
+        if toService == nil && fields.toInstance != nil { selfContained = false }
+        return EventScanner.Scanned(event: event, selfContainedElement: selfContained ? eventElement : nil)
     }
 
     /// An optional routing field: `.some(nil)` when absent or empty, nil when not plain.
@@ -189,6 +222,8 @@ private struct Scanner {
         var type: Range<Int>?
         var xmlns: Range<Int>?
         var selfClosing = false
+        /// An attribute with a prefix other than `xmlns:`.
+        var hasPrefixedName = false
     }
 
     /// Reads the attributes up to `>` or `/>`; nil if the tag is malformed.
@@ -220,6 +255,7 @@ private struct Scanner {
             let valueStart = position + 1
             guard let end = find(quote, from: valueStart) else { return nil }
             position = end + 1
+            if contains(name, UInt8(ascii: ":")) && !(name.count > 6 && equal(at: name.lowerBound, "xmlns:")) { tag.hasPrefixedName = true }
             if isName(name, "id") {
                 tag.id = valueStart..<end
             } else if isName(name, "type") {
@@ -349,6 +385,11 @@ private struct Scanner {
     }
 
     func text(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+
+    func contains(_ range: Range<Int>, _ byte: UInt8) -> Bool {
+        for index in range where bytes[index] == byte { return true }
+        return false
+    }
 
     /// Whether the bytes in `range` are exactly `name`.
     func isName(_ range: Range<Int>, _ name: StaticString) -> Bool {

@@ -73,12 +73,27 @@ public enum StanzaEncoder {
     /// event, shared by every subscriber).
     public static func messageBuffer(_ event: Event, id: String) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: event.payload.count + 256 + event.channel.rawValue.utf8.count)
+        writeMessage(event, id: id, into: &buffer)
+        return buffer
+    }
+
+    /// Writes ``message(_:id:)`` into `buffer`.
+    public static func writeMessage(_ event: Event, id: String, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("<message id='")
         buffer.writeEscapedXML(id)
         buffer.writeStaticString("'>")
         writeEvent(event, into: &buffer)
         buffer.writeStaticString("</message>")
-        return buffer
+    }
+
+    /// Writes a `<message>` around an `<event>` element forwarded as it came (one that stands on
+    /// its own: see ``EventScanner/Scanned/selfContainedElement``).
+    public static func writeMessage(forwarding eventElement: ByteBuffer, id: String, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("<message id='")
+        buffer.writeEscapedXML(id)
+        buffer.writeStaticString("'>")
+        buffer.writeImmutableBuffer(eventElement)
+        buffer.writeStaticString("</message>")
     }
 
     /// The `<event>` element of `event`; the payload goes out as its bytes.

@@ -137,12 +137,17 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing, let queue, let session else { return }
-        for action in machine.receive(unwrapInboundIn(data)) {
+        let frame = unwrapInboundIn(data)
+        for action in machine.receive(frame) {
             switch action {
             case .send(let bytes):
                 queue.enqueue(ByteBuffer(bytes: bytes))
-            case .route(let event):
-                router.route(event, drains: &pendingDrains)
+            case .route(let event, let range):
+                var element: ByteBuffer?
+                if let range, case .stanza(let stanza) = frame {
+                    element = stanza.getSlice(at: stanza.readerIndex + range.lowerBound, length: range.count)
+                }
+                router.route(event, forwarding: element, drains: &pendingDrains)
             case .register(let operation, let channel):
                 register(operation, on: channel, session: session, queue: queue)
             case .unregister(let identifier):

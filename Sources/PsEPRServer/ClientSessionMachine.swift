@@ -17,8 +17,9 @@ struct ClientSessionMachine {
     enum Action: Equatable {
         /// Send these bytes as one write.
         case send([UInt8])
-        /// Route an event to the subscribers of its channel.
-        case route(Event)
+        /// Route an event to the subscribers of its channel; `forwarding` is where its `<event>`
+        /// element lies in the stanza when it can be sent on as it came.
+        case route(Event, forwarding: Range<Int>?)
         /// Take or renew a lease for this connection, then grant it.
         case register(LeaseOperation, channel: ChannelName)
         /// Release a lease of this connection.
@@ -54,8 +55,8 @@ struct ClientSessionMachine {
         case .stanza(let buffer):
             // Events, the bulk of the traffic, are read from the bytes directly; anything else,
             // or an event in an unusual shape, gets the full parser.
-            if isAuthenticated, case .event(let event) = buffer.withUnsafeReadableBytes({ EventScanner.scan($0) }) {
-                return receiveEvent(event, id: event.id)
+            if isAuthenticated, let scanned = buffer.withUnsafeReadableBytes({ EventScanner.scanMessage($0) }) {
+                return receiveEvent(scanned.event, id: scanned.event.id, element: scanned.selfContainedElement)
             }
             let bytes = Array(buffer.readableBytesView)
             let element: XMLElement
@@ -115,9 +116,11 @@ struct ClientSessionMachine {
     }
 
     /// An event from the logged-in client: routed, or a lease operation carried out.
-    private func receiveEvent(_ event: Event, id: String?) -> [Action] {
+    private func receiveEvent(_ event: Event, id: String?, element: Range<Int>? = nil) -> [Action] {
         guard case .authenticated(let service, let instance) = phase else { return [] }
         var event = event
+        // The element goes on as it came only if nothing in it is rewritten below.
+        let forwardable = event.fromInstance != nil && event.fromService.map { accounts == nil || $0 == service } == true
         // With accounts configured the sender is who logged in; open servers pass it through.
         if accounts != nil || event.fromService == nil { event.fromService = service }
         if event.fromInstance == nil { event.fromInstance = instance }
@@ -127,7 +130,7 @@ struct ClientSessionMachine {
         } catch {
             return [.send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: "\(error)"))]
         }
-        guard let lease else { return [.route(event)] }
+        guard let lease else { return [.route(event, forwarding: forwardable ? element : nil)] }
         switch lease.operation {
         case .register: return [.register(lease, channel: event.channel)]
         case .unregister: return [.unregister(identifier: lease.identifier)]

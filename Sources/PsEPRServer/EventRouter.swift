@@ -69,13 +69,17 @@ public final class EventRouter: Sendable {
     /// shared by every subscriber.
     func route(_ event: Event) {
         var drains: [OutboundQueue] = []
-        route(event, drains: &drains)
+        route(event, forwarding: nil, drains: &drains)
         for queue in drains { queue.scheduleDrain() }
     }
 
     /// Routes `event`, appending to `drains` each queue whose drain the caller must schedule
     /// (once it has routed everything it read).
-    func route(_ event: Event, drains: inout [OutboundQueue]) {
+    ///
+    /// - Parameters:
+    ///   - eventElement: the event's `<event>` element as received, when it can be forwarded as
+    ///     it is; otherwise the element is written from `event`.
+    func route(_ event: Event, forwarding eventElement: ByteBuffer?, drains: inout [OutboundQueue]) {
         let instant = now()
         var queues: [OutboundQueue] = []
         let number = state.withLock { state -> UInt64 in
@@ -89,7 +93,13 @@ public final class EventRouter: Sendable {
             return state.nextMessage
         }
         guard !queues.isEmpty else { return }
-        let stanza = StanzaEncoder.messageBuffer(event, id: "m\(number)")
+        // One buffer per event, shared by every subscriber's queue.
+        var stanza = ByteBufferAllocator().buffer(capacity: (eventElement?.readableBytes ?? event.payload.count + 256) + 48)
+        if let eventElement {
+            StanzaEncoder.writeMessage(forwarding: eventElement, id: "m\(number)", into: &stanza)
+        } else {
+            StanzaEncoder.writeMessage(event, id: "m\(number)", into: &stanza)
+        }
         var delivered = 0
         for queue in queues {
             switch queue.enqueueDeferringDrain(stanza) {

@@ -24,6 +24,30 @@ import Testing
         #expect(scanned == (try Event(stanza: Array(stanza.utf8))))
     }
 
+    static func element(_ text: String) -> String? {
+        let bytes = Array(text.utf8)
+        guard let scanned = bytes.withUnsafeBytes({ EventScanner.scanMessage($0) }), let range = scanned.selfContainedElement else { return nil }
+        return String(decoding: bytes[range], as: UTF8.self)
+    }
+
+    @Test func aSelfContainedEventElementIsFoundForForwarding() throws {
+        let stork = try #require(Self.element(Stork.event))
+        #expect(stork.hasPrefix("<event xmlns=\"http://psepr.org/xs/event\">") && stork.hasSuffix("</event>"))
+        #expect(try Event(stanza: Array(stork.utf8)) == Event(stanza: Array(Stork.event.utf8)).withoutID)
+        #expect(Self.element(Self.usual[3]) != nil)  // a prefixed <message>, an <x/> beside the event: fine
+    }
+
+    @Test(arguments: [
+        "<message xmlns:e='http://psepr.org/xs/event'><e:event><e:to><e:channel>/a/</e:channel></e:to></e:event></message>",
+        "<message><event><to><channel>/a/</channel></to></event></message>",
+        "<message><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><ext xmlns='urn:e'><p:q/></ext></event></message>",
+        "<message><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel><instance>i</instance></to></event></message>",
+        "<message><event xmlns='http://psepr.org/xs/event' p:a='1'><to><channel>/a/</channel></to></event></message>",
+    ])
+    func anElementThatLeansOnItsSurroundingsIsRewritten(_ stanza: String) {
+        #expect(Self.element(stanza) == nil)
+    }
+
     static let unusual: [String] = [
         // Entities, comments in the envelope, error messages, bad names: the full parser decides.
         "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel><service>a&amp;b</service></to><payload xmlns='urn:x'/></event></message>",
@@ -41,5 +65,14 @@ import Testing
     @Test(arguments: unusual)
     func anythingElseIsLeftToTheFullParser(_ stanza: String) {
         #expect(Self.scan(stanza) == .unusual)
+    }
+}
+
+extension Event {
+    /// The event as it reads without its carrying message's `id`.
+    var withoutID: Event {
+        var copy = self
+        copy.id = nil
+        return copy
     }
 }
