@@ -103,32 +103,25 @@ public enum StanzaEncoder {
         return Array(buffer.readableBytesView)
     }
 
+    /// An element holding escaped text.
+    private static func writeField(_ open: StaticString, _ text: String, _ close: StaticString, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(open)
+        buffer.writeEscapedXML(text)
+        buffer.writeStaticString(close)
+    }
+
     /// Writes the `<event>` element of `event`.
     public static func writeEvent(_ event: Event, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("<event xmlns='http://psepr.org/xs/event'><to><channel>")
         buffer.writeString(event.channel.rawValue)  // the channel grammar has nothing to escape
         buffer.writeStaticString("</channel>")
         if let service = event.toService {
-            buffer.writeStaticString("<service>")
-            buffer.writeEscapedXML(service)
-            buffer.writeStaticString("</service>")
-            if let instance = event.toInstance {
-                buffer.writeStaticString("<instance>")
-                buffer.writeEscapedXML(instance)
-                buffer.writeStaticString("</instance>")
-            }
+            writeField("<service>", service, "</service>", into: &buffer)
+            if let instance = event.toInstance { writeField("<instance>", instance, "</instance>", into: &buffer) }
         }
         buffer.writeStaticString("</to><from>")
-        if let service = event.fromService {
-            buffer.writeStaticString("<service>")
-            buffer.writeEscapedXML(service)
-            buffer.writeStaticString("</service>")
-        }
-        if let instance = event.fromInstance {
-            buffer.writeStaticString("<instance>")
-            buffer.writeEscapedXML(instance)
-            buffer.writeStaticString("</instance>")
-        }
+        if let service = event.fromService { writeField("<service>", service, "</service>", into: &buffer) }
+        if let instance = event.fromInstance { writeField("<instance>", instance, "</instance>", into: &buffer) }
         buffer.writeStaticString("</from>")
         buffer.writeBytes(event.payload)
         buffer.writeStaticString("</event>")
