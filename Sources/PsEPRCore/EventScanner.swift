@@ -131,22 +131,24 @@ private struct Scanner {
             position = next
             guard let (name, _) = startTagName() else { return nil }
             guard let tag = attributes() else { return nil }
+            let local = localPart(name)
+            let prefixed = local.lowerBound != name.lowerBound
             // Inside the event, prefixed names would need declarations from outside it.
-            if level >= 1, top != .event || !localIs(name, "payload") {
-                if tag.hasPrefixedName || contains(name, UInt8(ascii: ":")) { selfContained = false }
+            if level >= 1, top != .event || !isName(local, "payload") {
+                if tag.hasPrefixedName || prefixed { selfContained = false }
             }
             let place: Place
             switch top {
-            case .message where localIs(name, "event"):
+            case .message where isName(local, "event"):
                 place = .event
                 sawEvent = true
                 eventStart = tagStart
-                if contains(name, UInt8(ascii: ":")) || tag.hasPrefixedName || tag.xmlns.map({ !isName($0, "http://psepr.org/xs/event") }) ?? true {
+                if prefixed || tag.hasPrefixedName || tag.xmlns.map({ !isName($0, "http://psepr.org/xs/event") }) ?? true {
                     selfContained = false
                 }
-            case .event where localIs(name, "to"): place = .to
-            case .event where localIs(name, "from"): place = .from
-            case .event where localIs(name, "payload"):
+            case .event where isName(local, "to"): place = .to
+            case .event where isName(local, "from"): place = .from
+            case .event where isName(local, "payload"):
                 guard fields.payload == nil else { return nil }
                 fields.payloadNamespace = tag.xmlns
                 if tag.selfClosing {
@@ -156,11 +158,11 @@ private struct Scanner {
                     fields.payload = tagStart..<end
                 }
                 continue
-            case .to where localIs(name, "channel"): place = .field(.channel)
-            case .to where localIs(name, "service"): place = .field(.toService)
-            case .to where localIs(name, "instance"): place = .field(.toInstance)
-            case .from where localIs(name, "service"): place = .field(.fromService)
-            case .from where localIs(name, "instance"): place = .field(.fromInstance)
+            case .to where isName(local, "channel"): place = .field(.channel)
+            case .to where isName(local, "service"): place = .field(.toService)
+            case .to where isName(local, "instance"): place = .field(.toInstance)
+            case .from where isName(local, "service"): place = .field(.fromService)
+            case .from where isName(local, "instance"): place = .field(.fromInstance)
             case .field: return nil  // markup inside a routing field
             default:
                 // Anything else (an XEP-0023 <x/>, an extension) is passed over whole; inside
@@ -398,9 +400,14 @@ private struct Scanner {
 
     /// Whether the element name in `range`, without any prefix, is `name`.
     func localIs(_ range: Range<Int>, _ name: StaticString) -> Bool {
+        isName(localPart(range), name)
+    }
+
+    /// The element name in `range` without its prefix.
+    func localPart(_ range: Range<Int>) -> Range<Int> {
         var start = range.lowerBound
         for index in range where bytes[index] == UInt8(ascii: ":") { start = index + 1 }
-        return isName(start..<range.upperBound, name)
+        return start..<range.upperBound
     }
 
     /// A routing field's text, trimmed; nil when empty (as ``XMLElement/childText(_:)``), or

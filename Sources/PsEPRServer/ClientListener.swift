@@ -138,32 +138,43 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing, let queue, let session else { return }
         let frame = unwrapInboundIn(data)
+        if case .stanza(let stanza) = frame, let action = machine.eventAction(for: stanza) {
+            perform(action, frame: frame, session: session, queue: queue)
+            return
+        }
         for action in machine.receive(frame) {
-            switch action {
-            case .send(let bytes):
-                queue.enqueue(ByteBuffer(bytes: bytes))
-            case .route(let event, let range):
-                var element: ByteBuffer?
-                if let range, case .stanza(let stanza) = frame {
-                    element = stanza.getSlice(at: stanza.readerIndex + range.lowerBound, length: range.count)
-                }
-                router.route(event, forwarding: element, drains: &pendingDrains)
-            case .register(let operation, let channel):
-                register(operation, on: channel, session: session, queue: queue)
-            case .unregister(let identifier):
-                router.release(session: session, identifier: identifier)
-                logger.log(.lease, .info, "Lease released", metadata: ["psepr.session": "\(session)"])
-            case .close(let reason):
-                logger.log(.io, .debug, "Closing a connection", metadata: ["psepr.session": "\(session)", "psepr.reason": "\(reason)"])
-                closing = true
-                queue.flushThenClose()
-                return
-            }
+            guard perform(action, frame: frame, session: session, queue: queue) else { return }
         }
         if machine.isAuthenticated {
             loginTimer?.cancel()
             loginTimer = nil
         }
+    }
+
+    /// Carries out one action; false once the connection is closing.
+    @discardableResult
+    private func perform(_ action: ClientSessionMachine.Action, frame: StreamFrame, session: SessionID, queue: OutboundQueue) -> Bool {
+        switch action {
+        case .send(let bytes):
+            queue.enqueue(ByteBuffer(bytes: bytes))
+        case .route(let event, let range):
+            var element: ByteBuffer?
+            if let range, case .stanza(let stanza) = frame {
+                element = stanza.getSlice(at: stanza.readerIndex + range.lowerBound, length: range.count)
+            }
+            router.route(event, forwarding: element, drains: &pendingDrains)
+        case .register(let operation, let channel):
+            register(operation, on: channel, session: session, queue: queue)
+        case .unregister(let identifier):
+            router.release(session: session, identifier: identifier)
+            logger.log(.lease, .info, "Lease released", metadata: ["psepr.session": "\(session)"])
+        case .close(let reason):
+            logger.log(.io, .debug, "Closing a connection", metadata: ["psepr.session": "\(session)", "psepr.reason": "\(reason)"])
+            closing = true
+            queue.flushThenClose()
+            return false
+        }
+        return true
     }
 
     /// The end of one socket read: every subscriber it produced stanzas for gets one drain (one

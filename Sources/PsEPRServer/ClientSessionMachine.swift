@@ -55,9 +55,7 @@ struct ClientSessionMachine {
         case .stanza(let buffer):
             // Events, the bulk of the traffic, are read from the bytes directly; anything else,
             // or an event in an unusual shape, gets the full parser.
-            if isAuthenticated, let scanned = buffer.withUnsafeReadableBytes({ EventScanner.scanMessage($0) }) {
-                return receiveEvent(scanned.event, id: scanned.event.id, element: scanned.selfContainedElement)
-            }
+            if let action = eventAction(for: buffer) { return [action] }
             let bytes = Array(buffer.readableBytesView)
             let element: XMLElement
             do {
@@ -112,12 +110,20 @@ struct ClientSessionMachine {
         } catch {
             return [.send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: "\(error)"))]
         }
-        return receiveEvent(event, id: id)
+        return receiveEvent(event, id: id).map { [$0] } ?? []
+    }
+
+    /// The bulk of the traffic without building an action list: an event from a logged-in client
+    /// in the usual shape, read straight from its bytes. Nil for anything else (the caller then
+    /// uses ``receive(_:)``).
+    func eventAction(for stanza: ByteBuffer) -> Action? {
+        guard isAuthenticated, let scanned = stanza.withUnsafeReadableBytes({ EventScanner.scanMessage($0) }) else { return nil }
+        return receiveEvent(scanned.event, id: scanned.event.id, element: scanned.selfContainedElement)
     }
 
     /// An event from the logged-in client: routed, or a lease operation carried out.
-    private func receiveEvent(_ event: Event, id: String?, element: Range<Int>? = nil) -> [Action] {
-        guard case .authenticated(let service, let instance) = phase else { return [] }
+    private func receiveEvent(_ event: Event, id: String?, element: Range<Int>? = nil) -> Action? {
+        guard case .authenticated(let service, let instance) = phase else { return nil }
         var event = event
         // The element goes on as it came only if nothing in it is rewritten below.
         let forwardable = event.fromInstance != nil && event.fromService.map { accounts == nil || $0 == service } == true
@@ -128,13 +134,13 @@ struct ClientSessionMachine {
         do {
             lease = try event.leaseOperation()
         } catch {
-            return [.send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: "\(error)"))]
+            return .send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: "\(error)"))
         }
-        guard let lease else { return [.route(event, forwarding: forwardable ? element : nil)] }
+        guard let lease else { return .route(event, forwarding: forwardable ? element : nil) }
         switch lease.operation {
-        case .register: return [.register(lease, channel: event.channel)]
-        case .unregister: return [.unregister(identifier: lease.identifier)]
-        case .lease, .refused: return []  // a server's words; a client has no business sending them
+        case .register: return .register(lease, channel: event.channel)
+        case .unregister: return .unregister(identifier: lease.identifier)
+        case .lease, .refused: return nil  // a server's words; a client has no business sending them
         }
     }
 }
