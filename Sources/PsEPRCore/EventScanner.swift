@@ -336,12 +336,7 @@ private struct Scanner {
     func nextLessThan() -> Int? { find(Self.lessThan) }
 
     func find(_ byte: UInt8, from start: Int? = nil) -> Int? {
-        var index = start ?? position
-        while index < bytes.count {
-            if bytes[index] == byte { return index }
-            index += 1
-        }
-        return nil
+        bytes.firstIndex(of: byte, from: start ?? position)
     }
 
     func find(_ pattern: StaticString) -> Int? {

@@ -127,7 +127,7 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
                         index += 1
                     }
                 } else {
-                    while index < count, bytes[index] != UInt8(ascii: "<") { index += 1 }
+                    index = bytes.firstIndex(of: UInt8(ascii: "<"), from: index) ?? count
                 }
                 guard index < count else { return .needMore }
                 guard index + 1 < count else { return .needMore }

@@ -251,10 +251,9 @@ final class CountingReader: ChannelInboundHandler {
                 if digitsLeft == 0 { stamps.append(stamp) }
             }
             while index < count {
-                guard bytes[index] == UInt8(ascii: "<") else {
-                    index += 1
-                    continue
-                }
+                // Straight to the next "<" (memchr), past the payload text.
+                guard let found = memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "<")), count - index) else { break }
+                index = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
                 // "</message>" is 10 bytes, "<t>" then 19 digits; keep the tail if a read splits one.
                 if count - index < 10 {
                     tail = Array(bytes[index..<count])
