@@ -89,6 +89,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var closing = false
     /// Subscribers' queues that got stanzas during this read and need a drain at its end.
     private var pendingDrains: [OutboundQueue] = []
+    /// The subscribers of the event being routed, kept to spare an allocation per event.
+    private var matched: [OutboundQueue] = []
 
     init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, connections: ConnectionCount) {
         self.configuration = configuration
@@ -162,7 +164,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             if let range, case .stanza(let stanza) = frame {
                 element = stanza.getSlice(at: stanza.readerIndex + range.lowerBound, length: range.count)
             }
-            router.route(event, forwarding: element, drains: &pendingDrains)
+            router.route(event, forwarding: element, matched: &matched, drains: &pendingDrains)
         case .register(let operation, let channel):
             register(operation, on: channel, session: session, queue: queue)
         case .unregister(let identifier):

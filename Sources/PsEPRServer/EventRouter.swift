@@ -80,8 +80,15 @@ public final class EventRouter: Sendable {
     ///   - eventElement: the event's `<event>` element as received, when it can be forwarded as
     ///     it is; otherwise the element is written from `event`.
     func route(_ event: Event, forwarding eventElement: ByteBuffer?, drains: inout [OutboundQueue]) {
+        var matched: [OutboundQueue] = []
+        route(event, forwarding: eventElement, matched: &matched, drains: &drains)
+    }
+
+    /// ``route(_:forwarding:drains:)`` with a list the caller keeps between events for the
+    /// matching queues, so routing allocates no list of its own.
+    func route(_ event: Event, forwarding eventElement: ByteBuffer?, matched queues: inout [OutboundQueue], drains: inout [OutboundQueue]) {
         let instant = now()
-        var queues: [OutboundQueue] = []
+        queues.removeAll(keepingCapacity: true)
         let number = state.withLock { state -> UInt64 in
             state.statistics.eventsRouted += 1
             state.table.collectSubscribers(
@@ -89,6 +96,8 @@ public final class EventRouter: Sendable {
                 into: &queues
             )
             guard !queues.isEmpty else { return 0 }
+            // Counted as delivered now; drops, the rare case, are taken back below.
+            state.statistics.deliveries += queues.count
             defer { state.nextMessage += 1 }
             return state.nextMessage
         }
@@ -100,22 +109,22 @@ public final class EventRouter: Sendable {
         } else {
             StanzaEncoder.writeMessage(event, id: "m\(number)", into: &stanza)
         }
-        var delivered = 0
+        var dropped = 0
         for queue in queues {
             switch queue.enqueueDeferringDrain(stanza) {
-            case .queued: delivered += 1
-            case .queuedNeedingDrain:
-                delivered += 1
-                drains.append(queue)
-            case .dropped: break
+            case .queued: break
+            case .queuedNeedingDrain: drains.append(queue)
+            case .dropped: dropped += 1
             }
         }
-        let dropped = queues.count - delivered
+        queues.removeAll(keepingCapacity: true)
+        guard dropped > 0 else { return }
         state.withLock { state in
-            state.statistics.deliveries += delivered
+            state.statistics.deliveries -= dropped
             state.statistics.dropped += dropped
         }
     }
+
 
     /// Installs or renews a lease of `seconds`; returns false if the connection already holds
     /// `maximumLeases` other leases.
