@@ -68,8 +68,9 @@ public final class EventRouter: Sendable {
     /// The match happens under the lock; the outbound stanza is built once, outside it, and
     /// shared by every subscriber.
     func route(_ event: Event) {
+        var matched: [OutboundQueue] = []
         var drains: [OutboundQueue] = []
-        route(event, forwarding: nil, drains: &drains)
+        route(event, forwarding: nil, matched: &matched, drains: &drains)
         for queue in drains { queue.scheduleDrain() }
     }
 
@@ -79,13 +80,8 @@ public final class EventRouter: Sendable {
     /// - Parameters:
     ///   - eventElement: the event's `<event>` element as received, when it can be forwarded as
     ///     it is; otherwise the element is written from `event`.
-    func route(_ event: Event, forwarding eventElement: ByteBuffer?, drains: inout [OutboundQueue]) {
-        var matched: [OutboundQueue] = []
-        route(event, forwarding: eventElement, matched: &matched, drains: &drains)
-    }
-
-    /// ``route(_:forwarding:drains:)`` with a list the caller keeps between events for the
-    /// matching queues, so routing allocates no list of its own.
+    ///   - queues: a list the caller keeps between events for the matching queues, so routing
+    ///     allocates no list of its own.
     func route(_ event: Event, forwarding eventElement: ByteBuffer?, matched queues: inout [OutboundQueue], drains: inout [OutboundQueue]) {
         let instant = now()
         queues.removeAll(keepingCapacity: true)

@@ -1,9 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import NIOCore
 import PsEPRServer
-import ServiceLifecycle
 
 /// `psepr bench`: publishers and subscribers over the real client protocol against an embedded
 /// (or given) server; events/s published and delivered, latency, drops, memory.
@@ -104,32 +102,13 @@ struct BenchCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "psepr.bench") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .error
-        var configuration = EventServerConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.clientPort = 0
-        configuration.oneEventPort = 0
-        configuration.serverName = "bench.localhost"
+        var configuration = EventServerConfiguration.loopback(serverName: "bench.localhost")
         configuration.maximumConnections = 5000
         configuration.outboundQueueMax = queue
         configuration.disconnectAfterDrops = Int.max
         let router = EventRouter()
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let embedded = EventServer(configuration: configuration, router: router, logger: logger) { listener, address in
-            if listener == .client { portSink.yield(address.port ?? 0) }
-        }
-        let group = ServiceGroup(configuration: .init(services: [embedded], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw BenchError("the embedded server did not start") }
-            do {
-                try await runAll(host: "127.0.0.1", port: port, router: router)
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+        try await EventServer.withRunning(configuration: configuration, router: router, logger: logger) { port, _ in
+            try await runAll(host: "127.0.0.1", port: port, router: router)
         }
     }
 

@@ -1,11 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
-import NIOCore
 import PsEPRClient
 import PsEPRCore
 import PsEPRServer
-import ServiceLifecycle
 import Synchronization
 
 /// `psepr demo`: an embedded server on loopback, subscribers and a publisher over the real
@@ -35,31 +33,8 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "psepr.demo") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .error
-        var configuration = EventServerConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.clientPort = 0
-        configuration.oneEventPort = 0
-        configuration.serverName = "demo.localhost"
-        let (addresses, addressSink) = AsyncStream.makeStream(of: (EventServer.Listener, Int).self)
-        let server = EventServer(configuration: configuration, logger: logger) { listener, address in
-            addressSink.yield((listener, address.port ?? 0))
-        }
-        let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var ports: [EventServer.Listener: Int] = [:]
-            for await (listener, port) in addresses {
-                ports[listener] = port
-                if ports.count == 2 { break }
-            }
-            do {
-                try await exercise(clientPort: ports[.client]!, oneEventPort: ports[.oneEvent]!, logger: logger)
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+        try await EventServer.withRunning(configuration: .loopback(serverName: "demo.localhost"), logger: logger) { clientPort, oneEventPort in
+            try await exercise(clientPort: clientPort, oneEventPort: oneEventPort, logger: logger)
         }
     }
 

@@ -12,7 +12,7 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
 }
 
-/// Delivery latencies in logarithmic buckets (about 4 % wide), mergeable across subscribers.
+/// Delivery latencies in logarithmic buckets (about 4 % wide).
 struct LatencyHistogram: Sendable {
     private static let bucketsPerDoubling = 16.0
     private(set) var counts = [Int](repeating: 0, count: 16 * 40)
@@ -23,11 +23,6 @@ struct LatencyHistogram: Sendable {
         let bucket = min(Int(log2(value) * Self.bucketsPerDoubling), counts.count - 1)
         counts[bucket] += 1
         total += 1
-    }
-
-    mutating func merge(_ other: LatencyHistogram) {
-        for index in counts.indices { counts[index] += other.counts[index] }
-        total += other.total
     }
 
     /// The latency below which `fraction` of the samples fall, in nanoseconds.
@@ -53,10 +48,11 @@ final class BenchTally: Sendable {
 
     private let state = Mutex(State())
 
-    func add(delivered: Int, histogram: LatencyHistogram, at time: UInt64) {
+    /// Records one read's deliveries and the send times it carried, received at `time`.
+    func add(delivered: Int, sentAt stamps: [UInt64], receivedAt time: UInt64) {
         state.withLock { state in
             state.delivered += delivered
-            state.histogram.merge(histogram)
+            for sent in stamps where sent <= time { state.histogram.record(nanoseconds: time - sent) }
             state.lastDelivery = max(state.lastDelivery, time)
         }
     }
@@ -282,10 +278,7 @@ final class CountingReader: ChannelInboundHandler {
         self.stamp = stamp
         self.partial = tail
         guard delivered > 0 || !stamps.isEmpty else { return }
-        let now = monotonicNanoseconds()
-        var histogram = LatencyHistogram()
-        for sent in stamps where sent <= now { histogram.record(nanoseconds: now - sent) }
-        tally.add(delivered: delivered, histogram: histogram, at: now)
+        tally.add(delivered: delivered, sentAt: stamps, receivedAt: monotonicNanoseconds())
     }
 }
 

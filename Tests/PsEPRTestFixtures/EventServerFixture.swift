@@ -1,7 +1,5 @@
 import Logging
 public import PsEPRServer
-import NIOCore
-import ServiceLifecycle
 
 /// A test's own failure, with what was seen.
 public struct TestFailure: Error, CustomStringConvertible {
@@ -16,36 +14,10 @@ public func withEventServer<Result>(
     router: EventRouter = EventRouter(),
     _ body: (_ clientPort: Int, _ oneEventPort: Int, _ router: EventRouter) async throws -> Result
 ) async throws -> Result {
-    var configuration = EventServerConfiguration()
-    configuration.host = "127.0.0.1"
-    configuration.clientPort = 0
-    configuration.oneEventPort = 0
-    configuration.serverName = "test.psepr"
+    var configuration = EventServerConfiguration.loopback(serverName: "test.psepr")
     configure(&configuration)
-    let (ports, continuation) = AsyncStream.makeStream(of: (EventServer.Listener, Int).self)
-    let logger = Logger(label: "psepr.test")
-    let server = EventServer(configuration: configuration, router: router, logger: logger) { listener, address in
-        continuation.yield((listener, address.port ?? 0))
-    }
-    let group = ServiceGroup(services: [server], logger: logger)
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var client = 0, oneEvent = 0
-        var iterator = ports.makeAsyncIterator()
-        while client == 0 || oneEvent == 0, let (listener, port) = await iterator.next() {
-            if listener == .client { client = port } else { oneEvent = port }
-        }
-        let result: Result
-        do {
-            result = try await body(client, oneEvent, router)
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        continuation.finish()
-        try await tasks.waitForAll()
-        return result
+    return try await EventServer.withRunning(configuration: configuration, router: router, logger: Logger(label: "psepr.test")) { client, oneEvent in
+        try await body(client, oneEvent, router)
     }
 }
 
