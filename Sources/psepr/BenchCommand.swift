@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import PsEPRServer
 
 /// `psepr bench`: publishers and subscribers over the real client protocol against an embedded
