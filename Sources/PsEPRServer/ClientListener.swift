@@ -140,11 +140,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing, let queue, let session else { return }
         let frame = unwrapInboundIn(data)
-        if case .stanza(let stanza) = frame, let action = machine.eventAction(for: stanza) {
-            perform(action, frame: frame, session: session, queue: queue)
+        if case .stanza(let stanza) = frame, case .handled(let action) = machine.scannedEvent(in: stanza) {
+            if let action { perform(action, frame: frame, session: session, queue: queue) }
             return
         }
-        for action in machine.receive(frame) {
+        for action in machine.receive(frame, scanFirst: false) {
             guard perform(action, frame: frame, session: session, queue: queue) else { return }
         }
         if machine.isAuthenticated {

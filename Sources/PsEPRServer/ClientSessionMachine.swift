@@ -44,7 +44,10 @@ struct ClientSessionMachine {
         return false
     }
 
-    mutating func receive(_ frame: StreamFrame) -> [Action] {
+    /// Handles one frame.
+    ///
+    /// - Parameter scanFirst: try ``scannedEvent(in:)`` first; a caller that already did passes false.
+    mutating func receive(_ frame: StreamFrame, scanFirst: Bool = true) -> [Action] {
         switch frame {
         case .streamOpened:
             if phase == .awaitingStream { phase = .awaitingAuthentication }
@@ -55,7 +58,7 @@ struct ClientSessionMachine {
         case .stanza(let buffer):
             // Events, the bulk of the traffic, are read from the bytes directly; anything else,
             // or an event in an unusual shape, gets the full parser.
-            if let action = eventAction(for: buffer) { return [action] }
+            if scanFirst, case .handled(let action) = scannedEvent(in: buffer) { return action.map { [$0] } ?? [] }
             let bytes = Array(buffer.readableBytesView)
             let element: XMLElement
             do {
@@ -113,12 +116,19 @@ struct ClientSessionMachine {
         return receiveEvent(event, id: id).map { [$0] } ?? []
     }
 
+    /// What ``scannedEvent(in:)`` did.
+    enum ScannedEvent {
+        /// An event, and the action it calls for (if any).
+        case handled(Action?)
+        /// Not an event the scanner reads: parse the stanza in full.
+        case unhandled
+    }
+
     /// The bulk of the traffic without building an action list: an event from a logged-in client
-    /// in the usual shape, read straight from its bytes. Nil for anything else (the caller then
-    /// uses ``receive(_:)``).
-    func eventAction(for stanza: ByteBuffer) -> Action? {
-        guard isAuthenticated, let scanned = stanza.withUnsafeReadableBytes({ EventScanner.scanMessage($0) }) else { return nil }
-        return receiveEvent(scanned.event, id: scanned.event.id, element: scanned.selfContainedElement)
+    /// in the usual shape, read straight from its bytes.
+    func scannedEvent(in stanza: ByteBuffer) -> ScannedEvent {
+        guard isAuthenticated, let scanned = stanza.withUnsafeReadableBytes({ EventScanner.scanMessage($0) }) else { return .unhandled }
+        return .handled(receiveEvent(scanned.event, id: scanned.event.id, element: scanned.selfContainedElement))
     }
 
     /// An event from the logged-in client: routed, or a lease operation carried out.
