@@ -62,6 +62,37 @@ public struct ParameterSet: Sendable, Hashable {
     /// Number of parameters.
     public var count: Int { values.count }
 
+    /// The parameters in the parameter-file form, nested elements by path
+    /// (`/a/b = 1`, `/a/c = 2` → `<a><b>1</b><c>2</c></a>`), as the parameter report sends them.
+    public var nestedXML: String {
+        final class Node {
+            var value: String?
+            var children: [(String, Node)] = []
+            func child(_ name: String) -> Node {
+                if let found = children.first(where: { $0.0 == name }) { return found.1 }
+                let node = Node()
+                children.append((name, node))
+                return node
+            }
+        }
+        let root = Node()
+        for (name, value) in all {
+            var node = root
+            for segment in name.split(separator: "/") { node = node.child(String(segment)) }
+            node.value = value
+        }
+        func write(_ node: Node, into text: inout String) {
+            for (name, child) in node.children {
+                text += "<\(name)>"
+                if let value = child.value, child.children.isEmpty { text += XMLText.escape(value) } else { write(child, into: &text) }
+                text += "</\(name)>"
+            }
+        }
+        var text = ""
+        write(root, into: &text)
+        return text
+    }
+
     /// The text of `name`, or `fallback` when it is absent or empty.
     public func string(_ name: String, default fallback: String) -> String {
         guard let value = self[name], !value.isEmpty else { return fallback }
@@ -93,7 +124,7 @@ public struct ParameterSet: Sendable, Hashable {
     }
 
     /// Parses `123`, `-5`, `0x1F`, `#1F` (Java's `Long.decode` forms without octal).
-    static func decodeInteger(_ text: String) -> Int? {
+    public static func decodeInteger(_ text: String) -> Int? {
         var digits = Substring(text)
         var negative = false
         if digits.hasPrefix("-") {

@@ -30,12 +30,16 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
         public var instance: String?
         /// When the lease ends.
         public var expires: Instant
+        /// Matches events whatever their `to/service` (a peer server's lease: the peer filters
+        /// for its own subscribers).
+        public var matchesEveryAddressee: Bool
 
         /// Creates a lease.
         public init(
             subscriber: Subscriber, identifier: String, channel: ChannelName, namespaceFilter: String? = nil,
-            service: String? = nil, instance: String? = nil, expires: Instant
+            service: String? = nil, instance: String? = nil, expires: Instant, matchesEveryAddressee: Bool = false
         ) {
+            self.matchesEveryAddressee = matchesEveryAddressee
             self.subscriber = subscriber
             self.identifier = identifier
             self.channel = channel
@@ -51,7 +55,7 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
             if let filter = namespaceFilter {
                 guard let namespace, namespace.equalIgnoringCase(filter) else { return false }
             }
-            if let toService {
+            if let toService, !matchesEveryAddressee {
                 guard let service, service.equalIgnoringCase(toService) else { return false }
                 if let toInstance, instance != toInstance { return false }
             }
@@ -196,12 +200,15 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
         return all
     }
 
+    /// The lease `subscriber` holds under `identifier`, if any.
+    public func lease(subscriber: Subscriber, identifier: String) -> Lease? {
+        let key = Key(subscriber: subscriber, identifier: identifier)
+        return channels[key].flatMap { Self.node(root, along: $0.segments[...])?[key] }
+    }
+
     /// The leases of one subscriber.
     public func leases(of subscriber: Subscriber) -> [Lease] {
-        (identifiers[subscriber] ?? []).compactMap { identifier in
-            let key = Key(subscriber: subscriber, identifier: identifier)
-            return channels[key].flatMap { Self.node(root, along: $0.segments[...])?[key] }
-        }
+        (identifiers[subscriber] ?? []).compactMap { lease(subscriber: subscriber, identifier: $0) }
     }
 
     private mutating func remove(_ key: Key, on channel: ChannelName) -> Lease? {

@@ -27,30 +27,33 @@ final class ConnectionCount: Sendable {
 /// framed, handled and routed as function calls in the read path, with no task or actor hop per
 /// event; deliveries go out through each subscriber's ``OutboundQueue`` in batches.
 struct ClientListener: Service {
-    let configuration: EventServerConfiguration
+    let live: LiveConfiguration
     let router: EventRouter
     let logger: Logger
     let onListening: @Sendable (SocketAddress) async -> Void
     private let connections = ConnectionCount()
 
-    init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, onListening: @escaping @Sendable (SocketAddress) async -> Void) {
-        self.configuration = configuration
+    init(live: LiveConfiguration, router: EventRouter, logger: Logger, onListening: @escaping @Sendable (SocketAddress) async -> Void) {
+        self.live = live
         self.router = router
         self.logger = logger
         self.onListening = onListening
     }
 
     func run() async throws {
+        let configuration = live.current
         if configuration.accounts == nil {
             logger.log(.services, .warning, "No account table configured (\(ServerSettings.Key.accountFile)): any service name and password may log in")
         }
-        let configuration = self.configuration, router = self.router, logger = self.logger, connections = self.connections
+        let live = self.live, router = self.router, logger = self.logger, connections = self.connections
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Each connection works with the settings in effect when it opened.
+                    let configuration = live.current
                     let handlers = channel.pipeline.syncOperations
                     try handlers.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
                     try handlers.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: .stream, limits: configuration.limits)))
@@ -90,14 +93,14 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Subscribers' queues that got stanzas during this read and need a drain at its end.
     private var pendingDrains: [OutboundQueue] = []
     /// The subscribers of the event being routed, kept to spare an allocation per event.
-    private var matched: [OutboundQueue] = []
+    private var matched: [Destination] = []
 
     init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, connections: ConnectionCount) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
         self.connections = connections
-        self.machine = ClientSessionMachine(serverName: configuration.serverName, streamID: Self.streamID(), accounts: configuration.accounts)
+        self.machine = ClientSessionMachine(serverName: configuration.serverName, streamID: ServerContext.randomString(12), accounts: configuration.accounts)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -140,6 +143,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing, let queue, let session else { return }
         let frame = unwrapInboundIn(data)
+        queue.received.add(1, ordering: .relaxed)
         if case .stanza(let stanza) = frame, case .handled(let action) = machine.scannedEvent(in: stanza) {
             if let action { perform(action, frame: frame, session: session, queue: queue) }
             return
@@ -147,9 +151,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         for action in machine.receive(frame, scanFirst: false) {
             guard perform(action, frame: frame, session: session, queue: queue) else { return }
         }
-        if machine.isAuthenticated {
+        if loginTimer != nil, case .authenticated(let service, _) = machine.phase {
             loginTimer?.cancel()
             loginTimer = nil
+            queue.account = service
         }
     }
 
@@ -237,10 +242,5 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             .lease, .info, granted ? "Lease granted" : "Lease refused",
             metadata: ["psepr.session": "\(session)", "psepr.service": "\(service)", "psepr.channel": "\(channel)", "psepr.seconds": "\(seconds)"]
         )
-    }
-
-    static func streamID() -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-        return String((0..<12).map { _ in alphabet.randomElement()! })
     }
 }

@@ -1,6 +1,6 @@
-import Logging
-import NIOCore
-import PsEPRCore
+public import Logging
+public import NIOCore
+public import PsEPRCore
 import Synchronization
 
 /// A connection's identity in the router.
@@ -9,9 +9,72 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "session-\(value)" }
 }
 
+/// Where the router delivers: a connection's outbound queue or a built-in service's inbox.
+enum Destination: Hashable, Sendable {
+    case connection(OutboundQueue)
+    case service(ServiceInbox)
+}
+
+/// A built-in service's subscription: the events of its routes arrive on ``events``.
+public final class ServiceInbox: Sendable, Hashable {
+    public static func == (lhs: ServiceInbox, rhs: ServiceInbox) -> Bool { lhs === rhs }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+
+    /// The service's name, for logs.
+    public let name: String
+    /// Whether the service's routes are leased on peers too, so that events published anywhere
+    /// in the mesh reach it (the original's client-type routes: accounting, commands, peer
+    /// configuration); server-only services (status, discovery) are not.
+    public let propagates: Bool
+    /// The events routed to the service. Bounded: a service that falls far behind loses the oldest.
+    public let events: AsyncStream<Event>
+    let continuation: AsyncStream<Event>.Continuation
+
+    /// Creates an inbox.
+    public init(name: String, propagates: Bool) {
+        self.name = name
+        self.propagates = propagates
+        (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(256))
+    }
+}
+
+/// A channel and payload namespace leased by this server's clients, which the server in turn
+/// leases on its peers.
+public struct Interest: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The leased channel.
+    public let channel: ChannelName
+    /// The namespace filter, lower-cased (`nil`: any).
+    public let namespace: String?
+
+    /// Creates an interest.
+    public init(channel: ChannelName, namespace: String?) {
+        self.channel = channel
+        self.namespace = namespace?.lowercased()
+    }
+
+    public static func < (lhs: Interest, rhs: Interest) -> Bool {
+        (lhs.channel.rawValue, lhs.namespace ?? "") < (rhs.channel.rawValue, rhs.namespace ?? "")
+    }
+
+    public var description: String { namespace.map { "\(channel) (\($0))" } ?? "\(channel)" }
+}
+
+/// Where an event came from, which decides where it may go.
+public enum EventOrigin: Sendable {
+    /// A client of this server or one of its services: to local subscribers and to peers.
+    case local
+    /// A peer server: to local subscribers only, never to another peer (the one-hop rule that
+    /// keeps a full mesh free of loops and duplicates).
+    case peer
+}
+
 /// Routes events between the connections of one server: holds the route table and each
 /// connection's outbound queue, behind one lock. Routing is a function call from the sender's
 /// task: match, serialise once, enqueue to each subscriber.
+///
+/// It also keeps the set of ``Interest``s — the distinct channel and namespace pairs leased by
+/// clients and propagating services — and signals ``interestChanges`` when that set changes,
+/// so the peer mesh can hold matching leases on its peers.
 public final class EventRouter: Sendable {
     /// Counters for status reports.
     public struct Statistics: Sendable, Hashable {
@@ -24,20 +87,55 @@ public final class EventRouter: Sendable {
     }
 
     private struct State {
-        /// Leases by the queue of the connection holding them, so a lookup yields the queues.
-        var table = RouteTable<OutboundQueue, ContinuousClock.Instant>()
+        /// Leases by destination, so a lookup yields the queues and inboxes.
+        var table = RouteTable<Destination, ContinuousClock.Instant>()
         var queues: [SessionID: OutboundQueue] = [:]
         var nextSession: UInt64 = 1
         var nextMessage: UInt64 = 1
         var statistics = Statistics()
+        var interests: [Interest: Int] = [:]
+        /// Connections closed since the status reporter last looked, with their final counters.
+        var retired: [ConnectionStatus] = []
+
+        /// Counts `lease` in or out of the interests; true if the set of interests changed.
+        mutating func count(_ lease: RouteTable<Destination, ContinuousClock.Instant>.Lease, by change: Int) -> Bool {
+            switch lease.subscriber {
+            case .connection(let queue) where queue.role == .client: break
+            case .service(let inbox) where inbox.propagates: break
+            default: return false
+            }
+            let interest = Interest(channel: lease.channel, namespace: lease.namespaceFilter)
+            let count = interests[interest, default: 0] + change
+            interests[interest] = count > 0 ? count : nil
+            return count == 0 || (count == 1 && change > 0)
+        }
     }
 
     private let state = Mutex(State())
     private let now: @Sendable () -> ContinuousClock.Instant
+    private let interestWatchers = Mutex<(next: Int, watchers: [Int: AsyncStream<Void>.Continuation])>((0, [:]))
 
     /// Creates a router whose lease expiry follows `now` (tests pass a clock they move by hand).
     public init(now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.now = now
+    }
+
+    /// A sequence that yields whenever the set of ``interests`` changes (coalesced: read
+    /// ``interests`` for the current set). Each call gives a new sequence; it ends when its
+    /// reader stops.
+    public func interestChanges() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let key = interestWatchers.withLock { watchers in
+            defer { watchers.next += 1 }
+            watchers.watchers[watchers.next] = continuation
+            return watchers.next
+        }
+        continuation.onTermination = { [weak self] _ in self?.interestWatchers.withLock { _ = $0.watchers.removeValue(forKey: key) } }
+        return stream
+    }
+
+    private func signalInterestChange() {
+        for watcher in interestWatchers.withLock({ Array($0.watchers.values) }) { watcher.yield() }
     }
 
     func attach(_ queue: OutboundQueue) -> SessionID {
@@ -50,70 +148,110 @@ public final class EventRouter: Sendable {
     }
 
     /// Closes every attached connection (at shutdown).
-    func closeAllConnections() {
-        let queues = state.withLock { Array($0.queues.values) }
+    func closeAllConnections(role: ConnectionRole? = nil) {
+        let queues = state.withLock { $0.queues.values.filter { role == nil || $0.role == role } }
         for queue in queues { queue.channel.close(promise: nil) }
     }
 
     /// Forgets a connection and every lease it held.
     func detach(_ session: SessionID) {
+        let detached = state.withLock { state -> (OutboundQueue, Bool)? in
+            guard let queue = state.queues.removeValue(forKey: session) else { return nil }
+            return (queue, state.table.removeAll(subscriber: .connection(queue)).reduce(false) { state.count($1, by: -1) || $0 })
+        }
+        guard let (queue, changed) = detached else { return }
+        if changed { signalInterestChange() }
+        let final = Self.status(session: session, queue: queue, leases: 0)
         state.withLock { state in
-            guard let queue = state.queues.removeValue(forKey: session) else { return }
-            state.table.removeAll(subscriber: queue)
+            if state.retired.count >= 1000 { state.retired.removeFirst() }
+            state.retired.append(final)
         }
     }
 
-    /// Delivers `event` to every connection with a matching lease, each at most once.
-    ///
-    /// The match happens under the lock; the outbound stanza is built once, outside it, and
-    /// shared by every subscriber.
-    func route(_ event: Event) {
-        var matched: [OutboundQueue] = []
+    /// The connections closed since the last call, with their final counters.
+    func takeRetiredConnections() -> [ConnectionStatus] {
+        state.withLock { state in
+            defer { state.retired.removeAll() }
+            return state.retired
+        }
+    }
+
+    /// Detaches connections whose socket has closed without saying so (the Gleaner's job);
+    /// returns how many.
+    @discardableResult
+    func reapClosedConnections() -> Int {
+        let dead = state.withLock { $0.queues.filter { !$0.value.channel.isActive }.map(\.key) }
+        for session in dead { detach(session) }
+        return dead.count
+    }
+
+    /// Routes `event` to every matching subscriber, each at most once, and schedules their drains.
+    public func route(_ event: Event, origin: EventOrigin = .local) {
+        var matched: [Destination] = []
         var drains: [OutboundQueue] = []
-        route(event, forwarding: nil, matched: &matched, drains: &drains)
+        route(event, forwarding: nil, origin: origin, matched: &matched, drains: &drains)
         for queue in drains { queue.scheduleDrain() }
     }
 
     /// Routes `event`, appending to `drains` each queue whose drain the caller must schedule
     /// (once it has routed everything it read).
     ///
+    /// The match happens under the lock; the outbound stanza is built once, outside it, and
+    /// shared by every subscriber.
+    ///
     /// - Parameters:
     ///   - eventElement: the event's `<event>` element as received, when it can be forwarded as
     ///     it is; otherwise the element is written from `event`.
-    ///   - queues: a list the caller keeps between events for the matching queues, so routing
-    ///     allocates no list of its own.
-    func route(_ event: Event, forwarding eventElement: ByteBuffer?, matched queues: inout [OutboundQueue], drains: inout [OutboundQueue]) {
+    ///   - origin: an event from a peer goes to local subscribers only.
+    ///   - matched: a list the caller keeps between events for the matching destinations, so
+    ///     routing allocates no list of its own.
+    func route(
+        _ event: Event, forwarding eventElement: ByteBuffer?, origin: EventOrigin = .local,
+        matched: inout [Destination], drains: inout [OutboundQueue]
+    ) {
         let instant = now()
-        queues.removeAll(keepingCapacity: true)
+        matched.removeAll(keepingCapacity: true)
         let number = state.withLock { state -> UInt64 in
             state.statistics.eventsRouted += 1
             state.table.collectSubscribers(
                 for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant,
-                into: &queues
+                into: &matched
             )
-            guard !queues.isEmpty else { return 0 }
+            if case .peer = origin {
+                matched.removeAll { if case .connection(let queue) = $0 { queue.role == .peer } else { false } }
+            }
+            guard !matched.isEmpty else { return 0 }
             // Counted as delivered now; drops, the rare case, are taken back below.
-            state.statistics.deliveries += queues.count
+            state.statistics.deliveries += matched.count
             defer { state.nextMessage += 1 }
             return state.nextMessage
         }
-        guard !queues.isEmpty else { return }
-        // One buffer per event, shared by every subscriber's queue.
-        var stanza = ByteBufferAllocator().buffer(capacity: (eventElement?.readableBytes ?? event.payload.count + 256) + 48)
-        if let eventElement {
-            StanzaEncoder.writeMessage(forwarding: eventElement, id: "m\(number)", into: &stanza)
-        } else {
-            StanzaEncoder.writeMessage(event, id: "m\(number)", into: &stanza)
-        }
+        guard !matched.isEmpty else { return }
+        // One buffer per event, shared by every subscriber's queue; built at the first queue.
+        var stanza: ByteBuffer?
         var dropped = 0
-        for queue in queues {
-            switch queue.enqueueDeferringDrain(stanza) {
-            case .queued: break
-            case .queuedNeedingDrain: drains.append(queue)
-            case .dropped: dropped += 1
+        for destination in matched {
+            switch destination {
+            case .service(let inbox):
+                inbox.continuation.yield(event)
+            case .connection(let queue):
+                if stanza == nil {
+                    var buffer = ByteBufferAllocator().buffer(capacity: (eventElement?.readableBytes ?? event.payload.count + 256) + 48)
+                    if let eventElement {
+                        StanzaEncoder.writeMessage(forwarding: eventElement, id: "m\(number)", into: &buffer)
+                    } else {
+                        StanzaEncoder.writeMessage(event, id: "m\(number)", into: &buffer)
+                    }
+                    stanza = buffer
+                }
+                switch queue.enqueueDeferringDrain(stanza!) {
+                case .queued: break
+                case .queuedNeedingDrain: drains.append(queue)
+                case .dropped: dropped += 1
+                }
             }
         }
-        queues.removeAll(keepingCapacity: true)
+        matched.removeAll(keepingCapacity: true)
         guard dropped > 0 else { return }
         state.withLock { state in
             state.statistics.deliveries -= dropped
@@ -121,39 +259,73 @@ public final class EventRouter: Sendable {
         }
     }
 
-
     /// Installs or renews a lease of `seconds`; returns false if the connection already holds
     /// `maximumLeases` other leases.
+    ///
+    /// - Parameter everyAddressee: the lease matches events whatever their `to/service` (a peer's
+    ///   lease: the peer filters for its own clients).
     func lease(
         session: SessionID, identifier: String, channel: ChannelName, namespaceFilter: String?,
-        service: String?, instance: String?, seconds: Int, maximumLeases: Int
+        service: String?, instance: String?, seconds: Int, maximumLeases: Int, everyAddressee: Bool = false
     ) -> Bool {
         let expires = now().advanced(by: .seconds(seconds))
-        return state.withLock { state in
-            guard let queue = state.queues[session] else { return false }
-            let held = state.table.leases(of: queue)
-            guard held.count < maximumLeases || held.contains(where: { $0.identifier == identifier }) else { return false }
-            state.table.upsert(.init(
-                subscriber: queue, identifier: identifier, channel: channel, namespaceFilter: namespaceFilter,
-                service: service, instance: instance, expires: expires
-            ))
-            return true
+        let (granted, changed) = state.withLock { state -> (Bool, Bool) in
+            guard let queue = state.queues[session] else { return (false, false) }
+            let subscriber = Destination.connection(queue)
+            let old = state.table.lease(subscriber: subscriber, identifier: identifier)
+            guard old != nil || state.table.leases(of: subscriber).count < maximumLeases else { return (false, false) }
+            let lease = RouteTable<Destination, ContinuousClock.Instant>.Lease(
+                subscriber: subscriber, identifier: identifier, channel: channel, namespaceFilter: namespaceFilter,
+                service: service, instance: instance, expires: expires, matchesEveryAddressee: everyAddressee
+            )
+            state.table.upsert(lease)
+            if let old, old.channel == channel, old.namespaceFilter?.lowercased() == namespaceFilter?.lowercased() { return (true, false) }
+            let removed = old.map { state.count($0, by: -1) } ?? false
+            let added = state.count(lease, by: 1)
+            return (true, removed || added)
         }
+        if changed { signalInterestChange() }
+        return granted
     }
 
     /// Releases a lease.
     func release(session: SessionID, identifier: String) {
-        state.withLock { state in
-            guard let queue = state.queues[session] else { return }
-            state.table.remove(subscriber: queue, identifier: identifier)
+        let changed = state.withLock { state -> Bool in
+            guard let queue = state.queues[session], let lease = state.table.remove(subscriber: .connection(queue), identifier: identifier) else { return false }
+            return state.count(lease, by: -1)
         }
+        if changed { signalInterestChange() }
+    }
+
+    /// Routes the events of `channel` (and below) in `namespace` to a built-in service, for as
+    /// long as the router lives.
+    public func subscribe(_ inbox: ServiceInbox, channel: ChannelName, namespace: String?) {
+        let changed = state.withLock { state -> Bool in
+            let lease = RouteTable<Destination, ContinuousClock.Instant>.Lease(
+                subscriber: .service(inbox), identifier: "\(inbox.name) \(channel)", channel: channel, namespaceFilter: namespace,
+                expires: .now.advanced(by: .seconds(100 * 365 * 86_400))
+            )
+            state.table.upsert(lease)
+            return state.count(lease, by: 1)
+        }
+        if changed { signalInterestChange() }
     }
 
     /// Removes expired leases (the Gleaner's job); returns how many.
     @discardableResult
     public func removeExpiredLeases() -> Int {
         let instant = now()
-        return state.withLock { $0.table.removeExpired(now: instant).count }
+        let (removed, changed) = state.withLock { state -> (Int, Bool) in
+            let expired = state.table.removeExpired(now: instant)
+            return (expired.count, expired.reduce(false) { state.count($1, by: -1) || $0 })
+        }
+        if changed { signalInterestChange() }
+        return removed
+    }
+
+    /// The channel and namespace pairs leased by clients and propagating services.
+    public var interests: Set<Interest> {
+        state.withLock { Set($0.interests.keys) }
     }
 
     /// The identifiers of the leases held, sorted (for status reports and tests).
@@ -164,5 +336,41 @@ public final class EventRouter: Sendable {
     /// Leases held, connections attached and counters.
     public var snapshot: (leases: Int, connections: Int, statistics: Statistics) {
         state.withLock { ($0.table.count, $0.queues.count, $0.statistics) }
+    }
+
+    /// One attached connection, for status reports.
+    struct ConnectionStatus {
+        let session: SessionID
+        let role: ConnectionRole
+        let account: String?
+        let remote: String
+        let received: Int
+        let delivered: Int
+        let dropped: Int
+        let queued: Int
+        let leases: Int
+    }
+
+    /// Every attached connection.
+    func connectionStatuses() -> [ConnectionStatus] {
+        let entries = state.withLock { state in
+            state.queues.map { session, queue in (session, queue, state.table.leases(of: .connection(queue)).count) }
+        }
+        return entries.map { Self.status(session: $0, queue: $1, leases: $2) }.sorted { $0.session.value < $1.session.value }
+    }
+
+    private static func status(session: SessionID, queue: OutboundQueue, leases: Int) -> ConnectionStatus {
+        let counters = queue.counters
+        return ConnectionStatus(
+            session: session, role: queue.role, account: queue.account, remote: queue.channel.remoteAddress.map { "\($0)" } ?? "",
+            received: queue.received.load(ordering: .relaxed), delivered: counters.delivered, dropped: counters.dropped,
+            queued: counters.queued, leases: leases
+        )
+    }
+
+    /// The leases per channel, for the heartbeat's route-table section.
+    func leaseCountsByChannel() -> [(channel: ChannelName, leases: Int)] {
+        let leases = state.withLock { $0.table.leases }
+        return Dictionary(grouping: leases, by: \.channel).map { ($0.key, $0.value.count) }.sorted { $0.channel < $1.channel }
     }
 }

@@ -2,46 +2,75 @@ public import Logging
 public import NIOCore
 public import ServiceLifecycle
 
-/// A PsEPR server: the client and OneEvent listeners, the router between them, and the Gleaner.
+/// A PsEPR server: the client and OneEvent listeners, the router between them, the LeasePeer
+/// mesh (when configured), the built-in services (status, discovery, accounting, commands) and
+/// the Gleaner.
 ///
-/// Run it in a `ServiceGroup`; graceful shutdown closes the listeners.
+/// Run it in a `ServiceGroup`; graceful shutdown closes the listeners and links.
 public struct EventServer: Service {
-    /// The settings.
+    /// The settings it started with.
     public let configuration: EventServerConfiguration
     /// The router, for status and tests.
     public let router: EventRouter
-    private let logger: Logger
+    /// The settings in effect (commands and account tables change them while it runs).
+    public let live: LiveConfiguration
+    private let context: ServerContext
     private let onListening: @Sendable (_ listener: Listener, _ address: SocketAddress) async -> Void
 
     /// Which listener an address belongs to.
-    public enum Listener: Sendable { case client, oneEvent }
+    public enum Listener: Sendable { case client, oneEvent, leasePeer }
 
     /// Creates a server.
     ///
-    /// - Parameter onListening: called with each listener's bound address (tests bind port 0).
+    /// - Parameters:
+    ///   - logControl: the log's filter and file, for the `filterLevel` and `resetLogfile` commands.
+    ///   - onMeshEvent: called as peer links come and go (tests, demos).
+    ///   - onListening: called with each listener's bound address (tests bind port 0).
     public init(
         configuration: EventServerConfiguration,
         router: EventRouter = EventRouter(),
         logger: Logger,
+        logControl: LogControl? = nil,
+        onMeshEvent: @escaping @Sendable (MeshEvent) -> Void = { _ in },
         onListening: @escaping @Sendable (_ listener: Listener, _ address: SocketAddress) async -> Void = { _, _ in }
     ) {
         self.configuration = configuration
         self.router = router
-        self.logger = logger
+        self.live = LiveConfiguration(configuration)
+        let mesh = configuration.peer.configurationURL.map { _ in
+            PeerMesh(configuration: configuration, router: router, logger: logger, observe: onMeshEvent)
+        }
+        self.context = ServerContext(router: router, live: live, logger: logger, logControl: logControl, mesh: mesh)
         self.onListening = onListening
     }
 
+    /// Reads the peer list again now (as on SIGHUP) instead of at the next check.
+    public func reloadPeerConfiguration() { context.mesh?.requestReload() }
+
+    /// The IDs of the peers linked now.
+    public var linkedPeers: [String] { context.mesh?.linkedPeers ?? [] }
+
     public func run() async throws {
-        let onListening = self.onListening
-        let group = ServiceGroup(
-            services: [
-                Gleaner(router: router, periodSeconds: configuration.gleanerPeriodSeconds, logger: logger),
-                ClientListener(configuration: configuration, router: router, logger: logger) { await onListening(.client, $0) },
-                OneEventListener(configuration: configuration, router: router, logger: logger) { await onListening(.oneEvent, $0) },
-            ],
-            logger: logger
-        )
-        try await group.run()
+        let context = self.context, onListening = self.onListening
+        let bound: @Sendable (Listener, SocketAddress) async -> Void = { listener, address in
+            context.bound(listener, address)
+            await onListening(listener, address)
+        }
+        var services: [any Service] = [
+            Gleaner(router: router, periodSeconds: configuration.gleanerPeriodSeconds, logger: context.logger),
+            ClientListener(live: live, router: router, logger: context.logger) { await bound(.client, $0) },
+            OneEventListener(live: live, router: router, logger: context.logger) { await bound(.oneEvent, $0) },
+            StatusReporter(context: context),
+            Discovery(context: context),
+            AccountingService(context: context),
+            CommandService(context: context),
+        ]
+        if let mesh = context.mesh {
+            services.append(LeasePeerService(mesh: mesh) { await bound(.leasePeer, $0) })
+        } else {
+            context.logger.log(.peer, .notice, "No peers: \(ServerSettings.Key.peerConfigurationURL) is not set, so this server serves its own clients only")
+        }
+        try await ServiceGroup(services: services, logger: context.logger).run()
     }
 }
 
@@ -57,6 +86,20 @@ extension EventServerConfiguration {
     }
 }
 
+/// A server started by ``EventServer/withRunningServer(configuration:router:logger:onMeshEvent:_:)``.
+public struct RunningEventServer: Sendable {
+    /// The server.
+    public let server: EventServer
+    /// Its bound ports.
+    public let ports: BoundPorts
+    /// The client port.
+    public var clientPort: Int { ports.client ?? 0 }
+    /// The OneEvent port.
+    public var oneEventPort: Int { ports.oneEvent ?? 0 }
+    /// The LeasePeer port (0 without a mesh).
+    public var peerPort: Int { ports.leasePeer ?? 0 }
+}
+
 extension EventServer {
     /// Runs a server for the duration of `body`, which gets the bound client and OneEvent ports;
     /// the server shuts down gracefully when `body` returns or throws.
@@ -64,23 +107,45 @@ extension EventServer {
         configuration: EventServerConfiguration, router: EventRouter = EventRouter(), logger: Logger,
         _ body: (_ clientPort: Int, _ oneEventPort: Int) async throws -> Result
     ) async throws -> Result {
+        try await withRunningServer(configuration: configuration, router: router, logger: logger) { running in
+            try await body(running.clientPort, running.oneEventPort)
+        }
+    }
+
+    /// Runs a server for the duration of `body`, which gets it with its bound ports (every
+    /// listener is up when `body` starts); the server shuts down gracefully when `body` returns
+    /// or throws.
+    public static func withRunningServer<Result>(
+        configuration: EventServerConfiguration, router: EventRouter = EventRouter(), logger: Logger,
+        onMeshEvent: @escaping @Sendable (MeshEvent) -> Void = { _ in },
+        _ body: (RunningEventServer) async throws -> Result
+    ) async throws -> Result {
         let (ports, portSink) = AsyncStream.makeStream(of: (Listener, Int).self)
-        let server = EventServer(configuration: configuration, router: router, logger: logger) { listener, address in
+        let server = EventServer(configuration: configuration, router: router, logger: logger, onMeshEvent: onMeshEvent) { listener, address in
             portSink.yield((listener, address.port ?? 0))
         }
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var client: Int?, oneEvent: Int?
+            tasks.addTask {
+                // A server that fails to start ends the wait for its ports.
+                defer { portSink.finish() }
+                try await group.run()
+            }
+            var bound = BoundPorts()
+            let expectsPeer = configuration.peer.configurationURL != nil
             var iterator = ports.makeAsyncIterator()
-            while client == nil || oneEvent == nil, let (listener, port) = await iterator.next() {
-                if listener == .client { client = port } else { oneEvent = port }
+            while bound.client == nil || bound.oneEvent == nil || (expectsPeer && bound.leasePeer == nil), let (listener, port) = await iterator.next() {
+                switch listener {
+                case .client: bound.client = port
+                case .oneEvent: bound.oneEvent = port
+                case .leasePeer: bound.leasePeer = port
+                }
             }
             portSink.finish()
             let result: Result
             do {
-                guard let client, let oneEvent else { throw EventServerStartError() }
-                result = try await body(client, oneEvent)
+                guard bound.client != nil, bound.oneEvent != nil else { throw EventServerStartError() }
+                result = try await body(RunningEventServer(server: server, ports: bound))
             } catch {
                 await group.triggerGracefulShutdown()
                 throw error

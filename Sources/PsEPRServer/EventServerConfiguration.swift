@@ -38,6 +38,18 @@ public struct EventServerConfiguration: Sendable {
     public var oneEventMaximumBytes: Int = 256 << 10
     /// Seconds a OneEvent sender has to send its document.
     public var oneEventTimeoutSeconds: Int = 30
+    /// The server's instance name in the events it sends [`/PsEPRServer/identity/instance`];
+    /// empty means the host name.
+    public var instance: String = ""
+    /// The service name the server sends its own events as [`/PsEPRServer/identity/name`].
+    public var serviceName: String = "PsEPRServer"
+    /// The LeasePeer mesh; off unless ``PeerSettings/configurationURL`` is set.
+    public var peer = PeerSettings()
+    /// The built-in services.
+    public var services = ServiceSettings()
+    /// Every parameter in effect, as `psepr server --print-parameters` shows them (for the
+    /// parameter report); empty when the configuration was built in code.
+    public var parameters = ParameterSet()
 
     /// The defaults.
     public init() {}

@@ -1,19 +1,21 @@
 import Logging
 import ServiceLifecycle
 
-/// Sweeps expired leases out of the route table every few seconds. (Expired leases already
-/// match nothing; the sweep frees their memory.) Closed connections drop their leases at once.
+/// Every few seconds: sweeps expired leases out of the route table (they already match nothing;
+/// the sweep frees their memory, and when the last lease of a channel goes the mesh releases its
+/// peer leases for it) and detaches connections whose socket closed without the server hearing.
 struct Gleaner: Service {
     let router: EventRouter
     let periodSeconds: Double
     let logger: Logger
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(periodSeconds))
+        await cancelWhenGracefulShutdown {
+            await repeatEvery(seconds: periodSeconds) {
                 let removed = router.removeExpiredLeases()
                 if removed > 0 { logger.log(.gleaner, .debug, "Gleaned expired leases", metadata: ["psepr.leases": "\(removed)"]) }
+                let reaped = router.reapClosedConnections()
+                if reaped > 0 { logger.log(.gleaner, .info, "Reaped closed connections", metadata: ["psepr.connections": "\(reaped)"]) }
             }
         }
     }

@@ -11,12 +11,13 @@ import ServiceLifecycle
 /// legacy senders do not read it. Lease operations are refused: a sender without a connection
 /// cannot hold a lease.
 struct OneEventListener: Service {
-    let configuration: EventServerConfiguration
+    let live: LiveConfiguration
     let router: EventRouter
     let logger: Logger
     let onListening: @Sendable (SocketAddress) async -> Void
 
     func run() async throws {
+        let configuration = live.current
         var limits = configuration.limits
         limits.maximumStanzaBytes = configuration.oneEventMaximumBytes
         try await runStanzaListener(
@@ -26,6 +27,7 @@ struct OneEventListener: Service {
     }
 
     private func serve(_ connection: NIOAsyncChannel<StreamFrame, ByteBuffer>) async {
+        let configuration = live.current
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let result: String = await withTaskGroup(of: String?.self) { group in
@@ -33,7 +35,7 @@ struct OneEventListener: Service {
                         do {
                             for try await frame in inbound {
                                 guard case .stanza(let buffer) = frame else { continue }
-                                return try accept(Array(buffer.readableBytesView))
+                                return try accept(Array(buffer.readableBytesView), accounts: configuration.accounts)
                             }
                             return "error: no event before the connection closed"
                         } catch {
@@ -56,14 +58,14 @@ struct OneEventListener: Service {
     }
 
     /// Checks the document's credentials and routes its event; returns the result line.
-    private func accept(_ bytes: [UInt8]) throws -> String {
+    private func accept(_ bytes: [UInt8], accounts: AccountTable?) throws -> String {
         let document = try XMLElement.parse(bytes)
         guard document.localName == "inputEvent",
             let credentials = document.child("authentication")?.child("passwordAuth"),
             let service = credentials.childText("service"),
             let carrier = document.child("oneEvent")
         else { return "error: expected <inputEvent> with <authentication><passwordAuth> and <oneEvent>" }
-        guard configuration.accounts?.verify(service: service, password: credentials.child("password")?.text ?? "") ?? true else {
+        guard accounts?.verify(service: service, password: credentials.child("password")?.text ?? "") ?? true else {
             logger.log(.io, .notice, "OneEvent login refused", metadata: ["psepr.service": "\(service)"])
             return "error: not authorized"
         }

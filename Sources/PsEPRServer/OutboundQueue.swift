@@ -1,5 +1,14 @@
 import NIOCore
+import PsEPRCore
 import Synchronization
+
+/// What is at the other end of a connection.
+public enum ConnectionRole: String, Sendable, Hashable {
+    /// A client (the XMPP-like port).
+    case client
+    /// A peer server (the LeasePeer port).
+    case peer
+}
 
 /// One connection's outbound stanzas: bounded, never blocking the router.
 ///
@@ -10,6 +19,10 @@ import Synchronization
 /// `capacity` are waiting the newest are dropped and counted, so one slow subscriber never slows
 /// the others. A subscriber that keeps the queue full for `disconnectAfterDrops` consecutive
 /// stanzas is disconnected (``isOverrun``).
+///
+/// A peer link's queue numbers what it sends: each stanza goes out inside
+/// `<peerMessage seq='N'>…</peerMessage>`, N counting from 1, added as the batch is written so
+/// the numbers follow the order on the wire.
 final class OutboundQueue: Sendable, Hashable {
     static func == (lhs: OutboundQueue, rhs: OutboundQueue) -> Bool { lhs === rhs }
     func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
@@ -21,17 +34,36 @@ final class OutboundQueue: Sendable, Hashable {
         var droppedInARow = 0
         var overrun = false
         var closed = false
+        var delivered = 0
+        var nextSequence: UInt64 = 1
+        var account: String?
     }
 
     let channel: any Channel
+    /// Client or peer link.
+    let role: ConnectionRole
+    /// Stanzas (events, lease operations) received from the other end, for status reports.
+    let received = Atomic<Int>(0)
     private let state = Mutex(State())
     private let capacity: Int
     private let disconnectAfterDrops: Int
 
-    init(channel: any Channel, capacity: Int, disconnectAfterDrops: Int) {
+    init(channel: any Channel, role: ConnectionRole = .client, capacity: Int, disconnectAfterDrops: Int) {
         self.channel = channel
+        self.role = role
         self.capacity = max(1, capacity)
         self.disconnectAfterDrops = max(1, disconnectAfterDrops)
+    }
+
+    /// The service the client logged in as, or the peer's ID.
+    var account: String? {
+        get { state.withLock { $0.account } }
+        set { state.withLock { $0.account = newValue } }
+    }
+
+    /// Counters for status reports.
+    var counters: (delivered: Int, dropped: Int, queued: Int) {
+        state.withLock { ($0.delivered, $0.dropped, $0.pending.count) }
     }
 
     /// What an enqueue did.
@@ -71,6 +103,7 @@ final class OutboundQueue: Sendable, Hashable {
                 return .droppedAndOverrun
             }
             state.droppedInARow = 0
+            state.delivered += 1
             state.pending.append(stanza)
             if state.drainScheduled { return .queued }
             state.drainScheduled = true
@@ -98,38 +131,52 @@ final class OutboundQueue: Sendable, Hashable {
             state.withLock { $0.drainScheduled = false }
             return
         }
-        let batch = state.withLock { state -> CircularBuffer<ByteBuffer> in
-            state.drainScheduled = false
-            defer { state.pending.removeAll(keepingCapacity: true) }
-            return state.pending
-        }
-        guard let first = batch.first else { return }
-        if batch.count == 1 {
-            channel.writeAndFlush(first, promise: nil)
-            return
-        }
-        // One buffer for the batch: copying a few hundred bytes a stanza costs less than sending
-        // each through the pipeline on its own.
-        var combined = channel.allocator.buffer(capacity: batch.reduce(0) { $0 + $1.readableBytes })
-        for stanza in batch { combined.writeImmutableBuffer(stanza) }
+        let (batch, firstSequence) = takePending(closing: false)
+        guard let combined = combine(batch, firstSequence: firstSequence) else { return }
         channel.writeAndFlush(combined, promise: nil)
     }
 
     /// Writes everything waiting (writable or not: these are the last few stanzas), then closes
     /// the connection once they are out. Runs on the event loop.
     func flushThenClose() {
-        let batch = state.withLock { state -> CircularBuffer<ByteBuffer> in
-            state.closed = true
-            defer { state.pending.removeAll() }
-            return state.pending
-        }
-        guard let last = batch.last else {
+        let (batch, firstSequence) = takePending(closing: true)
+        let channel = self.channel
+        guard let combined = combine(batch, firstSequence: firstSequence) else {
             channel.close(promise: nil)
             return
         }
-        for stanza in batch.dropLast() { channel.write(stanza, promise: nil) }
-        let channel = self.channel
-        channel.writeAndFlush(last).whenComplete { _ in channel.close(promise: nil) }
+        channel.writeAndFlush(combined).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// Empties the queue; a peer link's stanzas take the next sequence numbers.
+    private func takePending(closing: Bool) -> (CircularBuffer<ByteBuffer>, UInt64) {
+        state.withLock { state in
+            state.drainScheduled = false
+            if closing { state.closed = true }
+            let first = state.nextSequence
+            if role == .peer { state.nextSequence += UInt64(state.pending.count) }
+            defer { state.pending.removeAll(keepingCapacity: !closing) }
+            return (state.pending, first)
+        }
+    }
+
+    /// The batch as one buffer (a lone client stanza as it is): copying a few hundred bytes a
+    /// stanza costs less than sending each through the pipeline on its own.
+    private func combine(_ batch: CircularBuffer<ByteBuffer>, firstSequence: UInt64) -> ByteBuffer? {
+        guard let first = batch.first else { return nil }
+        if role == .client && batch.count == 1 { return first }
+        let framing = role == .peer ? 40 : 0
+        var combined = channel.allocator.buffer(capacity: batch.reduce(0) { $0 + $1.readableBytes + framing })
+        var sequence = firstSequence
+        for stanza in batch {
+            if role == .peer {
+                PeerWire.writeNumbered(stanza, sequence: sequence, into: &combined)
+                sequence += 1
+            } else {
+                combined.writeImmutableBuffer(stanza)
+            }
+        }
+        return combined
     }
 
     /// Stops accepting stanzas (the connection has closed).

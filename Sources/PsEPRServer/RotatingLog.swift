@@ -119,10 +119,15 @@ public final class RotatingLogFile: Sendable {
 /// A swift-log handler filtering by the Server Guide's `filterLevel` categories and writing one
 /// line per entry to a ``RotatingLogFile`` and, when wanted, to standard error.
 public struct CategoryLogHandler: LogHandler {
+    /// The filter and files, shared with the command service so both can change while running.
+    public let control: LogControl
     /// The categories written; BADERROR always is.
-    public var filter: LogCategory
+    public var filter: LogCategory {
+        get { control.filter }
+        nonmutating set { control.filter = newValue }
+    }
     /// The rotating files, if any.
-    public let file: RotatingLogFile?
+    public var file: RotatingLogFile? { control.file }
     /// Whether entries also go to standard error.
     public let echoToStandardError: Bool
     /// The logger's label.
@@ -133,9 +138,13 @@ public struct CategoryLogHandler: LogHandler {
 
     /// Creates a handler.
     public init(label: String, filter: LogCategory, file: RotatingLogFile?, echoToStandardError: Bool) {
+        self.init(label: label, control: LogControl(filter: filter, file: file), echoToStandardError: echoToStandardError)
+    }
+
+    /// Creates a handler over shared controls.
+    public init(label: String, control: LogControl, echoToStandardError: Bool) {
         self.label = label
-        self.filter = filter
-        self.file = file
+        self.control = control
         self.echoToStandardError = echoToStandardError
     }
 

@@ -17,14 +17,6 @@ public struct ServerSettings: Sendable {
     public var logMaximumFiles = 10
     /// Size of each file [`/PsEPRServer/debug/maximumFileBytes`], 1 MB.
     public var logMaximumFileBytes = 1 << 20
-    /// Where the peer list comes from [`/PsEPRServer/peer/leasePeer/configurationURL`]; none by default.
-    public var peerConfigurationURL: String?
-    /// Peer listener port [`/PsEPRServer/peer/leasePeer/port`], 23341.
-    public var peerPort = 23341
-    /// Seconds between re-reads of the peer list [`/PsEPRServer/peer/leasePeer/configurationCheckSeconds`], 300.
-    public var peerConfigurationCheckSeconds = 300
-    /// Length of the leases taken on peers [`/PsEPRServer/peer/leasePeer/leaseSeconds`], 600.
-    public var peerLeaseSeconds = 600
     /// Account file [`/PsEPRServer/service/accounting/file`]; none runs open.
     public var accountFile: String?
     /// Every parameter read, for reports and later lookups.
@@ -69,11 +61,52 @@ public struct ServerSettings: Sendable {
         logFilter = LogCategory(rawValue: bits)
         logMaximumFiles = try positive(Key.logMaximumFiles, default: logMaximumFiles)
         logMaximumFileBytes = try positive(Key.logMaximumFileBytes, default: logMaximumFileBytes)
-        peerConfigurationURL = p[Key.peerConfigurationURL].flatMap { $0.isEmpty ? nil : $0 }
-        peerPort = try port(Key.peerPort, default: peerPort)
-        peerConfigurationCheckSeconds = try positive(Key.peerConfigurationCheckSeconds, default: peerConfigurationCheckSeconds)
-        peerLeaseSeconds = try positive(Key.peerLeaseSeconds, default: peerLeaseSeconds)
-        accountFile = p[Key.accountFile].flatMap { $0.isEmpty ? nil : $0 }
+        accountFile = optional(Key.accountFile)
+        server.serviceName = p.string(Key.serviceName, default: server.serviceName)
+        server.instance = p.string(Key.instance, default: server.instance)
+        var peer = server.peer
+        peer.configurationURL = optional(Key.peerConfigurationURL)
+        peer.configurationFormat = p.string(Key.peerConfigurationFormat, default: peer.configurationFormat)
+        peer.port = try port(Key.peerPort, default: peer.port)
+        peer.configurationCheckSeconds = try seconds(Key.peerConfigurationCheckSeconds, default: peer.configurationCheckSeconds)
+        peer.leaseSeconds = try positive(Key.peerLeaseSeconds, default: peer.leaseSeconds)
+        peer.configurationService = optional(Key.peerConfigurationService)
+        peer.configurationChannel = try channel(Key.peerConfigurationChannel, default: peer.configurationChannel)
+        peer.outboundQueueMax = try positive(Key.peerOutboundQueueMax, default: peer.outboundQueueMax)
+        peer.keepAliveSeconds = try seconds(Key.peerKeepAliveSeconds, default: peer.keepAliveSeconds)
+        peer.reconnectMinimumSeconds = try seconds(Key.peerReconnectMinimumSeconds, default: peer.reconnectMinimumSeconds)
+        peer.reconnectMaximumSeconds = try seconds(Key.peerReconnectMaximumSeconds, default: peer.reconnectMaximumSeconds)
+        server.peer = peer
+        var services = server.services
+        services.statusChannel = try channel(Key.statusChannel, default: services.statusChannel)
+        services.statusPeriodSeconds = try seconds(Key.statusPeriodSeconds, default: services.statusPeriodSeconds)
+        services.statusIncludesClientConnections = try p.boolean(Key.statusClientConnections, default: services.statusIncludesClientConnections)
+        services.statusIncludesPeerConnections = try p.boolean(Key.statusPeerConnections, default: services.statusIncludesPeerConnections)
+        services.statusIncludesRouteTable = try p.boolean(Key.statusRouteTable, default: services.statusIncludesRouteTable)
+        services.statusIncludesServiceTraffic = try p.boolean(Key.statusServiceTraffic, default: services.statusIncludesServiceTraffic)
+        services.serviceExpireMinutes = try seconds(Key.statusServiceExpireMinutes, default: services.serviceExpireMinutes)
+        services.discoveryChannel = try channel(Key.discoveryChannel, default: services.discoveryChannel)
+        services.discoveryPeriodSeconds = try seconds(Key.discoveryPeriodSeconds, default: services.discoveryPeriodSeconds)
+        services.accountingChannel = try channel(Key.accountingChannel, default: services.accountingChannel)
+        services.accountingService = optional(Key.accountingService)
+        services.commandsChannel = try channel(Key.commandsChannel, default: services.commandsChannel)
+        services.parameterReportChannel = try channel(Key.parameterReportChannel, default: services.parameterReportChannel)
+        services.commandsService = optional(Key.commandsService)
+        server.services = services
+
+        func optional(_ name: String) -> String? {
+            p[name].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        func seconds(_ name: String, default fallback: Double) throws -> Double {
+            guard let text = p[name], !text.isEmpty else { return fallback }
+            guard let value = Double(text), value > 0, value.isFinite else { throw ParameterError(name: name, value: text, expected: "a positive number") }
+            return value
+        }
+        func channel(_ name: String, default fallback: String) throws -> String {
+            let text = p.string(name, default: fallback)
+            guard (try? ChannelName(text)) != nil else { throw ParameterError(name: name, value: text, expected: "a channel name such as /org/example/") }
+            return text
+        }
 
         func positive(_ name: String, default fallback: Int) throws -> Int {
             let value = try p.integer(name, default: fallback)
@@ -101,10 +134,9 @@ public struct ServerSettings: Sendable {
             (Key.oneEventPort, "\(server.oneEventPort)"), (Key.oneEventMaximumBytes, "\(server.oneEventMaximumBytes)"),
             (Key.oneEventTimeoutSeconds, "\(server.oneEventTimeoutSeconds)"), (Key.logDirectory, logDirectory),
             (Key.filterLevel, "0x" + String(logFilter.rawValue, radix: 16, uppercase: true)), (Key.logMaximumFiles, "\(logMaximumFiles)"),
-            (Key.logMaximumFileBytes, "\(logMaximumFileBytes)"), (Key.peerConfigurationURL, peerConfigurationURL ?? ""),
-            (Key.peerPort, "\(peerPort)"), (Key.peerConfigurationCheckSeconds, "\(peerConfigurationCheckSeconds)"),
-            (Key.peerLeaseSeconds, "\(peerLeaseSeconds)"), (Key.accountFile, accountFile ?? ""),
-        ]
+            (Key.logMaximumFileBytes, "\(logMaximumFileBytes)"), (Key.accountFile, accountFile ?? ""),
+            (Key.serviceName, server.serviceName), (Key.instance, server.instance),
+        ] + Self.peerAndServiceValues(server)
         for (name, value) in values { effective.set(name, value) }
         return effective
     }
@@ -136,6 +168,73 @@ public struct ServerSettings: Sendable {
         public static let peerConfigurationCheckSeconds = "/PsEPRServer/peer/leasePeer/configurationCheckSeconds"
         public static let peerLeaseSeconds = "/PsEPRServer/peer/leasePeer/leaseSeconds"
         public static let accountFile = "/PsEPRServer/service/accounting/file"
+        public static let serviceName = "/PsEPRServer/identity/name"
+        public static let instance = "/PsEPRServer/identity/instance"
+        public static let peerConfigurationFormat = "/PsEPRServer/peer/leasePeer/configurationFormat"
+        public static let peerConfigurationService = "/PsEPRServer/peer/leasePeer/configurationService"
+        public static let peerConfigurationChannel = "/PsEPRServer/peer/leasePeer/configurationChannel"
+        public static let peerOutboundQueueMax = "/PsEPRServer/peer/leasePeer/outboundQueueMax"
+        public static let peerKeepAliveSeconds = "/PsEPRServer/peer/leasePeer/keepAliveSeconds"
+        public static let peerReconnectMinimumSeconds = "/PsEPRServer/peer/leasePeer/reconnectMinimumSeconds"
+        public static let peerReconnectMaximumSeconds = "/PsEPRServer/peer/leasePeer/reconnectMaximumSeconds"
+        public static let statusChannel = "/PsEPRServer/service/statusReporter/channel"
+        public static let statusPeriodSeconds = "/PsEPRServer/service/statusReporter/periodSeconds"
+        public static let statusClientConnections = "/PsEPRServer/service/statusReporter/clientConnections/include"
+        public static let statusPeerConnections = "/PsEPRServer/service/statusReporter/peerConnections/include"
+        public static let statusRouteTable = "/PsEPRServer/service/statusReporter/routeTable/include"
+        public static let statusServiceTraffic = "/PsEPRServer/service/statusReporter/service/include"
+        public static let statusServiceExpireMinutes = "/PsEPRServer/service/statusReporter/serviceExpireMinutes"
+        public static let discoveryChannel = "/PsEPRServer/service/discovery/channel"
+        public static let discoveryPeriodSeconds = "/PsEPRServer/service/discovery/periodSeconds"
+        public static let accountingChannel = "/PsEPRServer/service/accounting/channel"
+        public static let accountingService = "/PsEPRServer/service/accounting/service"
+        public static let commandsChannel = "/PsEPRServer/service/commands/updateChannel"
+        public static let parameterReportChannel = "/PsEPRServer/service/commands/reportChannel"
+        public static let commandsService = "/PsEPRServer/service/commands/service"
+    }
+
+    private static func peerAndServiceValues(_ server: EventServerConfiguration) -> [(String, String)] {
+        let peer = server.peer, services = server.services
+        func number(_ value: Double) -> String { value == value.rounded() ? "\(Int(value))" : "\(value)" }
+        func yesNo(_ value: Bool) -> String { value ? "yes" : "no" }
+        return [
+            (Key.peerConfigurationURL, peer.configurationURL ?? ""), (Key.peerConfigurationFormat, peer.configurationFormat),
+            (Key.peerPort, "\(peer.port)"), (Key.peerConfigurationCheckSeconds, number(peer.configurationCheckSeconds)),
+            (Key.peerLeaseSeconds, "\(peer.leaseSeconds)"), (Key.peerConfigurationService, peer.configurationService ?? ""),
+            (Key.peerConfigurationChannel, peer.configurationChannel), (Key.peerOutboundQueueMax, "\(peer.outboundQueueMax)"),
+            (Key.peerKeepAliveSeconds, number(peer.keepAliveSeconds)), (Key.peerReconnectMinimumSeconds, number(peer.reconnectMinimumSeconds)),
+            (Key.peerReconnectMaximumSeconds, number(peer.reconnectMaximumSeconds)),
+            (Key.statusChannel, services.statusChannel), (Key.statusPeriodSeconds, number(services.statusPeriodSeconds)),
+            (Key.statusClientConnections, yesNo(services.statusIncludesClientConnections)),
+            (Key.statusPeerConnections, yesNo(services.statusIncludesPeerConnections)),
+            (Key.statusRouteTable, yesNo(services.statusIncludesRouteTable)), (Key.statusServiceTraffic, yesNo(services.statusIncludesServiceTraffic)),
+            (Key.statusServiceExpireMinutes, number(services.serviceExpireMinutes)),
+            (Key.discoveryChannel, services.discoveryChannel), (Key.discoveryPeriodSeconds, number(services.discoveryPeriodSeconds)),
+            (Key.accountingChannel, services.accountingChannel), (Key.accountingService, services.accountingService ?? ""),
+            (Key.commandsChannel, services.commandsChannel), (Key.parameterReportChannel, services.parameterReportChannel),
+            (Key.commandsService, services.commandsService ?? ""),
+        ]
+    }
+
+    /// Copies the parameter `name` from `checked` into `configuration` if it may change while the
+    /// server runs; returns whether it did. Others are recorded and reported but wait for a restart.
+    static func applyLive(_ name: String, from checked: EventServerConfiguration, to configuration: inout EventServerConfiguration) -> Bool {
+        switch name.lowercased() {
+        case Key.maximumConnections.lowercased(): configuration.maximumConnections = checked.maximumConnections
+        case Key.clientOutboundQueueMax.lowercased(): configuration.outboundQueueMax = checked.outboundQueueMax
+        case Key.leaseMinimumSeconds.lowercased(): configuration.leaseMinimumSeconds = checked.leaseMinimumSeconds
+        case Key.leaseMaximumSeconds.lowercased(): configuration.leaseMaximumSeconds = checked.leaseMaximumSeconds
+        case Key.maximumLeases.lowercased(): configuration.maximumLeasesPerConnection = checked.maximumLeasesPerConnection
+        case Key.statusPeriodSeconds.lowercased(): configuration.services.statusPeriodSeconds = checked.services.statusPeriodSeconds
+        case Key.statusClientConnections.lowercased(): configuration.services.statusIncludesClientConnections = checked.services.statusIncludesClientConnections
+        case Key.statusPeerConnections.lowercased(): configuration.services.statusIncludesPeerConnections = checked.services.statusIncludesPeerConnections
+        case Key.statusRouteTable.lowercased(): configuration.services.statusIncludesRouteTable = checked.services.statusIncludesRouteTable
+        case Key.statusServiceTraffic.lowercased(): configuration.services.statusIncludesServiceTraffic = checked.services.statusIncludesServiceTraffic
+        case Key.statusServiceExpireMinutes.lowercased(): configuration.services.serviceExpireMinutes = checked.services.serviceExpireMinutes
+        case Key.discoveryPeriodSeconds.lowercased(): configuration.services.discoveryPeriodSeconds = checked.services.discoveryPeriodSeconds
+        default: return false
+        }
+        return true
     }
 
     /// The Server Guide's search path: system-wide, the user's, then the working directory's
@@ -173,6 +272,7 @@ public struct ServerSettings: Sendable {
         }
         var settings = try ServerSettings(parameters: parameters)
         settings.sources = sources
+        settings.server.parameters = settings.effectiveParameters
         if let accountFile = settings.accountFile {
             do {
                 settings.server.accounts = try AccountTable(contentsOfFile: accountFile)

@@ -30,25 +30,30 @@ struct ServerCommand: AsyncParsableCommand {
             for (name, value) in settings.effectiveParameters.all { print("\(name) = \(value)") }
             return
         }
-        let logger = makeServerLogger(settings)
+        let (logger, logControl) = makeServerLogger(settings)
         logger.log(.services, .notice, "PsEPR server starting", metadata: [
             "psepr.name": "\(settings.server.serverName)",
             "psepr.configuration": "\(settings.sources.isEmpty ? "built-in defaults" : settings.sources.joined(separator: ", "))",
         ])
-        if let url = settings.peerConfigurationURL {
-            logger.log(.peer, .warning, "The LeasePeer mesh is not available in this version; \(url) is not read. No peers: serving local clients only")
-        } else {
-            logger.log(.peer, .notice, "No peers: \(ServerSettings.Key.peerConfigurationURL) is not set, so this server serves its own clients only")
-        }
-        let server = EventServer(configuration: settings.server, logger: logger)
+        let server = EventServer(configuration: settings.server, logger: logger, logControl: logControl)
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            // SIGHUP reads the peer list again at once.
+            tasks.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    logger.log(.peer, .notice, "SIGHUP: reading the peer list again")
+                    server.reloadPeerConfiguration()
+                }
+            }
+            try await group.run()
+            tasks.cancelAll()
+        }
         logger.log(.services, .notice, "PsEPR server stopped")
     }
 
     /// Logs by category to the rotating files, and to standard error in a terminal (or when the
     /// files cannot be opened).
-    private func makeServerLogger(_ settings: ServerSettings) -> Logger {
+    private func makeServerLogger(_ settings: ServerSettings) -> (Logger, LogControl) {
         var file: RotatingLogFile?
         do {
             file = try RotatingLogFile(directory: settings.logDirectory, maximumFiles: settings.logMaximumFiles, maximumFileBytes: settings.logMaximumFileBytes)
@@ -56,10 +61,11 @@ struct ServerCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("psepr: cannot log to \(settings.logDirectory) (\(error)); logging to standard error only. Set \(ServerSettings.Key.logDirectory).\n".utf8))
         }
         let echo = isatty(STDERR_FILENO) != 0 || file == nil
-        let filter = settings.logFilter
-        return Logger(label: "psepr.server") { label in
-            CategoryLogHandler(label: label, filter: filter, file: file, echoToStandardError: echo)
+        let control = LogControl(filter: settings.logFilter, file: file)
+        let logger = Logger(label: "psepr.server") { label in
+            CategoryLogHandler(label: label, control: control, echoToStandardError: echo)
         }
+        return (logger, control)
     }
 }
 

@@ -1,0 +1,215 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import PsEPRCore
+import ServiceLifecycle
+
+/// The LeasePeer mesh (port 23341): listens for peers, dials the peers it should (the lower ID
+/// of each pair dials, with back-off), re-reads `LeasePeer.xml` every
+/// `configurationCheckSeconds` ± 2 s, takes peer lists from the configuration channel when the
+/// configured service sends them, keeps each link's leases in line with local interests,
+/// renews them at half their length and pings quiet links.
+struct LeasePeerService: Service {
+    let mesh: PeerMesh
+    let onListening: @Sendable (SocketAddress) async -> Void
+
+    private var settings: PeerSettings { mesh.settings }
+    private var logger: Logger { mesh.logger }
+
+    func run() async throws {
+        let server = try await bindListener()
+        if let address = server.localAddress {
+            logger.log(.services, .info, "Listener ready", metadata: ["psepr.listener": "leasePeer", "psepr.address": "\(address)"])
+            await onListening(address)
+        }
+        let configurationInbox = ServiceInbox(name: "leasePeerConfiguration", propagates: true)
+        if let channel = try? ChannelName(settings.configurationChannel) {
+            mesh.router.subscribe(configurationInbox, channel: channel, namespace: PeerSettings.configurationNamespace)
+        }
+        try await withGracefulShutdownHandler {
+          try await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await refreshConfiguration() }
+                group.addTask { await takeConfigurationEvents(configurationInbox) }
+                group.addTask { for await _ in mesh.router.interestChanges() { mesh.reconcile() } }
+                group.addTask { await repeatEvery(seconds: Double(settings.leaseSeconds) / 2) { mesh.renewLeases() } }
+                group.addTask { await repeatEvery(seconds: settings.keepAliveSeconds) { mesh.ping() } }
+                // One task per peer this server dials, started as peers appear.
+                for await _ in mesh.dialTargetsChanged {
+                    for id in mesh.dialTargets where mesh.beginDialling(id) {
+                        group.addTask {
+                            await maintainLink(to: id)
+                            mesh.endDialling(id)
+                        }
+                    }
+                }
+            }
+          }
+        } onGracefulShutdown: {
+            // Links and listener close first, so the tasks waiting on them end with the group.
+            server.close(promise: nil)
+            mesh.closeAll()
+        }
+        server.close(promise: nil)
+        mesh.closeAll()
+    }
+
+    private func bindListener() async throws -> any Channel {
+        let mesh = self.mesh, keepAlive = settings.keepAliveSeconds
+        return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.addHandlers(to: channel, mesh: mesh, keepAlive: keepAlive, direction: .accepted, established: nil)
+                }
+            }
+            .bind(host: mesh.bindHost, port: settings.port)
+            .get()
+    }
+
+    private static func addHandlers(
+        to channel: any Channel, mesh: PeerMesh, keepAlive: Double, direction: PeerLinkHandler.Direction, established: EventLoopPromise<Void>?
+    ) throws {
+        let handlers = channel.pipeline.syncOperations
+        try handlers.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(keepAlive * 3000))))
+        try handlers.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: .stream, limits: mesh.limits)))
+        try handlers.addHandler(PeerLinkHandler(mesh: mesh, direction: direction, established: established))
+    }
+
+    /// Keeps a link to peer `id` while this server should dial it: dials, waits for the link to
+    /// end, and dials again after a back-off that doubles on each failure (with jitter, so a
+    /// returning peer is not hit by every server at once).
+    private func maintainLink(to id: String) async {
+        var delay = settings.reconnectMinimumSeconds
+        while !Task.isCancelled, let peer = mesh.dialTarget(id) {
+            if let link = mesh.linkChannel(for: id) {
+                // Linked already (perhaps by the peer dialling in): wait for that link to end.
+                await Self.waitForClose(link)
+            } else {
+                do {
+                    let channel = try await dial(peer)
+                    delay = settings.reconnectMinimumSeconds
+                    await Self.waitForClose(channel)
+                } catch {
+                    logger.log(.peer, .info, "Peer not reached", metadata: ["psepr.peer": "\(id)", "psepr.address": "\(peer.host):\(peer.port)", "error": "\(error)", "psepr.retry": "\(delay)"])
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(Int64(delay * Double.random(in: 0.75...1.25) * 1000)))
+            delay = min(delay * 2, settings.reconnectMaximumSeconds)
+        }
+    }
+
+    /// Waits for a link to close; cancellation closes it.
+    private static func waitForClose(_ channel: any Channel) async {
+        await withTaskCancellationHandler {
+            try? await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Connects to `peer` and waits for the handshake.
+    private func dial(_ peer: PeerEntry) async throws -> any Channel {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let established = loop.makePromise(of: Void.self)
+        let mesh = self.mesh, keepAlive = settings.keepAliveSeconds
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(.seconds(10))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try Self.addHandlers(to: channel, mesh: mesh, keepAlive: keepAlive, direction: .dialled(expectedID: peer.id), established: established)
+                    }
+                }
+                .connect(host: peer.host, port: peer.port)
+                .get()
+        } catch {
+            established.fail(error)
+            throw error
+        }
+        try await established.futureResult.get()
+        return channel
+    }
+
+    /// Reads `LeasePeer.xml` now, every `configurationCheckSeconds` ± 2 s and whenever a reload
+    /// is requested. A file that cannot be read leaves the peer list as it was; an unchanged
+    /// file is not applied again, so a list sent on the configuration channel stays until the
+    /// file itself changes.
+    private func refreshConfiguration() async {
+        guard let source = settings.configurationURL else { return }
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                mesh.requestReload()
+                while !Task.isCancelled {
+                    let seconds = max(0.1, settings.configurationCheckSeconds + Double.random(in: -2...2))
+                    do { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { return }
+                    mesh.requestReload()
+                }
+            }
+            var lastApplied: [UInt8]?
+            for await _ in mesh.reloadRequests {
+                do {
+                    guard settings.configurationFormat.uppercased() == "PERSITE" else {
+                        throw SettingsError(message: "configurationFormat \(settings.configurationFormat) is not supported (only PERSITE)")
+                    }
+                    let bytes = try await Self.fetch(source)
+                    guard bytes != lastApplied else { continue }
+                    let configuration = try PeerConfiguration.persite(bytes, hostname: mesh.hostname, defaultPort: PeerSettings().port)
+                    mesh.apply(configuration, source: source)
+                    lastApplied = bytes
+                } catch {
+                    logger.log(.badError, .error, "Cannot read the LeasePeer configuration; keeping the peer list in effect", metadata: ["psepr.source": "\(source)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Applies peer lists sent on the configuration channel by the configured service.
+    private func takeConfigurationEvents(_ inbox: ServiceInbox) async {
+        for await event in inbox.events {
+            guard let allowed = settings.configurationService, event.fromService?.lowercased() == allowed.lowercased() else {
+                logger.log(.badError, .warning, "Ignored a peer list from a service not allowed to send one", metadata: [
+                    "psepr.service": "\(event.fromService ?? "")", "psepr.allowed": "\(settings.configurationService ?? "none")",
+                ])
+                continue
+            }
+            do {
+                let (peers, warnings) = try PeerConfiguration.channelPeers(event.payload, defaultPort: PeerSettings().port)
+                var configuration = mesh.configuration
+                configuration.peers = peers.filter { $0.id != configuration.ownID }
+                configuration.warnings = warnings
+                mesh.apply(configuration, source: "channel \(event.channel) from \(event.fromService ?? "")")
+            } catch {
+                logger.log(.badError, .warning, "Ignored a malformed peer list", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The bytes at `source`: a file path, a `file:` URL or an http(s) URL (at most 4 MB).
+    static func fetch(_ source: String) async throws -> [UInt8] {
+        let limit = 4 << 20
+        if source.lowercased().hasPrefix("http://") || source.lowercased().hasPrefix("https://") {
+            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: source), timeout: .seconds(30))
+            guard response.status == .ok else { throw SettingsError(message: "\(source) answered \(response.status)") }
+            return Array(buffer: try await response.body.collect(upTo: limit))
+        }
+        let path = source.lowercased().hasPrefix("file:") ? (URL(string: source)?.path ?? String(source.dropFirst(5))) : source
+        guard let data = FileManager.default.contents(atPath: path) else { throw SettingsError(message: "cannot read \(path)") }
+        guard data.count <= limit else { throw SettingsError(message: "\(path) is larger than \(limit) bytes") }
+        return Array(data)
+    }
+}
+
+/// Runs `body` every `seconds` until cancelled.
+func repeatEvery(seconds: Double, _ body: () async -> Void) async {
+    while !Task.isCancelled {
+        do { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { return }
+        await body()
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import Logging
+import PsEPRCore
+import ServiceLifecycle
+
+/// The implementation's version, in heartbeats and discovery.
+public let pseprServerVersion = "psepr-swift 1.0"
+
+/// StatusReporter: a heartbeat on the status channel every `periodSeconds` (and at once on a
+/// `reportStatus` command), with the Server Guide's include flags deciding what it lists.
+struct StatusReporter: Service {
+    let context: ServerContext
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var tally = TrafficTally()
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        let seconds = context.live.current.services.statusPeriodSeconds
+                        do { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { return }
+                        context.statusSignal.yield()
+                    }
+                }
+                for await _ in context.statusRequests {
+                    let configuration = context.live.current
+                    let payload = heartbeat(configuration, tally: &tally)
+                    context.publish(channel: configuration.services.statusChannel, namespace: ServiceSettings.heartbeatNamespace, payload: payload, idPrefix: "StatusReporter")
+                    context.logger.log(.statusReport, .info, "Heartbeat sent", metadata: ["psepr.bytes": "\(payload.utf8.count)"])
+                }
+            }
+        }
+    }
+
+    /// Per-service message counts across heartbeats: live connections' counters plus what
+    /// closed connections had, forgotten `serviceExpireMinutes` after a service was last seen.
+    struct TrafficTally {
+        var retiredMessages: [String: Int] = [:]
+        var lastSeen: [String: ContinuousClock.Instant] = [:]
+        var lastTotal = 0
+        var lastInstant = ContinuousClock.now
+    }
+
+    func heartbeat(_ configuration: EventServerConfiguration, tally: inout TrafficTally) -> String {
+        let services = configuration.services
+        let router = context.router
+        let now = ContinuousClock.now
+        let (leases, _, statistics) = router.snapshot
+        let connections = router.connectionStatuses()
+        let retired = router.takeRetiredConnections()
+        let elapsed = max(0.001, Double((now - tally.lastInstant).components.seconds) + Double((now - tally.lastInstant).components.attoseconds) / 1e18)
+        let rate = Double(statistics.eventsRouted - tally.lastTotal) / elapsed
+        tally.lastTotal = statistics.eventsRouted
+        tally.lastInstant = now
+
+        var xml = XMLWriter()
+        xml.open("payload", attributes: [("xmlns", ServiceSettings.heartbeatNamespace)])
+        xml.element("hostname", configuration.serverName)
+        xml.element("account", configuration.serviceName)
+        xml.element("instance", configuration.instance.isEmpty ? configuration.serverName : configuration.instance)
+        xml.element("hostID", context.mesh?.configuration.ownID ?? "")
+        xml.element("serverVersion", pseprServerVersion)
+        xml.open("totalMessages")
+        xml.element("count", "\(statistics.eventsRouted)")
+        xml.element("deliveries", "\(statistics.deliveries)")
+        xml.element("dropped", "\(statistics.dropped)")
+        xml.element("perSecond", String(format: "%.1f", rate))
+        xml.close("totalMessages")
+        xml.element("totalConnections", "\(connections.count)")
+        xml.element("leases", "\(leases)")
+        xml.timestamp("localTime", Date())
+        xml.timestamp("startTime", context.startDate)
+        xml.open("connectionManagers")
+        let ports = context.boundPorts
+        xml.open("XMPP")
+        xml.element("port", ports.client.map(String.init) ?? "")
+        xml.element("connections", "\(connections.filter { $0.role == .client }.count)")
+        xml.element("maximumConnections", "\(configuration.maximumConnections)")
+        xml.close("XMPP")
+        xml.open("OneEvent")
+        xml.element("port", ports.oneEvent.map(String.init) ?? "")
+        xml.close("OneEvent")
+        if let mesh = context.mesh {
+            xml.open("LeasePeer")
+            xml.element("port", ports.leasePeer.map(String.init) ?? "")
+            xml.element("peers", "\(mesh.configuration.peers.count)")
+            xml.element("linked", mesh.linkedPeers.joined(separator: " "))
+            xml.close("LeasePeer")
+        }
+        xml.close("connectionManagers")
+        xml.open("connections")
+        xml.element("current", "\(connections.count)")
+        let listed = connections.filter { services.statusIncludesClientConnections && $0.role == .client || services.statusIncludesPeerConnections && $0.role == .peer }
+        for connection in listed { xml.connection(connection) }
+        xml.element("retired", "\(retired.count)")
+        for connection in retired where services.statusIncludesClientConnections && connection.role == .client || services.statusIncludesPeerConnections && connection.role == .peer {
+            xml.connection(connection)
+        }
+        xml.close("connections")
+        if services.statusIncludesRouteTable {
+            xml.open("routeTable")
+            xml.element("leases", "\(leases)")
+            for (channel, count) in router.leaseCountsByChannel() {
+                xml.open("channel", attributes: [("name", channel.rawValue)])
+                xml.element("leases", "\(count)")
+                xml.close("channel")
+            }
+            xml.close("routeTable")
+        }
+        if services.statusIncludesServiceTraffic {
+            for connection in retired where connection.role == .client {
+                if let account = connection.account { tally.retiredMessages[account, default: 0] += connection.received }
+            }
+            var messages = tally.retiredMessages
+            for connection in connections where connection.role == .client {
+                guard let account = connection.account else { continue }
+                messages[account, default: 0] += connection.received
+                tally.lastSeen[account] = now
+            }
+            for connection in retired { if let account = connection.account, connection.role == .client { tally.lastSeen[account] = now } }
+            let expiry = Duration.seconds(services.serviceExpireMinutes * 60)
+            for (account, seen) in tally.lastSeen where now - seen > expiry {
+                tally.lastSeen[account] = nil
+                tally.retiredMessages[account] = nil
+                messages[account] = nil
+            }
+            xml.open("serviceTraffic")
+            for (account, count) in messages.sorted(by: { $0.key < $1.key }) {
+                xml.open("service")
+                xml.element("name", account)
+                xml.element("messages", "\(count)")
+                xml.close("service")
+            }
+            xml.close("serviceTraffic")
+        }
+        xml.close("payload")
+        return xml.text
+    }
+}
+
+/// Discovery: every `periodSeconds`, each listener's host and port on the discovery channel, in
+/// the shape clients already read as a server list (`<XMPP><server/><port/></XMPP>`).
+struct Discovery: Service {
+    let context: ServerContext
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            // The first announcement goes out as soon as the listeners are up.
+            var first = true
+            while !Task.isCancelled {
+                let seconds = first ? 0.5 : context.live.current.services.discoveryPeriodSeconds
+                first = false
+                do { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { return }
+                let configuration = context.live.current
+                context.publish(
+                    channel: configuration.services.discoveryChannel, namespace: ServiceSettings.discoveryNamespace,
+                    payload: Self.payload(configuration, ports: context.boundPorts), idPrefix: "Discovery"
+                )
+            }
+        }
+    }
+
+    /// The announcement. The advertised host is the bind address, or the server's host name when
+    /// it listens on every address.
+    static func payload(_ configuration: EventServerConfiguration, ports: BoundPorts) -> String {
+        let host = ["0.0.0.0", "::", ""].contains(configuration.host) ? configuration.serverName : configuration.host
+        var xml = XMLWriter()
+        xml.open("payload", attributes: [("xmlns", ServiceSettings.discoveryNamespace)])
+        xml.open("connections")
+        xml.element("hostname", configuration.serverName)
+        xml.element("instance", configuration.instance.isEmpty ? configuration.serverName : configuration.instance)
+        xml.element("serverVersion", pseprServerVersion)
+        for (name, port) in [("XMPP", ports.client), ("OneEvent", ports.oneEvent), ("LeasePeer", ports.leasePeer)] {
+            guard let port else { continue }
+            xml.open(name)
+            xml.element("server", host)
+            xml.element("port", "\(port)")
+            xml.close(name)
+        }
+        xml.close("connections")
+        xml.close("payload")
+        return xml.text
+    }
+}
+
+/// A small writer for the services' payloads: everything escaped.
+struct XMLWriter {
+    private(set) var text = ""
+
+    mutating func open(_ name: String, attributes: [(String, String)] = []) {
+        text += "<\(name)"
+        for (key, value) in attributes { text += " \(key)='\(XMLText.escape(value))'" }
+        text += ">"
+    }
+
+    mutating func close(_ name: String) { text += "</\(name)>" }
+
+    mutating func element(_ name: String, _ value: String, attributes: [(String, String)] = []) {
+        open(name, attributes: attributes)
+        text += XMLText.escape(value)
+        close(name)
+    }
+
+    /// `<name readable="yyyyMMdd.HHmmss">milliseconds</name>` in UTC, as the original wrote times.
+    mutating func timestamp(_ name: String, _ date: Date) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        let readable = String(format: "%04d%02d%02d.%02d%02d%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+        element(name, "\(Int64(date.timeIntervalSince1970 * 1000))", attributes: [("readable", readable)])
+    }
+
+    mutating func connection(_ status: EventRouter.ConnectionStatus) {
+        open("connection", attributes: [("name", status.remote)])
+        element("type", status.role.rawValue)
+        element("account", status.account ?? "")
+        element("received", "\(status.received)")
+        element("delivered", "\(status.delivered)")
+        element("dropped", "\(status.dropped)")
+        element("queued", "\(status.queued)")
+        element("leases", "\(status.leases)")
+        close("connection")
+    }
+}
