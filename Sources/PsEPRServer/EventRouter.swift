@@ -96,6 +96,8 @@ public final class EventRouter: Sendable {
         var interests: [Interest: Int] = [:]
         /// Connections closed since the status reporter last looked, with their final counters.
         var retired: [ConnectionStatus] = []
+        /// Routes of built-in services in the table (not counted as leases).
+        var serviceRoutes = 0
 
         /// Counts `lease` in or out of the interests; true if the set of interests changed.
         mutating func count(_ lease: RouteTable<Destination, ContinuousClock.Instant>.Lease, by change: Int) -> Bool {
@@ -305,7 +307,9 @@ public final class EventRouter: Sendable {
                 subscriber: .service(inbox), identifier: "\(inbox.name) \(channel)", channel: channel, namespaceFilter: namespace,
                 expires: .now.advanced(by: .seconds(100 * 365 * 86_400))
             )
+            guard state.table.lease(subscriber: lease.subscriber, identifier: lease.identifier) == nil else { return false }
             state.table.upsert(lease)
+            state.serviceRoutes += 1
             return state.count(lease, by: 1)
         }
         if changed { signalInterestChange() }
@@ -328,14 +332,16 @@ public final class EventRouter: Sendable {
         state.withLock { Set($0.interests.keys) }
     }
 
-    /// The identifiers of the leases held, sorted (for status reports and tests).
+    /// The identifiers of the leases connections hold, sorted (for status reports and tests).
     public var leaseIdentifiers: [String] {
-        state.withLock { $0.table.leases.map(\.identifier).sorted() }
+        state.withLock { state in
+            state.table.leases.filter { if case .connection = $0.subscriber { true } else { false } }.map(\.identifier).sorted()
+        }
     }
 
-    /// Leases held, connections attached and counters.
+    /// Leases connections hold, connections attached and counters.
     public var snapshot: (leases: Int, connections: Int, statistics: Statistics) {
-        state.withLock { ($0.table.count, $0.queues.count, $0.statistics) }
+        state.withLock { ($0.table.count - $0.serviceRoutes, $0.queues.count, $0.statistics) }
     }
 
     /// One attached connection, for status reports.

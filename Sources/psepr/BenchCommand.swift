@@ -186,19 +186,7 @@ struct BenchCommand: AsyncParsableCommand {
             try await tasks.waitForAll()
         }
         let published = monotonicNanoseconds()
-        // Wait for the deliveries, or until they stop coming (drops).
-        var last = -1
-        var quietSince = monotonicNanoseconds()
-        while tally.delivered < expected {
-            let delivered = tally.delivered
-            if delivered != last {
-                last = delivered
-                quietSince = monotonicNanoseconds()
-            } else if monotonicNanoseconds() - quietSince > 2_000_000_000 {
-                break
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await tally.waitForDeliveries(expected)
         let histogram = tally.histogram
         let deliveredElapsed = Double(max(tally.lastDelivery, published) - started) / 1e9
         return Result(

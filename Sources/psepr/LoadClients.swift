@@ -60,6 +60,23 @@ final class BenchTally: Sendable {
     var delivered: Int { state.withLock { $0.delivered } }
     var histogram: LatencyHistogram { state.withLock { $0.histogram } }
     var lastDelivery: UInt64 { state.withLock { $0.lastDelivery } }
+
+    /// Waits until `expected` deliveries have been counted, or until they stop coming for two
+    /// seconds (drops).
+    func waitForDeliveries(_ expected: Int) async throws {
+        var last = -1
+        var quietSince = monotonicNanoseconds()
+        while delivered < expected {
+            let now = delivered
+            if now != last {
+                last = now
+                quietSince = monotonicNanoseconds()
+            } else if monotonicNanoseconds() - quietSince > 2_000_000_000 {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
 }
 
 /// Logs a raw connection in and takes leases, reading replies as text (only during set-up).

@@ -11,7 +11,7 @@ struct PsEPRCommand: AsyncParsableCommand {
         abstract: "PsEPR, a publish/subscribe event router.",
         subcommands: [
             DemoCommand.self, ServerCommand.self, PublishCommand.self, WatchCommand.self, SendOneCommand.self, AccountsCommand.self,
-            BenchCommand.self,
+            BenchCommand.self, PeersCommand.self, MeshDemoCommand.self,
         ]
     )
 }

@@ -35,3 +35,12 @@ public func within<T: Sendable>(seconds: Int, _ what: String, _ body: @escaping 
         return value
     }
 }
+
+/// Waits until `condition` holds, checking every few milliseconds, failing with a
+/// ``TestFailure`` naming `what` after `seconds`. For state changed by a server's own tasks,
+/// which announce nothing a test could wait on.
+public func eventually(seconds: Int = 10, _ what: String, _ condition: @escaping @Sendable () -> Bool) async throws {
+    try await within(seconds: seconds, what) {
+        while !condition() { try await Task.sleep(for: .milliseconds(10)) }
+    }
+}

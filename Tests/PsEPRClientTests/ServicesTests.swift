@@ -1,0 +1,123 @@
+import Crypto
+import Foundation
+import Logging
+import PsEPRClient
+import PsEPRCore
+import PsEPRServer
+import PsEPRTestFixtures
+import Testing
+
+/// The built-in services, spoken to over ordinary channels by library clients.
+@Suite struct ServicesTests {
+    static func configuration() -> EventServerConfiguration {
+        var configuration = EventServerConfiguration.loopback(serverName: "status.test")
+        configuration.services.accountingService = "admin"
+        configuration.services.commandsService = "admin"
+        configuration.services.discoveryPeriodSeconds = 0.2
+        return configuration
+    }
+
+    static func payloadText(_ event: Event) -> String { String(decoding: event.payload, as: UTF8.self) }
+
+    static func command(_ body: String) throws -> Event {
+        Event(
+            channel: try ChannelName(ServiceSettings().commandsChannel), payloadNamespace: ServiceSettings.commandsNamespace,
+            payload: Array("<payload xmlns='\(ServiceSettings.commandsNamespace)'>\(body)</payload>".utf8)
+        )
+    }
+
+    static func accountTable(_ accounts: [(String, String)]) throws -> Event {
+        let seed = "s33d"
+        let lines = accounts.map { name, password in
+            let digest = Insecure.MD5.hash(data: Array((seed + password).utf8)).map { String(format: "%02x", $0) }.joined()
+            return "<account><name>\(name)</name><password>\(digest)</password><expiration>0</expiration></account>"
+        }.joined()
+        return Event(
+            channel: try ChannelName(ServiceSettings().accountingChannel), payloadNamespace: ServiceSettings.accountingNamespace,
+            payload: Array("<payload xmlns='\(ServiceSettings.accountingNamespace)'><passwordAccounts><passwordCoding>MD5</passwordCoding><passwordSeed>\(seed)</passwordSeed>\(lines)</passwordAccounts></payload>".utf8)
+        )
+    }
+
+    @Test func heartbeatAndDiscoveryArriveWithTheirPayloads() async throws {
+        try await EventServer.withRunningServer(configuration: Self.configuration(), logger: Logger(label: "psepr.test")) { running in
+            let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
+            try await PsEPRClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions()) { watcher in
+                let status = try await watcher.lease(ChannelName(ServiceSettings().statusChannel))
+                let discovery = try await watcher.lease(ChannelName(ServiceSettings().discoveryChannel))
+                #expect(await status.settled().isActive)
+                #expect(await discovery.settled().isActive)
+
+                let announcement = try await discovery.next(1)[0]
+                #expect(announcement.payloadNamespace == ServiceSettings.discoveryNamespace)
+                #expect(announcement.fromService == "PsEPRServer")
+                let discovered = Self.payloadText(announcement)
+                #expect(discovered.contains("<hostname>status.test</hostname>"))
+                #expect(discovered.contains("<XMPP><server>127.0.0.1</server><port>\(running.clientPort)</port></XMPP>"))
+                #expect(discovered.contains("<OneEvent><server>127.0.0.1</server><port>\(running.oneEventPort)</port></OneEvent>"))
+                // Clients read it as a server list.
+                #expect(try ServerAddress.list(fromXML: Array(discovered.utf8)).contains(address))
+
+                try await PsEPRClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
+                    try await admin.send(Self.command("<reportStatus/>"))
+                    let heartbeat = try await status.next(1)[0]
+                    #expect(heartbeat.payloadNamespace == ServiceSettings.heartbeatNamespace)
+                    let text = Self.payloadText(heartbeat)
+                    for field in ["<hostname>status.test</hostname>", "<account>PsEPRServer</account>", "<serverVersion>", "<totalMessages><count>",
+                                  "<totalConnections>2</totalConnections>", "<localTime readable=", "<startTime readable=", "<connectionManagers><XMPP><port>\(running.clientPort)</port>",
+                                  "<serviceTraffic>", "<name>watcher</name>"] {
+                        #expect(text.contains(field), "heartbeat lacks \(field)")
+                    }
+                    // The include flags decide the optional sections: client connections are off by default.
+                    #expect(!text.contains("<connection name="))
+                    #expect(!text.contains("<routeTable>"))
+                }
+            }
+        }
+    }
+
+    @Test func commandsChangeLiveParametersOnlyFromTheirService() async throws {
+        try await EventServer.withRunningServer(configuration: Self.configuration(), logger: Logger(label: "psepr.test")) { running in
+            let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
+            let period = ServerSettings.Key.statusPeriodSeconds, include = ServerSettings.Key.statusClientConnections
+            try await PsEPRClient.withClient(identity: identity("mallory"), servers: [address], options: fastOptions()) { mallory in
+                try await mallory.send(Self.command("<parameter><name>\(period)</name><value>7</value></parameter>"))
+            }
+            try await PsEPRClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
+                let report = try await admin.lease(ChannelName(ServiceSettings().parameterReportChannel))
+                #expect(await report.settled().isActive)
+                try await admin.send(Self.command("<parameter><name>\(period)</name><value>42</value></parameter>"))
+                try await admin.send(Self.command("<parameter><name>\(include)</name><value>yes</value></parameter>"))
+                try await admin.send(Self.command("<destinationHost>another.host</destinationHost><parameter><name>\(period)</name><value>99</value></parameter>"))
+                try await admin.send(Self.command("<parameter><name>\(period)</name><value>-1</value></parameter>"))
+                try await admin.send(Self.command("<reportParameters/>"))
+                let reported = Self.payloadText(try await report.next(1)[0])
+                #expect(reported.contains("<periodSeconds>42</periodSeconds>"))
+                #expect(running.server.live.current.services.statusPeriodSeconds == 42)
+                #expect(running.server.live.current.services.statusIncludesClientConnections)
+            }
+        }
+    }
+
+    @Test func accountTablesComeOnlyFromTheAccountingServiceAndAreEnforced() async throws {
+        try await EventServer.withRunningServer(configuration: Self.configuration(), logger: Logger(label: "psepr.test")) { running in
+            let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
+            try await PsEPRClient.withClient(identity: identity("mallory"), servers: [address], options: fastOptions()) { mallory in
+                try await mallory.send(Self.accountTable([("mallory", "mine")]))
+            }
+            try await PsEPRClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
+                try await admin.send(Self.accountTable([("stork", "right"), ("admin", "pw")]))
+            }
+            try await eventually("the account table takes effect") { running.server.live.current.accounts != nil }
+            // The table in effect is the accounting service's, not mallory's.
+            #expect(running.server.live.current.accounts?.verify(service: "mallory", password: "mine") == false)
+            let wrong = ServiceIdentity(service: "stork", password: "wrong", instance: "x")
+            await #expect(throws: PsEPRClient.ClientError.authenticationFailed(server: "127.0.0.1")) {
+                try await PsEPRClient.withClient(identity: wrong, servers: [address], options: fastOptions()) { _ in }
+            }
+            let right = ServiceIdentity(service: "stork", password: "right", instance: "x")
+            try await PsEPRClient.withClient(identity: right, servers: [address], options: fastOptions()) { client in
+                #expect(await client.connectedServer?.port == running.clientPort)
+            }
+        }
+    }
+}
