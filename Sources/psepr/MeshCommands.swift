@@ -182,7 +182,10 @@ struct MeshDemoCommand: AsyncParsableCommand {
                 let count = index == 0 ? share + events % publishers : share
                 expected += (0..<count).reduce(0) { $0 + perGroup[$1 % groups] }
                 let perPublisherRate = rate / Double(publishers)
-                tasks.addTask { try await publisher.publish(templates, count: count, batch: 16, rate: perPublisherRate, started: started) }
+                // One event at a time, the publishers' clocks staggered so their events interleave
+                // instead of arriving in bursts.
+                let offset = rate > 0 ? UInt64(Double(index) / rate * 1e9) : 0
+                tasks.addTask { try await publisher.publish(templates, count: count, batch: 1, rate: perPublisherRate, started: started + offset) }
             }
             try await tasks.waitForAll()
         }
