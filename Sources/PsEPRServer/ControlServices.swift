@@ -10,19 +10,14 @@ struct AccountingService: Service {
 
     func run() async throws {
         let services = context.live.current.services
-        let inbox = ServiceInbox(name: "accounting", propagates: true)
-        guard let channel = try? ChannelName(services.accountingChannel) else { return }
-        context.router.subscribe(inbox, channel: channel, namespace: ServiceSettings.accountingNamespace)
-        await cancelWhenGracefulShutdown {
-            for await event in inbox.events {
-                guard context.isAllowed(event, sender: services.accountingService, what: "an account table") else { continue }
-                do {
-                    guard let table = try AccountTable(accountingPayload: event.payload) else { continue }
-                    context.live.update { $0.accounts = table }
-                    context.logger.log(.services, .notice, "Account table replaced", metadata: ["psepr.accounts": "\(table.count)", "psepr.from": "\(event.fromService ?? "")"])
-                } catch {
-                    context.logger.log(.badError, .warning, "Ignored a malformed account table", metadata: ["error": "\(error)"])
-                }
+        await context.serve("accounting", channel: services.accountingChannel, namespace: ServiceSettings.accountingNamespace,
+                            from: services.accountingService, what: "an account table") { event in
+            do {
+                guard let table = try AccountTable(accountingPayload: event.payload) else { return }
+                context.live.update { $0.accounts = table }
+                context.logger.log(.services, .notice, "Account table replaced", metadata: ["psepr.accounts": "\(table.count)", "psepr.from": "\(event.fromService ?? "")"])
+            } catch {
+                context.logger.log(.badError, .warning, "Ignored a malformed account table", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -37,16 +32,12 @@ struct CommandService: Service {
 
     func run() async throws {
         let services = context.live.current.services
-        let inbox = ServiceInbox(name: "commands", propagates: true)
-        guard let channel = try? ChannelName(services.commandsChannel) else { return }
-        context.router.subscribe(inbox, channel: channel, namespace: ServiceSettings.commandsNamespace)
-        await cancelWhenGracefulShutdown {
-            for await event in inbox.events where context.isAllowed(event, sender: services.commandsService, what: "a command") {
-                do {
-                    try obey(ParameterSet(xml: event.payload))
-                } catch {
-                    context.logger.log(.badError, .warning, "Ignored a malformed command", metadata: ["error": "\(error)"])
-                }
+        await context.serve("commands", channel: services.commandsChannel, namespace: ServiceSettings.commandsNamespace,
+                            from: services.commandsService, what: "a command") { event in
+            do {
+                try obey(ParameterSet(xml: event.payload))
+            } catch {
+                context.logger.log(.badError, .warning, "Ignored a malformed command", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -97,13 +88,32 @@ struct CommandService: Service {
     }
 }
 
+/// Routes the events of `channel` in `namespace` to a built-in service (its route leased on peers
+/// too, so publications anywhere in the mesh reach it) and hands `handle` those sent by `sender`,
+/// the only service allowed to send `what`; others are logged and dropped. Returns at shutdown.
+func serveServiceChannel(
+    _ name: String, router: EventRouter, logger: Logger, channel: String, namespace: String, from sender: String?, what: String,
+    _ handle: @escaping @Sendable (Event) async -> Void
+) async {
+    let inbox = ServiceInbox(name: name, propagates: true)
+    guard let channel = try? ChannelName(channel) else { return }
+    router.subscribe(inbox, channel: channel, namespace: namespace)
+    await cancelWhenGracefulShutdown {
+        for await event in inbox.events {
+            guard let sender, let from = event.fromService, from.lowercased() == sender.lowercased() else {
+                logger.log(.badError, .warning, "Ignored \(what) from a service not allowed to send it", metadata: [
+                    "psepr.from": "\(event.fromService ?? "")", "psepr.allowed": "\(sender ?? "none configured")",
+                ])
+                continue
+            }
+            await handle(event)
+        }
+    }
+}
+
 extension ServerContext {
-    /// Whether `event` comes from `sender`, the only service allowed to send `what`; logs a refusal.
-    func isAllowed(_ event: Event, sender: String?, what: String) -> Bool {
-        if let sender, let from = event.fromService, from.lowercased() == sender.lowercased() { return true }
-        logger.log(.badError, .warning, "Ignored \(what) from a service not allowed to send it", metadata: [
-            "psepr.from": "\(event.fromService ?? "")", "psepr.allowed": "\(sender ?? "none configured")",
-        ])
-        return false
+    /// ``serveServiceChannel(_:router:logger:channel:namespace:from:what:_:)`` on this server.
+    func serve(_ name: String, channel: String, namespace: String, from sender: String?, what: String, _ handle: @escaping @Sendable (Event) async -> Void) async {
+        await serveServiceChannel(name, router: router, logger: logger, channel: channel, namespace: namespace, from: sender, what: what, handle)
     }
 }

@@ -25,15 +25,11 @@ struct LeasePeerService: Service {
             logger.log(.services, .info, "Listener ready", metadata: ["psepr.listener": "leasePeer", "psepr.address": "\(address)"])
             await onListening(address)
         }
-        let configurationInbox = ServiceInbox(name: "leasePeerConfiguration", propagates: true)
-        if let channel = try? ChannelName(settings.configurationChannel) {
-            mesh.router.subscribe(configurationInbox, channel: channel, namespace: PeerSettings.configurationNamespace)
-        }
         try await withGracefulShutdownHandler {
           try await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask { await refreshConfiguration() }
-                group.addTask { await takeConfigurationEvents(configurationInbox) }
+                group.addTask { await takeConfigurationEvents() }
                 group.addTask { for await _ in mesh.router.interestChanges() { mesh.reconcile() } }
                 group.addTask { await repeatEvery(seconds: Double(settings.leaseSeconds) / 2) { mesh.renewLeases() } }
                 group.addTask { await repeatEvery(seconds: settings.keepAliveSeconds) { mesh.ping() } }
@@ -171,14 +167,11 @@ struct LeasePeerService: Service {
     }
 
     /// Applies peer lists sent on the configuration channel by the configured service.
-    private func takeConfigurationEvents(_ inbox: ServiceInbox) async {
-        for await event in inbox.events {
-            guard let allowed = settings.configurationService, event.fromService?.lowercased() == allowed.lowercased() else {
-                logger.log(.badError, .warning, "Ignored a peer list from a service not allowed to send one", metadata: [
-                    "psepr.service": "\(event.fromService ?? "")", "psepr.allowed": "\(settings.configurationService ?? "none")",
-                ])
-                continue
-            }
+    private func takeConfigurationEvents() async {
+        await serveServiceChannel(
+            "leasePeerConfiguration", router: mesh.router, logger: logger, channel: settings.configurationChannel,
+            namespace: PeerSettings.configurationNamespace, from: settings.configurationService, what: "a peer list"
+        ) { event in
             do {
                 let (peers, warnings) = try PeerConfiguration.channelPeers(event.payload, defaultPort: PeerSettings().port)
                 var configuration = mesh.configuration

@@ -211,16 +211,3 @@ struct MeshDemoCommand: AsyncParsableCommand {
     }
 }
 
-/// Runs `body`, failing with a ``BenchError`` naming `what` if it takes more than `seconds`.
-func within<T: Sendable>(seconds: Int, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw BenchError("timed out after \(seconds) s: \(what)") }
-        return value
-    }
-}

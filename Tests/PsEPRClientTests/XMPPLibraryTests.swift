@@ -1,4 +1,5 @@
 import Foundation
+import PsEPRServer
 import PsEPRTestFixtures
 import Testing
 

@@ -22,20 +22,6 @@ public func withEventServer<Result>(
 }
 
 
-/// Runs `body`, failing with a ``TestFailure`` naming `what` if it takes more than `seconds`.
-public func within<T: Sendable>(seconds: Int, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TestFailure("timed out after \(seconds) s: \(what)") }
-        return value
-    }
-}
-
 /// Waits until `condition` holds, checking every few milliseconds, failing with a
 /// ``TestFailure`` naming `what` after `seconds`. For state changed by a server's own tasks,
 /// which announce nothing a test could wait on.
