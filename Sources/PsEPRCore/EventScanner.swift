@@ -32,9 +32,12 @@ public enum EventScanner {
     }
 
     /// Scans one framed stanza; nil when it is not the common shape.
-    public static func scanMessage(_ bytes: UnsafeRawBufferPointer) -> Scanned? {
+    ///
+    /// - Parameter recentChannel: the channel of the sender's previous event: when this one goes to
+    ///   the same channel (the usual case) its name is reused instead of built and checked again.
+    public static func scanMessage(_ bytes: UnsafeRawBufferPointer, recentChannel: ChannelName? = nil) -> Scanned? {
         var scanner = Scanner(bytes: bytes)
-        return scanner.message()
+        return scanner.message(recentChannel: recentChannel)
     }
 }
 
@@ -67,7 +70,7 @@ private struct Scanner {
     private static let greaterThan = UInt8(ascii: ">")
     private static let slash = UInt8(ascii: "/")
 
-    mutating func message() -> EventScanner.Scanned? {
+    mutating func message(recentChannel: ChannelName?) -> EventScanner.Scanned? {
         skipWhitespace()
         guard let (messageName, _) = startTagName(), localIs(messageName, "message") else { return nil }
         var fields = Fields()
@@ -182,7 +185,7 @@ private struct Scanner {
         }
         skipWhitespace()
         guard position == bytes.count, sawEvent else { return nil }
-        guard let channelRange = fields.channel, let channelText = field(channelRange), let channel = try? ChannelName(channelText) else { return nil }
+        guard let channelRange = fields.channel, let channel = channelName(channelRange, recent: recentChannel) else { return nil }
         guard let toService = optionalField(fields.toService), let toInstance = optionalField(fields.toInstance),
             let fromService = optionalField(fields.fromService), let fromInstance = optionalField(fields.fromInstance)
         else { return nil }
@@ -407,6 +410,20 @@ private struct Scanner {
 
     /// A routing field's text, trimmed; nil when empty (as ``XMLElement/childText(_:)``), or
     /// when it is not plain (the caller then falls back).
+    /// The channel named in `range`: `recent` when the bytes spell it, else parsed and checked.
+    func channelName(_ range: Range<Int>, recent: ChannelName?) -> ChannelName? {
+        if let recent {
+            var lower = range.lowerBound, upper = range.upperBound
+            while lower < upper, XMLStreamFramer.isWhitespace(bytes[lower]) { lower += 1 }
+            while upper > lower, XMLStreamFramer.isWhitespace(bytes[upper - 1]) { upper -= 1 }
+            let same = recent.rawValue.utf8.withContiguousStorageIfAvailable { name in
+                name.count == upper - lower && name.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[lower..<upper]))
+            }
+            if same == true { return recent }
+        }
+        return field(range).flatMap { try? ChannelName($0) }
+    }
+
     func field(_ range: Range<Int>) -> String? {
         var lower = range.lowerBound, upper = range.upperBound
         while lower < upper, XMLStreamFramer.isWhitespace(bytes[lower]) { lower += 1 }

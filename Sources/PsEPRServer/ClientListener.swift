@@ -56,7 +56,6 @@ struct ClientListener: Service {
                     let configuration = live.current
                     let handlers = channel.pipeline.syncOperations
                     try handlers.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
-                    try handlers.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: .stream, limits: configuration.limits)))
                     try handlers.addHandler(ClientConnectionHandler(configuration: configuration, router: router, logger: logger, connections: connections))
                 }
             }
@@ -76,10 +75,13 @@ struct ClientListener: Service {
     }
 }
 
-/// One client connection's protocol work on its event loop: the session machine, lease
+/// One client connection's protocol work on its event loop: framing, the session machine, lease
 /// operations, routing, the login timer, and closing with an error stanza on broken XML.
+///
+/// The handler frames the bytes itself rather than behind a `ByteToMessageHandler`: each stanza
+/// is handled where it is cut, with no boxing of frames and no pipeline hop per event.
 final class ClientConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = StreamFrame
+    typealias InboundIn = ByteBuffer
 
     private let configuration: EventServerConfiguration
     private let router: EventRouter
@@ -94,12 +96,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var pendingDrains: [OutboundQueue] = []
     /// The subscribers of the event being routed, kept to spare an allocation per event.
     private var matched: [Destination] = []
+    private var framer: XMLStreamFramer
+    /// Bytes of an unfinished stanza, kept until the rest arrives.
+    private var unframed: ByteBuffer?
 
     init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, connections: ConnectionCount) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
         self.connections = connections
+        self.framer = XMLStreamFramer(mode: .stream, limits: configuration.limits)
         self.machine = ClientSessionMachine(serverName: configuration.serverName, streamID: ServerContext.randomString(12), accounts: configuration.accounts)
     }
 
@@ -141,8 +147,28 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        var bytes = unwrapInboundIn(data)
+        if var pending = unframed {
+            unframed = nil
+            pending.writeBuffer(&bytes)
+            bytes = pending
+        }
+        do {
+            while !closing, let frame = try framer.decode(buffer: &bytes) { receive(frame) }
+        } catch {
+            errorCaught(context: context, error: error)
+            return
+        }
+        if bytes.readableBytes > 0 {
+            // Keep the unfinished stanza; compact once most of the buffer has been consumed.
+            if bytes.readerIndex > 4096 && bytes.readerIndex > bytes.readableBytes { bytes.discardReadBytes() }
+            unframed = bytes
+        }
+    }
+
+    private func receive(_ frame: StreamFrame) {
         guard !closing, let queue, let session else { return }
-        let frame = unwrapInboundIn(data)
         queue.received.add(1, ordering: .relaxed)
         if case .stanza(let stanza) = frame, case .handled(let action) = machine.scannedEvent(in: stanza) {
             if let action { perform(action, frame: frame, session: session, queue: queue) }

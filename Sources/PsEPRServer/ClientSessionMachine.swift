@@ -124,10 +124,14 @@ struct ClientSessionMachine {
         case unhandled
     }
 
+    /// The channel of the client's last scanned event: a publisher usually sends to one channel.
+    private var recentChannel: ChannelName?
+
     /// The bulk of the traffic without building an action list: an event from a logged-in client
     /// in the usual shape, read straight from its bytes.
-    func scannedEvent(in stanza: ByteBuffer) -> ScannedEvent {
-        guard isAuthenticated, let scanned = stanza.withUnsafeReadableBytes({ EventScanner.scanMessage($0) }) else { return .unhandled }
+    mutating func scannedEvent(in stanza: ByteBuffer) -> ScannedEvent {
+        guard isAuthenticated, let scanned = stanza.withUnsafeReadableBytes({ EventScanner.scanMessage($0, recentChannel: recentChannel) }) else { return .unhandled }
+        recentChannel = scanned.event.channel
         return .handled(receiveEvent(scanned.event, id: scanned.event.id, element: scanned.selfContainedElement))
     }
 

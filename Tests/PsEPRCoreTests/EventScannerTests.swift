@@ -66,6 +66,15 @@ import Testing
     func anythingElseIsLeftToTheFullParser(_ stanza: String) {
         #expect(Self.scan(stanza) == .unusual)
     }
+
+    @Test func theSendersRecentChannelIsReusedOnlyWhenTheBytesSpellIt() throws {
+        let recent = try ChannelName("/a/b/")
+        for (channel, expected) in [(" /a/b/ ", "/a/b/"), ("/a/b/c/", "/a/b/c/"), ("/a/", "/a/"), ("/a/b", nil)] {
+            let stanza = Array("<message><event xmlns='http://psepr.org/xs/event'><to><channel>\(channel)</channel></to></event></message>".utf8)
+            let scanned = stanza.withUnsafeBytes { EventScanner.scanMessage($0, recentChannel: recent) }
+            #expect(scanned?.event.channel.rawValue == expected, "\(channel)")
+        }
+    }
 }
 
 extension Event {
