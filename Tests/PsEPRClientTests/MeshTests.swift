@@ -89,10 +89,18 @@ import Testing
                     try await publisher.send(Self.event("/still/here/", "while B is down"))
                 }
                 #expect(Self.values(try await lease.next(1)) == ["while B is down"])
+                // B comes back on its ports; A and C dial it again (A as the lower ID; B dials C),
+                // and A's lease, held all along, reaches B again.
+                try await mesh.start(1)
+                try await within(seconds: 20, "B rejoins") { await mesh.waitForFullMesh() }
+                try await within(seconds: 10, "B holds A's lease again") {
+                    await mesh.waitForPeerLease(on: 0, from: [ids[1]], Interest(channel: try ChannelName("/still/"), namespace: nil))
+                }
+                try await PsEPRClient.withClient(identity: identity("onB"), servers: [Self.address(mesh, 1)], options: fastOptions()) { publisher in
+                    try await publisher.send(Self.event("/still/", "from B again"))
+                }
+                #expect(Self.values(try await lease.next(1)) == ["from B again"])
             }
-            // B comes back on its ports; A and C dial it again (A as the lower ID; B dials C).
-            try await mesh.start(1)
-            try await within(seconds: 20, "B rejoins") { await mesh.waitForFullMesh() }
             try await PsEPRClient.withClient(identity: identity("onB"), servers: [Self.address(mesh, 1)], options: fastOptions()) { subscriber in
                 let lease = try await subscriber.lease(ChannelName("/back/"))
                 #expect(await lease.settled().isActive)
@@ -124,6 +132,23 @@ import Testing
                 }
             }
             #expect(mesh.nodes[0].running?.server.linkedPeers.isEmpty == true)
+        }
+    }
+
+    @Test func aServerMissingFromTheFileRefusesPeerWorkButServesItsClients() async throws {
+        try await Self.withMesh(servers: 2) { mesh in
+            var file = MeshFiles.leasePeerXML(mesh.nodes.map(\.server))
+            file.replaceSubrange(file.range(of: "<node1>")!.lowerBound..<file.range(of: "</node1>")!.upperBound, with: "")
+            try file.write(toFile: mesh.leasePeerFile, atomically: true, encoding: .utf8)
+            mesh.nodes[0].running?.server.reloadPeerConfiguration()
+            try await within(seconds: 10, "the link closes") { await mesh.waitUntil { !$0.linked[1, default: []].contains("1") } }
+            #expect(mesh.nodes[0].running?.server.linkedPeers.isEmpty == true)
+            try await PsEPRClient.withClient(identity: identity("local"), servers: [Self.address(mesh, 0)], options: fastOptions()) { client in
+                let lease = try await client.lease(ChannelName("/local/"))
+                #expect(await lease.settled().isActive)
+                try await client.send(Self.event("/local/", "still served"))
+                #expect(Self.values(try await lease.next(1)) == ["still served"])
+            }
         }
     }
 
