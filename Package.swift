@@ -7,6 +7,11 @@ let upcomingFeatures: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+// Release builds of the PsEPR router skip the run-time exclusivity checks: they cost a lookup on
+// every access to a connection handler's state, per event. Debug builds (the tests) keep them,
+// and the compile-time checks hold in both.
+let routingHotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "dp5-psepr",
     platforms: [.macOS(.v15)],
@@ -93,7 +98,7 @@ let package = Package(
         .target(
             name: "PsEPRCore",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
-            swiftSettings: upcomingFeatures
+            swiftSettings: upcomingFeatures + routingHotPath
         ),
         // The PsEPR server: listeners, sessions, router, Gleaner.
         .target(
@@ -107,7 +112,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
-            swiftSettings: upcomingFeatures
+            swiftSettings: upcomingFeatures + routingHotPath
         ),
         // The PsEPR client: connection, login, self-renewing leases, OneEvent sender.
         .target(

@@ -96,6 +96,15 @@ public enum StanzaEncoder {
         buffer.writeStaticString("</message>")
     }
 
+    /// ``writeMessage(forwarding:id:into:)`` with the id `m<number>`, written without building a string.
+    public static func writeMessage(forwarding eventElement: ByteBuffer, number: UInt64, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("<message id='m")
+        buffer.writeDecimal(number)
+        buffer.writeStaticString("'>")
+        buffer.writeImmutableBuffer(eventElement)
+        buffer.writeStaticString("</message>")
+    }
+
     /// The `<event>` element of `event`; the payload goes out as its bytes.
     public static func eventElement(_ event: Event) -> [UInt8] {
         var buffer = ByteBuffer()
@@ -131,6 +140,21 @@ public enum StanzaEncoder {
 extension ByteBuffer {
     /// Writes `text` escaped for XML text or a quoted attribute (copied as it is when nothing
     /// needs escaping, the usual case).
+    /// Writes `value` in decimal digits.
+    public mutating func writeDecimal(_ value: UInt64) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        let count = withUnsafeMutableBytes(of: &digits) { space -> Int in
+            var remaining = value, index = space.count
+            repeat {
+                index -= 1
+                space[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+            } while remaining > 0
+            return space.count - index
+        }
+        withUnsafeBytes(of: &digits) { writeBytes(UnsafeRawBufferPointer(rebasing: $0[($0.count - count)...])) }
+    }
+
     mutating func writeEscapedXML(_ text: String) {
         let special = text.utf8.contains { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'") }
         writeString(special ? XMLText.escape(text) : text)

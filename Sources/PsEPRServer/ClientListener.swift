@@ -171,7 +171,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         guard !closing, let queue, let session else { return }
         queue.received.add(1, ordering: .relaxed)
         if case .stanza(let stanza) = frame, case .handled(let action) = machine.scannedEvent(in: stanza) {
-            if let action { perform(action, frame: frame, session: session, queue: queue) }
+            switch action {
+            case .route(let event, let range)?:
+                // The bulk of the traffic, routed here without going through `perform`.
+                let element = range.flatMap { stanza.getSlice(at: stanza.readerIndex + $0.lowerBound, length: $0.count) }
+                router.route(event, forwarding: element, matched: &matched, drains: &pendingDrains)
+            case let action?:
+                perform(action, frame: frame, session: session, queue: queue)
+            case nil:
+                break
+            }
             return
         }
         for action in machine.receive(frame, scanFirst: false) {

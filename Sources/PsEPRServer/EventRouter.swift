@@ -240,7 +240,7 @@ public final class EventRouter: Sendable {
                 if stanza == nil {
                     var buffer = ByteBufferAllocator().buffer(capacity: (eventElement?.readableBytes ?? event.payload.count + 256) + 48)
                     if let eventElement {
-                        StanzaEncoder.writeMessage(forwarding: eventElement, id: "m\(number)", into: &buffer)
+                        StanzaEncoder.writeMessage(forwarding: eventElement, number: number, into: &buffer)
                     } else {
                         StanzaEncoder.writeMessage(event, id: "m\(number)", into: &buffer)
                     }

@@ -19,7 +19,9 @@ import Testing
     ) async throws -> Result {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        return try await LocalMesh.run(servers: servers, initially: initially, directory: directory, logger: Logger(label: "psepr.mesh.test")) { mesh in
+        var logger = Logger(label: "psepr.mesh.test")
+        logger.logLevel = .warning
+        return try await LocalMesh.run(servers: servers, initially: initially, directory: directory, logger: logger) { mesh in
             try await within(seconds: 20, "the mesh links up") { await mesh.waitForFullMesh() }
             return try await body(mesh)
         }

@@ -137,3 +137,12 @@ import Testing
         #expect(reread.all.map(\.value) == parameters.all.map(\.value))
     }
 }
+
+@Suite struct DecimalWritingTests {
+    @Test(arguments: [UInt64(0), 7, 42, 1_000_000, UInt64.max])
+    func decimalsAreWrittenAsDescriptionWouldBe(_ value: UInt64) {
+        var buffer = ByteBuffer()
+        buffer.writeDecimal(value)
+        #expect(String(buffer: buffer) == String(value))
+    }
+}
