@@ -80,7 +80,7 @@ struct ClientListener: Service {
 ///
 /// The handler frames the bytes itself rather than behind a `ByteToMessageHandler`: each stanza
 /// is handled where it is cut, with no boxing of frames and no pipeline hop per event.
-final class ClientConnectionHandler: ChannelInboundHandler {
+final class ClientConnectionHandler: QueueDrainingHandler {
     typealias InboundIn = ByteBuffer
 
     private let configuration: EventServerConfiguration
@@ -88,12 +88,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private let logger: Logger
     private let connections: ConnectionCount
     private var machine: ClientSessionMachine
-    private var queue: OutboundQueue?
+    private(set) var queue: OutboundQueue?
     private var session: SessionID?
     private var loginTimer: Scheduled<Void>?
     private var closing = false
     /// Subscribers' queues that got stanzas during this read and need a drain at its end.
-    private var pendingDrains: [OutboundQueue] = []
+    var pendingDrains: [OutboundQueue] = []
     /// The subscribers of the event being routed, kept to spare an allocation per event.
     private var matched: [Destination] = []
     private var framer: XMLStreamFramer
@@ -217,19 +217,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             return false
         }
         return true
-    }
-
-    /// The end of one socket read: every subscriber it produced stanzas for gets one drain (one
-    /// wake-up and one flush per read, however many events the read held).
-    func channelReadComplete(context: ChannelHandlerContext) {
-        for queue in pendingDrains { queue.scheduleDrain() }
-        pendingDrains.removeAll(keepingCapacity: true)
-        context.fireChannelReadComplete()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { queue?.drain() }
-        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -193,3 +193,28 @@ final class OutboundQueue: Sendable, Hashable {
     /// Whether the subscriber fell so far behind that it is being disconnected.
     var isOverrun: Bool { state.withLock { $0.overrun } }
 }
+
+/// A connection handler that routes what it reads into subscribers' queues and drains its own.
+///
+/// Routing defers each touched queue's drain to the end of the socket read (one wake-up and one
+/// flush per subscriber per read, however many events the read held); a queue the socket would
+/// not take waits until the socket is writable again.
+protocol QueueDrainingHandler: ChannelInboundHandler {
+    /// Subscribers' queues that got stanzas during this read.
+    var pendingDrains: [OutboundQueue] { get set }
+    /// This connection's own queue.
+    var queue: OutboundQueue? { get }
+}
+
+extension QueueDrainingHandler {
+    func channelReadComplete(context: ChannelHandlerContext) {
+        for queue in pendingDrains { queue.scheduleDrain() }
+        pendingDrains.removeAll(keepingCapacity: true)
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { queue?.drain() }
+        context.fireChannelWritabilityChanged()
+    }
+}

@@ -12,7 +12,7 @@ import Synchronization
 /// and sends `<auth proof>`, an HMAC under its own authKey over both IDs and nonces; on the
 /// other's auth it checks the proof with the key its list gives for that peer. A mismatch
 /// closes the link with `<error reason>` and is logged.
-final class PeerLinkHandler: ChannelInboundHandler {
+final class PeerLinkHandler: QueueDrainingHandler {
     typealias InboundIn = StreamFrame
 
     enum Direction {
@@ -32,12 +32,12 @@ final class PeerLinkHandler: ChannelInboundHandler {
     private let established: EventLoopPromise<Void>?
     private let ownNonce = PeerMesh.nonce()
     private var phase = Phase.awaitingHello
-    private var queue: OutboundQueue?
+    private(set) var queue: OutboundQueue?
     private var session: SessionID?
     private var expectedSequence: UInt64 = 1
     private var handshakeTimer: Scheduled<Void>?
     private var matched: [Destination] = []
-    private var pendingDrains: [OutboundQueue] = []
+    var pendingDrains: [OutboundQueue] = []
 
     /// - Parameter established: succeeded when the handshake passes, failed if the link ends first.
     init(mesh: PeerMesh, direction: Direction, established: EventLoopPromise<Void>? = nil) {
@@ -200,17 +200,6 @@ final class PeerLinkHandler: ChannelInboundHandler {
         established?.fail(PeerLinkError(reason: reason))
         queue?.enqueue(PeerWire.element(.error(reason: reason)))
         queue?.flushThenClose()
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        for queue in pendingDrains { queue.scheduleDrain() }
-        pendingDrains.removeAll(keepingCapacity: true)
-        context.fireChannelReadComplete()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { queue?.drain() }
-        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
