@@ -24,6 +24,8 @@ public enum EventScanner {
         public var event: Event
         /// The byte range of the `<event>…</event>` element, when it stands on its own.
         public var selfContainedElement: Range<Int>?
+        /// The byte range of the `<payload>` element, if any.
+        public var payloadRange: Range<Int>?
     }
 
     /// Scans one framed stanza.
@@ -35,9 +37,11 @@ public enum EventScanner {
     ///
     /// - Parameter recentChannel: the channel of the sender's previous event: when this one goes to
     ///   the same channel (the usual case) its name is reused instead of built and checked again.
-    public static func scanMessage(_ bytes: UnsafeRawBufferPointer, recentChannel: ChannelName? = nil) -> Scanned? {
+    /// - Parameter copyPayload: false leaves ``Event/payload`` empty (``Scanned/payloadRange``
+    ///   says where it is), for a caller that forwards the element and needs no copy.
+    public static func scanMessage(_ bytes: UnsafeRawBufferPointer, recentChannel: ChannelName? = nil, copyPayload: Bool = true) -> Scanned? {
         var scanner = Scanner(bytes: bytes)
-        return scanner.message(recentChannel: recentChannel)
+        return scanner.message(recentChannel: recentChannel, copyPayload: copyPayload)
     }
 }
 
@@ -70,7 +74,7 @@ private struct Scanner {
     private static let greaterThan = UInt8(ascii: ">")
     private static let slash = UInt8(ascii: "/")
 
-    mutating func message(recentChannel: ChannelName?) -> EventScanner.Scanned? {
+    mutating func message(recentChannel: ChannelName?, copyPayload: Bool) -> EventScanner.Scanned? {
         skipWhitespace()
         guard let (messageName, _) = startTagName(), localIs(messageName, "message") else { return nil }
         var fields = Fields()
@@ -194,12 +198,12 @@ private struct Scanner {
         let event = Event(
             id: fields.id.map(text), channel: channel, toService: toService, toInstance: toInstance,
             fromService: fromService, fromInstance: fromInstance, payloadNamespace: fields.payloadNamespace.map(text),
-            payload: fields.payload.map { Array(bytes[$0]) } ?? []
+            payload: copyPayload ? fields.payload.map { Array(bytes[$0]) } ?? [] : []
         )
         // An instance without a service means nothing, and the encoder leaves it out: so must a
         // forwarded element.
         if toService == nil && fields.toInstance != nil { selfContained = false }
-        return EventScanner.Scanned(event: event, selfContainedElement: selfContained ? eventElement : nil)
+        return EventScanner.Scanned(event: event, selfContainedElement: selfContained ? eventElement : nil, payloadRange: fields.payload)
     }
 
     /// An optional routing field: `.some(nil)` when absent or empty, nil when not plain.

@@ -130,17 +130,32 @@ struct ClientSessionMachine {
     /// The bulk of the traffic without building an action list: an event from a logged-in client
     /// in the usual shape, read straight from its bytes.
     mutating func scannedEvent(in stanza: ByteBuffer) -> ScannedEvent {
-        guard isAuthenticated, let scanned = stanza.withUnsafeReadableBytes({ EventScanner.scanMessage($0, recentChannel: recentChannel) }) else { return .unhandled }
+        guard case .authenticated(let service, _) = phase,
+            let scanned = stanza.withUnsafeReadableBytes({ EventScanner.scanMessage($0, recentChannel: recentChannel, copyPayload: false) })
+        else { return .unhandled }
         recentChannel = scanned.event.channel
-        return .handled(receiveEvent(scanned.event, id: scanned.event.id, element: scanned.selfContainedElement))
+        var event = scanned.event
+        // A forwarded element carries the payload; only an event written anew, or a lease
+        // operation, needs it copied out.
+        if scanned.selfContainedElement == nil || !canForward(event, service: service) || event.payloadNamespace == LeaseOperation.namespace,
+            let range = scanned.payloadRange
+        {
+            event.payload = stanza.getBytes(at: stanza.readerIndex + range.lowerBound, length: range.count) ?? []
+        }
+        return .handled(receiveEvent(event, id: event.id, element: scanned.selfContainedElement))
+    }
+
+    /// Whether the sender's `<event>` element can go on as it came: nothing in it is rewritten
+    /// by ``receiveEvent(_:id:element:)``.
+    private func canForward(_ event: Event, service: String) -> Bool {
+        event.fromInstance != nil && event.fromService.map { accounts == nil || $0 == service } == true
     }
 
     /// An event from the logged-in client: routed, or a lease operation carried out.
     private func receiveEvent(_ event: Event, id: String?, element: Range<Int>? = nil) -> Action? {
         guard case .authenticated(let service, let instance) = phase else { return nil }
         var event = event
-        // The element goes on as it came only if nothing in it is rewritten below.
-        let forwardable = event.fromInstance != nil && event.fromService.map { accounts == nil || $0 == service } == true
+        let forwardable = canForward(event, service: service)
         // With accounts configured the sender is who logged in; open servers pass it through.
         if accounts != nil || event.fromService == nil { event.fromService = service }
         if event.fromInstance == nil { event.fromInstance = instance }

@@ -203,7 +203,8 @@ public final class EventRouter: Sendable {
     ///
     /// - Parameters:
     ///   - eventElement: the event's `<event>` element as received, when it can be forwarded as
-    ///     it is; otherwise the element is written from `event`.
+    ///     it is; otherwise the element is written from `event`. With an element, `event`'s
+    ///     payload may be left empty (the element carries it; services get it parsed from there).
     ///   - origin: an event from a peer goes to local subscribers only.
     ///   - matched: a list the caller keeps between events for the matching destinations, so
     ///     routing allocates no list of its own.
@@ -235,7 +236,11 @@ public final class EventRouter: Sendable {
         for destination in matched {
             switch destination {
             case .service(let inbox):
-                inbox.continuation.yield(event)
+                if event.payload.isEmpty, let eventElement, let whole = try? Event(stanza: eventElement.readableBytesView) {
+                    inbox.continuation.yield(whole)
+                } else {
+                    inbox.continuation.yield(event)
+                }
             case .connection(let queue):
                 if stanza == nil {
                     var buffer = ByteBufferAllocator().buffer(capacity: (eventElement?.readableBytes ?? event.payload.count + 256) + 48)

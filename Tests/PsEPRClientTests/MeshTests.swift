@@ -143,7 +143,9 @@ import Testing
             file.replaceSubrange(file.range(of: "<node1>")!.lowerBound..<file.range(of: "</node1>")!.upperBound, with: "")
             try file.write(toFile: mesh.leasePeerFile, atomically: true, encoding: .utf8)
             mesh.nodes[0].running?.server.reloadPeerConfiguration()
-            try await within(seconds: 10, "the link closes") { await mesh.waitUntil { !$0.linked[1, default: []].contains("1") } }
+            try await within(seconds: 10, "the link closes") {
+                await mesh.waitUntil { !$0.linked[1, default: []].contains("1") && $0.linked[0, default: []].isEmpty }
+            }
             #expect(mesh.nodes[0].running?.server.linkedPeers.isEmpty == true)
             try await PsEPRClient.withClient(identity: identity("local"), servers: [Self.address(mesh, 0)], options: fastOptions()) { client in
                 let lease = try await client.lease(ChannelName("/local/"))
