@@ -26,24 +26,24 @@ struct LeasePeerService: Service {
             await onListening(address)
         }
         try await withGracefulShutdownHandler {
-          try await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await refreshConfiguration() }
-                group.addTask { await takeConfigurationEvents() }
-                group.addTask { for await _ in mesh.router.interestChanges() { mesh.reconcile() } }
-                group.addTask { await repeatEvery(seconds: Double(settings.leaseSeconds) / 2) { mesh.renewLeases() } }
-                group.addTask { await repeatEvery(seconds: settings.keepAliveSeconds) { mesh.ping() } }
-                // One task per peer this server dials, started as peers appear.
-                for await _ in mesh.dialTargetsChanged {
-                    for id in mesh.dialTargets where mesh.beginDialling(id) {
-                        group.addTask {
-                            await maintainLink(to: id)
-                            mesh.endDialling(id)
+            try await cancelWhenGracefulShutdown {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await refreshConfiguration() }
+                    group.addTask { await takeConfigurationEvents() }
+                    group.addTask { for await _ in mesh.router.interestChanges() { mesh.reconcile() } }
+                    group.addTask { await repeatEvery(seconds: Double(settings.leaseSeconds) / 2) { mesh.renewLeases() } }
+                    group.addTask { await repeatEvery(seconds: settings.keepAliveSeconds) { mesh.ping() } }
+                    // One task per peer this server dials, started as peers appear.
+                    for await _ in mesh.dialTargetsChanged {
+                        for id in mesh.dialTargets where mesh.beginDialling(id) {
+                            group.addTask {
+                                await maintainLink(to: id)
+                                mesh.endDialling(id)
+                            }
                         }
                     }
                 }
             }
-          }
         } onGracefulShutdown: {
             // Links and listener close first, so the tasks waiting on them end with the group.
             server.close(promise: nil)
