@@ -72,19 +72,18 @@ struct CommandService: Service {
     ///
     /// - Throws: ``ParameterError`` when the value is not valid for the parameter.
     func setParameter(_ name: String, _ value: String) throws -> Bool {
-        try context.live.update { configuration in
-            var parameters = configuration.parameters
-            parameters.set(name, value)
-            // The whole set is checked as at start-up, so a value is refused here exactly when it
-            // would be refused in the file.
-            let checked = try ServerSettings(parameters: parameters)
+        var parameters = context.live.current.parameters
+        parameters.set(name, value)
+        // The whole set is checked as at start-up, so a value is refused here exactly when it would
+        // be refused in the file. (Checked outside the lock: connections read the configuration.)
+        let checked = try ServerSettings(parameters: parameters)
+        let isFilter = name.lowercased() == ServerSettings.Key.filterLevel.lowercased()
+        if isFilter { context.logControl?.filter = checked.logFilter }
+        let applied = context.live.update { configuration in
             configuration.parameters.set(name, value)
-            if name.lowercased() == ServerSettings.Key.filterLevel.lowercased() {
-                context.logControl?.filter = checked.logFilter
-                return context.logControl != nil
-            }
             return ServerSettings.applyLive(name, from: checked.server, to: &configuration)
         }
+        return applied || (isFilter && context.logControl != nil)
     }
 }
 

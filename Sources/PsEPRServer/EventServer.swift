@@ -131,16 +131,7 @@ extension EventServer {
                 defer { portSink.finish() }
                 try await group.run()
             }
-            var bound = BoundPorts()
-            let expectsPeer = configuration.peer.configurationURL != nil
-            var iterator = ports.makeAsyncIterator()
-            while bound.client == nil || bound.oneEvent == nil || (expectsPeer && bound.leasePeer == nil), let (listener, port) = await iterator.next() {
-                switch listener {
-                case .client: bound.client = port
-                case .oneEvent: bound.oneEvent = port
-                case .leasePeer: bound.leasePeer = port
-                }
-            }
+            let bound = await BoundPorts.awaitAll(ports, withLeasePeer: configuration.peer.configurationURL != nil)
             portSink.finish()
             let result: Result
             do {

@@ -156,7 +156,7 @@ struct LeasePeerService: Service {
                     }
                     let bytes = try await Self.fetch(source)
                     guard bytes != lastApplied else { continue }
-                    let configuration = try PeerConfiguration.persite(bytes, hostname: mesh.hostname, defaultPort: PeerSettings().port)
+                    let configuration = try PeerConfiguration.persite(bytes, hostname: mesh.hostname, defaultPort: PeerSettings.defaultPort)
                     mesh.apply(configuration, source: source)
                     lastApplied = bytes
                 } catch {
@@ -173,7 +173,7 @@ struct LeasePeerService: Service {
             namespace: PeerSettings.configurationNamespace, from: settings.configurationService, what: "a peer list"
         ) { event in
             do {
-                let (peers, warnings) = try PeerConfiguration.channelPeers(event.payload, defaultPort: PeerSettings().port)
+                let (peers, warnings) = try PeerConfiguration.channelPeers(event.payload, defaultPort: PeerSettings.defaultPort)
                 var configuration = mesh.configuration
                 configuration.peers = peers.filter { $0.id != configuration.ownID }
                 configuration.warnings = warnings

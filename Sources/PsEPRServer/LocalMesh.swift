@@ -205,15 +205,7 @@ public final class LocalMesh: Sendable {
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
         let (finished, finishedSink) = AsyncStream.makeStream(of: Void.self)
         starts.yield((group, finishedSink))
-        var bound = BoundPorts()
-        var iterator = ports.makeAsyncIterator()
-        while bound.client == nil || bound.oneEvent == nil || bound.leasePeer == nil, let (listener, port) = await iterator.next() {
-            switch listener {
-            case .client: bound.client = port
-            case .oneEvent: bound.oneEvent = port
-            case .leasePeer: bound.leasePeer = port
-            }
-        }
+        let bound = await BoundPorts.awaitAll(ports, withLeasePeer: true)
         guard let client = bound.client, let peer = bound.leasePeer else { throw EventServerStartError() }
         state.withLock { state in
             state.nodes[index].server.clientPort = client

@@ -101,11 +101,7 @@ final class PeerMesh: Sendable {
 
     /// The peer with `id` if this server should dial it: listed, and the lower ID of the pair.
     func dialTarget(_ id: String) -> PeerEntry? {
-        let configuration = self.configuration
-        guard configuration.refusal == nil, let ownID = configuration.ownID, let peer = configuration.peer(id: id),
-            PeerConfiguration.dials(ownID: ownID, peerID: id)
-        else { return nil }
-        return peer
+        dialTargets.contains(id) ? configuration.peer(id: id) : nil
     }
 
     /// The IDs of every peer this server dials.

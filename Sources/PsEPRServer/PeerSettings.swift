@@ -1,7 +1,7 @@
 /// The LeasePeer mesh's settings (parameter names in brackets are `PsEPRServer.xml` paths).
 public struct PeerSettings: Sendable, Hashable {
     /// Peer listener port [`/PsEPRServer/peer/leasePeer/port`], 23341; 0 picks a free port.
-    public var port: Int = 23341
+    public var port: Int = PeerSettings.defaultPort
     /// Where `LeasePeer.xml` comes from: a file path, a `file:` URL or an http(s) URL
     /// [`/PsEPRServer/peer/leasePeer/configurationURL`]. No mesh when `nil`.
     public var configurationURL: String?
@@ -31,6 +31,9 @@ public struct PeerSettings: Sendable, Hashable {
 
     /// The defaults.
     public init() {}
+
+    /// The LeasePeer port, and the port of a peer listed without one.
+    public static let defaultPort = 23341
 
     /// The peer-list namespace on ``configurationChannel``.
     public static let configurationNamespace = "http://psepr.org/xs/lease/peer/servers"

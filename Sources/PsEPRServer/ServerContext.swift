@@ -29,6 +29,26 @@ public struct BoundPorts: Sendable, Hashable {
     public var oneEvent: Int?
     /// The LeasePeer port, when the mesh runs.
     public var leasePeer: Int?
+
+    /// Notes the port `listener` bound.
+    mutating func record(_ listener: EventServer.Listener, port: Int) {
+        switch listener {
+        case .client: client = port
+        case .oneEvent: oneEvent = port
+        case .leasePeer: leasePeer = port
+        }
+    }
+
+    /// The ports reported on `reports` once every listener is up (the LeasePeer one only when
+    /// `withLeasePeer`), or as far as they got if the reports end first (a server that failed).
+    static func awaitAll(_ reports: AsyncStream<(EventServer.Listener, Int)>, withLeasePeer: Bool) async -> BoundPorts {
+        var bound = BoundPorts()
+        var iterator = reports.makeAsyncIterator()
+        while bound.client == nil || bound.oneEvent == nil || (withLeasePeer && bound.leasePeer == nil), let (listener, port) = await iterator.next() {
+            bound.record(listener, port: port)
+        }
+        return bound
+    }
 }
 
 /// The debug log's live controls: the category filter and the file to reopen
@@ -58,7 +78,6 @@ final class ServerContext: Sendable {
     let live: LiveConfiguration
     let logger: Logger
     let logControl: LogControl?
-    let startTime = ContinuousClock.now
     let startDate = Date()
     private let ports = Mutex(BoundPorts())
     /// Asks the status reporter for a heartbeat now.
@@ -79,13 +98,7 @@ final class ServerContext: Sendable {
     var boundPorts: BoundPorts { ports.withLock { $0 } }
 
     func bound(_ listener: EventServer.Listener, _ address: SocketAddress) {
-        ports.withLock { ports in
-            switch listener {
-            case .client: ports.client = address.port
-            case .oneEvent: ports.oneEvent = address.port
-            case .leasePeer: ports.leasePeer = address.port
-            }
-        }
+        ports.withLock { $0.record(listener, port: address.port ?? 0) }
     }
 
     /// Sends an event from the server itself (`from/service` = its service name), to local

@@ -109,7 +109,9 @@ struct StatusReporter: Service {
         }
         if services.statusIncludesServiceTraffic {
             for connection in retired where connection.role == .client {
-                if let account = connection.account { tally.retiredMessages[account, default: 0] += connection.received }
+                guard let account = connection.account else { continue }
+                tally.retiredMessages[account, default: 0] += connection.received
+                tally.lastSeen[account] = now
             }
             var messages = tally.retiredMessages
             for connection in connections where connection.role == .client {
@@ -117,7 +119,6 @@ struct StatusReporter: Service {
                 messages[account, default: 0] += connection.received
                 tally.lastSeen[account] = now
             }
-            for connection in retired { if let account = connection.account, connection.role == .client { tally.lastSeen[account] = now } }
             let expiry = Duration.seconds(services.serviceExpireMinutes * 60)
             for (account, seen) in tally.lastSeen where now - seen > expiry {
                 tally.lastSeen[account] = nil
@@ -145,7 +146,7 @@ struct Discovery: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            // The first announcement goes out as soon as the listeners are up.
+            // The first announcement goes out half a second after start, once the listeners are up.
             var first = true
             while !Task.isCancelled {
                 let seconds = first ? 0.5 : context.live.current.services.discoveryPeriodSeconds
