@@ -38,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // GF(2^8) multiply-accumulate kernels (GFNI, AVX2/SSSE3 shuffles, portable) with runtime
@@ -55,12 +57,27 @@ let package = Package(
             dependencies: ["CGF256", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcomingFeatures + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // What operators of both servers share: version, log formats, readiness notification,
+        // and the monitoring endpoints (`/metrics`, `/healthz`).
+        .target(
+            name: "ServerOperations",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
         // Registration and lookup servers over HTTP(S): the original's endpoints and config files.
         .target(
             name: "DP5Server",
             dependencies: [
                 "DP5Core",
                 "DP5Client",
+                "ServerOperations",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -105,6 +122,9 @@ let package = Package(
             name: "PsEPRServer",
             dependencies: [
                 "PsEPRCore",
+                "ServerOperations",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -130,6 +150,7 @@ let package = Package(
             name: "psepr",
             dependencies: [
                 "PsEPRCore",
+                "ServerOperations",
                 "PsEPRServer",
                 "PsEPRClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -144,6 +165,7 @@ let package = Package(
             name: "dp5",
             dependencies: [
                 "DP5Core",
+                "ServerOperations",
                 "DP5Client",
                 "DP5Server",
                 "DP5Harness",
@@ -214,6 +236,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        // Operating both servers: metrics, health, the status page (in headless chromium), the
+        // commands' --version and readiness notification, the install script.
+        .testTarget(
+            name: "OperationsTests",
+            dependencies: [
+                "ServerOperations", "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTestFixtures", "DP5Core", "DP5Server",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: upcomingFeatures
         ),

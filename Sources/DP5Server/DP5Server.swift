@@ -1,4 +1,5 @@
 public import DP5Core
+import CoreMetrics
 import AsyncHTTPClient
 import DP5Client
 import Hummingbird
@@ -8,6 +9,7 @@ public import Logging
 public import NIOCore
 import NIOSSL
 public import ServiceLifecycle
+import ServerOperations
 
 /// A DP5 server: a registration server, a lookup server, or both, as its configuration says.
 ///
@@ -19,6 +21,8 @@ public struct DP5Server: Service {
     private let clock: any EpochClock
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) async -> Void
+    /// The server's metrics, served at `/metrics`.
+    public let metrics: DP5Metrics
 
     /// Creates a server.
     ///
@@ -30,8 +34,10 @@ public struct DP5Server: Service {
         configuration: ServerConfiguration,
         clock: any EpochClock = SystemEpochClock(),
         logger: Logger,
+        metrics: DP5Metrics = DP5Metrics(),
         onListening: @escaping @Sendable (SocketAddress) async -> Void = { _ in }
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
@@ -58,7 +64,7 @@ public struct DP5Server: Service {
         if configuration.isRegistrationServer {
             let registrations = RegistrationAuthority(
                 configuration: protocolConfiguration, clock: clock,
-                registrationDirectory: configuration.registrationDirectory, publications: publications, logger: logger
+                registrationDirectory: configuration.registrationDirectory, publications: publications, logger: logger, metrics: metrics
             )
             authority = registrations
             services.append(EpochRolloverService(authority: registrations, logger: logger))
@@ -73,7 +79,7 @@ public struct DP5Server: Service {
             }
             let lookups = LookupDatabases(
                 configuration: protocolConfiguration, publications: publications, source: source,
-                engine: PIREngine(threads: configuration.pirThreads), logger: logger
+                engine: PIREngine(threads: configuration.pirThreads), logger: logger, metrics: metrics
             )
             databases = lookups
             if case .remote(let baseURL, _) = source {
@@ -87,8 +93,10 @@ public struct DP5Server: Service {
         let router = Router()
         HTTPRoutes(
             configuration: configuration, clock: clock, authority: authority, databases: databases,
-            publications: publications, logger: logger
+            publications: publications, logger: logger, metrics: metrics
         ).register(on: router)
+        let listening = ReadyFlag()
+        monitoringEndpoints(authority: authority, databases: databases, listening: listening).register(on: router)
 
         let server: HTTPServerBuilder
         if let tls = configuration.tls {
@@ -105,6 +113,7 @@ public struct DP5Server: Service {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dp5"),
             services: services,
             onServerRunning: { channel in
+                listening.raise()
                 if let address = channel.localAddress {
                     logger.info("Listening", metadata: ["dp5.address": "\(address)", "dp5.roles": "\(roles.joined(separator: "+"))",
                                                         "dp5.tls": "\(configuration.tls != nil)", "dp5.pirKernel": "\(PIREngine.Kernel.best)",
@@ -113,6 +122,33 @@ public struct DP5Server: Service {
                 }
             },
             logger: logger
+        )
+    }
+
+    /// `/metrics` and `/healthz`: healthy once the HTTP listener is up and, for a lookup server,
+    /// the current epoch's database is loaded.
+    private func monitoringEndpoints(authority: RegistrationAuthority?, databases: LookupDatabases?, listening: ReadyFlag) -> MonitoringEndpoints {
+        let metrics = self.metrics, configuration = self.configuration, clock = self.clock
+        @Sendable func currentEpoch() async -> Epoch {
+            if let authority { await authority.currentEpoch } else { configuration.protocolConfiguration.currentEpoch(clock: clock) }
+        }
+        return MonitoringEndpoints(
+            registry: metrics.registry,
+            refresh: { metrics.currentEpoch.record(Int((await currentEpoch()).rawValue)) },
+            checks: {
+                var checks = [HealthCheck(name: "listener.http", passing: listening.isRaised, detail: "port \(configuration.port)")]
+                if let databases {
+                    let epoch = await currentEpoch()
+                    if authority != nil {
+                        // A server in both roles publishes and loads the epoch on first use.
+                        _ = try? await authority?.publishDueEpochs()
+                        _ = try? await databases.responder(for: epoch)
+                    }
+                    let loaded = await databases.isLoaded(epoch)
+                    checks.append(HealthCheck(name: "database.epoch", passing: loaded, detail: "epoch \(epoch) \(loaded ? "loaded" : "not loaded")"))
+                }
+                return checks
+            }
         )
     }
 

@@ -23,6 +23,7 @@ struct HTTPRoutes: Sendable {
     let databases: LookupDatabases?
     let publications: PublicationDirectory
     let logger: Logger
+    let metrics: DP5Metrics
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/") { _, _ in try await status() }
@@ -57,14 +58,21 @@ struct HTTPRoutes: Sendable {
 
     private func register(_ request: Request, epoch: String?) async throws -> Response {
         guard let authority else { return refusal("this server does not take registrations") }
-        guard let epoch = Self.epoch(from: epoch) else { return refusal("the URL carries no epoch") }
+        guard let epoch = Self.epoch(from: epoch) else {
+            metrics.countRegistration("refused")
+            return refusal("the URL carries no epoch")
+        }
         var request = request
         let body = try await request.collectBody(upTo: configuration.maxRequestBytes)
         do {
-            return octetStream(try await authority.register(Array(body.readableBytesView), urlEpoch: epoch))
+            let reply = try await authority.register(Array(body.readableBytesView), urlEpoch: epoch)
+            metrics.countRegistration((try? RegistrationReply(rawRepresentation: reply)).map { $0.status.metricLabel } ?? "unknown")
+            return octetStream(reply)
         } catch let error as DP5ServerError {
+            metrics.countRegistration("refused")
             return refusal(error.description)
         } catch {
+            metrics.countRegistration("unavailable")
             // Not stored (a full disk, say), so not acknowledged: the client may try again.
             logger.error("Storing a registration failed", metadata: ["dp5.epoch": "\(epoch)", "error": "\(error)"])
             return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain"],
@@ -84,11 +92,18 @@ struct HTTPRoutes: Sendable {
             served = try await databases.responder(for: epoch, onDemand: true)
         } catch {
             logger.debug("No database for a lookup", metadata: ["dp5.epoch": "\(epoch)", "error": "\(error)"])
+            metrics.countLookup("refused")
             return refusal("no database for epoch \(epoch)")
         }
         guard let parsed = LookupRequest(rawRepresentation: Array(body.readableBytesView)) else {
+            metrics.countLookup("invalid")
             let reply = LookupResponder.errorReply(status: LookupResponder.errorStatus, serverEpoch: served.responder.epoch)
             return octetStream(reply.header)
+        }
+        switch parsed {
+        case .metadata: metrics.countLookup("metadata")
+        case .pir: metrics.countLookup("pir")
+        case .download: metrics.countLookup("download")
         }
         let reply = await served.responder.respond(to: parsed) { await served.coalescer.answer($0) }
         return octetStream(reply.header, then: reply.body)
@@ -98,6 +113,7 @@ struct HTTPRoutes: Sendable {
         guard let epoch = Self.epoch(from: epoch) else { return refusal("the URL carries no epoch") }
         if let authority { try await authority.publishDueEpochs() }
         guard publications.isPublished(epoch) else { return refusal("no database for epoch \(epoch)") }
+        metrics.countDownload(metadata ? "metadata" : "data")
         if metadata {
             guard let bytes = publications.metadataBytes(epoch) else { return refusal("no database for epoch \(epoch)") }
             return octetStream(bytes)

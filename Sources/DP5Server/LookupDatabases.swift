@@ -1,3 +1,4 @@
+import CoreMetrics
 import AsyncHTTPClient
 import DP5Client
 import DP5Core
@@ -32,12 +33,17 @@ actor LookupDatabases {
     private let source: DatabaseSource
     private let logger: Logger
     private let engine: PIREngine
+    private let metrics: DP5Metrics
     private var served: [Epoch: ServedEpoch] = [:]
     private var fetches: [Epoch: Task<LookupResponder, any Error>] = [:]
     /// The largest data file accepted from a registration server.
     private let maximumDatabaseBytes = 1 << 40
 
-    init(configuration: DP5Configuration, publications: PublicationDirectory, source: DatabaseSource, engine: PIREngine, logger: Logger) {
+    init(
+        configuration: DP5Configuration, publications: PublicationDirectory, source: DatabaseSource, engine: PIREngine, logger: Logger,
+        metrics: DP5Metrics = DP5Metrics()
+    ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.engine = engine
         self.publications = publications
@@ -47,6 +53,9 @@ actor LookupDatabases {
 
     /// The newest epoch held.
     var newestEpoch: Epoch? { served.keys.max() }
+
+    /// Whether `epoch`'s database is loaded and served (the health check's question).
+    func isLoaded(_ epoch: Epoch) -> Bool { served[epoch] != nil }
 
     /// The responder for `epoch`, loading or fetching its database if needed.
     ///
@@ -83,9 +92,15 @@ actor LookupDatabases {
 
     @discardableResult
     private func install(_ responder: LookupResponder) -> ServedEpoch {
-        let epoch = ServedEpoch(responder: responder, coalescer: PIRCoalescer(database: responder.database, engine: engine))
+        let metrics = self.metrics
+        let epoch = ServedEpoch(
+            responder: responder,
+            coalescer: PIRCoalescer(database: responder.database, engine: engine) { metrics.recordPass(queries: $0, duration: $1) }
+        )
         served[responder.epoch] = epoch
         let newest = newestEpoch!
+        if responder.epoch == newest { metrics.databaseBytes.record(responder.metadata.dataFileSize) }
+        metrics.databaseLoaded.record(1)
         for old in served.keys where old < newest.previous { served[old] = nil }
         if case .remote = source { publications.removeEpochs(before: newest.previous) }
         return epoch
@@ -96,6 +111,18 @@ actor LookupDatabases {
         guard case .remote(let baseURL, let client) = source else {
             throw DP5ServerError.refused("no database for epoch \(epoch)")
         }
+        do {
+            let responder = try await fetch(epoch, baseURL: baseURL, client: client)
+            metrics.countFetch("ok")
+            return responder
+        } catch {
+            metrics.countFetch("failed")
+            throw error
+        }
+    }
+
+    /// Downloads, checks and stores `epoch`'s database from the registration server.
+    private func fetch(_ epoch: Epoch, baseURL: String, client: HTTPClient) async throws -> LookupResponder {
         let metadataBytes = try await download(baseURL + "/download/\(epoch)/meta", client: client, limit: Metadata.byteCount)
         let metadata = try Metadata(rawRepresentation: metadataBytes)
         guard metadata.epoch == epoch else {

@@ -1,3 +1,4 @@
+import CoreMetrics
 import DP5Core
 import Foundation
 import Logging
@@ -16,6 +17,7 @@ actor RegistrationAuthority {
     private let publications: PublicationDirectory
     private let processor: RegistrationProcessor
     private let logger: Logger
+    private let metrics: DP5Metrics
     /// Epochs added by `/debugfastforward`.
     private var fastForwardOffset: UInt32 = 0
     /// The epoch the last full check published through. Due epochs change only when the epoch
@@ -27,8 +29,10 @@ actor RegistrationAuthority {
         clock: any EpochClock,
         registrationDirectory: String,
         publications: PublicationDirectory,
-        logger: Logger
+        logger: Logger,
+        metrics: DP5Metrics = DP5Metrics()
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.clock = clock
         self.registrationDirectory = registrationDirectory
@@ -105,8 +109,13 @@ actor RegistrationAuthority {
             logger.warning("Dropping a partial record at the end of a registration file", metadata: ["dp5.epoch": "\(epoch)"])
             records.removeLast(records.count - whole)
         }
+        let buildStart = ContinuousClock.now
         let database = try EpochDatabase.build(records: records, epoch: epoch, configuration: configuration)
         try publications.publish(metadata: database.metadata.rawRepresentation, data: database.data, epoch: epoch)
+        metrics.epochBuilds.increment()
+        metrics.epochBuildDuration.recordNanoseconds(DP5Metrics.nanoseconds(ContinuousClock.now - buildStart))
+        metrics.epochRecords.record(records.count / configuration.recordSize)
+        metrics.databaseBytes.record(database.data.count)
         try DurableFiles.renameIfPresent(path, to: registrationPath(epoch, suffix: "sreg"))
         logger.info(
             "Published epoch database",

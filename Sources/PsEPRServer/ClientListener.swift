@@ -112,6 +112,7 @@ final class ClientConnectionHandler: QueueDrainingHandler {
     func channelActive(context: ChannelHandlerContext) {
         guard connections.admit(maximum: configuration.maximumConnections) else {
             logger.log(.io, .notice, "Connection refused: maximumConnections reached", metadata: ["psepr.maximum": "\(configuration.maximumConnections)"])
+            router.countConnection(.client, accepted: false)
             closing = true
             context.close(promise: nil)
             return
@@ -119,6 +120,7 @@ final class ClientConnectionHandler: QueueDrainingHandler {
         let queue = OutboundQueue(channel: context.channel, capacity: configuration.outboundQueueMax, disconnectAfterDrops: configuration.disconnectAfterDrops)
         self.queue = queue
         session = router.attach(queue)
+        router.countConnection(.client)
         let channel = context.channel
         loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(configuration.authenticationTimeoutSeconds))) { [self] in
             guard !machine.isAuthenticated else { return }
@@ -149,6 +151,7 @@ final class ClientConnectionHandler: QueueDrainingHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         var bytes = unwrapInboundIn(data)
+        queue?.bytesReceived.add(bytes.readableBytes, ordering: .relaxed)
         if var pending = unframed {
             unframed = nil
             pending.writeBuffer(&bytes)
@@ -184,12 +187,16 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             return
         }
         for action in machine.receive(frame, scanFirst: false) {
-            guard perform(action, frame: frame, session: session, queue: queue) else { return }
+            guard perform(action, frame: frame, session: session, queue: queue) else {
+                if machine.refusedLogin { router.countLogin(accepted: false) }
+                return
+            }
         }
         if loginTimer != nil, case .authenticated(let service, _) = machine.phase {
             loginTimer?.cancel()
             loginTimer = nil
             queue.account = service
+            router.countLogin(accepted: true)
         }
     }
 

@@ -29,6 +29,8 @@ struct ClientSessionMachine {
     }
 
     private(set) var phase = Phase.awaitingStream
+    /// Whether the session ended on a refused login (for the metrics).
+    private(set) var refusedLogin = false
     let serverName: String
     let streamID: String
     let accounts: AccountTable?
@@ -89,10 +91,12 @@ struct ClientSessionMachine {
         case "set":
             guard let service = query.childText("username"), let password = query.child("password")?.text else {
                 phase = .closed
+                refusedLogin = true
                 return [.send(StanzaEncoder.authenticationFailed(id: id)), .send(StanzaEncoder.streamEnd), .close(reason: "login without name or password")]
             }
             guard accounts?.verify(service: service, password: password) ?? true else {
                 phase = .closed
+                refusedLogin = true
                 return [.send(StanzaEncoder.authenticationFailed(id: id)), .send(StanzaEncoder.streamEnd), .close(reason: "wrong password for \(service)")]
             }
             phase = .authenticated(service: service, instance: query.childText("resource"))

@@ -59,6 +59,25 @@ public struct Interest: Hashable, Sendable, Comparable, CustomStringConvertible 
     public var description: String { namespace.map { "\(channel) (\($0))" } ?? "\(channel)" }
 }
 
+/// Where an event entered the server, for the metrics.
+public enum EventSource: String, Sendable, Hashable, CaseIterable {
+    /// A client connection.
+    case client
+    /// A OneEvent document.
+    case oneEvent = "oneevent"
+    /// A peer server.
+    case peer
+    /// The server's own services (heartbeats, discovery, reports).
+    case server
+}
+
+/// The kinds of connection a server accepts, for the metrics.
+public enum ConnectionKind: String, Sendable, Hashable, CaseIterable {
+    case client
+    case oneEvent = "oneevent"
+    case peer
+}
+
 /// Where an event came from, which decides where it may go.
 public enum EventOrigin: Sendable {
     /// A client of this server or one of its services: to local subscribers and to peers.
@@ -84,6 +103,23 @@ public final class EventRouter: Sendable {
         public var deliveries = 0
         /// Deliveries dropped because a subscriber's queue was full.
         public var dropped = 0
+        /// Events routed by where they came from (together, ``eventsRouted``).
+        public var eventsBySource: [EventSource: Int] = [:]
+        /// Connections closed because their subscriber kept its queue full (`disconnectAfterDrops`).
+        public var slowConsumerDisconnects = 0
+        /// Times a subscriber's queue stopped taking stanzas until the socket drained (flow
+        /// control counts these; zero until it does).
+        public var stalls = 0
+        /// Client logins accepted and refused (wrong password, no credentials).
+        public var loginsAccepted = 0
+        public var loginsRefused = 0
+        /// Connections accepted by kind, and client connections refused at `maximumConnections`.
+        public var connectionsAccepted: [ConnectionKind: Int] = [:]
+        public var connectionsRefused = 0
+        /// Bytes read from and written to the connections that have closed (open ones keep
+        /// their own counts; ``trafficBytes`` adds both).
+        var retiredBytesReceived = 0
+        var retiredBytesSent = 0
     }
 
     private struct State {
@@ -115,6 +151,8 @@ public final class EventRouter: Sendable {
 
     private let state = Mutex(State())
     private let now: @Sendable () -> ContinuousClock.Instant
+    /// The server's metrics, which also time every 64th event through ``route(_:origin:)``.
+    public let metrics = ServerMetrics()
     private let interestWatchers = Mutex<(next: Int, watchers: [Int: AsyncStream<Void>.Continuation])>((0, [:]))
 
     /// Creates a router whose lease expiry follows `now` (tests pass a clock they move by hand).
@@ -165,6 +203,9 @@ public final class EventRouter: Sendable {
         if changed { signalInterestChange() }
         let final = Self.status(session: session, queue: queue, leases: 0)
         state.withLock { state in
+            if queue.isOverrun { state.statistics.slowConsumerDisconnects += 1 }
+            state.statistics.retiredBytesReceived += queue.bytesReceived.load(ordering: .relaxed)
+            state.statistics.retiredBytesSent += queue.bytesSent.load(ordering: .relaxed)
             if state.retired.count >= 1000 { state.retired.removeFirst() }
             state.retired.append(final)
         }
@@ -188,10 +229,13 @@ public final class EventRouter: Sendable {
     }
 
     /// Routes `event` to every matching subscriber, each at most once, and schedules their drains.
-    public func route(_ event: Event, origin: EventOrigin = .local) {
+    ///
+    /// - Parameter source: where the event came from, for the metrics (the server's own services
+    ///   unless said otherwise).
+    public func route(_ event: Event, origin: EventOrigin = .local, source: EventSource = .server) {
         var matched: [Destination] = []
         var drains: [OutboundQueue] = []
-        route(event, forwarding: nil, origin: origin, matched: &matched, drains: &drains)
+        route(event, forwarding: nil, origin: origin, source: source, matched: &matched, drains: &drains)
         for queue in drains { queue.scheduleDrain() }
     }
 
@@ -206,16 +250,19 @@ public final class EventRouter: Sendable {
     ///     it is; otherwise the element is written from `event`. With an element, `event`'s
     ///     payload may be left empty (the element carries it; services get it parsed from there).
     ///   - origin: an event from a peer goes to local subscribers only.
+    ///   - source: where it came from, for the metrics (a peer's event is counted as `.peer`).
     ///   - matched: a list the caller keeps between events for the matching destinations, so
     ///     routing allocates no list of its own.
     func route(
-        _ event: Event, forwarding eventElement: ByteBuffer?, origin: EventOrigin = .local,
+        _ event: Event, forwarding eventElement: ByteBuffer?, origin: EventOrigin = .local, source: EventSource = .client,
         matched: inout [Destination], drains: inout [OutboundQueue]
     ) {
         let instant = now()
         matched.removeAll(keepingCapacity: true)
-        let number = state.withLock { state -> UInt64 in
+        let source = origin == .peer ? EventSource.peer : source
+        let (number, timed) = state.withLock { state -> (UInt64, Bool) in
             state.statistics.eventsRouted += 1
+            state.statistics.eventsBySource[source, default: 0] += 1
             state.table.collectSubscribers(
                 for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant,
                 into: &matched
@@ -223,13 +270,16 @@ public final class EventRouter: Sendable {
             if case .peer = origin {
                 matched.removeAll { if case .connection(let queue) = $0 { queue.role == .peer } else { false } }
             }
-            guard !matched.isEmpty else { return 0 }
+            guard !matched.isEmpty else { return (0, false) }
             // Counted as delivered now; drops, the rare case, are taken back below.
             state.statistics.deliveries += matched.count
             defer { state.nextMessage += 1 }
-            return state.nextMessage
+            return (state.nextMessage, state.nextMessage % ServerMetrics.routingSamplePeriod == 0)
         }
         guard !matched.isEmpty else { return }
+        // A sample of events is timed from here to the last subscriber's queue.
+        let sampleStart = timed ? ContinuousClock.now : nil
+        defer { if let sampleStart { metrics.recordRouting(ContinuousClock.now - sampleStart) } }
         // One buffer per event, shared by every subscriber's queue; built at the first queue.
         var stanza: ByteBuffer?
         var dropped = 0
@@ -360,6 +410,8 @@ public final class EventRouter: Sendable {
         let dropped: Int
         let queued: Int
         let leases: Int
+        let bytesReceived: Int
+        let bytesSent: Int
     }
 
     /// Every attached connection.
@@ -375,9 +427,35 @@ public final class EventRouter: Sendable {
         return ConnectionStatus(
             session: session, role: queue.role, account: queue.account, remote: queue.channel.remoteAddress.map { "\($0)" } ?? "",
             received: queue.received.load(ordering: .relaxed), delivered: counters.delivered, dropped: counters.dropped,
-            queued: counters.queued, leases: leases
+            queued: counters.queued, leases: leases,
+            bytesReceived: queue.bytesReceived.load(ordering: .relaxed), bytesSent: queue.bytesSent.load(ordering: .relaxed)
         )
     }
+
+    /// Counts a login (the metrics' `psepr_logins_total`).
+    func countLogin(accepted: Bool) {
+        state.withLock { state in
+            if accepted { state.statistics.loginsAccepted += 1 } else { state.statistics.loginsRefused += 1 }
+        }
+    }
+
+    /// Counts a connection accepted (or a client connection refused at `maximumConnections`).
+    func countConnection(_ kind: ConnectionKind, accepted: Bool = true) {
+        state.withLock { state in
+            if accepted { state.statistics.connectionsAccepted[kind, default: 0] += 1 } else { state.statistics.connectionsRefused += 1 }
+        }
+    }
+
+    /// Bytes read and written by every connection so far, open and closed.
+    public var trafficBytes: (received: Int, sent: Int) {
+        let (queues, received, sent) = state.withLock { ($0.queues.values.map { $0 }, $0.statistics.retiredBytesReceived, $0.statistics.retiredBytesSent) }
+        return queues.reduce((received, sent)) { total, queue in
+            (total.0 + queue.bytesReceived.load(ordering: .relaxed), total.1 + queue.bytesSent.load(ordering: .relaxed))
+        }
+    }
+
+    /// Route-table entries: connections' leases plus the built-in services' routes.
+    public var routeTableSize: Int { state.withLock { $0.table.count } }
 
     /// The leases per channel, for the heartbeat's route-table section.
     func leaseCountsByChannel() -> [(channel: ChannelName, leases: Int)] {

@@ -18,7 +18,7 @@ public struct EventServer: Service {
     private let onListening: @Sendable (_ listener: Listener, _ address: SocketAddress) async -> Void
 
     /// Which listener an address belongs to.
-    public enum Listener: Sendable { case client, oneEvent, leasePeer }
+    public enum Listener: Sendable { case client, oneEvent, leasePeer, monitor }
 
     /// Creates a server.
     ///
@@ -65,6 +65,9 @@ public struct EventServer: Service {
             AccountingService(context: context),
             CommandService(context: context),
         ]
+        if configuration.monitor.port != nil {
+            services.append(MonitorService(context: context) { await bound(.monitor, $0) })
+        }
         if let mesh = context.mesh {
             services.append(LeasePeerService(mesh: mesh) { await bound(.leasePeer, $0) })
         } else {
@@ -98,6 +101,8 @@ public struct RunningEventServer: Sendable {
     public var oneEventPort: Int { ports.oneEvent ?? 0 }
     /// The LeasePeer port (0 without a mesh).
     public var peerPort: Int { ports.leasePeer ?? 0 }
+    /// The monitoring port (0 when monitoring is off).
+    public var monitorPort: Int { ports.monitor ?? 0 }
 }
 
 extension EventServer {
@@ -131,7 +136,9 @@ extension EventServer {
                 defer { portSink.finish() }
                 try await group.run()
             }
-            let bound = await BoundPorts.awaitAll(ports, withLeasePeer: configuration.peer.configurationURL != nil)
+            let bound = await BoundPorts.awaitAll(
+                ports, withLeasePeer: configuration.peer.configurationURL != nil, withMonitor: configuration.monitor.port != nil
+            )
             portSink.finish()
             let result: Result
             do {

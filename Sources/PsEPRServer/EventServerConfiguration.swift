@@ -47,6 +47,8 @@ public struct EventServerConfiguration: Sendable {
     public var peer = PeerSettings()
     /// The built-in services.
     public var services = ServiceSettings()
+    /// The monitoring port: metrics, health, status (off unless a port is set).
+    public var monitor = MonitorSettings()
     /// Every parameter in effect, as `psepr server --print-parameters` shows them (for the
     /// parameter report); empty when the configuration was built in code.
     public var parameters = ParameterSet()

@@ -28,6 +28,7 @@ struct OneEventListener: Service {
 
     private func serve(_ connection: NIOAsyncChannel<StreamFrame, ByteBuffer>) async {
         let configuration = live.current
+        router.countConnection(.oneEvent)
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let result: String = await withTaskGroup(of: String?.self) { group in
@@ -72,7 +73,7 @@ struct OneEventListener: Service {
         var event = try Event(element: carrier, source: bytes)
         guard event.payloadNamespace != LeaseOperation.namespace else { return "error: leases need a client connection" }
         event.fromService = service
-        router.route(event)
+        router.route(event, source: .oneEvent)
         return "ok"
     }
 }

@@ -44,6 +44,9 @@ final class OutboundQueue: Sendable, Hashable {
     let role: ConnectionRole
     /// Stanzas (events, lease operations) received from the other end, for status reports.
     let received = Atomic<Int>(0)
+    /// Bytes read from and written to the other end, for the metrics.
+    let bytesReceived = Atomic<Int>(0)
+    let bytesSent = Atomic<Int>(0)
     private let state = Mutex(State())
     private let capacity: Int
     private let disconnectAfterDrops: Int
@@ -133,6 +136,7 @@ final class OutboundQueue: Sendable, Hashable {
         }
         let (batch, firstSequence) = takePending(closing: false)
         guard let combined = combine(batch, firstSequence: firstSequence) else { return }
+        bytesSent.add(combined.readableBytes, ordering: .relaxed)
         channel.writeAndFlush(combined, promise: nil)
     }
 
@@ -145,6 +149,7 @@ final class OutboundQueue: Sendable, Hashable {
             channel.close(promise: nil)
             return
         }
+        bytesSent.add(combined.readableBytes, ordering: .relaxed)
         channel.writeAndFlush(combined).whenComplete { _ in channel.close(promise: nil) }
     }
 

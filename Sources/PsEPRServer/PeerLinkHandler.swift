@@ -88,6 +88,7 @@ final class PeerLinkHandler: QueueDrainingHandler {
         }
         if case .closing = phase { return }
         queue.received.add(1, ordering: .relaxed)
+        queue.bytesReceived.add(stanza.readableBytes, ordering: .relaxed)
         let decoded: (sequence: UInt64, message: PeerMessage)
         do {
             decoded = try stanza.withUnsafeReadableBytes { try PeerWire.decode($0) }
@@ -152,6 +153,7 @@ final class PeerLinkHandler: QueueDrainingHandler {
         phase = .established(peer)
         queue.account = peer.id
         session = mesh.router.attach(queue)
+        mesh.router.countConnection(.peer)
         mesh.linkEstablished(peer: peer.id, queue: queue)
         established?.succeed()
     }

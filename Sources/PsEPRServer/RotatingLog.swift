@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+public import ServerOperations
 import Synchronization
 
 /// A rotating set of log files: `PsEPRServer.log`, then `PsEPRServer.log.1` … `.9` as each fills,
@@ -130,6 +131,10 @@ public struct CategoryLogHandler: LogHandler {
     public var file: RotatingLogFile? { control.file }
     /// Whether entries also go to standard error.
     public let echoToStandardError: Bool
+    /// The line format, files and standard error alike.
+    public var format: LogFormat = .text
+    /// Entries below this level are not written, whatever their category.
+    public var minimumLevel: Logger.Level = .trace
     /// The logger's label.
     public let label: String
     public var metadata: Logger.Metadata = [:]
@@ -154,20 +159,19 @@ public struct CategoryLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        guard event.level >= minimumLevel else { return }
         let category = LogCategory.of(level: event.level, metadata: event.metadata)
         guard category == .badError || !category.isDisjoint(with: filter) else { return }
-        let line = Self.format(event: event, category: category, context: metadata)
+        let line = Self.format(event: event, category: category, context: metadata, as: format)
         file?.write(line)
         if echoToStandardError { FileHandle.standardError.write(Data(line.utf8)) }
     }
 
-    /// `2026-11-22T10:00:00Z LEASE info: message key=value …`
-    static func format(event: LogEvent, category: LogCategory, context: Logger.Metadata) -> String {
+    /// `2026-11-22T10:00:00Z LEASE info: message key=value …` in text (see ``LogFormat``).
+    static func format(event: LogEvent, category: LogCategory, context: Logger.Metadata, as format: LogFormat = .text) -> String {
         var fields = context
         if let metadata = event.metadata { fields.merge(metadata) { $1 } }
         fields[LogCategory.metadataKey] = nil
-        let rendered = fields.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-        let time = Date().formatted(.iso8601)
-        return "\(time) \(category.name) \(event.level): \(event.message)\(rendered)\n"
+        return format.line(time: Date(), level: event.level, category: category.name, message: "\(event.message)", metadata: fields)
     }
 }

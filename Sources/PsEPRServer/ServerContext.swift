@@ -29,22 +29,38 @@ public struct BoundPorts: Sendable, Hashable {
     public var oneEvent: Int?
     /// The LeasePeer port, when the mesh runs.
     public var leasePeer: Int?
+    /// The monitoring port, when enabled.
+    public var monitor: Int?
+
+    /// None bound yet.
+    public init() {}
 
     /// Notes the port `listener` bound.
-    mutating func record(_ listener: EventServer.Listener, port: Int) {
+    public mutating func record(_ listener: EventServer.Listener, port: Int) {
         switch listener {
         case .client: client = port
         case .oneEvent: oneEvent = port
         case .leasePeer: leasePeer = port
+        case .monitor: monitor = port
         }
+    }
+
+    /// Whether every listener a server with this configuration opens is bound.
+    public func isComplete(withLeasePeer: Bool, withMonitor: Bool) -> Bool {
+        client != nil && oneEvent != nil && (!withLeasePeer || leasePeer != nil) && (!withMonitor || monitor != nil)
+    }
+
+    /// Whether every listener of `configuration` is bound.
+    public func isComplete(for configuration: EventServerConfiguration) -> Bool {
+        isComplete(withLeasePeer: configuration.peer.configurationURL != nil, withMonitor: configuration.monitor.port != nil)
     }
 
     /// The ports reported on `reports` once every listener is up (the LeasePeer one only when
     /// `withLeasePeer`), or as far as they got if the reports end first (a server that failed).
-    static func awaitAll(_ reports: AsyncStream<(EventServer.Listener, Int)>, withLeasePeer: Bool) async -> BoundPorts {
+    static func awaitAll(_ reports: AsyncStream<(EventServer.Listener, Int)>, withLeasePeer: Bool, withMonitor: Bool = false) async -> BoundPorts {
         var bound = BoundPorts()
         var iterator = reports.makeAsyncIterator()
-        while bound.client == nil || bound.oneEvent == nil || (withLeasePeer && bound.leasePeer == nil), let (listener, port) = await iterator.next() {
+        while !bound.isComplete(withLeasePeer: withLeasePeer, withMonitor: withMonitor), let (listener, port) = await iterator.next() {
             bound.record(listener, port: port)
         }
         return bound

@@ -17,6 +17,8 @@ public struct ServerSettings: Sendable {
     public var logMaximumFiles = 10
     /// Size of each file [`/PsEPRServer/debug/maximumFileBytes`], 1 MB.
     public var logMaximumFileBytes = 1 << 20
+    /// Standard error, line format and lowest level of the log [`/PsEPRServer/debug/…`].
+    public var logOutput = LogOutputSettings()
     /// Account file [`/PsEPRServer/service/accounting/file`]; none runs open.
     public var accountFile: String?
     /// Every parameter read, for reports and later lookups.
@@ -93,6 +95,8 @@ public struct ServerSettings: Sendable {
         services.parameterReportChannel = try channel(Key.parameterReportChannel, default: services.parameterReportChannel)
         services.commandsService = optional(Key.commandsService)
         server.services = services
+        server.monitor = try MonitorSettings(parameters: p)
+        logOutput = try LogOutputSettings(parameters: p)
 
         func optional(_ name: String) -> String? {
             p[name].flatMap { $0.isEmpty ? nil : $0 }
@@ -136,7 +140,7 @@ public struct ServerSettings: Sendable {
             (Key.filterLevel, "0x" + String(logFilter.rawValue, radix: 16, uppercase: true)), (Key.logMaximumFiles, "\(logMaximumFiles)"),
             (Key.logMaximumFileBytes, "\(logMaximumFileBytes)"), (Key.accountFile, accountFile ?? ""),
             (Key.serviceName, server.serviceName), (Key.instance, server.instance),
-        ] + Self.peerAndServiceValues(server)
+        ] + Self.peerAndServiceValues(server) + server.monitor.values + logOutput.values
         for (name, value) in values { effective.set(name, value) }
         return effective
     }

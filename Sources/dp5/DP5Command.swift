@@ -1,5 +1,6 @@
 public import ArgumentParser
 public import Logging
+import ServerOperations
 
 /// The `dp5` command: DP5's servers, clients and tools.
 @main
@@ -7,6 +8,7 @@ struct DP5Command: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dp5",
         abstract: "DP5, a private presence service.",
+        version: BuildInfo.versionLine(command: "dp5"),
         subcommands: [
             DemoCommand.self, ServerCommand.self, TestCertCommand.self, UsersCommand.self, ClientCommand.self,
             KeygenCommand.self, RegisterCommand.self, LookupCommand.self,
@@ -19,15 +21,18 @@ struct LoggingOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
-    /// A logger writing to standard error at the chosen level.
-    func makeLogger(label: String) -> Logger { Self.makeLogger(label: label, level: logLevel) }
+    @Option(help: "Log line format on standard error: text, logfmt or json.")
+    var logFormat: LogFormat = .text
+
+    /// A logger writing to standard error at the chosen level and format.
+    func makeLogger(label: String) -> Logger { Self.makeLogger(label: label, level: logLevel, format: logFormat) }
 
     /// A logger writing to standard error.
-    static func makeLogger(label: String, level: Logger.Level) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = level
-        return logger
+    static func makeLogger(label: String, level: Logger.Level, format: LogFormat = .text) -> Logger {
+        Logger(label: label) { _ in StandardErrorLogHandler(format: format, level: level) }
     }
 }
+
+extension LogFormat: ExpressibleByArgument {}
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}

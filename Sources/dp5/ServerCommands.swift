@@ -1,6 +1,8 @@
 import ArgumentParser
 import DP5Server
+import Foundation
 import Logging
+import ServerOperations
 import ServiceLifecycle
 import UnixSignals
 
@@ -9,7 +11,11 @@ struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server",
         abstract: "Run a registration and/or lookup server from a JSON config file (regserver.cfg, lookupserver.cfg).",
-        discussion: "Runs in the foreground, logs to standard error, and stops cleanly on SIGINT or SIGTERM."
+        discussion: """
+            Runs in the foreground, logs to standard error, and stops cleanly on SIGINT or SIGTERM. SIGHUP is \
+            logged and otherwise ignored (the logs go to standard error only). Under systemd (Type=notify) readiness \
+            is reported once the HTTP listener is bound.
+            """
     )
 
     @Argument(help: "The server's JSON configuration file.")
@@ -20,11 +26,26 @@ struct ServerCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try loadConfiguration(config, ServerConfiguration.init(contentsOfFile:))
         let logger = logging.makeLogger(label: "dp5.server")
-        let server = DP5Server(configuration: configuration, logger: logger)
+        let notifier = ReadinessNotifier(environment: ProcessInfo.processInfo.environment)
+        let server = DP5Server(configuration: configuration, logger: logger) { address in
+            notifier.ready(status: "serving on \(address)")
+        }
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
-        try await group.run()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            // SIGHUP (systemctl reload, logrotate) must not end the server: there is no log file to reopen.
+            tasks.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    notifier.reloading()
+                    logger.notice("SIGHUP: nothing to reload (logs go to standard error)")
+                    notifier.reloaded()
+                }
+            }
+            try await group.run()
+            tasks.cancelAll()
+        }
+        notifier.stopping()
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PsEPRClient
 import PsEPRCore
+import ServerOperations
 
 /// The `psepr` command: the PsEPR event router and its clients.
 @main
@@ -9,6 +10,7 @@ struct PsEPRCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "psepr",
         abstract: "PsEPR, a publish/subscribe event router.",
+        version: BuildInfo.versionLine(command: "psepr"),
         subcommands: [
             DemoCommand.self, ServerCommand.self, PublishCommand.self, WatchCommand.self, SendOneCommand.self, AccountsCommand.self,
             BenchCommand.self, PeersCommand.self, MeshDemoCommand.self,

@@ -1,9 +1,12 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import PsEPRCore
 import PsEPRServer
+import ServerOperations
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// `psepr server`: a PsEPR server in the foreground, configured by `PsEPRServer.xml`.
@@ -14,7 +17,9 @@ struct ServerCommand: AsyncParsableCommand {
         discussion: """
             Reads PsEPRServer.xml from /usr/local/psepr/etc/psepr/, ~/.psepr/ and the working directory \
             (each overriding the ones before), then each --config file. Logs go to /PsEPRServer/debug/directory \
-            and, in a terminal, to standard error.
+            and to standard error (unless /PsEPRServer/debug/standardError is no). SIGHUP reopens the log file \
+            and reads the peer list again. Under systemd (Type=notify) readiness is reported once every \
+            listener is bound. A configuration error exits with status 78 and its message alone.
             """
     )
 
@@ -24,35 +29,61 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(help: "Print every parameter's value in effect (defaults included) and exit.")
     var printParameters = false
 
+    /// The exit status of a configuration that cannot be used (sysexits' EX_CONFIG), which the
+    /// systemd unit does not restart on.
+    static let configurationErrorStatus: Int32 = 78
+
     func run() async throws {
-        let settings = try ServerSettings.load(configurationFiles: configurationFiles)
+        let settings: ServerSettings
+        do {
+            settings = try ServerSettings.load(configurationFiles: configurationFiles)
+        } catch {
+            FileHandle.standardError.write(Data("psepr: \(error)\n".utf8))
+            throw ExitCode(Self.configurationErrorStatus)
+        }
         if printParameters {
             for (name, value) in settings.effectiveParameters.all { print("\(name) = \(value)") }
             return
         }
         let (logger, logControl) = makeServerLogger(settings)
         logger.log(.services, .notice, "PsEPR server starting", metadata: [
-            "psepr.name": "\(settings.server.serverName)",
+            "psepr.name": "\(settings.server.serverName)", "psepr.version": "\(BuildInfo.version)",
             "psepr.configuration": "\(settings.sources.isEmpty ? "built-in defaults" : settings.sources.joined(separator: ", "))",
         ])
-        let server = EventServer(configuration: settings.server, logger: logger, logControl: logControl)
+        let notifier = ReadinessNotifier(environment: ProcessInfo.processInfo.environment)
+        let bound = Mutex(BoundPorts())
+        let configuration = settings.server
+        let server = EventServer(configuration: configuration, logger: logger, logControl: logControl, onListening: { listener, address in
+            let ready = bound.withLock { ports -> BoundPorts? in
+                let wasComplete = ports.isComplete(for: configuration)
+                ports.record(listener, port: address.port ?? 0)
+                return !wasComplete && ports.isComplete(for: configuration) ? ports : nil
+            }
+            guard let ready else { return }
+            logger.log(.services, .notice, "PsEPR server ready", metadata: ["psepr.clientPort": "\(ready.client ?? 0)", "psepr.monitorPort": "\(ready.monitor.map(String.init) ?? "off")"])
+            notifier.ready(status: "serving on client port \(ready.client ?? 0)")
+        })
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            // SIGHUP reads the peer list again at once.
+            // SIGHUP: reopen the log file (after logrotate moved it) and read the peer list again.
             tasks.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                    logger.log(.peer, .notice, "SIGHUP: reading the peer list again")
+                    notifier.reloading()
+                    logControl.file?.reopen()
+                    logger.log(.services, .notice, "SIGHUP: log file reopened, reading the peer list again")
                     server.reloadPeerConfiguration()
+                    notifier.reloaded()
                 }
             }
             try await group.run()
             tasks.cancelAll()
         }
+        notifier.stopping()
         logger.log(.services, .notice, "PsEPR server stopped")
     }
 
-    /// Logs by category to the rotating files, and to standard error in a terminal (or when the
-    /// files cannot be opened).
+    /// Logs by category to the rotating files, and to standard error unless turned off (always
+    /// when the files cannot be opened).
     private func makeServerLogger(_ settings: ServerSettings) -> (Logger, LogControl) {
         var file: RotatingLogFile?
         do {
@@ -60,10 +91,14 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("psepr: cannot log to \(settings.logDirectory) (\(error)); logging to standard error only. Set \(ServerSettings.Key.logDirectory).\n".utf8))
         }
-        let echo = isatty(STDERR_FILENO) != 0 || file == nil
+        let echo = settings.logOutput.standardError || file == nil
         let control = LogControl(filter: settings.logFilter, file: file)
+        let output = settings.logOutput
         let logger = Logger(label: "psepr.server") { label in
-            CategoryLogHandler(label: label, control: control, echoToStandardError: echo)
+            var handler = CategoryLogHandler(label: label, control: control, echoToStandardError: echo)
+            handler.format = output.format
+            handler.minimumLevel = output.minimumLevel
+            return handler
         }
         return (logger, control)
     }

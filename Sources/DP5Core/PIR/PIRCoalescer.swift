@@ -28,12 +28,18 @@ public actor PIRCoalescer {
     /// Passes run so far, and queries answered: for status reports and tests.
     public private(set) var passes = 0
     public private(set) var queriesAnswered = 0
+    /// Told of every pass: its queries and how long it took (the server's metrics).
+    private let onPass: (@Sendable (_ queries: Int, _ duration: Duration) -> Void)?
 
     /// Creates a coalescer.
-    public init(database: PIRDatabase, engine: PIREngine, maximumQueriesPerPass: Int = 1000) {
+    public init(
+        database: PIRDatabase, engine: PIREngine, maximumQueriesPerPass: Int = 1000,
+        onPass: (@Sendable (_ queries: Int, _ duration: Duration) -> Void)? = nil
+    ) {
         self.database = database
         self.engine = engine
         self.maximumQueriesPerPass = max(1, maximumQueriesPerPass)
+        self.onPass = onPass
     }
 
     /// Answers `batch`, sharing a pass with whatever other requests are waiting.
@@ -53,7 +59,9 @@ public actor PIRCoalescer {
             queries += next.batch.numberOfQueries
             group.append(next.batch)
         }
+        let start = ContinuousClock.now
         let answers = await engine.answer(group, database: database)
+        onPass?(queries, ContinuousClock.now - start)
         passes += 1
         queriesAnswered += queries
         for (follower, answer) in zip(followers, answers.dropFirst()) { follower.continuation.resume(returning: .answered(answer)) }
