@@ -246,6 +246,7 @@ let package = Package(
             dependencies: [
                 "ServerOperations", "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTestFixtures", "DP5Core", "DP5Server",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

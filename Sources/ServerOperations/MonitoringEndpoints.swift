@@ -53,13 +53,18 @@ public struct MonitoringEndpoints: Sendable {
 
     /// `{"status":"ok"|"unavailable","checks":[{"name":…,"passing":…,"detail":…}]}` with 200 or 503.
     public func healthResponse() async -> Response {
+        let (healthy, json) = await health()
+        return Self.response(healthy ? .ok : .serviceUnavailable, contentType: "application/json", body: Array(json.utf8))
+    }
+
+    /// Whether every check passes, and the JSON `/healthz` answers.
+    public func health() async -> (healthy: Bool, json: String) {
         let results = await checks()
         let healthy = !results.isEmpty && results.allSatisfy(\.passing)
         let list = results.map { check in
             "{\"name\":\(LogFormat.jsonString(check.name)),\"passing\":\(check.passing),\"detail\":\(LogFormat.jsonString(check.detail))}"
         }
-        let json = "{\"status\":\"\(healthy ? "ok" : "unavailable")\",\"checks\":[\(list.joined(separator: ","))]}\n"
-        return Self.response(healthy ? .ok : .serviceUnavailable, contentType: "application/json", body: Array(json.utf8))
+        return (healthy, "{\"status\":\"\(healthy ? "ok" : "unavailable")\",\"checks\":[\(list.joined(separator: ","))]}\n")
     }
 
     /// A whole response with a body and no caching (monitoring answers are always current).

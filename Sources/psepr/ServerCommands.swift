@@ -61,7 +61,7 @@ struct ServerCommand: AsyncParsableCommand {
             }
             guard let ready else { return }
             logger.log(.services, .notice, "PsEPR server ready", metadata: ["psepr.clientPort": "\(ready.client ?? 0)", "psepr.monitorPort": "\(ready.monitor.map(String.init) ?? "off")"])
-            notifier.ready(status: "serving on client port \(ready.client ?? 0)")
+            notifier.ready(status: "serving on client port \(ready.client ?? 0), monitor port \(ready.monitor.map(String.init) ?? "off")")
         })
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
