@@ -71,6 +71,45 @@ public enum EventSource: String, Sendable, Hashable, CaseIterable {
     case server
 }
 
+/// A small enum whose cases number 0, 1, … for a ``Tally``.
+public protocol TallyKey: CaseIterable, Sendable {
+    var tallyIndex: Int { get }
+}
+
+/// A count per case of a ``TallyKey``, kept in an array indexed by case: bumped for every event
+/// under the router's lock, so no hashing per count.
+public struct Tally<Key: TallyKey>: Sendable, Hashable {
+    private var counts = [Int](repeating: 0, count: Key.allCases.count)
+
+    public init() {}
+
+    public subscript(key: Key) -> Int {
+        get { counts[key.tallyIndex] }
+        set { counts[key.tallyIndex] = newValue }
+    }
+}
+
+extension EventSource: TallyKey {
+    public var tallyIndex: Int {
+        switch self {
+        case .client: 0
+        case .oneEvent: 1
+        case .peer: 2
+        case .server: 3
+        }
+    }
+}
+
+extension ConnectionKind: TallyKey {
+    public var tallyIndex: Int {
+        switch self {
+        case .client: 0
+        case .oneEvent: 1
+        case .peer: 2
+        }
+    }
+}
+
 /// The kinds of connection a server accepts, for the metrics.
 public enum ConnectionKind: String, Sendable, Hashable, CaseIterable {
     case client
@@ -104,7 +143,7 @@ public final class EventRouter: Sendable {
         /// Deliveries dropped because a subscriber's queue was full.
         public var dropped = 0
         /// Events routed by where they came from (together, ``eventsRouted``).
-        public var eventsBySource: [EventSource: Int] = [:]
+        public var eventsBySource = Tally<EventSource>()
         /// Connections closed because their subscriber kept its queue full (`disconnectAfterDrops`).
         public var slowConsumerDisconnects = 0
         /// Times a subscriber's queue stopped taking stanzas until the socket drained (flow
@@ -114,7 +153,7 @@ public final class EventRouter: Sendable {
         public var loginsAccepted = 0
         public var loginsRefused = 0
         /// Connections accepted by kind, and client connections refused at `maximumConnections`.
-        public var connectionsAccepted: [ConnectionKind: Int] = [:]
+        public var connectionsAccepted = Tally<ConnectionKind>()
         public var connectionsRefused = 0
         /// Bytes read from and written to the connections that have closed (open ones keep
         /// their own counts; ``trafficBytes`` adds both).
@@ -262,7 +301,7 @@ public final class EventRouter: Sendable {
         let source = origin == .peer ? EventSource.peer : source
         let (number, timed) = state.withLock { state -> (UInt64, Bool) in
             state.statistics.eventsRouted += 1
-            state.statistics.eventsBySource[source, default: 0] += 1
+            state.statistics.eventsBySource[source] += 1
             state.table.collectSubscribers(
                 for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant,
                 into: &matched
@@ -442,7 +481,7 @@ public final class EventRouter: Sendable {
     /// Counts a connection accepted (or a client connection refused at `maximumConnections`).
     func countConnection(_ kind: ConnectionKind, accepted: Bool = true) {
         state.withLock { state in
-            if accepted { state.statistics.connectionsAccepted[kind, default: 0] += 1 } else { state.statistics.connectionsRefused += 1 }
+            if accepted { state.statistics.connectionsAccepted[kind] += 1 } else { state.statistics.connectionsRefused += 1 }
         }
     }
 

@@ -87,8 +87,8 @@ public final class ServerMetrics: Sendable {
             "loginsAccepted": statistics.loginsAccepted, "loginsRefused": statistics.loginsRefused,
             "connectionsRefused": statistics.connectionsRefused,
         ]
-        for source in EventSource.allCases { totals["events.\(source.rawValue)"] = statistics.eventsBySource[source, default: 0] }
-        for kind in ConnectionKind.allCases { totals["connections.\(kind.rawValue)"] = statistics.connectionsAccepted[kind, default: 0] }
+        for source in EventSource.allCases { totals["events.\(source.rawValue)"] = statistics.eventsBySource[source] }
+        for kind in ConnectionKind.allCases { totals["connections.\(kind.rawValue)"] = statistics.connectionsAccepted[kind] }
         carried.withLock { carried in
             for (key, total) in totals {
                 let increase = total - carried[key, default: 0]

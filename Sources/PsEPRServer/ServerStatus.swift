@@ -66,7 +66,7 @@ struct ServerStatus {
         var events = JSONObject()
         events.add("routed", statistics.eventsRouted)
         var bySource = JSONObject()
-        for source in EventSource.allCases { bySource.add(source.rawValue, statistics.eventsBySource[source, default: 0]) }
+        for source in EventSource.allCases { bySource.add(source.rawValue, statistics.eventsBySource[source]) }
         events.add("received", raw: bySource.text)
         events.add("deliveries", statistics.deliveries)
         events.add("dropped", statistics.dropped)
@@ -127,16 +127,14 @@ struct ServerStatus {
     /// The status page: the same numbers, rendered by the server (no script, no external
     /// assets), reloading itself every `refreshSeconds`.
     func page(refreshSeconds: Int) -> String {
-        func h(_ text: String) -> String {
-            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
+        // XML's escaping is HTML's too, in text and in quoted attributes.
+        func h(_ text: String) -> String { XMLText.escape(text) }
         func tile(_ id: String, _ label: String, _ value: Int) -> String {
             "<div class=\"tile\"><div class=\"value\" id=\"\(id)\">\(value)</div><div class=\"label\">\(h(label))</div></div>"
         }
         let listeners = [("client", ports.client), ("OneEvent", ports.oneEvent), ("LeasePeer", ports.leasePeer), ("monitor", ports.monitor)]
             .compactMap { name, port in port.map { "\(name) \($0)" } }.joined(separator: " · ")
-        let received = EventSource.allCases.map { "\($0.rawValue) \(statistics.eventsBySource[$0, default: 0])" }.joined(separator: " · ")
+        let received = EventSource.allCases.map { "\($0.rawValue) \(statistics.eventsBySource[$0])" }.joined(separator: " · ")
         let rows = connections.map { c in
             "<tr><td>\(h("\(c.session)"))</td><td>\(h(c.role.rawValue))</td><td>\(h(c.account ?? ""))</td><td>\(h(c.remote))</td>"
                 + "<td>\(c.received)</td><td>\(c.delivered)</td><td>\(c.dropped)</td><td>\(c.queued)</td><td>\(c.leases)</td></tr>"
