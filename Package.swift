@@ -110,6 +110,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: upcomingFeatures + routingHotPath
@@ -121,6 +123,7 @@ let package = Package(
                 "PsEPRCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -190,7 +193,8 @@ let package = Package(
         .testTarget(
             name: "PsEPRClientTests",
             dependencies: [
-                "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTestFixtures",
+                // DP5Server for its self-signed certificates (the TLS tests).
+                "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTestFixtures", "DP5Server",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -210,6 +214,7 @@ let package = Package(
             name: "PsEPRServerTests",
             dependencies: [
                 "PsEPRCore", "PsEPRServer", "PsEPRTestFixtures",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -30,6 +30,15 @@ public struct BoundPorts: Sendable, Hashable {
     /// The LeasePeer port, when the mesh runs.
     public var leasePeer: Int?
 
+    /// The port `listener` bound, if it has.
+    func port(of listener: EventServer.Listener) -> Int? {
+        switch listener {
+        case .client: client
+        case .oneEvent: oneEvent
+        case .leasePeer: leasePeer
+        }
+    }
+
     /// Notes the port `listener` bound.
     mutating func record(_ listener: EventServer.Listener, port: Int) {
         switch listener {
