@@ -216,7 +216,13 @@ public actor PsEPRClient: Service {
     /// The operating system's words for a socket error, TLS's for a handshake, else the error's own.
     static func plainReason(_ error: any Error) -> String {
         if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
-        if let error = error as? NIOSSLError { return "TLS failed: \(error)" }
+        if error is NIOSSLError || error is NIOSSLExtraError {
+            // BoringSSL's text names source files; the cause in plain words is enough.
+            let text = "\(error)"
+            if text.contains("CERTIFICATE_VERIFY_FAILED") { return "TLS failed: the server's certificate is not trusted" }
+            if text.contains("Hostname") || text.contains("hostname") { return "TLS failed: the server's certificate is not valid for this host" }
+            return "TLS failed: the handshake did not complete"
+        }
         if let error = error as? ChannelError, case .connectTimeout = error { return "the connection timed out" }
         return "\(error)"
     }
