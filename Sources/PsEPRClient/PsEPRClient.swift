@@ -216,6 +216,10 @@ public actor PsEPRClient: Service {
     /// The operating system's words for a socket error, TLS's for a handshake, else the error's own.
     static func plainReason(_ error: any Error) -> String {
         if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? NIOConnectionError {
+            // Each address tried failed: the last one's reason, or the name did not resolve.
+            return error.connectionErrors.last.map { plainReason($0.error) } ?? "\(error.host) did not resolve to an address"
+        }
         if error is NIOSSLError || error is NIOSSLExtraError {
             // BoringSSL's text names source files; the cause in plain words is enough.
             let text = "\(error)"

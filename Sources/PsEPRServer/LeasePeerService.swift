@@ -1,8 +1,6 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import PsEPRCore
@@ -170,7 +168,7 @@ struct LeasePeerService: Service {
                     guard settings.configurationFormat.uppercased() == "PERSITE" else {
                         throw SettingsError(message: "configurationFormat \(settings.configurationFormat) is not supported (only PERSITE)")
                     }
-                    let bytes = try await Self.fetch(source)
+                    let bytes = try await ConfigurationSource.bytes(at: source)
                     guard bytes != lastApplied else { continue }
                     let configuration = try PeerConfiguration.persite(bytes, hostname: mesh.hostname, defaultPort: PeerSettings.defaultPort)
                     mesh.apply(configuration, source: source)
@@ -198,20 +196,6 @@ struct LeasePeerService: Service {
                 logger.log(.badError, .warning, "Ignored a malformed peer list", metadata: ["error": "\(error)"])
             }
         }
-    }
-
-    /// The bytes at `source`: a file path, a `file:` URL or an http(s) URL (at most 4 MB).
-    static func fetch(_ source: String) async throws -> [UInt8] {
-        let limit = 4 << 20
-        if source.lowercased().hasPrefix("http://") || source.lowercased().hasPrefix("https://") {
-            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: source), timeout: .seconds(30))
-            guard response.status == .ok else { throw SettingsError(message: "\(source) answered \(response.status)") }
-            return Array(buffer: try await response.body.collect(upTo: limit))
-        }
-        let path = source.lowercased().hasPrefix("file:") ? (URL(string: source)?.path ?? String(source.dropFirst(5))) : source
-        guard let data = FileManager.default.contents(atPath: path) else { throw SettingsError(message: "cannot read \(path)") }
-        guard data.count <= limit else { throw SettingsError(message: "\(path) is larger than \(limit) bytes") }
-        return Array(data)
     }
 }
 
