@@ -1,5 +1,6 @@
 import NIOCore
 public import NIOSSL
+import NIOTLS
 import PsEPRCore
 
 /// Whether and how a client runs STARTTLS, and which server certificates it accepts.
@@ -95,5 +96,35 @@ final class RestartableStreamFramer: ChannelDuplexHandler {
         framer = XMLStreamFramer(mode: .stream, limits: limits)
         unframed = nil
         promise?.succeed()
+    }
+}
+
+/// Sits right after the TLS handler while the handshake runs and reports how it ended, so a
+/// failed handshake surfaces as TLS's own error rather than as a write on a closed channel.
+final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let done: EventLoopPromise<Void>
+
+    init(done: EventLoopPromise<Void>) {
+        self.done = done
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            done.succeed()
+            context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        done.fail(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        done.fail(ChannelError.ioOnClosedChannel)
+        context.fireChannelInactive()
     }
 }

@@ -297,11 +297,16 @@ public actor PsEPRClient: Service {
             }
             // Nothing more comes in the clear: TLS goes in front, and framing starts afresh.
             let context = try tls.makeContext()
+            let handshake = channel.eventLoop.makePromise(of: Void.self)
             try await channel.eventLoop.submit {
                 let hostname = host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
-                try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: hostname), position: .first)
+                let tlsHandler = try NIOSSLClientHandler(context: context, serverHostname: hostname)
+                let handlers = channel.pipeline.syncOperations
+                try handlers.addHandler(tlsHandler, position: .first)
+                try handlers.addHandler(TLSHandshakeWatcher(done: handshake), position: .after(tlsHandler))
                 channel.triggerUserOutboundEvent(RestartStreamFraming(), promise: nil)
             }.get()
+            try await handshake.futureResult.get()
             try await openStream(host: host, frames: &frames, writer: writer)
         }
         try await authenticate(identity: identity, host: host, frames: &frames, writer: writer)

@@ -1,5 +1,5 @@
 import NIOCore
-public import NIOSSL
+import NIOSSL
 
 /// TLS for a server: STARTTLS on the client port and TLS on LeasePeer links (parameter names in
 /// brackets are `PsEPRServer.xml` paths). Off unless a certificate and key are configured.

@@ -51,7 +51,7 @@ import Testing
             var options = Self.tlsOptions(trust: other.certificate, mode: .whenOffered)
             options.giveUpAfter = .milliseconds(500)
             do {
-                try await PsEPRClient.withClient(identity: identity("wary"), servers: [ServerAddress(host: "localhost", port: port)], options: options) { _ in
+                _ = try await PsEPRClient.withClient(identity: identity("wary"), servers: [ServerAddress(host: "localhost", port: port)], options: options) { _ in
                     Issue.record("logged in over a certificate nobody trusts")
                 }
             } catch PsEPRClient.ClientError.unreachable(_, let lastError) {
@@ -68,7 +68,7 @@ import Testing
             options.tls.mode = .disabled
             options.giveUpAfter = .milliseconds(300)
             do {
-                try await PsEPRClient.withClient(identity: identity("plain"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: options) { _ in
+                _ = try await PsEPRClient.withClient(identity: identity("plain"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: options) { _ in
                     Issue.record("a plain login was accepted")
                 }
             } catch PsEPRClient.ClientError.unreachable(_, let lastError) {
