@@ -38,8 +38,7 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
         case scrypt(logCost: Int, blockSize: Int, parallelism: Int)
     }
 
-    /// The cost of the scrypt lines written (N = 2^14, r = 8, p = 1: 16 MiB and a few tens of
-    /// milliseconds per check on a server core).
+    /// The cost of the scrypt lines written (N = 2^14, r = 8, p = 1: 16 MiB per check).
     public struct KeyDerivationCost: Sendable, Hashable {
         /// log₂ of scrypt's N.
         public var logCost: Int
