@@ -143,7 +143,11 @@ extension EventServer {
             portSink.finish()
             let result: Result
             do {
-                guard bound.client != nil, bound.oneEvent != nil else { throw EventServerStartError() }
+                guard bound.client != nil, bound.oneEvent != nil else {
+                    // The group has stopped; its own error says why (a port in use, say).
+                    try await tasks.waitForAll()
+                    throw EventServerStartError()
+                }
                 result = try await body(RunningEventServer(server: server, ports: bound))
             } catch {
                 await group.triggerGracefulShutdown()
