@@ -1,6 +1,8 @@
 public import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
+import Foundation
 public import PsEPRCore
 public import ServiceLifecycle
 
@@ -31,6 +33,12 @@ public actor PsEPRClient: Service {
         public var timerResolution: Duration = .milliseconds(250)
         /// Bounds on stanzas from the server.
         public var limits = XMLStreamFramer.Limits()
+        /// STARTTLS and certificate verification.
+        public var tls = ClientTLSOptions()
+        /// Stop, with ``ClientError/unreachable(after:lastError:)``, once no server has been
+        /// logged in to for this long (from the start, or from the last connection's end);
+        /// `nil` keeps trying for ever.
+        public var giveUpAfter: Duration?
 
         /// The defaults.
         public init() {}
@@ -46,6 +54,10 @@ public actor PsEPRClient: Service {
         case closed
         /// The server answered the login with something unexpected.
         case protocolViolation(String)
+        /// TLS is required (``ClientTLSOptions/Mode/required``) and the server does not offer it.
+        case tlsUnavailable(server: String)
+        /// No server could be logged in to for ``Options/giveUpAfter``; the last attempt's error.
+        case unreachable(after: Duration, lastError: String)
 
         public var description: String {
             switch self {
@@ -53,6 +65,8 @@ public actor PsEPRClient: Service {
             case .authenticationFailed(let server): return "\(server) refused the service name or password"
             case .closed: return "the client is closed"
             case .protocolViolation(let what): return "unexpected login reply: \(what)"
+            case .tlsUnavailable(let server): return "\(server) does not offer TLS, which this client requires"
+            case .unreachable(let after, let lastError): return "no PsEPR server reached for \(after.components.seconds) s; last: \(lastError)"
             }
         }
     }
@@ -161,24 +175,60 @@ public actor PsEPRClient: Service {
 
     private func runConnections() async throws {
         var failures = 0
+        // Since when no server has been logged in to.
+        var unconnectedSince = clock.now
         while !isClosed {
             for server in servers.shuffled() where !isClosed {
                 let loginsBefore = connectionCount
+                var lastError = "the connection ended"
                 do {
                     try await session(with: server)
-                } catch ClientError.authenticationFailed(let server) {
-                    throw ClientError.authenticationFailed(server: server)
+                } catch let error as ClientError {
+                    switch error {
+                    case .authenticationFailed, .tlsUnavailable: throw error
+                    default: lastError = "\(error)"
+                    }
                 } catch {
                     try Task.checkCancellation()
-                    logger.log(level: .info, "PsEPR connection ended", metadata: ["psepr.server": "\(server)", "error": "\(error)"])
+                    lastError = Self.plainReason(error)
                 }
                 if isClosed { return }
+                let loggedIn = connectionCount > loginsBefore
+                if loggedIn { unconnectedSince = clock.now }
                 // After a session that logged in, start the back-off afresh; a server that
                 // keeps failing is tried less and less often.
-                failures = connectionCount > loginsBefore ? 1 : failures + 1
-                try await Task.sleep(for: backoff(after: failures))
+                failures = loggedIn ? 1 : failures + 1
+                var pause = backoff(after: failures)
+                if let limit = options.giveUpAfter {
+                    let waited = clock.now - unconnectedSince
+                    guard waited < limit else { throw ClientError.unreachable(after: limit, lastError: "\(server): \(lastError)") }
+                    pause = min(pause, limit - waited)
+                }
+                logger.log(
+                    level: loggedIn ? .warning : .notice, loggedIn ? "Lost the PsEPR server; reconnecting" : "Cannot log in to a PsEPR server; trying again",
+                    metadata: ["psepr.server": "\(server)", "psepr.reason": "\(lastError)", "psepr.retryInSeconds": "\(String(format: "%.1f", Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18))"]
+                )
+                try await Task.sleep(for: pause)
             }
         }
+    }
+
+    /// The operating system's words for a socket error, TLS's for a handshake, else the error's own.
+    static func plainReason(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? NIOConnectionError {
+            // Each address tried failed: the last one's reason, or the name did not resolve.
+            return error.connectionErrors.last.map { plainReason($0.error) } ?? "\(error.host) did not resolve to an address"
+        }
+        if error is NIOSSLError || error is NIOSSLExtraError {
+            // BoringSSL's text names source files; the cause in plain words is enough.
+            let text = "\(error)"
+            if text.contains("CERTIFICATE_VERIFY_FAILED") { return "TLS failed: the server's certificate is not trusted" }
+            if text.contains("Hostname") || text.contains("hostname") { return "TLS failed: the server's certificate is not valid for this host" }
+            return "TLS failed: the handshake did not complete"
+        }
+        if let error = error as? ChannelError, case .connectTimeout = error { return "the connection timed out" }
+        return "\(error)"
     }
 
     /// Exponential back-off from the initial pause up to the maximum, with half of it random
@@ -196,7 +246,7 @@ public actor PsEPRClient: Service {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: server.host, port: server.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: .stream, limits: limits)))
+                    try channel.pipeline.syncOperations.addHandler(RestartableStreamFramer(limits: limits))
                     return try NIOAsyncChannel<StreamFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
@@ -206,7 +256,10 @@ public actor PsEPRClient: Service {
             let watchdog = channel.channel.eventLoop.scheduleTask(in: .nanoseconds(options.loginTimeout.nanoseconds)) {
                 channel.channel.close(promise: nil)
             }
-            try await Self.logIn(identity: identity, host: server.host, frames: &frames, writer: outbound)
+            try await Self.logIn(
+                identity: identity, host: server.host, frames: &frames, writer: outbound,
+                tls: options.tls, channel: channel.channel
+            )
             watchdog.cancel()
             try await connected(channel: channel.channel, writer: outbound, server: server)
             defer { disconnected() }
@@ -221,29 +274,76 @@ public actor PsEPRClient: Service {
     }
 
     /// The login: stream header, then `jabber:iq:auth` get and set, waiting for each answer.
+    ///
+    /// The stream features (which the original's servers do not send) arrive with the header,
+    /// before the answer to the get. When they offer STARTTLS and `tls` is given, TLS starts
+    /// there: `<starttls/>`, `<proceed/>`, the handshake (verifying the server's certificate
+    /// for `host`), a new stream inside TLS, then the set.
     private static func logIn(
         identity: ServiceIdentity, host: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator,
-        writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
+        writer: NIOAsyncChannelOutboundWriter<ByteBuffer>, tls: ClientTLSOptions, channel: any Channel
     ) async throws {
+        try await openStream(host: host, frames: &frames, writer: writer)
+        try await writer.write(ByteBuffer(bytes: ClientStanzas.authenticationQuery(id: "logon_1", service: identity.service)))
+        let (_, offersTLS) = try await reply(to: "logon_1", frames: &frames)
+        if tls.mode != .disabled {
+            guard offersTLS else {
+                if tls.mode == .required { throw ClientError.tlsUnavailable(server: host) }
+                return try await authenticate(identity: identity, host: host, frames: &frames, writer: writer)
+            }
+            try await writer.write(ByteBuffer(string: "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"))
+            guard case .stanza(let answer)? = try await frames.next(), let element = try? XMLElement.parse(answer.readableBytesView), element.localName == "proceed" else {
+                throw ClientError.protocolViolation("the server offered STARTTLS and then refused it")
+            }
+            // Nothing more comes in the clear: TLS goes in front, and framing starts afresh.
+            let context = try tls.makeContext()
+            let handshake = channel.eventLoop.makePromise(of: Void.self)
+            try await channel.eventLoop.submit {
+                let hostname = host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
+                let tlsHandler = try NIOSSLClientHandler(context: context, serverHostname: hostname)
+                let handlers = channel.pipeline.syncOperations
+                try handlers.addHandler(tlsHandler, position: .first)
+                try handlers.addHandler(TLSHandshakeWatcher(done: handshake), position: .after(tlsHandler))
+                channel.triggerUserOutboundEvent(RestartStreamFraming(), promise: nil)
+            }.get()
+            try await handshake.futureResult.get()
+            try await openStream(host: host, frames: &frames, writer: writer)
+        }
+        try await authenticate(identity: identity, host: host, frames: &frames, writer: writer)
+    }
+
+    /// Sends the stream header and waits for the server's.
+    private static func openStream(host: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
         try await writer.write(ByteBuffer(bytes: ClientStanzas.streamHeader(to: host)))
         while true {
             guard let frame = try await frames.next() else { throw ClientError.protocolViolation("closed before the stream header") }
-            if case .streamOpened = frame { break }
+            if case .streamOpened = frame { return }
         }
-        try await writer.write(ByteBuffer(bytes: ClientStanzas.authenticationQuery(id: "logon_1", service: identity.service)))
-        _ = try await reply(to: "logon_1", frames: &frames)
-        try await writer.write(ByteBuffer(bytes: ClientStanzas.authenticate(id: "logon_2", service: identity.service, password: identity.password, instance: identity.instance)))
-        let answer = try await reply(to: "logon_2", frames: &frames)
-        guard answer.attributes["type"] == "result" else { throw ClientError.authenticationFailed(server: host) }
     }
 
-    /// The `<iq>` answering `id`, skipping stream features and anything else before it.
-    private static func reply(to id: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator) async throws -> XMLElement {
+    /// The `jabber:iq:auth` set.
+    private static func authenticate(
+        identity: ServiceIdentity, host: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    ) async throws {
+        try await writer.write(ByteBuffer(bytes: ClientStanzas.authenticate(id: "logon_2", service: identity.service, password: identity.password, instance: identity.instance)))
+        let (answer, _) = try await reply(to: "logon_2", frames: &frames)
+        guard answer.attributes["type"] == "result" else {
+            let reason = answer.child("error")?.childText("text")
+            if let reason, answer.child("error")?.child("policy-violation") != nil { throw ClientError.protocolViolation(reason) }
+            throw ClientError.authenticationFailed(server: host)
+        }
+    }
+
+    /// The `<iq>` answering `id`, skipping stream features and anything else before it; and
+    /// whether the features skipped offered STARTTLS.
+    private static func reply(to id: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator) async throws -> (XMLElement, offersTLS: Bool) {
+        var offersTLS = false
         while let frame = try await frames.next() {
             switch frame {
             case .stanza(let buffer):
                 let element = try XMLElement.parse(buffer.readableBytesView)
-                if element.localName == "iq", element.attributes["id"] == id { return element }
+                if element.localName == "features", element.child("starttls") != nil { offersTLS = true }
+                if element.localName == "iq", element.attributes["id"] == id { return (element, offersTLS) }
             case .streamClosed:
                 throw ClientError.protocolViolation("the server ended the stream during the login")
             case .streamOpened:

@@ -43,19 +43,31 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    /// The servers listed in a `jClient.xml`-style file: every element that contains a
-    /// `<server>` and a `<port>` (the shape the original's clients searched for).
+    /// The servers in a server list, in either of the two shapes clients read:
+    /// - a `jClient.xml`-style file: every element that contains a `<server>` and a `<port>`
+    ///   (the shape the original's clients searched for);
+    /// - a Discovery payload (Server Guide §5.3): every `<connection>` whose `<type>` is
+    ///   `connectionType`, with its `<hostname>` and `<port>`.
     ///
+    /// - Parameter connectionType: the connection manager wanted: `XMPP` (the client port, the
+    ///   default) or `OneEvent`; compared without regard to case.
     /// - Throws: ``PsEPRError/Code/malformedXML`` for a file that is not XML, ``ServerListError``
     ///   for an entry with a bad port or a list with no entries.
-    public static func list(fromXML bytes: some Collection<UInt8>) throws -> [ServerAddress] {
+    public static func list(fromXML bytes: some Collection<UInt8>, connectionType: String = "XMPP") throws -> [ServerAddress] {
         var servers: [ServerAddress] = []
+        func add(host: String, portText: String) throws {
+            guard let port = Int(portText), (1...65535).contains(port) else {
+                throw ServerListError(message: "server \(host) has a bad port \"\(portText.prefix(10))\"")
+            }
+            servers.append(ServerAddress(host: host, port: port))
+        }
         func visit(_ element: XMLElement) throws {
             if let host = element.childText("server"), let portText = element.childText("port") {
-                guard let port = Int(portText), (1...65535).contains(port) else {
-                    throw ServerListError(message: "server \(host) has a bad port \"\(portText.prefix(10))\"")
-                }
-                servers.append(ServerAddress(host: host, port: port))
+                try add(host: host, portText: portText)
+            } else if element.localName == "connection", let type = element.childText("type"), type.lowercased() == connectionType.lowercased(),
+                let host = element.childText("hostname"), let portText = element.childText("port")
+            {
+                try add(host: host, portText: portText)
             }
             for child in element.children { try visit(child) }
         }
@@ -73,7 +85,8 @@ public struct ServerListError: Error, Hashable, Sendable, CustomStringConvertibl
 }
 
 /// Who a client is: the service it logs in as (with its password) and the instance it runs as.
-public struct ServiceIdentity: Hashable, Sendable {
+/// Descriptions and dumps leave the password out.
+public struct ServiceIdentity: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The service (the login name).
     public var service: String
     /// The password, sent in plain text as the protocol requires.
@@ -87,4 +100,10 @@ public struct ServiceIdentity: Hashable, Sendable {
         self.password = password
         self.instance = instance
     }
+}
+
+extension ServiceIdentity {
+    public var description: String { "ServiceIdentity(\(service)/\(instance))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["service": service, "instance": instance]) }
 }

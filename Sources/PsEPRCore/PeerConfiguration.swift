@@ -133,3 +133,16 @@ extension XMLElement {
         return children.first { $0.localName.lowercased() == lowered }.map { $0.text.trimmingXMLWhitespace() }
     }
 }
+
+// Descriptions and dumps leave authKeys out: peer lists end up in logs.
+extension PeerEntry: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "PeerEntry(id: \(id), host: \(host), port: \(port))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["id": id, "host": host, "port": port]) }
+}
+
+extension PeerConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "PeerConfiguration(ownID: \(ownID ?? "none"), peers: \(peers))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["ownID": ownID as Any, "peers": peers]) }
+}

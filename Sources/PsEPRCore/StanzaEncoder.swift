@@ -22,16 +22,20 @@ public enum XMLText {
 
 /// The stanzas a PsEPR server sends, built once and escaped throughout.
 public enum StanzaEncoder {
-    /// The server's stream header, with `<stream:features>` advertising legacy authentication
-    /// (XEP-0078) in the same write, so standard XMPP libraries take the non-SASL path and a naive
-    /// client still sees one reply for this step.
-    public static func streamHeader(serverName: String, streamID: String) -> [UInt8] {
+    /// The server's stream header, with its `<stream:features>` (by default legacy authentication,
+    /// XEP-0078) in the same write, so a naive client still sees one reply for this step.
+    ///
+    /// - Parameter features: the content of `<stream:features>`, already XML.
+    public static func streamHeader(serverName: String, streamID: String, features: String = legacyAuthenticationFeature) -> [UInt8] {
         Array((
             "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
                 + " from='\(XMLText.escape(serverName))' id='\(XMLText.escape(streamID))' version='1.0'>"
-                + "<stream:features><auth xmlns='http://jabber.org/features/iq-auth'/></stream:features>"
+                + "<stream:features>\(features)</stream:features>"
         ).utf8)
     }
+
+    /// The stream feature advertising legacy `jabber:iq:auth` (XEP-0078).
+    public static let legacyAuthenticationFeature = "<auth xmlns='http://jabber.org/features/iq-auth'/>"
 
     /// The end of the stream.
     public static let streamEnd: [UInt8] = Array("</stream:stream>".utf8)

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PsEPRCore
 import ServiceLifecycle
 import Synchronization
@@ -30,13 +31,22 @@ struct ClientListener: Service {
     let live: LiveConfiguration
     let router: EventRouter
     let logger: Logger
+    /// Connections that have not logged in yet.
+    let admission: AdmissionControl
+    /// STARTTLS, when a certificate is configured.
+    let tls: ServerTLS?
     let onListening: @Sendable (SocketAddress) async -> Void
     private let connections = ConnectionCount()
 
-    init(live: LiveConfiguration, router: EventRouter, logger: Logger, onListening: @escaping @Sendable (SocketAddress) async -> Void) {
+    init(
+        live: LiveConfiguration, router: EventRouter, logger: Logger, admission: AdmissionControl, tls: ServerTLS?,
+        onListening: @escaping @Sendable (SocketAddress) async -> Void
+    ) {
         self.live = live
         self.router = router
         self.logger = logger
+        self.admission = admission
+        self.tls = tls
         self.onListening = onListening
     }
 
@@ -45,22 +55,25 @@ struct ClientListener: Service {
         if configuration.accounts == nil {
             logger.log(.services, .warning, "No account table configured (\(ServerSettings.Key.accountFile)): any service name and password may log in")
         }
-        let live = self.live, router = self.router, logger = self.logger, connections = self.connections
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 256)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    // Each connection works with the settings in effect when it opened.
-                    let configuration = live.current
-                    let handlers = channel.pipeline.syncOperations
-                    try handlers.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
-                    try handlers.addHandler(ClientConnectionHandler(configuration: configuration, router: router, logger: logger, connections: connections))
+        let live = self.live, router = self.router, logger = self.logger, connections = self.connections, admission = self.admission, tls = self.tls
+        let server = try await bindingListener(admission.listener, host: configuration.host, port: configuration.clientPort, parameter: ServerSettings.Key.clientPort) {
+            try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 256)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        // Each connection works with the settings in effect when it opened.
+                        let configuration = live.current
+                        let handlers = channel.pipeline.syncOperations
+                        try handlers.addHandler(AdmissionHandler(admission: admission))
+                        try handlers.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
+                        try handlers.addHandler(ClientConnectionHandler(configuration: configuration, router: router, logger: logger, connections: connections, tls: tls))
+                    }
                 }
-            }
-            .bind(host: configuration.host, port: configuration.clientPort)
-            .get()
+                .bind(host: configuration.host, port: configuration.clientPort)
+                .get()
+        }
         if let address = server.localAddress {
             logger.log(.services, .info, "Listener ready", metadata: ["psepr.listener": "client", "psepr.address": "\(address)"])
             await onListening(address)
@@ -87,6 +100,7 @@ final class ClientConnectionHandler: QueueDrainingHandler {
     private let router: EventRouter
     private let logger: Logger
     private let connections: ConnectionCount
+    private let tls: ServerTLS?
     private var machine: ClientSessionMachine
     private(set) var queue: OutboundQueue?
     private var session: SessionID?
@@ -99,14 +113,17 @@ final class ClientConnectionHandler: QueueDrainingHandler {
     private var framer: XMLStreamFramer
     /// Bytes of an unfinished stanza, kept until the rest arrives.
     private var unframed: ByteBuffer?
+    /// Set when TLS starts: what the client sent after `<starttls/>`, in the clear, is dropped.
+    private var dropUnreadInput = false
 
-    init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, connections: ConnectionCount) {
+    init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, connections: ConnectionCount, tls: ServerTLS? = nil) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
         self.connections = connections
+        self.tls = tls
         self.framer = XMLStreamFramer(mode: .stream, limits: configuration.limits)
-        self.machine = ClientSessionMachine(serverName: configuration.serverName, streamID: ServerContext.randomString(12), accounts: configuration.accounts)
+        self.machine = ClientSessionMachine(serverName: configuration.serverName, accounts: configuration.accounts, tls: tls?.policy ?? .unavailable)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -158,7 +175,13 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             bytes = pending
         }
         do {
-            while !closing, let frame = try framer.decode(buffer: &bytes) { receive(frame) }
+            while !closing, let frame = try framer.decode(buffer: &bytes) {
+                receive(frame)
+                if dropUnreadInput {
+                    dropUnreadInput = false
+                    bytes.moveReaderIndex(to: bytes.writerIndex)
+                }
+            }
         } catch {
             errorCaught(context: context, error: error)
             return
@@ -187,16 +210,14 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             return
         }
         for action in machine.receive(frame, scanFirst: false) {
-            guard perform(action, frame: frame, session: session, queue: queue) else {
-                if machine.refusedLogin { router.countLogin(accepted: false) }
-                return
-            }
+            guard perform(action, frame: frame, session: session, queue: queue) else { return }
         }
         if loginTimer != nil, case .authenticated(let service, _) = machine.phase {
             loginTimer?.cancel()
             loginTimer = nil
             queue.account = service
             router.countLogin(accepted: true)
+            queue.channel.triggerUserOutboundEvent(ConnectionAuthenticated(), promise: nil)
         }
     }
 
@@ -217,6 +238,16 @@ final class ClientConnectionHandler: QueueDrainingHandler {
         case .unregister(let identifier):
             router.release(session: session, identifier: identifier)
             logger.log(.lease, .info, "Lease released", metadata: ["psepr.session": "\(session)"])
+        case .restartStream:
+            resetStreamFramer()
+        case .startTLS:
+            return startTLS(queue: queue)
+        case .loginRefused(let service, let reason):
+            router.countLogin(accepted: false)
+            logger.log(
+                .io, .notice, "Login refused",
+                metadata: ["psepr.session": "\(session)", "psepr.remote": "\(queue.channel.remoteAddress.map { "\($0)" } ?? "")", "psepr.service": "\(service)", "psepr.reason": "\(reason)"]
+            )
         case .close(let reason):
             logger.log(.io, .debug, "Closing a connection", metadata: ["psepr.session": "\(session)", "psepr.reason": "\(reason)"])
             closing = true
@@ -224,6 +255,31 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             return false
         }
         return true
+    }
+
+    /// Runs TLS on the connection from here on: `<proceed/>` (queued before) goes out in the
+    /// clear, then the TLS handler goes in front of everything; the client opens a new stream
+    /// inside TLS.
+    private func startTLS(queue: OutboundQueue) -> Bool {
+        do {
+            guard let tls, queue.channel.isWritable else { throw ChannelError.outputClosed }
+            queue.drain()
+            try queue.channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server), position: .first)
+        } catch {
+            closing = true
+            queue.channel.close(promise: nil)
+            return false
+        }
+        dropUnreadInput = true
+        resetStreamFramer()
+        return true
+    }
+
+    /// Starts framing a new XML stream with the next byte: after SASL success the client opens
+    /// one on the same connection (RFC 6120 §6.4.6), after STARTTLS inside TLS. The only place the
+    /// framer is replaced.
+    private func resetStreamFramer() {
+        framer = XMLStreamFramer(mode: .stream, limits: configuration.limits)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -1,8 +1,18 @@
+import Foundation
 import NIOCore
 import PsEPRCore
 
-/// One client connection's protocol logic: stream header, legacy `jabber:iq:auth`, events and
-/// lease operations. Pure: frames in, actions out; the connection carries the actions out.
+/// One client connection's protocol logic: stream header, login, events and lease operations.
+/// Pure: frames in, actions out; the connection carries the actions out.
+///
+/// Two logins lead to the same session:
+/// - legacy `jabber:iq:auth` (XEP-0078), the original's, which Stork and xmpppy use: the
+///   resource given with the password is the instance;
+/// - the RFC 6120 one standard libraries use: SASL PLAIN, a stream restart, then resource
+///   binding (the bound resource is the instance) and, if the client asks, a session.
+///
+/// STARTTLS (RFC 6120 §5) comes before either when the server has a certificate; a server that
+/// requires TLS refuses both logins on a plain stream, saying why.
 ///
 /// Each step of the login gets exactly one reply, as its own write, because naive clients (the
 /// Stork client) advance one step per chunk they receive.
@@ -10,8 +20,24 @@ struct ClientSessionMachine {
     enum Phase: Equatable {
         case awaitingStream
         case awaitingAuthentication
+        /// SASL PLAIN began without credentials; they come in a `<response>`.
+        case awaitingSASLResponse
+        /// SASL succeeded; the client opens a new stream next.
+        case awaitingRestart(service: String)
+        /// On the stream after SASL: events wait until a resource is bound.
+        case awaitingBind(service: String)
         case authenticated(service: String, instance: String?)
         case closed
+    }
+
+    /// What the connection offers of TLS.
+    enum TLSPolicy: Equatable {
+        /// No certificate is configured: no STARTTLS.
+        case unavailable
+        /// STARTTLS is offered; plain logins are accepted too.
+        case offered
+        /// STARTTLS is offered and logins on a plain stream are refused.
+        case required
     }
 
     enum Action: Equatable {
@@ -24,26 +50,55 @@ struct ClientSessionMachine {
         case register(LeaseOperation, channel: ChannelName)
         /// Release a lease of this connection.
         case unregister(identifier: String)
+        /// `<proceed/>` is queued before this: once it is written, run TLS on the connection.
+        /// Bytes the client sent after `<starttls/>` are dropped (RFC 6120 §5.4.3.3), and a new
+        /// stream begins inside TLS.
+        case startTLS
+        /// The client opens a new stream after this stanza (SASL success): frame afresh.
+        case restartStream
+        /// A login was refused, for the log (the client is told only that it was refused).
+        case loginRefused(service: String, reason: String)
         /// Close the connection (after sending what came before).
         case close(reason: String)
     }
 
     private(set) var phase = Phase.awaitingStream
-    /// Whether the session ended on a refused login (for the metrics).
-    private(set) var refusedLogin = false
     let serverName: String
-    let streamID: String
+    /// The current stream's ID; a restarted stream gets a new one.
+    private(set) var streamID: String
     let accounts: AccountTable?
+    let tls: TLSPolicy
+    /// Whether TLS runs on the connection (after STARTTLS).
+    private(set) var isEncrypted = false
+    private var refusedLogins = 0
+    private let makeStreamID: @Sendable () -> String
 
-    init(serverName: String, streamID: String, accounts: AccountTable?) {
+    /// SASL attempts refused before the connection is closed (RFC 6120 §6.4.5 asks for 2 to 5).
+    static let maximumRefusedLogins = 3
+
+    init(
+        serverName: String, accounts: AccountTable?, tls: TLSPolicy = .unavailable,
+        makeStreamID: @escaping @Sendable () -> String = { ServerContext.randomString(12) }
+    ) {
         self.serverName = serverName
-        self.streamID = streamID
         self.accounts = accounts
+        self.tls = tls
+        self.makeStreamID = makeStreamID
+        self.streamID = makeStreamID()
     }
 
     var isAuthenticated: Bool {
         if case .authenticated = phase { return true }
         return false
+    }
+
+    /// Whether a login on this stream must be refused for want of TLS.
+    private var needsTLS: Bool { tls == .required && !isEncrypted }
+
+    /// The features of a stream before login.
+    private var loginFeatures: [StreamFeature] {
+        if needsTLS { return [.startTLS(required: true)] }
+        return (tls != .unavailable && !isEncrypted ? [.startTLS(required: false)] : []) + [.saslPlain, .legacyAuthentication]
     }
 
     /// Handles one frame.
@@ -52,8 +107,7 @@ struct ClientSessionMachine {
     mutating func receive(_ frame: StreamFrame, scanFirst: Bool = true) -> [Action] {
         switch frame {
         case .streamOpened:
-            if phase == .awaitingStream { phase = .awaitingAuthentication }
-            return [.send(StanzaEncoder.streamHeader(serverName: serverName, streamID: streamID))]
+            return openStream()
         case .streamClosed:
             phase = .closed
             return [.send(StanzaEncoder.streamEnd), .close(reason: "the client ended the stream")]
@@ -67,55 +121,224 @@ struct ClientSessionMachine {
                 element = try XMLElement.parse(bytes)
             } catch {
                 phase = .closed
-                return [.send(StanzaEncoder.streamEnd), .close(reason: "unparseable stanza: \(error)")]
+                return [.send(StanzaEncoder.streamEnd), .close(reason: "unparseable stanza: \(Self.plainWords(error))")]
             }
-            switch element.localName {
-            case "iq": return receiveIQ(element)
-            case "message": return receiveMessage(element, source: bytes)
+            let namespace = element.attributes["xmlns"]
+            switch (element.localName, namespace) {
+            case ("iq", _): return receiveIQ(element)
+            case ("message", _): return receiveMessage(element, source: bytes)
+            case ("starttls", XMPPNamespace.tls): return receiveStartTLS()
+            case ("auth", XMPPNamespace.sasl): return receiveSASLAuth(element)
+            case ("response", XMPPNamespace.sasl): return receiveSASLResponse(element)
+            case ("abort", XMPPNamespace.sasl): return abortSASL()
             default: return []  // presence and the like carry nothing for PsEPR
             }
         }
     }
 
+    /// A stream header: the first, one inside TLS, or the one after SASL.
+    private mutating func openStream() -> [Action] {
+        switch phase {
+        case .awaitingStream:
+            phase = .awaitingAuthentication
+            return [.send(SessionStanzas.streamHeader(serverName: serverName, streamID: streamID, features: loginFeatures))]
+        case .awaitingRestart(let service):
+            phase = .awaitingBind(service: service)
+            streamID = makeStreamID()
+            return [.send(SessionStanzas.streamHeader(serverName: serverName, streamID: streamID, features: [.bind, .session]))]
+        default:
+            return [.send(SessionStanzas.streamHeader(serverName: serverName, streamID: streamID, features: []))]
+        }
+    }
+
+    // MARK: STARTTLS and SASL
+
+    private mutating func receiveStartTLS() -> [Action] {
+        guard phase == .awaitingAuthentication, tls != .unavailable, !isEncrypted else {
+            phase = .closed
+            let reason = isEncrypted ? "STARTTLS on a stream that is encrypted already" : tls == .unavailable ? "STARTTLS, which this server does not offer" : "STARTTLS after the login"
+            return [.send(SessionStanzas.tlsFailure), .send(StanzaEncoder.streamEnd), .close(reason: reason)]
+        }
+        isEncrypted = true
+        phase = .awaitingStream
+        streamID = makeStreamID()
+        return [.send(SessionStanzas.proceed), .startTLS]
+    }
+
+    private mutating func receiveSASLAuth(_ auth: XMLElement) -> [Action] {
+        guard phase == .awaitingAuthentication else {
+            return [.send(SessionStanzas.saslFailure(.malformedRequest, text: "a login is not expected now"))]
+        }
+        if needsTLS {
+            phase = .closed
+            return [
+                .send(SessionStanzas.saslFailure(.encryptionRequired, text: Self.tlsRequiredText)), .send(StanzaEncoder.streamEnd),
+                .close(reason: "a login without TLS, which this server requires"),
+            ]
+        }
+        guard auth.attributes["mechanism"] == "PLAIN" else {
+            return [.send(SessionStanzas.saslFailure(.invalidMechanism, text: "this server offers the PLAIN mechanism only"))]
+        }
+        let response = auth.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if response.isEmpty {
+            phase = .awaitingSASLResponse
+            return [.send(SessionStanzas.saslEmptyChallenge)]
+        }
+        return logInPlain(response)
+    }
+
+    private mutating func receiveSASLResponse(_ response: XMLElement) -> [Action] {
+        guard phase == .awaitingSASLResponse else {
+            return [.send(SessionStanzas.saslFailure(.malformedRequest, text: "no SASL challenge is open"))]
+        }
+        return logInPlain(response.text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    private mutating func abortSASL() -> [Action] {
+        guard phase == .awaitingSASLResponse || phase == .awaitingAuthentication else { return [] }
+        phase = .awaitingAuthentication
+        return [.send(SessionStanzas.saslFailure(.aborted, text: "the login was abandoned"))]
+    }
+
+    /// Checks a PLAIN message (RFC 4616: `authzid NUL authcid NUL password`, base64).
+    private mutating func logInPlain(_ base64: String) -> [Action] {
+        phase = .awaitingAuthentication
+        guard base64 != "=", let decoded = Data(base64Encoded: base64) else {
+            return [.send(SessionStanzas.saslFailure(.incorrectEncoding, text: "the credentials are not base64"))]
+        }
+        let fields = decoded.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+        guard fields.count == 3, let authzid = String(bytes: fields[0], encoding: .utf8), let service = String(bytes: fields[1], encoding: .utf8),
+            let password = String(bytes: fields[2], encoding: .utf8), !service.isEmpty
+        else {
+            return [.send(SessionStanzas.saslFailure(.malformedRequest, text: "expected a service name and a password"))]
+        }
+        // One may log in as oneself only: the authorization identity, if any, names the same
+        // account, alone or as a JID's local part (clients put whatever domain they dialled).
+        let authorizedAccount = authzid.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard authzid.isEmpty || authorizedAccount.lowercased() == service.lowercased() else {
+            return [.send(SessionStanzas.saslFailure(.invalidAuthzid, text: "a service may log in as itself only"))]
+        }
+        let check = accounts?.check(service: service, password: password) ?? .accepted
+        guard check == .accepted else {
+            refusedLogins += 1
+            var actions: [Action] = [
+                .loginRefused(service: service, reason: check.description),
+                .send(SessionStanzas.saslFailure(.notAuthorized, text: "the service name or password was not accepted")),
+            ]
+            if refusedLogins >= Self.maximumRefusedLogins {
+                phase = .closed
+                actions += [.send(StanzaEncoder.streamEnd), .close(reason: "\(refusedLogins) refused logins")]
+            }
+            return actions
+        }
+        phase = .awaitingRestart(service: service)
+        return [.send(SessionStanzas.saslSuccess), .restartStream]
+    }
+
+    static let tlsRequiredText = "this server requires TLS: send <starttls/> before logging in"
+
+    // MARK: IQ
+
     private mutating func receiveIQ(_ iq: XMLElement) -> [Action] {
         let id = iq.attributes["id"] ?? ""
         let type = iq.attributes["type"] ?? ""
-        guard let query = iq.child("query"), query.attributes["xmlns"] == "jabber:iq:auth" else {
-            // Other queries (rosters, sessions) of standard clients get an empty result once logged in.
-            guard isAuthenticated, type == "get" || type == "set" else { return [] }
-            return [.send(StanzaEncoder.authenticationSucceeded(id: id))]
+        guard type == "get" || type == "set" else { return [] }  // results and errors need no answer
+        guard let query = iq.children.first else {
+            return [.send(SessionStanzas.iqError(id: id, type: "modify", condition: "bad-request", text: "an iq carries one request"))]
         }
+        let namespace = query.attributes["xmlns"]
+        if query.localName == "query", namespace == XMPPNamespace.legacyAuthentication {
+            return receiveLegacyAuthentication(query, id: id, type: type)
+        }
+        if query.localName == "bind", namespace == XMPPNamespace.bind, type == "set" {
+            return bind(query, id: id)
+        }
+        guard case .authenticated(let service, _) = phase else {
+            let text = if case .awaitingBind = phase { "bind a resource first" } else { "log in first" }
+            return [.send(SessionStanzas.iqError(id: id, type: "auth", condition: "not-authorized", text: text))]
+        }
+        switch (query.localName, namespace, type) {
+        case ("session", XMPPNamespace.session, "set"), ("ping", XMPPNamespace.ping, "get"):
+            return [.send(StanzaEncoder.authenticationSucceeded(id: id))]
+        case ("query", XMPPNamespace.roster, "get"):
+            return [.send(SessionStanzas.emptyRoster(id: id))]
+        case ("query", XMPPNamespace.roster, "set"):
+            return [.send(SessionStanzas.iqError(id: id, type: "cancel", condition: "not-allowed", text: "a PsEPR server keeps no roster"))]
+        case ("bind", XMPPNamespace.bind, _):
+            return [.send(SessionStanzas.iqError(id: id, type: "cancel", condition: "not-allowed", text: "\(service) has a resource bound already"))]
+        default:
+            return [.send(SessionStanzas.iqError(id: id, type: "cancel", condition: "service-unavailable", text: "this server does not offer that request"))]
+        }
+    }
+
+    /// The original's login, its replies unchanged.
+    private mutating func receiveLegacyAuthentication(_ query: XMLElement, id: String, type: String) -> [Action] {
         switch type {
         case "get":
             return [.send(StanzaEncoder.authenticationFields(id: id, username: query.childText("username")))]
-        case "set":
+        default:
+            guard phase == .awaitingAuthentication || isAuthenticated else {
+                return [.send(SessionStanzas.iqError(id: id, type: "cancel", condition: "not-allowed", text: "a login is not expected now"))]
+            }
+            guard !needsTLS else {
+                phase = .closed
+                return [
+                    .send(SessionStanzas.iqError(id: id, type: "auth", condition: "policy-violation", text: Self.tlsRequiredText)),
+                    .send(StanzaEncoder.streamEnd), .close(reason: "a login without TLS, which this server requires"),
+                ]
+            }
             guard let service = query.childText("username"), let password = query.child("password")?.text else {
                 phase = .closed
-                refusedLogin = true
-                return [.send(StanzaEncoder.authenticationFailed(id: id)), .send(StanzaEncoder.streamEnd), .close(reason: "login without name or password")]
+                return [
+                    .loginRefused(service: query.childText("username") ?? "", reason: "no service name or password"),
+                    .send(StanzaEncoder.authenticationFailed(id: id)), .send(StanzaEncoder.streamEnd), .close(reason: "login without name or password"),
+                ]
             }
-            guard accounts?.verify(service: service, password: password) ?? true else {
+            let check = accounts?.check(service: service, password: password) ?? .accepted
+            guard check == .accepted else {
                 phase = .closed
-                refusedLogin = true
-                return [.send(StanzaEncoder.authenticationFailed(id: id)), .send(StanzaEncoder.streamEnd), .close(reason: "wrong password for \(service)")]
+                return [
+                    .loginRefused(service: service, reason: check.description), .send(StanzaEncoder.authenticationFailed(id: id)),
+                    .send(StanzaEncoder.streamEnd), .close(reason: "login refused"),
+                ]
             }
             phase = .authenticated(service: service, instance: query.childText("resource"))
             return [.send(StanzaEncoder.authenticationSucceeded(id: id))]
-        default:
-            return []
         }
+    }
+
+    /// Resource binding (RFC 6120 §7): the resource, given or made up, is the instance.
+    private mutating func bind(_ request: XMLElement, id: String) -> [Action] {
+        guard case .awaitingBind(let service) = phase else {
+            if isAuthenticated {
+                return [.send(SessionStanzas.iqError(id: id, type: "cancel", condition: "not-allowed", text: "a resource is bound already"))]
+            }
+            return [.send(SessionStanzas.iqError(id: id, type: "auth", condition: "not-authorized", text: "log in first"))]
+        }
+        let resource = request.childText("resource") ?? "psepr-\(makeStreamID())"
+        guard resource.utf8.count <= 1023 else {
+            return [.send(SessionStanzas.iqError(id: id, type: "modify", condition: "bad-request", text: "the resource is longer than 1023 bytes"))]
+        }
+        phase = .authenticated(service: service, instance: resource)
+        return [.send(SessionStanzas.bindResult(id: id, jid: "\(service)@\(serverName)/\(resource)"))]
+    }
+
+    /// An error's detail in plain words, for a client or a log line (not its type's name).
+    static func plainWords(_ error: any Error) -> String {
+        (error as? PsEPRError)?.reason ?? "the stanza could not be read"
     }
 
     private func receiveMessage(_ message: XMLElement, source: [UInt8]) -> [Action] {
         let id = message.attributes["id"]
         guard isAuthenticated else {
-            return [.send(StanzaEncoder.messageError(id: id, condition: "not-authorized", text: "log in before sending events"))]
+            let text = if case .awaitingBind = phase { "bind a resource before sending events" } else { "log in before sending events" }
+            return [.send(StanzaEncoder.messageError(id: id, condition: "not-authorized", text: text))]
         }
         let event: Event
         do {
             event = try Event(element: message, source: source)
         } catch {
-            return [.send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: "\(error)"))]
+            return [.send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: Self.plainWords(error)))]
         }
         return receiveEvent(event, id: id).map { [$0] } ?? []
     }
@@ -167,7 +390,7 @@ struct ClientSessionMachine {
         do {
             lease = try event.leaseOperation()
         } catch {
-            return .send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: "\(error)"))
+            return .send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: Self.plainWords(error)))
         }
         guard let lease else { return .route(event, forwarding: forwardable ? element : nil) }
         switch lease.operation {

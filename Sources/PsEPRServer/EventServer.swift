@@ -7,7 +7,7 @@ public import ServiceLifecycle
 /// the Gleaner.
 ///
 /// Run it in a `ServiceGroup`; graceful shutdown closes the listeners and links.
-public struct EventServer: Service {
+public struct EventServer: Service, CustomStringConvertible {
     /// The settings it started with.
     public let configuration: EventServerConfiguration
     /// The router, for status and tests.
@@ -44,6 +44,9 @@ public struct EventServer: Service {
         self.onListening = onListening
     }
 
+    /// Short, and without the configuration: service groups log their services' descriptions.
+    public var description: String { "EventServer(\(configuration.serverName))" }
+
     /// Reads the peer list again now (as on SIGHUP) instead of at the next check.
     public func reloadPeerConfiguration() { context.mesh?.requestReload() }
 
@@ -56,10 +59,15 @@ public struct EventServer: Service {
             context.bound(listener, address)
             await onListening(listener, address)
         }
+        let tls = try configuration.tls.map(ServerTLS.init)
+        let caps = UnauthenticatedCaps(configuration, logger: context.logger)
+        func admission(_ listener: String, _ capacity: Int) -> AdmissionControl {
+            AdmissionControl(listener: listener, capacity: capacity, logger: context.logger)
+        }
         var services: [any Service] = [
             Gleaner(router: router, periodSeconds: configuration.gleanerPeriodSeconds, logger: context.logger),
-            ClientListener(live: live, router: router, logger: context.logger) { await bound(.client, $0) },
-            OneEventListener(live: live, router: router, logger: context.logger) { await bound(.oneEvent, $0) },
+            ClientListener(live: live, router: router, logger: context.logger, admission: admission("client", caps.client), tls: tls) { await bound(.client, $0) },
+            OneEventListener(live: live, router: router, logger: context.logger, admission: admission("oneEvent", caps.other)) { await bound(.oneEvent, $0) },
             StatusReporter(context: context),
             Discovery(context: context),
             AccountingService(context: context),
@@ -69,7 +77,7 @@ public struct EventServer: Service {
             services.append(MonitorService(context: context) { await bound(.monitor, $0) })
         }
         if let mesh = context.mesh {
-            services.append(LeasePeerService(mesh: mesh) { await bound(.leasePeer, $0) })
+            services.append(LeasePeerService(mesh: mesh, admission: admission("leasePeer", caps.other), tls: tls) { await bound(.leasePeer, $0) })
         } else {
             context.logger.log(.peer, .notice, "No peers: \(ServerSettings.Key.peerConfigurationURL) is not set, so this server serves its own clients only")
         }
@@ -142,7 +150,11 @@ extension EventServer {
             portSink.finish()
             let result: Result
             do {
-                guard bound.client != nil, bound.oneEvent != nil else { throw EventServerStartError() }
+                guard bound.client != nil, bound.oneEvent != nil else {
+                    // The group has stopped; its own error says why (a port in use, say).
+                    try await tasks.waitForAll()
+                    throw EventServerStartError()
+                }
                 result = try await body(RunningEventServer(server: server, ports: bound))
             } catch {
                 await group.triggerGracefulShutdown()

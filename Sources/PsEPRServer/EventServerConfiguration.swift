@@ -13,6 +13,10 @@ public struct EventServerConfiguration: Sendable {
     public var serverName: String = "localhost"
     /// Most client connections at once [`/PsEPRServer/client/XMPP/maximumConnections`], 400.
     public var maximumConnections: Int = 400
+    /// Most connections on each listener (client, OneEvent, LeasePeer) that have not
+    /// authenticated yet [`/PsEPRServer/limits/maximumUnauthenticatedConnections`], 128. When a
+    /// listener reaches it, its longest-waiting unauthenticated connection is closed.
+    public var maximumUnauthenticatedConnections: Int = 128
     /// Stanzas queued for one connection before new ones are dropped
     /// [`/PsEPRServer/client/XMPP/outboundQueueMax`], 1000.
     public var outboundQueueMax: Int = 1000
@@ -43,6 +47,8 @@ public struct EventServerConfiguration: Sendable {
     public var instance: String = ""
     /// The service name the server sends its own events as [`/PsEPRServer/identity/name`].
     public var serviceName: String = "PsEPRServer"
+    /// STARTTLS on the client port and TLS on peer links; off when `nil`.
+    public var tls: TLSSettings?
     /// The LeasePeer mesh; off unless ``PeerSettings/configurationURL`` is set.
     public var peer = PeerSettings()
     /// The built-in services.

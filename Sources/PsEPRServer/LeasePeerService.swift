@@ -1,9 +1,8 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import PsEPRCore
 import ServiceLifecycle
 
@@ -14,6 +13,11 @@ import ServiceLifecycle
 /// renews them at half their length and pings quiet links.
 struct LeasePeerService: Service {
     let mesh: PeerMesh
+    /// Accepted links that have not passed the handshake yet.
+    let admission: AdmissionControl
+    /// TLS on every link, accepted and dialled, when a certificate is configured (every server
+    /// of a mesh must agree).
+    let tls: ServerTLS?
     let onListening: @Sendable (SocketAddress) async -> Void
 
     private var settings: PeerSettings { mesh.settings }
@@ -54,17 +58,22 @@ struct LeasePeerService: Service {
     }
 
     private func bindListener() async throws -> any Channel {
-        let mesh = self.mesh, keepAlive = settings.keepAliveSeconds
-        return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try Self.addHandlers(to: channel, mesh: mesh, keepAlive: keepAlive, direction: .accepted, established: nil)
+        let mesh = self.mesh, keepAlive = settings.keepAliveSeconds, admission = self.admission, tls = self.tls
+        return try await bindingListener(admission.listener, host: mesh.bindHost, port: settings.port, parameter: ServerSettings.Key.peerPort) {
+            try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let handlers = channel.pipeline.syncOperations
+                        try handlers.addHandler(AdmissionHandler(admission: admission))
+                        if let tls { try handlers.addHandler(NIOSSLServerHandler(context: tls.server)) }
+                        try Self.addHandlers(to: channel, mesh: mesh, keepAlive: keepAlive, direction: .accepted, established: nil)
+                    }
                 }
-            }
-            .bind(host: mesh.bindHost, port: settings.port)
-            .get()
+                .bind(host: mesh.bindHost, port: settings.port)
+                .get()
+        }
     }
 
     private static func addHandlers(
@@ -112,7 +121,7 @@ struct LeasePeerService: Service {
     private func dial(_ peer: PeerEntry) async throws -> any Channel {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let established = loop.makePromise(of: Void.self)
-        let mesh = self.mesh, keepAlive = settings.keepAliveSeconds
+        let mesh = self.mesh, keepAlive = settings.keepAliveSeconds, tls = self.tls
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: loop)
@@ -120,6 +129,11 @@ struct LeasePeerService: Service {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            // The peer's certificate must be valid for the host its entry names.
+                            let hostname = peer.host.contains(":") || peer.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : peer.host
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.dialling, serverHostname: hostname))
+                        }
                         try Self.addHandlers(to: channel, mesh: mesh, keepAlive: keepAlive, direction: .dialled(expectedID: peer.id), established: established)
                     }
                 }
@@ -154,7 +168,7 @@ struct LeasePeerService: Service {
                     guard settings.configurationFormat.uppercased() == "PERSITE" else {
                         throw SettingsError(message: "configurationFormat \(settings.configurationFormat) is not supported (only PERSITE)")
                     }
-                    let bytes = try await Self.fetch(source)
+                    let bytes = try await ConfigurationSource.bytes(at: source)
                     guard bytes != lastApplied else { continue }
                     let configuration = try PeerConfiguration.persite(bytes, hostname: mesh.hostname, defaultPort: PeerSettings.defaultPort)
                     mesh.apply(configuration, source: source)
@@ -182,20 +196,6 @@ struct LeasePeerService: Service {
                 logger.log(.badError, .warning, "Ignored a malformed peer list", metadata: ["error": "\(error)"])
             }
         }
-    }
-
-    /// The bytes at `source`: a file path, a `file:` URL or an http(s) URL (at most 4 MB).
-    static func fetch(_ source: String) async throws -> [UInt8] {
-        let limit = 4 << 20
-        if source.lowercased().hasPrefix("http://") || source.lowercased().hasPrefix("https://") {
-            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: source), timeout: .seconds(30))
-            guard response.status == .ok else { throw SettingsError(message: "\(source) answered \(response.status)") }
-            return Array(buffer: try await response.body.collect(upTo: limit))
-        }
-        let path = source.lowercased().hasPrefix("file:") ? (URL(string: source)?.path ?? String(source.dropFirst(5))) : source
-        guard let data = FileManager.default.contents(atPath: path) else { throw SettingsError(message: "cannot read \(path)") }
-        guard data.count <= limit else { throw SettingsError(message: "\(path) is larger than \(limit) bytes") }
-        return Array(data)
     }
 }
 

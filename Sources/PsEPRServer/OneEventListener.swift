@@ -14,6 +14,8 @@ struct OneEventListener: Service {
     let live: LiveConfiguration
     let router: EventRouter
     let logger: Logger
+    /// Senders count as unauthenticated for their connection's short life.
+    let admission: AdmissionControl
     let onListening: @Sendable (SocketAddress) async -> Void
 
     func run() async throws {
@@ -21,14 +23,15 @@ struct OneEventListener: Service {
         var limits = configuration.limits
         limits.maximumStanzaBytes = configuration.oneEventMaximumBytes
         try await runStanzaListener(
-            host: configuration.host, port: configuration.oneEventPort, mode: .document, limits: limits,
-            name: "oneEvent", logger: logger, onListening: onListening
+            host: configuration.host, port: configuration.oneEventPort, parameter: ServerSettings.Key.oneEventPort, mode: .document, limits: limits,
+            admission: admission, logger: logger, onListening: onListening
         ) { await self.serve($0) }
     }
 
     private func serve(_ connection: NIOAsyncChannel<StreamFrame, ByteBuffer>) async {
         let configuration = live.current
         router.countConnection(.oneEvent)
+        let remote = connection.channel.remoteAddress.map { "\($0)" } ?? ""
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let result: String = await withTaskGroup(of: String?.self) { group in
@@ -36,11 +39,11 @@ struct OneEventListener: Service {
                         do {
                             for try await frame in inbound {
                                 guard case .stanza(let buffer) = frame else { continue }
-                                return try accept(Array(buffer.readableBytesView), accounts: configuration.accounts)
+                                return try accept(Array(buffer.readableBytesView), accounts: configuration.accounts, remote: remote)
                             }
                             return "error: no event before the connection closed"
                         } catch {
-                            return "error: \(error)"
+                            return "error: \(ClientSessionMachine.plainWords(error))"
                         }
                     }
                     group.addTask {
@@ -59,15 +62,16 @@ struct OneEventListener: Service {
     }
 
     /// Checks the document's credentials and routes its event; returns the result line.
-    private func accept(_ bytes: [UInt8], accounts: AccountTable?) throws -> String {
+    private func accept(_ bytes: [UInt8], accounts: AccountTable?, remote: String) throws -> String {
         let document = try XMLElement.parse(bytes)
         guard document.localName == "inputEvent",
             let credentials = document.child("authentication")?.child("passwordAuth"),
             let service = credentials.childText("service"),
             let carrier = document.child("oneEvent")
         else { return "error: expected <inputEvent> with <authentication><passwordAuth> and <oneEvent>" }
-        guard accounts?.verify(service: service, password: credentials.child("password")?.text ?? "") ?? true else {
-            logger.log(.io, .notice, "OneEvent login refused", metadata: ["psepr.service": "\(service)"])
+        let check = accounts?.check(service: service, password: credentials.child("password")?.text ?? "") ?? .accepted
+        guard check == .accepted else {
+            logger.log(.io, .notice, "OneEvent login refused", metadata: ["psepr.service": "\(service)", "psepr.remote": "\(remote)", "psepr.reason": "\(check)"])
             return "error: not authorized"
         }
         var event = try Event(element: carrier, source: bytes)

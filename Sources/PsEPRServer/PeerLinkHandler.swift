@@ -145,13 +145,13 @@ final class PeerLinkHandler: QueueDrainingHandler {
     private func receiveAuth(_ message: PeerMessage, peer: PeerEntry, peerNonce: String, queue: OutboundQueue) {
         guard case .auth(let proof) = message else { return refuse("expected <auth>", peer: peer.id) }
         guard let ownID = mesh.configuration.ownID else { return refuse("this server has no ID", peer: peer.id) }
-        let expected = PeerMesh.proof(authKey: peer.authKey, senderID: peer.id, receiverID: ownID, receiverNonce: ownNonce, senderNonce: peerNonce)
-        guard AccountTable.constantTimeEqual(Array(proof.utf8), Array(expected.utf8)) else {
+        guard PeerMesh.isValidProof(proof, authKey: peer.authKey, senderID: peer.id, receiverID: ownID, receiverNonce: ownNonce, senderNonce: peerNonce) else {
             return refuse("peer \(peer.id) does not hold the authKey this server has for it", peer: peer.id)
         }
         handshakeTimer?.cancel()
         phase = .established(peer)
         queue.account = peer.id
+        queue.channel.triggerUserOutboundEvent(ConnectionAuthenticated(), promise: nil)
         session = mesh.router.attach(queue)
         mesh.router.countConnection(.peer)
         mesh.linkEstablished(peer: peer.id, queue: queue)

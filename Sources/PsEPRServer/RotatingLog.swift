@@ -105,11 +105,17 @@ public final class RotatingLogFile: Sendable {
         }
     }
 
+    /// Log files are readable by their owner only: they name services, addresses and parameters.
+    static let filePermissions: Int16 = 0o600
+
     private static func open(_ path: String) throws -> (handle: FileHandle, size: Int) {
         if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: filePermissions]) else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
             }
+        } else {
+            // A file left by an older version, or created by hand, is tightened too.
+            try? FileManager.default.setAttributes([.posixPermissions: filePermissions], ofItemAtPath: path)
         }
         guard let handle = FileHandle(forWritingAtPath: path) else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
         let size = try handle.seekToEnd()

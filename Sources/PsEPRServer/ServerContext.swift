@@ -35,6 +35,16 @@ public struct BoundPorts: Sendable, Hashable {
     /// None bound yet.
     public init() {}
 
+    /// The port `listener` bound, if it has.
+    func port(of listener: EventServer.Listener) -> Int? {
+        switch listener {
+        case .client: client
+        case .oneEvent: oneEvent
+        case .leasePeer: leasePeer
+        case .monitor: monitor
+        }
+    }
+
     /// Notes the port `listener` bound.
     public mutating func record(_ listener: EventServer.Listener, port: Int) {
         switch listener {

@@ -25,6 +25,9 @@ public struct ServerSettings: Sendable {
     public var parameters = ParameterSet()
     /// The files read, in order.
     public var sources: [String] = []
+    /// What in the files has no effect (a wrong root element, unknown parameters), each naming
+    /// its file and parameter path.
+    public var warnings: [String] = []
 
     /// The defaults, with the OS host name as the server's name.
     public init() {
@@ -42,6 +45,7 @@ public struct ServerSettings: Sendable {
         server.serverName = p.string(Key.hostname, default: server.serverName)
         server.clientPort = try port(Key.clientPort, default: server.clientPort)
         server.maximumConnections = try positive(Key.maximumConnections, default: server.maximumConnections)
+        server.maximumUnauthenticatedConnections = try positive(Key.maximumUnauthenticatedConnections, default: server.maximumUnauthenticatedConnections)
         server.outboundQueueMax = try positive(Key.clientOutboundQueueMax, default: server.outboundQueueMax)
         server.disconnectAfterDrops = try positive(Key.disconnectAfterDrops, default: server.disconnectAfterDrops)
         server.idleTimeoutSeconds = try positive(Key.idleTimeoutSeconds, default: server.idleTimeoutSeconds)
@@ -64,6 +68,21 @@ public struct ServerSettings: Sendable {
         logMaximumFiles = try positive(Key.logMaximumFiles, default: logMaximumFiles)
         logMaximumFileBytes = try positive(Key.logMaximumFileBytes, default: logMaximumFileBytes)
         accountFile = optional(Key.accountFile)
+        switch (optional(Key.tlsCertificateFile), optional(Key.tlsKeyFile)) {
+        case (let certificate?, let key?):
+            server.tls = TLSSettings(
+                certificateFile: certificate, keyFile: key, required: try p.boolean(Key.tlsRequired, default: false),
+                trustCertificateFile: optional(Key.tlsTrustCertificateFile)
+            )
+        case (nil, nil):
+            guard try !p.boolean(Key.tlsRequired, default: false) else {
+                throw ParameterError(name: Key.tlsRequired, value: "yes", expected: "no without \(Key.tlsCertificateFile) and \(Key.tlsKeyFile)")
+            }
+        case (nil, _):
+            throw ParameterError(name: Key.tlsCertificateFile, value: "", expected: "a PEM certificate file, since \(Key.tlsKeyFile) is set")
+        case (_, nil):
+            throw ParameterError(name: Key.tlsKeyFile, value: "", expected: "a PEM private key file, since \(Key.tlsCertificateFile) is set")
+        }
         server.serviceName = p.string(Key.serviceName, default: server.serviceName)
         server.instance = p.string(Key.instance, default: server.instance)
         var peer = server.peer
@@ -130,7 +149,8 @@ public struct ServerSettings: Sendable {
         var effective = parameters
         let values: [(String, String)] = [
             (Key.bindAddress, server.host), (Key.hostname, server.serverName), (Key.clientPort, "\(server.clientPort)"),
-            (Key.maximumConnections, "\(server.maximumConnections)"), (Key.clientOutboundQueueMax, "\(server.outboundQueueMax)"),
+            (Key.maximumConnections, "\(server.maximumConnections)"), (Key.maximumUnauthenticatedConnections, "\(server.maximumUnauthenticatedConnections)"),
+            (Key.clientOutboundQueueMax, "\(server.outboundQueueMax)"),
             (Key.disconnectAfterDrops, "\(server.disconnectAfterDrops)"), (Key.idleTimeoutSeconds, "\(server.idleTimeoutSeconds)"),
             (Key.authenticationTimeoutSeconds, "\(server.authenticationTimeoutSeconds)"), (Key.maximumLeases, "\(server.maximumLeasesPerConnection)"),
             (Key.maximumStanzaBytes, "\(server.limits.maximumStanzaBytes)"), (Key.leaseMinimumSeconds, "\(server.leaseMinimumSeconds)"),
@@ -139,6 +159,8 @@ public struct ServerSettings: Sendable {
             (Key.oneEventTimeoutSeconds, "\(server.oneEventTimeoutSeconds)"), (Key.logDirectory, logDirectory),
             (Key.filterLevel, "0x" + String(logFilter.rawValue, radix: 16, uppercase: true)), (Key.logMaximumFiles, "\(logMaximumFiles)"),
             (Key.logMaximumFileBytes, "\(logMaximumFileBytes)"), (Key.accountFile, accountFile ?? ""),
+            (Key.tlsCertificateFile, server.tls?.certificateFile ?? ""), (Key.tlsKeyFile, server.tls?.keyFile ?? ""),
+            (Key.tlsRequired, server.tls?.required == true ? "yes" : "no"), (Key.tlsTrustCertificateFile, server.tls?.trustCertificateFile ?? ""),
             (Key.serviceName, server.serviceName), (Key.instance, server.instance),
         ] + Self.peerAndServiceValues(server) + server.monitor.values + logOutput.values
         for (name, value) in values { effective.set(name, value) }
@@ -151,6 +173,7 @@ public struct ServerSettings: Sendable {
         public static let hostname = "/PsEPRServer/identity/hostname"
         public static let clientPort = "/PsEPRServer/client/XMPP/port"
         public static let maximumConnections = "/PsEPRServer/client/XMPP/maximumConnections"
+        public static let maximumUnauthenticatedConnections = "/PsEPRServer/limits/maximumUnauthenticatedConnections"
         public static let clientOutboundQueueMax = "/PsEPRServer/client/XMPP/outboundQueueMax"
         public static let disconnectAfterDrops = "/PsEPRServer/client/XMPP/disconnectAfterDrops"
         public static let idleTimeoutSeconds = "/PsEPRServer/client/XMPP/idleTimeoutSeconds"
@@ -172,6 +195,10 @@ public struct ServerSettings: Sendable {
         public static let peerConfigurationCheckSeconds = "/PsEPRServer/peer/leasePeer/configurationCheckSeconds"
         public static let peerLeaseSeconds = "/PsEPRServer/peer/leasePeer/leaseSeconds"
         public static let accountFile = "/PsEPRServer/service/accounting/file"
+        public static let tlsCertificateFile = "/PsEPRServer/tls/certificateFile"
+        public static let tlsKeyFile = "/PsEPRServer/tls/keyFile"
+        public static let tlsRequired = "/PsEPRServer/tls/required"
+        public static let tlsTrustCertificateFile = "/PsEPRServer/tls/trustCertificateFile"
         public static let serviceName = "/PsEPRServer/identity/name"
         public static let instance = "/PsEPRServer/identity/instance"
         public static let peerConfigurationFormat = "/PsEPRServer/peer/leasePeer/configurationFormat"
@@ -256,26 +283,33 @@ public struct ServerSettings: Sendable {
     }
 
     /// Reads every file of `searchPath` that exists, then each of `configurationFiles` (which
-    /// must exist), later values overriding earlier ones.
+    /// must exist), later values overriding earlier ones. What has no effect is collected in
+    /// ``warnings``.
     ///
-    /// - Throws: ``SettingsError`` naming the file that cannot be read or parsed, or
-    ///   ``ParameterError`` for a value of the wrong kind.
-    public static func load(searchPath: [String] = searchPath(), configurationFiles: [String] = []) throws -> ServerSettings {
+    /// - Parameter strict: refuse files with anything in ``warnings`` instead.
+    /// - Throws: ``SettingsError`` naming the file that cannot be read or parsed (or, when
+    ///   `strict`, every warning), or ``ParameterError`` for a value of the wrong kind.
+    public static func load(searchPath: [String] = searchPath(), configurationFiles: [String] = [], strict: Bool = false) throws -> ServerSettings {
         var parameters = ParameterSet()
         var sources: [String] = []
+        var warnings: [String] = []
         for path in searchPath where FileManager.default.fileExists(atPath: path) {
-            try read(path, into: &parameters)
+            warnings += try read(path, into: &parameters)
             sources.append(path)
         }
         for configurationFile in configurationFiles {
             guard FileManager.default.fileExists(atPath: configurationFile) else {
                 throw SettingsError(message: "the configuration file \(configurationFile) does not exist")
             }
-            try read(configurationFile, into: &parameters)
+            warnings += try read(configurationFile, into: &parameters)
             sources.append(configurationFile)
+        }
+        if strict && !warnings.isEmpty {
+            throw SettingsError(message: (warnings + ["(refused because of --strict)"]).joined(separator: "\n"))
         }
         var settings = try ServerSettings(parameters: parameters)
         settings.sources = sources
+        settings.warnings = warnings
         settings.server.parameters = settings.effectiveParameters
         if let accountFile = settings.accountFile {
             do {
@@ -287,13 +321,17 @@ public struct ServerSettings: Sendable {
         return settings
     }
 
-    private static func read(_ path: String, into parameters: inout ParameterSet) throws {
+    /// Merges one file into `parameters`; returns its warnings.
+    private static func read(_ path: String, into parameters: inout ParameterSet) throws -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else { throw SettingsError(message: "cannot read \(path)") }
+        let file: ParameterSet
         do {
-            try parameters.merge(xml: data)
+            file = try ParameterSet(xml: data)
         } catch {
             throw SettingsError(message: "\(path) is not a parameter file: \(error)")
         }
+        for (name, value) in file.all { parameters.set(name, value) }
+        return ParameterFileCheck.warnings(for: file, source: path)
     }
 }
 

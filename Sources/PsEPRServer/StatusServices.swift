@@ -139,8 +139,9 @@ struct StatusReporter: Service {
     }
 }
 
-/// Discovery: every `periodSeconds`, each listener's host and port on the discovery channel, in
-/// the shape clients already read as a server list (`<XMPP><server/><port/></XMPP>`).
+/// Discovery: every `periodSeconds`, each listener on the discovery channel in the Server
+/// Guide's format (§5.3): one `<connection>` per connection manager, with its `<type>`, the
+/// `<hostname>` and `<port>` a client connects to, and its `<class>`.
 struct Discovery: Service {
     let context: ServerContext
 
@@ -161,6 +162,14 @@ struct Discovery: Service {
         }
     }
 
+    /// A connection manager as Discovery names it: the guide's type and this implementation's
+    /// class (the original's were Java class names; these are the Swift types serving the port).
+    static let connectionManagers: [(type: String, className: String, listener: EventServer.Listener)] = [
+        ("XMPP", "PsEPRServer.ClientListener", .client),
+        ("OneEvent", "PsEPRServer.OneEventListener", .oneEvent),
+        ("LeasePeer", "PsEPRServer.LeasePeerService", .leasePeer),
+    ]
+
     /// The announcement. The advertised host is the bind address, or the server's host name when
     /// it listens on every address.
     static func payload(_ configuration: EventServerConfiguration, ports: BoundPorts) -> String {
@@ -171,12 +180,14 @@ struct Discovery: Service {
         xml.element("hostname", configuration.serverName)
         xml.element("instance", configuration.instance.isEmpty ? configuration.serverName : configuration.instance)
         xml.element("serverVersion", pseprServerVersion)
-        for (name, port) in [("XMPP", ports.client), ("OneEvent", ports.oneEvent), ("LeasePeer", ports.leasePeer)] {
-            guard let port else { continue }
-            xml.open(name)
-            xml.element("server", host)
+        for manager in connectionManagers {
+            guard let port = ports.port(of: manager.listener) else { continue }
+            xml.open("connection")
+            xml.element("type", manager.type)
+            xml.element("hostname", host)
             xml.element("port", "\(port)")
-            xml.close(name)
+            xml.element("class", manager.className)
+            xml.close("connection")
         }
         xml.close("connections")
         xml.close("payload")

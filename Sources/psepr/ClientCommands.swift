@@ -16,8 +16,8 @@ struct PublishCommand: AsyncParsableCommand {
 
     func run() async throws {
         let event = try content.event()
-        let servers = try client.serverList()
-        try await PsEPRClient.withClient(identity: client.identity, servers: servers, logger: quietLogger()) { connection in
+        let servers = try await client.serverList()
+        try await PsEPRClient.withClient(identity: client.identity, servers: servers, options: client.clientOptions, logger: quietLogger()) { connection in
             for _ in 0..<max(1, count) { try await connection.send(event) }
         }
         print("Sent \(max(1, count)) event(s) to \(content.channel)")
@@ -49,23 +49,35 @@ struct WatchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let channelName = try ChannelName(channel)
-        let servers = try client.serverList()
+        let servers = try await client.serverList()
         let raw = self.raw
         let limit = count
-        let exit: String = try await PsEPRClient.withClient(identity: client.identity, servers: servers, logger: quietLogger()) { connection in
+        let (message, succeeded): (String, Bool) = try await PsEPRClient.withClient(
+            identity: client.identity, servers: servers, options: client.clientOptions, logger: quietLogger()
+        ) { connection in
             let lease = try await connection.lease(channelName, namespace: type, seconds: leaseSeconds)
             let settled = await lease.settled()
-            guard settled.isActive else { return "Lease not granted: \(settled)" }
+            guard settled.isActive else { return ("Lease not granted: \(settled)", false) }
             FileHandle.standardError.write(Data("Watching \(channelName) (lease granted: \(settled))\n".utf8))
+            // Say so when the server goes away and when the lease is back.
+            let reporter = Task {
+                var previous = settled
+                for await state in lease.states where !state.isFinal && state != previous {
+                    FileHandle.standardError.write(Data("Lease \(state)\n".utf8))
+                    previous = state
+                }
+            }
+            defer { reporter.cancel() }
             var received = 0
             for await event in lease.events {
                 print(raw ? String(decoding: StanzaEncoder.eventElement(event), as: UTF8.self) : Self.summary(event))
                 received += 1
-                if let limit, received >= limit { return "Received \(received) event(s)" }
+                if let limit, received >= limit { return ("Received \(received) event(s)", true) }
             }
-            return "Lease ended: \(lease.state)"
+            return ("Lease ended: \(lease.state)", false)
         }
-        FileHandle.standardError.write(Data("\(exit)\n".utf8))
+        FileHandle.standardError.write(Data("\(message)\n".utf8))
+        if !succeeded { throw ExitCode(2) }
     }
 
     static func summary(_ event: Event) -> String {
@@ -85,15 +97,16 @@ struct SendOneCommand: AsyncParsableCommand {
     @OptionGroup var content: PayloadOptions
 
     func run() async throws {
-        let server = try client.serverList(defaultPort: ServerAddress.defaultOneEventPort).randomElement()!
+        let server = try await client.serverList(defaultPort: ServerAddress.defaultOneEventPort, connectionType: "OneEvent").randomElement()!
         let confirmed = try await OneEventSender.send(try content.event(), as: client.identity, to: server)
         print(confirmed ? "Accepted by \(server)" : "Sent to \(server) (it gave no answer)")
     }
 }
 
-/// Client commands report through their output; the client's own log shows only problems.
+/// Client commands report through their output; the client's own log shows what goes wrong
+/// (failed attempts, lost servers) and nothing routine.
 func quietLogger() -> Logger {
     var logger = Logger(label: "psepr.client") { StreamLogHandler.standardError(label: $0) }
-    logger.logLevel = .warning
+    logger.logLevel = .notice
     return logger
 }

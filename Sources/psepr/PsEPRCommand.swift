@@ -3,6 +3,7 @@ import Foundation
 import PsEPRClient
 import PsEPRCore
 import ServerOperations
+import PsEPRServer
 
 /// The `psepr` command: the PsEPR event router and its clients.
 @main
@@ -18,12 +19,15 @@ struct PsEPRCommand: AsyncParsableCommand {
     )
 }
 
-/// How a client command finds a server and who it logs in as.
+/// How a client command finds a server, who it logs in as, and how it speaks TLS.
 struct ClientOptions: ParsableArguments {
-    @Option(name: .customLong("server"), help: "A server as host[:port] (repeatable; one is chosen at random). Default localhost.")
+    @Option(name: .customLong("server"), help: "A server as host[:port] (repeatable; one is chosen at random).")
     var servers: [String] = []
 
-    @Option(help: "A jClient.xml-style server list: every element holding <server> and <port>.")
+    @Option(help: ArgumentHelp(
+        "A server list: a path, file: or http(s) URL of a jClient.xml-style file (every element holding <server> and <port>) or a Discovery payload.",
+        discussion: "Without --server or --servers-file: the last of /usr/local/psepr/etc/psepr/jClient.xml, ~/.psepr/jClient.xml and ./jClient.xml that exists, else localhost."
+    ))
     var serversFile: String?
 
     @Option(help: "The service to log in as.")
@@ -35,6 +39,22 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "The instance (XMPP resource) to run as. Default: this host's name.")
     var instance: String?
 
+    @Option(help: "STARTTLS: when-offered, required or disabled.")
+    var tls: String = ClientTLSOptions.Mode.whenOffered.rawValue
+
+    @Option(help: "A PEM certificate to trust besides the system's roots (a server's self-signed one).")
+    var trustCertificate: String?
+
+    @Option(help: "Give up, exiting non-zero, after this many seconds without reaching a server.")
+    var giveUpAfter: Double = 30
+
+    func validate() throws {
+        guard ClientTLSOptions.Mode(rawValue: tls) != nil else {
+            throw ValidationError("--tls is one of \(ClientTLSOptions.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard giveUpAfter > 0 else { throw ValidationError("--give-up-after is a positive number of seconds") }
+    }
+
     var identity: ServiceIdentity {
         ServiceIdentity(
             service: service, password: password ?? ProcessInfo.processInfo.environment["PSEPR_PASSWORD"] ?? "",
@@ -42,12 +62,41 @@ struct ClientOptions: ParsableArguments {
         )
     }
 
-    /// The servers from `--server` and `--servers-file`, or localhost on `defaultPort`.
-    func serverList(defaultPort: Int = ServerAddress.defaultClientPort) throws -> [ServerAddress] {
+    /// The library's options for these flags.
+    var clientOptions: PsEPRClient.Options {
+        var options = PsEPRClient.Options()
+        options.tls = ClientTLSOptions(mode: ClientTLSOptions.Mode(rawValue: tls) ?? .whenOffered, trustCertificatePath: trustCertificate)
+        options.giveUpAfter = .milliseconds(Int64(max(0.1, giveUpAfter) * 1000))
+        // A person is waiting: don't sit out long pauses between attempts.
+        options.maximumBackoff = .seconds(5)
+        options.connectTimeout = .seconds(max(1, min(30, Int64(giveUpAfter))))
+        return options
+    }
+
+    /// The client's search path for `jClient.xml`, as the original's (later files override earlier ones).
+    static func searchPath(home: String? = ProcessInfo.processInfo.environment["HOME"], workingDirectory: String = FileManager.default.currentDirectoryPath) -> [String] {
+        var paths = ["/usr/local/psepr/etc/psepr/jClient.xml"]
+        if let home { paths.append((home as NSString).appendingPathComponent(".psepr/jClient.xml")) }
+        paths.append((workingDirectory as NSString).appendingPathComponent("jClient.xml"))
+        return paths
+    }
+
+    /// The servers from `--server` and `--servers-file`, else from the search path, else
+    /// localhost on `defaultPort`.
+    ///
+    /// - Parameter connectionType: the Discovery connection type to take from a Discovery payload.
+    func serverList(defaultPort: Int = ServerAddress.defaultClientPort, connectionType: String = "XMPP") async throws -> [ServerAddress] {
         var list = try servers.map { try ServerAddress(parsing: $0, defaultPort: defaultPort) }
         if let serversFile {
-            guard let data = FileManager.default.contents(atPath: serversFile) else { throw ValidationError("cannot read \(serversFile)") }
-            list += try ServerAddress.list(fromXML: data)
+            list += try ServerAddress.list(fromXML: try await ConfigurationSource.bytes(at: serversFile), connectionType: connectionType)
+        }
+        if list.isEmpty, let found = Self.searchPath().last(where: { FileManager.default.fileExists(atPath: $0) }) {
+            do {
+                list = try ServerAddress.list(fromXML: try await ConfigurationSource.bytes(at: found), connectionType: connectionType)
+            } catch {
+                throw ValidationError("\(found): \(error)")
+            }
+            FileHandle.standardError.write(Data("Servers from \(found)\n".utf8))
         }
         return list.isEmpty ? [ServerAddress(host: "localhost", port: defaultPort)] : list
     }

@@ -29,6 +29,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(help: "Print every parameter's value in effect (defaults included) and exit.")
     var printParameters = false
 
+    @Flag(help: "Refuse configuration files with unknown parameters or a root element other than <PsEPRServer>, instead of warning.")
+    var strict = false
+
     /// The exit status of a configuration that cannot be used (sysexits' EX_CONFIG), which the
     /// systemd unit does not restart on.
     static let configurationErrorStatus: Int32 = 78
@@ -36,16 +39,19 @@ struct ServerCommand: AsyncParsableCommand {
     func run() async throws {
         let settings: ServerSettings
         do {
-            settings = try ServerSettings.load(configurationFiles: configurationFiles)
+            settings = try ServerSettings.load(configurationFiles: configurationFiles, strict: strict)
         } catch {
             FileHandle.standardError.write(Data("psepr: \(error)\n".utf8))
             throw ExitCode(Self.configurationErrorStatus)
         }
         if printParameters {
+            // No logger yet: the warnings go straight to standard error.
+            for warning in settings.warnings { FileHandle.standardError.write(Data("psepr: warning: \(warning)\n".utf8)) }
             for (name, value) in settings.effectiveParameters.all { print("\(name) = \(value)") }
             return
         }
         let (logger, logControl) = makeServerLogger(settings)
+        for warning in settings.warnings { logger.log(.badError, .warning, "Configuration: \(warning)") }
         logger.log(.services, .notice, "PsEPR server starting", metadata: [
             "psepr.name": "\(settings.server.serverName)", "psepr.version": "\(BuildInfo.version)",
             "psepr.configuration": "\(settings.sources.isEmpty ? "built-in defaults" : settings.sources.joined(separator: ", "))",
@@ -112,7 +118,7 @@ struct AccountsCommand: AsyncParsableCommand {
 
     struct AddAccount: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "add", abstract: "Add or replace a service's password (salted SHA-256) in an account file."
+            commandName: "add", abstract: "Add or replace a service's password (stored through scrypt) in an account file."
         )
 
         @Argument(help: "The account file; created if missing.")
@@ -135,9 +141,11 @@ struct AccountsCommand: AsyncParsableCommand {
             var lines = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
                 .filter { line in line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map { $0.lowercased() != service.lowercased() } ?? true }
                 .filter { !$0.isEmpty }
-            if existing.count == 0 && lines.isEmpty { lines.append("# PsEPR accounts: service salt-hex sha256-hex(salt || password)") }
+            if existing.count == 0 && lines.isEmpty { lines.append("# PsEPR accounts: service $scrypt$ln=N,r=R,p=P$salt$key (older lines: service salt-hex sha256-hex)") }
             lines.append(table.line(for: service)!)
             try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            // The file holds password digests: its owner's only.
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
             print("\(service) written to \(file)")
         }
     }

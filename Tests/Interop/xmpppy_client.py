@@ -1,10 +1,12 @@
 """A standard XMPP library (xmpppy, from PyPI) as a PsEPR client.
 
-Logs in through xmpppy's non-SASL path (XEP-0078), takes a lease on /interop/ with an ordinary
-<message> carrying a PsEPR lease event, publishes an event below it and waits for both the grant
-and the event to come back. Prints one line starting with OK on success and exits 0.
+Logs in through xmpppy's non-SASL path (XEP-0078), or with "sasl" through SASL PLAIN, binding
+and the session; fetches the roster (which must come back, empty); takes a lease on /interop/
+with an ordinary <message> carrying a PsEPR lease event, publishes an event below it and waits
+for both the grant and the event to come back. Prints one line starting with OK on success and
+exits 0.
 
-Usage: python3 xmpppy_client.py HOST PORT SERVICE PASSWORD
+Usage: python3 xmpppy_client.py HOST PORT SERVICE PASSWORD [legacy|sasl]
 """
 import sys
 import time
@@ -28,12 +30,22 @@ def event(channel, payload):
 
 def main():
     host, port, service, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    sasl = len(sys.argv) > 5 and sys.argv[5] == "sasl"
     client = xmpp.Client(host, debug=[])
     if not client.connect(server=(host, port), use_srv=False, secure=0):
         print("FAIL connect")
         return 1
-    if client.auth(service, password, "xmpppy", sasl=0) != "old_auth":
+    if client.auth(service, password, "xmpppy", sasl=1 if sasl else 0) != ("sasl" if sasl else "old_auth"):
         print("FAIL auth")
+        return 1
+
+    # What getRoster() does, with a deadline instead of waiting for ever.
+    xmpp.roster.Roster().PlugIn(client)
+    deadline = time.time() + 10
+    while not client.Roster.set and time.time() < deadline:
+        client.Process(0.2)
+    if not client.Roster.set:
+        print("FAIL no roster")
         return 1
 
     seen = {"grant": False, "event": False}
@@ -76,7 +88,7 @@ def main():
         print("FAIL no event")
         return 1
     client.disconnect()
-    print("OK grant and event received")
+    print("OK roster, grant and event received")
     return 0
 
 

@@ -124,8 +124,11 @@ extension Lease {
                     options: fastOptions(answerTimeout: .milliseconds(100), retries: 2)
                 )
                 tasks.addTask { try await client.run() }
+                // Logged in first: the 100 ms answer timeout is for the renewal, not the login.
+                try await client.waitUntilConnected()
                 let lease = try await client.lease(ChannelName("/short/"), seconds: 2)
-                #expect(await lease.settled().isActive)
+                let settled = await lease.settled()
+                #expect(settled.isActive, "\(settled)")
                 return (client, lease)
             }
             // The server is gone: the renewal at 1.6 s goes unanswered, then two retries.

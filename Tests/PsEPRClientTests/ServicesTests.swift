@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Logging
 import PsEPRClient
 import PsEPRCore
@@ -51,11 +54,22 @@ import Testing
                 #expect(announcement.payloadNamespace == ServiceSettings.discoveryNamespace)
                 #expect(announcement.fromService == "PsEPRServer")
                 let discovered = Self.payloadText(announcement)
-                #expect(discovered.contains("<hostname>status.test</hostname>"))
-                #expect(discovered.contains("<XMPP><server>127.0.0.1</server><port>\(running.clientPort)</port></XMPP>"))
-                #expect(discovered.contains("<OneEvent><server>127.0.0.1</server><port>\(running.oneEventPort)</port></OneEvent>"))
+                // The Server Guide's elements (§5.3), read by Foundation's XML parser.
+                let payload = try #require(StandardXMLTree.parse(discovered))
+                #expect(payload.name == "payload")
+                let connections = try #require(payload.children.first)
+                #expect(connections.name == "connections")
+                #expect(connections.children.prefix(3).map(\.name) == ["hostname", "instance", "serverVersion"])
+                #expect(connections.child("hostname")?.text == "status.test")
+                let managers = connections.children.filter { $0.name == "connection" }
+                #expect(managers.map { $0.children.map(\.name) } == [["type", "hostname", "port", "class"], ["type", "hostname", "port", "class"]])
+                #expect(managers.map { [$0.child("type")?.text, $0.child("hostname")?.text, $0.child("port")?.text, $0.child("class")?.text] } == [
+                    ["XMPP", "127.0.0.1", "\(running.clientPort)", "PsEPRServer.ClientListener"],
+                    ["OneEvent", "127.0.0.1", "\(running.oneEventPort)", "PsEPRServer.OneEventListener"],
+                ])
                 // Clients read it as a server list.
-                #expect(try ServerAddress.list(fromXML: Array(discovered.utf8)).contains(address))
+                #expect(try ServerAddress.list(fromXML: Array(discovered.utf8)) == [address])
+                #expect(try ServerAddress.list(fromXML: Array(discovered.utf8), connectionType: "OneEvent") == [ServerAddress(host: "127.0.0.1", port: running.oneEventPort)])
 
                 try await PsEPRClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
                     try await admin.send(Self.command("<reportStatus/>"))
@@ -118,6 +132,42 @@ import Testing
             try await PsEPRClient.withClient(identity: right, servers: [address], options: fastOptions()) { client in
                 #expect(await client.connectedServer?.port == running.clientPort)
             }
+        }
+    }
+}
+
+/// A document as Foundation's XML parser (libxml2) reads it: element names, text and children.
+struct StandardXMLTree {
+    var name: String
+    var text = ""
+    var children: [StandardXMLTree] = []
+
+    func child(_ name: String) -> StandardXMLTree? { children.first { $0.name == name } }
+
+    /// The document's root, or nil when the parser refuses the text.
+    static func parse(_ text: String) -> StandardXMLTree? {
+        let parser = XMLParser(data: Data(text.utf8))
+        let builder = Builder()
+        parser.delegate = builder
+        guard parser.parse() else { return nil }
+        return builder.root
+    }
+
+    private final class Builder: NSObject, XMLParserDelegate {
+        var stack: [StandardXMLTree] = []
+        var root: StandardXMLTree?
+
+        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            stack.append(StandardXMLTree(name: name))
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) {
+            if !stack.isEmpty { stack[stack.count - 1].text += string }
+        }
+
+        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            let element = stack.removeLast()
+            if stack.isEmpty { root = element } else { stack[stack.count - 1].children.append(element) }
         }
     }
 }

@@ -3,25 +3,56 @@ import PsEPRServer
 import PsEPRTestFixtures
 import Testing
 
-/// A standard XMPP library from PyPI (xmpppy) logs in by its non-SASL path, leases and
-/// publishes through ordinary `<message>` stanzas. Runs wherever `python3` can import `xmpp`;
-/// under CI (`CI=true`, where `.ci/run` installs xmpppy) it always runs.
+/// Standard XMPP libraries from PyPI, unchanged, log in, fetch their roster, lease and publish
+/// through ordinary `<message>` stanzas: xmpppy by its non-SASL path and by SASL, slixmpp by
+/// SASL PLAIN, the stream restart, binding and the session. Each runs wherever `python3` can
+/// import the library; under CI (`CI=true`, where `.ci/run` installs both) always.
 @Suite struct XMPPLibraryTests {
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Interop/xmpppy_client.py").path
+    static let interop = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Interop")
+    static let xmpppyScript = interop.appendingPathComponent("xmpppy_client.py").path
+    static let slixmppScript = interop.appendingPathComponent("slixmpp_client.py").path
 
-    static var enabled: Bool {
-        ProcessInfo.processInfo.environment["CI"] == "true" || (try? run(["-c", "import xmpp"]).status) == 0
+    static func available(_ module: String) -> Bool {
+        ProcessInfo.processInfo.environment["CI"] == "true" || (try? run(["-c", "import \(module)"]).status) == 0
     }
 
-    @Test(.enabled(if: enabled, "python3 with xmpppy (pip install xmpppy)"))
-    func xmpppyLogsInLeasesPublishesAndReceives() async throws {
-        try await withEventServer { port, _, _ in
+    static var accounts: AccountTable {
+        var table = AccountTable()
+        table.set(service: "xmpppy_user", password: "secret")
+        table.set(service: "slixmpp_user", password: "s3cret")
+        return table
+    }
+
+    @Test(.enabled(if: available("xmpp"), "python3 with xmpppy (pip install xmpppy)"), arguments: ["legacy", "sasl"])
+    func xmpppyLogsInGetsItsRosterLeasesPublishesAndReceives(login: String) async throws {
+        try await withEventServer(configure: { $0.accounts = Self.accounts }) { port, _, _ in
             let outcome = try await within(seconds: 60, "the xmpppy client") {
-                try Self.run([Self.script, "127.0.0.1", "\(port)", "xmpppy_user", "secret"])
+                try Self.run([Self.xmpppyScript, "127.0.0.1", "\(port)", "xmpppy_user", "secret", login])
             }
             #expect(outcome.status == 0, "\(outcome.output)")
             #expect(outcome.output.hasPrefix("OK"), "\(outcome.output)")
+        }
+    }
+
+    @Test(.enabled(if: available("slixmpp"), "python3 with slixmpp (pip install slixmpp)"))
+    func slixmppLogsInWithSASLBindsLeasesPublishesAndReceives() async throws {
+        try await withEventServer(configure: { $0.accounts = Self.accounts }) { port, _, _ in
+            let outcome = try await within(seconds: 60, "the slixmpp client") {
+                try Self.run([Self.slixmppScript, "127.0.0.1", "\(port)", "test.psepr", "slixmpp_user", "s3cret"])
+            }
+            #expect(outcome.status == 0, "\(outcome.output)")
+            #expect(outcome.output.hasPrefix("OK logged in as slixmpp_user@test.psepr/slixmpp"), "\(outcome.output)")
+        }
+    }
+
+    @Test(.enabled(if: available("slixmpp"), "python3 with slixmpp (pip install slixmpp)"))
+    func slixmppWithAWrongPasswordIsRefused() async throws {
+        try await withEventServer(configure: { $0.accounts = Self.accounts }) { port, _, _ in
+            let outcome = try await within(seconds: 60, "the slixmpp client") {
+                try Self.run([Self.slixmppScript, "127.0.0.1", "\(port)", "test.psepr", "slixmpp_user", "wrong"])
+            }
+            #expect(outcome.status == 1, "\(outcome.output)")
+            #expect(outcome.output.contains("FAIL the server refused the login"), "\(outcome.output)")
         }
     }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import PsEPRCore
@@ -77,9 +78,101 @@ import Testing
         #expect(settings.server.accounts?.verify(service: "stork", password: "secret") == true)
         #expect(settings.server.accounts?.verify(service: "stork", password: "wrong") == false)
     }
+
+    @Test func misspelledParametersAndAWrongRootAreNamedOrRefused() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let misspelled = directory + "/PsEPRServer.xml", wrongRoot = directory + "/other.xml"
+        try "<PsEPRServer><client><XMPP><prot>2000</prot><maximumConnections>9</maximumConnections></XMPP></client><debug><comment>notes</comment></debug></PsEPRServer>"
+            .write(toFile: misspelled, atomically: true, encoding: .utf8)
+        try "<PsEPRSever><client><XMPP><port>3000</port></XMPP></client></PsEPRSever>".write(toFile: wrongRoot, atomically: true, encoding: .utf8)
+        let settings = try ServerSettings.load(searchPath: [misspelled], configurationFiles: [wrongRoot])
+        #expect(settings.warnings == [
+            "\(misspelled): unknown parameter /PsEPRServer/client/XMPP/prot, ignored (did you mean /PsEPRServer/client/XMPP/port?)",
+            "\(wrongRoot): the root element is <PsEPRSever>, not <PsEPRServer>, so none of its parameters apply",
+        ])
+        #expect(settings.server.maximumConnections == 9)
+        #expect(settings.server.clientPort == 23345)
+        do {
+            _ = try ServerSettings.load(searchPath: [misspelled], strict: true)
+            Issue.record("--strict accepted a misspelled parameter")
+        } catch let error as SettingsError {
+            #expect(error.message.contains("/PsEPRServer/client/XMPP/prot"))
+        }
+        // The Server Guide's default file is clean.
+        let guide = directory + "/guide.xml"
+        try ServerGuide.defaultConfiguration.write(toFile: guide, atomically: true, encoding: .utf8)
+        #expect(try ServerSettings.load(searchPath: [guide], strict: true).warnings.isEmpty)
+    }
+
+    @Test func tlsParametersComeInPairs() throws {
+        let both = try ParameterSet(xml: Array("<PsEPRServer><tls><certificateFile>/c.pem</certificateFile><keyFile>/k.pem</keyFile><required>yes</required></tls></PsEPRServer>".utf8))
+        #expect(try ServerSettings(parameters: both).server.tls == TLSSettings(certificateFile: "/c.pem", keyFile: "/k.pem", required: true))
+        let keyOnly = try ParameterSet(xml: Array("<PsEPRServer><tls><keyFile>/k.pem</keyFile></tls></PsEPRServer>".utf8))
+        #expect(throws: ParameterError.self) { try ServerSettings(parameters: keyOnly) }
+        let requiredOnly = try ParameterSet(xml: Array("<PsEPRServer><tls><required>yes</required></tls></PsEPRServer>".utf8))
+        #expect(throws: ParameterError.self) { try ServerSettings(parameters: requiredOnly) }
+    }
+}
+
+@Suite struct AccountTableTests {
+    @Test func scryptLinesRoundTripAndOlderLinesStillWork() throws {
+        let directory = try ServerSettingsTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var table = AccountTable()
+        table.set(service: "stork", password: "secret")
+        let line = try #require(table.line(for: "stork"))
+        #expect(line.hasPrefix("stork $scrypt$ln=14,r=8,p=1$"))
+        // An earlier version's salted SHA-256 line: salt 00 01, password "old".
+        let legacyDigest = SHA256.hash(data: [0, 1] + Array("old".utf8)).map { String(format: "%02x", $0) }.joined()
+        try "\(line)\nlegacy 0001 \(legacyDigest)\n".write(toFile: directory + "/accounts", atomically: true, encoding: .utf8)
+        let read = try AccountTable(contentsOfFile: directory + "/accounts")
+        #expect(read.check(service: "stork", password: "secret") == .accepted)
+        #expect(read.check(service: "STORK", password: "wrong") == .wrongPassword)
+        #expect(read.check(service: "legacy", password: "old") == .accepted)
+        #expect(read.check(service: "nobody", password: "old") == .unknownAccount)
+        try "stork $scrypt$ln=40,r=8,p=1$AAAA$AAAA\n".write(toFile: directory + "/bad", atomically: true, encoding: .utf8)
+        #expect(throws: AccountFileError.self) { try AccountTable(contentsOfFile: directory + "/bad") }
+    }
+
+    @Test func expiredAccountsAreRefusedWithTheirReason() throws {
+        let payload = """
+            <payload><passwordAccounts><passwordCoding>none</passwordCoding>
+            <account><name>old</name><password>pw</password><expiration>1000</expiration></account></passwordAccounts></payload>
+            """
+        let table = try #require(try AccountTable(accountingPayload: Array(payload.utf8)))
+        #expect(table.check(service: "old", password: "pw", now: Date(timeIntervalSince1970: 999)) == .accepted)
+        #expect(table.check(service: "old", password: "pw", now: Date(timeIntervalSince1970: 1001)) == .expired)
+    }
+
+    @Test func descriptionsAndDumpsShowNoSecrets() {
+        var table = AccountTable()
+        table.set(service: "stork", password: "secret", cost: .minimal)
+        var configuration = EventServerConfiguration()
+        configuration.accounts = table
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        let salt = String(table.line(for: "stork")!.split(separator: "$")[3])
+        for text in ["\(configuration)", String(reflecting: configuration), dumped, "\(EventServer(configuration: configuration, logger: Logger(label: "t")))"] {
+            #expect(!text.contains(salt), "\(text)")
+            #expect(!text.lowercased().contains("digest"), "\(text)")
+        }
+        #expect("\(table)" == "AccountTable(1 account)")
+    }
 }
 
 @Suite struct LoggingTests {
+    @Test func logFilesAreTheirOwnersOnly() throws {
+        let directory = try ServerSettingsTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let log = try RotatingLogFile(directory: directory, maximumFiles: 2, maximumFileBytes: 1024)
+        for _ in 0..<20 { log.write(String(repeating: "x", count: 99) + "\n") }
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            let permissions = try FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.posixPermissions] as? Int
+            #expect(permissions == 0o600, "\(name)")
+        }
+    }
+
     @Test func theFilesRotateAndNeverExceedTheirBounds() throws {
         let directory = try ServerSettingsTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
