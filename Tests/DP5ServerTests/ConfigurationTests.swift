@@ -140,6 +140,17 @@ struct ConfigurationTests {
         #expect(throws: ConfigurationError.self) { try ServerConfiguration(contentsOfFile: "/nonexistent/dp5.cfg") }
     }
 
+    @Test func brokenJSONSaysWhere() throws {
+        let path = try write("{\n  \"isRegServer\": true, /* a comment */\n  \"regdir\": \"x\" \"datadir\": \"y\"\n}")
+        do {
+            _ = try ServerConfiguration(contentsOfFile: path)
+            Issue.record("broken JSON was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("line 3"), "\(error)")
+            #expect(error.description.contains("column"), "\(error)")
+        }
+    }
+
     @Test func commentsInsideStringsAreKept() {
         #expect(ConfigurationObject.removingComments(from: #"{"a": "x/*y*/z // w"} // gone"#) == #"{"a": "x/*y*/z // w"} "#)
         #expect(ConfigurationObject.removingComments(from: "/* a\nb */1") == "  \n  1")
