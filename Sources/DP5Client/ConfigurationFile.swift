@@ -230,7 +230,7 @@ enum JSONSyntax {
     }
 
     private static func describe(_ bytes: [UInt8], _ index: Int) -> String {
-        index < bytes.count ? "\"\(String(decoding: [bytes[index]], as: UTF8.self))\"" : "the end of the file"
+        index < bytes.count ? "'\(String(decoding: [bytes[index]], as: UTF8.self))'" : "the end of the file"
     }
 
     private static func expect(_ byte: Character, _ bytes: [UInt8], _ index: inout Int, _ what: String) throws {
@@ -282,7 +282,7 @@ enum JSONSyntax {
             index += literal.count
             let text = String(decoding: literal, as: UTF8.self)
             guard ["true", "false", "null"].contains(text) || Double(text) != nil, !text.isEmpty else {
-                throw Failure(offset: start, message: "expected a value, found \(text.isEmpty ? describe(bytes, start) : "\"\(text)\"")")
+                throw Failure(offset: start, message: "expected a value, found \(text.isEmpty ? describe(bytes, start) : "'\(text)'")")
             }
         }
     }
