@@ -21,6 +21,8 @@ public struct ClientConfiguration: Sendable {
     public var protocolConfiguration: DP5Configuration
     /// Which server certificates to accept.
     public var trust: TLSTrust
+    /// The file this configuration was read from, for messages that say what to add where.
+    public var sourceFile: String?
 
     /// Creates a configuration.
     public init(
@@ -65,6 +67,7 @@ public struct ClientConfiguration: Sendable {
             protocolConfiguration: protocolConfiguration,
             trust: trust
         )
+        self.sourceFile = path
     }
 
     /// `host:port` → `https://host:port`; an explicit scheme is kept; no trailing slash.

@@ -33,6 +33,10 @@ public struct ConfigurationObject {
         do {
             value = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
+            // Comments were blanked out, not removed, so the position is the file's own.
+            if let problem = JSONSyntax.firstError(in: Array(data)) {
+                throw ConfigurationError(key: nil, "not valid JSON at line \(problem.line), column \(problem.column): \(problem.message)")
+            }
             throw ConfigurationError(key: nil, "not valid JSON (\(Self.describe(error)))")
         }
         guard case .object(let object) = value else { throw ConfigurationError(key: nil, "the top level must be a JSON object") }
@@ -84,6 +88,16 @@ public struct ConfigurationObject {
             throw ConfigurationError(key: fullKey(key), "must be between \(range.lowerBound) and \(range.upperBound), got \(integer)")
         }
         return integer
+    }
+
+    /// A number (fractions allowed) within `range`, or `nil` if absent.
+    public mutating func number(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
+        guard let value = value(key) else { return nil }
+        guard case .number(let number) = value else { throw ConfigurationError(key: fullKey(key), "must be a number") }
+        guard range.contains(number) else {
+            throw ConfigurationError(key: fullKey(key), "must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
+        }
+        return number
     }
 
     /// A list of strings, or `nil` if absent.
@@ -175,5 +189,115 @@ public enum JSONValue: Decodable, Hashable, Sendable {
         } else {
             self = .object(try container.decode([String: JSONValue].self))
         }
+    }
+}
+
+/// Finds where JSON text first goes wrong, for a message with a line and a column (Foundation's
+/// decoder says only that the text is not valid). A plain recursive-descent scan, nested at most
+/// 512 deep.
+enum JSONSyntax {
+    struct Problem: Equatable {
+        let line: Int
+        let column: Int
+        let message: String
+    }
+
+    private struct Failure: Error {
+        let offset: Int
+        let message: String
+    }
+
+    /// The first syntax error in `bytes`, or `nil` if they are valid JSON.
+    static func firstError(in bytes: [UInt8]) -> Problem? {
+        var index = 0
+        do {
+            try value(bytes, &index, depth: 0)
+            skipSpace(bytes, &index)
+            if index < bytes.count { throw Failure(offset: index, message: "unexpected text after the end of the JSON value") }
+            return nil
+        } catch let failure as Failure {
+            let before = bytes[..<min(failure.offset, bytes.count)]
+            let line = before.filter { $0 == UInt8(ascii: "\n") }.count + 1
+            let column = failure.offset - (before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+            return Problem(line: line, column: column, message: failure.message)
+        } catch {
+            return nil
+        }
+    }
+
+    private static func skipSpace(_ bytes: [UInt8], _ index: inout Int) {
+        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+    }
+
+    private static func describe(_ bytes: [UInt8], _ index: Int) -> String {
+        index < bytes.count ? "'\(String(decoding: [bytes[index]], as: UTF8.self))'" : "the end of the file"
+    }
+
+    private static func expect(_ byte: Character, _ bytes: [UInt8], _ index: inout Int, _ what: String) throws {
+        skipSpace(bytes, &index)
+        guard index < bytes.count, bytes[index] == byte.asciiValue! else {
+            throw Failure(offset: index, message: "expected \(what), found \(describe(bytes, index))")
+        }
+        index += 1
+    }
+
+    private static func value(_ bytes: [UInt8], _ index: inout Int, depth: Int) throws {
+        skipSpace(bytes, &index)
+        guard depth < 512 else { throw Failure(offset: index, message: "nested too deeply") }
+        guard index < bytes.count else { throw Failure(offset: index, message: "expected a value, found the end of the file") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            index += 1
+            skipSpace(bytes, &index)
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return }
+            while true {
+                skipSpace(bytes, &index)
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                    throw Failure(offset: index, message: "expected a key in quotes, found \(describe(bytes, index))")
+                }
+                try string(bytes, &index)
+                try expect(":", bytes, &index, "\":\" after the key")
+                try value(bytes, &index, depth: depth + 1)
+                skipSpace(bytes, &index)
+                if index < bytes.count, bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                try expect("}", bytes, &index, "\",\" or \"}\"")
+                return
+            }
+        case UInt8(ascii: "["):
+            index += 1
+            skipSpace(bytes, &index)
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return }
+            while true {
+                try value(bytes, &index, depth: depth + 1)
+                skipSpace(bytes, &index)
+                if index < bytes.count, bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                try expect("]", bytes, &index, "\",\" or \"]\"")
+                return
+            }
+        case UInt8(ascii: "\""):
+            try string(bytes, &index)
+        default:
+            let start = index
+            let literal = bytes[index...].prefix { !" \t\r\n,]}:".utf8.contains($0) }
+            index += literal.count
+            let text = String(decoding: literal, as: UTF8.self)
+            guard ["true", "false", "null"].contains(text) || Double(text) != nil, !text.isEmpty else {
+                throw Failure(offset: start, message: "expected a value, found \(text.isEmpty ? describe(bytes, start) : "'\(text)'")")
+            }
+        }
+    }
+
+    private static func string(_ bytes: [UInt8], _ index: inout Int) throws {
+        let start = index
+        index += 1
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\""): index += 1; return
+            case UInt8(ascii: "\\"): index += 2
+            case 0x0A: throw Failure(offset: index, message: "a string runs past the end of its line")
+            default: index += 1
+            }
+        }
+        throw Failure(offset: start, message: "a string is never closed")
     }
 }

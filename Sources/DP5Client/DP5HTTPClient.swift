@@ -19,8 +19,6 @@ public struct DP5HTTPClient: Sendable {
     private let http: HTTPClient
     /// How long one request may take.
     public var requestTimeout: TimeAmount = .seconds(60)
-    /// The largest lookup reply accepted; a download is the whole data file.
-    public var maximumReplyBytes = 1 << 32
 
     /// Uses an existing HTTP client; the caller shuts it down.
     public init(configuration: ClientConfiguration, httpClient: HTTPClient) {
@@ -53,6 +51,13 @@ public struct DP5HTTPClient: Sendable {
     /// - Throws: ``DP5Core/DP5Error/Code/configurationMismatch`` if the server reports another
     ///   `epochLength` or `dataEncSize` than this client's configuration.
     public func registrationServerStatus() async throws -> (epoch: Epoch, acceptsRegistrations: Bool) {
+        let status = try await registrationServerStatusDetails()
+        return (status.epoch, status.acceptsRegistrations)
+    }
+
+    /// The registration server's `GET /` in full; `fastForward` is `nil` for a server that does
+    /// not say (the original).
+    public func registrationServerStatusDetails() async throws -> (epoch: Epoch, acceptsRegistrations: Bool, fastForward: Bool?) {
         let url = configuration.registrationServer + "/"
         let body = try await send(url: url, method: .GET, body: nil, limit: 4096)
         struct Status: Decodable {
@@ -61,6 +66,7 @@ public struct DP5HTTPClient: Sendable {
             // Absent from the original's answer.
             let epochLength: UInt32?
             let dataEncSize: Int?
+            let fastForward: Bool?
         }
         guard let status = try? JSONDecoder().decode(Status.self, from: Data(body)) else {
             throw DP5ClientError(url: url, "answered something other than {\"epoch\": …, \"register\": …}")
@@ -71,7 +77,7 @@ public struct DP5HTTPClient: Sendable {
             dataEncSize: status.dataEncSize ?? mine.dataEncSize,
             combined: mine.combined
         )
-        return (Epoch(status.epoch), status.register)
+        return (Epoch(status.epoch), status.register, status.fastForward)
     }
 
     /// POSTs a registration message made during `currentEpoch`; returns the 5-byte reply.
@@ -113,8 +119,8 @@ public struct DP5HTTPClient: Sendable {
         return try await LookupClient(privateKey: privateKey).lookup(
             buddies: buddies, epoch: epoch, parameters: configuration.lookupParameters,
             expecting: configuration.protocolConfiguration
-        ) { server, body in
-            try await postLookup(body, epoch: epoch, server: server, limit: maximumReplyBytes)
+        ) { server, body, limit in
+            try await postLookup(body, epoch: epoch, server: server, limit: limit)
         }
     }
 
@@ -142,18 +148,30 @@ public struct DP5HTTPClient: Sendable {
         do {
             response = try await http.execute(request, timeout: requestTimeout)
         } catch {
+            if let advice = TLSTrust.advice(for: error, url: url, configurationFile: configuration.sourceFile ?? "servers.cfg") {
+                throw DP5ClientError(url: url, advice)
+            }
             throw DP5ClientError(url: url, "request failed: \(error)")
+        }
+        guard response.status == .ok else {
+            // The server's reason (a refusal says what is wrong), at most a line or two of it.
+            let text = (try? await response.body.collect(upTo: 4096)).map { Self.printableText($0.readableBytesView) } ?? ""
+            throw DP5ClientError(url: url, "HTTP \(response.status.code)" + (text.isEmpty ? "" : ": \(text)"), status: Int(response.status.code))
         }
         let buffer: ByteBuffer
         do {
             buffer = try await response.body.collect(upTo: limit)
         } catch {
-            throw DP5ClientError(url: url, "reply larger than \(limit) bytes or cut off: \(error)")
-        }
-        guard response.status == .ok else {
-            throw DP5ClientError(url: url, "HTTP \(response.status.code)", status: Int(response.status.code))
+            throw DP5ClientError(url: url, "reply larger than the \(limit) bytes expected, or cut off: \(error)")
         }
         return Array(buffer.readableBytesView)
+    }
+
+    /// A reply body as one line of text, if it is text: at most 500 characters.
+    static func printableText(_ bytes: some Collection<UInt8>) -> String {
+        guard let text = String(validating: Array(bytes.prefix(500)), as: UTF8.self) else { return "" }
+        let line = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        return line.allSatisfy({ !$0.isASCII || $0.asciiValue! >= 0x20 }) ? line : ""
     }
 }
 

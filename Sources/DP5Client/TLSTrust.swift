@@ -43,3 +43,25 @@ public struct TLSTrust: Sendable, Hashable {
         return configuration
     }
 }
+
+extension TLSTrust {
+    /// For an error that is a failed certificate check, what to add to which file, in one
+    /// sentence; `nil` for any other error.
+    ///
+    /// - Parameters:
+    ///   - url: the URL that was requested.
+    ///   - configurationFile: the file that holds this client's trust settings.
+    public static func advice(for error: any Error, url: String, configurationFile: String) -> String? {
+        let text = String(describing: error)
+        let unverified = text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed")
+        let wrongName = text.contains("failedToValidateHostname") || text.contains("hostname")
+        guard unverified || wrongName else { return nil }
+        if wrongName && !unverified {
+            return "the server's TLS certificate is not valid for this host name (\(text)); make a certificate for it with "
+                + "`dp5 testcert testcerts --host NAME`, or add \"verifyCertificates\": false to \(configurationFile)"
+        }
+        return "the server's TLS certificate is not trusted (CERTIFICATE_VERIFY_FAILED). For a self-signed certificate add "
+            + "\"trustCertificate\": \"testcerts/server.crt\" (the server's server.ssl_certificate file) to \(configurationFile), "
+            + "or \"verifyCertificates\": false to accept any certificate as the original did"
+    }
+}

@@ -13,8 +13,11 @@ public protocol DP5Deployment: Sendable {
     /// Moves the registration server one epoch on and publishes the finished epoch's database
     /// (its `GET /debugfastforward`).
     func fastForward() async throws -> (old: Epoch, new: Epoch)
-    /// POSTs a lookup request for `epoch` to lookup server `server` and returns its reply.
-    func lookup(_ body: [UInt8], epoch: Epoch, server: Int) async throws -> [UInt8]
+    /// POSTs a lookup request for `epoch` to lookup server `server` and returns its reply,
+    /// accepting at most `limit` bytes.
+    func lookup(_ body: [UInt8], epoch: Epoch, server: Int, limit: Int) async throws -> [UInt8]
+    /// Whether the registration server will fast-forward; `nil` if it does not say.
+    func allowsFastForward() async throws -> Bool?
 }
 
 /// A deployment held in memory: the protocol core's registration and lookup logic with no
@@ -56,7 +59,9 @@ public actor InProcessDeployment: DP5Deployment {
         return (old, epoch)
     }
 
-    public func lookup(_ body: [UInt8], epoch requested: Epoch, server: Int) -> [UInt8] {
+    public func allowsFastForward() -> Bool? { true }
+
+    public func lookup(_ body: [UInt8], epoch requested: Epoch, server: Int, limit: Int) -> [UInt8] {
         guard let responder = responders[requested] else {
             let status = body.first == LookupRequest.pirOpcode ? LookupResponder.pirErrorStatus : LookupResponder.errorStatus
             return LookupResponder.errorReply(status: status, serverEpoch: epoch).bytes

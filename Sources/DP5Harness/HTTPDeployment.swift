@@ -25,7 +25,11 @@ public struct HTTPDeployment: DP5Deployment {
         try await client.fastForward()
     }
 
-    public func lookup(_ body: [UInt8], epoch: Epoch, server: Int) async throws -> [UInt8] {
-        try await client.postLookup(body, epoch: epoch, server: server, limit: client.maximumReplyBytes)
+    public func lookup(_ body: [UInt8], epoch: Epoch, server: Int, limit: Int) async throws -> [UInt8] {
+        try await client.postLookup(body, epoch: epoch, server: server, limit: limit)
+    }
+
+    public func allowsFastForward() async throws -> Bool? {
+        try await client.registrationServerStatusDetails().fastForward
     }
 }

@@ -46,6 +46,11 @@ public struct Harness: Sendable {
 
     /// Looks up the buddies of `lookers` in `epoch`'s database and checks every answer against
     /// what `registered` registered.
+    ///
+    /// A lookup that fails is counted, with its reason and the servers it names, rather than
+    /// ending the run; so is a lookup whose answers nothing could check.
+    ///
+    /// Each user's lookup is timed (``LookupTally/latencies``) for the latency percentiles.
     public func lookUp(
         _ lookers: [SimulatedUser],
         registered: [SimulatedUser],
@@ -53,15 +58,29 @@ public struct Harness: Sendable {
         on deployment: some DP5Deployment,
         progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws -> LookupTally {
+        let clock = ContinuousClock()
         let registrations = Dictionary(registered.map { ($0.privateKey.publicKey, Set($0.buddies)) }, uniquingKeysWith: { $0.union($1) })
         let tallies = try await forEach(lookers, progress: progress) { user -> LookupTally in
             let me = user.privateKey.publicKey
-            let result = try await LookupClient(privateKey: user.privateKey).lookup(
-                buddies: user.buddies, epoch: epoch, parameters: parameters, expecting: configuration
-            ) { server, body in
-                try await deployment.lookup(body, epoch: epoch, server: server)
+            let start = clock.now
+            let result: LookupResult
+            do {
+                result = try await LookupClient(privateKey: user.privateKey).lookup(
+                    buddies: user.buddies, epoch: epoch, parameters: parameters, expecting: configuration
+                ) { server, body, limit in
+                    try await deployment.lookup(body, epoch: epoch, server: server, limit: limit)
+                }
+            } catch let error as DP5Error where error.code != .configurationMismatch {
+                var tally = LookupTally()
+                tally.failed = 1
+                tally.failures[error.code.description + ": " + error.reason, default: 0] += 1
+                for server in error.servers { tally.faultyServers[server, default: 0] += 1 }
+                return tally
             }
             var tally = LookupTally(method: result.method)
+            tally.latencies = [start.duration(to: clock.now)]
+            if !result.isVerified && result.method != .none { tally.unverified = 1 }
+            for server in result.faultyServers { tally.faultyServers[server, default: 0] += 1 }
             for presence in result.presences {
                 let expectedOnline = registrations[presence.publicKey]?.contains(me) ?? false
                 let expectedData = expectedOnline
@@ -118,6 +137,17 @@ public struct LookupTally: Sendable, Hashable {
     public var online = 0
     /// Answers that differ from what was registered: must be 0.
     public var wrong = 0
+    /// Lookups that failed (too few or contradictory answers): must be 0.
+    public var failed = 0
+    /// Why lookups failed, with how many failed so.
+    public var failures: [String: Int] = [:]
+    /// Lookups whose answers no spare server could confirm (only t + 1 answered, or no other
+    /// server vouched for a downloaded file).
+    public var unverified = 0
+    /// Per lookup server (index), how many lookups named it as sending bad answers.
+    public var faultyServers: [Int: Int] = [:]
+    /// Each successful lookup's duration, in completion order.
+    public var latencies: [Duration] = []
 
     /// An empty tally.
     public init() {}
@@ -125,6 +155,15 @@ public struct LookupTally: Sendable, Hashable {
     init(method: LookupMethod) {
         if method == .pir { pirLookups = 1 }
         if method == .download { downloadLookups = 1 }
+    }
+
+    /// The `fraction` (0…1) percentile of ``latencies`` by the nearest-rank method, or `nil`
+    /// if there are none.
+    public func latencyPercentile(_ fraction: Double) -> Duration? {
+        guard !latencies.isEmpty else { return nil }
+        let sorted = latencies.sorted()
+        let rank = Int((fraction * Double(sorted.count)).rounded(.up))
+        return sorted[min(sorted.count - 1, max(0, rank - 1))]
     }
 
     /// Adds two tallies.
@@ -135,6 +174,11 @@ public struct LookupTally: Sendable, Hashable {
         sum.answers += rhs.answers
         sum.online += rhs.online
         sum.wrong += rhs.wrong
+        sum.failed += rhs.failed
+        sum.failures.merge(rhs.failures, uniquingKeysWith: +)
+        sum.unverified += rhs.unverified
+        sum.faultyServers.merge(rhs.faultyServers, uniquingKeysWith: +)
+        sum.latencies += rhs.latencies
         return sum
     }
 }

@@ -8,6 +8,7 @@ import HummingbirdTLS
 public import Logging
 public import NIOCore
 import NIOSSL
+import Foundation
 public import ServiceLifecycle
 import ServerOperations
 
@@ -47,24 +48,44 @@ public struct DP5Server: Service {
     public func run() async throws {
         try DurableFiles.createDirectory(configuration.dataDirectory)
         if configuration.isRegistrationServer { try DurableFiles.createDirectory(configuration.registrationDirectory) }
+        // Two servers writing one directory would race on its files; the second one is refused.
+        var locks = [try DirectoryLock(directory: configuration.dataDirectory, key: "datadir", configurationFile: configuration.fileName)]
+        if configuration.isRegistrationServer {
+            locks.append(try DirectoryLock(directory: configuration.registrationDirectory, key: "regdir", configurationFile: configuration.fileName))
+        }
+        defer { locks.forEach { $0.release() } }
         var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: try configuration.trust.makeClientConfiguration())
-        httpConfiguration.timeout.connect = .seconds(10)
+        httpConfiguration.timeout.connect = .seconds(5)
+        // A failing fetch (an untrusted certificate, say) fails at once; the poll retries it, so a
+        // lookup does not wait out the connect timeout for each attempt.
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
         try await HTTPClient.withHTTPClient(configuration: httpConfiguration) { client in
-            try await makeApplication(client: client).run()
+            let (application, databases) = try makeApplication(client: client)
+            do {
+                try await application.run()
+            } catch {
+                await databases?.finishFetches()
+                throw error
+            }
+            // A fetch started for a request runs in its own task; it must end before the HTTP
+            // client shuts down and before the process may exit, or it would still be touching
+            // files and memory the exiting process tears down.
+            await databases?.finishFetches()
         }
         logger.info("Stopped")
     }
 
-    private func makeApplication(client: HTTPClient) throws -> some ApplicationProtocol {
+    private func makeApplication(client: HTTPClient) throws -> (some ApplicationProtocol, LookupDatabases?) {
         let protocolConfiguration = configuration.protocolConfiguration
         let publications = PublicationDirectory(path: configuration.dataDirectory)
         var services: [any Service] = []
 
         var authority: RegistrationAuthority?
         if configuration.isRegistrationServer {
-            let registrations = RegistrationAuthority(
+            let registrations = try RegistrationAuthority(
                 configuration: protocolConfiguration, clock: clock,
-                registrationDirectory: configuration.registrationDirectory, publications: publications, logger: logger, metrics: metrics
+                registrationDirectory: configuration.registrationDirectory, publications: publications,
+                keptEpochs: configuration.keptEpochs, logger: logger, metrics: metrics
             )
             authority = registrations
             services.append(EpochRolloverService(authority: registrations, logger: logger))
@@ -79,13 +100,13 @@ public struct DP5Server: Service {
             }
             let lookups = LookupDatabases(
                 configuration: protocolConfiguration, publications: publications, source: source,
-                engine: PIREngine(threads: configuration.pirThreads), logger: logger, metrics: metrics
+                engine: PIREngine(threads: configuration.pirThreads), configurationFile: configuration.fileName, logger: logger, metrics: metrics
             )
             databases = lookups
             if case .remote(let baseURL, _) = source {
                 services.append(DatabasePollService(
                     databases: lookups, registrationServer: baseURL, client: client,
-                    interval: min(5, Double(protocolConfiguration.epochLength) / 4), logger: logger
+                    interval: min(5, Double(protocolConfiguration.epochLength) / 4), configurationFile: configuration.fileName, logger: logger
                 ))
             }
         }
@@ -98,16 +119,24 @@ public struct DP5Server: Service {
         let listening = ReadyFlag()
         monitoringEndpoints(authority: authority, databases: databases, listening: listening).register(on: router)
 
+        // Connection limit, per-request deadline, and idle timeout: a flood of connections, or
+        // connections that never finish a request, cannot hold the server's resources for ever.
+        let counter = ConnectionCounter(limit: configuration.maximumConnections)
+        let requestTimeout = TimeAmount.nanoseconds(Int64(configuration.requestTimeout * 1e9))
+        let http1 = HTTPServerBuilder.http1(configuration: .init(
+            additionalChannelHandlers: [ConnectionGuard(counter: counter, requestTimeout: requestTimeout)],
+            idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9))
+        ))
         let server: HTTPServerBuilder
         if let tls = configuration.tls {
-            server = try .tls(.http1(), tlsConfiguration: Self.serverTLS(certificatePath: tls.certificatePath, privateKeyPath: tls.privateKeyPath))
+            server = try .tls(http1, tlsConfiguration: Self.serverTLS(certificatePath: tls.certificatePath, privateKeyPath: tls.privateKeyPath))
         } else {
-            server = .http1()
+            server = http1
         }
         let onListening = self.onListening
         let logger = self.logger
         let roles = [configuration.isRegistrationServer ? "registration" : nil, configuration.isLookupServer ? "lookup" : nil].compactMap { $0 }
-        return Application(
+        let application = Application(
             router: router,
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "dp5"),
@@ -123,6 +152,7 @@ public struct DP5Server: Service {
             },
             logger: logger
         )
+        return (application, databases)
     }
 
     /// `/metrics` and `/healthz`: healthy once the HTTP listener is up and, for a lookup server,
@@ -158,12 +188,14 @@ public struct DP5Server: Service {
         do {
             chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
         } catch {
-            throw ConfigurationError(key: "server.ssl_certificate", "cannot load a PEM certificate from \(certificatePath): \(error)")
+            throw ConfigurationError(key: "server.ssl_certificate", "cannot load a PEM certificate from \(certificatePath) (\(error)); "
+                                     + "`dp5 testcert \((certificatePath as NSString).deletingLastPathComponent)` makes a self-signed one")
         }
         do {
             key = try NIOSSLPrivateKey(file: privateKeyPath, format: .pem)
         } catch {
-            throw ConfigurationError(key: "server.ssl_private_key", "cannot load a PEM private key from \(privateKeyPath): \(error)")
+            throw ConfigurationError(key: "server.ssl_private_key", "cannot load a PEM private key from \(privateKeyPath) (\(error)); "
+                                     + "`dp5 testcert \((privateKeyPath as NSString).deletingLastPathComponent)` makes one with its certificate")
         }
         return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
     }

@@ -52,7 +52,10 @@ struct HTTPRoutes: Sendable {
         // The original answered epoch and register; the parameters let clients detect a mismatch
         // before they register (original clients ignore the extra keys).
         let parameters = configuration.protocolConfiguration
-        let json = "{\"epoch\": \(epoch), \"register\": \(authority != nil), \"epochLength\": \(parameters.epochLength), \"dataEncSize\": \(parameters.dataEncSize)}"
+        var json = "{\"epoch\": \(epoch), \"register\": \(authority != nil), \"epochLength\": \(parameters.epochLength), \"dataEncSize\": \(parameters.dataEncSize)"
+        // Lets a harness find out before it registers anyone that the fast-forward it needs is off.
+        if authority != nil { json += ", \"fastForward\": \(configuration.allowDebugFastForward)" }
+        json += "}"
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
     }
 
@@ -83,8 +86,6 @@ struct HTTPRoutes: Sendable {
     private func lookup(_ request: Request, epoch: String?) async throws -> Response {
         guard let databases else { return refusal("this server does not answer lookups") }
         guard let epoch = Self.epoch(from: epoch) else { return refusal("the URL carries no epoch") }
-        var request = request
-        let body = try await request.collectBody(upTo: configuration.maxRequestBytes)
         // A server in both roles publishes lazily too, so a lookup just after the boundary finds the epoch.
         if let authority { try await authority.publishDueEpochs() }
         let served: ServedEpoch
@@ -93,8 +94,11 @@ struct HTTPRoutes: Sendable {
         } catch {
             logger.debug("No database for a lookup", metadata: ["dp5.epoch": "\(epoch)", "error": "\(error)"])
             metrics.countLookup("refused")
-            return refusal("no database for epoch \(epoch)")
+            return refusal("no database for epoch \(epoch): \(error)")
         }
+        // The database bounds what a request can need: a PIR request of 100 queries.
+        var request = request
+        let body = try await request.collectBody(upTo: min(configuration.maxRequestBytes, served.responder.maximumRequestBytes))
         guard let parsed = LookupRequest(rawRepresentation: Array(body.readableBytesView)) else {
             metrics.countLookup("invalid")
             let reply = LookupResponder.errorReply(status: LookupResponder.errorStatus, serverEpoch: served.responder.epoch)
@@ -104,6 +108,7 @@ struct HTTPRoutes: Sendable {
         case .metadata: metrics.countLookup("metadata")
         case .pir: metrics.countLookup("pir")
         case .download: metrics.countLookup("download")
+        case .digest: metrics.countLookup("digest")
         }
         let reply = await served.responder.respond(to: parsed) { await served.coalescer.answer($0) }
         return octetStream(reply.header, then: reply.body)
@@ -126,7 +131,9 @@ struct HTTPRoutes: Sendable {
     }
 
     private func fastForward() async throws -> Response {
-        guard configuration.allowDebugFastForward else { return refusal("debug fast-forward is disabled (allowDebugFastForward)") }
+        guard configuration.allowDebugFastForward else {
+            return refusal("debug fast-forward is disabled: add \"allowDebugFastForward\": true to \(configuration.fileName) and restart the server")
+        }
         guard let authority else { return refusal("only a registration server fast-forwards") }
         let (old, new) = try await authority.fastForward()
         logger.info("Fast-forwarded", metadata: ["dp5.epoch.old": "\(old)", "dp5.epoch.new": "\(new)"])

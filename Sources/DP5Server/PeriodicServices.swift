@@ -34,24 +34,40 @@ struct EpochRolloverService: Service {
 
 /// Asks the registration server for its epoch every few seconds and fetches a new epoch's
 /// database as soon as it exists, so the first lookup of an epoch does not wait for it.
+///
+/// A failing poll is logged at warning level (once per distinct reason, and again when it
+/// recovers): a lookup server that cannot reach its registration server serves nobody.
 struct DatabasePollService: Service {
     let databases: LookupDatabases
     let registrationServer: String
     let client: HTTPClient
     let interval: Double
+    let configurationFile: String
     let logger: Logger
 
     func run() async throws {
         await databases.loadExisting()
-        await sleepingLoop { interval } body: {
-            do {
-                let response = try await client.execute(HTTPClientRequest(url: registrationServer + "/"), timeout: .seconds(30))
-                let body = try await response.body.collect(upTo: 4096)
-                struct Status: Decodable { let epoch: UInt32 }
-                let status = try JSONDecoder().decode(Status.self, from: Data(body.readableBytesView))
-                _ = try await databases.responder(for: Epoch(status.epoch))
-            } catch {
-                logger.debug("Polling the registration server failed", metadata: ["error": "\(error)"])
+        try? await cancelWhenGracefulShutdown {
+            var lastReason: String?
+            while !Task.isCancelled {
+                do {
+                    let epoch = try await LookupDatabases.registrationServerEpoch(
+                        baseURL: registrationServer, client: client, configurationFile: configurationFile
+                    )
+                    await databases.announce(epoch)
+                    _ = try await databases.responder(for: epoch)
+                    if lastReason != nil {
+                        logger.info("Polling the registration server works again", metadata: ["dp5.epoch": "\(epoch)"])
+                        lastReason = nil
+                    }
+                } catch {
+                    let reason = "\(error)"
+                    if lastReason != reason {
+                        logger.warning("Polling the registration server failed", metadata: ["dp5.regServer": "\(registrationServer)", "error": "\(reason)"])
+                        lastReason = reason
+                    }
+                }
+                try await Task.sleep(for: .seconds(interval))
             }
         }
     }

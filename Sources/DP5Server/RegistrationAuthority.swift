@@ -10,6 +10,12 @@ import Logging
 /// synced before they are acknowledged. When the epoch becomes E + 1, that file is turned into
 /// `datadir/data<E+1>.dat` and `meta<E+1>.dat` and renamed `.sreg`, as the original did. All of
 /// it happens inside this actor, so a registration and an epoch change never interleave.
+///
+/// An acknowledged registration must reach exactly the database its reply named, across any
+/// crash: so the fast-forward offset is stored in `regdir/fastforward` before a fast-forward is
+/// answered, the current epoch is never below the newest published one (a restarted server
+/// cannot take registrations for an epoch it has already published), and a registration file
+/// cut short by a crash is trimmed to whole records before anything is appended to it.
 actor RegistrationAuthority {
     private let configuration: DP5Configuration
     private let clock: any EpochClock
@@ -18,8 +24,12 @@ actor RegistrationAuthority {
     private let processor: RegistrationProcessor
     private let logger: Logger
     private let metrics: DP5Metrics
-    /// Epochs added by `/debugfastforward`.
-    private var fastForwardOffset: UInt32 = 0
+    /// Epochs added by `/debugfastforward`, kept in ``fastForwardPath`` across restarts.
+    private var fastForwardOffset: UInt32
+    /// The newest epoch with a database in `datadir`; the current epoch never falls below it.
+    private var newestPublished: Epoch?
+    /// How many published epochs `datadir` and `regdir` keep (`keepEpochs`).
+    private let keptEpochs: Int
     /// The epoch the last full check published through. Due epochs change only when the epoch
     /// moves, so until then every request skips the directory scan.
     private var publishedThrough: Epoch?
@@ -29,20 +39,42 @@ actor RegistrationAuthority {
         clock: any EpochClock,
         registrationDirectory: String,
         publications: PublicationDirectory,
+        keptEpochs: Int = ServerConfiguration.defaultKeptEpochs,
         logger: Logger,
         metrics: DP5Metrics = DP5Metrics()
-    ) {
+    ) throws {
         self.metrics = metrics
         self.configuration = configuration
         self.clock = clock
         self.registrationDirectory = registrationDirectory
         self.publications = publications
         self.processor = RegistrationProcessor(configuration: configuration)
+        self.keptEpochs = max(2, keptEpochs)
         self.logger = logger
+        self.fastForwardOffset = try Self.storedFastForwardOffset(at: registrationDirectory + "/" + Self.fastForwardFileName)
+        self.newestPublished = publications.publishedEpochs().first
     }
 
-    /// The server's current epoch: its clock's plus any fast-forwards.
-    var currentEpoch: Epoch { Epoch(configuration.currentEpoch(clock: clock).rawValue &+ fastForwardOffset) }
+    static let fastForwardFileName = "fastforward"
+    private var fastForwardPath: String { registrationDirectory + "/" + Self.fastForwardFileName }
+
+    /// The offset a previous run stored, or 0.
+    private static func storedFastForwardOffset(at path: String) throws -> UInt32 {
+        guard let data = FileManager.default.contents(atPath: path) else { return 0 }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let offset = UInt32(text) else {
+            throw DP5ServerError.corruptDatabase("\(path) does not hold a fast-forward offset (a decimal number); delete it to start from the clock's epoch")
+        }
+        return offset
+    }
+
+    /// The server's current epoch: its clock's plus any fast-forwards, and never below the newest
+    /// published epoch (a clock set back, or an offset lost, must not reopen a published epoch).
+    var currentEpoch: Epoch {
+        let clocked = Epoch(configuration.currentEpoch(clock: clock).rawValue &+ fastForwardOffset)
+        guard let newestPublished, newestPublished > clocked else { return clocked }
+        return newestPublished
+    }
 
     /// Seconds until the next epoch begins by the server's clock.
     var secondsUntilNextEpoch: Double {
@@ -65,9 +97,14 @@ actor RegistrationAuthority {
         guard urlEpoch == current else {
             throw DP5ServerError.refused("registration made in epoch \(urlEpoch), the server is in epoch \(current)")
         }
+        // Cannot happen while the current epoch respects the newest published one; if it did, the
+        // records would be stored and never published, so the registration is refused instead.
+        guard !publications.isPublished(current.next) else {
+            throw DP5ServerError.refused("registration made in epoch \(urlEpoch), the server is in epoch \(current) and has already published \(current.next)")
+        }
         let outcome = processor.process(message, nextEpoch: current.next)
         if !outcome.storedRecords.isEmpty {
-            try DurableFiles.appendAndSync(outcome.storedRecords, to: registrationPath(current.next))
+            try DurableFiles.appendRecordsAndSync(outcome.storedRecords, recordSize: configuration.recordSize, to: registrationPath(current.next))
         }
         return outcome.reply.rawRepresentation
     }
@@ -87,17 +124,40 @@ actor RegistrationAuthority {
             try publish(epoch)
             published.append(epoch)
         }
+        if let newest = published.last, newest > (newestPublished ?? newest.previous) { newestPublished = newest }
+        if !published.isEmpty { removeOldEpochs() }
         publishedThrough = current
         return published
     }
 
     /// Handles `/debugfastforward`: one epoch on, and the new epoch published.
+    ///
+    /// The new offset is on disk before the new epoch is published or the reply is sent, so a
+    /// server killed at any point restarts in an epoch at least as far on as any reply it gave.
     func fastForward() throws -> (old: Epoch, new: Epoch) {
         try publishDueEpochs()
         let old = currentEpoch
-        fastForwardOffset &+= 1
+        // Counted from the clock, so a fast-forward after a clock-lagging restart still moves on one.
+        let clocked = configuration.currentEpoch(clock: clock).rawValue
+        let offset = old.next.rawValue &- clocked
+        try DurableFiles.writeAtomically(Array("\(offset)\n".utf8), to: fastForwardPath)
+        fastForwardOffset = offset
         try publishDueEpochs()
         return (old, currentEpoch)
+    }
+
+    /// Deletes the databases and registration files of all but the newest ``keptEpochs``
+    /// published epochs.
+    private func removeOldEpochs() {
+        let published = publications.publishedEpochs()
+        guard published.count > keptEpochs else { return }
+        let oldest = published[keptEpochs - 1]
+        publications.removeEpochs(before: oldest)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: registrationDirectory)) ?? []
+        for name in names where name.count == 13 && (name.hasSuffix(".sreg")) {
+            guard let epoch = UInt32(String(name.prefix(8)), radix: 16), Epoch(epoch) < oldest else { continue }
+            try? FileManager.default.removeItem(atPath: registrationDirectory + "/" + name)
+        }
     }
 
     private func publish(_ epoch: Epoch) throws {

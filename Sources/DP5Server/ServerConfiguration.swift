@@ -39,6 +39,21 @@ public struct ServerConfiguration: Sendable {
     public var trust: TLSTrust
     /// Cores one PIR pass may use (`pirThreads`, default: all).
     public var pirThreads: Int
+    /// Published epochs a registration server keeps in `datadir` and `regdir` (`keepEpochs`, default 4).
+    public var keptEpochs: Int
+    /// Connections served at once (`maxConnections`, default 1000); more are closed on accept.
+    public var maximumConnections: Int
+    /// Seconds a connection may stay silent: between requests, or in the middle of one
+    /// (`idleTimeout`, default 60).
+    public var idleTimeout: Double
+    /// Seconds a request may take to arrive whole, from its first byte to its last
+    /// (`requestTimeout`, default 60).
+    public var requestTimeout: Double
+    /// The file this configuration was read from, for error messages that say what to add where.
+    public var sourceFile: String?
+
+    /// `keepEpochs`' default.
+    public static let defaultKeptEpochs = 4
 
     /// Creates a configuration; at least one role must be set.
     public init(
@@ -54,7 +69,12 @@ public struct ServerConfiguration: Sendable {
         allowDebugFastForward: Bool = false,
         maxRequestBytes: Int = 16 << 20,
         trust: TLSTrust = TLSTrust(),
-        pirThreads: Int = ServerConfiguration.coreCount
+        pirThreads: Int = ServerConfiguration.coreCount,
+        keptEpochs: Int = ServerConfiguration.defaultKeptEpochs,
+        maximumConnections: Int = 1000,
+        idleTimeout: Double = 60,
+        requestTimeout: Double = 60,
+        sourceFile: String? = nil
     ) throws {
         guard isRegistrationServer || isLookupServer else {
             throw ConfigurationError(key: "isRegServer", "a server must be a registration server, a lookup server, or both")
@@ -75,7 +95,15 @@ public struct ServerConfiguration: Sendable {
         self.maxRequestBytes = maxRequestBytes
         self.trust = trust
         self.pirThreads = max(1, pirThreads)
+        self.keptEpochs = max(2, keptEpochs)
+        self.maximumConnections = max(1, maximumConnections)
+        self.idleTimeout = idleTimeout
+        self.requestTimeout = requestTimeout
+        self.sourceFile = sourceFile
     }
+
+    /// The configuration file's name, for messages: "regserver.cfg", or "the server's configuration".
+    public var fileName: String { sourceFile ?? "the server's configuration file" }
 
     /// Online CPUs, the default for `pirThreads`.
     public static var coreCount: Int { ProcessInfo.processInfo.activeProcessorCount }
@@ -109,6 +137,10 @@ public struct ServerConfiguration: Sendable {
         let maxRequestBytes = try object.integer("maxRequestBytes", in: 1024...(1 << 30)) ?? 16 << 20
         let trust = try TLSTrust(reading: &object)
         let pirThreads = try object.integer("pirThreads", in: 1...1024) ?? Self.coreCount
+        let keptEpochs = try object.integer("keepEpochs", in: 2...1_000_000) ?? Self.defaultKeptEpochs
+        let maximumConnections = try object.integer("maxConnections", in: 1...1_000_000) ?? 1000
+        let idleTimeout = try object.number("idleTimeout", in: 0.001...86_400) ?? 60
+        let requestTimeout = try object.number("requestTimeout", in: 0.001...86_400) ?? 60
         try object.rejectUnreadKeys()
         try self.init(
             host: host, port: port,
@@ -116,7 +148,9 @@ public struct ServerConfiguration: Sendable {
             isRegistrationServer: isRegistrationServer, isLookupServer: isLookupServer,
             registrationDirectory: registrationDirectory, dataDirectory: dataDirectory,
             registrationServer: registrationServer, protocolConfiguration: protocolConfiguration,
-            allowDebugFastForward: allowDebugFastForward, maxRequestBytes: maxRequestBytes, trust: trust, pirThreads: pirThreads
+            allowDebugFastForward: allowDebugFastForward, maxRequestBytes: maxRequestBytes, trust: trust, pirThreads: pirThreads,
+            keptEpochs: keptEpochs, maximumConnections: maximumConnections, idleTimeout: idleTimeout, requestTimeout: requestTimeout,
+            sourceFile: path
         )
     }
 }

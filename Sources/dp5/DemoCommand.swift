@@ -23,11 +23,18 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Number of simulated users.")
     var users = 200
 
-    @Option(help: "Number of lookup servers.")
-    var lookupServers = 2
+    @Option(help: "Number of lookup servers (at least privacy level + 2 lets a lying server be caught).")
+    var lookupServers = 3
 
-    @Option(help: "Privacy level t: the most lookup servers that may collude (default: lookup servers − 1).")
-    var privacyLevel: Int?
+    @Option(help: "Privacy level t: the most lookup servers that may collude (below the number of lookup servers).")
+    var privacyLevel = 1
+
+    func validate() throws {
+        guard users > 0 else { throw ValidationError("--users must be at least 1") }
+        guard privacyLevel >= 1, privacyLevel < lookupServers else {
+            throw ValidationError("--privacy-level must be at least 1 and below --lookup-servers (\(lookupServers))")
+        }
+    }
 
     @Option(help: "Bytes of encrypted data per record (plaintext + 16-byte tag).")
     var dataEncSize = 32
@@ -47,7 +54,7 @@ struct DemoCommand: AsyncParsableCommand {
         let logger = LoggingOptions.makeLogger(label: "dp5.demo", level: logLevel)
         let (users, lookupServers, concurrency) = (self.users, self.lookupServers, self.concurrency)
 
-        let wrong = try await LocalCluster.run(
+        let passed = try await LocalCluster.run(
             lookupServers: lookupServers, privacyLevel: privacyLevel, protocolConfiguration: protocolConfiguration,
             directory: directory, logger: logger
         ) { cluster in
@@ -57,10 +64,10 @@ struct DemoCommand: AsyncParsableCommand {
             return try await DP5HTTPClient.withClient(configuration: client, connectionsPerServer: concurrency) { http in
                 try await HarnessRun(
                     configuration: protocolConfiguration, parameters: client.lookupParameters,
-                    concurrency: concurrency, deployment: HTTPDeployment(client: http)
+                    concurrency: concurrency, deployment: HTTPDeployment(client: http), lookupServers: client.lookupServers
                 ).run(users: population, lookers: population)
             }
         }
-        if wrong != 0 { throw ExitCode.failure }
+        if !passed { throw ExitCode.failure }
     }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import DP5Client
 import DP5Server
 import Foundation
 import Logging
@@ -33,17 +35,23 @@ struct ServerCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            // SIGHUP (systemctl reload, logrotate) must not end the server: there is no log file to reopen.
-            tasks.addTask {
-                for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                    notifier.reloading()
-                    logger.notice("SIGHUP: nothing to reload (logs go to standard error)")
-                    notifier.reloaded()
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                // SIGHUP (systemctl reload, logrotate) must not end the server: there is no log file to reopen.
+                tasks.addTask {
+                    for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                        notifier.reloading()
+                        logger.notice("SIGHUP: nothing to reload (logs go to standard error)")
+                        notifier.reloaded()
+                    }
                 }
+                try await group.run()
+                tasks.cancelAll()
             }
-            try await group.run()
-            tasks.cancelAll()
+        } catch {
+            // A setting that only fails when used (a missing certificate, a shared datadir, a
+            // port in use): the file's name in front, and no usage text.
+            throw CommandError("\(config): \(error)")
         }
         notifier.stopping()
     }
@@ -65,6 +73,20 @@ struct TestCertCommand: ParsableCommand {
     func run() throws {
         let paths = try SelfSignedCertificate.write(to: directory, hosts: hosts)
         print("Wrote \(paths.certificatePath) and \(paths.privateKeyPath)")
-        print("Clients trust it with \"trustCertificate\": \"\(paths.certificatePath)\" in servers.cfg.")
+        print("""
+
+            Servers use it with these lines in the "server" section of regserver.cfg and each lookupserver.cfg:
+                "server.ssl_certificate": "\(paths.certificatePath)",
+                "server.ssl_private_key": "\(paths.privateKeyPath)"
+
+            Lookup servers trust the registration server with this line in each lookupserver.cfg:
+                "trustCertificate": "\(paths.certificatePath)",
+
+            Clients trust the servers with this line in servers.cfg:
+                "trustCertificate": "\(paths.certificatePath)",
+
+            `dp5 client` fast-forwards the registration server, which needs this line in regserver.cfg:
+                "allowDebugFastForward": true,
+            """)
     }
 }

@@ -35,13 +35,21 @@ enum KeyFile {
     }
 }
 
-/// Reads a configuration file, reporting any problem with the file's name in front.
+/// Reads a configuration file, reporting any problem with the file's name in front (and no
+/// usage text: the command line was right, the file is not).
 func loadConfiguration<Configuration>(_ path: String, _ read: (String) throws -> Configuration) throws -> Configuration {
     do {
         return try read(path)
     } catch {
-        throw ValidationError("\(path): \(error)")
+        throw CommandError("\(path): \(error)")
     }
+}
+
+/// A DP5 error with the lookup servers it concerns spelt out as their addresses.
+func describe(_ error: any Error, lookupServers: [String]) -> String {
+    guard let error = error as? DP5Error, !error.servers.isEmpty else { return "\(error)" }
+    let names = error.servers.map { lookupServers.indices.contains($0) ? lookupServers[$0] : "#\($0)" }
+    return "\(error.code): \(error.reason) (lookup servers \(names.joined(separator: ", ")))"
 }
 
 /// Parses a buddy's public key given in hex on the command line.
@@ -121,8 +129,13 @@ struct LookupCommand: AsyncParsableCommand {
         let configuration = try loadConfiguration(config, ClientConfiguration.init(contentsOfFile:))
         let key = try KeyFile.read(from: keyFile)
         let keys = try buddies.map(publicKey(fromHex:))
-        let result = try await DP5HTTPClient.withClient(configuration: configuration) { client in
-            try await client.lookup(privateKey: key, buddies: keys)
+        let result: LookupResult
+        do {
+            result = try await DP5HTTPClient.withClient(configuration: configuration) { client in
+                try await client.lookup(privateKey: key, buddies: keys)
+            }
+        } catch {
+            throw CommandError(describe(error, lookupServers: configuration.lookupServers))
         }
         for presence in result.presences {
             let name = presence.publicKey.rawRepresentation.hexString
@@ -137,7 +150,12 @@ struct LookupCommand: AsyncParsableCommand {
         }
         if !result.faultyServers.isEmpty {
             let servers = result.faultyServers.map { configuration.lookupServers[$0] }.joined(separator: ", ")
-            FileHandle.standardError.write(Data("warning: bad answers from \(servers)\n".utf8))
+            FileHandle.standardError.write(Data("warning: lying or broken lookup servers (their answers were outvoted or refused): \(servers)\n".utf8))
+        }
+        if !result.isVerified && result.method != .none {
+            FileHandle.standardError.write(Data(
+                "warning: these answers could not be checked: no lookup server beyond the t + 1 needed confirmed them, so a lying server would go unnoticed\n".utf8
+            ))
         }
     }
 }

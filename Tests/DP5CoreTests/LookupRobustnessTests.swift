@@ -69,15 +69,20 @@ struct LookupRobustnessTests {
         #expect(try lookup.complete(replies: [good, nil, nil]).presences.map(\.isOnline) == [true, true, false])
     }
 
-    @Test func aRecordThatFailsToDecryptMeansOffline() throws {
-        // Alice's record for bob sits in slot 5 of bucket 63; corrupt one byte of its tag.
+    @Test func aDownloadWithARecordThatFailsToDecryptIsCorrupt() throws {
+        // Alice's record for bob sits in slot 5 of bucket 63; corrupt one byte of its tag. Taking
+        // bob for offline would be a silent wrong answer; the server's file is refused instead.
         let metadata = try sampleMetadata()
         var data = Vector.file("epoch-788929.data.bin")
         data[63 * metadata.bucketBytes + 6 * metadata.recordSize - 1] ^= 0x01
         let lookup = try downloadLookup()
         let reply = try sampleResponder(data: data).respond(to: lookup.requests[0]!).bytes
-        let result = try lookup.complete(replies: [reply, nil, nil])
-        #expect(result.presences.map(\.isOnline) == [false, true, false])
+        do {
+            _ = try lookup.complete(replies: [reply, nil, nil])
+            Issue.record("a corrupted record was taken for an offline buddy")
+        } catch let error as DP5Error {
+            #expect(error.code == .malformedLookupReply && error.servers == [0], "\(error)")
+        }
     }
 
     func pirLookup(servers: Int) throws -> PreparedLookup {
@@ -98,11 +103,23 @@ struct LookupRobustnessTests {
         #expect(result.presences.first?.data == Array("B->A status 0003".utf8))
     }
 
-    @Test func oneLyingServerOfThreeIsDetected() throws {
+    @Test func oneLyingServerOfThreeIsNamed() throws {
+        // Two against one is no majority, but only the honest pair's reconstruction is a real bucket.
         let lookup = try pirLookup(servers: 3)
         let responder = try sampleResponder()
         var replies = lookup.requests.map { responder.respond(to: $0!).bytes }
         replies[0][7] ^= 0x01
+        let result = try lookup.complete(replies: replies)
+        #expect(result.faultyServers == [0] && result.isVerified)
+        #expect(result.presences.first?.data == Array("B->A status 0003".utf8))
+    }
+
+    @Test func aLieAmongOnlyTPlusOneAnswersIsRefused() throws {
+        let lookup = try pirLookup(servers: 2)
+        let responder = try sampleResponder()
+        var replies = lookup.requests.map { responder.respond(to: $0!).bytes }
+        #expect(try lookup.complete(replies: replies).isVerified == false)
+        for index in stride(from: 5, to: replies[1].count, by: DP5Configuration.default.recordSize) { replies[1][index] ^= 0x01 }
         #expect(throws: DP5Error(.inconsistentReplies, "")) { try lookup.complete(replies: replies) }
     }
 

@@ -7,50 +7,15 @@ import Testing
 @Suite("Configuration files")
 struct ConfigurationTests {
     /// `regserver.cfg` exactly as the seed prints it, comments and all.
-    static let seedRegistrationServer = """
-        {
-            "server" : {	/* configuration values passed to cherrypy web server */
-                "server.socket_host": "0.0.0.0", 	/* bind to all IP interfaces */
-                "server.socket_port": 8443,			/* listen on port 8443 */
-                /* These are needed to support SSL; leave them out to use plain HTTP */
-                "server.ssl_module": "pyopenssl",
-                "server.ssl_certificate": "testcerts/server.crt",
-                "server.ssl_private_key": "testcerts/server.key"
-            },
-            "isRegServer": true,
-            "isLookupServer": false, 	/* set to true if you want this to also be a lookup server */
-            "regdir": "regdir", 		/* directory for storing registrations for next epoch */
-            "datadir": "datadir"		/* directory for storing presence database */
-        }
-        """
+    static let seedRegistrationServer = SeedFilesTests.regserver
 
     /// `lookupserver.cfg` as the seed prints it, with the README tip's thread pool added.
-    static let seedLookupServer = """
-        {
-            "server" : {	/* configuration values passed to cherrypy web server */
-                "server.socket_host": "0.0.0.0", 	/* bind to all IP interfaces */
-                "server.socket_port": 8444,			/* listen on port 8444 */
-                /* These are needed to support SSL; leave them out to use plain HTTP */
-                "server.ssl_module": "pyopenssl",
-                "server.ssl_certificate": "testcerts/server.crt",
-                "server.ssl_private_key": "testcerts/server.key",
-                "server.thread_pool": 100
-            },
-            "isRegServer": false,
-            "isLookupServer": true,
-            "regServer": "https://localhost:8443", 	/* address of the registration server */
-            "datadir": "lookupdatadir/"			/* directory for storing presence database */
-        }
-        """
+    static let seedLookupServer = SeedFilesTests.lookupserver.replacingOccurrences(
+        of: "\"server.ssl_private_key\": \"testcerts/server.key\"",
+        with: "\"server.ssl_private_key\": \"testcerts/server.key\", \"server.thread_pool\": 100"
+    )
 
-    static let seedClient = """
-        {
-            "regServer": "localhost:8443",  /* address of the registration server */
-            "lookupServers":               	/* addresses of the lookup servers */
-                    [ "localhost:8444", "localhost:8445" ],
-            "privacyLevel": 1				/* maximum number servers that can collude */
-        }
-        """
+    static let seedClient = SeedFilesTests.servers
 
     func write(_ text: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-config-\(UUID().uuidString).cfg").path
@@ -138,6 +103,17 @@ struct ConfigurationTests {
         let path = try write("{ \"isRegServer\": true, ")
         #expect(throws: ConfigurationError.self) { try ServerConfiguration(contentsOfFile: path) }
         #expect(throws: ConfigurationError.self) { try ServerConfiguration(contentsOfFile: "/nonexistent/dp5.cfg") }
+    }
+
+    @Test func brokenJSONSaysWhere() throws {
+        let path = try write("{\n  \"isRegServer\": true, /* a comment */\n  \"regdir\": \"x\" \"datadir\": \"y\"\n}")
+        do {
+            _ = try ServerConfiguration(contentsOfFile: path)
+            Issue.record("broken JSON was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("line 3"), "\(error)")
+            #expect(error.description.contains("column"), "\(error)")
+        }
     }
 
     @Test func commentsInsideStringsAreKept() {

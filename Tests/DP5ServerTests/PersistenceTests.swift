@@ -48,7 +48,7 @@ struct PersistenceTests {
         let publications = PublicationDirectory(path: directory + "/datadir")
         try DurableFiles.createDirectory(directory + "/regdir")
         try DurableFiles.createDirectory(publications.path)
-        let authority = RegistrationAuthority(
+        let authority = try RegistrationAuthority(
             configuration: .default, clock: clock, registrationDirectory: directory + "/regdir", publications: publications, logger: logger
         )
         let start = Epoch(788_928)

@@ -1,7 +1,8 @@
 /// Looks up buddies' presence for one user.
 ///
-/// A lookup takes two round trips: a metadata request to one lookup server, then either PIR
-/// queries to all of them or a download from one, whichever moves fewer bytes.
+/// A lookup takes two round trips: a metadata request to every lookup server (they must agree),
+/// then either PIR queries to all of them or a download from one, checked against the others'
+/// digests of the data file, whichever moves fewer bytes.
 ///
 /// ```swift
 /// let client = LookupClient(privateKey: key)
@@ -159,7 +160,7 @@ public struct PreparedLookup: Sendable {
         precondition(replies.count == requests.count, "one reply slot per lookup server")
         switch method {
         case .none:
-            return LookupResult(method: .none, presences: buddies.map { BuddyPresence(publicKey: $0, data: nil) }, faultyServers: [])
+            return LookupResult(method: .none, presences: buddies.map { BuddyPresence(publicKey: $0, data: nil) }, faultyServers: [], isVerified: false)
         case .download:
             return try completeDownload(replies: replies)
         case .pir:
@@ -182,10 +183,21 @@ public struct PreparedLookup: Sendable {
                         servers: [server], originalCode: 0x15
                     )
                 }
+                // The buckets this lookup reads must be real ones; a doctored file rarely passes.
+                for bucket in Set(targets.compactMap(\.?.bucket)) {
+                    let start = body.startIndex + bucket * metadata.bucketBytes
+                    guard isPlausible(body[start..<(start + metadata.bucketBytes)], bucket: bucket) else {
+                        throw DP5Error(
+                            .malformedLookupReply,
+                            "the downloaded data file's bucket \(bucket) holds records that do not belong there",
+                            servers: [server]
+                        )
+                    }
+                }
                 let presences = zip(buddies, targets).map { buddy, target in
                     BuddyPresence(publicKey: buddy, data: target.flatMap { open($0, in: body, bucketStart: $0.bucket * metadata.bucketBytes) })
                 }
-                return LookupResult(method: .download, presences: presences, faultyServers: faulty)
+                return LookupResult(method: .download, presences: presences, faultyServers: faulty, isVerified: false)
             } catch let error as DP5Error {
                 faulty.append(server)
                 firstError = firstError ?? error
@@ -212,7 +224,15 @@ public struct PreparedLookup: Sendable {
         }
         let decoded: PIRDecodedBlocks
         do {
-            decoded = try query.decode(replies: answers)
+            decoded = try query.decode(replies: answers) { blocks in
+                for (index, block) in blocks.enumerated() {
+                    let bucket = query.requestedBlocks[index]
+                    // Padding queries repeat bucket 0; an identical copy needs no second check.
+                    if let first = query.requestedBlocks.firstIndex(of: bucket), first < index, blocks[first] == block { continue }
+                    guard isPlausible(block[...], bucket: bucket) else { return false }
+                }
+                return true
+            }
         } catch let error as DP5Error {
             throw DP5Error(error.code, error.reason, servers: (error.servers + refused).sorted(), originalCode: error.originalCode)
         }
@@ -222,7 +242,38 @@ public struct PreparedLookup: Sendable {
             }
             return BuddyPresence(publicKey: buddy, data: open(target, in: decoded.blocks[index][...], bucketStart: 0))
         }
-        return LookupResult(method: .pir, presences: presences, faultyServers: (decoded.faultyServers + refused).sorted())
+        return LookupResult(
+            method: .pir, presences: presences, faultyServers: (decoded.faultyServers + refused).sorted(), isVerified: decoded.isVerified
+        )
+    }
+
+    /// Whether `bytes` can be bucket `bucket` of this epoch's database: every record belongs
+    /// there under the PRF key, and a record carrying one of this lookup's hashed keys decrypts
+    /// (an honest database holds no such record that fails).
+    func isPlausible(_ bytes: ArraySlice<UInt8>, bucket: Int) -> Bool {
+        guard metadata.isPlausibleBucket(bytes, index: bucket) else { return false }
+        for target in targets.compactMap({ $0 }) where target.bucket == bucket {
+            let recordSize = metadata.recordSize
+            for recordStart in stride(from: bytes.startIndex, to: bytes.endIndex, by: recordSize) {
+                let keyEnd = recordStart + DP5Parameters.hashedKeyBytes
+                guard bytes[recordStart..<keyEnd].elementsEqual(target.hashedKey) else { continue }
+                if DataCipher.open(bytes[keyEnd..<(recordStart + recordSize)], key: target.dataKey, authenticating: target.aad) == nil {
+                    return false
+                }
+            }
+        }
+        return true
+    }
+
+    /// The largest reply accepted from each server for its request: what the metadata implies.
+    public var replyLimits: [Int] {
+        requests.map { request in
+            guard let request else { return 0 }
+            switch request.first {
+            case LookupRequest.pirOpcode: return 5 + (pirQuery?.requestedBlocks.count ?? 0) * metadata.bucketBytes
+            default: return 5 + metadata.dataFileSize
+            }
+        }
     }
 
     /// The reply without its `status ‖ E` header, after checking both.
@@ -265,7 +316,19 @@ public struct LookupResult: Sendable, Hashable {
     /// Each buddy's presence, in the order the buddies were given.
     public let presences: [BuddyPresence]
     /// Lookup servers whose replies were refused, malformed or inconsistent with the result.
-    public let faultyServers: [Int]
+    public var faultyServers: [Int]
+    /// Whether a server beyond those the answer depends on confirmed it: a PIR answer beyond the
+    /// t + 1 needed, or another server's digest of a downloaded data file. An unverified answer
+    /// may come from a lying server that nothing could catch.
+    public var isVerified: Bool
+
+    /// Creates a result.
+    public init(method: LookupMethod, presences: [BuddyPresence], faultyServers: [Int], isVerified: Bool) {
+        self.method = method
+        self.presences = presences
+        self.faultyServers = faultyServers
+        self.isVerified = isVerified
+    }
 }
 
 /// Whether one buddy is online this epoch, and what they told the looking user.

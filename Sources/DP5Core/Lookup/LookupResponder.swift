@@ -1,4 +1,5 @@
 public import Foundation
+import Crypto
 
 /// A lookup server's answers for one epoch's database.
 ///
@@ -7,6 +8,7 @@ public import Foundation
 /// | metadata file (30 bytes) | answer to `ff` for this epoch |
 /// | `81 ‖ E ‖ answers` | answer to `fe` |
 /// | `82 ‖ E ‖ data file` | answer to `fd` (only the header if the database is empty) |
+/// | `83 ‖ E ‖ SHA-256(data file)` | answer to `fc` (an extension; the original answers `00`) |
 /// | `00 ‖ E_server` | malformed request, unknown opcode, or `ff`/`fd` for another epoch |
 /// | `80 ‖ E_server` | `fe` for another epoch, malformed queries, or an empty database |
 ///
@@ -22,11 +24,15 @@ public struct LookupResponder: Sendable {
     public static let pirAnswerStatus: UInt8 = 0x81
     /// Status byte of a download answer.
     public static let downloadStatus: UInt8 = 0x82
+    /// Status byte of a data-file digest answer (not in the original).
+    public static let digestStatus: UInt8 = 0x83
 
     /// The database's metadata.
     public let metadata: Metadata
     /// The database's buckets as PIR blocks.
     public let database: PIRDatabase
+    /// SHA-256 of the data file.
+    public let dataDigest: [UInt8]
 
     /// Creates a responder over a data file.
     ///
@@ -45,6 +51,7 @@ public struct LookupResponder: Sendable {
             blockSize: metadata.bucketBytes,
             bytes: data
         )
+        self.dataDigest = Array(SHA256.hash(data: data))
     }
 
     /// The epoch this responder serves.
@@ -72,6 +79,9 @@ public struct LookupResponder: Sendable {
         case .download(let requested):
             guard requested == epoch else { return Self.errorReply(status: Self.errorStatus, serverEpoch: epoch) }
             return LookupReply(header: [Self.downloadStatus] + epoch.wireBytes, body: database.bytes)
+        case .digest(let requested):
+            guard requested == epoch else { return Self.errorReply(status: Self.errorStatus, serverEpoch: epoch) }
+            return LookupReply(header: [Self.digestStatus] + epoch.wireBytes + dataDigest, body: Data())
         }
     }
 
@@ -88,12 +98,23 @@ public struct LookupResponder: Sendable {
         return pirReply(await answer(batch))
     }
 
-    /// The queries of a PIR request, or `nil` if it is for another epoch, malformed, or against
-    /// an empty database.
+    /// The queries of a PIR request, or `nil` if it is for another epoch, malformed, against an
+    /// empty database, or asks for more than ``maximumQueriesPerRequest`` blocks.
     private func pirBatch(epoch requested: Epoch, queries: ArraySlice<UInt8>) -> PIRQueryBatch? {
         guard requested == epoch, metadata.bucketSize > 0 else { return nil }
-        return try? PIRQueryBatch(percyWire: queries, numberOfBlocks: database.numberOfBlocks)
+        guard let batch = try? PIRQueryBatch(percyWire: queries, numberOfBlocks: database.numberOfBlocks),
+            batch.numberOfQueries <= Self.maximumQueriesPerRequest
+        else { return nil }
+        return batch
     }
+
+    /// The most PIR queries one request may carry: clients send 1 or 100, and the reply grows
+    /// with the count (a bucket per query), so a larger count is refused with `80`.
+    public static let maximumQueriesPerRequest = DP5Parameters.pirQueryCounts.multiple
+
+    /// The largest request body this database can need: a PIR request of
+    /// ``maximumQueriesPerRequest`` queries.
+    public var maximumRequestBytes: Int { 5 + 2 + Self.maximumQueriesPerRequest * Int(metadata.numberOfBuckets) }
 
     private func pirReply(_ answers: [UInt8]) -> LookupReply {
         LookupReply(header: [Self.pirAnswerStatus] + epoch.wireBytes, body: Data(answers))

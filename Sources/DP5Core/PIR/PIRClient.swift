@@ -83,14 +83,19 @@ public struct PIRQuery: Sendable {
 
     /// Recovers the requested blocks from the servers' answers.
     ///
-    /// - Parameter replies: per server, its Percy++ answer (`count · blockSize` bytes), or `nil`
-    ///   if it sent none. An answer of the wrong length counts as faulty.
+    /// - Parameters:
+    ///   - replies: per server, its Percy++ answer (`count · blockSize` bytes), or `nil` if it
+    ///     sent none. An answer of the wrong length counts as faulty.
+    ///   - isPlausible: whether reconstructed blocks can be the real ones (for DP5: every record
+    ///     in the bucket its key maps to). It decides between reconstructions when the answers
+    ///     disagree without a decisive majority, and checks a result no spare answer confirms.
     /// - Returns: the blocks, and the servers whose answers were missing-but-expected, malformed
     ///   or inconsistent with the decoded blocks.
     /// - Throws: ``DP5Error/Code/notEnoughReplies`` with fewer than `t + 1` well-formed answers;
-    ///   ``DP5Error/Code/inconsistentReplies`` when the answers disagree and no set of servers
-    ///   large enough to be sure of (more than `(answers + t) / 2`) agrees on one result.
-    public func decode(replies: [[UInt8]?]) throws -> PIRDecodedBlocks {
+    ///   ``DP5Error/Code/inconsistentReplies`` when the answers disagree and neither a set of
+    ///   servers large enough to be sure of (more than `(answers + t) / 2`) nor plausibility
+    ///   singles out one result, or when an unconfirmed result is implausible.
+    public func decode(replies: [[UInt8]?], isPlausible: ([[UInt8]]) -> Bool = { _ in true }) throws -> PIRDecodedBlocks {
         precondition(replies.count == evaluationPoints.count, "one reply slot per server")
         let expectedLength = requestedBlocks.count * blockSize
         var malformed: [Int] = []
@@ -118,30 +123,52 @@ public struct PIRQuery: Sendable {
         let decisive = { (agreeing: [Int]) in 2 * agreeing.count > usable.count + privacyLevel }
         // The original's fast path: interpolate from the last t + 1 answers, check the others.
         var best = agreement(of: Array(usable.suffix(privacyLevel + 1)), among: usable, shares: shares)
+        var candidates = [best]
         if best.agreeing.count < usable.count && !decisive(best.agreeing) {
             // Any t + 1 members of an agreeing set give the same polynomial, so only subsets not
             // inside a set already seen can lead anywhere new.
-            var seen = [best.agreeing]
             for subset in Self.subsets(of: usable, size: privacyLevel + 1, limit: Self.subsetSearchLimit)
-            where !seen.contains(where: { set in subset.allSatisfy(set.contains) }) {
+            where !candidates.contains(where: { candidate in subset.allSatisfy(candidate.agreeing.contains) }) {
                 let candidate = agreement(of: subset, among: usable, shares: shares)
-                seen.append(candidate.agreeing)
+                candidates.append(candidate)
                 if candidate.agreeing.count > best.agreeing.count { best = candidate }
                 if decisive(best.agreeing) { break }
             }
         }
-        guard best.agreeing.count == usable.count || decisive(best.agreeing) else {
-            throw DP5Error(
-                .inconsistentReplies,
-                "PIR answers disagree: at most \(best.agreeing.count) of \(usable.count) agree, more than \((usable.count + privacyLevel) / 2) needed",
-                servers: malformed,
-                originalCode: 0xFF
-            )
+        var blocks: [[UInt8]]
+        var decidedByPlausibility = false
+        if best.agreeing.count == usable.count || decisive(best.agreeing) {
+            blocks = interpolate(at: 0, from: best.subset, shares: shares)
+            // Nothing beyond the t + 1 determining answers confirms it: check it can be real.
+            if best.agreeing.count == privacyLevel + 1 && !isPlausible(blocks) {
+                throw DP5Error(
+                    .inconsistentReplies,
+                    "the \(usable.count) PIR answers decode to buckets that cannot be real; with only t + 1 answers the liar cannot be told",
+                    servers: malformed,
+                    originalCode: 0xFF
+                )
+            }
+        } else {
+            // No decisive majority: the reconstruction that yields real buckets is the honest
+            // one, if exactly one does; its servers are honest, the others lie.
+            let plausible = candidates.compactMap { candidate -> (agreeing: [Int], subset: [Int], blocks: [[UInt8]])? in
+                let blocks = interpolate(at: 0, from: candidate.subset, shares: shares)
+                return isPlausible(blocks) ? (candidate.agreeing, candidate.subset, blocks) : nil
+            }
+            guard plausible.count == 1 else {
+                throw DP5Error(
+                    .inconsistentReplies,
+                    "PIR answers disagree: at most \(best.agreeing.count) of \(usable.count) agree, more than \((usable.count + privacyLevel) / 2) needed, and \(plausible.count) reconstructions look real",
+                    servers: malformed,
+                    originalCode: 0xFF
+                )
+            }
+            best = (plausible[0].agreeing, plausible[0].subset)
+            blocks = plausible[0].blocks
+            decidedByPlausibility = true
         }
-        let (agreeing, subset) = (best.agreeing, best.subset)
-        let blocks = interpolate(at: 0, from: subset, shares: shares)
-        let faulty = (malformed + usable.filter { !agreeing.contains($0) }).sorted()
-        return PIRDecodedBlocks(blocks: blocks, faultyServers: faulty, isVerified: agreeing.count > privacyLevel + 1)
+        let faulty = (malformed + usable.filter { !best.agreeing.contains($0) }).sorted()
+        return PIRDecodedBlocks(blocks: blocks, faultyServers: faulty, isVerified: decidedByPlausibility || best.agreeing.count > privacyLevel + 1)
     }
 
     /// Server `p`'s answer with its randomisation removed: query `q`'s part divided by `r_{p,q}`.
@@ -221,8 +248,9 @@ public struct PIRDecodedBlocks: Sendable, Hashable {
     public let blocks: [[UInt8]]
     /// Servers whose answers were malformed or disagreed with the decoded blocks.
     public let faultyServers: [Int]
-    /// Whether at least one answer beyond the t + 1 that determine the blocks agreed with them.
-    /// With exactly t + 1 answers there is nothing to check against, so a lying server among
-    /// them goes unnoticed; that is a limit of the scheme, not of this decoder.
+    /// Whether the blocks were checked: at least one answer beyond the t + 1 that determine them
+    /// agreed, or the answers disagreed and only this reconstruction yields real buckets. With
+    /// exactly t + 1 answers there is nothing to check against but plausibility; that is a limit
+    /// of the scheme, not of this decoder.
     public let isVerified: Bool
 }

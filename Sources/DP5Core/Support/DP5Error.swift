@@ -12,7 +12,7 @@ public struct DP5Error: Error, Hashable, Sendable, CustomStringConvertible {
             case malformedRegistrationStore, databaseTooLarge
             case malformedMetadata, metadataEpochMismatch, metadataRefused
             case malformedLookupReply, lookupRefused, lookupEpochMismatch
-            case notEnoughReplies, inconsistentReplies, malformedDatabase, configurationMismatch
+            case notEnoughReplies, inconsistentReplies, inconsistentMetadata, malformedDatabase, configurationMismatch
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -51,6 +51,8 @@ public struct DP5Error: Error, Hashable, Sendable, CustomStringConvertible {
         public static let notEnoughReplies = Code(.notEnoughReplies)
         /// The PIR replies disagree and no answer is supported by enough servers.
         public static let inconsistentReplies = Code(.inconsistentReplies)
+        /// Lookup servers sent different metadata for the same epoch: at least one of them lies.
+        public static let inconsistentMetadata = Code(.inconsistentMetadata)
         /// A database file does not match its metadata.
         public static let malformedDatabase = Code(.malformedDatabase)
         /// The servers use another `epochLength` or `dataEncSize` than the client's configuration.
@@ -68,7 +70,8 @@ public struct DP5Error: Error, Hashable, Sendable, CustomStringConvertible {
     /// The original implementation's error code for the same condition, if it had one.
     public let originalCode: UInt8?
 
-    init(_ code: Code, _ reason: String, servers: [Int] = [], originalCode: UInt8? = nil) {
+    /// Creates an error.
+    public init(_ code: Code, _ reason: String, servers: [Int] = [], originalCode: UInt8? = nil) {
         self.code = code
         self.reason = reason
         self.servers = servers
