@@ -58,6 +58,7 @@ public struct EventServer: Service {
         }
         var services: [any Service] = [
             Gleaner(router: router, periodSeconds: configuration.gleanerPeriodSeconds, logger: context.logger),
+            FlowWatch(router: router, flows: [configuration.flow, configuration.peer.flow], logger: context.logger),
             ClientListener(live: live, router: router, logger: context.logger) { await bound(.client, $0) },
             OneEventListener(live: live, router: router, logger: context.logger) { await bound(.oneEvent, $0) },
             StatusReporter(context: context),
