@@ -144,6 +144,8 @@ final class OutboundQueue: Sendable, Hashable {
         var writesCompleted: UInt64 = 0
         var writesSeen: UInt64 = 0
         var lastProgress: ContinuousClock.Instant?
+        /// Whether nothing was waiting at the last check: bytes queued since start the clock now.
+        var emptyAtLastCheck = true
     }
 
     let channel: any Channel
@@ -327,7 +329,8 @@ final class OutboundQueue: Sendable, Hashable {
         case slowConsumer(pendingBytes: Int)
     }
 
-    /// Compares the socket's progress with the previous check's, at `now`; past the stall time
+    /// Compares the socket's progress with the previous check's, at `now` (a connection counts as
+    /// stuck from the first check that finds bytes waiting and none taken since); past the stall time
     /// lets held-back publishers go, past the write deadline disconnects the connection with a
     /// stream error. Called every fraction of a second by the router's flow watch.
     func checkProgress(now: ContinuousClock.Instant) -> Progress {
@@ -335,12 +338,13 @@ final class OutboundQueue: Sendable, Hashable {
         let deadline = Duration.milliseconds(Int64(flow.writeDeadlineSeconds * 1000))
         let (progress, released) = state.withLock { state -> (Progress, [ReadGate]) in
             guard !state.closed else { return (.moving, []) }
-            if state.pendingBytes == 0 || state.writesCompleted != state.writesSeen || state.lastProgress == nil {
+            guard let lastProgress = state.lastProgress, !state.emptyAtLastCheck, state.pendingBytes > 0, state.writesCompleted == state.writesSeen else {
+                state.emptyAtLastCheck = state.pendingBytes == 0
                 state.writesSeen = state.writesCompleted
                 state.lastProgress = now
                 return (.moving, [])
             }
-            let stuck = now - state.lastProgress!
+            let stuck = now - lastProgress
             if stuck >= deadline {
                 let pendingBytes = state.pendingBytes
                 state.closed = true
