@@ -40,6 +40,15 @@ public enum StanzaEncoder {
     /// The end of the stream.
     public static let streamEnd: [UInt8] = Array("</stream:stream>".utf8)
 
+    /// A stream error (RFC 6120 §4.9) naming `condition` and why, followed by the end of the
+    /// stream: what a connection the server ends for its own reasons receives last.
+    public static func streamErrorAndEnd(condition: String, text: String) -> [UInt8] {
+        Array((
+            "<stream:error><\(condition) xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                + "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>\(XMLText.escape(text))</text></stream:error></stream:stream>"
+        ).utf8)
+    }
+
     /// The answer to `iq get` on `jabber:iq:auth`: the fields the server wants.
     public static func authenticationFields(id: String, username: String?) -> [UInt8] {
         let user = username.map { "<username>\(XMLText.escape($0))</username>" } ?? "<username/>"

@@ -68,7 +68,11 @@ struct ClientListener: Service {
                         let handlers = channel.pipeline.syncOperations
                         try handlers.addHandler(AdmissionHandler(admission: admission))
                         try handlers.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
-                        try handlers.addHandler(ClientConnectionHandler(configuration: configuration, router: router, logger: logger, connections: connections, tls: tls))
+                        let gate = ReadGate(channel: channel)
+                        try handlers.addHandler(gate)
+                        try handlers.addHandler(
+                            ClientConnectionHandler(configuration: configuration, router: router, logger: logger, connections: connections, gate: gate, tls: tls)
+                        )
                     }
                 }
                 .bind(host: configuration.host, port: configuration.clientPort)
@@ -106,18 +110,18 @@ final class ClientConnectionHandler: QueueDrainingHandler {
     private var session: SessionID?
     private var loginTimer: Scheduled<Void>?
     private var closing = false
-    /// Subscribers' queues that got stanzas during this read and need a drain at its end.
-    var pendingDrains: [OutboundQueue] = []
-    /// The subscribers of the event being routed, kept to spare an allocation per event.
-    private var matched: [Destination] = []
+    var routing = RoutingScratch()
+    /// Holds this connection's reads back while subscribers it feeds are over their high-water mark.
+    let gate: ReadGate?
     private var framer: XMLStreamFramer
     /// Bytes of an unfinished stanza, kept until the rest arrives.
     private var unframed: ByteBuffer?
     /// Set when TLS starts: what the client sent after `<starttls/>`, in the clear, is dropped.
     private var dropUnreadInput = false
 
-    init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, connections: ConnectionCount, tls: ServerTLS? = nil) {
+    init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, connections: ConnectionCount, gate: ReadGate?, tls: ServerTLS? = nil) {
         self.configuration = configuration
+        self.gate = gate
         self.router = router
         self.logger = logger
         self.connections = connections
@@ -134,7 +138,7 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             context.close(promise: nil)
             return
         }
-        let queue = OutboundQueue(channel: context.channel, capacity: configuration.outboundQueueMax, disconnectAfterDrops: configuration.disconnectAfterDrops)
+        let queue = OutboundQueue(channel: context.channel, flow: configuration.flow, counters: router.flowCounters)
         self.queue = queue
         session = router.attach(queue)
         router.countConnection(.client)
@@ -149,14 +153,13 @@ final class ClientConnectionHandler: QueueDrainingHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         loginTimer?.cancel()
-        for queue in pendingDrains { queue.scheduleDrain() }
-        pendingDrains.removeAll()
+        routing.finishRead(gate: nil)
         if let session, let queue {
             router.detach(session)
             queue.close()
             connections.release()
             if queue.droppedCount > 0 {
-                logger.log(.io, .info, "Connection dropped stanzas", metadata: ["psepr.session": "\(session)", "psepr.dropped": "\(queue.droppedCount)", "psepr.overrun": "\(queue.isOverrun)"])
+                logger.log(.io, .info, "Connection dropped stanzas", metadata: ["psepr.session": "\(session)", "psepr.dropped": "\(queue.droppedCount)", "psepr.slowConsumer": "\(queue.isSlowConsumer)"])
             }
             logger.log(.io, .debug, "Connection ended", metadata: ["psepr.session": "\(session)"])
         }
@@ -201,7 +204,7 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             case .route(let event, let range)?:
                 // The bulk of the traffic, routed here without going through `perform`.
                 let element = range.flatMap { stanza.getSlice(at: stanza.readerIndex + $0.lowerBound, length: $0.count) }
-                router.route(event, forwarding: element, matched: &matched, drains: &pendingDrains)
+                router.route(event, forwarding: element, routing: &routing)
             case let action?:
                 perform(action, frame: frame, session: session, queue: queue)
             case nil:
@@ -232,7 +235,7 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             if let range, case .stanza(let stanza) = frame {
                 element = stanza.getSlice(at: stanza.readerIndex + range.lowerBound, length: range.count)
             }
-            router.route(event, forwarding: element, matched: &matched, drains: &pendingDrains)
+            router.route(event, forwarding: element, routing: &routing)
         case .register(let operation, let channel):
             register(operation, on: channel, session: session, queue: queue)
         case .unregister(let identifier):

@@ -140,15 +140,18 @@ public final class EventRouter: Sendable {
         public var eventsRouted = 0
         /// Deliveries queued to subscribers.
         public var deliveries = 0
-        /// Deliveries dropped because a subscriber's queue was full.
+        /// Deliveries dropped: over a subscriber's byte budget after its stall time ran out, or
+        /// lost with a slow consumer's connection.
         public var dropped = 0
         /// Events routed by where they came from (together, ``eventsRouted``).
         public var eventsBySource = Tally<EventSource>()
-        /// Connections closed because their subscriber kept its queue full (`disconnectAfterDrops`).
+        /// Connections closed with a stream error for taking no bytes within the write deadline.
         public var slowConsumerDisconnects = 0
-        /// Times a subscriber's queue stopped taking stanzas until the socket drained (flow
-        /// control counts these; zero until it does).
+        /// Times a publisher's reads were paused because a subscriber it fed passed its
+        /// high-water mark (the publisher is read again once that subscriber drains).
         public var stalls = 0
+        /// Times a subscriber took nothing for its stall time, so its publishers were let go on.
+        public var stallTimeouts = 0
         /// Client logins accepted and refused (wrong password, no credentials).
         public var loginsAccepted = 0
         public var loginsRefused = 0
@@ -192,6 +195,8 @@ public final class EventRouter: Sendable {
     private let now: @Sendable () -> ContinuousClock.Instant
     /// The server's metrics, which also time every 64th event through ``route(_:origin:)``.
     public let metrics = ServerMetrics()
+    /// The flow-control counters every attached queue adds to.
+    let flowCounters = FlowCounters()
     private let interestWatchers = Mutex<(next: Int, watchers: [Int: AsyncStream<Void>.Continuation])>((0, [:]))
 
     /// Creates a router whose lease expiry follows `now` (tests pass a clock they move by hand).
@@ -242,7 +247,6 @@ public final class EventRouter: Sendable {
         if changed { signalInterestChange() }
         let final = Self.status(session: session, queue: queue, leases: 0)
         state.withLock { state in
-            if queue.isOverrun { state.statistics.slowConsumerDisconnects += 1 }
             state.statistics.retiredBytesReceived += queue.bytesReceived.load(ordering: .relaxed)
             state.statistics.retiredBytesSent += queue.bytesSent.load(ordering: .relaxed)
             if state.retired.count >= 1000 { state.retired.removeFirst() }
@@ -270,16 +274,16 @@ public final class EventRouter: Sendable {
     /// Routes `event` to every matching subscriber, each at most once, and schedules their drains.
     ///
     /// - Parameter source: where the event came from, for the metrics (the server's own services
-    ///   unless said otherwise).
+    ///   unless said otherwise). A service publishing this way is never held back (its events are few).
     public func route(_ event: Event, origin: EventOrigin = .local, source: EventSource = .server) {
-        var matched: [Destination] = []
-        var drains: [OutboundQueue] = []
-        route(event, forwarding: nil, origin: origin, source: source, matched: &matched, drains: &drains)
-        for queue in drains { queue.scheduleDrain() }
+        var routing = RoutingScratch()
+        route(event, forwarding: nil, origin: origin, source: source, routing: &routing)
+        routing.finishRead(gate: nil)
     }
 
-    /// Routes `event`, appending to `drains` each queue whose drain the caller must schedule
-    /// (once it has routed everything it read).
+    /// Routes `event`, noting in `routing` each queue whose drain the caller must schedule and
+    /// each queue past its high-water mark (``RoutingScratch/finishRead(gate:)``, once it has
+    /// routed everything it read).
     ///
     /// The match happens under the lock; the outbound stanza is built once, outside it, and
     /// shared by every subscriber.
@@ -290,39 +294,39 @@ public final class EventRouter: Sendable {
     ///     payload may be left empty (the element carries it; services get it parsed from there).
     ///   - origin: an event from a peer goes to local subscribers only.
     ///   - source: where it came from, for the metrics (a peer's event is counted as `.peer`).
-    ///   - matched: a list the caller keeps between events for the matching destinations, so
-    ///     routing allocates no list of its own.
+    ///   - routing: lists the caller keeps between events, so routing allocates none of its own.
     func route(
         _ event: Event, forwarding eventElement: ByteBuffer?, origin: EventOrigin = .local, source: EventSource = .client,
-        matched: inout [Destination], drains: inout [OutboundQueue]
+        routing: inout RoutingScratch
     ) {
         let instant = now()
-        matched.removeAll(keepingCapacity: true)
+        routing.matched.removeAll(keepingCapacity: true)
+        defer { routing.matched.removeAll(keepingCapacity: true) }
         let source = origin == .peer ? EventSource.peer : source
         let (number, timed) = state.withLock { state -> (UInt64, Bool) in
             state.statistics.eventsRouted += 1
             state.statistics.eventsBySource[source] += 1
             state.table.collectSubscribers(
                 for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant,
-                into: &matched
+                into: &routing.matched
             )
             if case .peer = origin {
-                matched.removeAll { if case .connection(let queue) = $0 { queue.role == .peer } else { false } }
+                routing.matched.removeAll { if case .connection(let queue) = $0 { queue.role == .peer } else { false } }
             }
-            guard !matched.isEmpty else { return (0, false) }
+            guard !routing.matched.isEmpty else { return (0, false) }
             // Counted as delivered now; drops, the rare case, are taken back below.
-            state.statistics.deliveries += matched.count
+            state.statistics.deliveries += routing.matched.count
             defer { state.nextMessage += 1 }
             return (state.nextMessage, state.nextMessage % ServerMetrics.routingSamplePeriod == 0)
         }
-        guard !matched.isEmpty else { return }
+        guard !routing.matched.isEmpty else { return }
         // A sample of events is timed from here to the last subscriber's queue.
         let sampleStart = timed ? ContinuousClock.now : nil
         defer { if let sampleStart { metrics.recordRouting(ContinuousClock.now - sampleStart) } }
         // One buffer per event, shared by every subscriber's queue; built at the first queue.
         var stanza: ByteBuffer?
         var dropped = 0
-        for destination in matched {
+        for destination in routing.matched {
             switch destination {
             case .service(let inbox):
                 if event.payload.isEmpty, let eventElement, let whole = try? Event(stanza: eventElement.readableBytesView) {
@@ -340,14 +344,12 @@ public final class EventRouter: Sendable {
                     }
                     stanza = buffer
                 }
-                switch queue.enqueueDeferringDrain(stanza!) {
-                case .queued: break
-                case .queuedNeedingDrain: drains.append(queue)
-                case .dropped: dropped += 1
-                }
+                let outcome = queue.enqueueDeferringDrain(stanza!)
+                if outcome.needsDrain { routing.drains.append(queue) }
+                if outcome.congested { routing.noteCongested(queue) }
+                if outcome.dropped { dropped += 1 }
             }
         }
-        matched.removeAll(keepingCapacity: true)
         guard dropped > 0 else { return }
         state.withLock { state in
             state.statistics.deliveries -= dropped
@@ -435,7 +437,37 @@ public final class EventRouter: Sendable {
 
     /// Leases connections hold, connections attached and counters.
     public var snapshot: (leases: Int, connections: Int, statistics: Statistics) {
-        state.withLock { ($0.table.count - $0.serviceRoutes, $0.queues.count, $0.statistics) }
+        var (leases, connections, statistics) = state.withLock { ($0.table.count - $0.serviceRoutes, $0.queues.count, $0.statistics) }
+        statistics.stalls = flowCounters.publisherStalls.load(ordering: .relaxed)
+        statistics.stallTimeouts = flowCounters.stallTimeouts.load(ordering: .relaxed)
+        statistics.slowConsumerDisconnects = flowCounters.slowConsumerDisconnects.load(ordering: .relaxed)
+        return (leases, connections, statistics)
+    }
+
+    /// Counters for status reports and metrics.
+    public var statistics: Statistics { snapshot.statistics }
+
+    /// A connection the flow watch acted on, for the log.
+    struct FlowAction {
+        let session: SessionID
+        let role: ConnectionRole
+        let account: String?
+        let remote: String
+        let progress: OutboundQueue.Progress
+    }
+
+    /// Checks every connection's write progress against its stall time and write deadline
+    /// (``OutboundQueue/checkProgress(now:)``) at the router's clock; returns those acted on.
+    func enforceFlowDeadlines() -> [FlowAction] {
+        let instant = now()
+        let queues = state.withLock { Array($0.queues) }
+        return queues.compactMap { session, queue in
+            let progress = queue.checkProgress(now: instant)
+            guard progress != .moving else { return nil }
+            return FlowAction(
+                session: session, role: queue.role, account: queue.account, remote: queue.channel.remoteAddress.map { "\($0)" } ?? "", progress: progress
+            )
+        }
     }
 
     /// One attached connection, for status reports.
@@ -448,6 +480,7 @@ public final class EventRouter: Sendable {
         let delivered: Int
         let dropped: Int
         let queued: Int
+        let pendingBytes: Int
         let leases: Int
         let bytesReceived: Int
         let bytesSent: Int
@@ -466,7 +499,7 @@ public final class EventRouter: Sendable {
         return ConnectionStatus(
             session: session, role: queue.role, account: queue.account, remote: queue.channel.remoteAddress.map { "\($0)" } ?? "",
             received: queue.received.load(ordering: .relaxed), delivered: counters.delivered, dropped: counters.dropped,
-            queued: counters.queued, leases: leases,
+            queued: counters.queued, pendingBytes: counters.pendingBytes, leases: leases,
             bytesReceived: queue.bytesReceived.load(ordering: .relaxed), bytesSent: queue.bytesSent.load(ordering: .relaxed)
         )
     }

@@ -66,6 +66,7 @@ public struct EventServer: Service, CustomStringConvertible {
         }
         var services: [any Service] = [
             Gleaner(router: router, periodSeconds: configuration.gleanerPeriodSeconds, logger: context.logger),
+            FlowWatch(router: router, flows: [configuration.flow, configuration.peer.flow], logger: context.logger),
             ClientListener(live: live, router: router, logger: context.logger, admission: admission("client", caps.client), tls: tls) { await bound(.client, $0) },
             OneEventListener(live: live, router: router, logger: context.logger, admission: admission("oneEvent", caps.other)) { await bound(.oneEvent, $0) },
             StatusReporter(context: context),

@@ -17,11 +17,10 @@ public struct EventServerConfiguration: Sendable {
     /// authenticated yet [`/PsEPRServer/limits/maximumUnauthenticatedConnections`], 128. When a
     /// listener reaches it, its longest-waiting unauthenticated connection is closed.
     public var maximumUnauthenticatedConnections: Int = 128
-    /// Stanzas queued for one connection before new ones are dropped
-    /// [`/PsEPRServer/client/XMPP/outboundQueueMax`], 1000.
-    public var outboundQueueMax: Int = 1000
-    /// Consecutive drops after which a slow connection is closed.
-    public var disconnectAfterDrops: Int = 1000
+    /// Each client connection's pending byte budget, write deadline and stall time
+    /// [`/PsEPRServer/client/XMPP/pendingBudgetBytes`, `…/writeDeadlineSeconds`, `…/stallSeconds`]:
+    /// 4 MiB (1.6 GiB at most at 400 connections that all stop reading), 5 s, 2 s.
+    public var flow = FlowControl.clientDefault
     /// Shortest lease granted, seconds [`/PsEPRServer/client/lease/minSeconds`], 30.
     public var leaseMinimumSeconds: Int = 30
     /// Longest lease granted, seconds [`/PsEPRServer/client/lease/maxSeconds`], 3600.

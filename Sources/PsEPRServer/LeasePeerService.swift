@@ -81,8 +81,10 @@ struct LeasePeerService: Service {
     ) throws {
         let handlers = channel.pipeline.syncOperations
         try handlers.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(keepAlive * 3000))))
+        let gate = ReadGate(channel: channel)
+        try handlers.addHandler(gate)
         try handlers.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: .stream, limits: mesh.limits)))
-        try handlers.addHandler(PeerLinkHandler(mesh: mesh, direction: direction, established: established))
+        try handlers.addHandler(PeerLinkHandler(mesh: mesh, direction: direction, gate: gate, established: established))
     }
 
     /// Keeps a link to peer `id` while this server should dial it: dials, waits for the link to

@@ -10,15 +10,110 @@ public enum ConnectionRole: String, Sendable, Hashable {
     case peer
 }
 
-/// One connection's outbound stanzas: bounded, never blocking the router.
+/// How much one connection may have waiting to be written, and how long it may take nothing.
+///
+/// Deliveries never wait on a subscriber: they are queued. Past ``highWaterBytes`` the server
+/// stops reading from the publishers that fed the queue (TCP backpressure reaches them) until the
+/// queue drains below ``lowWaterBytes``. A queue that takes nothing for ``stallSeconds`` lets its
+/// publishers go on without it (it then loses what does not fit in ``pendingBudgetBytes``,
+/// counted); one that takes nothing for ``writeDeadlineSeconds`` is disconnected with a stream
+/// error. A reader that keeps taking bytes, however slowly, loses nothing.
+public struct FlowControl: Sendable, Hashable {
+    /// Most bytes waiting for one connection (queued, or handed to the socket and not yet
+    /// taken by it); deliveries beyond it are dropped and counted.
+    public var pendingBudgetBytes: Int
+    /// Seconds a connection with bytes waiting may take none before it is disconnected.
+    public var writeDeadlineSeconds: Double
+    /// Seconds a connection with bytes waiting may take none while holding back its publishers.
+    public var stallSeconds: Double
+
+    /// Creates settings.
+    public init(pendingBudgetBytes: Int, writeDeadlineSeconds: Double, stallSeconds: Double) {
+        self.pendingBudgetBytes = pendingBudgetBytes
+        self.writeDeadlineSeconds = writeDeadlineSeconds
+        self.stallSeconds = stallSeconds
+    }
+
+    /// Past this, the publishers feeding the connection stop being read: half the budget, so the
+    /// reads already under way (a few hundred KiB each) still fit.
+    public var highWaterBytes: Int { pendingBudgetBytes / 2 }
+    /// Below this, held-back publishers are read again: a quarter of the budget.
+    public var lowWaterBytes: Int { pendingBudgetBytes / 4 }
+
+    /// Client connections: 4 MiB, 5 s, 2 s.
+    public static let clientDefault = FlowControl(pendingBudgetBytes: 4 << 20, writeDeadlineSeconds: 5, stallSeconds: 2)
+    /// Peer links, which carry the traffic of many subscribers: 16 MiB, 10 s, 2 s.
+    public static let peerDefault = FlowControl(pendingBudgetBytes: 16 << 20, writeDeadlineSeconds: 10, stallSeconds: 2)
+}
+
+/// Flow-control counters shared by a router's queues, read for status reports.
+final class FlowCounters: Sendable {
+    /// Times a publisher's reads were paused because a subscriber it fed passed its high-water mark.
+    let publisherStalls = Atomic<Int>(0)
+    /// Times a subscriber took nothing for its stall time and its publishers were let go on.
+    let stallTimeouts = Atomic<Int>(0)
+    /// Connections closed for taking nothing for their write deadline.
+    let slowConsumerDisconnects = Atomic<Int>(0)
+}
+
+/// A publishing connection's reads, paused while any subscriber it feeds is over its high-water
+/// mark. It sits in the connection's pipeline and holds back the `read` that asks the socket for
+/// more; when the last subscriber holding it drains, the read goes out again.
+final class ReadGate: ChannelOutboundHandler, Sendable {
+    typealias OutboundIn = Any
+
+    private struct State {
+        /// Subscribers' queues holding the gate.
+        var holders = 0
+        /// Whether a read was held back.
+        var readHeld = false
+    }
+
+    private let state = Mutex(State())
+    private let channel: any Channel
+
+    init(channel: any Channel) { self.channel = channel }
+
+    func read(context: ChannelHandlerContext) {
+        let held = state.withLock { state in
+            if state.holders > 0 { state.readHeld = true }
+            return state.holders > 0
+        }
+        if !held { context.read() }
+    }
+
+    /// One more queue holds the gate; true if it was open.
+    fileprivate func hold() -> Bool {
+        state.withLock { state in
+            defer { state.holders += 1 }
+            return state.holders == 0
+        }
+    }
+
+    /// A queue lets go; the last one lets the held-back read out (on the connection's loop).
+    fileprivate func release() {
+        let resume = state.withLock { state -> Bool in
+            state.holders -= 1
+            guard state.holders == 0, state.readHeld else { return false }
+            state.readHeld = false
+            return true
+        }
+        guard resume else { return }
+        let channel = self.channel
+        channel.eventLoop.execute { channel.read() }
+    }
+
+    /// Whether reads are paused now (for tests).
+    var isHeld: Bool { state.withLock { $0.holders > 0 } }
+}
+
+/// One connection's outbound stanzas, bounded in bytes, never blocking the router.
 ///
 /// The router enqueues from whichever thread routed the event and moves on. The first stanza
 /// after a drain schedules one drain on the connection's event loop, so stanzas arriving
 /// meanwhile go out in the same batch with a single flush. A drain hands stanzas to the socket
-/// only while it is writable; when the peer stops reading they stay here, and once
-/// `capacity` are waiting the newest are dropped and counted, so one slow subscriber never slows
-/// the others. A subscriber that keeps the queue full for `disconnectAfterDrops` consecutive
-/// stanzas is disconnected (``isOverrun``).
+/// only while it is writable; when the peer stops reading they stay here. The bytes count as
+/// pending until the socket has taken them, and ``FlowControl`` decides what happens as they grow.
 ///
 /// A peer link's queue numbers what it sends: each stanza goes out inside
 /// `<peerMessage seq='N'>…</peerMessage>`, N counting from 1, added as the batch is written so
@@ -29,33 +124,48 @@ final class OutboundQueue: Sendable, Hashable {
 
     private struct State {
         var pending = CircularBuffer<ByteBuffer>(initialCapacity: 16)
+        /// Bytes in ``pending``.
+        var queuedBytes = 0
+        /// Bytes queued or written and not yet taken by the socket.
+        var pendingBytes = 0
         var drainScheduled = false
         var dropped = 0
-        var droppedInARow = 0
-        var overrun = false
         var closed = false
+        var slowConsumer = false
         var delivered = 0
         var nextSequence: UInt64 = 1
         var account: String?
+        /// Publishers' gates this queue holds shut.
+        var holding: [ReadGate] = []
+        /// Set when the stall time ran out: publishers are no longer held back for this queue
+        /// until it takes bytes again.
+        var stallExpired = false
+        /// Writes the socket has completed, and what the last progress check saw.
+        var writesCompleted: UInt64 = 0
+        var writesSeen: UInt64 = 0
+        var lastProgress: ContinuousClock.Instant?
+        /// Whether nothing was waiting at the last check: bytes queued since start the clock now.
+        var emptyAtLastCheck = true
     }
 
     let channel: any Channel
     /// Client or peer link.
     let role: ConnectionRole
+    /// The byte budget and deadlines.
+    let flow: FlowControl
     /// Stanzas (events, lease operations) received from the other end, for status reports.
     let received = Atomic<Int>(0)
     /// Bytes read from and written to the other end, for the metrics.
     let bytesReceived = Atomic<Int>(0)
     let bytesSent = Atomic<Int>(0)
     private let state = Mutex(State())
-    private let capacity: Int
-    private let disconnectAfterDrops: Int
+    private let flowCounters: FlowCounters
 
-    init(channel: any Channel, role: ConnectionRole = .client, capacity: Int, disconnectAfterDrops: Int) {
+    init(channel: any Channel, role: ConnectionRole = .client, flow: FlowControl, counters: FlowCounters = FlowCounters()) {
         self.channel = channel
         self.role = role
-        self.capacity = max(1, capacity)
-        self.disconnectAfterDrops = max(1, disconnectAfterDrops)
+        self.flow = flow
+        self.flowCounters = counters
     }
 
     /// The service the client logged in as, or the peer's ID.
@@ -65,60 +175,69 @@ final class OutboundQueue: Sendable, Hashable {
     }
 
     /// Counters for status reports.
-    var counters: (delivered: Int, dropped: Int, queued: Int) {
-        state.withLock { ($0.delivered, $0.dropped, $0.pending.count) }
+    var counters: (delivered: Int, dropped: Int, queued: Int, pendingBytes: Int) {
+        state.withLock { ($0.delivered, $0.dropped, $0.pending.count, $0.pendingBytes) }
     }
 
     /// What an enqueue did.
-    enum Enqueued {
-        /// Queued; a drain is already on its way.
-        case queued
+    struct Enqueued {
         /// Queued, and the caller must see that ``scheduleDrain()`` is called.
-        case queuedNeedingDrain
-        /// Dropped: the queue is full or closed.
-        case dropped
+        var needsDrain = false
+        /// Queued past the high-water mark: the caller should hold back the publisher.
+        var congested = false
+        /// Dropped: over the byte budget.
+        var dropped = false
     }
 
     /// Queues `stanza` and schedules a drain if none is pending; returns false if it was dropped.
     @discardableResult
     func enqueue(_ stanza: ByteBuffer) -> Bool {
-        switch enqueueDeferringDrain(stanza) {
-        case .queued: return true
-        case .queuedNeedingDrain:
-            scheduleDrain()
-            return true
-        case .dropped: return false
-        }
+        let outcome = enqueueDeferringDrain(stanza)
+        if outcome.needsDrain { scheduleDrain() }
+        return !outcome.dropped
     }
 
     /// Queues `stanza`, leaving the drain to the caller: a reader routing a whole read's worth of
     /// events schedules each touched queue's drain once, at the end of the read.
     func enqueueDeferringDrain(_ stanza: ByteBuffer) -> Enqueued {
-        enum Outcome { case queued, queuedAndSchedule, dropped, droppedAndOverrun }
-        let outcome = state.withLock { state -> Outcome in
-            guard !state.closed else { return .dropped }
-            guard state.pending.count < capacity else {
+        let size = stanza.readableBytes
+        let budget = flow.pendingBudgetBytes, highWater = flow.highWaterBytes
+        return state.withLock { state -> Enqueued in
+            // A closed queue's subscriber is gone: nothing it could have read is lost.
+            guard !state.closed else { return Enqueued() }
+            // One stanza always fits an empty queue, whatever its size.
+            guard state.pendingBytes == 0 || state.pendingBytes + size <= budget else {
                 state.dropped += 1
-                state.droppedInARow += 1
-                guard state.droppedInARow >= disconnectAfterDrops else { return .dropped }
-                state.overrun = true
-                state.closed = true
-                return .droppedAndOverrun
+                return Enqueued(dropped: true)
             }
-            state.droppedInARow = 0
+            state.pendingBytes += size
+            state.queuedBytes += size
             state.delivered += 1
             state.pending.append(stanza)
-            if state.drainScheduled { return .queued }
-            state.drainScheduled = true
-            return .queuedAndSchedule
+            var outcome = Enqueued(congested: state.pendingBytes > highWater && !state.stallExpired)
+            if !state.drainScheduled {
+                state.drainScheduled = true
+                outcome.needsDrain = true
+            }
+            return outcome
         }
-        switch outcome {
-        case .queued: return .queued
-        case .queuedAndSchedule: return .queuedNeedingDrain
-        case .dropped: return .dropped
-        case .droppedAndOverrun:
-            channel.close(promise: nil)
-            return .dropped
+    }
+
+    /// Holds `gate` shut until this queue drains below its low-water mark (or its stall time
+    /// runs out); nothing if it has drained meanwhile or holds the gate already.
+    func holdBack(_ gate: ReadGate) {
+        let wasOpen = gate.hold()
+        let held = state.withLock { state -> Bool in
+            guard !state.closed, !state.stallExpired, state.pendingBytes > flow.lowWaterBytes, !state.holding.contains(where: { $0 === gate }) else {
+                return false
+            }
+            state.holding.append(gate)
+            return true
+        }
+        if !held {
+            gate.release()
+        } else if wasOpen {
+            flowCounters.publisherStalls.add(1, ordering: .relaxed)
         }
     }
 
@@ -134,16 +253,30 @@ final class OutboundQueue: Sendable, Hashable {
             state.withLock { $0.drainScheduled = false }
             return
         }
-        let (batch, firstSequence) = takePending(closing: false)
+        let (batch, firstSequence, bytes) = takePending(closing: false)
         guard let combined = combine(batch, firstSequence: firstSequence) else { return }
         bytesSent.add(combined.readableBytes, ordering: .relaxed)
-        channel.writeAndFlush(combined, promise: nil)
+        channel.writeAndFlush(combined).whenComplete { _ in self.written(bytes) }
+    }
+
+    /// The socket took `bytes` (or the connection failed and never will): publishers held back
+    /// are let go once the queue is below its low-water mark.
+    private func written(_ bytes: Int) {
+        let released = state.withLock { state -> [ReadGate] in
+            state.pendingBytes -= bytes
+            state.writesCompleted &+= 1
+            state.stallExpired = false
+            guard state.pendingBytes <= flow.lowWaterBytes, !state.holding.isEmpty else { return [] }
+            defer { state.holding.removeAll() }
+            return state.holding
+        }
+        for gate in released { gate.release() }
     }
 
     /// Writes everything waiting (writable or not: these are the last few stanzas), then closes
     /// the connection once they are out. Runs on the event loop.
     func flushThenClose() {
-        let (batch, firstSequence) = takePending(closing: true)
+        let (batch, firstSequence, _) = takePending(closing: true)
         let channel = self.channel
         guard let combined = combine(batch, firstSequence: firstSequence) else {
             channel.close(promise: nil)
@@ -154,14 +287,16 @@ final class OutboundQueue: Sendable, Hashable {
     }
 
     /// Empties the queue; a peer link's stanzas take the next sequence numbers.
-    private func takePending(closing: Bool) -> (CircularBuffer<ByteBuffer>, UInt64) {
+    private func takePending(closing: Bool) -> (CircularBuffer<ByteBuffer>, UInt64, Int) {
         state.withLock { state in
             state.drainScheduled = false
             if closing { state.closed = true }
             let first = state.nextSequence
             if role == .peer { state.nextSequence += UInt64(state.pending.count) }
+            let bytes = state.queuedBytes
+            state.queuedBytes = 0
             defer { state.pending.removeAll(keepingCapacity: !closing) }
-            return (state.pending, first)
+            return (state.pending, first, bytes)
         }
     }
 
@@ -184,37 +319,144 @@ final class OutboundQueue: Sendable, Hashable {
         return combined
     }
 
-    /// Stops accepting stanzas (the connection has closed).
-    func close() {
-        state.withLock { state in
-            state.closed = true
-            state.pending.removeAll()
-        }
+    /// What a progress check found.
+    enum Progress: Equatable {
+        /// Taking bytes, or nothing waiting.
+        case moving
+        /// Took nothing for the stall time: `publishers` held back were let go.
+        case stallExpired(publishers: Int, pendingBytes: Int)
+        /// Took nothing for the write deadline: being disconnected.
+        case slowConsumer(pendingBytes: Int)
     }
 
-    /// Stanzas dropped because the queue was full.
+    /// Compares the socket's progress with the previous check's, at `now` (a connection counts as
+    /// stuck from the first check that finds bytes waiting and none taken since); past the stall time
+    /// lets held-back publishers go, past the write deadline disconnects the connection with a
+    /// stream error. Called every fraction of a second by the router's flow watch.
+    func checkProgress(now: ContinuousClock.Instant) -> Progress {
+        let stall = Duration.milliseconds(Int64(flow.stallSeconds * 1000))
+        let deadline = Duration.milliseconds(Int64(flow.writeDeadlineSeconds * 1000))
+        let (progress, released) = state.withLock { state -> (Progress, [ReadGate]) in
+            guard !state.closed else { return (.moving, []) }
+            guard let lastProgress = state.lastProgress, !state.emptyAtLastCheck, state.pendingBytes > 0, state.writesCompleted == state.writesSeen else {
+                state.emptyAtLastCheck = state.pendingBytes == 0
+                state.writesSeen = state.writesCompleted
+                state.lastProgress = now
+                return (.moving, [])
+            }
+            let stuck = now - lastProgress
+            if stuck >= deadline {
+                let pendingBytes = state.pendingBytes
+                state.closed = true
+                state.slowConsumer = true
+                // What was never handed to the socket is lost with the connection.
+                state.dropped += state.pending.count
+                state.pending.removeAll()
+                state.queuedBytes = 0
+                defer { state.holding.removeAll() }
+                return (.slowConsumer(pendingBytes: pendingBytes), state.holding)
+            }
+            guard stuck >= stall, !state.holding.isEmpty else { return (.moving, []) }
+            state.stallExpired = true
+            defer { state.holding.removeAll() }
+            return (.stallExpired(publishers: state.holding.count, pendingBytes: state.pendingBytes), state.holding)
+        }
+        for gate in released { gate.release() }
+        switch progress {
+        case .moving: break
+        case .stallExpired: flowCounters.stallTimeouts.add(1, ordering: .relaxed)
+        case .slowConsumer:
+            flowCounters.slowConsumerDisconnects.add(1, ordering: .relaxed)
+            channel.eventLoop.execute { self.sayGoodbye(reason: "slow consumer: took no bytes for \(Self.seconds(self.flow.writeDeadlineSeconds)) s") }
+        }
+        return progress
+    }
+
+    /// Ends a connection the server gives up on: after the last whole stanza already handed to
+    /// the socket, a stream error naming the reason and the end of the stream (a peer link: a
+    /// numbered `<error>`), then the close; closed anyway if even that is not taken within the
+    /// write deadline.
+    private func sayGoodbye(reason: String) {
+        var farewell: ByteBuffer
+        if role == .peer {
+            let sequence = state.withLock { state in
+                defer { state.nextSequence += 1 }
+                return state.nextSequence
+            }
+            farewell = channel.allocator.buffer(capacity: 128 + reason.utf8.count)
+            PeerWire.writeNumbered(PeerWire.element(.error(reason: reason)), sequence: sequence, into: &farewell)
+        } else {
+            farewell = ByteBuffer(bytes: StanzaEncoder.streamErrorAndEnd(condition: "policy-violation", text: reason))
+        }
+        let channel = self.channel
+        channel.writeAndFlush(farewell).whenComplete { _ in channel.close(promise: nil) }
+        channel.eventLoop.scheduleTask(in: .milliseconds(Int64(flow.writeDeadlineSeconds * 1000))) { channel.close(promise: nil) }
+    }
+
+    private static func seconds(_ value: Double) -> String { value == value.rounded() ? "\(Int(value))" : "\(value)" }
+
+    /// Stops accepting stanzas (the connection has closed) and lets go of held-back publishers.
+    func close() {
+        let released = state.withLock { state -> [ReadGate] in
+            state.closed = true
+            state.pending.removeAll()
+            state.queuedBytes = 0
+            defer { state.holding.removeAll() }
+            return state.holding
+        }
+        for gate in released { gate.release() }
+    }
+
+    /// Stanzas dropped because the budget was spent (or lost with a slow consumer's connection).
     var droppedCount: Int { state.withLock { $0.dropped } }
 
-    /// Whether the subscriber fell so far behind that it is being disconnected.
-    var isOverrun: Bool { state.withLock { $0.overrun } }
+    /// Whether the connection is being closed for taking nothing within its write deadline.
+    var isSlowConsumer: Bool { state.withLock { $0.slowConsumer } }
+}
+
+/// What a connection's reader collects while routing one read's worth of stanzas, kept between
+/// reads to spare allocations.
+struct RoutingScratch {
+    /// The subscribers of the event being routed.
+    var matched: [Destination] = []
+    /// Subscribers' queues that got stanzas during this read and need a drain at its end.
+    var drains: [OutboundQueue] = []
+    /// Subscribers' queues that passed their high-water mark during this read.
+    var congested: [OutboundQueue] = []
+
+    /// Notes a queue past its high-water mark (once per read).
+    mutating func noteCongested(_ queue: OutboundQueue) {
+        if !congested.contains(where: { $0 === queue }) { congested.append(queue) }
+    }
+
+    /// At the end of a read: one drain per touched queue, and the reader's `gate` held by
+    /// every congested one (no gate: a reader that is never held back).
+    mutating func finishRead(gate: ReadGate?) {
+        for queue in drains { queue.scheduleDrain() }
+        drains.removeAll(keepingCapacity: true)
+        if let gate { for queue in congested { queue.holdBack(gate) } }
+        congested.removeAll(keepingCapacity: true)
+    }
 }
 
 /// A connection handler that routes what it reads into subscribers' queues and drains its own.
 ///
 /// Routing defers each touched queue's drain to the end of the socket read (one wake-up and one
 /// flush per subscriber per read, however many events the read held); a queue the socket would
-/// not take waits until the socket is writable again.
+/// not take waits until the socket is writable again. Subscribers the read pushed past their
+/// high-water mark then hold the connection's ``ReadGate`` shut.
 protocol QueueDrainingHandler: ChannelInboundHandler {
-    /// Subscribers' queues that got stanzas during this read.
-    var pendingDrains: [OutboundQueue] { get set }
+    /// What the current read routed.
+    var routing: RoutingScratch { get set }
     /// This connection's own queue.
     var queue: OutboundQueue? { get }
+    /// The gate on this connection's reads.
+    var gate: ReadGate? { get }
 }
 
 extension QueueDrainingHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
-        for queue in pendingDrains { queue.scheduleDrain() }
-        pendingDrains.removeAll(keepingCapacity: true)
+        routing.finishRead(gate: gate)
         context.fireChannelReadComplete()
     }
 

@@ -36,12 +36,14 @@ final class PeerLinkHandler: QueueDrainingHandler {
     private var session: SessionID?
     private var expectedSequence: UInt64 = 1
     private var handshakeTimer: Scheduled<Void>?
-    private var matched: [Destination] = []
-    var pendingDrains: [OutboundQueue] = []
+    var routing = RoutingScratch()
+    /// Holds this link's reads back while local subscribers it feeds are over their high-water mark.
+    let gate: ReadGate?
 
     /// - Parameter established: succeeded when the handshake passes, failed if the link ends first.
-    init(mesh: PeerMesh, direction: Direction, established: EventLoopPromise<Void>? = nil) {
+    init(mesh: PeerMesh, direction: Direction, gate: ReadGate?, established: EventLoopPromise<Void>? = nil) {
         self.mesh = mesh
+        self.gate = gate
         self.direction = direction
         self.established = established
     }
@@ -49,7 +51,7 @@ final class PeerLinkHandler: QueueDrainingHandler {
     private var logger: Logger { mesh.logger }
 
     func channelActive(context: ChannelHandlerContext) {
-        let queue = OutboundQueue(channel: context.channel, role: .peer, capacity: mesh.settings.outboundQueueMax, disconnectAfterDrops: mesh.settings.outboundQueueMax)
+        let queue = OutboundQueue(channel: context.channel, role: .peer, flow: mesh.settings.flow, counters: mesh.router.flowCounters)
         self.queue = queue
         context.writeAndFlush(NIOAny(ByteBuffer(bytes: PeerWire.streamHeader)), promise: nil)
         let configuration = mesh.configuration
@@ -67,8 +69,7 @@ final class PeerLinkHandler: QueueDrainingHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
-        for queue in pendingDrains { queue.scheduleDrain() }
-        pendingDrains.removeAll()
+        routing.finishRead(gate: nil)
         if let queue {
             queue.close()
             if let session { mesh.router.detach(session) }
@@ -162,7 +163,7 @@ final class PeerLinkHandler: QueueDrainingHandler {
         switch message {
         case .event(let event, let range):
             let element = range.flatMap { stanza.getSlice(at: stanza.readerIndex + $0.lowerBound, length: $0.count) }
-            mesh.router.route(event, forwarding: element, origin: .peer, matched: &matched, drains: &pendingDrains)
+            mesh.router.route(event, forwarding: element, origin: .peer, routing: &routing)
         case .register(let identifier, let channel, let namespace, let seconds):
             guard let session else { return }
             let granted = min(seconds, mesh.settings.leaseSeconds * 2)

@@ -17,8 +17,9 @@ public struct PeerSettings: Sendable, Hashable {
     public var configurationService: String?
     /// The channel carrying peer lists [`/PsEPRServer/peer/leasePeer/configurationChannel`].
     public var configurationChannel: String = "/org/psepr/server/leasepeer/servers/"
-    /// Stanzas queued for one peer before new ones are dropped [`/PsEPRServer/peer/leasePeer/outboundQueueMax`], 10000.
-    public var outboundQueueMax: Int = 10_000
+    /// Each peer link's pending byte budget, write deadline and stall time
+    /// [`/PsEPRServer/peer/leasePeer/pendingBudgetBytes`, `…/writeDeadlineSeconds`, `…/stallSeconds`]: 16 MiB, 10 s, 2 s.
+    public var flow = FlowControl.peerDefault
     /// Seconds between pings on a quiet link; a link silent for three times this is closed
     /// [`/PsEPRServer/peer/leasePeer/keepAliveSeconds`], 30.
     public var keepAliveSeconds: Double = 30

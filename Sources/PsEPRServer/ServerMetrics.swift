@@ -31,6 +31,7 @@ public final class ServerMetrics: Sendable {
             ("deliveries", "psepr_event_deliveries_total", []),
             ("dropped", "psepr_event_deliveries_dropped_total", []),
             ("stalls", "psepr_outbound_stalls_total", []),
+            ("stallTimeouts", "psepr_outbound_stall_timeouts_total", []),
             ("slowConsumers", "psepr_slow_consumer_disconnects_total", []),
             ("bytesReceived", "psepr_received_bytes_total", []),
             ("bytesSent", "psepr_sent_bytes_total", []),
@@ -83,6 +84,7 @@ public final class ServerMetrics: Sendable {
         let bytes = router.trafficBytes
         var totals: [String: Int] = [
             "deliveries": statistics.deliveries, "dropped": statistics.dropped, "stalls": statistics.stalls,
+            "stallTimeouts": statistics.stallTimeouts,
             "slowConsumers": statistics.slowConsumerDisconnects, "bytesReceived": bytes.received, "bytesSent": bytes.sent,
             "loginsAccepted": statistics.loginsAccepted, "loginsRefused": statistics.loginsRefused,
             "connectionsRefused": statistics.connectionsRefused,

@@ -46,8 +46,7 @@ public struct ServerSettings: Sendable {
         server.clientPort = try port(Key.clientPort, default: server.clientPort)
         server.maximumConnections = try positive(Key.maximumConnections, default: server.maximumConnections)
         server.maximumUnauthenticatedConnections = try positive(Key.maximumUnauthenticatedConnections, default: server.maximumUnauthenticatedConnections)
-        server.outboundQueueMax = try positive(Key.clientOutboundQueueMax, default: server.outboundQueueMax)
-        server.disconnectAfterDrops = try positive(Key.disconnectAfterDrops, default: server.disconnectAfterDrops)
+        server.flow = try flowControl(budget: Key.clientPendingBudgetBytes, deadline: Key.clientWriteDeadlineSeconds, stall: Key.clientStallSeconds, default: server.flow)
         server.idleTimeoutSeconds = try positive(Key.idleTimeoutSeconds, default: server.idleTimeoutSeconds)
         server.authenticationTimeoutSeconds = try positive(Key.authenticationTimeoutSeconds, default: server.authenticationTimeoutSeconds)
         server.maximumLeasesPerConnection = try positive(Key.maximumLeases, default: server.maximumLeasesPerConnection)
@@ -93,7 +92,7 @@ public struct ServerSettings: Sendable {
         peer.leaseSeconds = try positive(Key.peerLeaseSeconds, default: peer.leaseSeconds)
         peer.configurationService = optional(Key.peerConfigurationService)
         peer.configurationChannel = try channel(Key.peerConfigurationChannel, default: peer.configurationChannel)
-        peer.outboundQueueMax = try positive(Key.peerOutboundQueueMax, default: peer.outboundQueueMax)
+        peer.flow = try flowControl(budget: Key.peerPendingBudgetBytes, deadline: Key.peerWriteDeadlineSeconds, stall: Key.peerStallSeconds, default: peer.flow)
         peer.keepAliveSeconds = try seconds(Key.peerKeepAliveSeconds, default: peer.keepAliveSeconds)
         peer.reconnectMinimumSeconds = try seconds(Key.peerReconnectMinimumSeconds, default: peer.reconnectMinimumSeconds)
         peer.reconnectMaximumSeconds = try seconds(Key.peerReconnectMaximumSeconds, default: peer.reconnectMaximumSeconds)
@@ -136,6 +135,17 @@ public struct ServerSettings: Sendable {
             guard value > 0 else { throw ParameterError(name: name, value: "\(value)", expected: "a positive integer") }
             return value
         }
+        func flowControl(budget: String, deadline: String, stall: String, default fallback: FlowControl) throws -> FlowControl {
+            let flow = FlowControl(
+                pendingBudgetBytes: try positive(budget, default: fallback.pendingBudgetBytes),
+                writeDeadlineSeconds: try seconds(deadline, default: fallback.writeDeadlineSeconds),
+                stallSeconds: try seconds(stall, default: fallback.stallSeconds)
+            )
+            guard flow.stallSeconds <= flow.writeDeadlineSeconds else {
+                throw ParameterError(name: stall, value: "\(flow.stallSeconds)", expected: "at most \(deadline) (\(flow.writeDeadlineSeconds))")
+            }
+            return flow
+        }
         func port(_ name: String, default fallback: Int) throws -> Int {
             let value = try p.integer(name, default: fallback)
             guard (0...65535).contains(value) else { throw ParameterError(name: name, value: "\(value)", expected: "a port number (0 picks a free one)") }
@@ -150,8 +160,9 @@ public struct ServerSettings: Sendable {
         let values: [(String, String)] = [
             (Key.bindAddress, server.host), (Key.hostname, server.serverName), (Key.clientPort, "\(server.clientPort)"),
             (Key.maximumConnections, "\(server.maximumConnections)"), (Key.maximumUnauthenticatedConnections, "\(server.maximumUnauthenticatedConnections)"),
-            (Key.clientOutboundQueueMax, "\(server.outboundQueueMax)"),
-            (Key.disconnectAfterDrops, "\(server.disconnectAfterDrops)"), (Key.idleTimeoutSeconds, "\(server.idleTimeoutSeconds)"),
+            (Key.clientPendingBudgetBytes, "\(server.flow.pendingBudgetBytes)"),
+            (Key.clientWriteDeadlineSeconds, "\(server.flow.writeDeadlineSeconds)"), (Key.clientStallSeconds, "\(server.flow.stallSeconds)"),
+            (Key.idleTimeoutSeconds, "\(server.idleTimeoutSeconds)"),
             (Key.authenticationTimeoutSeconds, "\(server.authenticationTimeoutSeconds)"), (Key.maximumLeases, "\(server.maximumLeasesPerConnection)"),
             (Key.maximumStanzaBytes, "\(server.limits.maximumStanzaBytes)"), (Key.leaseMinimumSeconds, "\(server.leaseMinimumSeconds)"),
             (Key.leaseMaximumSeconds, "\(server.leaseMaximumSeconds)"), (Key.gleanerPeriodSeconds, "\(Int(server.gleanerPeriodSeconds))"),
@@ -174,8 +185,9 @@ public struct ServerSettings: Sendable {
         public static let clientPort = "/PsEPRServer/client/XMPP/port"
         public static let maximumConnections = "/PsEPRServer/client/XMPP/maximumConnections"
         public static let maximumUnauthenticatedConnections = "/PsEPRServer/limits/maximumUnauthenticatedConnections"
-        public static let clientOutboundQueueMax = "/PsEPRServer/client/XMPP/outboundQueueMax"
-        public static let disconnectAfterDrops = "/PsEPRServer/client/XMPP/disconnectAfterDrops"
+        public static let clientPendingBudgetBytes = "/PsEPRServer/client/XMPP/pendingBudgetBytes"
+        public static let clientWriteDeadlineSeconds = "/PsEPRServer/client/XMPP/writeDeadlineSeconds"
+        public static let clientStallSeconds = "/PsEPRServer/client/XMPP/stallSeconds"
         public static let idleTimeoutSeconds = "/PsEPRServer/client/XMPP/idleTimeoutSeconds"
         public static let authenticationTimeoutSeconds = "/PsEPRServer/client/XMPP/authenticationTimeoutSeconds"
         public static let maximumLeases = "/PsEPRServer/client/XMPP/maximumLeases"
@@ -204,7 +216,9 @@ public struct ServerSettings: Sendable {
         public static let peerConfigurationFormat = "/PsEPRServer/peer/leasePeer/configurationFormat"
         public static let peerConfigurationService = "/PsEPRServer/peer/leasePeer/configurationService"
         public static let peerConfigurationChannel = "/PsEPRServer/peer/leasePeer/configurationChannel"
-        public static let peerOutboundQueueMax = "/PsEPRServer/peer/leasePeer/outboundQueueMax"
+        public static let peerPendingBudgetBytes = "/PsEPRServer/peer/leasePeer/pendingBudgetBytes"
+        public static let peerWriteDeadlineSeconds = "/PsEPRServer/peer/leasePeer/writeDeadlineSeconds"
+        public static let peerStallSeconds = "/PsEPRServer/peer/leasePeer/stallSeconds"
         public static let peerKeepAliveSeconds = "/PsEPRServer/peer/leasePeer/keepAliveSeconds"
         public static let peerReconnectMinimumSeconds = "/PsEPRServer/peer/leasePeer/reconnectMinimumSeconds"
         public static let peerReconnectMaximumSeconds = "/PsEPRServer/peer/leasePeer/reconnectMaximumSeconds"
@@ -232,7 +246,8 @@ public struct ServerSettings: Sendable {
             (Key.peerConfigurationURL, peer.configurationURL ?? ""), (Key.peerConfigurationFormat, peer.configurationFormat),
             (Key.peerPort, "\(peer.port)"), (Key.peerConfigurationCheckSeconds, number(peer.configurationCheckSeconds)),
             (Key.peerLeaseSeconds, "\(peer.leaseSeconds)"), (Key.peerConfigurationService, peer.configurationService ?? ""),
-            (Key.peerConfigurationChannel, peer.configurationChannel), (Key.peerOutboundQueueMax, "\(peer.outboundQueueMax)"),
+            (Key.peerConfigurationChannel, peer.configurationChannel), (Key.peerPendingBudgetBytes, "\(peer.flow.pendingBudgetBytes)"),
+            (Key.peerWriteDeadlineSeconds, number(peer.flow.writeDeadlineSeconds)), (Key.peerStallSeconds, number(peer.flow.stallSeconds)),
             (Key.peerKeepAliveSeconds, number(peer.keepAliveSeconds)), (Key.peerReconnectMinimumSeconds, number(peer.reconnectMinimumSeconds)),
             (Key.peerReconnectMaximumSeconds, number(peer.reconnectMaximumSeconds)),
             (Key.statusChannel, services.statusChannel), (Key.statusPeriodSeconds, number(services.statusPeriodSeconds)),
@@ -252,7 +267,6 @@ public struct ServerSettings: Sendable {
     static func applyLive(_ name: String, from checked: EventServerConfiguration, to configuration: inout EventServerConfiguration) -> Bool {
         switch name.lowercased() {
         case Key.maximumConnections.lowercased(): configuration.maximumConnections = checked.maximumConnections
-        case Key.clientOutboundQueueMax.lowercased(): configuration.outboundQueueMax = checked.outboundQueueMax
         case Key.leaseMinimumSeconds.lowercased(): configuration.leaseMinimumSeconds = checked.leaseMinimumSeconds
         case Key.leaseMaximumSeconds.lowercased(): configuration.leaseMaximumSeconds = checked.leaseMaximumSeconds
         case Key.maximumLeases.lowercased(): configuration.maximumLeasesPerConnection = checked.maximumLeasesPerConnection

@@ -64,6 +64,9 @@ struct StatusReporter: Service {
         xml.element("count", "\(statistics.eventsRouted)")
         xml.element("deliveries", "\(statistics.deliveries)")
         xml.element("dropped", "\(statistics.dropped)")
+        xml.element("stalls", "\(statistics.stalls)")
+        xml.element("stallTimeouts", "\(statistics.stallTimeouts)")
+        xml.element("slowConsumerDisconnects", "\(statistics.slowConsumerDisconnects)")
         xml.element("perSecond", String(format: "%.1f", rate))
         xml.close("totalMessages")
         xml.element("totalConnections", "\(connections.count)")
@@ -230,6 +233,7 @@ struct XMLWriter {
         element("delivered", "\(status.delivered)")
         element("dropped", "\(status.dropped)")
         element("queued", "\(status.queued)")
+        element("pendingBytes", "\(status.pendingBytes)")
         element("leases", "\(status.leases)")
         close("connection")
     }

@@ -64,8 +64,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Benchmark a running server at host:port instead of an embedded one (no drop or memory figures).")
     var server: String?
 
-    @Option(help: "The embedded server's outboundQueueMax.")
-    var queue: Int = 1000
+    @Option(help: "The embedded server's pending byte budget per connection.")
+    var queue: Int = FlowControl.clientDefault.pendingBudgetBytes
 
     @Flag(help: "One JSON object per scenario instead of text.")
     var json = false
@@ -105,8 +105,7 @@ struct BenchCommand: AsyncParsableCommand {
         logger.logLevel = .error
         var configuration = EventServerConfiguration.loopback(serverName: "bench.localhost")
         configuration.maximumConnections = 5000
-        configuration.outboundQueueMax = queue
-        configuration.disconnectAfterDrops = Int.max
+        configuration.flow.pendingBudgetBytes = queue
         let router = EventRouter()
         try await EventServer.withRunning(configuration: configuration, router: router, logger: logger) { port, _ in
             try await runAll(host: "127.0.0.1", port: port, router: router)
@@ -115,7 +114,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func runAll(host: String, port: Int, router: EventRouter?) async throws {
         if !json {
-            print("psepr bench: \(events) events of \(payloadBytes)-byte payload per scenario, \(host):\(port)\(server == nil ? " (embedded server, queue \(queue))" : "")")
+            print("psepr bench: \(events) events of \(payloadBytes)-byte payload per scenario, \(host):\(port)\(server == nil ? " (embedded server, budget \(queue) bytes)" : "")")
         }
         for scenario in scenarios {
             let result = try await measure(scenario, host: host, port: port, router: router, rate: rate)

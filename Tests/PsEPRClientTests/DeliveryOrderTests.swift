@@ -4,7 +4,7 @@ import PsEPRServer
 import PsEPRTestFixtures
 import Testing
 
-/// Below the queue limits nothing is lost or duplicated, and each publisher's events on each
+/// With default settings nothing is lost or duplicated, and each publisher's events on each
 /// channel arrive in the order sent.
 @Suite struct DeliveryOrderTests {
     static let publishers = 3
@@ -12,7 +12,7 @@ import Testing
     static let eventsPerChannel = 400
 
     @Test func everyEventArrivesOnceInOrderPerPublisherAndChannel() async throws {
-        try await withEventServer(configure: { $0.outboundQueueMax = 100_000 }) { port, _, _ in
+        try await withEventServer { port, _, _ in
             let server = ServerAddress(host: "127.0.0.1", port: port)
             let options = {
                 var options = fastOptions()

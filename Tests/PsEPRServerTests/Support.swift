@@ -38,9 +38,16 @@ struct RawClient: Sendable {
     let channel: any Channel
     let inbound: AsyncStream<ByteBuffer>
 
-    static func connect(port: Int) async throws -> RawClient {
+    /// - Parameter readChunkBytes: reads of at most this many bytes, with a receive buffer of
+    ///   the same size: a reader slower than the server (nil: the defaults).
+    static func connect(port: Int, readChunkBytes: Int? = nil) async throws -> RawClient {
         let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let readChunkBytes {
+            bootstrap = bootstrap.channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: readChunkBytes))
+                .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(readChunkBytes))
+        }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(continuation)) }
             }
@@ -90,10 +97,10 @@ extension AsyncStream<ByteBuffer>.Iterator {
 }
 
 /// A logged-in client on `port` (open server: any password).
-func loggedIn(port: Int, service: String = "svc", password: String = "pw", resource: String = "Home") async throws
+func loggedIn(port: Int, service: String = "svc", password: String = "pw", resource: String = "Home", readChunkBytes: Int? = nil) async throws
     -> (RawClient, AsyncStream<ByteBuffer>.Iterator, Sender)
 {
-    let client = try await RawClient.connect(port: port)
+    let client = try await RawClient.connect(port: port, readChunkBytes: readChunkBytes)
     var iterator = client.inbound.makeAsyncIterator()
     try await client.send("<?xml version='1.0'?><stream:stream to='x' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
     _ = try await iterator.read(until: "</stream:features>")

@@ -1,0 +1,232 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import PsEPRCore
+import PsEPRTestFixtures
+@testable import PsEPRServer
+import Synchronization
+import Testing
+
+/// Flow control: a byte budget per connection, publishers held back past the high-water mark,
+/// stall time and write deadline on an injected clock.
+@Suite struct FlowControlTests {
+    /// 64 KiB budget: high water 32 KiB, low water 16 KiB.
+    static let smallFlow = FlowControl(pendingBudgetBytes: 64 << 10, writeDeadlineSeconds: 5, stallSeconds: 2)
+
+    /// 1 MiB budget for live tests: past the high-water mark there is room for the reads already
+    /// under way (up to four of 64 KiB each per publisher).
+    static let liveFlow = FlowControl(pendingBudgetBytes: 1 << 20, writeDeadlineSeconds: 5, stallSeconds: 2)
+
+    static func stanza(_ bytes: Int) -> ByteBuffer { ByteBuffer(repeating: UInt8(ascii: "x"), count: bytes) }
+
+    @Test func aQueuePastItsHighWaterMarkHoldsItsPublisherUntilItDrains() throws {
+        let subscriber = EmbeddedChannel(), publisher = EmbeddedChannel()
+        let counters = FlowCounters()
+        let queue = OutboundQueue(channel: subscriber, flow: Self.smallFlow, counters: counters)
+        let gate = ReadGate(channel: publisher)
+        try publisher.pipeline.syncOperations.addHandler(gate)
+        subscriber.isWritable = false
+        var routing = RoutingScratch()
+        for _ in 0..<40 {
+            let outcome = queue.enqueueDeferringDrain(Self.stanza(1000))
+            #expect(!outcome.dropped)
+            if outcome.congested { routing.noteCongested(queue) }
+        }
+        #expect(routing.congested.count == 1)
+        routing.finishRead(gate: gate)
+        #expect(gate.isHeld)
+        #expect(counters.publisherStalls.load(ordering: .relaxed) == 1)
+        // The held publisher's read does not reach the socket.
+        publisher.read()
+        // The socket takes everything: below the low-water mark the gate opens.
+        subscriber.isWritable = true
+        queue.drain()
+        #expect(!gate.isHeld)
+        var written = 0
+        while let chunk = try subscriber.readOutbound(as: ByteBuffer.self) { written += chunk.readableBytes }
+        #expect(written == 40_000)
+        #expect(queue.counters.pendingBytes == 0)
+    }
+
+    @Test func beyondTheBudgetDeliveriesAreDroppedAndCounted() {
+        let subscriber = EmbeddedChannel()
+        subscriber.isWritable = false
+        let queue = OutboundQueue(channel: subscriber, flow: Self.smallFlow)
+        var dropped = 0
+        for _ in 0..<100 where queue.enqueueDeferringDrain(Self.stanza(1000)).dropped { dropped += 1 }
+        #expect(dropped == 100 - 65)
+        #expect(queue.droppedCount == dropped)
+    }
+
+    @Test func aQueueThatTakesNothingLetsItsPublishersGoThenIsDisconnectedWithAStreamError() throws {
+        let subscriber = EmbeddedChannel(), publisher = EmbeddedChannel()
+        let counters = FlowCounters()
+        let queue = OutboundQueue(channel: subscriber, flow: Self.smallFlow, counters: counters)
+        let gate = ReadGate(channel: publisher)
+        try subscriber.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        // One whole stanza reaches the socket before it stops taking bytes.
+        queue.enqueue(ByteBuffer(string: "<message>first</message>"))
+        (subscriber.eventLoop as! EmbeddedEventLoop).run()
+        subscriber.isWritable = false
+        for _ in 0..<40 { queue.enqueue(Self.stanza(1000)) }
+        queue.holdBack(gate)
+        #expect(gate.isHeld)
+        let start = ContinuousClock.now
+        #expect(queue.checkProgress(now: start) == .moving)
+        #expect(queue.checkProgress(now: start.advanced(by: .seconds(1))) == .moving)
+        #expect(queue.checkProgress(now: start.advanced(by: .seconds(2))) == .stallExpired(publishers: 1, pendingBytes: 40_000))
+        #expect(!gate.isHeld)
+        // Past the stall time the queue no longer holds publishers back.
+        #expect(!queue.enqueueDeferringDrain(Self.stanza(100)).congested)
+        #expect(queue.checkProgress(now: start.advanced(by: .seconds(4))) == .moving)
+        #expect(queue.checkProgress(now: start.advanced(by: .seconds(5))) == .slowConsumer(pendingBytes: 40_100))
+        (subscriber.eventLoop as! EmbeddedEventLoop).run()
+        var text = ""
+        while let chunk = try subscriber.readOutbound(as: ByteBuffer.self) { text += String(buffer: chunk) }
+        #expect(text.hasPrefix("<message>first</message><stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
+        #expect(text.contains("slow consumer"))
+        #expect(text.hasSuffix("</stream:error></stream:stream>"))
+        #expect(counters.stallTimeouts.load(ordering: .relaxed) == 1)
+        #expect(counters.slowConsumerDisconnects.load(ordering: .relaxed) == 1)
+        #expect(queue.isSlowConsumer)
+        #expect(!subscriber.isActive)
+    }
+
+    @Test func aSlowButSteadyReaderLosesNothingOfABurstOf200000Events() async throws {
+        let events = 200_000
+        // The router's clock stands still, so however long the machine keeps the reader from
+        // running, neither stall time nor write deadline passes: the test checks the budget alone.
+        let instant = ContinuousClock.now
+        try await withEventServer(configure: { $0.flow = Self.liveFlow }, router: EventRouter(now: { instant })) { port, _, router in
+            var (_, inbound, out) = try await loggedIn(port: port, service: "slow", readChunkBytes: 2048)
+            try await out.write(ByteBuffer(string: leaseStanza("/burst/", identifier: "slow")))
+            _ = try await inbound.read(until: "<op>lease</op>")
+            let (_, _, publisher) = try await loggedIn(port: port, service: "pub")
+            let sending = Task {
+                for first in stride(from: 0, to: events, by: 1000) {
+                    let batch = (first..<(first + 1000)).map { eventStanza("/burst/", body: "\($0)") }.joined()
+                    try await publisher.write(ByteBuffer(string: batch))
+                }
+            }
+            let reading = Task { [inbound] in
+                var inbound = inbound
+                var sequences = SequenceReader()
+                while sequences.count < events, let chunk = await inbound.next() { sequences.take(chunk) }
+                return sequences
+            }
+            let sequences = try await within(seconds: 300, "\(events) events") { await reading.value }
+            try await sending.value
+            #expect(sequences.count == events)
+            #expect(sequences.inOrder)
+            let statistics = router.statistics
+            // However far behind the reader fell, it was held to its budget without a loss.
+            #expect(statistics.dropped == 0)
+        }
+    }
+
+    @Test func aSubscriberThatStopsReadingIsCutOffAfterTheWriteDeadlineAndTheOthersLoseNothing() async throws {
+        let time = ManualTime()
+        let router = EventRouter(now: { time.now })
+        let events = 20_000
+        // Stall time and write deadline alike, so one move of the clock ends the stuck one while
+        // the publisher is still held (the stall time alone is checked above).
+        let flow = FlowControl(pendingBudgetBytes: 1 << 20, writeDeadlineSeconds: 5, stallSeconds: 5)
+        try await withEventServer(configure: { $0.flow = flow }, router: router) { port, _, router in
+            var (stuck, stuckInbound, stuckOut) = try await loggedIn(port: port, service: "stuck")
+            try await stuckOut.write(ByteBuffer(string: leaseStanza("/cut/", identifier: "s")))
+            _ = try await stuckInbound.read(until: "<op>lease</op>")
+            try await stuck.pauseReading()
+            var readers: [Task<SequenceReader, any Error>] = []
+            for index in 0..<3 {
+                var (_, inbound, out) = try await loggedIn(port: port, service: "reader\(index)")
+                try await out.write(ByteBuffer(string: leaseStanza("/cut/", identifier: "r")))
+                _ = try await inbound.read(until: "<op>lease</op>")
+                readers.append(Task { [inbound] in
+                    var inbound = inbound
+                    var sequences = SequenceReader()
+                    while sequences.count < events, let chunk = await inbound.next() { sequences.take(chunk) }
+                    return sequences
+                })
+            }
+            let (_, _, publisher) = try await loggedIn(port: port, service: "pub")
+            let padding = String(repeating: "p", count: 1000)
+            let sending = Task {
+                for first in stride(from: 0, to: events, by: 100) {
+                    let batch = (first..<(first + 100)).map { eventStanza("/cut/", body: "\($0)</v><w>\(padding)</w><v>-") }.joined()
+                    try await publisher.write(ByteBuffer(string: batch))
+                }
+            }
+            // The stuck subscriber's queue fills past its high-water mark and holds the publisher.
+            try await eventually(seconds: 60, "the stuck subscriber's queue passes its high-water mark") {
+                router.connectionStatuses().contains { $0.account == "stuck" && $0.pendingBytes > flow.highWaterBytes }
+            }
+            try await eventually(seconds: 60, "the publisher is held back") { router.statistics.stalls > 0 }
+            // With the publisher held, the readers take everything they were sent.
+            try await eventually(seconds: 60, "the readers catch up") {
+                router.connectionStatuses().filter { $0.account?.hasPrefix("reader") == true }.allSatisfy { $0.pendingBytes == 0 }
+            }
+            _ = router.enforceFlowDeadlines()
+            time.advance(seconds: 5)
+            _ = router.enforceFlowDeadlines()
+            #expect(router.statistics.slowConsumerDisconnects == 1)
+            // The stuck one reads again at once (it is closed anyway one more deadline later).
+            try await stuck.resumeReading()
+            let farewell = Task { [stuckInbound] in
+                var inbound = stuckInbound
+                return await inbound.readToEnd()
+            }
+            // The publisher resumes; the readers get every event, in order.
+            try await sending.value
+            for reader in readers {
+                let sequences = try await within(seconds: 120, "a reader's events") { try await reader.value }
+                #expect(sequences.count == events)
+                #expect(sequences.inOrder)
+            }
+            // Reading again, the stuck one finds whole stanzas, then the stream error and end.
+            let text = await farewell.value
+            let error = try #require(text.range(of: "<stream:error><policy-violation"))
+            #expect(text[..<error.lowerBound].hasSuffix("</message>"), "\(text[..<error.lowerBound].suffix(300))")
+            #expect(text.hasSuffix("</stream:error></stream:stream>"))
+        }
+    }
+}
+
+/// Reads the `<v>N</v>` sequence numbers (other `<v>` are passed over) out of a subscriber's byte stream, chunk by chunk.
+struct SequenceReader {
+    private var carry: [UInt8] = []
+    private(set) var count = 0
+    private(set) var inOrder = true
+    private var last = -1
+
+    mutating func take(_ chunk: ByteBuffer) {
+        carry.append(contentsOf: chunk.readableBytesView)
+        let open = Array("<v>".utf8)
+        var consumed = 0
+        carry.withUnsafeBufferPointer { bytes in
+            var index = 0
+            while index + 3 <= bytes.count {
+                guard bytes[index] == open[0], bytes[index + 1] == open[1], bytes[index + 2] == open[2] else {
+                    index += 1
+                    continue
+                }
+                var end = index + 3, value = 0
+                while end < bytes.count, bytes[end] >= 0x30, bytes[end] <= 0x39 {
+                    value = value * 10 + Int(bytes[end] - 0x30)
+                    end += 1
+                }
+                guard end < bytes.count else { break }  // the number may go on in the next chunk
+                guard end > index + 3 else {
+                    index = end
+                    continue
+                }
+                if value != last + 1 { inOrder = false }
+                last = value
+                count += 1
+                index = end
+                consumed = end
+            }
+            if consumed == 0 { consumed = max(0, bytes.count - 16) }
+        }
+        carry.removeFirst(consumed)
+    }
+}
