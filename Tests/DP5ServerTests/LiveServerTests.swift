@@ -134,7 +134,9 @@ struct LiveServerTests {
                 lookupServers: cluster.clientConfiguration.lookupServers + ["https://127.0.0.1:1"], privacyLevel: 1,
                 trust: cluster.clientConfiguration.trust
             )
-            try await DP5HTTPClient.withClient(configuration: withDownServer, connectTimeout: .milliseconds(200)) { client in
+            // Short enough that the down server costs little, long enough for a loaded machine's
+            // TLS handshakes with the servers that are up.
+            try await DP5HTTPClient.withClient(configuration: withDownServer, connectTimeout: .seconds(1)) { client in
                 let users = mixedPopulation(count: 15)
                 let epoch = try await registerAndPublish(users, client: client)
                 let harness = Harness(configuration: .default, parameters: withDownServer.lookupParameters, concurrency: 4)
