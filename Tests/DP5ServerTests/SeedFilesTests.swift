@@ -120,7 +120,7 @@ struct SeedFilesTests {
             // 3. The seed's servers.cfg: the client does not trust the self-signed certificate, and
             //    says which key to add to servers.cfg.
             let seedClient = try clientConfiguration(registrationPort: registrationPort, lookupPorts: [1, 1], directory: directory, trusted: false)
-            try await DP5HTTPClient.withClient(configuration: seedClient, connectTimeout: .seconds(1)) { http in
+            try await DP5HTTPClient.withClient(configuration: seedClient, connectTimeout: .seconds(5)) { http in
                 do {
                     _ = try await http.registrationServerStatus()
                     Issue.record("the seed's servers.cfg trusted a self-signed certificate")

@@ -121,10 +121,11 @@ extension Lease {
             let (client, lease) = try await withEventServer(configure: { $0.leaseMinimumSeconds = 1 }) { port, _, _ in
                 let client = PsEPRClient(
                     identity: identity("orphan"), servers: [ServerAddress(host: "127.0.0.1", port: port)],
-                    options: fastOptions(answerTimeout: .milliseconds(100), retries: 2)
+                    options: fastOptions(answerTimeout: .seconds(1), retries: 2)
                 )
                 tasks.addTask { try await client.run() }
-                // Logged in first: the 100 ms answer timeout is for the renewal, not the login.
+                // Logged in first: the answer timeout is for the grant and the renewal, not the
+                // login (a second leaves room for a loaded machine; the renewal is at 1.6 s).
                 try await client.waitUntilConnected()
                 let lease = try await client.lease(ChannelName("/short/"), seconds: 2)
                 let settled = await lease.settled()
