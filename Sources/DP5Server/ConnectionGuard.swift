@@ -43,21 +43,23 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { admit(context) }
+        if context.channel.isActive, !admit() { context.close(promise: nil) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        admit(context)
+        // The handlers behind see the connection become active before it closes: closing first
+        // and then passing the activation on would tell them of a connection that is already
+        // gone, which Hummingbird's async channel does not survive.
+        let admitted = admit()
         context.fireChannelActive()
+        if !admitted { context.close(promise: nil) }
     }
 
-    private func admit(_ context: ChannelHandlerContext) {
-        guard !admitted else { return }
-        if counter.admit() {
-            admitted = true
-        } else {
-            context.close(promise: nil)
-        }
+    /// Takes a slot for this connection; false if the server is full.
+    private func admit() -> Bool {
+        if admitted { return true }
+        admitted = counter.admit()
+        return admitted
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
