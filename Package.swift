@@ -1,10 +1,12 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 let upcomingFeatures: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("InternalImportsByDefault"),
+    // Warnings in the project's own code are errors (dependencies keep their own settings).
+    .treatAllWarnings(as: .error),
 ]
 
 // Release builds of the PsEPR router skip the run-time exclusivity checks: they cost a lookup on

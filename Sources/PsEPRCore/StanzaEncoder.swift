@@ -165,7 +165,7 @@ extension ByteBuffer {
             } while remaining > 0
             return space.count - index
         }
-        withUnsafeBytes(of: &digits) { writeBytes(UnsafeRawBufferPointer(rebasing: $0[($0.count - count)...])) }
+        _ = withUnsafeBytes(of: &digits) { writeBytes(UnsafeRawBufferPointer(rebasing: $0[($0.count - count)...])) }
     }
 
     mutating func writeEscapedXML(_ text: String) {

@@ -29,8 +29,8 @@ struct LeasePeerService: Service {
             logger.log(.services, .info, "Listener ready", metadata: ["psepr.listener": "leasePeer", "psepr.address": "\(address)"])
             await onListening(address)
         }
-        try await withGracefulShutdownHandler {
-            try await cancelWhenGracefulShutdown {
+        await withGracefulShutdownHandler {
+            await cancelWhenGracefulShutdown {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await refreshConfiguration() }
                     group.addTask { await takeConfigurationEvents() }

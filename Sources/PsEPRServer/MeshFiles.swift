@@ -1,5 +1,5 @@
 import Foundation
-public import PsEPRCore
+import PsEPRCore
 
 /// One server of a mesh as the configuration files describe it.
 public struct MeshServer: Sendable, Hashable {

@@ -1,5 +1,5 @@
 public import Logging
-public import PsEPRCore
+import PsEPRCore
 public import ServerOperations
 
 /// The monitoring port's settings [`/PsEPRServer/monitor/…`].

@@ -1,7 +1,7 @@
 import Crypto
-public import Logging
+import Logging
 import NIOCore
-public import PsEPRCore
+import PsEPRCore
 import Synchronization
 
 /// Something that happened in the mesh, for observers (tests, demos, status).

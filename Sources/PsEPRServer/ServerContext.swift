@@ -1,7 +1,7 @@
 import Foundation
-public import Logging
-public import NIOCore
-public import PsEPRCore
+import Logging
+import NIOCore
+import PsEPRCore
 import Synchronization
 
 /// The configuration in effect, which parameter commands and account tables change while the

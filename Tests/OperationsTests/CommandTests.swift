@@ -44,7 +44,7 @@ struct CommandTests {
         environment["HOME"] = directory
         process.environment = environment
         let errorsPath = directory + "/stderr"
-        FileManager.default.createFile(atPath: errorsPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
         let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: errorsPath))
         defer { try? errors.close() }
         process.standardError = errors

@@ -97,8 +97,8 @@ func runCommand(_ executable: URL, _ arguments: [String], environment: [String: 
     let directory = try temporaryDirectory("command")
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let outputPath = directory + "/stdout", errorPath = directory + "/stderr"
-    FileManager.default.createFile(atPath: outputPath, contents: nil)
-    FileManager.default.createFile(atPath: errorPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
     let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
     let error = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
     defer {
