@@ -77,6 +77,7 @@ let package = Package(
         .target(
             name: "DP5Server",
             dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "DP5Core",
                 "DP5Client",
                 "ServerOperations",
@@ -125,6 +126,8 @@ let package = Package(
         .target(
             name: "PsEPRServer",
             dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 "PsEPRCore",
                 "ServerOperations",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -157,6 +160,7 @@ let package = Package(
         .executableTarget(
             name: "psepr",
             dependencies: [
+                .product(name: "NIOPosix", package: "swift-nio"),
                 "PsEPRCore",
                 "ServerOperations",
                 "PsEPRServer",
@@ -221,6 +225,7 @@ let package = Package(
         .testTarget(
             name: "PsEPRClientTests",
             dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
                 // DP5Server for its self-signed certificates (the TLS tests).
                 "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTestFixtures", "DP5Server",
                 .product(name: "Logging", package: "swift-log"),
