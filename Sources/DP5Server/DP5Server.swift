@@ -49,11 +49,12 @@ public struct DP5Server: Service {
         try DurableFiles.createDirectory(configuration.dataDirectory)
         if configuration.isRegistrationServer { try DurableFiles.createDirectory(configuration.registrationDirectory) }
         // Two servers writing one directory would race on its files; the second one is refused.
+        // One directory may serve as both (its files' names differ); it is locked once.
         var locks = [try DirectoryLock(directory: configuration.dataDirectory, key: "datadir", configurationFile: configuration.fileName)]
-        if configuration.isRegistrationServer {
+        if configuration.isRegistrationServer, !DirectoryLock.sameDirectory(configuration.registrationDirectory, configuration.dataDirectory) {
             locks.append(try DirectoryLock(directory: configuration.registrationDirectory, key: "regdir", configurationFile: configuration.fileName))
         }
-        defer { locks.forEach { $0.release() } }
+        defer { withExtendedLifetime(locks) {} }
         var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: try configuration.trust.makeClientConfiguration())
         httpConfiguration.timeout.connect = .seconds(5)
         // A failing fetch (an untrusted certificate, say) fails at once; the poll retries it, so a
@@ -121,12 +122,11 @@ public struct DP5Server: Service {
 
         // Connection limit, per-request deadline, and idle timeout: a flood of connections, or
         // connections that never finish a request, cannot hold the server's resources for ever.
-        let counter = ConnectionCounter(limit: configuration.maximumConnections)
-        let requestTimeout = TimeAmount.nanoseconds(Int64(configuration.requestTimeout * 1e9))
-        let http1 = HTTPServerBuilder.http1(configuration: .init(
-            additionalChannelHandlers: [ConnectionGuard(counter: counter, requestTimeout: requestTimeout)],
-            idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9))
-        ))
+        let http1 = HTTPServerBuilder.guardedHTTP1(
+            maximumConnections: configuration.maximumConnections,
+            idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)),
+            requestTimeout: .nanoseconds(Int64(configuration.requestTimeout * 1e9))
+        )
         let server: HTTPServerBuilder
         if let tls = configuration.tls {
             server = try .tls(http1, tlsConfiguration: Self.serverTLS(certificatePath: tls.certificatePath, privateKeyPath: tls.privateKeyPath))
@@ -156,7 +156,9 @@ public struct DP5Server: Service {
     }
 
     /// `/metrics` and `/healthz`: healthy once the HTTP listener is up and, for a lookup server,
-    /// the current epoch's database is loaded.
+    /// the current epoch's database is loaded. A lookup server's current epoch is the one its
+    /// registration server last announced (which a fast-forward moves), else its clock's; while
+    /// it fetches a new epoch's database it stays healthy on the previous one, which it serves.
     private func monitoringEndpoints(authority: RegistrationAuthority?, databases: LookupDatabases?, listening: ReadyFlag) -> MonitoringEndpoints {
         let metrics = self.metrics, configuration = self.configuration, clock = self.clock
         @Sendable func currentEpoch() async -> Epoch {
@@ -168,13 +170,20 @@ public struct DP5Server: Service {
             checks: {
                 var checks = [HealthCheck(name: "listener.http", passing: listening.isRaised, detail: "port \(configuration.port)")]
                 if let databases {
-                    let epoch = await currentEpoch()
+                    let loaded: Bool
+                    let epoch: Epoch
                     if authority != nil {
                         // A server in both roles publishes and loads the epoch on first use.
+                        epoch = await currentEpoch()
                         _ = try? await authority?.publishDueEpochs()
                         _ = try? await databases.responder(for: epoch)
+                        loaded = await databases.isLoaded(epoch)
+                    } else {
+                        if let announced = await databases.lastAnnouncedEpoch { epoch = announced } else { epoch = await currentEpoch() }
+                        let current = await databases.isLoaded(epoch)
+                        let previous = await databases.isLoaded(epoch.previous)
+                        loaded = current || previous
                     }
-                    let loaded = await databases.isLoaded(epoch)
                     checks.append(HealthCheck(name: "database.epoch", passing: loaded, detail: "epoch \(epoch) \(loaded ? "loaded" : "not loaded")"))
                 }
                 return checks

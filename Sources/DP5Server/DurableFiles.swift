@@ -165,8 +165,23 @@ final class DirectoryLock: Sendable {
         self.descriptor = descriptor
     }
 
-    func release() {
+    /// Released when the lock goes, on every path out of the server's run (errors included).
+    deinit {
         flock(descriptor, LOCK_UN)
         close(descriptor)
+    }
+
+    /// Whether two paths name one directory (after symbolic links and `.`), so that it is not
+    /// locked twice: `flock` locks belong to an open file, so a second open would conflict.
+    static func sameDirectory(_ first: String, _ second: String) -> Bool {
+        func identity(_ path: String) -> [FileAttributeKey: Int]? {
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                let device = (attributes[.systemNumber] as? NSNumber)?.intValue,
+                let inode = (attributes[.systemFileNumber] as? NSNumber)?.intValue
+            else { return nil }
+            return [.systemNumber: device, .systemFileNumber: inode]
+        }
+        guard let a = identity(first) else { return false }
+        return a == identity(second)
     }
 }

@@ -70,6 +70,9 @@ actor LookupDatabases {
     /// Whether `epoch`'s database is loaded and served (the health check's question).
     func isLoaded(_ epoch: Epoch) -> Bool { served[epoch] != nil }
 
+    /// The registration server's epoch as last announced, if it has been.
+    var lastAnnouncedEpoch: Epoch? { announcedEpoch }
+
     /// Cancels the fetches still running and waits for them to end (at shutdown).
     func finishFetches() async {
         let running = Array(fetches.values)

@@ -88,7 +88,12 @@ final class RestartableStreamFramer: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
-        if bytes.readableBytes > 0 { unframed = bytes }
+        if bytes.readableBytes > 0 {
+            // Bytes already framed are dropped once they outweigh the rest, so a stream whose
+            // reads seldom end on a stanza boundary does not keep everything it has received.
+            if bytes.readerIndex > 4096, bytes.readerIndex > bytes.readableBytes { bytes.discardReadBytes() }
+            unframed = bytes
+        }
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {

@@ -34,8 +34,11 @@ struct MonitorService: Service {
             let page = ServerStatus(context).page(refreshSeconds: context.live.current.monitor.refreshSeconds)
             return MonitoringEndpoints.response(.ok, contentType: "text/html; charset=utf-8", body: Array(page.utf8))
         }
+        // Few connections and short timeouts: the port answers scrapers and operators, and must
+        // not be held open by anyone else when it is bound beyond loopback.
         let application = Application(
             router: router,
+            server: .guardedHTTP1(maximumConnections: Self.maximumConnections, idleTimeout: .seconds(30), requestTimeout: .seconds(10)),
             configuration: .init(address: .hostname(settings.host, port: port), serverName: "psepr-monitor"),
             onServerRunning: { channel in
                 guard let address = channel.localAddress else { return }
@@ -46,6 +49,9 @@ struct MonitorService: Service {
         )
         try await application.runService()
     }
+
+    /// Monitoring connections open at once; more are closed on accept.
+    static let maximumConnections = 64
 
     /// `/metrics` and `/healthz` over this server's state.
     static func endpoints(_ context: ServerContext) -> MonitoringEndpoints {

@@ -121,7 +121,10 @@ public struct ServerSettings: Sendable {
         }
         func seconds(_ name: String, default fallback: Double) throws -> Double {
             guard let text = p[name], !text.isEmpty else { return fallback }
-            guard let value = Double(text), value > 0, value.isFinite else { throw ParameterError(name: name, value: text, expected: "a positive number") }
+            // At most a year: times are turned into nanosecond counts, which longer ones overflow.
+            guard let value = Double(text), value > 0, value <= 31_536_000 else {
+                throw ParameterError(name: name, value: text, expected: "a positive number of seconds, at most 31536000 (a year)")
+            }
             return value
         }
         func channel(_ name: String, default fallback: String) throws -> String {

@@ -19,8 +19,8 @@ public enum LogFormat: String, Sendable, CaseIterable {
         let timestamp = time.formatted(.iso8601)
         switch self {
         case .text:
-            let rendered = fields.map { " \($0.0)=\($0.1)" }.joined()
-            return "\(timestamp) \(category.map { "\($0) " } ?? "")\(level): \(message)\(rendered)\n"
+            let rendered = fields.map { " \($0.0)=\(Self.textValue($0.1))" }.joined()
+            return "\(timestamp) \(category.map { "\($0) " } ?? "")\(level): \(Self.textValue(message))\(rendered)\n"
         case .logfmt:
             var pairs = [("time", timestamp), ("level", "\(level)")]
             if let category { pairs.append(("category", category)) }
@@ -34,6 +34,12 @@ public enum LogFormat: String, Sendable, CaseIterable {
             pairs += fields.filter { !["time", "level", "category", "msg"].contains($0.0) }
             return "{" + pairs.map { "\(Self.jsonString($0.0)):\(Self.jsonString($0.1))" }.joined(separator: ",") + "}\n"
         }
+    }
+
+    /// A text-format value as it is, unless it holds a control character (a newline in a login
+    /// name, say, would forge a line of its own): then quoted with every control character escaped.
+    static func textValue(_ value: String) -> String {
+        value.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || $0.value == 0x2028 || $0.value == 0x2029 } ? jsonString(value) : value
     }
 
     /// A logfmt key: anything but letters, digits and `._-/` becomes `_`.

@@ -96,9 +96,19 @@ struct SendOneCommand: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
     @OptionGroup var content: PayloadOptions
 
+    func validate() throws {
+        // The OneEvent port speaks plain TCP only (the Server Guide's protocol has no TLS), so
+        // the password would cross the network in the clear: say so rather than ignore the flag.
+        if client.tls == ClientTLSOptions.Mode.required.rawValue || client.trustCertificate != nil {
+            throw ValidationError("the OneEvent port has no TLS, so send-one sends its password in the clear; use `psepr publish --tls required` to publish over TLS")
+        }
+    }
+
     func run() async throws {
         let server = try await client.serverList(defaultPort: ServerAddress.defaultOneEventPort, connectionType: "OneEvent").randomElement()!
-        let confirmed = try await OneEventSender.send(try content.event(), as: client.identity, to: server)
+        let confirmed = try await OneEventSender.send(
+            try content.event(), as: client.identity, to: server, timeout: .milliseconds(Int64(client.giveUpAfter * 1000))
+        )
         print(confirmed ? "Accepted by \(server)" : "Sent to \(server) (it gave no answer)")
     }
 }

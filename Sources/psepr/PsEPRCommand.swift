@@ -52,7 +52,7 @@ struct ClientOptions: ParsableArguments {
         guard ClientTLSOptions.Mode(rawValue: tls) != nil else {
             throw ValidationError("--tls is one of \(ClientTLSOptions.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard giveUpAfter > 0 else { throw ValidationError("--give-up-after is a positive number of seconds") }
+        guard giveUpAfter > 0, giveUpAfter <= 31_536_000 else { throw ValidationError("--give-up-after is a positive number of seconds, at most a year") }
     }
 
     var identity: ServiceIdentity {

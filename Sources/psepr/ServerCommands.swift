@@ -9,6 +9,14 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// `psepr server`: a PsEPR server in the foreground, configured by `PsEPRServer.xml`.
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -143,10 +151,26 @@ struct AccountsCommand: AsyncParsableCommand {
                 .filter { !$0.isEmpty }
             if existing.count == 0 && lines.isEmpty { lines.append("# PsEPR accounts: service $scrypt$ln=N,r=R,p=P$salt$key (older lines: service salt-hex sha256-hex)") }
             lines.append(table.line(for: service)!)
-            try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
-            // The file holds password digests: its owner's only.
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+            try writeOwnerOnly(lines.joined(separator: "\n") + "\n", to: file)
             print("\(service) written to \(file)")
         }
+    }
+}
+
+/// Writes `text` to `path` through a temporary file created readable by its owner only and
+/// renamed into place: the file holds password digests, so at no moment may others read it.
+func writeOwnerOnly(_ text: String, to path: String) throws {
+    let temporary = path + ".tmp-\(getpid())"
+    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard descriptor >= 0 else { throw ValidationError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+    let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+    do {
+        try handle.write(contentsOf: Data(text.utf8))
+        try handle.synchronize()
+        try handle.close()
+        guard rename(temporary, path) == 0 else { throw ValidationError("cannot replace \(path): \(String(cString: strerror(errno)))") }
+    } catch {
+        unlink(temporary)
+        throw error
     }
 }

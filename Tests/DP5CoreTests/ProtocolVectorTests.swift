@@ -155,6 +155,15 @@ struct ProtocolVectorTests {
         var noBuckets = good
         noBuckets.replaceSubrange(14..<18, with: [0, 0, 0, 0])
         #expect(throws: DP5Error(.malformedMetadata, "")) { try Metadata(rawRepresentation: noBuckets) }
+        // Sizes whose products overflow, or describe more than a terabyte, are refused (a lying
+        // server could otherwise crash a client or make it buffer without end).
+        var huge = good
+        huge.replaceSubrange(6..<10, with: [0xff, 0xff, 0xff, 0xff])
+        huge.replaceSubrange(14..<22, with: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
+        #expect(throws: DP5Error(.malformedMetadata, "")) { try Metadata(rawRepresentation: huge) }
+        var large = good
+        large.replaceSubrange(14..<22, with: [0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00])
+        #expect(throws: DP5Error(.malformedMetadata, "")) { try Metadata(rawRepresentation: large) }
     }
 
     func sampleResponder() throws -> LookupResponder {

@@ -72,6 +72,17 @@ struct FloodTests {
             let closed = await closes(trickle)
             writer.cancel()
             #expect(closed, "a trickling request was held open")
+            // A request head trickled a byte at a time never completes: closed after idle + request timeout.
+            let trickledHead = try await connect(port: port, group: group, sending: "GET / HTTP/1.1\r\nX-Slow: ")
+            let headWriter = Task {
+                for _ in 0..<300 where trickledHead.isActive && !Task.isCancelled {
+                    try? await trickledHead.writeAndFlush(ByteBuffer(string: "a")).get()
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            let headClosed = await closes(trickledHead)
+            headWriter.cancel()
+            #expect(headClosed, "a trickling request head was held open")
         }
     }
 
@@ -137,6 +148,22 @@ struct FloodTests {
                 #expect("\(error)".contains("lookupserver.cfg"), "\(error)")
             }
         }
+    }
+
+    @Test func oneDirectoryServesAsRegdirAndDatadir() async throws {
+        let directory = temporaryDirectory()
+        let configuration = try ServerConfiguration(
+            port: 0, isRegistrationServer: true, isLookupServer: true,
+            registrationDirectory: directory + "/state", dataDirectory: directory + "/./state"
+        )
+        try await runServer(configuration, logger: logger) { port in
+            try await HTTPClient.withHTTPClient { http in
+                let response = try await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/"), timeout: .seconds(30))
+                #expect(response.status == .ok)
+            }
+        }
+        // The lock went with the server: the directory serves again.
+        try await runServer(configuration, logger: logger) { _ in }
     }
 
     @Test func theRegistrationServerKeepsOnlyTheNewestEpochs() async throws {

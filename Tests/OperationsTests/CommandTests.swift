@@ -139,5 +139,12 @@ struct CommandTests {
         let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String]
         #expect(object == ["time": "2023-11-14T22:13:20Z", "level": "warning", "msg": "a \"quoted\"\nline", "n": "1", "psepr.channel": "/a b/"])
         #expect(json.filter { $0 == "\n" }.count == 1)
+        // A value from the network with a newline in it cannot forge a line of its own.
+        let forged = LogFormat.text.line(
+            time: time, level: .info, category: "IO", message: "Login refused",
+            metadata: ["psepr.service": "x\n2023-11-14T22:13:20Z BADERROR critical: forged"]
+        )
+        #expect(forged.filter { $0 == "\n" }.count == 1, "\(forged)")
+        #expect(forged.contains(#"psepr.service="x\n2023"#), "\(forged)")
     }
 }

@@ -78,7 +78,21 @@ public struct Metadata: Sendable, Hashable {
         guard dataEncSize >= UInt32(DP5Parameters.tagBytes), epochLength > 0, numberOfBuckets > 0 else {
             throw DP5Error(.malformedMetadata, "metadata has impossible sizes", originalCode: 0x02)
         }
+        // The sizes come from a server: ones whose products overflow, or a data file past
+        // `maximumDataFileBytes`, are refused before anything is computed or buffered from them.
+        let bucket = Int(bucketSize).multipliedReportingOverflow(by: DP5Parameters.hashedKeyBytes + Int(dataEncSize))
+        let file = Int(numberOfBuckets).multipliedReportingOverflow(by: bucket.partialValue)
+        guard !bucket.overflow, !file.overflow, file.partialValue <= Self.maximumDataFileBytes else {
+            throw DP5Error(
+                .malformedMetadata,
+                "metadata describes a data file of \(numberOfBuckets) buckets of \(bucketSize) records of \(dataEncSize)-byte data, more than \(Self.maximumDataFileBytes) bytes",
+                originalCode: 0x02
+            )
+        }
     }
+
+    /// The largest data file a metadata may describe (1 TiB; 10,000 users take about 100 MB).
+    public static let maximumDataFileBytes = 1 << 40
 
     /// The 30-byte wire form.
     public var rawRepresentation: [UInt8] {
