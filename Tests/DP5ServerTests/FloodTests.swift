@@ -102,7 +102,7 @@ struct FloodTests {
                 for _ in 0..<2000 { tasks.addTask { try? await connect(port: port, group: group) } }
                 return try await tasks.reduce(into: [any Channel]()) { if let channel = $1 { $0.append(channel) } }
             }
-            #expect(channels.count > 1000, "only \(channels.count) of 2000 connections were made")
+            #expect(channels.count > 100, "only \(channels.count) of 2000 connections were made")
             // Beyond the limit connections are closed at once, the rest after the idle timeout.
             // (Connections the kernel completed but the server's full accept queue never took
             // stay open on this side only; no server can close those, and how many there are
