@@ -174,14 +174,14 @@ final class DirectoryLock: Sendable {
     /// Whether two paths name one directory (after symbolic links and `.`), so that it is not
     /// locked twice: `flock` locks belong to an open file, so a second open would conflict.
     static func sameDirectory(_ first: String, _ second: String) -> Bool {
-        func identity(_ path: String) -> [FileAttributeKey: Int]? {
+        func identity(_ path: String) -> (device: Int, inode: Int)? {
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
                 let device = (attributes[.systemNumber] as? NSNumber)?.intValue,
                 let inode = (attributes[.systemFileNumber] as? NSNumber)?.intValue
             else { return nil }
-            return [.systemNumber: device, .systemFileNumber: inode]
+            return (device, inode)
         }
-        guard let a = identity(first) else { return false }
-        return a == identity(second)
+        guard let a = identity(first), let b = identity(second) else { return false }
+        return a == b
     }
 }

@@ -51,6 +51,19 @@ struct FloodTests {
         return !timedOut.withLock { $0 }
     }
 
+    /// Writes one byte every 100 ms (never idle for long) until the server closes `channel`;
+    /// returns whether it did.
+    func closesWhileTrickling(_ channel: any Channel) async -> Bool {
+        let writer = Task {
+            for _ in 0..<300 where channel.isActive && !Task.isCancelled {
+                try? await channel.writeAndFlush(ByteBuffer(string: "a")).get()
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        defer { writer.cancel() }
+        return await closes(channel)
+    }
+
     @Test func idleAndHalfSentConnectionsAreClosed() async throws {
         let configuration = try registrationServer(temporaryDirectory(), idleTimeout: 1, requestTimeout: 1)
         let group = MultiThreadedEventLoopGroup.singleton
@@ -63,26 +76,10 @@ struct FloodTests {
             #expect(await closes(partial), "a half-sent request was held open")
             // A request that trickles its body a byte at a time, never idle for long, is cut off by the request timeout.
             let trickle = try await connect(port: port, group: group, sending: "POST /register/1/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
-            let writer = Task {
-                for _ in 0..<300 where trickle.isActive && !Task.isCancelled {
-                    try? await trickle.writeAndFlush(ByteBuffer(string: "a")).get()
-                    try? await Task.sleep(for: .milliseconds(100))
-                }
-            }
-            let closed = await closes(trickle)
-            writer.cancel()
-            #expect(closed, "a trickling request was held open")
+            #expect(await closesWhileTrickling(trickle), "a trickling request was held open")
             // A request head trickled a byte at a time never completes: closed after idle + request timeout.
             let trickledHead = try await connect(port: port, group: group, sending: "GET / HTTP/1.1\r\nX-Slow: ")
-            let headWriter = Task {
-                for _ in 0..<300 where trickledHead.isActive && !Task.isCancelled {
-                    try? await trickledHead.writeAndFlush(ByteBuffer(string: "a")).get()
-                    try? await Task.sleep(for: .milliseconds(100))
-                }
-            }
-            let headClosed = await closes(trickledHead)
-            headWriter.cancel()
-            #expect(headClosed, "a trickling request head was held open")
+            #expect(await closesWhileTrickling(trickledHead), "a trickling request head was held open")
         }
     }
 
