@@ -254,10 +254,24 @@ final class OutboundQueue: Sendable, Hashable {
             return
         }
         let (batch, firstSequence, bytes) = takePending(closing: false)
-        guard let combined = combine(batch, firstSequence: firstSequence) else { return }
+        guard var combined = combine(batch, firstSequence: firstSequence) else { return }
         bytesSent.add(combined.readableBytes, ordering: .relaxed)
-        channel.writeAndFlush(combined).whenComplete { _ in self.written(bytes) }
+        // Written in pieces, each with its own completion: a reader that takes a large batch
+        // slowly shows progress piece by piece (and frees its budget as it goes) instead of
+        // only once the whole batch is out, which could outlast the write deadline.
+        var uncredited = bytes
+        while combined.readableBytes > Self.writeChunkBytes {
+            let piece = combined.readSlice(length: Self.writeChunkBytes)!
+            let credit = min(piece.readableBytes, uncredited)
+            uncredited -= credit
+            channel.write(piece).whenComplete { _ in self.written(credit) }
+        }
+        let lastCredit = uncredited
+        channel.writeAndFlush(combined).whenComplete { _ in self.written(lastCredit) }
     }
+
+    /// The largest piece of a batch handed to the socket with a completion of its own.
+    static let writeChunkBytes = 64 << 10
 
     /// The socket took `bytes` (or the connection failed and never will): publishers held back
     /// are let go once the queue is below its low-water mark.

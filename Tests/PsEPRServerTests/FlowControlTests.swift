@@ -92,6 +92,31 @@ import Testing
         #expect(!subscriber.isActive)
     }
 
+    @Test func aReaderTakingALargeBatchPieceByPieceShowsProgressBeforeTheWholeBatchIsOut() throws {
+        let subscriber = EmbeddedChannel()
+        let socket = SlowSocket()
+        try subscriber.pipeline.syncOperations.addHandler(socket)
+        let queue = OutboundQueue(channel: subscriber, flow: FlowControl.clientDefault)
+        subscriber.isWritable = false
+        for _ in 0..<1000 { _ = queue.enqueueDeferringDrain(Self.stanza(1000)) }
+        subscriber.isWritable = true
+        queue.drain()
+        let batch = 1_000_000, piece = OutboundQueue.writeChunkBytes
+        #expect(socket.heldWrites == (batch + piece - 1) / piece)
+        let start = ContinuousClock.now
+        #expect(queue.checkProgress(now: start) == .moving)
+        // One piece taken every four seconds: the 5 s write deadline never passes without
+        // progress, though the whole batch takes a minute.
+        for step in 1...socket.heldWrites {
+            socket.take(1)
+            #expect(queue.checkProgress(now: start.advanced(by: .seconds(4 * step))) == .moving)
+            #expect(queue.counters.pendingBytes == max(0, batch - step * piece))
+        }
+        var written = 0
+        while let chunk = try subscriber.readOutbound(as: ByteBuffer.self) { written += chunk.readableBytes }
+        #expect(written == batch)
+    }
+
     @Test func aSlowButSteadyReaderLosesNothingOfABurstOf200000Events() async throws {
         let events = 200_000
         // The router's clock stands still, so however long the machine keeps the reader from
@@ -168,8 +193,17 @@ import Testing
             // The kernel may still be taking some of the stuck one's bytes (progress, which
             // restarts its deadline), so the clock is moved until a whole deadline passes
             // without any.
+            // The clock moves only while the readers have nothing waiting, checked on both sides
+            // of the first look: were the stuck one's kernel buffers to take bytes and let the
+            // publisher go for a moment, a reader must not look stuck because the clock jumped
+            // while its bytes were in flight.
+            let readersIdle: @Sendable () -> Bool = {
+                router.connectionStatuses().filter { $0.account?.hasPrefix("reader") == true }.allSatisfy { $0.pendingBytes == 0 }
+            }
             try await eventually(seconds: 60, "the stuck subscriber is cut off") {
+                guard readersIdle() else { return false }
                 _ = router.enforceFlowDeadlines()
+                guard readersIdle() else { return false }
                 time.advance(seconds: 5)
                 _ = router.enforceFlowDeadlines()
                 return router.statistics.slowConsumerDisconnects > 0
@@ -236,3 +270,30 @@ struct SequenceReader {
         carry.removeFirst(consumed)
     }
 }
+
+/// A socket that takes written bytes only when told to: it holds each write (and its promise)
+/// until ``take(_:)`` passes it on.
+final class SlowSocket: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    private var held: [(NIOAny, EventLoopPromise<Void>?)] = []
+    private var context: ChannelHandlerContext?
+
+    var heldWrites: Int { held.count }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        held.append((data, promise))
+    }
+
+    func flush(context: ChannelHandlerContext) {}
+
+    /// Passes the first `count` held writes to the socket.
+    func take(_ count: Int) {
+        guard let context else { return }
+        for (data, promise) in held.prefix(count) { context.write(data, promise: promise) }
+        held.removeFirst(min(count, held.count))
+        context.flush()
+    }
+}
+
