@@ -61,22 +61,27 @@ public struct DP5Server: Service {
         // lookup does not wait out the connect timeout for each attempt.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         try await HTTPClient.withHTTPClient(configuration: httpConfiguration) { client in
-            let (application, databases) = try makeApplication(client: client)
+            let passes = PIRThreadPool(threads: configuration.pirThreads)
+            var databases: LookupDatabases?
             do {
+                let application: any ApplicationProtocol
+                (application, databases) = try makeApplication(client: client, passes: passes)
                 try await application.run()
             } catch {
                 await databases?.finishFetches()
+                await passes.shutdown()
                 throw error
             }
             // A fetch started for a request runs in its own task; it must end before the HTTP
             // client shuts down and before the process may exit, or it would still be touching
-            // files and memory the exiting process tears down.
+            // files and memory the exiting process tears down. Passes end before their threads.
             await databases?.finishFetches()
+            await passes.shutdown()
         }
         logger.info("Stopped")
     }
 
-    private func makeApplication(client: HTTPClient) throws -> (some ApplicationProtocol, LookupDatabases?) {
+    private func makeApplication(client: HTTPClient, passes: PIRThreadPool) throws -> (some ApplicationProtocol, LookupDatabases?) {
         let protocolConfiguration = configuration.protocolConfiguration
         let publications = PublicationDirectory(path: configuration.dataDirectory)
         var services: [any Service] = []
@@ -101,7 +106,7 @@ public struct DP5Server: Service {
             }
             let lookups = LookupDatabases(
                 configuration: protocolConfiguration, publications: publications, source: source,
-                engine: PIREngine(threads: configuration.pirThreads), configurationFile: configuration.fileName, logger: logger, metrics: metrics
+                engine: PIREngine(threads: configuration.pirThreads, workers: passes), configurationFile: configuration.fileName, logger: logger, metrics: metrics
             )
             databases = lookups
             if case .remote(let baseURL, _) = source {

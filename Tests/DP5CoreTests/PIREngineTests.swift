@@ -58,24 +58,25 @@ struct PIREngineTests {
             PIRQueryBatch(numberOfBlocks: 40, coefficients: (0..<(count * 40)).map { _ in UInt8.random(in: 0...255, using: &generator) })
         }
         for threads in [1, 2, 3, 16] {
-            let answers = await PIREngine(threads: threads).answer(batches, database: database)
+            let answers = await PIREngine(threads: threads, minimumPartBytes: 0).answer(batches, database: database)
             #expect(answers == batches.map { Self.reference($0, database) }, "\(threads) threads")
         }
     }
 
-    @Test func columnRangesCoverTheBlockOnVectorBoundaries() {
-        for (size, parts) in [(0, 2), (1, 4), (64, 2), (1000, 3), (16422, 2), (100, 16)] {
-            let ranges = PIREngine.columnRanges(blockSize: size, parts: parts)
-            #expect(ranges.map(\.count).reduce(0, +) == size)
-            #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound && $1.lowerBound % 64 == 0 })
+    @Test func blockRangesCoverTheDatabaseInContiguousParts() {
+        for (blocks, parts) in [(0, 2), (1, 4), (64, 2), (1000, 3), (16422, 2), (100, 16), (5, 16)] {
+            let ranges = PIREngine.blockRanges(numberOfBlocks: blocks, parts: parts)
+            #expect(ranges.map(\.count).reduce(0, +) == blocks)
+            #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
             #expect(ranges.count <= parts)
+            #expect(ranges.allSatisfy { $0.count >= blocks / parts })
         }
     }
 
     @Test func concurrentRequestsShareAnswersCorrectly() async throws {
         var generator = SeededGenerator(seed: 5)
         let database = try Self.database(blocks: 50, blockSize: 300, offset: 0, using: &generator)
-        let coalescer = PIRCoalescer(database: database, engine: PIREngine(threads: 2), maximumQueriesPerPass: 7)
+        let coalescer = PIRCoalescer(database: database, engine: PIREngine(threads: 2, minimumPartBytes: 0), maximumQueriesPerPass: 7)
         let batches = (0..<24).map { index in
             PIRQueryBatch(numberOfBlocks: 50, coefficients: (0..<((index % 3 + 1) * 50)).map { _ in UInt8.random(in: 0...255, using: &generator) })
         }

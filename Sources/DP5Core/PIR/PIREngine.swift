@@ -40,53 +40,60 @@ public struct PIREngine: Sendable {
     public let kernel: Kernel
     /// How many cores one pass may use.
     public let threads: Int
+    /// Where the parts of a pass run.
+    public let workers: any PIRPassWorkers
+    /// The least database bytes worth a part of its own: below it a pass runs in fewer parts
+    /// (starting a part costs more than streaming a small database on one core).
+    public let minimumPartBytes: Int
 
     /// Creates an engine.
     ///
     /// - Precondition: `kernel` is available on this CPU.
-    public init(kernel: Kernel = .best, threads: Int = 1) {
+    public init(
+        kernel: Kernel = .best, threads: Int = 1, workers: any PIRPassWorkers = CallerPIRWorkers(),
+        minimumPartBytes: Int = 1 << 20
+    ) {
         precondition(kernel.isAvailable, "PIR kernel \(kernel) is not available on this CPU")
         self.kernel = kernel
         self.threads = max(1, threads)
+        self.workers = workers
+        self.minimumPartBytes = max(0, minimumPartBytes)
     }
 
     /// Answers one batch on the calling thread: `numberOfQueries · blockSize` bytes.
     public func answer(_ batch: PIRQueryBatch, database: PIRDatabase) -> [UInt8] {
         precondition(batch.numberOfBlocks == database.numberOfBlocks, "query and database disagree on the block count")
-        return answerColumns(batch.coefficients, queries: batch.numberOfQueries, database: database, columns: 0..<database.blockSize)
+        return answerBlocks(batch.coefficients, queries: batch.numberOfQueries, database: database, blocks: 0..<database.numberOfBlocks)
     }
 
     /// Answers several batches (for example the PIR requests of several clients) in one pass over
-    /// the database, split over ``threads`` cores by record ranges: each core combines the same
-    /// byte range of every block. Returns one answer per batch.
+    /// the database, run by ``workers`` in up to ``threads`` parts. Each part streams its own
+    /// contiguous range of blocks (no two cores read the same cache line) into a whole-width partial
+    /// answer; the parts' answers are added (XOR) at the end. Returns one answer per batch.
     public func answer(_ batches: [PIRQueryBatch], database: PIRDatabase) async -> [[UInt8]] {
         precondition(batches.allSatisfy { $0.numberOfBlocks == database.numberOfBlocks }, "query and database disagree on the block count")
         let coefficients = batches.flatMap(\.coefficients)
         let queries = batches.reduce(0) { $0 + $1.numberOfQueries }
         let blockSize = database.blockSize
-        let ranges = Self.columnRanges(blockSize: blockSize, parts: threads)
+        let partsWorthRunning = minimumPartBytes == 0 ? threads : max(1, database.count / minimumPartBytes)
+        let ranges = Self.blockRanges(numberOfBlocks: database.numberOfBlocks, parts: min(threads, partsWorthRunning))
+        let engine = self
         let combined: [UInt8]
         if ranges.count <= 1 {
-            combined = answerColumns(coefficients, queries: queries, database: database, columns: 0..<blockSize)
+            combined = await workers.run {
+                engine.answerBlocks(coefficients, queries: queries, database: database, blocks: 0..<database.numberOfBlocks)
+            }
         } else {
-            let parts = await withTaskGroup(of: (Int, [UInt8]).self) { group in
-                for (index, range) in ranges.enumerated() {
-                    group.addTask { (index, answerColumns(coefficients, queries: queries, database: database, columns: range)) }
+            combined = await withTaskGroup(of: [UInt8].self) { group in
+                for range in ranges {
+                    group.addTask {
+                        await engine.workers.run { engine.answerBlocks(coefficients, queries: queries, database: database, blocks: range) }
+                    }
                 }
-                var parts = [[UInt8]](repeating: [], count: ranges.count)
-                for await (index, part) in group { parts[index] = part }
-                return parts
+                var sum = [UInt8](repeating: 0, count: queries * blockSize)
+                for await part in group { Self.add(part, into: &sum) }
+                return sum
             }
-            var whole = [UInt8](repeating: 0, count: queries * blockSize)
-            for (range, part) in zip(ranges, parts) {
-                for query in 0..<queries {
-                    whole.replaceSubrange(
-                        (query * blockSize + range.lowerBound)..<(query * blockSize + range.upperBound),
-                        with: part[(query * range.count)..<((query + 1) * range.count)]
-                    )
-                }
-            }
-            combined = whole
         }
         var answers: [[UInt8]] = []
         var offset = 0
@@ -98,21 +105,31 @@ public struct PIREngine: Sendable {
         return answers
     }
 
-    /// The answers of `queries` queries restricted to `columns` of every block, query-major,
-    /// `queries · columns.count` bytes.
-    private func answerColumns(_ coefficients: [UInt8], queries: Int, database: PIRDatabase, columns: Range<Int>) -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: queries * columns.count)
-        guard queries > 0, !columns.isEmpty, database.numberOfBlocks > 0 else { return output }
-        var scratch = [UInt8](repeating: 0, count: database.numberOfBlocks * queries)
+    /// The whole-width answers of `queries` queries over `blocks` alone, query-major: the sum over
+    /// every part's blocks is the answer over the database.
+    private func answerBlocks(_ coefficients: [UInt8], queries: Int, database: PIRDatabase, blocks: Range<Int>) -> [UInt8] {
+        let total = database.numberOfBlocks, blockSize = database.blockSize
+        var output = [UInt8](repeating: 0, count: queries * blockSize)
+        guard queries > 0, blockSize > 0, !blocks.isEmpty else { return output }
+        // This part's coefficients, query-major over its blocks (the whole database's as they are).
+        var own = coefficients
+        if blocks.count != total {
+            own = [UInt8](repeating: 0, count: queries * blocks.count)
+            for query in 0..<queries {
+                own.replaceSubrange((query * blocks.count)..<((query + 1) * blocks.count),
+                                    with: coefficients[(query * total + blocks.lowerBound)..<(query * total + blocks.upperBound)])
+            }
+        }
+        var scratch = [UInt8](repeating: 0, count: blocks.count * queries)
         database.bytes.withUnsafeBytes { raw in
-            coefficients.withUnsafeBufferPointer { coefficients in
+            own.withUnsafeBufferPointer { own in
                 output.withUnsafeMutableBufferPointer { output in
                     scratch.withUnsafeMutableBufferPointer { scratch in
                         let status = cgf256_answer(
                             kernel.cKernel,
-                            raw.bindMemory(to: UInt8.self).baseAddress, database.numberOfBlocks, database.blockSize,
-                            coefficients.baseAddress, queries,
-                            output.baseAddress, columns.count, columns.lowerBound, columns.upperBound,
+                            raw.bindMemory(to: UInt8.self).baseAddress! + blocks.lowerBound * blockSize, blocks.count, blockSize,
+                            own.baseAddress, queries,
+                            output.baseAddress, blockSize, 0, blockSize,
                             scratch.baseAddress
                         )
                         precondition(status == 0, "PIR kernel \(kernel) failed")
@@ -123,15 +140,26 @@ public struct PIREngine: Sendable {
         return output
     }
 
-    /// Splits `0..<blockSize` into at most `parts` ranges whose boundaries are multiples of 64
-    /// bytes, so every core's slice starts on a vector boundary.
-    static func columnRanges(blockSize: Int, parts: Int) -> [Range<Int>] {
-        let vectors = (blockSize + 63) / 64
-        let count = max(1, min(parts, vectors))
+    /// Adds (XORs) `part` into `sum`, eight bytes at a time.
+    private static func add(_ part: [UInt8], into sum: inout [UInt8]) {
+        precondition(part.count == sum.count)
+        part.withUnsafeBytes { part in
+            sum.withUnsafeMutableBytes { sum in
+                let words = sum.count / 8
+                for index in 0..<words {
+                    let value = part.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self) ^ sum.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
+                    sum.storeBytes(of: value, toByteOffset: index * 8, as: UInt64.self)
+                }
+                for index in (words * 8)..<sum.count { sum[index] ^= part[index] }
+            }
+        }
+    }
+
+    /// Splits `0..<numberOfBlocks` into at most `parts` contiguous, nearly equal ranges.
+    static func blockRanges(numberOfBlocks: Int, parts: Int) -> [Range<Int>] {
+        let count = max(1, min(parts, numberOfBlocks))
         return (0..<count).map { part in
-            let lower = min(blockSize, vectors * part / count * 64)
-            let upper = min(blockSize, vectors * (part + 1) / count * 64)
-            return lower..<upper
+            (numberOfBlocks * part / count)..<(numberOfBlocks * (part + 1) / count)
         }.filter { !$0.isEmpty }
     }
 }
