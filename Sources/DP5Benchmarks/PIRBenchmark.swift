@@ -7,11 +7,10 @@ import Foundation
 /// Each figure comes with its ratio to the portable kernel (a 256-entry row of the product table
 /// per coefficient, the original's method) measured in the same run, and to a plain read of the
 /// database (this machine's memory speed on one core). Build and run in release mode:
-/// `swift run -c release dp5-bench`.
-@main
+/// `swift run -c release dp5-bench` (or `dp5-bench kernels`).
 struct PIRBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dp5-bench",
+        commandName: "kernels",
         abstract: "Time the PIR answer of a DP5 lookup server with every GF(2^8) kernel."
     )
 

@@ -156,7 +156,7 @@ public struct PIREngine: Sendable {
     }
 
     /// Splits `0..<numberOfBlocks` into at most `parts` contiguous, nearly equal ranges.
-    static func blockRanges(numberOfBlocks: Int, parts: Int) -> [Range<Int>] {
+    public static func blockRanges(numberOfBlocks: Int, parts: Int) -> [Range<Int>] {
         let count = max(1, min(parts, numberOfBlocks))
         return (0..<count).map { part in
             (numberOfBlocks * part / count)..<(numberOfBlocks * (part + 1) / count)

@@ -1,0 +1,229 @@
+import ArgumentParser
+import AsyncHTTPClient
+import DP5Core
+import DP5Server
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// `dp5-bench http`: a lookup server in this process, driven over HTTP by concurrent clients.
+///
+/// Writes a database of the requested size into a temporary `datadir`, starts a lookup server on
+/// it (plain HTTP on 127.0.0.1, `pirThreads` PIR threads), and sends PIR requests from
+/// concurrent clients while a prober asks `GET /` every 10 ms. Each row reports lookups
+/// (queries answered) per second and request latency, and the same work as GB/s × queries
+/// beside the memory read rate of one core and of all cores and the kernel alone, all measured
+/// in the same run.
+struct HTTPLookupBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http",
+        abstract: "Drive an in-process lookup server over HTTP; lookups/s and latency beside the kernel and the memory read rate."
+    )
+
+    @Option(help: "Database size in MiB.")
+    var megabytes = 256
+
+    @Option(help: "Bytes of encrypted data per record (sets the record size, 10 + this).")
+    var dataEncSize = 32
+
+    @Option(parsing: .upToNextOption, help: "Concurrent clients to run with.")
+    var clients: [Int] = [1, 2, 8]
+
+    @Option(parsing: .upToNextOption, help: "Queries per request (at most 100).")
+    var queries: [Int] = [1, 100]
+
+    @Option(help: "Requests each client sends per row.")
+    var requests = 10
+
+    @Option(help: "The server's PIR threads (default: all cores).")
+    var pirThreads = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard queries.allSatisfy({ (1...100).contains($0) }) else { throw ValidationError("--queries: 1 to 100 per request") }
+        guard clients.allSatisfy({ $0 >= 1 }), requests >= 1, megabytes >= 1, pirThreads >= 1 else {
+            throw ValidationError("--clients, --requests, --megabytes and --pir-threads must be at least 1")
+        }
+    }
+
+    func run() async throws {
+        print("build: \(PIRBenchmark.isOptimised ? "optimised" : "UNOPTIMISED (use -c release)"); PIR threads: \(pirThreads), kernel \(PIREngine.Kernel.best)")
+        let database = try PIRBenchmark.makeDatabase(bytes: megabytes << 20, recordSize: 10 + dataEncSize)
+        let gigabytes = Double(database.count) / 1e9
+        print("database: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes")
+
+        let pool = PIRThreadPool(threads: pirThreads)
+        let oneCore = gigabytes / fastest(3) { PIRBenchmark.memoryPass(database) }
+        let ranges = PIREngine.blockRanges(numberOfBlocks: database.numberOfBlocks, parts: pirThreads)
+        let allCores = gigabytes / (await fastestAsync(3) {
+            await withTaskGroup(of: [UInt8].self) { group in
+                for range in ranges { group.addTask { await pool.run { Self.memoryPass(database, blocks: range) } } }
+                for await _ in group {}
+            }
+        })
+        print(String(format: "memory read: one core %.1f GB/s, %d cores %.1f GB/s (references)", oneCore, ranges.count, allCores))
+        let engine = PIREngine(threads: pirThreads, workers: pool)
+        for count in queries {
+            let batch = PIRBenchmark.randomBatch(queries: count, blocks: database.numberOfBlocks)
+            let seconds = await fastestAsync(3) { _ = await engine.answer([batch], database: database) }
+            let rate = gigabytes * Double(count) / seconds
+            print(String(format: "kernel alone, %3d queries: %8.4f s a pass, %7.1f GB/s×q = %.2f× all-core memory", count, seconds, rate, rate / allCores))
+        }
+        await pool.shutdown()
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-bench-http-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let epoch = Epoch(1000)
+        try Self.writeDatabase(database, epoch: epoch, dataEncSize: dataEncSize, into: directory + "/datadir")
+
+        var logger = Logger(label: "dp5-bench")
+        logger.logLevel = .error
+        let configuration = try ServerConfiguration(
+            host: "127.0.0.1", port: 0, isRegistrationServer: false, isLookupServer: true,
+            dataDirectory: directory + "/datadir",
+            // Never reached: the database is already in datadir.
+            registrationServer: "http://127.0.0.1:9",
+            protocolConfiguration: try DP5Configuration(dataEncSize: dataEncSize), pirThreads: pirThreads
+        )
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let server = DP5Server(configuration: configuration, logger: logger) { address in portContinuation.yield(address.port ?? 0) }
+        let group = ServiceGroup(services: [server], logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw ValidationError("the lookup server did not start") }
+            let base = "http://127.0.0.1:\(port)"
+            do {
+                try await HTTPClient.withHTTPClient { client in
+                    print("\nclients queries   lookups/s   GB/s×q  × all-core memory  request p50/p95/p99 ms   GET / p50/p99 ms")
+                    for count in queries {
+                        for clientCount in clients {
+                            let row = try await drive(client: client, base: base, epoch: epoch, database: database, queries: count, clients: clientCount)
+                            let rate = gigabytes * row.lookupsPerSecond
+                            print(String(
+                                format: "%7d %7d %11.1f %8.1f %18.2f×   %7.1f %6.1f %6.1f      %6.1f %6.1f",
+                                clientCount, count, row.lookupsPerSecond, rate, rate / allCores,
+                                row.requests.percentile(50), row.requests.percentile(95), row.requests.percentile(99),
+                                row.probes.percentile(50), row.probes.percentile(99)
+                            ))
+                        }
+                    }
+                }
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// One row: `clients` clients each sending ``requests`` requests of `queries` queries, and
+    /// the prober's `GET /` meanwhile.
+    private func drive(
+        client: HTTPClient, base: String, epoch: Epoch, database: PIRDatabase, queries: Int, clients: Int
+    ) async throws -> (lookupsPerSecond: Double, requests: Latencies, probes: Latencies) {
+        let body = ByteBuffer(bytes: LookupRequest.pir(epoch, queries: PIRBenchmark.randomBatch(queries: queries, blocks: database.numberOfBlocks).percyWire[...]).rawRepresentation)
+        let expected = queries * database.blockSize
+        let requests = self.requests
+        let finished = ManagedFlag()
+        let start = ContinuousClock.now
+        let probing = Task {
+            var probes = Latencies()
+            while !finished.isRaised {
+                let sent = ContinuousClock.now
+                _ = try? await client.execute(HTTPClientRequest(url: base + "/"), timeout: .seconds(30)).body.collect(upTo: 1 << 16)
+                probes.add(ContinuousClock.now - sent)
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return probes
+        }
+        let latencies = try await withThrowingTaskGroup(of: Latencies.self) { group in
+            for _ in 0..<clients {
+                group.addTask {
+                    var latencies = Latencies()
+                    for _ in 0..<requests {
+                        var request = HTTPClientRequest(url: base + "/lookup/\(epoch)/")
+                        request.method = .POST
+                        request.body = .bytes(body)
+                        let sent = ContinuousClock.now
+                        let response = try await client.execute(request, timeout: .seconds(600))
+                        let reply = try await response.body.collect(upTo: expected + 64)
+                        guard response.status == .ok, reply.readableBytes >= expected else {
+                            throw ValidationError("the lookup server answered \(response.status) with \(reply.readableBytes) bytes, expected \(expected)+")
+                        }
+                        latencies.add(ContinuousClock.now - sent)
+                    }
+                    return latencies
+                }
+            }
+            var all = Latencies()
+            for try await part in group { all.merge(part) }
+            return all
+        }
+        let elapsed = PIRBenchmark.seconds(ContinuousClock.now - start)
+        finished.raise()
+        let probes = await probing.value
+        return (Double(clients * requests * queries) / elapsed, latencies, probes)
+    }
+
+    /// `meta<E>.dat` and `data<E>.dat` for `database`, as a registration server publishes them.
+    static func writeDatabase(_ database: PIRDatabase, epoch: Epoch, dataEncSize: Int, into directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let recordSize = 10 + dataEncSize
+        let metadata = Metadata(
+            combined: false, epoch: epoch, dataEncSize: UInt32(dataEncSize), epochLength: 1800,
+            numberOfBuckets: UInt32(database.numberOfBlocks), bucketSize: UInt32(database.blockSize / recordSize),
+            prfKey: [UInt8](repeating: 7, count: DP5Parameters.prfKeyBytes)
+        )
+        try database.bytes.write(to: URL(fileURLWithPath: directory + "/data\(epoch).dat"))
+        try Data(metadata.rawRepresentation).write(to: URL(fileURLWithPath: directory + "/meta\(epoch).dat"))
+    }
+
+    /// Reads `blocks` of the database once, on the calling thread.
+    static func memoryPass(_ database: PIRDatabase, blocks: Range<Int>) -> [UInt8] {
+        let folded = database.bytes.withUnsafeBytes { raw in
+            // Whole words from the range's first to its last byte (a word across a boundary
+            // may be read twice: a read benchmark does not mind).
+            let words = raw.bindMemory(to: UInt64.self)
+            return words[(blocks.lowerBound * database.blockSize / 8)..<(blocks.upperBound * database.blockSize / 8)].reduce(0, ^)
+        }
+        return folded == 0x0123_4567_89AB_CDEF ? [1] : []
+    }
+
+    private func fastest(_ repetitions: Int, _ body: () -> Void) -> Double {
+        let clock = ContinuousClock()
+        return (0..<repetitions).map { _ in PIRBenchmark.seconds(clock.measure(body)) }.min()!
+    }
+
+    private func fastestAsync(_ repetitions: Int, _ body: () async -> Void) async -> Double {
+        let clock = ContinuousClock()
+        var best = Double.infinity
+        for _ in 0..<repetitions { best = min(best, PIRBenchmark.seconds(await clock.measure { await body() })) }
+        return best
+    }
+}
+
+/// Latencies in milliseconds, for percentiles.
+struct Latencies: Sendable {
+    private var milliseconds: [Double] = []
+
+    mutating func add(_ duration: Duration) { milliseconds.append(PIRBenchmark.seconds(duration) * 1000) }
+    mutating func merge(_ other: Latencies) { milliseconds += other.milliseconds }
+
+    func percentile(_ percent: Double) -> Double {
+        guard !milliseconds.isEmpty else { return .nan }
+        let sorted = milliseconds.sorted()
+        let rank = Int((Double(sorted.count) * percent / 100).rounded(.up))
+        return sorted[min(sorted.count, max(1, rank)) - 1]
+    }
+}
+
+/// A flag one task raises and another reads.
+final class ManagedFlag: Sendable {
+    private let raised = Mutex(false)
+    var isRaised: Bool { raised.withLock { $0 } }
+    func raise() { raised.withLock { $0 = true } }
+}
