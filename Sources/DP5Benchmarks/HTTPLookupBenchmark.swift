@@ -96,11 +96,21 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             guard let port = await iterator.next() else { throw ValidationError("the lookup server did not start") }
             let base = "http://127.0.0.1:\(port)"
             do {
-                try await HTTPClient.withHTTPClient { client in
+                // One connection per client, and the prober on a client of its own: its `GET /`
+                // never waits for a connection that a lookup holds.
+                var clientConfiguration = HTTPClient.Configuration()
+                clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = clients.max() ?? 1
+                try await HTTPClient.withHTTPClient(configuration: clientConfiguration) { client in
+                  try await HTTPClient.withHTTPClient { prober in
+                    // The first pass maps the data file in; it is not what a row measures.
+                    _ = try await drive(client: client, prober: prober, base: base, epoch: epoch, database: database, queries: 1, clients: 1, requests: 1)
                     print("\nclients queries   lookups/s   GB/s×q  × all-core memory  request p50/p95/p99 ms   GET / p50/p99 ms")
                     for count in queries {
                         for clientCount in clients {
-                            let row = try await drive(client: client, base: base, epoch: epoch, database: database, queries: count, clients: clientCount)
+                            let row = try await drive(
+                                client: client, prober: prober, base: base, epoch: epoch, database: database, queries: count, clients: clientCount,
+                                requests: requests
+                            )
                             let rate = gigabytes * row.lookupsPerSecond
                             print(String(
                                 format: "%7d %7d %11.1f %8.1f %18.2f×   %7.1f %6.1f %6.1f      %6.1f %6.1f",
@@ -110,6 +120,7 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
                             ))
                         }
                     }
+                  }
                 }
             } catch {
                 await group.triggerGracefulShutdown()
@@ -120,21 +131,20 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         }
     }
 
-    /// One row: `clients` clients each sending ``requests`` requests of `queries` queries, and
+    /// One row: `clients` clients each sending `requests` requests of `queries` queries, and
     /// the prober's `GET /` meanwhile.
     private func drive(
-        client: HTTPClient, base: String, epoch: Epoch, database: PIRDatabase, queries: Int, clients: Int
+        client: HTTPClient, prober: HTTPClient, base: String, epoch: Epoch, database: PIRDatabase, queries: Int, clients: Int, requests: Int
     ) async throws -> (lookupsPerSecond: Double, requests: Latencies, probes: Latencies) {
         let body = ByteBuffer(bytes: LookupRequest.pir(epoch, queries: PIRBenchmark.randomBatch(queries: queries, blocks: database.numberOfBlocks).percyWire[...]).rawRepresentation)
         let expected = queries * database.blockSize
-        let requests = self.requests
         let finished = ManagedFlag()
         let start = ContinuousClock.now
         let probing = Task {
             var probes = Latencies()
             while !finished.isRaised {
                 let sent = ContinuousClock.now
-                _ = try? await client.execute(HTTPClientRequest(url: base + "/"), timeout: .seconds(30)).body.collect(upTo: 1 << 16)
+                _ = try? await prober.execute(HTTPClientRequest(url: base + "/"), timeout: .seconds(30)).body.collect(upTo: 1 << 16)
                 probes.add(ContinuousClock.now - sent)
                 try? await Task.sleep(for: .milliseconds(10))
             }
