@@ -52,12 +52,19 @@ let package = Package(
             name: "CGF256",
             cSettings: [.unsafeFlags(["-O3"])]
         ),
+        // BLS12-381 field tower, G1/G2, hash-to-G2 and the optimal ate pairing for DP5's combined
+        // mode (docs/dp5-combined.md). Optimised in every build, like CGF256: the pairing is ~10x
+        // slower at -O0, which would make the combined tests and `swift run dp5` crawl.
+        .target(
+            name: "CBLS12381",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
         // DP5 wire formats, cryptography and IT-PIR. No sockets, no HTTP.
         // Optimised in debug builds too: the PIR arithmetic is ~50× slower unoptimised, which
         // would make `swift run dp5 …` and the test suite crawl.
         .target(
             name: "DP5Core",
-            dependencies: ["CGF256", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CGF256", "CBLS12381", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcomingFeatures + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // What operators of both servers share: version, log formats, readiness notification,
