@@ -86,6 +86,15 @@ void bls_g2_compress(uint8_t out[96], const uint64_t point[BLS_G2_WORDS]) {
     if (fp2_is_lexicographically_largest(&a.y)) out[0] |= 0x20;
 }
 
+void bls_g2_coordinates(uint8_t out[192], const uint64_t point[BLS_G2_WORDS]) {
+    g2_affine a;
+    memcpy(&a, point, sizeof a);
+    fp_to_be48(out, &a.x.c0);
+    fp_to_be48(out + 48, &a.x.c1);
+    fp_to_be48(out + 96, &a.y.c0);
+    fp_to_be48(out + 144, &a.y.c1);
+}
+
 /// Flags and the identity. Returns BLS_OK to go on decoding, or the final status.
 static bls_status decode_flags(const uint8_t *in, size_t length, int *sign) {
     uint8_t flags = in[0] & 0xe0;

@@ -149,9 +149,17 @@ struct ProtocolVectorTests {
         let good = vectors["epoch_change"]["metadata_v2"].bytes
         #expect(throws: DP5Error(.malformedMetadata, "")) { try Metadata(rawRepresentation: Array(good.dropLast())) }
         #expect(throws: DP5Error(.malformedMetadata, "")) { try Metadata(rawRepresentation: [1] + good.dropFirst()) }
+        // Suite byte: 0 standard, 2 the BLS12-381 combined suite; the original's BN254 suite (1)
+        // and anything else are refused.
+        for suite: UInt8 in [1, 3, 0xFF] {
+            var other = good
+            other[1] = suite
+            #expect(throws: DP5Error(.malformedMetadata, "")) { try Metadata(rawRepresentation: other) }
+        }
         var combined = good
         combined[1] = 2
-        #expect(throws: DP5Error(.malformedMetadata, "")) { try Metadata(rawRepresentation: combined) }
+        #expect((try? Metadata(rawRepresentation: combined))?.combined == true)
+        #expect((try? Metadata(rawRepresentation: combined))?.rawRepresentation == combined)
         var noBuckets = good
         noBuckets.replaceSubrange(14..<18, with: [0, 0, 0, 0])
         #expect(throws: DP5Error(.malformedMetadata, "")) { try Metadata(rawRepresentation: noBuckets) }

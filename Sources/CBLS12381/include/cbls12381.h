@@ -55,6 +55,8 @@ void bls_g2_mul(uint64_t out[BLS_G2_WORDS], const uint64_t point[BLS_G2_WORDS], 
 
 void bls_g1_compress(uint8_t out[BLS_G1_COMPRESSED_BYTES], const uint64_t point[BLS_G1_WORDS]);
 void bls_g2_compress(uint8_t out[BLS_G2_COMPRESSED_BYTES], const uint64_t point[BLS_G2_WORDS]);
+/// The affine coordinates x.c0, x.c1, y.c0, y.c1, 48 bytes big-endian each (zeros for the identity).
+void bls_g2_coordinates(uint8_t out[192], const uint64_t point[BLS_G2_WORDS]);
 
 /// Decodes a compressed point and checks it is on the curve and in the prime-order subgroup.
 /// The identity decodes (into `out`) but returns BLS_ERR_IDENTITY so callers can refuse it.

@@ -61,6 +61,18 @@ public struct LookupClient: Sendable {
             throw DP5Error(.tooManyBuddies, "\(buddies.count) buddies, at most \(DP5Parameters.maximumBuddies)", originalCode: 0x01)
         }
         let targets = buddies.map { target(for: $0, metadata: metadata) }
+        return Self.plan(targets: targets, buddies: buddies, combinedBuddies: [], metadata: metadata, parameters: parameters, using: &generator)
+    }
+
+    /// The requests that fetch the buckets `targets` need: PIR or a download, whichever moves fewer bytes.
+    static func plan(
+        targets: [LookupTarget?],
+        buddies: [DHPublicKey],
+        combinedBuddies: [BLSPublicKey],
+        metadata: Metadata,
+        parameters: LookupParameters,
+        using generator: inout some RandomNumberGenerator
+    ) -> PreparedLookup {
         let servers = parameters.numberOfServers
         let epoch = metadata.epoch
 
@@ -72,7 +84,7 @@ public struct LookupClient: Sendable {
 
         if downloadBytes == 0 {
             // An epoch with no registrations: everyone is offline, and there is nothing to ask.
-            return PreparedLookup(epoch: epoch, method: .none, targets: targets, buddies: buddies, metadata: metadata,
+            return PreparedLookup(epoch: epoch, method: .none, targets: targets, buddies: buddies, combinedBuddies: combinedBuddies, metadata: metadata,
                                   requests: Array(repeating: nil, count: servers), pirQuery: nil)
         }
         if pirBytes < downloadBytes {
@@ -85,14 +97,14 @@ public struct LookupClient: Sendable {
                 using: &generator
             )
             let requests = query.serverQueries.map { LookupRequest.pir(epoch, queries: $0[...]).rawRepresentation }
-            return PreparedLookup(epoch: epoch, method: .pir, targets: targets, buddies: buddies, metadata: metadata,
+            return PreparedLookup(epoch: epoch, method: .pir, targets: targets, buddies: buddies, combinedBuddies: combinedBuddies, metadata: metadata,
                                   requests: requests, pirQuery: query)
         }
         var random = RandomBytes()
         let chosen = Int(random.nextUInt32(using: &generator) % UInt32(servers))
         var requests = [[UInt8]?](repeating: nil, count: servers)
         requests[chosen] = LookupRequest.download(epoch).rawRepresentation
-        return PreparedLookup(epoch: epoch, method: .download, targets: targets, buddies: buddies, metadata: metadata,
+        return PreparedLookup(epoch: epoch, method: .download, targets: targets, buddies: buddies, combinedBuddies: combinedBuddies, metadata: metadata,
                               requests: requests, pirQuery: nil)
     }
 
@@ -143,6 +155,8 @@ public struct PreparedLookup: Sendable {
     public let method: LookupMethod
     let targets: [LookupTarget?]
     let buddies: [DHPublicKey]
+    /// The buddies of a combined-mode lookup (then ``buddies`` is empty).
+    let combinedBuddies: [BLSPublicKey]
     let metadata: Metadata
     /// Per lookup server, the body to POST to `/lookup/<E>/`, or `nil` if that server is not asked.
     public let requests: [[UInt8]?]
@@ -157,10 +171,24 @@ public struct PreparedLookup: Sendable {
     ///   protocol document's rule), not as a failed lookup.
     /// - Throws: ``DP5Error`` if too few servers answered usefully to decide.
     public func complete(replies: [[UInt8]?]) throws -> LookupResult {
+        let found = try completeRecords(replies: replies)
+        let presences = zip(buddies, found.data).map { BuddyPresence(publicKey: $0, data: $1) }
+        return LookupResult(method: method, presences: presences, faultyServers: found.faultyServers, isVerified: found.isVerified)
+    }
+
+    /// Reads the servers' replies to a combined-mode lookup.
+    public func completeCombined(replies: [[UInt8]?]) throws -> CombinedLookupResult {
+        let found = try completeRecords(replies: replies)
+        let presences = zip(combinedBuddies, found.data).map { CombinedBuddyPresence(publicKey: $0, data: $1) }
+        return CombinedLookupResult(method: method, presences: presences, faultyServers: found.faultyServers, isVerified: found.isVerified)
+    }
+
+    /// Each target's opened data (in target order), the faulty servers, and whether the answer is verified.
+    private func completeRecords(replies: [[UInt8]?]) throws -> (data: [[UInt8]?], faultyServers: [Int], isVerified: Bool) {
         precondition(replies.count == requests.count, "one reply slot per lookup server")
         switch method {
         case .none:
-            return LookupResult(method: .none, presences: buddies.map { BuddyPresence(publicKey: $0, data: nil) }, faultyServers: [], isVerified: false)
+            return (targets.map { _ in nil }, [], false)
         case .download:
             return try completeDownload(replies: replies)
         case .pir:
@@ -168,7 +196,7 @@ public struct PreparedLookup: Sendable {
         }
     }
 
-    private func completeDownload(replies: [[UInt8]?]) throws -> LookupResult {
+    private func completeDownload(replies: [[UInt8]?]) throws -> (data: [[UInt8]?], faultyServers: [Int], isVerified: Bool) {
         var firstError: DP5Error?
         var faulty: [Int] = []
         // Any server's copy of the data file will do: a client whose chosen server fails asks another.
@@ -194,10 +222,8 @@ public struct PreparedLookup: Sendable {
                         )
                     }
                 }
-                let presences = zip(buddies, targets).map { buddy, target in
-                    BuddyPresence(publicKey: buddy, data: target.flatMap { open($0, in: body, bucketStart: $0.bucket * metadata.bucketBytes) })
-                }
-                return LookupResult(method: .download, presences: presences, faultyServers: faulty, isVerified: false)
+                let data = targets.map { target in target.flatMap { open($0, in: body, bucketStart: $0.bucket * metadata.bucketBytes) } }
+                return (data, faulty, false)
             } catch let error as DP5Error {
                 faulty.append(server)
                 firstError = firstError ?? error
@@ -206,7 +232,7 @@ public struct PreparedLookup: Sendable {
         throw firstError ?? DP5Error(.notEnoughReplies, "no lookup server answered the download", originalCode: 0x16)
     }
 
-    private func completePIR(replies: [[UInt8]?]) throws -> LookupResult {
+    private func completePIR(replies: [[UInt8]?]) throws -> (data: [[UInt8]?], faultyServers: [Int], isVerified: Bool) {
         let query = pirQuery!
         var refused: [Int] = []
         var answers: [[UInt8]?] = []
@@ -236,15 +262,11 @@ public struct PreparedLookup: Sendable {
         } catch let error as DP5Error {
             throw DP5Error(error.code, error.reason, servers: (error.servers + refused).sorted(), originalCode: error.originalCode)
         }
-        let presences = zip(buddies, targets).map { buddy, target -> BuddyPresence in
-            guard let target, let index = query.requestedBlocks.firstIndex(of: target.bucket) else {
-                return BuddyPresence(publicKey: buddy, data: nil)
-            }
-            return BuddyPresence(publicKey: buddy, data: open(target, in: decoded.blocks[index][...], bucketStart: 0))
+        let data = targets.map { target -> [UInt8]? in
+            guard let target, let index = query.requestedBlocks.firstIndex(of: target.bucket) else { return nil }
+            return open(target, in: decoded.blocks[index][...], bucketStart: 0)
         }
-        return LookupResult(
-            method: .pir, presences: presences, faultyServers: (decoded.faultyServers + refused).sorted(), isVerified: decoded.isVerified
-        )
+        return (data, (decoded.faultyServers + refused).sorted(), decoded.isVerified)
     }
 
     /// Whether `bytes` can be bucket `bucket` of this epoch's database: every record belongs

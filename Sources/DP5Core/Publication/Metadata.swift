@@ -3,7 +3,7 @@
 /// | offset | size | field |
 /// | --- | --- | --- |
 /// | 0 | 1 | version, 0x02 |
-/// | 1 | 1 | combined, 0x00 or 0x01 |
+/// | 1 | 1 | suite: 0x00 standard, 0x02 combined DP5-COMBINED-V1 (BLS12-381); the original's BN254 combined 0x01 is refused |
 /// | 2 | 4 | epoch (big-endian) |
 /// | 6 | 4 | dataEncSize (big-endian) |
 /// | 10 | 4 | epochLength (big-endian) |
@@ -65,10 +65,15 @@ public struct Metadata: Sendable, Hashable {
         guard bytes[0] == Self.version else {
             throw DP5Error(.malformedMetadata, "metadata version \(bytes[0]), expected \(Self.version)", originalCode: 0x02)
         }
-        guard bytes[1] <= 1 else {
-            throw DP5Error(.malformedMetadata, "metadata combined flag \(bytes[1]) is neither 0 nor 1", originalCode: 0x02)
+        guard bytes[1] == 0 || bytes[1] == CombinedParameters.metadataSuite else {
+            let detail = bytes[1] == 1 ? " (the original's BN254 combined suite, which this implementation does not speak)" : ""
+            throw DP5Error(
+                .malformedMetadata,
+                "metadata suite byte \(bytes[1])\(detail) is neither 0 (standard) nor \(CombinedParameters.metadataSuite) (combined BLS12-381)",
+                originalCode: 0x02
+            )
         }
-        self.combined = bytes[1] == 1
+        self.combined = bytes[1] == CombinedParameters.metadataSuite
         self.epoch = Epoch(bytes.bigEndianUInt32(atOffset: 2))
         self.dataEncSize = bytes.bigEndianUInt32(atOffset: 6)
         self.epochLength = bytes.bigEndianUInt32(atOffset: 10)
@@ -96,7 +101,7 @@ public struct Metadata: Sendable, Hashable {
 
     /// The 30-byte wire form.
     public var rawRepresentation: [UInt8] {
-        var bytes: [UInt8] = [Self.version, combined ? 1 : 0]
+        var bytes: [UInt8] = [Self.version, combined ? CombinedParameters.metadataSuite : 0]
         bytes.reserveCapacity(Self.byteCount)
         bytes.appendBigEndian(epoch.rawValue)
         bytes.appendBigEndian(dataEncSize)

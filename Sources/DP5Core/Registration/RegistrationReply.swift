@@ -15,6 +15,8 @@ public struct RegistrationReply: Sendable, Hashable {
         public static let wrongEpoch = Status(rawValue: 0x02)
         /// 0x03: the records are not a whole number of records, or more than 100.
         public static let malformedRecords = Status(rawValue: 0x03)
+        /// 0x04 (combined mode): σ is malformed, off the curve, outside G2 or the identity.
+        public static let refusedSignature = Status(rawValue: 0x04)
 
         public var description: String {
             switch self {
@@ -22,6 +24,7 @@ public struct RegistrationReply: Sendable, Hashable {
             case .messageTooShort: "message too short"
             case .wrongEpoch: "wrong epoch"
             case .malformedRecords: "malformed records"
+            case .refusedSignature: "refused signature"
             default: "status 0x" + [rawValue].hexString
             }
         }
