@@ -111,6 +111,10 @@ emit_fp2("PSI_CY", f2inv(f2pow(xi, (p - 1) // 2)))
 emit_fp2("SSWU_A", (0, 240))
 emit_fp2("SSWU_B", (1012, 1012))
 emit_fp2("SSWU_Z", ((-2) % p, (-1) % p))
+A_, B_, Z_ = (0, 240), (1012, 1012), ((-2) % p, (-1) % p)
+minus_b_over_a = f2mul(((-B_[0]) % p, (-B_[1]) % p), f2inv(A_))
+emit_fp2("SSWU_MINUS_B_OVER_A", minus_b_over_a)
+emit_fp2("SSWU_B_OVER_ZA", f2mul(B_, f2inv(f2mul(Z_, A_))))
 sys.path.insert(0, "")
 from py_ecc.optimized_bls12_381 import constants as c  # noqa: E402
 

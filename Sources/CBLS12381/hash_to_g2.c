@@ -32,7 +32,7 @@ static void sswu_rhs(fp2 *r, const fp2 *x) {
 
 /// Simplified SWU onto E2': y^2 = x^3 + A' x + B'.
 static void map_to_curve_sswu(fp2 *x, fp2 *y, const fp2 *u) {
-    fp2 u2, zu2, tv1, t, x1, gx1, x2, gx2, one;
+    fp2 u2, zu2, tv1, x1, gx1, x2, gx2, one;
     fp2_set_one(&one);
     fp2_sqr(&u2, u);
     fp2_mul(&zu2, &SSWU_Z, &u2);
@@ -42,22 +42,17 @@ static void map_to_curve_sswu(fp2 *x, fp2 *y, const fp2 *u) {
     int exceptional = (int)fp2_is_zero(&tv1);
     if (!exceptional) fp2_inv(&tv1, &tv1);
     // x1 = (-B / A) (1 + tv1), or B / (Z A) when tv1 = 0
-    fp2 inv_a;
-    fp2_inv(&inv_a, &SSWU_A);
     if (exceptional) {
-        fp2_mul(&t, &SSWU_Z, &SSWU_A);
-        fp2_inv(&t, &t);
-        fp2_mul(&x1, &SSWU_B, &t);
+        x1 = SSWU_B_OVER_ZA;
     } else {
-        fp2_mul(&t, &SSWU_B, &inv_a);
-        fp2_neg(&t, &t);
         fp2_add(&x1, &one, &tv1);
-        fp2_mul(&x1, &x1, &t);
+        fp2_mul(&x1, &x1, &SSWU_MINUS_B_OVER_A);
     }
     sswu_rhs(&gx1, &x1);
     fp2_mul(&x2, &zu2, &x1);
     sswu_rhs(&gx2, &x2);
-    if (fp2_sqrt(y, &gx1)) {
+    // The norm test costs one Fp exponentiation; a failed Fp2 square root costs about two.
+    if (fp2_is_square(&gx1) && fp2_sqrt(y, &gx1)) {
         *x = x1;
     } else {
         fp2_sqrt(y, &gx2);  // gx2 is a square whenever gx1 is not

@@ -167,7 +167,53 @@ void fp12_sqr(fp12 *r, const fp12 *a) {
     fp6_add(&r->c1, &t, &t);
 }
 
-void fp12_cyclotomic_sqr(fp12 *r, const fp12 *a) { fp12_sqr(r, a); }
+// (x + y t)^2 in Fp4 = Fp2[t]/(t^2 - xi): (x^2 + xi y^2) + 2 x y t.
+static void fp4_sqr(fp2 *r0, fp2 *r1, const fp2 *x, const fp2 *y) {
+    fp2 x2, y2, t;
+    fp2_sqr(&x2, x);
+    fp2_sqr(&y2, y);
+    fp2_mul_by_xi(&t, &y2);
+    fp2_add(r0, &x2, &t);
+    fp2_add(&t, x, y);
+    fp2_sqr(&t, &t);
+    fp2_sub(&t, &t, &x2);
+    fp2_sub(r1, &t, &y2);
+}
+
+// 3 x - 2 g and 3 x + 2 g.
+static void three_minus_two(fp2 *r, const fp2 *x, const fp2 *g) {
+    fp2 t;
+    fp2_sub(&t, x, g);
+    fp2_dbl(&t, &t);
+    fp2_add(r, &t, x);
+}
+
+static void three_plus_two(fp2 *r, const fp2 *x, const fp2 *g) {
+    fp2 t;
+    fp2_add(&t, x, g);
+    fp2_dbl(&t, &t);
+    fp2_add(r, &t, x);
+}
+
+// Granger and Scott, "Faster squaring in the cyclotomic subgroup of sixth degree extensions":
+// with t = w^3, f = A + B w + C w^2 over Fp4, A = g0 + g3 t, B = g1 + g4 t, C = g2 + g5 t
+// (g_k the coefficient of w^k), and for f in the cyclotomic subgroup
+//   f^2 = (3A^2 - 2 conj A) + (3 t C^2 + 2 conj B) w + (3B^2 - 2 conj C) w^2.
+// Checked against fp12_sqr by the tests (the pairing's vectors and properties).
+void fp12_cyclotomic_sqr(fp12 *r, const fp12 *a) {
+    const fp2 g0 = a->c0.c0, g1 = a->c1.c0, g2 = a->c0.c1, g3 = a->c1.c1, g4 = a->c0.c2, g5 = a->c1.c2;
+    fp2 x0, x1, y0, y1, z0, z1, t;
+    fp4_sqr(&x0, &x1, &g0, &g3);
+    fp4_sqr(&y0, &y1, &g2, &g5);
+    fp4_sqr(&z0, &z1, &g1, &g4);
+    three_minus_two(&r->c0.c0, &x0, &g0);
+    three_plus_two(&r->c1.c1, &x1, &g3);
+    fp2_mul_by_xi(&t, &y1);
+    three_plus_two(&r->c1.c0, &t, &g1);
+    three_minus_two(&r->c0.c2, &y0, &g4);
+    three_minus_two(&r->c0.c1, &z0, &g2);
+    three_plus_two(&r->c1.c2, &z1, &g5);
+}
 
 void fp12_conj(fp12 *r, const fp12 *a) {
     r->c0 = a->c0;

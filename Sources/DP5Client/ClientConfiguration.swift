@@ -50,6 +50,13 @@ public struct ClientConfiguration: Sendable {
     /// servers, `epochLength` to 1800, `dataEncSize` to 32.
     public init(contentsOfFile path: String) throws {
         var object = try ConfigurationObject(contentsOfFile: path)
+        try self.init(reading: &object)
+        self.sourceFile = path
+    }
+
+    /// Reads the keys of a `servers.cfg` from `object` (also a nested object of a two-level
+    /// configuration), refusing any other key.
+    public init(reading object: inout ConfigurationObject) throws {
         guard let registrationServer = try object.string("regServer") else {
             throw ConfigurationError(key: "regServer", "is required")
         }
@@ -67,7 +74,6 @@ public struct ClientConfiguration: Sendable {
             protocolConfiguration: protocolConfiguration,
             trust: trust
         )
-        self.sourceFile = path
     }
 
     /// `host:port` → `https://host:port`; an explicit scheme is kept; no trailing slash.
@@ -79,14 +85,13 @@ public struct ClientConfiguration: Sendable {
 }
 
 extension DP5Configuration {
-    /// Reads `epochLength`, `dataEncSize` and `combined` (defaults 1800, 32, false). Combined mode
-    /// is refused: it does not exist yet.
+    /// Reads `epochLength`, `dataEncSize` and `combined` (defaults 1800, 32, false).
+    /// `"combined": true` selects the combined suite DP5-COMBINED-V1 on BLS12-381
+    /// (docs/dp5-combined.md); the original's BN254 combined suite is not spoken.
     public init(reading object: inout ConfigurationObject) throws {
         let epochLength = try object.integer("epochLength", in: 1...Int(UInt32.max)) ?? 1800
         let dataEncSize = try object.integer("dataEncSize", in: DP5Parameters.tagBytes...(1 << 20)) ?? 32
-        if try object.bool("combined") == true {
-            throw ConfigurationError(key: "combined", "combined (BLS) mode is not supported yet; set it to false or leave it out")
-        }
-        try self.init(epochLength: UInt32(epochLength), dataEncSize: dataEncSize)
+        let combined = try object.bool("combined") ?? false
+        try self.init(epochLength: UInt32(epochLength), dataEncSize: dataEncSize, combined: combined)
     }
 }

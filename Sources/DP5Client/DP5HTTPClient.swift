@@ -66,6 +66,7 @@ public struct DP5HTTPClient: Sendable {
             // Absent from the original's answer.
             let epochLength: UInt32?
             let dataEncSize: Int?
+            let combined: Bool?
             let fastForward: Bool?
         }
         guard let status = try? JSONDecoder().decode(Status.self, from: Data(body)) else {
@@ -75,7 +76,7 @@ public struct DP5HTTPClient: Sendable {
         try mine.check(
             serverEpochLength: status.epochLength ?? mine.epochLength,
             dataEncSize: status.dataEncSize ?? mine.dataEncSize,
-            combined: mine.combined
+            combined: status.combined ?? mine.combined
         )
         return (Epoch(status.epoch), status.register, status.fastForward)
     }
@@ -96,6 +97,38 @@ public struct DP5HTTPClient: Sendable {
         let reply = try await postRegistration(message, currentEpoch: current)
         try RegistrationClient.verifyReply(reply, epoch: current.next)
         return current.next
+    }
+
+    /// Registers `privateKey`'s user with a combined-mode registration server for the next
+    /// epoch: one record carrying `data` for every buddy who knows the BLS public key.
+    ///
+    /// - Returns: the epoch registered for.
+    @discardableResult
+    public func registerCombined(privateKey: BLSPrivateKey, data: [UInt8]) async throws -> Epoch {
+        let current = try await registrationServerStatus().epoch
+        let client = CombinedRegistrationClient(privateKey: privateKey, configuration: configuration.protocolConfiguration)
+        let message = try client.registrationMessage(epoch: current.next, data: data)
+        let reply = try await postRegistration(message, currentEpoch: current)
+        try RegistrationClient.verifyReply(reply, epoch: current.next)
+        return current.next
+    }
+
+    /// Looks `buddies` up by BLS public key in a combined-mode deployment.
+    ///
+    /// - Parameter epochHash: H_G2(E) prepared for the epoch, to share between lookups.
+    public func lookupCombined(buddies: [BLSPublicKey], epoch requested: Epoch? = nil, epochHash: CombinedEpochHash? = nil) async throws -> CombinedLookupResult {
+        let epoch: Epoch
+        if let given = requested {
+            epoch = given
+        } else {
+            epoch = try await registrationServerStatus().epoch
+        }
+        return try await CombinedLookupClient().lookup(
+            buddies: buddies, epoch: epoch, parameters: configuration.lookupParameters,
+            expecting: configuration.protocolConfiguration, epochHash: epochHash
+        ) { server, body, limit in
+            try await postLookup(body, epoch: epoch, server: server, limit: limit)
+        }
     }
 
     /// POSTs a lookup request for `epoch` to lookup server `server` and returns its reply body.

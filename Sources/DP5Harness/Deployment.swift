@@ -27,6 +27,7 @@ public actor InProcessDeployment: DP5Deployment {
     private let configuration: DP5Configuration
     private let clock: any EpochClock
     private let processor: RegistrationProcessor
+    private let combinedProcessor: CombinedRegistrationProcessor
     private var epochOffset: UInt32 = 0
     private var registrations: [Epoch: [UInt8]] = [:]
     private var responders: [Epoch: LookupResponder] = [:]
@@ -37,6 +38,7 @@ public actor InProcessDeployment: DP5Deployment {
         self.numberOfLookupServers = numberOfLookupServers
         self.clock = clock
         self.processor = RegistrationProcessor(configuration: configuration)
+        self.combinedProcessor = CombinedRegistrationProcessor(configuration: configuration)
     }
 
     private var epoch: Epoch { Epoch(configuration.currentEpoch(clock: clock).rawValue &+ epochOffset) }
@@ -46,7 +48,8 @@ public actor InProcessDeployment: DP5Deployment {
     public func register(_ message: [UInt8], currentEpoch: Epoch) throws -> [UInt8] {
         // As a server's HTTP 403: a registration made in another epoch is refused outright.
         guard currentEpoch == epoch else { throw DeploymentRefusal(reason: "registration made in epoch \(currentEpoch), the server is in epoch \(epoch)") }
-        let outcome = processor.process(message, nextEpoch: epoch.next)
+        let outcome = configuration.combined
+            ? combinedProcessor.process(message, nextEpoch: epoch.next).outcome : processor.process(message, nextEpoch: epoch.next)
         registrations[epoch.next, default: []].append(contentsOf: outcome.storedRecords)
         return outcome.reply.rawRepresentation
     }

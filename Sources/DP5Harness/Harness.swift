@@ -12,6 +12,9 @@ public struct Harness: Sendable {
     public let parameters: LookupParameters
     /// How many requests run at once.
     public let concurrency: Int
+    /// The data a registrant gives one buddy; by default ``UserPopulation/presenceData(registrant:buddy:size:)``.
+    /// A two-level deployment's standard epochs carry the registrant's BLS public key instead.
+    public var data: @Sendable (_ registrant: DHPublicKey, _ buddy: DHPublicKey, _ size: Int) -> [UInt8] = UserPopulation.presenceData
 
     /// Creates a harness.
     public init(configuration: DP5Configuration, parameters: LookupParameters, concurrency: Int) {
@@ -29,13 +32,11 @@ public struct Harness: Sendable {
         progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws -> Epoch {
         let current = try await deployment.currentEpoch()
+        let (configuration, data) = (configuration, data)
         _ = try await forEach(users, progress: progress) { user in
             let client = RegistrationClient(privateKey: user.privateKey, configuration: configuration)
             let buddies = user.buddies.map {
-                BuddyRegistration(
-                    publicKey: $0,
-                    data: UserPopulation.presenceData(registrant: user.privateKey.publicKey, buddy: $0, size: configuration.dataPlainSize)
-                )
+                BuddyRegistration(publicKey: $0, data: data(user.privateKey.publicKey, $0, configuration.dataPlainSize))
             }
             let message = try client.registrationMessage(epoch: current.next, buddies: buddies)
             let reply = try await deployment.register(message, currentEpoch: current)
@@ -56,9 +57,11 @@ public struct Harness: Sendable {
         registered: [SimulatedUser],
         epoch: Epoch,
         on deployment: some DP5Deployment,
-        progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
+        progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in },
+        observe: @escaping @Sendable (_ looker: SimulatedUser, _ result: LookupResult) -> Void = { _, _ in }
     ) async throws -> LookupTally {
         let clock = ContinuousClock()
+        let (configuration, parameters, data) = (configuration, parameters, data)
         let registrations = Dictionary(registered.map { ($0.privateKey.publicKey, Set($0.buddies)) }, uniquingKeysWith: { $0.union($1) })
         let tallies = try await forEach(lookers, progress: progress) { user -> LookupTally in
             let me = user.privateKey.publicKey
@@ -77,14 +80,14 @@ public struct Harness: Sendable {
                 for server in error.servers { tally.faultyServers[server, default: 0] += 1 }
                 return tally
             }
+            observe(user, result)
             var tally = LookupTally(method: result.method)
             tally.latencies = [start.duration(to: clock.now)]
             if !result.isVerified && result.method != .none { tally.unverified = 1 }
             for server in result.faultyServers { tally.faultyServers[server, default: 0] += 1 }
             for presence in result.presences {
                 let expectedOnline = registrations[presence.publicKey]?.contains(me) ?? false
-                let expectedData = expectedOnline
-                    ? UserPopulation.presenceData(registrant: presence.publicKey, buddy: me, size: configuration.dataPlainSize) : nil
+                let expectedData = expectedOnline ? data(presence.publicKey, me, configuration.dataPlainSize) : nil
                 tally.answers += 1
                 if presence.isOnline { tally.online += 1 }
                 if presence.data != expectedData { tally.wrong += 1 }
@@ -96,7 +99,7 @@ public struct Harness: Sendable {
 
     /// Runs `body` for every element with at most ``concurrency`` at once, keeping input order,
     /// and reports each completion to `progress`.
-    private func forEach<Element: Sendable, Result: Sendable>(
+    func forEach<Element: Sendable, Result: Sendable>(
         _ elements: [Element],
         progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void,
         _ body: @escaping @Sendable (Element) async throws -> Result

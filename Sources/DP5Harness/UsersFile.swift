@@ -1,18 +1,22 @@
 import DP5Core
 import Foundation
 
-/// The harness's users file (`dp5 users N FILE`): JSON, each user's private key in hex and its
-/// buddies as indices into the same list.
+/// The harness's users file (`dp5 users N FILE`): JSON, each user's X25519 private key and BLS
+/// private key (combined mode) in hex and its buddies as indices into the same list.
 ///
 /// ```json
-/// {"users": [{"privateKey": "70076d0a…", "buddies": [3, 17, 42]}, …]}
+/// {"users": [{"privateKey": "70076d0a…", "blsPrivateKey": "263dbd79…", "buddies": [3, 17, 42]}, …]}
 /// ```
+///
+/// `blsPrivateKey` may be absent (files from before combined mode); such users cannot take
+/// part in combined or two-level runs.
 ///
 /// The file holds private keys: it is written readable by its owner only.
 public enum UsersFile {
     private struct Contents: Codable {
         struct User: Codable {
             let privateKey: String
+            let blsPrivateKey: String?
             let buddies: [Int]
         }
         let users: [User]
@@ -24,6 +28,7 @@ public enum UsersFile {
         let contents = Contents(users: try users.map { user in
             Contents.User(
                 privateKey: user.privateKey.rawRepresentation.hexString,
+                blsPrivateKey: user.blsPrivateKey?.rawRepresentation.hexString,
                 buddies: try user.buddies.map {
                     guard let position = index[$0] else { throw UsersFileError(path: path, "a buddy is not one of the users") }
                     return position
@@ -51,8 +56,15 @@ public enum UsersFile {
             }
             return key
         }
-        return try zip(keys, contents.users).map { key, user in
-            SimulatedUser(privateKey: key, buddies: try user.buddies.map {
+        let blsKeys = try contents.users.enumerated().map { position, user -> BLSPrivateKey? in
+            guard let hex = user.blsPrivateKey else { return nil }
+            guard let bytes = [UInt8](hexString: hex), let key = try? BLSPrivateKey(rawRepresentation: bytes) else {
+                throw UsersFileError(path: path, "user \(position) has no valid BLS private key")
+            }
+            return key
+        }
+        return try zip(zip(keys, blsKeys), contents.users).map { keyPair, user in
+            SimulatedUser(privateKey: keyPair.0, blsPrivateKey: keyPair.1, buddies: try user.buddies.map {
                 guard keys.indices.contains($0) else { throw UsersFileError(path: path, "buddy index \($0) is out of range") }
                 return keys[$0].publicKey
             })

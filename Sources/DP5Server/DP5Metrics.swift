@@ -88,6 +88,7 @@ extension RegistrationReply.Status {
         case .messageTooShort: "message_too_short"
         case .wrongEpoch: "wrong_epoch"
         case .malformedRecords: "malformed_records"
+        case .refusedSignature: "refused_signature"
         default: "status_\(rawValue)"
         }
     }

@@ -52,7 +52,7 @@ struct HTTPRoutes: Sendable {
         // The original answered epoch and register; the parameters let clients detect a mismatch
         // before they register (original clients ignore the extra keys).
         let parameters = configuration.protocolConfiguration
-        var json = "{\"epoch\": \(epoch), \"register\": \(authority != nil), \"epochLength\": \(parameters.epochLength), \"dataEncSize\": \(parameters.dataEncSize)"
+        var json = "{\"epoch\": \(epoch), \"register\": \(authority != nil), \"epochLength\": \(parameters.epochLength), \"dataEncSize\": \(parameters.dataEncSize), \"combined\": \(parameters.combined)"
         // Lets a harness find out before it registers anyone that the fast-forward it needs is off.
         if authority != nil { json += ", \"fastForward\": \(configuration.allowDebugFastForward)" }
         json += "}"
@@ -68,7 +68,7 @@ struct HTTPRoutes: Sendable {
         var request = request
         let body = try await request.collectBody(upTo: configuration.maxRequestBytes)
         do {
-            let reply = try await authority.register(Array(body.readableBytesView), urlEpoch: epoch)
+            let reply = try await authority.accept(Array(body.readableBytesView), urlEpoch: epoch)
             metrics.countRegistration((try? RegistrationReply(rawRepresentation: reply)).map { $0.status.metricLabel } ?? "unknown")
             return octetStream(reply)
         } catch let error as DP5ServerError {

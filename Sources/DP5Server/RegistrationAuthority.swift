@@ -22,6 +22,9 @@ actor RegistrationAuthority {
     private let registrationDirectory: String
     private let publications: PublicationDirectory
     private let processor: RegistrationProcessor
+    /// Combined mode's σ checks and pairings; used off the actor, so registrations arriving
+    /// together are processed on every core.
+    private nonisolated let combinedProcessor: CombinedRegistrationProcessor
     private let logger: Logger
     private let metrics: DP5Metrics
     /// Epochs added by `/debugfastforward`, kept in ``fastForwardPath`` across restarts.
@@ -49,6 +52,7 @@ actor RegistrationAuthority {
         self.registrationDirectory = registrationDirectory
         self.publications = publications
         self.processor = RegistrationProcessor(configuration: configuration)
+        self.combinedProcessor = CombinedRegistrationProcessor(configuration: configuration)
         self.keptEpochs = max(2, keptEpochs)
         self.logger = logger
         self.fastForwardOffset = try Self.storedFastForwardOffset(at: registrationDirectory + "/" + Self.fastForwardFileName)
@@ -87,7 +91,46 @@ actor RegistrationAuthority {
         registrationDirectory + "/" + String(format: "%08x", epoch.rawValue) + "." + suffix
     }
 
-    /// Handles `POST /register/<urlEpoch>/`.
+    /// Handles `POST /register/<urlEpoch>/` in either mode.
+    ///
+    /// In combined mode σ is decoded, checked and paired before the actor is entered (the
+    /// epoch σ claims is checked against the server's inside, where the epoch cannot move).
+    ///
+    /// - Returns: the 5-byte reply, sent only after accepted records are on disk.
+    /// - Throws: ``DP5ServerError/refused(_:)`` if `urlEpoch` is not the current epoch.
+    nonisolated func accept(_ message: [UInt8], urlEpoch: Epoch) async throws -> [UInt8] {
+        guard combinedProcessor.configuration.combined else { return try await register(message, urlEpoch: urlEpoch) }
+        let processed = Epoch(wireBytes: message).map { combinedProcessor.process(message, nextEpoch: $0) }
+        return try await storeCombined(message, processed: processed, urlEpoch: urlEpoch)
+    }
+
+    private func storeCombined(_ message: [UInt8], processed: CombinedRegistrationProcessor.Outcome?, urlEpoch: Epoch) throws -> [UInt8] {
+        let next = try checkRegistrationEpoch(urlEpoch)
+        // Refusals for the length or the epoch are cheap to recompute against the server's epoch.
+        let result = processed.flatMap { $0.outcome.reply.epoch == next ? $0 : nil } ?? combinedProcessor.process(message, nextEpoch: next)
+        if let refusal = result.signatureError {
+            logger.warning("Refused a combined registration: sigma is \(refusal)", metadata: ["dp5.epoch": "\(next)", "dp5.refusal": "\(refusal)"])
+        }
+        if !result.outcome.storedRecords.isEmpty {
+            try DurableFiles.appendRecordsAndSync(result.outcome.storedRecords, recordSize: configuration.recordSize, to: registrationPath(next))
+        }
+        return result.outcome.reply.rawRepresentation
+    }
+
+    /// The checks of the URL's epoch both modes share; returns the epoch registrations are for.
+    private func checkRegistrationEpoch(_ urlEpoch: Epoch) throws -> Epoch {
+        try publishDueEpochs()
+        let current = currentEpoch
+        guard urlEpoch == current else {
+            throw DP5ServerError.refused("registration made in epoch \(urlEpoch), the server is in epoch \(current)")
+        }
+        guard !publications.isPublished(current.next) else {
+            throw DP5ServerError.refused("registration made in epoch \(urlEpoch), the server is in epoch \(current) and has already published \(current.next)")
+        }
+        return current.next
+    }
+
+    /// Handles a standard-mode `POST /register/<urlEpoch>/`.
     ///
     /// - Returns: the 5-byte reply, sent only after accepted records are on disk.
     /// - Throws: ``DP5ServerError/refused(_:)`` if `urlEpoch` is not the current epoch.

@@ -45,7 +45,16 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Server log level (trace … critical); the servers' logs go to standard error.")
     var logLevel: Logger.Level = .warning
 
+    @Flag(help: "Run a combined-mode (BLS12-381) deployment alone: one record per user, looked up by BLS public key.")
+    var combined = false
+
+    @Flag(help: "Run the two-level client: a standard deployment (long epochs) carrying BLS keys, then a combined one (short epochs) for who is online now.")
+    var twoLevel = false
+
     func run() async throws {
+        if combined && twoLevel { throw ValidationError("--combined and --two-level are exclusive") }
+        if combined { return try await runCombined() }
+        if twoLevel { return try await runTwoLevel() }
         let protocolConfiguration = try DP5Configuration(dataEncSize: dataEncSize)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-demo-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -66,6 +75,70 @@ struct DemoCommand: AsyncParsableCommand {
                     configuration: protocolConfiguration, parameters: client.lookupParameters,
                     concurrency: concurrency, deployment: HTTPDeployment(client: http), lookupServers: client.lookupServers
                 ).run(users: population, lookers: population)
+            }
+        }
+        if !passed { throw ExitCode.failure }
+    }
+}
+
+extension DemoCommand {
+    private func runCombined() async throws {
+        let protocolConfiguration = try DP5Configuration(dataEncSize: dataEncSize, combined: true)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-demo-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var generator = SecureRandomNumberGenerator()
+        let population = UserPopulation.generate(count: users, using: &generator)
+        let logger = LoggingOptions.makeLogger(label: "dp5.demo", level: logLevel)
+        let (users, concurrency) = (self.users, self.concurrency)
+        let passed = try await LocalCluster.run(
+            lookupServers: lookupServers, privacyLevel: privacyLevel, protocolConfiguration: protocolConfiguration,
+            directory: directory, logger: logger
+        ) { cluster in
+            let client = cluster.clientConfiguration
+            print("DP5 demo, combined mode (BLS12-381): \(users) users; registration server \(client.registrationServer);")
+            print("  lookup servers \(client.lookupServers.joined(separator: ", ")); privacy level \(client.lookupParameters.privacyLevel); dataEncSize \(protocolConfiguration.dataEncSize)")
+            return try await DP5HTTPClient.withClient(configuration: client, connectionsPerServer: concurrency) { http in
+                try await CombinedHarnessRun(
+                    configuration: protocolConfiguration, parameters: client.lookupParameters,
+                    concurrency: concurrency, deployment: HTTPDeployment(client: http), lookupServers: client.lookupServers
+                ).run(users: population, lookers: population)
+            }
+        }
+        if !passed { throw ExitCode.failure }
+    }
+
+    private func runTwoLevel() async throws {
+        // Long standard epochs whose records hold a 48-byte key; short combined epochs.
+        let standardConfiguration = try DP5Configuration(epochLength: 86_400, dataEncSize: max(dataEncSize, CombinedParameters.publicKeyBytes + 16))
+        let combinedConfiguration = try DP5Configuration(epochLength: 300, dataEncSize: dataEncSize, combined: true)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-demo-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var generator = SecureRandomNumberGenerator()
+        let population = UserPopulation.generate(count: users, using: &generator)
+        let logger = LoggingOptions.makeLogger(label: "dp5.demo", level: logLevel)
+        let (users, concurrency, lookupServers, privacyLevel) = (self.users, self.concurrency, self.lookupServers, self.privacyLevel)
+        let passed = try await LocalCluster.run(
+            lookupServers: lookupServers, privacyLevel: privacyLevel, protocolConfiguration: standardConfiguration,
+            directory: directory + "/standard", logger: logger
+        ) { standardCluster in
+            try await LocalCluster.run(
+                lookupServers: lookupServers, privacyLevel: privacyLevel, protocolConfiguration: combinedConfiguration,
+                directory: directory + "/combined", logger: logger
+            ) { combinedCluster in
+                let standardClient = standardCluster.clientConfiguration, combinedClient = combinedCluster.clientConfiguration
+                print("DP5 demo, two-level: \(users) users")
+                print("  standard deployment (epochs of \(standardConfiguration.epochLength) s, dataEncSize \(standardConfiguration.dataEncSize)): registration server \(standardClient.registrationServer)")
+                print("  combined deployment (epochs of \(combinedConfiguration.epochLength) s, dataEncSize \(combinedConfiguration.dataEncSize)): registration server \(combinedClient.registrationServer)")
+                return try await DP5HTTPClient.withClient(configuration: standardClient, connectionsPerServer: concurrency) { standardHTTP in
+                    try await DP5HTTPClient.withClient(configuration: combinedClient, connectionsPerServer: concurrency) { combinedHTTP in
+                        try await TwoLevelRun(
+                            standardConfiguration: standardConfiguration, standardParameters: standardClient.lookupParameters,
+                            standard: HTTPDeployment(client: standardHTTP),
+                            combinedConfiguration: combinedConfiguration, combinedParameters: combinedClient.lookupParameters,
+                            combined: HTTPDeployment(client: combinedHTTP), concurrency: concurrency, lookupServers: combinedClient.lookupServers
+                        ).run(users: population, lookers: population)
+                    }
+                }
             }
         }
         if !passed { throw ExitCode.failure }

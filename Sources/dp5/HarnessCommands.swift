@@ -36,7 +36,7 @@ struct ClientCommand: AsyncParsableCommand {
         discussion: "The registration server must have \"allowDebugFastForward\": true."
     )
 
-    @Argument(help: "Client configuration (servers.cfg).")
+    @Argument(help: "Client configuration (servers.cfg; with --two-level, a two-level configuration naming both deployments).")
     var config: String
 
     @Argument(help: "Users file from `dp5 users`.")
@@ -48,15 +48,45 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(help: "Requests in flight at once (default: 5 × CPUs, as the original).")
     var concurrency = 5 * ProcessInfo.processInfo.activeProcessorCount
 
+    @Flag(help: "The configuration names a standard and a combined deployment: distribute BLS keys, then look up who is online now.")
+    var twoLevel = false
+
     func run() async throws {
+        if twoLevel { return try await runTwoLevel() }
         let configuration = try loadConfiguration(config, ClientConfiguration.init(contentsOfFile:))
         let population = try UsersFile.read(from: users)
         let lookers = numberOfLookups.map { Array(population.shuffled().prefix($0)) } ?? population
         let passed = try await DP5HTTPClient.withClient(configuration: configuration, connectionsPerServer: concurrency) { client in
-            try await HarnessRun(
+            if configuration.protocolConfiguration.combined {
+                return try await CombinedHarnessRun(
+                    configuration: configuration.protocolConfiguration, parameters: configuration.lookupParameters,
+                    concurrency: concurrency, deployment: HTTPDeployment(client: client), lookupServers: configuration.lookupServers
+                ).run(users: population, lookers: lookers)
+            }
+            return try await HarnessRun(
                 configuration: configuration.protocolConfiguration, parameters: configuration.lookupParameters,
                 concurrency: concurrency, deployment: HTTPDeployment(client: client), lookupServers: configuration.lookupServers
             ).run(users: population, lookers: lookers)
+        }
+        if !passed { throw ExitCode.failure }
+    }
+}
+
+extension ClientCommand {
+    private func runTwoLevel() async throws {
+        let configuration = try loadConfiguration(config, TwoLevelConfiguration.init(contentsOfFile:))
+        let population = try UsersFile.read(from: users)
+        let lookers = numberOfLookups.map { Array(population.shuffled().prefix($0)) } ?? population
+        let concurrency = concurrency
+        let passed = try await DP5HTTPClient.withClient(configuration: configuration.standard, connectionsPerServer: concurrency) { standard in
+            try await DP5HTTPClient.withClient(configuration: configuration.combined, connectionsPerServer: concurrency) { combined in
+                try await TwoLevelRun(
+                    standardConfiguration: configuration.standard.protocolConfiguration, standardParameters: configuration.standard.lookupParameters,
+                    standard: HTTPDeployment(client: standard),
+                    combinedConfiguration: configuration.combined.protocolConfiguration, combinedParameters: configuration.combined.lookupParameters,
+                    combined: HTTPDeployment(client: combined), concurrency: concurrency, lookupServers: configuration.combined.lookupServers
+                ).run(users: population, lookers: lookers)
+            }
         }
         if !passed { throw ExitCode.failure }
     }

@@ -67,7 +67,7 @@ struct ConfigurationTests {
         (#"{"isRegServer": true, "server": {"server.socket_port": "8443"}}"#, "server.server.socket_port"),
         (#"{"isRegServer": true, "server": {"server.socket_port": 70000}}"#, "server.server.socket_port"),
         (#"{"isRegServer": true, "server": {"server.bogus": 1}}"#, "server.server.bogus"),
-        (#"{"isRegServer": true, "combined": true}"#, "combined"),
+        (#"{"isRegServer": true, "combined": "yes"}"#, "combined"),
         (#"{"isRegServer": true, "dataEncSize": 8}"#, "dataEncSize"),
         (#"{"isLookupServer": true}"#, "regServer"),
         (#"{"isRegServer": false}"#, "isRegServer"),

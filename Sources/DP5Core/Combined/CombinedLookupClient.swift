@@ -47,6 +47,24 @@ public struct CombinedLookupClient: Sendable {
     }
 }
 
+extension CombinedLookupClient {
+    /// Runs a whole combined-mode lookup over `send`, with the checks of
+    /// ``LookupClient/lookup(buddies:epoch:parameters:expecting:send:)``.
+    public func lookup(
+        buddies: [BLSPublicKey],
+        epoch: Epoch,
+        parameters: LookupParameters,
+        expecting configuration: DP5Configuration? = nil,
+        epochHash: CombinedEpochHash? = nil,
+        send: @escaping LookupClient.Send
+    ) async throws -> CombinedLookupResult {
+        let (prepared, records) = try await LookupClient.exchange(epoch: epoch, parameters: parameters, expecting: configuration, send: send) { metadata in
+            try prepareLookup(buddies: buddies, metadata: metadata, parameters: parameters, epochHash: epochHash)
+        }
+        return prepared.combinedResult(records)
+    }
+}
+
 /// The outcome of one combined-mode lookup.
 public struct CombinedLookupResult: Sendable, Hashable {
     /// How the buckets were fetched.

@@ -29,17 +29,32 @@ extension LookupClient {
         expecting configuration: DP5Configuration? = nil,
         send: @escaping Send
     ) async throws -> LookupResult {
+        let (prepared, records) = try await Self.exchange(epoch: epoch, parameters: parameters, expecting: configuration, send: send) { metadata in
+            try prepareLookup(buddies: buddies, metadata: metadata, parameters: parameters)
+        }
+        return prepared.result(records)
+    }
+
+    /// The metadata, requests and replies of one lookup, for either mode: `prepare` turns the
+    /// agreed metadata into the planned lookup.
+    static func exchange(
+        epoch: Epoch,
+        parameters: LookupParameters,
+        expecting configuration: DP5Configuration?,
+        send: @escaping Send,
+        prepare: (Metadata) throws -> PreparedLookup
+    ) async throws -> (PreparedLookup, LookupRecords) {
         let servers = parameters.numberOfServers
         let (metadata, answering, metadataVerified) = try await Self.agreedMetadata(epoch: epoch, servers: servers, send: send)
         try configuration.map { try metadata.check(matches: $0) }
-        let prepared = try prepareLookup(buddies: buddies, metadata: metadata, parameters: parameters)
+        let prepared = try prepare(metadata)
         switch prepared.method {
         case .none:
-            var result = try prepared.complete(replies: Array(repeating: nil, count: servers))
-            result.isVerified = metadataVerified
-            return result
+            var records = try prepared.completeRecords(replies: Array(repeating: nil, count: servers))
+            records.isVerified = metadataVerified
+            return (prepared, records)
         case .download:
-            return try await download(prepared, answering: answering, send: send)
+            return (prepared, try await download(prepared, answering: answering, send: send))
         case .pir:
             let limits = prepared.replyLimits
             let replies = await withTaskGroup(of: (Int, [UInt8]?).self) { group in
@@ -51,7 +66,7 @@ extension LookupClient {
                 for await (server, reply) in group { replies[server] = reply }
                 return replies
             }
-            return try prepared.complete(replies: replies)
+            return (prepared, try prepared.completeRecords(replies: replies))
         }
     }
 
@@ -101,11 +116,11 @@ extension LookupClient {
     }
 
     /// The download path: the file from one server, checked against the digests of the others.
-    private func download(_ prepared: PreparedLookup, answering: Set<Int>, send: @escaping Send) async throws -> LookupResult {
+    private static func download(_ prepared: PreparedLookup, answering: Set<Int>, send: @escaping Send) async throws -> LookupRecords {
         let servers = prepared.requests.count
         guard let request = prepared.requests.first(where: { $0 != nil }) ?? nil,
             let chosen = prepared.requests.firstIndex(where: { $0 != nil })
-        else { return try prepared.complete(replies: Array(repeating: nil, count: servers)) }
+        else { return try prepared.completeRecords(replies: Array(repeating: nil, count: servers)) }
         let limit = prepared.replyLimits[chosen]
         let digestRequest = LookupRequest.digest(prepared.epoch).rawRepresentation
         let epoch = prepared.epoch
@@ -128,12 +143,12 @@ extension LookupClient {
             let server = order[index]
             index += 1
             var replies = [[UInt8]?](repeating: nil, count: servers)
-            let result: LookupResult
+            let result: LookupRecords
             let reply: [UInt8]
             do {
                 reply = try await send(server, request, limit)
                 replies[server] = reply
-                result = try prepared.complete(replies: replies)
+                result = try prepared.completeRecords(replies: replies)
             } catch {
                 if let error = error as? DP5Error, !error.servers.isEmpty { faulty.formUnion(error.servers) }
                 lastFailure = error
@@ -155,7 +170,7 @@ extension LookupClient {
             let tally = Dictionary(grouping: votes.keys, by: { votes[$0]! })
             guard votes.count > 1 else {
                 // Nobody else vouches (original servers, or the others silent): unchecked.
-                return LookupResult(method: .download, presences: result.presences, faultyServers: faulty.sorted(), isVerified: false)
+                return LookupRecords(data: result.data, faultyServers: faulty.sorted(), isVerified: false)
             }
             guard let winner = tally.first(where: { 2 * $0.value.count > votes.count }) else {
                 throw DP5Error(
@@ -167,7 +182,7 @@ extension LookupClient {
             let (majority, members) = (winner.key, winner.value)
             faulty.formUnion(votes.keys.filter { votes[$0] != majority })
             if digest == majority {
-                return LookupResult(method: .download, presences: result.presences, faultyServers: faulty.sorted(), isVerified: members.count > 1)
+                return LookupRecords(data: result.data, faultyServers: faulty.sorted(), isVerified: members.count > 1)
             }
             // This server's file is out of line: fetch from one the majority vouches for next.
             faulty.insert(server)

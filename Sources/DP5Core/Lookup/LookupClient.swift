@@ -137,6 +137,14 @@ struct LookupTarget: Sendable {
     let bucket: Int
 }
 
+/// What a lookup found, target by target, before it is tied to the buddies' keys.
+struct LookupRecords: Sendable {
+    /// Each target's opened data, or `nil` (offline).
+    var data: [[UInt8]?]
+    var faultyServers: [Int]
+    var isVerified: Bool
+}
+
 /// How a lookup fetches the buckets it needs.
 public enum LookupMethod: Sendable, Hashable {
     /// PIR queries to every lookup server.
@@ -171,24 +179,30 @@ public struct PreparedLookup: Sendable {
     ///   protocol document's rule), not as a failed lookup.
     /// - Throws: ``DP5Error`` if too few servers answered usefully to decide.
     public func complete(replies: [[UInt8]?]) throws -> LookupResult {
-        let found = try completeRecords(replies: replies)
-        let presences = zip(buddies, found.data).map { BuddyPresence(publicKey: $0, data: $1) }
-        return LookupResult(method: method, presences: presences, faultyServers: found.faultyServers, isVerified: found.isVerified)
+        result(try completeRecords(replies: replies))
     }
 
     /// Reads the servers' replies to a combined-mode lookup.
     public func completeCombined(replies: [[UInt8]?]) throws -> CombinedLookupResult {
-        let found = try completeRecords(replies: replies)
+        combinedResult(try completeRecords(replies: replies))
+    }
+
+    func result(_ found: LookupRecords) -> LookupResult {
+        let presences = zip(buddies, found.data).map { BuddyPresence(publicKey: $0, data: $1) }
+        return LookupResult(method: method, presences: presences, faultyServers: found.faultyServers, isVerified: found.isVerified)
+    }
+
+    func combinedResult(_ found: LookupRecords) -> CombinedLookupResult {
         let presences = zip(combinedBuddies, found.data).map { CombinedBuddyPresence(publicKey: $0, data: $1) }
         return CombinedLookupResult(method: method, presences: presences, faultyServers: found.faultyServers, isVerified: found.isVerified)
     }
 
     /// Each target's opened data (in target order), the faulty servers, and whether the answer is verified.
-    private func completeRecords(replies: [[UInt8]?]) throws -> (data: [[UInt8]?], faultyServers: [Int], isVerified: Bool) {
+    func completeRecords(replies: [[UInt8]?]) throws -> LookupRecords {
         precondition(replies.count == requests.count, "one reply slot per lookup server")
         switch method {
         case .none:
-            return (targets.map { _ in nil }, [], false)
+            return LookupRecords(data: targets.map { _ in nil }, faultyServers: [], isVerified: false)
         case .download:
             return try completeDownload(replies: replies)
         case .pir:
@@ -196,7 +210,7 @@ public struct PreparedLookup: Sendable {
         }
     }
 
-    private func completeDownload(replies: [[UInt8]?]) throws -> (data: [[UInt8]?], faultyServers: [Int], isVerified: Bool) {
+    private func completeDownload(replies: [[UInt8]?]) throws -> LookupRecords {
         var firstError: DP5Error?
         var faulty: [Int] = []
         // Any server's copy of the data file will do: a client whose chosen server fails asks another.
@@ -223,7 +237,7 @@ public struct PreparedLookup: Sendable {
                     }
                 }
                 let data = targets.map { target in target.flatMap { open($0, in: body, bucketStart: $0.bucket * metadata.bucketBytes) } }
-                return (data, faulty, false)
+                return LookupRecords(data: data, faultyServers: faulty, isVerified: false)
             } catch let error as DP5Error {
                 faulty.append(server)
                 firstError = firstError ?? error
@@ -232,7 +246,7 @@ public struct PreparedLookup: Sendable {
         throw firstError ?? DP5Error(.notEnoughReplies, "no lookup server answered the download", originalCode: 0x16)
     }
 
-    private func completePIR(replies: [[UInt8]?]) throws -> (data: [[UInt8]?], faultyServers: [Int], isVerified: Bool) {
+    private func completePIR(replies: [[UInt8]?]) throws -> LookupRecords {
         let query = pirQuery!
         var refused: [Int] = []
         var answers: [[UInt8]?] = []
@@ -266,7 +280,7 @@ public struct PreparedLookup: Sendable {
             guard let target, let index = query.requestedBlocks.firstIndex(of: target.bucket) else { return nil }
             return open(target, in: decoded.blocks[index][...], bucketStart: 0)
         }
-        return (data, (decoded.faultyServers + refused).sorted(), decoded.isVerified)
+        return LookupRecords(data: data, faultyServers: (decoded.faultyServers + refused).sorted(), isVerified: decoded.isVerified)
     }
 
     /// Whether `bytes` can be bucket `bucket` of this epoch's database: every record belongs
