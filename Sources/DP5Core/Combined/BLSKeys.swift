@@ -2,7 +2,8 @@
 public struct BLSPublicKey: Sendable, Hashable, CustomStringConvertible {
     /// The 48-byte compressed form (the ZCash/IETF serialisation).
     public let rawRepresentation: [UInt8]
-    let point: G1Point
+    /// The decoded point.
+    public let point: G1Point
 
     /// Decodes and checks a public key.
     ///
