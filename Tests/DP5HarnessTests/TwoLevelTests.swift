@@ -22,10 +22,13 @@ struct TwoLevelTests {
         _ = try await keyDistribution.registerAll(users, on: standard)
         let standardEpoch = try await standard.fastForward().new
         let learned = Mutex<[DHPublicKey: [BLSPublicKey]]>([:])
-        let standardTally = try await keyDistribution.lookUp(users, registered: users, epoch: standardEpoch, on: standard) { looker, result in
-            let keys = result.presences.compactMap { $0.data.flatMap { try? BLSPublicKey(rawRepresentation: $0.prefix(48)) } }
-            learned.withLock { $0[looker.privateKey.publicKey] = keys }
-        }
+        let standardTally = try await keyDistribution.lookUp(
+            users, registered: users, epoch: standardEpoch, on: standard,
+            observe: { looker, result in
+                let keys = result.presences.compactMap { $0.data.flatMap { try? BLSPublicKey(rawRepresentation: $0.prefix(48)) } }
+                learned.withLock { $0[looker.privateKey.publicKey] = keys }
+            }
+        )
         #expect(standardTally.wrong == 0 && standardTally.failed == 0)
         #expect(standardTally.online > 0)
         let keysByLooker = learned.withLock { $0 }

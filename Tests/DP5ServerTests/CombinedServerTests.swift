@@ -66,6 +66,10 @@ struct CombinedServerTests {
             standard.protocolConfiguration = try DP5Configuration(epochLength: 60, dataEncSize: 32)
             try await DP5HTTPClient.withClient(configuration: standard) { client in
                 await #expect(throws: DP5Error(.configurationMismatch, "")) { try await client.registrationServerStatus() }
+                // A standard registration is refused by the combined server's length check.
+                let current = Self.configuration.currentEpoch(clock: FixedClock())
+                let reply = try await client.postRegistration(current.next.wireBytes + [UInt8](repeating: 0, count: 100 * 42), currentEpoch: current)
+                #expect(reply == [0x03] + current.next.wireBytes)
             }
         }
     }
