@@ -9,19 +9,18 @@ _Static_assert(sizeof(g1_affine) == BLS_G1_WORDS * 8, "G1 word layout");
 _Static_assert(sizeof(g2_affine) == BLS_G2_WORDS * 8, "G2 word layout");
 _Static_assert(sizeof(miller_line) * MILLER_STEPS == BLS_G2_PREPARED_WORDS * 8, "prepared layout");
 
+// Constant time: the scalar is a private key. Valid when scalar - r borrows and some word is set.
 int bls_scalar_is_valid(const uint8_t scalar[32]) {
-    uint64_t w[4];
-    int nonzero = 0;
+    uint64_t nonzero = 0, borrow = 0;
     for (int i = 0; i < 4; i++) {
-        w[i] = 0;
-        for (int j = 0; j < 8; j++) w[i] = (w[i] << 8) | scalar[(3 - i) * 8 + j];
-        nonzero |= w[i] != 0;
+        uint64_t w = 0;
+        for (int j = 0; j < 8; j++) w = (w << 8) | scalar[(3 - i) * 8 + j];
+        nonzero |= w;
+        u128 d = (u128)w - R_RAW[i] - borrow;
+        borrow = (uint64_t)(d >> 64) & 1;
     }
-    for (int i = 3; i >= 0; i--) {
-        if (w[i] < R_RAW[i]) return nonzero;
-        if (w[i] > R_RAW[i]) return 0;
-    }
-    return 0;
+    uint64_t is_nonzero = (nonzero | ((uint64_t)0 - nonzero)) >> 63;
+    return (int)(borrow & is_nonzero);
 }
 
 void bls_g1_generator(uint64_t out[BLS_G1_WORDS]) {

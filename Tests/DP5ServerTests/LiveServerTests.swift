@@ -187,7 +187,7 @@ struct LiveServerTests {
                 }
                 let status = try await call(registration + "/")
                 #expect(status.status == 200)
-                #expect(String(decoding: status.body, as: UTF8.self) == "{\"epoch\": 788928, \"register\": true, \"epochLength\": 1800, \"dataEncSize\": 32, \"fastForward\": true}")
+                #expect(String(decoding: status.body, as: UTF8.self) == "{\"epoch\": 788928, \"register\": true, \"epochLength\": 1800, \"dataEncSize\": 32, \"combined\": false, \"fastForward\": true}")
 
                 // Registration: path and query forms; a wrong URL epoch is HTTP 403; a wrong body epoch is 0x02.
                 let current = Epoch(788_928)
