@@ -51,8 +51,8 @@ static void map_to_curve_sswu(fp2 *x, fp2 *y, const fp2 *u) {
     sswu_rhs(&gx1, &x1);
     fp2_mul(&x2, &zu2, &x1);
     sswu_rhs(&gx2, &x2);
-    // The norm test costs one Fp exponentiation; a failed Fp2 square root costs about two.
-    if (fp2_is_square(&gx1) && fp2_sqrt(y, &gx1)) {
+    // A failed square root stops after its first Fp exponentiation (the norm's root).
+    if (fp2_sqrt(y, &gx1)) {
         *x = x1;
     } else {
         fp2_sqrt(y, &gx2);  // gx2 is a square whenever gx1 is not
