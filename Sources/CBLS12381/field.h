@@ -265,8 +265,6 @@ static inline int fp2_sgn0(const fp2 *a) {
     return sign0 | (zero0 & sign1);
 }
 
-/// 1 when a is a square in Fp2: its norm a0^2 + a1^2 is a square in Fp (or zero).
-int fp2_is_square(const fp2 *a);
 /// Square root in Fp2 (p = 3 mod 4); returns 1 and sets r when a is a square, else 0. Public data only.
 int fp2_sqrt(fp2 *r, const fp2 *a);
 

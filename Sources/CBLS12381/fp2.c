@@ -1,16 +1,6 @@
 // Square roots in Fp2, used on public data only (decompression, hash-to-curve).
 #include "field.h"
 
-int fp2_is_square(const fp2 *a) {
-    fp n, t, legendre, minus_one;
-    fp_sqr(&n, &a->c0);
-    fp_sqr(&t, &a->c1);
-    fp_add(&n, &n, &t);
-    fp_pow(&legendre, &n, EXP_P_MINUS_1_DIV_2, 6);
-    fp_neg(&minus_one, &FP_ONE);
-    return !fp_eq(&legendre, &minus_one);
-}
-
 // Through Fp: for a = a0 + a1 u with a1 != 0, n = sqrt(a0^2 + a1^2), x0 = sqrt((a0 ± n)/2) and
 // x1 = a1 / (2 x0) give (x0 + x1 u)^2 = a (x0^2 - x1^2 = a0 follows from n^2 = a0^2 + a1^2).
 // Three or four Fp exponentiations instead of two in Fp2. The result is verified by squaring,
