@@ -30,10 +30,14 @@ public struct MeshTopology: Sendable, Hashable {
         servers.flatMap { id in neighbours(of: id).filter { id < $0 }.sorted().map { (id, $0) } }
     }
 
-    /// Whether every server links with every other: the one-hop layout the mesh always had.
+    /// The servers that link with at least one other (a section listing no one, or no one who
+    /// lists it back, takes no part in forwarding).
+    public var linkedServers: Set<String> { Set(listings.keys.filter { !neighbours(of: $0).isEmpty }) }
+
+    /// Whether every linked server links with every other: the one-hop layout the mesh always had.
     public var isFullMesh: Bool {
-        let all = Set(listings.keys)
-        return listings.keys.allSatisfy { neighbours(of: $0) == all.subtracting([$0]) }
+        let linked = linkedServers
+        return linked.allSatisfy { neighbours(of: $0) == linked.subtracting([$0]) }
     }
 
     /// The servers `id` cannot reach over links (by ID, sorted); empty when the mesh is connected.
@@ -52,9 +56,9 @@ public struct MeshTopology: Sendable, Hashable {
         servers.flatMap { id in (listings[id] ?? []).filter { listings[$0]?.contains(id) != true }.sorted().map { (id, $0) } }
     }
 
-    /// The longest path an interest needs to travel: one less than the number of servers (no
-    /// shortest path is longer), at least 1.
-    public var maximumHops: Int { max(1, listings.count - 1) }
+    /// The longest path an interest needs to travel: one less than the number of linked servers
+    /// (no shortest path is longer), at least 1.
+    public var maximumHops: Int { max(1, linkedServers.count - 1) }
 
     /// `name (ID id)` for messages.
     public func describe(_ id: String) -> String { names[id].map { "\($0) (ID \(id))" } ?? "ID \(id)" }

@@ -77,10 +77,10 @@ public struct PeerConfiguration: Sendable, Hashable {
         configuration.ownAuthKey = section.textIgnoringCase("authKey")
         let entries = section.children.filter(\.isPeerEntry)
         configuration.add(entries, defaultPort: defaultPort)
-        let topology = MeshTopology(sections: root.children.compactMap { section in
+        let topology = MeshTopology(sections: root.children.compactMap { section -> (id: String, name: String, peers: Set<String>)? in
             guard let id = section.textIgnoringCase("ID"), !id.isEmpty else { return nil }
             let peers = section.children.filter(\.isPeerEntry).compactMap { $0.textIgnoringCase("ID") }.filter { !$0.isEmpty }
-            return (id, section.localName, Set(peers))
+            return (id, String(section.localName), Set(peers))
         })
         configuration.topology = topology
         if let ownID = configuration.ownID, !ownID.isEmpty, !configuration.peers.isEmpty {

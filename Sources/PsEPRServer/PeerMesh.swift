@@ -241,8 +241,10 @@ final class PeerMesh: Sendable {
         let interests = router.interests
         let instant = router.currentInstant
         state.withLock { state in
-            for id in state.links.keys {
-                state.links[id]?.granted = state.links[id]?.granted.filter { $0.value.expires > instant } ?? [:]
+            for id in Array(state.links.keys) {
+                guard var link = state.links[id] else { continue }
+                link.granted = link.granted.filter { $0.value.expires > instant }
+                state.links[id] = link
             }
             for (id, link) in state.links {
                 var desired = Dictionary(uniqueKeysWithValues: interests.map { ($0, 0) })
