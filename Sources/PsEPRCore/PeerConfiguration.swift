@@ -82,6 +82,16 @@ public struct PeerConfiguration: Sendable, Hashable {
             let peers = section.children.filter(\.isPeerEntry).compactMap { $0.textIgnoringCase("ID") }.filter { !$0.isEmpty }
             return (id, String(section.localName), Set(peers))
         })
+        // A file without a section for some listed peer does not describe the whole mesh (each
+        // server may have been given its own part): forwarding stays one hop then, as it always was.
+        let described = Set(topology.servers)
+        let missing = configuration.peers.map(\.id).filter { !described.contains($0) }
+        guard missing.isEmpty else {
+            configuration.warnings.append(
+                "the file has no section for peer ID \(missing.joined(separator: ", ")), so it does not describe the whole mesh: events go one hop, as in a full mesh"
+            )
+            return configuration
+        }
         configuration.topology = topology
         if let ownID = configuration.ownID, !ownID.isEmpty, !configuration.peers.isEmpty {
             let unreachable = topology.unreachable(from: ownID)

@@ -110,16 +110,16 @@ final class PeerMesh: Sendable {
     var relayedReceived: Int { relayedReceivedCount.load(ordering: .sequentiallyConsistent) }
 
     /// Makes `configuration` the peer list: links to peers no longer listed (or with a new key or
-    /// address) close; new peers are dialled. A file's topology decides between one hop (a full
-    /// mesh) and relaying; a list from the configuration channel keeps the mode in effect.
+    /// address) close; new peers are dialled. The file's topology decides between one hop (a full
+    /// mesh, or a file that does not describe the whole mesh) and relaying; a list from the
+    /// configuration channel keeps the file's topology.
     func apply(_ configuration: PeerConfiguration, source: String) {
         let (stale, relaying) = state.withLock { state -> ([OutboundQueue], Bool) in
             let old = state.configuration
             state.configuration = configuration
-            if let topology = configuration.topology {
-                state.relaying = !topology.isFullMesh
-                state.maximumHops = min(topology.maximumHops, PeerWire.maximumHops)
-            }
+            // A list from the configuration channel carries the file's topology along.
+            state.relaying = configuration.topology.map { !$0.isFullMesh } ?? false
+            state.maximumHops = min(configuration.topology?.maximumHops ?? 1, PeerWire.maximumHops)
             let staleIDs = state.links.keys.filter { id in
                 configuration.refusal != nil || configuration.peer(id: id) == nil || configuration.peer(id: id) != old.peer(id: id)
                     || configuration.ownAuthKey != old.ownAuthKey
