@@ -141,6 +141,26 @@ import Testing
         }
     }
 
+    @Test func anInterestEchoedRoundARingDiesOutOnceItsSubscriberLeaves() async throws {
+        try await Self.withMesh(servers: 6, layout: .ring) { mesh in
+            let interest = Interest(channel: try ChannelName("/echo/"), namespace: nil)
+            let subscriber = try await Self.subscribe(mesh, server: 0, channel: "/echo/", name: "leaving")
+            try await within(seconds: 20, "every server routes /echo/ to server 1") {
+                await mesh.waitForRoutes(interest, from: Array(1..<6), to: [0])
+            }
+            // The interest has gone both ways round and come back to server 1's neighbours; when
+            // its only subscriber leaves, the copies the loop keeps passing on count up to the
+            // mesh's longest path and are released everywhere.
+            try await subscriber.client.channel.close()
+            let identifier = PeerMesh.identifier(interest)
+            try await within(seconds: 20, "no server holds a lease on /echo/ for another") {
+                await mesh.waitUntil { observations in observations.peerLeases.values.allSatisfy { !$0.contains { $0.hasSuffix(" \(identifier)") } } }
+                while mesh.nodes.contains(where: { $0.router.leaseIdentifiers.contains(identifier) }) { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(mesh.nodes.allSatisfy { node in !node.router.leaseIdentifiers.contains(identifier) })
+        }
+    }
+
     @Test func aSeededRandomGraphOfEightDeliversEveryEventExactlyOnce() async throws {
         let layout = MeshLayout.random(seed: 8, extraLinks: 4)
         #expect(MeshLayout.isConnected(layout.links(count: 8), count: 8))
