@@ -486,6 +486,11 @@ public final class EventRouter: Sendable {
         state.withLock { Set($0.interests.keys) }
     }
 
+    /// Whether local clients or propagating services lease `interest` (one of ``interests``).
+    func hasInterest(_ interest: Interest) -> Bool {
+        state.withLock { $0.interests[interest] != nil }
+    }
+
     /// The identifiers of the leases connections hold, sorted (for status reports and tests).
     public var leaseIdentifiers: [String] {
         state.withLock { state in

@@ -46,7 +46,41 @@ final class PeerMesh: Sendable {
         /// Whether `held` went out as a relaying mesh's registrations (with hops).
         var heldRelaying = false
         /// What the peer leases on this server, by identifier.
-        var granted: [String: PeerLease] = [:]
+        private(set) var granted: [String: PeerLease] = [:]
+        /// The same by interest: the hops of each identifier leasing it.
+        private(set) var hopsByInterest: [Interest: [String: Int]] = [:]
+
+        init(queue: OutboundQueue) { self.queue = queue }
+
+        /// The fewest hops the peer gave for `interest`, if it leases it.
+        func fewestHops(_ interest: Interest) -> Int? { hopsByInterest[interest]?.values.min() }
+
+        /// Records a lease; returns the one it replaced.
+        mutating func grant(_ lease: PeerLease, identifier: String) -> PeerLease? {
+            let old = granted.updateValue(lease, forKey: identifier)
+            if let old { forget(old.interest, identifier) }
+            hopsByInterest[lease.interest, default: [:]][identifier] = lease.hops
+            return old
+        }
+
+        /// Removes a lease; returns it.
+        mutating func revoke(_ identifier: String) -> PeerLease? {
+            guard let old = granted.removeValue(forKey: identifier) else { return nil }
+            forget(old.interest, identifier)
+            return old
+        }
+
+        /// Drops the leases that expired before `instant`; returns their interests.
+        mutating func expire(before instant: ContinuousClock.Instant) -> [Interest] {
+            let expired = granted.filter { $0.value.expires <= instant }
+            for identifier in expired.keys { _ = revoke(identifier) }
+            return expired.values.map(\.interest)
+        }
+
+        private mutating func forget(_ interest: Interest, _ identifier: String) {
+            hopsByInterest[interest]?[identifier] = nil
+            if hopsByInterest[interest]?.isEmpty == true { hopsByInterest[interest] = nil }
+        }
     }
 
     private struct State {
@@ -200,22 +234,23 @@ final class PeerMesh: Sendable {
     /// mesh a new interest, or a new distance to one, is passed on to the other neighbours.
     func peerLeased(peer id: String, queue: OutboundQueue, identifier: String, interest: Interest, hops: Int?, seconds: Int) {
         let expires = router.currentInstant.advanced(by: .seconds(seconds))
-        let changed = state.withLock { state -> Bool in
-            guard state.links[id]?.queue === queue else { return false }
+        let changed = state.withLock { state -> [Interest] in
+            guard state.links[id]?.queue === queue else { return [] }
             let lease = PeerLease(interest: interest, hops: hops ?? 0, expires: expires)
-            let old = state.links[id]?.granted.updateValue(lease, forKey: identifier)
-            return state.relaying && (old?.interest != interest || old?.hops != lease.hops)
+            let old = state.links[id]?.grant(lease, identifier: identifier)
+            guard state.relaying, old?.interest != interest || old?.hops != lease.hops else { return [] }
+            return [interest] + (old.map { $0.interest == interest ? [] : [$0.interest] } ?? [])
         }
-        if changed { reconcile() }
+        for interest in changed { reconcile(interest) }
     }
 
     /// Notes that the peer `id` released a lease on this server.
     func peerReleased(peer id: String, queue: OutboundQueue, identifier: String) {
-        let changed = state.withLock { state -> Bool in
-            guard state.links[id]?.queue === queue else { return false }
-            return state.links[id]?.granted.removeValue(forKey: identifier) != nil && state.relaying
+        let changed = state.withLock { state -> Interest? in
+            guard state.links[id]?.queue === queue, state.relaying else { return nil }
+            return state.links[id]?.revoke(identifier)?.interest
         }
-        if changed { reconcile() }
+        if let changed { reconcile(changed) }
     }
 
     /// Whether a relayed event is new here (and records it): not this server's own, and not
@@ -243,15 +278,16 @@ final class PeerMesh: Sendable {
         state.withLock { state in
             for id in Array(state.links.keys) {
                 guard var link = state.links[id] else { continue }
-                link.granted = link.granted.filter { $0.value.expires > instant }
+                _ = link.expire(before: instant)
                 state.links[id] = link
             }
             for (id, link) in state.links {
                 var desired = Dictionary(uniqueKeysWithValues: interests.map { ($0, 0) })
                 if state.relaying {
                     for (otherID, other) in state.links where otherID != id {
-                        for lease in other.granted.values where lease.hops + 1 <= state.maximumHops {
-                            desired[lease.interest] = min(desired[lease.interest] ?? .max, lease.hops + 1)
+                        for interest in other.hopsByInterest.keys {
+                            guard let hops = other.fewestHops(interest), hops + 1 <= state.maximumHops else { continue }
+                            desired[interest] = min(desired[interest] ?? .max, hops + 1)
                         }
                     }
                 }
@@ -267,6 +303,30 @@ final class PeerMesh: Sendable {
                 state.links[id]?.held = desired
                 state.links[id]?.heldRelaying = state.relaying
                 logger.log(.peerDetail, .debug, "Peer leases updated", metadata: ["psepr.peer": "\(id)", "psepr.added": "\(added.count)", "psepr.removed": "\(removed.count)"])
+            }
+        }
+    }
+
+    /// ``reconcile()`` for the one interest whose peer leases changed (relaying only): the work
+    /// grows with the links, not with every interest, since this runs for each peer lease that
+    /// appears, moves or goes.
+    private func reconcile(_ interest: Interest) {
+        let local = router.hasInterest(interest)
+        state.withLock { state in
+            guard state.relaying else { return }
+            for (id, link) in state.links where link.heldRelaying {
+                var desired: Int? = local ? 0 : nil
+                for (otherID, other) in state.links where otherID != id {
+                    guard let hops = other.fewestHops(interest), hops + 1 <= state.maximumHops else { continue }
+                    desired = min(desired ?? .max, hops + 1)
+                }
+                guard link.held[interest] != desired else { continue }
+                if let desired {
+                    link.queue.enqueue(PeerWire.element(registration(interest, hops: desired)))
+                } else {
+                    link.queue.enqueue(PeerWire.element(.unregister(identifier: Self.identifier(interest))))
+                }
+                state.links[id]?.held[interest] = desired
             }
         }
     }

@@ -106,6 +106,9 @@ import Testing
                 #expect(subscribers[index].count(body) == 1, "\(subscribers[index].name) got \(body) \(subscribers[index].count(body)) times")
             }
         }
+        // The fences travel too (their interest goes round any loop): let them settle before a
+        // caller cuts a link, which would lose whatever it carries.
+        try await waitUntilQuiet(mesh)
     }
 
     @Test func aChainOfFiveRelaysEveryEventToEveryEndExactlyOnce() async throws {
