@@ -35,6 +35,9 @@ public struct PeerConfiguration: Sendable, Hashable {
     public var peers: [PeerEntry] = []
     /// Entries that were skipped, and why.
     public var warnings: [String] = []
+    /// The whole mesh as the file describes it (every section); nil for a list from the
+    /// configuration channel, which describes only this server's peers.
+    public var topology: MeshTopology?
 
     /// Creates a configuration.
     public init(ownID: String? = nil, ownAuthKey: String? = nil, peers: [PeerEntry] = []) {
@@ -72,11 +75,35 @@ public struct PeerConfiguration: Sendable, Hashable {
         }
         configuration.ownID = section.textIgnoringCase("ID")
         configuration.ownAuthKey = section.textIgnoringCase("authKey")
-        let entries = section.children.filter { child in
-            let name = child.localName.lowercased()
-            return name.hasPrefix("peer") && name.count > 4 && name.dropFirst(4).allSatisfy(\.isNumber)
-        }
+        let entries = section.children.filter(\.isPeerEntry)
         configuration.add(entries, defaultPort: defaultPort)
+        let topology = MeshTopology(sections: root.children.compactMap { section -> (id: String, name: String, peers: Set<String>)? in
+            guard let id = section.textIgnoringCase("ID"), !id.isEmpty else { return nil }
+            let peers = section.children.filter(\.isPeerEntry).compactMap { $0.textIgnoringCase("ID") }.filter { !$0.isEmpty }
+            return (id, String(section.localName), Set(peers))
+        })
+        // A file without a section for some listed peer does not describe the whole mesh (each
+        // server may have been given its own part): forwarding stays one hop then, as it always was.
+        let described = Set(topology.servers)
+        let missing = configuration.peers.map(\.id).filter { !described.contains($0) }
+        guard missing.isEmpty else {
+            configuration.warnings.append(
+                "the file has no section for peer ID \(missing.joined(separator: ", ")), so it does not describe the whole mesh: events go one hop, as in a full mesh"
+            )
+            return configuration
+        }
+        configuration.topology = topology
+        if let ownID = configuration.ownID, !ownID.isEmpty, !configuration.peers.isEmpty {
+            let unreachable = topology.unreachable(from: ownID)
+            if !unreachable.isEmpty {
+                configuration.warnings.append(
+                    "the peer file leaves the mesh disconnected: from \(topology.describe(ownID)) no path of links reaches \(unreachable.map(topology.describe).joined(separator: ", "))"
+                )
+            }
+            for (lister, listed) in topology.oneSidedListings where lister == ownID || listed == ownID {
+                configuration.warnings.append("\(topology.describe(lister)) lists \(topology.describe(listed)), which does not list it back: no link between them")
+            }
+        }
         return configuration
     }
 
@@ -127,6 +154,12 @@ public struct PeerConfiguration: Sendable, Hashable {
 }
 
 extension XMLElement {
+    /// Whether this is a `peerNNN` entry of a PERSITE section.
+    var isPeerEntry: Bool {
+        let name = localName.lowercased()
+        return name.hasPrefix("peer") && name.count > 4 && name.dropFirst(4).allSatisfy(\.isNumber)
+    }
+
     /// The trimmed text of the first child named `name` in any case.
     func textIgnoringCase(_ name: String) -> String? {
         let lowered = name.lowercased()

@@ -121,8 +121,9 @@ public enum ConnectionKind: String, Sendable, Hashable, CaseIterable {
 public enum EventOrigin: Sendable {
     /// A client of this server or one of its services: to local subscribers and to peers.
     case local
-    /// A peer server: to local subscribers only, never to another peer (the one-hop rule that
-    /// keeps a full mesh free of loops and duplicates).
+    /// A peer server: in a full mesh to local subscribers only, never to another peer (the
+    /// one-hop rule that keeps it free of loops and duplicates); a relayed event in any other
+    /// layout also goes on to the other peers that lease it.
     case peer
 }
 
@@ -176,6 +177,11 @@ public final class EventRouter: Sendable {
         var retired: [ConnectionStatus] = []
         /// Routes of built-in services in the table (not counted as leases).
         var serviceRoutes = 0
+        /// This server's name and generation in a relaying mesh (nil: a full mesh or none, where
+        /// events go one hop and carry no stamp).
+        var relayIdentity: (origin: String, epoch: UInt64)?
+        /// The number of the next event this server stamps for relaying.
+        var nextRelaySequence: UInt64 = 1
 
         /// Counts `lease` in or out of the interests; true if the set of interests changed.
         mutating func count(_ lease: RouteTable<Destination, ContinuousClock.Instant>.Lease, by change: Int) -> Bool {
@@ -197,6 +203,8 @@ public final class EventRouter: Sendable {
     public let metrics = ServerMetrics()
     /// The flow-control counters every attached queue adds to.
     let flowCounters = FlowCounters()
+    /// Relayed events queued to peer links (a relaying mesh), for quiescence checks and status.
+    private let relayedSentCount = Atomic<Int>(0)
     private let interestWatchers = Mutex<(next: Int, watchers: [Int: AsyncStream<Void>.Continuation])>((0, [:]))
 
     /// Creates a router whose lease expiry follows `now` (tests pass a clock they move by hand).
@@ -295,29 +303,45 @@ public final class EventRouter: Sendable {
     ///   - origin: an event from a peer goes to local subscribers only.
     ///   - source: where it came from, for the metrics (a peer's event is counted as `.peer`).
     ///   - routing: lists the caller keeps between events, so routing allocates none of its own.
+    ///   - relayed: for an event relayed to this server (``PeerMessage/relayed(_:_:element:)``),
+    ///     its stamp and the link it came over: in a relaying mesh it goes on to every other peer
+    ///     link holding a matching lease, with the same stamp. The caller has checked it is new.
     func route(
         _ event: Event, forwarding eventElement: ByteBuffer?, origin: EventOrigin = .local, source: EventSource = .client,
-        routing: inout RoutingScratch
+        relayed: (stamp: RelayStamp, link: OutboundQueue)? = nil, routing: inout RoutingScratch
     ) {
         let instant = now()
         routing.matched.removeAll(keepingCapacity: true)
         defer { routing.matched.removeAll(keepingCapacity: true) }
         let source = origin == .peer ? EventSource.peer : source
-        let (number, timed) = state.withLock { state -> (UInt64, Bool) in
+        let (number, timed, stamp) = state.withLock { state -> (UInt64, Bool, RelayStamp?) in
             state.statistics.eventsRouted += 1
             state.statistics.eventsBySource[source] += 1
             state.table.collectSubscribers(
                 for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant,
                 into: &routing.matched
             )
+            var stamp: RelayStamp?
             if case .peer = origin {
-                routing.matched.removeAll { if case .connection(let queue) = $0 { queue.role == .peer } else { false } }
+                if let relayed, state.relayIdentity != nil {
+                    // Relayed on, never back over the link it came by.
+                    routing.matched.removeAll { if case .connection(let queue) = $0 { queue === relayed.link } else { false } }
+                    stamp = relayed.stamp
+                } else {
+                    // One hop: a full mesh's peer events go to local subscribers only.
+                    routing.matched.removeAll { if case .connection(let queue) = $0 { queue.role == .peer } else { false } }
+                }
+            } else if let identity = state.relayIdentity,
+                routing.matched.contains(where: { if case .connection(let queue) = $0 { queue.role == .peer } else { false } })
+            {
+                stamp = RelayStamp(origin: identity.origin, epoch: identity.epoch, sequence: state.nextRelaySequence)
+                state.nextRelaySequence += 1
             }
-            guard !routing.matched.isEmpty else { return (0, false) }
+            guard !routing.matched.isEmpty else { return (0, false, nil) }
             // Counted as delivered now; drops, the rare case, are taken back below.
             state.statistics.deliveries += routing.matched.count
             defer { state.nextMessage += 1 }
-            return (state.nextMessage, state.nextMessage % ServerMetrics.routingSamplePeriod == 0)
+            return (state.nextMessage, state.nextMessage % ServerMetrics.routingSamplePeriod == 0, stamp)
         }
         guard !routing.matched.isEmpty else { return }
         // A sample of events is timed from here to the last subscriber's queue.
@@ -325,7 +349,16 @@ public final class EventRouter: Sendable {
         defer { if let sampleStart { metrics.recordRouting(ContinuousClock.now - sampleStart) } }
         // One buffer per event, shared by every subscriber's queue; built at the first queue.
         var stanza: ByteBuffer?
+        // The same message inside its relay stamp, for peer links in a relaying mesh.
+        var relayedStanza: ByteBuffer?
         var dropped = 0
+        var relayedDropped = 0
+        if stamp != nil {
+            // Counted before they are queued (drops taken back after), so the count never trails
+            // what a peer may already have received.
+            let relayed = routing.matched.reduce(0) { if case .connection(let queue) = $1, queue.role == .peer { $0 + 1 } else { $0 } }
+            relayedSentCount.add(relayed, ordering: .sequentiallyConsistent)
+        }
         for destination in routing.matched {
             switch destination {
             case .service(let inbox):
@@ -344,18 +377,43 @@ public final class EventRouter: Sendable {
                     }
                     stanza = buffer
                 }
-                let outcome = queue.enqueueDeferringDrain(stanza!)
+                var outbound = stanza!
+                if let stamp, queue.role == .peer {
+                    if relayedStanza == nil {
+                        var buffer = ByteBufferAllocator().buffer(capacity: outbound.readableBytes + 80)
+                        PeerWire.writeRelayed(outbound, stamp: stamp, into: &buffer)
+                        relayedStanza = buffer
+                    }
+                    outbound = relayedStanza!
+                }
+                let outcome = queue.enqueueDeferringDrain(outbound)
                 if outcome.needsDrain { routing.drains.append(queue) }
                 if outcome.congested { routing.noteCongested(queue) }
-                if outcome.dropped { dropped += 1 }
+                if outcome.dropped {
+                    dropped += 1
+                    if stamp != nil, queue.role == .peer { relayedDropped += 1 }
+                }
             }
         }
+        if relayedDropped > 0 { relayedSentCount.subtract(relayedDropped, ordering: .sequentiallyConsistent) }
         guard dropped > 0 else { return }
         state.withLock { state in
             state.statistics.deliveries -= dropped
             state.statistics.dropped += dropped
         }
     }
+
+    /// Makes this server stamp the events it sends to peers with `origin` and `epoch` (a
+    /// relaying mesh), or stop (nil: a full mesh, one hop).
+    func setRelayIdentity(_ identity: (origin: String, epoch: UInt64)?) {
+        state.withLock { $0.relayIdentity = identity }
+    }
+
+    /// Relayed events queued to peer links so far (not counting those dropped).
+    public var relayedEventsSent: Int { relayedSentCount.load(ordering: .sequentiallyConsistent) }
+
+    /// The router's clock now (lease expiry).
+    var currentInstant: ContinuousClock.Instant { now() }
 
     /// Installs or renews a lease of `seconds`; returns false if the connection already holds
     /// `maximumLeases` other leases.
@@ -426,6 +484,11 @@ public final class EventRouter: Sendable {
     /// The channel and namespace pairs leased by clients and propagating services.
     public var interests: Set<Interest> {
         state.withLock { Set($0.interests.keys) }
+    }
+
+    /// Whether local clients or propagating services lease `interest` (one of ``interests``).
+    func hasInterest(_ interest: Interest) -> Bool {
+        state.withLock { $0.interests[interest] != nil }
     }
 
     /// The identifiers of the leases connections hold, sorted (for status reports and tests).

@@ -53,6 +53,16 @@ public struct EventServer: Service, CustomStringConvertible {
     /// The IDs of the peers linked now.
     public var linkedPeers: [String] { context.mesh?.linkedPeers ?? [] }
 
+    /// Whether this server relays events across its peers (its peer file is not a full mesh).
+    public var relaysEvents: Bool { context.mesh?.isRelaying ?? false }
+
+    /// Relayed events this server refused as already taken (they came again over another path).
+    public var relayDuplicatesRefused: Int { context.mesh?.relayDuplicates.refused ?? 0 }
+
+    /// Relayed events that arrived over peer links, new or not (with the router's
+    /// ``EventRouter/relayedEventsSent`` across a mesh: nothing is in flight when the sums agree).
+    public var relayedEventsReceived: Int { context.mesh?.relayedReceived ?? 0 }
+
     public func run() async throws {
         let context = self.context, onListening = self.onListening
         let bound: @Sendable (Listener, SocketAddress) async -> Void = { listener, address in

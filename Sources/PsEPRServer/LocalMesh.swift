@@ -7,8 +7,9 @@ import Synchronization
 /// Several servers in one process on 127.0.0.1, meshed through a PERSITE `LeasePeer.xml` in a
 /// directory: for trying the mesh out (`psepr mesh-demo`), tests and scale runs.
 ///
-/// Servers start on free ports; once all are up the full file is written and every server
-/// reads it. A stopped server restarts on the ports it had, so the file stays right.
+/// Servers start on free ports; once all are up the file of the layout (a full mesh unless
+/// told otherwise) is written and every server reads it. A stopped server restarts on the ports
+/// it had, so the file stays right. Links can be cut and restored through the file.
 public final class LocalMesh: Sendable {
     /// One server of the mesh.
     public struct Node: Sendable {
@@ -42,6 +43,45 @@ public final class LocalMesh: Sendable {
                 indices.filter { $0 != index }.allSatisfy { other in ids[other].map { linked[index, default: []].contains($0) } ?? false }
             }
         }
+
+        /// Whether both ends of every link in `links` report it up.
+        public func linked(_ links: Set<MeshLink>, ids: [Int: String]) -> Bool {
+            links.allSatisfy { link in
+                guard let lower = ids[link.lower], let upper = ids[link.upper] else { return false }
+                return linked[link.lower, default: []].contains(upper) && linked[link.upper, default: []].contains(lower)
+            }
+        }
+
+        /// Whether both ends of `link` report it down.
+        public func unlinked(_ link: MeshLink, ids: [Int: String]) -> Bool {
+            guard let lower = ids[link.lower], let upper = ids[link.upper] else { return true }
+            return !linked[link.lower, default: []].contains(upper) && !linked[link.upper, default: []].contains(lower)
+        }
+
+        /// Whether an event published on server `from` reaches server `to` along the leases its
+        /// peers hold for `identifier`: server Y passes an event on to X when Y holds X's lease.
+        /// With `oneHop` (a full mesh) only a direct lease counts.
+        public func routes(_ identifier: String, from: Int, to: Int, ids: [Int: String], oneHop: Bool) -> Bool {
+            guard from != to else { return true }
+            let index = Dictionary(uniqueKeysWithValues: ids.map { ($0.value, $0.key) })
+            // Edges Y -> X for each lease of X held by Y.
+            var next: [Int: [Int]] = [:]
+            for (holder, leases) in peerLeases {
+                for entry in leases where entry.hasSuffix(" \(identifier)") {
+                    if let peer = index[String(entry.prefix { $0 != " " })] { next[peer, default: []].append(holder) }
+                }
+            }
+            if oneHop { return next[from, default: []].contains(to) }
+            var reached: Set<Int> = [from]
+            var frontier = [from]
+            while let server = frontier.popLast() {
+                for target in next[server, default: []] where reached.insert(target).inserted {
+                    if target == to { return true }
+                    frontier.append(target)
+                }
+            }
+            return false
+        }
     }
 
     private struct Waiter {
@@ -51,6 +91,8 @@ public final class LocalMesh: Sendable {
 
     private struct State {
         var nodes: [Node]
+        /// The links the file lists now.
+        var links: Set<MeshLink>
         var runners: [Int: Runner] = [:]
         var observations = Observations()
         var waiters: [Waiter] = []
@@ -64,7 +106,13 @@ public final class LocalMesh: Sendable {
     private let starts: AsyncStream<(ServiceGroup, AsyncStream<Void>.Continuation)>.Continuation
     private let startRequests: AsyncStream<(ServiceGroup, AsyncStream<Void>.Continuation)>
 
-    private init(count: Int, directory: String, logger: Logger, configure: @escaping @Sendable (Int, inout EventServerConfiguration) -> Void) {
+    /// The layout the mesh was started with.
+    public let layout: MeshLayout
+
+    private init(
+        count: Int, layout: MeshLayout, directory: String, logger: Logger, configure: @escaping @Sendable (Int, inout EventServerConfiguration) -> Void
+    ) {
+        self.layout = layout
         self.directory = directory
         self.logger = logger
         self.configure = configure
@@ -75,7 +123,7 @@ public final class LocalMesh: Sendable {
                 router: EventRouter()
             )
         }
-        state = Mutex(State(nodes: nodes))
+        state = Mutex(State(nodes: nodes, links: layout.links(count: count)))
         (startRequests, starts) = AsyncStream.makeStream()
     }
 
@@ -119,12 +167,49 @@ public final class LocalMesh: Sendable {
         for await _ in stream { return }
     }
 
-    /// Waits until every running server is linked to every other.
+    /// Waits until every link of the layout between running servers is up (in a full mesh,
+    /// every running server linked to every other).
     public func waitForFullMesh() async {
         let nodes = self.nodes.filter { $0.running != nil }
-        let indices = nodes.map(\.index)
+        let running = Set(nodes.map(\.index))
         let ids = Dictionary(uniqueKeysWithValues: nodes.map { ($0.index, $0.server.id) })
-        await waitUntil { $0.fullyLinked(indices, ids: ids) }
+        let links = self.links.filter { running.contains($0.lower) && running.contains($0.upper) }
+        await waitUntil { $0.linked(links, ids: ids) }
+    }
+
+    /// The links the file lists now.
+    public var links: Set<MeshLink> { state.withLock { $0.links } }
+
+    /// IDs by server index.
+    public var ids: [Int: String] { Dictionary(uniqueKeysWithValues: nodes.map { ($0.index, $0.server.id) }) }
+
+    /// Cuts `link`: the file no longer lists it, both ends read it again and close the link.
+    /// Returns once both report it down.
+    public func cut(_ link: MeshLink) async throws {
+        state.withLock { _ = $0.links.remove(link) }
+        try writeLeasePeerFile()
+        for index in [link.lower, link.upper] { nodes[index].running?.server.reloadPeerConfiguration() }
+        let ids = self.ids
+        await waitUntil { $0.unlinked(link, ids: ids) }
+    }
+
+    /// Restores `link`: the file lists it again and both ends read it; returns once it is up.
+    public func restore(_ link: MeshLink) async throws {
+        state.withLock { _ = $0.links.insert(link) }
+        try writeLeasePeerFile()
+        for index in [link.lower, link.upper] { nodes[index].running?.server.reloadPeerConfiguration() }
+        let ids = self.ids
+        await waitUntil { $0.linked([link], ids: ids) }
+    }
+
+    /// Waits until an event on `interest` published on any of `publishers` can reach each of
+    /// `subscribers` along the leases the servers hold for each other (one hop in a full mesh).
+    public func waitForRoutes(_ interest: Interest, from publishers: [Int], to subscribers: [Int]) async {
+        let identifier = PeerMesh.identifier(interest)
+        let ids = self.ids, oneHop = layout.isFull
+        await waitUntil { observations in
+            publishers.allSatisfy { from in subscribers.allSatisfy { observations.routes(identifier, from: from, to: $0, ids: ids, oneHop: oneHop) } }
+        }
     }
 
     /// Waits until server `index`'s peers with the given IDs hold `interest` for it.
@@ -151,13 +236,14 @@ public final class LocalMesh: Sendable {
     ///   - directory: where `LeasePeer.xml` is written (created if missing).
     ///   - configure: adjusts server `index`'s configuration before it starts.
     ///   - initially: how many servers start at once (the rest wait for ``start(_:)``); all by default.
+    ///   - layout: which servers link with which (a full mesh by default).
     public static func run<Result: Sendable>(
-        servers count: Int, initially: Int? = nil, directory: String, logger: Logger,
+        servers count: Int, layout: MeshLayout = .full, initially: Int? = nil, directory: String, logger: Logger,
         configure: @escaping @Sendable (_ index: Int, inout EventServerConfiguration) -> Void = { _, _ in },
         _ body: (LocalMesh) async throws -> Result
     ) async throws -> Result {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let mesh = LocalMesh(count: count, directory: directory, logger: logger, configure: configure)
+        let mesh = LocalMesh(count: count, layout: layout, directory: directory, logger: logger, configure: configure)
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 await withDiscardingTaskGroup { servers in
@@ -235,11 +321,17 @@ public final class LocalMesh: Sendable {
         starts.finish()
     }
 
-    /// Writes the full-mesh `LeasePeer.xml` (servers not yet bound are listed with their keys only).
+    /// Writes the layout's `LeasePeer.xml` with the links in effect (servers not yet bound are
+    /// listed with their keys only).
     public func writeLeasePeerFile() throws {
         let servers = nodes.map(\.server)
-        let bound = servers.filter { $0.peerPort != 0 }
-        var xml = MeshFiles.leasePeerXML(bound)
+        let boundIndices = servers.indices.filter { servers[$0].peerPort != 0 }
+        let bound = boundIndices.map { servers[$0] }
+        let position = Dictionary(uniqueKeysWithValues: boundIndices.enumerated().map { ($1, $0) })
+        let links = Set(self.links.compactMap { link in
+            position[link.lower].flatMap { lower in position[link.upper].map { MeshLink(lower, $0) } }
+        })
+        var xml = MeshFiles.leasePeerXML(bound, links: links)
         for server in servers where server.peerPort == 0 {
             xml = xml.replacingOccurrences(of: "</leasePeer>", with: "  <\(server.name)><ID>\(server.id)</ID><authKey>\(server.authKey)</authKey></\(server.name)>\n</leasePeer>")
         }

@@ -67,11 +67,21 @@ public enum MeshFiles {
     }
 
     /// The PERSITE `LeasePeer.xml` of a full mesh: a section per server listing every other.
-    public static func leasePeerXML(_ servers: [MeshServer]) -> String {
+    public static func leasePeerXML(_ servers: [MeshServer]) -> String { leasePeerXML(servers, links: MeshLayout.full.links(count: servers.count)) }
+
+    /// The PERSITE `LeasePeer.xml` of `layout`: a section per server listing its neighbours.
+    public static func leasePeerXML(_ servers: [MeshServer], layout: MeshLayout) -> String {
+        leasePeerXML(servers, links: layout.links(count: servers.count))
+    }
+
+    /// The PERSITE `LeasePeer.xml` with a section per server listing the servers `links` join it
+    /// to (by position in `servers`); a server that links with none gets its ID and key only.
+    public static func leasePeerXML(_ servers: [MeshServer], links: Set<MeshLink>) -> String {
         var xml = "<leasePeer>\n"
-        for server in servers {
+        for (position, server) in servers.enumerated() {
             xml += "  <\(server.name)>\n    <ID>\(XMLText.escape(server.id))</ID>\n    <authKey>\(XMLText.escape(server.authKey))</authKey>\n"
-            for (index, peer) in servers.filter({ $0.id != server.id }).enumerated() {
+            let neighbours = servers.indices.filter { $0 != position && links.contains(MeshLink(position, $0)) }.map { servers[$0] }
+            for (index, peer) in neighbours.enumerated() {
                 let tag = "peer" + String(index).leftPadded(to: 3)
                 xml += "    <\(tag)><peer>\(XMLText.escape(peer.peerHost))</peer><port>\(peer.peerPort)</port>"
                 xml += "<ID>\(XMLText.escape(peer.id))</ID><authKey>\(XMLText.escape(peer.authKey))</authKey><connectionType>lease</connectionType></\(tag)>\n"

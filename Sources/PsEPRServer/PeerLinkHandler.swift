@@ -164,18 +164,30 @@ final class PeerLinkHandler: QueueDrainingHandler {
         case .event(let event, let range):
             let element = range.flatMap { stanza.getSlice(at: stanza.readerIndex + $0.lowerBound, length: $0.count) }
             mesh.router.route(event, forwarding: element, origin: .peer, routing: &routing)
-        case .register(let identifier, let channel, let namespace, let seconds):
+        case .relayed(let stamp, let event, let range):
+            // Taken once, whichever path brought it first; a repeat goes no further. Counted as
+            // handled only once routed, so a count that matches the peers' sends means nothing
+            // is in flight.
+            defer { mesh.relayedHandled() }
+            guard mesh.admit(stamp) else { return }
+            let element = range.flatMap { stanza.getSlice(at: stanza.readerIndex + $0.lowerBound, length: $0.count) }
+            mesh.router.route(event, forwarding: element, origin: .peer, relayed: (stamp, queue), routing: &routing)
+        case .register(let identifier, let channel, let namespace, let seconds, let hops):
             guard let session else { return }
             let granted = min(seconds, mesh.settings.leaseSeconds * 2)
             let ok = mesh.router.lease(
                 session: session, identifier: identifier, channel: channel, namespaceFilter: namespace, service: nil, instance: nil,
                 seconds: granted, maximumLeases: mesh.settings.maximumLeasesPerPeer, everyAddressee: true
             )
+            if ok {
+                mesh.peerLeased(peer: peer.id, queue: queue, identifier: identifier, interest: Interest(channel: channel, namespace: namespace), hops: hops, seconds: granted)
+            }
             queue.enqueue(PeerWire.element(ok ? .granted(identifier: identifier, seconds: granted) : .refused(identifier: identifier, reason: "too many leases")))
             logger.log(.leaseDetail, .debug, ok ? "Peer lease granted" : "Peer lease refused", metadata: ["psepr.peer": "\(peer.id)", "psepr.channel": "\(channel)"])
         case .unregister(let identifier):
             guard let session else { return }
             mesh.router.release(session: session, identifier: identifier)
+            mesh.peerReleased(peer: peer.id, queue: queue, identifier: identifier)
             queue.enqueue(PeerWire.element(.released(identifier: identifier)))
         case .granted(let identifier, _):
             mesh.report(.granted(peer: peer.id, identifier: identifier))

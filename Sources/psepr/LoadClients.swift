@@ -44,20 +44,24 @@ final class BenchTally: Sendable {
         var delivered = 0
         var histogram = LatencyHistogram()
         var lastDelivery: UInt64 = 0
+        /// Deliveries by subscriber number, for those counted with one.
+        var perSubscriber: [Int: Int] = [:]
     }
 
     private let state = Mutex(State())
 
     /// Records one read's deliveries and the send times it carried, received at `time`.
-    func add(delivered: Int, sentAt stamps: [UInt64], receivedAt time: UInt64) {
+    func add(delivered: Int, sentAt stamps: [UInt64], receivedAt time: UInt64, subscriber: Int? = nil) {
         state.withLock { state in
             state.delivered += delivered
+            if let subscriber { state.perSubscriber[subscriber, default: 0] += delivered }
             for sent in stamps where sent <= time { state.histogram.record(nanoseconds: time - sent) }
             state.lastDelivery = max(state.lastDelivery, time)
         }
     }
 
     var delivered: Int { state.withLock { $0.delivered } }
+    var perSubscriber: [Int: Int] { state.withLock { $0.perSubscriber } }
     var histogram: LatencyHistogram { state.withLock { $0.histogram } }
     var lastDelivery: UInt64 { state.withLock { $0.lastDelivery } }
 
@@ -123,10 +127,10 @@ struct LoadConnection: Sendable {
     }
 
     /// Swaps the set-up reader for a counting one.
-    func startCounting(into tally: BenchTally) async throws {
+    func startCounting(into tally: BenchTally, subscriber: Int? = nil) async throws {
         try await channel.eventLoop.submit {
             let handlers = channel.pipeline.syncOperations
-            try handlers.addHandler(CountingReader(tally: tally))
+            try handlers.addHandler(CountingReader(tally: tally, subscriber: subscriber))
             _ = try handlers.removeHandler(handlers.handler(type: SetupReader.self))
         }.get()
     }
@@ -232,12 +236,16 @@ final class CountingReader: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let tally: BenchTally
+    private let subscriber: Int?
     /// Bytes of `</message>` (after its `<`) or `t>` matched so far, and which one.
     private var partial: [UInt8] = []
     private var digitsLeft = 0
     private var stamp: UInt64 = 0
 
-    init(tally: BenchTally) { self.tally = tally }
+    init(tally: BenchTally, subscriber: Int? = nil) {
+        self.tally = tally
+        self.subscriber = subscriber
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
@@ -295,7 +303,7 @@ final class CountingReader: ChannelInboundHandler {
         self.stamp = stamp
         self.partial = tail
         guard delivered > 0 || !stamps.isEmpty else { return }
-        tally.add(delivered: delivered, sentAt: stamps, receivedAt: monotonicNanoseconds())
+        tally.add(delivered: delivered, sentAt: stamps, receivedAt: monotonicNanoseconds(), subscriber: subscriber)
     }
 }
 

@@ -99,7 +99,11 @@ import Testing
         #expect(configuration.peer(id: "14")?.host == "shared.host")
         #expect(configuration.peer(id: "14")?.port == 23342)
         #expect(configuration.peer(id: "12")?.connectionType == "lease")
-        #expect(configuration.warnings.count == 1)
+        #expect(configuration.warnings.count == 2)
+        #expect(configuration.warnings.contains { $0.contains("<peer004> lacks") })
+        // Peers 13 and 14 have no section: the file is not the whole mesh, so no layout is inferred.
+        #expect(configuration.warnings.contains { $0.contains("no section for peer ID 13, 14") })
+        #expect(configuration.topology == nil)
     }
 
     @Test func aServerMissingFromTheFileRefusesPeerWork() throws {
