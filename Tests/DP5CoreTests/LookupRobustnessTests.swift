@@ -104,11 +104,16 @@ struct LookupRobustnessTests {
     }
 
     @Test func oneLyingServerOfThreeIsNamed() throws {
-        // Two against one is no majority, but only the honest pair's reconstruction is a real bucket.
+        // Two against one is no majority, but only the honest pair's reconstruction is a real
+        // bucket. The liar changes the first ciphertext byte of every record: whichever record
+        // is the buddy's, a reconstruction through the lie fails its decryption. (A change to a
+        // hashed key alone is caught only when the changed key leaves the bucket, which a small
+        // database's few buckets leave to chance; the lie is then refused, but not named.)
         let lookup = try pirLookup(servers: 3)
         let responder = try sampleResponder()
         var replies = lookup.requests.map { responder.respond(to: $0!).bytes }
-        replies[0][7] ^= 0x01
+        let recordSize = DP5Configuration.default.recordSize
+        for index in stride(from: 5 + DP5Parameters.hashedKeyBytes, to: replies[0].count, by: recordSize) { replies[0][index] ^= 0x01 }
         let result = try lookup.complete(replies: replies)
         #expect(result.faultyServers == [0] && result.isVerified)
         #expect(result.presences.first?.data == Array("B->A status 0003".utf8))
