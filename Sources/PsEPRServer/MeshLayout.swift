@@ -98,13 +98,14 @@ public enum MeshLayout: Sendable, Hashable {
     }
 }
 
-/// SplitMix64: a small seeded generator, so a random layout is the same on every run.
-struct SplitMix64: RandomNumberGenerator {
+/// SplitMix64: a small seeded generator, so a random layout (or a benchmark's channel tree) is
+/// the same on every run.
+public struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -1,5 +1,6 @@
 import Foundation
 import PsEPRCore
+import PsEPRServer
 
 /// The route table alone: lookups per second with many leases over a deep channel tree, against
 /// a flat dictionary of exact channel names measured in the same run (the cost of one hash
@@ -77,18 +78,5 @@ struct RouteTableBench {
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-}
-
-/// A small deterministic generator, so every run builds the same tree.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
     }
 }

@@ -9,21 +9,10 @@ struct CombinedModeTests {
     static let configuration = try! DP5Configuration(epochLength: 60, dataEncSize: 32, combined: true)
     static let parameters = try! LookupParameters(numberOfServers: 3, privacyLevel: 1)
 
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static func data(_ index: Int) -> [UInt8] { (0..<16).map { UInt8(truncatingIfNeeded: index &* 31 &+ $0) } }
 
     @Test func registrationStoresTheKeyABuddyComputesFromThePublicKey() throws {
-        var generator = SeededGenerator(state: 1)
+        var generator = SeededGenerator(seed: 1)
         let key = BLSPrivateKey.generate(using: &generator)
         let epoch = Epoch(1000)
         let message = try CombinedRegistrationClient(privateKey: key, configuration: Self.configuration)
@@ -39,7 +28,7 @@ struct CombinedModeTests {
     }
 
     @Test func badMessagesGetTheirStatus() throws {
-        var generator = SeededGenerator(state: 2)
+        var generator = SeededGenerator(seed: 2)
         let key = BLSPrivateKey.generate(using: &generator)
         let epoch = Epoch(5)
         let processor = CombinedRegistrationProcessor(configuration: Self.configuration)
@@ -70,7 +59,7 @@ struct CombinedModeTests {
     }
 
     @Test func batchProcessingKeepsMessageOrder() async throws {
-        var generator = SeededGenerator(state: 3)
+        var generator = SeededGenerator(seed: 3)
         let epoch = Epoch(77)
         let keys = (0..<6).map { _ in BLSPrivateKey.generate(using: &generator) }
         var messages = try keys.enumerated().map { index, key in
@@ -86,7 +75,7 @@ struct CombinedModeTests {
     /// A small deployment: every registrant's record is found by every buddy, by a download (all
     /// buddies at once) and by PIR (one buddy at a time), and users who did not register are offline.
     @Test func lookupsFindOnlineBuddiesAndNoOthers() throws {
-        var generator = SeededGenerator(state: 4)
+        var generator = SeededGenerator(seed: 4)
         let epoch = Epoch(42)
         let users = (0..<40).map { _ in BLSPrivateKey.generate(using: &generator) }
         let online = Set((0..<40).filter { $0 % 4 != 1 })
@@ -123,7 +112,7 @@ struct CombinedModeTests {
     }
 
     @Test func aCombinedLookupRefusesAStandardDatabase() throws {
-        var generator = SeededGenerator(state: 5)
+        var generator = SeededGenerator(seed: 5)
         let standard = try DP5Configuration(epochLength: 60, dataEncSize: 32)
         let database = try EpochDatabase.build(records: [], epoch: Epoch(1), configuration: standard, using: &generator)
         #expect(throws: DP5Error(.configurationMismatch, "")) {
