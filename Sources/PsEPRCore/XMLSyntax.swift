@@ -412,17 +412,38 @@ enum XMLSyntax {
     /// - Parameter allowDeclaration: whether `<?xml …?>` (the XML declaration) may stand here.
     static func instruction(_ bytes: UnsafeRawBufferPointer, at start: Int, allowDeclaration: Bool) throws -> Int {
         let target = try name(bytes, at: start + 2)
-        if target.count == 3, bytes[target.lowerBound] | 0x20 == UInt8(ascii: "x"), bytes[target.lowerBound + 1] | 0x20 == UInt8(ascii: "m"),
-            bytes[target.lowerBound + 2] | 0x20 == UInt8(ascii: "l"), !allowDeclaration
-        {
+        let namedXML = target.count == 3 && bytes[target.lowerBound] | 0x20 == UInt8(ascii: "x") && bytes[target.lowerBound + 1] | 0x20 == UInt8(ascii: "m")
+            && bytes[target.lowerBound + 2] | 0x20 == UInt8(ascii: "l")
+        if namedXML && !allowDeclaration {
             throw malformed("an XML declaration, or a processing instruction named xml, inside the document")
         }
         guard let close = find(bytes, "?>", from: target.upperBound) else { throw malformed("a processing instruction is not closed") }
+        if namedXML { try checkDeclaration(bytes, target.upperBound..<close) }
         if close > target.upperBound {
             guard isWhitespace(bytes[target.upperBound]) else { throw malformed("a malformed processing instruction") }
             try checkCharacters(bytes, target.upperBound..<close)
         }
         return close + 2
+    }
+
+    /// The XML declaration's body must begin with its version: ` version='1.x'`. (What may
+    /// follow, encoding and standalone, is left as characters: nothing here acts on them.)
+    private static func checkDeclaration(_ bytes: UnsafeRawBufferPointer, _ body: Range<Int>) throws {
+        guard bytes[body.lowerBound - 3] == UInt8(ascii: "x"), bytes[body.lowerBound - 2] == UInt8(ascii: "m"), bytes[body.lowerBound - 1] == UInt8(ascii: "l") else {
+            throw malformed("a processing instruction named xml")
+        }
+        var position = body.lowerBound
+        while position < body.upperBound, isWhitespace(bytes[position]) { position += 1 }
+        guard position > body.lowerBound, starts(bytes, at: position, with: "version") else { throw malformed("an XML declaration without its version") }
+        position += 7
+        while position < body.upperBound, isWhitespace(bytes[position]) { position += 1 }
+        guard position < body.upperBound, bytes[position] == UInt8(ascii: "=") else { throw malformed("a malformed XML declaration") }
+        position += 1
+        while position < body.upperBound, isWhitespace(bytes[position]) { position += 1 }
+        guard position + 4 < body.upperBound, bytes[position] == UInt8(ascii: "'") || bytes[position] == UInt8(ascii: "\""),
+            starts(bytes, at: position + 1, with: "1."), let end = bytes.firstIndex(of: bytes[position], from: position + 1), end < body.upperBound, end > position + 3,
+            bytes[(position + 3)..<end].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+        else { throw malformed("a malformed XML declaration version") }
     }
 
     // MARK: Bytes

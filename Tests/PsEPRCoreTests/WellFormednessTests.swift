@@ -2,18 +2,6 @@ import PsEPRCore
 import PsEPRTestFixtures
 import Testing
 
-/// A small deterministic generator (SplitMix64), so a failing mutation can be found again.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
-    }
-}
-
 @Suite("Well-formedness: scanner and parser agree")
 struct WellFormednessTests {
     /// What one reader made of a stanza.
@@ -130,33 +118,6 @@ struct WellFormednessTests {
         }
     }
 
-    /// Edits that break XML in the ways that matter: markup, references, quotes, bad bytes.
-    static let fragments: [[UInt8]] = [
-        "<", ">", "&", ";", "'", "\"", "=", "/", "!", "-", "?", "]", " ", "#", "x", "a", ":",
-        "<to>", "</to>", "<from>", "<channel>/b/</channel>", "<service>s</service>", "<event>", "</event>", "<payload>",
-        "&amp;", "&lt;", "&#0;", "&#x41;", "&bogus;", "<!--", "--", "-->", "<![CDATA[", "]]>", "<?x ?>", "<?xml ?>",
-        " a='1'", " a='2'", "<!DOCTYPE x>", "<v/>", "</v>", "\u{E9}",
-    ].map { Array($0.utf8) } + [[0x00], [0x01], [0x1F], [0x80], [0xC3], [0xED, 0xA0, 0x80], [0xEF, 0xBF, 0xBF], [0xFF], [0x09], [0x0D]]
-
-    static func mutate(_ bytes: [UInt8], using generator: inout SeededGenerator) -> [UInt8] {
-        var bytes = bytes
-        for _ in 0..<Int.random(in: 1...3, using: &generator) {
-            let at = Int.random(in: 0...bytes.count, using: &generator)
-            switch Int.random(in: 0..<5, using: &generator) {
-            case 0 where at < bytes.count:
-                bytes.remove(at: at)
-            case 1 where at < bytes.count:
-                bytes[at] = fragments.randomElement(using: &generator)!.first!
-            case 2:
-                let end = Int.random(in: at...min(bytes.count, at + 24), using: &generator)
-                bytes.insert(contentsOf: bytes[at..<end], at: end)  // a repeated piece: often a repeated element
-            default:
-                bytes.insert(contentsOf: fragments.randomElement(using: &generator)!, at: at)
-            }
-        }
-        return bytes
-    }
-
     @Test(arguments: 0..<4)
     func seededMutationsOfValidStanzasGetTheSameVerdict(seed: UInt64) {
         var generator = SeededGenerator(state: 0x5EED_0000 + seed)
@@ -164,7 +125,7 @@ struct WellFormednessTests {
         var decided = 0, accepted = 0
         for _ in 0..<1000 {
             let original = originals.randomElement(using: &generator)!
-            let reading = Self.expectAgreement(Self.mutate(original, using: &generator))
+            let reading = Self.expectAgreement(Poison.mutate(original, using: &generator))
             if reading != .deferred { decided += 1 }
             if reading.isAccepted { accepted += 1 }
         }

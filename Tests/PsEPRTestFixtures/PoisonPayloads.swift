@@ -32,5 +32,46 @@ public enum Poison {
         ("two instances in <from>", "<message><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><from><service>s</service><instance>i</instance><instance>j</instance></from></event></message>"),
         ("two payloads", "<message><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><payload xmlns='urn:x'/><payload xmlns='urn:y'/></event></message>"),
     ]
+
+    /// Edits that break XML in the ways that matter: markup, references, quotes, bad bytes.
+    public static let fragments: [[UInt8]] = [
+        "<", ">", "&", ";", "'", "\"", "=", "/", "!", "-", "?", "]", " ", "#", "x", "a", ":",
+        "<to>", "</to>", "<from>", "<channel>/b/</channel>", "<service>s</service>", "<event>", "</event>", "<payload>",
+        "&amp;", "&lt;", "&#0;", "&#x41;", "&bogus;", "<!--", "--", "-->", "<![CDATA[", "]]>", "<?x ?>", "<?xml ?>",
+        " a='1'", " a='2'", "<!DOCTYPE x>", "<v/>", "</v>", "\u{E9}",
+    ].map { Array($0.utf8) } + [[0x00], [0x01], [0x1F], [0x80], [0xC3], [0xED, 0xA0, 0x80], [0xEF, 0xBF, 0xBF], [0xFF], [0x09], [0x0D]]
+
+    public static func mutate(_ bytes: [UInt8], using generator: inout SeededGenerator) -> [UInt8] {
+        var bytes = bytes
+        for _ in 0..<Int.random(in: 1...3, using: &generator) {
+            let at = Int.random(in: 0...bytes.count, using: &generator)
+            switch Int.random(in: 0..<5, using: &generator) {
+            case 0 where at < bytes.count:
+                bytes.remove(at: at)
+            case 1 where at < bytes.count:
+                bytes[at] = fragments.randomElement(using: &generator)!.first!
+            case 2:
+                let end = Int.random(in: at...min(bytes.count, at + 24), using: &generator)
+                bytes.insert(contentsOf: bytes[at..<end], at: end)  // a repeated piece: often a repeated element
+            default:
+                bytes.insert(contentsOf: fragments.randomElement(using: &generator)!, at: at)
+            }
+        }
+        return bytes
+    }
+
+}
+
+/// A small deterministic generator (SplitMix64), so a failing mutation can be found again.
+public struct SeededGenerator: RandomNumberGenerator {
+    public var state: UInt64
+    public init(state: UInt64) { self.state = state }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
 }
 
