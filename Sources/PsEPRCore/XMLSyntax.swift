@@ -39,12 +39,20 @@ enum XMLSyntax {
         byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 
+    // Name characters as bit sets over 0x00–0x3F and 0x40–0x7F: one shift per byte in the hot
+    // loops instead of a chain of comparisons.
+    private static let nameStartLow: UInt64 = 1 << 0x3A  // ":"
+    private static let nameStartHigh: UInt64 = 0x07FF_FFFE_87FF_FFFE  // A-Z, "_", a-z
+    private static let nameLow: UInt64 = nameStartLow | 0x03FF_0000_0000_0000 | 1 << 0x2D | 1 << 0x2E  // digits, "-", "."
+
+    @inline(__always)
     static func isNameStart(_ byte: UInt8) -> Bool {
-        (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || byte == 0x5F || byte == 0x3A
+        byte < 0x40 ? (nameStartLow >> byte) & 1 != 0 : byte < 0x80 && (nameStartHigh >> (byte & 0x3F)) & 1 != 0
     }
 
+    @inline(__always)
     static func isNameCharacter(_ byte: UInt8) -> Bool {
-        isNameStart(byte) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x2E
+        byte < 0x40 ? (nameLow >> byte) & 1 != 0 : byte < 0x80 && (nameStartHigh >> (byte & 0x3F)) & 1 != 0
     }
 
     /// Whether `value` is an XML `Char`.
