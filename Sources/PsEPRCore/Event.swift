@@ -57,12 +57,15 @@ public struct Event: Sendable, Hashable {
 
     /// Reads an event from a parsed `<message>` or `<event>` element of `source`.
     public init(element: XMLElement, source: [UInt8]) throws {
+        if element.localName != "event" { try Self.requireAtMostOne(["event"], in: element) }
         let event = element.localName == "event" ? element : element.child("event")
         guard let event else { throw PsEPRError(.malformedEvent, "<\(element.name)> carries no <event>") }
-        guard let to = event.child("to"), let channelText = to.childText("channel") else {
-            throw PsEPRError(.malformedEvent, "the event has no <to><channel>")
-        }
+        try Self.requireAtMostOne(["to", "from", "payload"], in: event)
+        guard let to = event.child("to") else { throw PsEPRError(.malformedEvent, "the event has no <to><channel>") }
+        try Self.requireAtMostOne(["channel", "service", "instance"], in: to)
+        guard let channelText = to.childText("channel") else { throw PsEPRError(.malformedEvent, "the event has no <to><channel>") }
         let from = event.child("from")
+        if let from { try Self.requireAtMostOne(["service", "instance"], in: from) }
         let payload = event.child("payload")
         self.init(
             id: element.localName == "message" ? element.attributes["id"] : nil,
@@ -74,6 +77,14 @@ public struct Event: Sendable, Hashable {
             payloadNamespace: payload?.attributes["xmlns"],
             payload: payload.map { Array(source[$0.byteRange]) } ?? []
         )
+    }
+
+    /// Refuses an envelope element given twice: the first and the last would route differently,
+    /// so neither is taken. ``EventScanner`` refuses the same.
+    static func requireAtMostOne(_ names: [String], in element: XMLElement) throws {
+        for name in names where element.children.lazy.filter({ $0.localName == name }).count > 1 {
+            throw PsEPRError.repeatedEnvelopeElement(name, in: String(element.localName))
+        }
     }
 
     /// The lease operation this event carries, if its payload is in the lease namespace.

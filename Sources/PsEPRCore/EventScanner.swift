@@ -2,18 +2,40 @@
 /// a DOM: the channel, the to and from service and instance, the payload's namespace, and the
 /// payload's byte range (forwarded as it came).
 ///
-/// It handles the shape every PsEPR client sends: elements and attributes, with comments, CDATA
+/// Every byte of what it accepts is checked for XML 1.0 well-formedness by ``XMLSyntax``, the
+/// same rules ``XMLElement`` parses by, so a payload forwarded from here is one any conforming
+/// parser reads. A stanza that is not well-formed, or whose envelope repeats an element (two
+/// `<event>`, `<to>`, `<from>`, `<payload>`, or a field twice), is ``Outcome/refused(_:)``, as
+/// the full parser refuses it.
+///
+/// It reads the shape every PsEPR client sends: elements and attributes, with comments, CDATA
 /// and processing instructions allowed inside the payload. Anything else (an entity or non-ASCII
 /// text in a routing field, a comment in the envelope, an error message) makes it answer
 /// ``Outcome/unusual``, and the caller falls back to ``XMLElement`` parsing, which handles
 /// every case and reports errors precisely. Both give the same ``Event`` for the same stanza.
 public enum EventScanner {
+    /// The deepest nesting accepted, counting the `<message>`: the full parser's default.
+    public static let maximumDepth = 32
+
     /// What the scan found.
     public enum Outcome: Sendable, Equatable {
         /// A message carrying an event.
         case event(Event)
         /// Not the common shape: parse it in full.
         case unusual
+        /// Not well-formed, or an envelope element given twice: the full parser refuses it too.
+        case refused(PsEPRError)
+    }
+
+    /// What ``check(_:recentChannel:copyPayload:)`` found.
+    public enum Verdict: Sendable, Equatable {
+        /// A message carrying an event, read.
+        case scanned(Scanned)
+        /// Not the common shape: parse it in full.
+        case unusual
+        /// Not well-formed, or an envelope element given twice: answer the sender with this (and
+        /// the message's `id`, when its start tag could be read).
+        case refused(PsEPRError, id: String?)
     }
 
     /// An event read from a stanza, and where its `<event>` element lies in the stanza when that
@@ -30,24 +52,43 @@ public enum EventScanner {
 
     /// Scans one framed stanza.
     public static func scan(_ bytes: UnsafeRawBufferPointer) -> Outcome {
-        scanMessage(bytes).map { .event($0.event) } ?? .unusual
+        switch check(bytes) {
+        case .scanned(let scanned): .event(scanned.event)
+        case .unusual: .unusual
+        case .refused(let error, _): .refused(error)
+        }
     }
 
-    /// Scans one framed stanza; nil when it is not the common shape.
+    /// Scans one framed stanza; nil when it is not the common shape or is refused (the full
+    /// parser then says why).
+    public static func scanMessage(_ bytes: UnsafeRawBufferPointer, recentChannel: ChannelName? = nil, copyPayload: Bool = true) -> Scanned? {
+        if case .scanned(let scanned) = check(bytes, recentChannel: recentChannel, copyPayload: copyPayload) { return scanned }
+        return nil
+    }
+
+    /// Scans one framed stanza.
     ///
     /// - Parameter recentChannel: the channel of the sender's previous event: when this one goes to
     ///   the same channel (the usual case) its name is reused instead of built and checked again.
     /// - Parameter copyPayload: false leaves ``Event/payload`` empty (``Scanned/payloadRange``
     ///   says where it is), for a caller that forwards the element and needs no copy.
-    public static func scanMessage(_ bytes: UnsafeRawBufferPointer, recentChannel: ChannelName? = nil, copyPayload: Bool = true) -> Scanned? {
+    public static func check(_ bytes: UnsafeRawBufferPointer, recentChannel: ChannelName? = nil, copyPayload: Bool = true) -> Verdict {
         var scanner = Scanner(bytes: bytes)
-        return scanner.message(recentChannel: recentChannel, copyPayload: copyPayload)
+        do {
+            guard let scanned = try scanner.message(recentChannel: recentChannel, copyPayload: copyPayload) else { return .unusual }
+            return .scanned(scanned)
+        } catch {
+            let id = scanner.messageID.flatMap { scanner.isPlain($0) ? scanner.text($0) : nil }
+            return .refused(error as? PsEPRError ?? PsEPRError(.malformedXML, "the stanza could not be read"), id: id)
+        }
     }
 }
 
 private struct Scanner {
     let bytes: UnsafeRawBufferPointer
     var position = 0
+    /// The raw `id` of the message, once its start tag is read.
+    var messageID: Range<Int>?
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -70,23 +111,43 @@ private struct Scanner {
     /// skipped whole, so the envelope never nests deeper than these four levels.
     private enum Place: Equatable { case message, event, to, from, field(Field) }
 
-    private static let lessThan = UInt8(ascii: "<")
-    private static let greaterThan = UInt8(ascii: ">")
-    private static let slash = UInt8(ascii: "/")
+    /// The envelope elements seen so far: each may appear once.
+    private struct Seen: OptionSet {
+        let rawValue: UInt16
+        static let event = Seen(rawValue: 1 << 0)
+        static let to = Seen(rawValue: 1 << 1)
+        static let from = Seen(rawValue: 1 << 2)
+        static let payload = Seen(rawValue: 1 << 3)
+        static let channel = Seen(rawValue: 1 << 4)
+        static let toService = Seen(rawValue: 1 << 5)
+        static let toInstance = Seen(rawValue: 1 << 6)
+        static let fromService = Seen(rawValue: 1 << 7)
+        static let fromInstance = Seen(rawValue: 1 << 8)
+    }
 
-    mutating func message(recentChannel: ChannelName?, copyPayload: Bool) -> EventScanner.Scanned? {
+    private static let lessThan = UInt8(ascii: "<")
+
+    /// Marks `element` seen, refusing it the second time.
+    private static func note(_ element: Seen, _ name: StaticString, in parent: StaticString, _ seen: inout Seen) throws {
+        guard !seen.contains(element) else { throw PsEPRError.repeatedEnvelopeElement("\(name)", in: "\(parent)") }
+        seen.insert(element)
+    }
+
+    mutating func message(recentChannel: ChannelName?, copyPayload: Bool) throws -> EventScanner.Scanned? {
         skipWhitespace()
-        guard let (messageName, _) = startTagName(), localIs(messageName, "message") else { return nil }
+        guard position < bytes.count, bytes[position] == Self.lessThan, try XMLSyntax.markup(bytes, at: position) == .startTag else { return nil }
+        let messageTag = try startTag()
+        guard localIs(messageTag.name, "message") else { return nil }
         var fields = Fields()
-        guard let messageTag = attributes() else { return nil }
         if let type = messageTag.type, isName(type, "error") { return nil }
         fields.id = messageTag.id
+        messageID = messageTag.id
         guard !messageTag.selfClosing else { return nil }  // <message/> carries no event
         // The open envelope elements, innermost last (at most four), with their names.
         var places: (Place, Place, Place, Place) = (.message, .message, .message, .message)
-        var names: (Range<Int>, Range<Int>, Range<Int>, Range<Int>) = (messageName, 0..<0, 0..<0, 0..<0)
+        var names: (Range<Int>, Range<Int>, Range<Int>, Range<Int>) = (messageTag.name, 0..<0, 0..<0, 0..<0)
         var level = 0
-        var sawEvent = false
+        var seen = Seen()
         var eventStart = 0
         var eventElement: Range<Int>?
         var selfContained = true
@@ -99,7 +160,8 @@ private struct Scanner {
             default: top = places.3
             }
             let textStart = position
-            guard let next = nextLessThan() else { return nil }
+            let next = try XMLSyntax.checkCharacterData(bytes, from: position, until: Self.lessThan)
+            guard next < bytes.count else { throw PsEPRError(.malformedXML, "the message is not closed") }
             if case .field(let field) = top {
                 let text = textStart..<next
                 switch field {
@@ -112,14 +174,9 @@ private struct Scanner {
             } else if !isWhitespace(textStart..<next) {
                 return nil  // stray text in the envelope
             }
-            position = next + 1
-            guard position < bytes.count else { return nil }
-            let byte = bytes[position]
-            if byte == Self.slash {
-                let nameStart = position + 1
-                guard let end = find(Self.greaterThan) else { return nil }
-                var nameEnd = end
-                while nameEnd > nameStart, XMLStreamFramer.isWhitespace(bytes[nameEnd - 1]) { nameEnd -= 1 }
+            position = next
+            switch try XMLSyntax.markup(bytes, at: next) {
+            case .endTag:
                 let open: Range<Int>
                 switch level {
                 case 0: open = names.0
@@ -127,17 +184,17 @@ private struct Scanner {
                 case 2: open = names.2
                 default: open = names.3
                 }
-                guard equal(nameStart..<nameEnd, open) else { return nil }  // mismatched end tag
-                position = end + 1
+                position = try XMLSyntax.endTag(bytes, at: next, closing: open)
                 if level == 1 { eventElement = eventStart..<position }
                 level -= 1
                 continue
+            case .declaration: throw XMLSyntax.declarationRefused()
+            case .comment, .characterData, .instruction: return nil  // unusual in the envelope
+            case .startTag: break
             }
-            if byte == UInt8(ascii: "!") || byte == UInt8(ascii: "?") { return nil }
             let tagStart = next
-            position = next
-            guard let (name, _) = startTagName() else { return nil }
-            guard let tag = attributes() else { return nil }
+            let tag = try startTag()
+            let name = tag.name
             let local = localPart(name)
             let prefixed = local.lowerBound != name.lowerBound
             // Inside the event, prefixed names would need declarations from outside it.
@@ -147,35 +204,49 @@ private struct Scanner {
             let place: Place
             switch top {
             case .message where isName(local, "event"):
+                try Self.note(.event, "event", in: "message", &seen)
                 place = .event
-                sawEvent = true
                 eventStart = tagStart
                 if prefixed || tag.hasPrefixedName || tag.xmlns.map({ !isName($0, "http://psepr.org/xs/event") }) ?? true {
                     selfContained = false
                 }
-            case .event where isName(local, "to"): place = .to
-            case .event where isName(local, "from"): place = .from
+            case .event where isName(local, "to"):
+                try Self.note(.to, "to", in: "event", &seen)
+                place = .to
+            case .event where isName(local, "from"):
+                try Self.note(.from, "from", in: "event", &seen)
+                place = .from
             case .event where isName(local, "payload"):
-                guard fields.payload == nil else { return nil }
+                try Self.note(.payload, "payload", in: "event", &seen)
                 fields.payloadNamespace = tag.xmlns
                 if tag.selfClosing {
                     fields.payload = tagStart..<position
                 } else {
-                    guard let end = skipContent(of: name) else { return nil }
+                    guard let end = try skipContent(of: name, depth: level + 2) else { return nil }
                     fields.payload = tagStart..<end
                 }
                 continue
-            case .to where isName(local, "channel"): place = .field(.channel)
-            case .to where isName(local, "service"): place = .field(.toService)
-            case .to where isName(local, "instance"): place = .field(.toInstance)
-            case .from where isName(local, "service"): place = .field(.fromService)
-            case .from where isName(local, "instance"): place = .field(.fromInstance)
+            case .to where isName(local, "channel"):
+                try Self.note(.channel, "channel", in: "to", &seen)
+                place = .field(.channel)
+            case .to where isName(local, "service"):
+                try Self.note(.toService, "service", in: "to", &seen)
+                place = .field(.toService)
+            case .to where isName(local, "instance"):
+                try Self.note(.toInstance, "instance", in: "to", &seen)
+                place = .field(.toInstance)
+            case .from where isName(local, "service"):
+                try Self.note(.fromService, "service", in: "from", &seen)
+                place = .field(.fromService)
+            case .from where isName(local, "instance"):
+                try Self.note(.fromInstance, "instance", in: "from", &seen)
+                place = .field(.fromInstance)
             case .field: return nil  // markup inside a routing field
             default:
-                // Anything else (an XEP-0023 <x/>, an extension) is passed over whole; inside
-                // the event its contents go unchecked, so the element is not forwarded as it is.
+                // Anything else (an XEP-0023 <x/>, an extension) is passed over whole, checked;
+                // inside the event it is not looked into, so the element is not forwarded as it is.
                 if level >= 1 { selfContained = false }
-                if !tag.selfClosing { guard skipContent(of: name) != nil else { return nil } }
+                if !tag.selfClosing { guard try skipContent(of: name, depth: level + 2) != nil else { return nil } }
                 continue
             }
             guard !tag.selfClosing else { continue }
@@ -188,7 +259,7 @@ private struct Scanner {
             }
         }
         skipWhitespace()
-        guard position == bytes.count, sawEvent else { return nil }
+        guard position == bytes.count, seen.contains(.event) else { return nil }
         guard let channelRange = fields.channel, let channel = channelName(channelRange, recent: recentChannel) else { return nil }
         guard let toService = optionalField(fields.toService), let toInstance = optionalField(fields.toInstance),
             let fromService = optionalField(fields.fromService), let fromInstance = optionalField(fields.fromInstance)
@@ -215,18 +286,9 @@ private struct Scanner {
 
     // MARK: Tags
 
-    /// `<name`, leaving the position after the name.
-    mutating func startTagName() -> (Range<Int>, Int)? {
-        guard position < bytes.count, bytes[position] == Self.lessThan else { return nil }
-        let start = position + 1
-        position = start
-        while position < bytes.count, !isNameEnd(bytes[position]) { position += 1 }
-        guard position > start else { return nil }
-        return (start..<position, start - 1)
-    }
-
     /// The attributes the envelope needs, as raw value ranges, and whether the tag closed itself.
     struct Tag {
+        var name: Range<Int> = 0..<0
         var id: Range<Int>?
         var type: Range<Int>?
         var xmlns: Range<Int>?
@@ -235,103 +297,61 @@ private struct Scanner {
         var hasPrefixedName = false
     }
 
-    /// Reads the attributes up to `>` or `/>`; nil if the tag is malformed.
-    mutating func attributes() -> Tag? {
+    /// Reads and checks the start tag at the position, and moves past it.
+    mutating func startTag() throws -> Tag {
+        let bytes = self.bytes
         var tag = Tag()
-        while true {
-            skipWhitespace()
-            guard position < bytes.count else { return nil }
-            let byte = bytes[position]
-            if byte == Self.greaterThan {
-                position += 1
-                return tag
+        let lexed = try XMLSyntax.startTag(bytes, at: position) { name, value in
+            if name.count == 2 {
+                if XMLSyntax.equal(bytes, name, "id") { tag.id = value }
+            } else if name.count == 4 {
+                if XMLSyntax.equal(bytes, name, "type") { tag.type = value }
+            } else if name.count == 5 && XMLSyntax.equal(bytes, name, "xmlns") {
+                tag.xmlns = value
+                return
             }
-            if byte == Self.slash {
-                guard position + 1 < bytes.count, bytes[position + 1] == Self.greaterThan else { return nil }
-                position += 2
-                tag.selfClosing = true
-                return tag
-            }
-            let nameStart = position
-            while position < bytes.count, !isNameEnd(bytes[position]), bytes[position] != UInt8(ascii: "=") { position += 1 }
-            let name = nameStart..<position
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: "=") else { return nil }
-            position += 1
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") || bytes[position] == UInt8(ascii: "'") else { return nil }
-            let quote = bytes[position]
-            let valueStart = position + 1
-            guard let end = find(quote, from: valueStart) else { return nil }
-            position = end + 1
-            if contains(name, UInt8(ascii: ":")) && !(name.count > 6 && equal(at: name.lowerBound, "xmlns:")) { tag.hasPrefixedName = true }
-            if isName(name, "id") {
-                tag.id = valueStart..<end
-            } else if isName(name, "type") {
-                tag.type = valueStart..<end
-            } else if isName(name, "xmlns") {
-                tag.xmlns = valueStart..<end
+            if !tag.hasPrefixedName, name.contains(where: { bytes[$0] == UInt8(ascii: ":") }),
+                !(name.count > 6 && XMLSyntax.starts(bytes, at: name.lowerBound, with: "xmlns:"))
+            {
+                tag.hasPrefixedName = true
             }
         }
+        tag.name = lexed.name
+        tag.selfClosing = lexed.isSelfClosing
+        position = lexed.end
+        return tag
     }
 
-    /// Skips the content of element `name` after its start tag, through its end tag (end tags
-    /// must match); returns the offset after it. Nested elements, comments, CDATA and
-    /// processing instructions are passed over.
-    mutating func skipContent(of name: Range<Int>) -> Int? {
-        // The open elements' names, on the stack rather than the heap; deeper than 32 is unusual.
-        withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: 32) { open in
+    /// Skips and checks the content of element `name`, at nesting `depth` (the message is 1),
+    /// after its start tag, through its end tag; returns the offset after it, or nil when it
+    /// nests deeper than this reads (the full parser decides).
+    mutating func skipContent(of name: Range<Int>, depth: Int) throws -> Int? {
+        // The open elements' names, on the stack rather than the heap.
+        try withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: EventScanner.maximumDepth) { open in
             open[0] = name
-            var depth = 1
-            while depth > 0 {
-                guard let next = nextLessThan() else { return nil }
-                position = next + 1
-                guard position < bytes.count else { return nil }
-                switch bytes[position] {
-                case Self.slash:
-                    let nameStart = position + 1
-                    guard let end = find(Self.greaterThan) else { return nil }
-                    var nameEnd = end
-                    while nameEnd > nameStart, XMLStreamFramer.isWhitespace(bytes[nameEnd - 1]) { nameEnd -= 1 }
-                    depth -= 1
-                    guard equal(nameStart..<nameEnd, open[depth]) else { return nil }
-                    position = end + 1
-                case UInt8(ascii: "!"):
-                    if matches("!--") {
-                        guard let end = find("-->") else { return nil }
-                        position = end + 3
-                    } else if matches("![CDATA[") {
-                        guard let end = find("]]>") else { return nil }
-                        position = end + 3
-                    } else {
-                        return nil
+            var count = 1
+            while count > 0 {
+                let next = try XMLSyntax.checkCharacterData(bytes, from: position, until: Self.lessThan)
+                guard next < bytes.count else { throw PsEPRError(.malformedXML, "an element is not closed") }
+                switch try XMLSyntax.markup(bytes, at: next) {
+                case .endTag:
+                    count -= 1
+                    position = try XMLSyntax.endTag(bytes, at: next, closing: open[count])
+                case .comment: position = try XMLSyntax.comment(bytes, at: next)
+                case .characterData: position = try XMLSyntax.characterData(bytes, at: next).end
+                case .instruction: position = try XMLSyntax.instruction(bytes, at: next, allowDeclaration: false)
+                case .declaration: throw XMLSyntax.declarationRefused()
+                case .startTag:
+                    guard depth + count <= EventScanner.maximumDepth else {
+                        throw PsEPRError(.tooDeep, "elements nested deeper than \(EventScanner.maximumDepth)")
                     }
-                case UInt8(ascii: "?"):
-                    guard let end = find("?>") else { return nil }
-                    position = end + 2
-                default:
-                    let nameStart = position
-                    while position < bytes.count, !isNameEnd(bytes[position]) { position += 1 }
-                    let element = nameStart..<position
-                    var quote: UInt8?
-                    while position < bytes.count {
-                        let byte = bytes[position]
-                        if let open = quote {
-                            if byte == open { quote = nil }
-                        } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
-                            quote = byte
-                        } else if byte == Self.greaterThan {
-                            break
-                        }
-                        position += 1
+                    let tag = try XMLSyntax.startTag(bytes, at: next)
+                    position = tag.end
+                    if !tag.isSelfClosing {
+                        guard count < open.count else { return nil }
+                        open[count] = tag.name
+                        count += 1
                     }
-                    guard position < bytes.count else { return nil }
-                    if bytes[position - 1] != Self.slash {
-                        guard depth < open.count else { return nil }
-                        open[depth] = element
-                        depth += 1
-                    }
-                    position += 1
                 }
             }
             return position
@@ -340,47 +360,14 @@ private struct Scanner {
 
     // MARK: Bytes
 
-    func nextLessThan() -> Int? { find(Self.lessThan) }
-
-    func find(_ byte: UInt8, from start: Int? = nil) -> Int? {
-        bytes.firstIndex(of: byte, from: start ?? position)
-    }
-
-    func find(_ pattern: StaticString) -> Int? {
-        let count = pattern.utf8CodeUnitCount
-        var index = position
-        while index + count <= bytes.count {
-            if equal(at: index, pattern) { return index }
-            index += 1
-        }
-        return nil
-    }
-
-    func matches(_ pattern: StaticString) -> Bool {
-        let count = pattern.utf8CodeUnitCount
-        return position + count <= bytes.count && equal(at: position, pattern)
-    }
-
-    func equal(at index: Int, _ pattern: StaticString) -> Bool {
-        let count = pattern.utf8CodeUnitCount
-        for offset in 0..<count where bytes[index + offset] != pattern.utf8Start[offset] { return false }
-        return true
-    }
-
-    func equal(_ lhs: Range<Int>, _ rhs: Range<Int>) -> Bool {
-        lhs.count == rhs.count && zip(lhs, rhs).allSatisfy { bytes[$0] == bytes[$1] }
-    }
+    func equal(at index: Int, _ pattern: StaticString) -> Bool { XMLSyntax.starts(bytes, at: index, with: pattern) }
 
     mutating func skipWhitespace() {
-        while position < bytes.count, XMLStreamFramer.isWhitespace(bytes[position]) { position += 1 }
-    }
-
-    func isNameEnd(_ byte: UInt8) -> Bool {
-        XMLStreamFramer.isWhitespace(byte) || byte == Self.greaterThan || byte == Self.slash
+        while position < bytes.count, XMLSyntax.isWhitespace(bytes[position]) { position += 1 }
     }
 
     func isWhitespace(_ range: Range<Int>) -> Bool {
-        range.allSatisfy { XMLStreamFramer.isWhitespace(bytes[$0]) }
+        range.allSatisfy { XMLSyntax.isWhitespace(bytes[$0]) }
     }
 
     /// ASCII without markup or entity references: read as it is.
@@ -389,11 +376,6 @@ private struct Scanner {
     }
 
     func text(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
-
-    func contains(_ range: Range<Int>, _ byte: UInt8) -> Bool {
-        for index in range where bytes[index] == byte { return true }
-        return false
-    }
 
     /// Whether the bytes in `range` are exactly `name`.
     func isName(_ range: Range<Int>, _ name: StaticString) -> Bool {
@@ -418,8 +400,8 @@ private struct Scanner {
     func channelName(_ range: Range<Int>, recent: ChannelName?) -> ChannelName? {
         if let recent {
             var lower = range.lowerBound, upper = range.upperBound
-            while lower < upper, XMLStreamFramer.isWhitespace(bytes[lower]) { lower += 1 }
-            while upper > lower, XMLStreamFramer.isWhitespace(bytes[upper - 1]) { upper -= 1 }
+            while lower < upper, XMLSyntax.isWhitespace(bytes[lower]) { lower += 1 }
+            while upper > lower, XMLSyntax.isWhitespace(bytes[upper - 1]) { upper -= 1 }
             let same = recent.rawValue.utf8.withContiguousStorageIfAvailable { name in
                 name.count == upper - lower && name.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[lower..<upper]))
             }
@@ -430,8 +412,8 @@ private struct Scanner {
 
     func field(_ range: Range<Int>) -> String? {
         var lower = range.lowerBound, upper = range.upperBound
-        while lower < upper, XMLStreamFramer.isWhitespace(bytes[lower]) { lower += 1 }
-        while upper > lower, XMLStreamFramer.isWhitespace(bytes[upper - 1]) { upper -= 1 }
+        while lower < upper, XMLSyntax.isWhitespace(bytes[lower]) { lower += 1 }
+        while upper > lower, XMLSyntax.isWhitespace(bytes[upper - 1]) { upper -= 1 }
         guard lower < upper, isPlain(lower..<upper) else { return nil }
         return text(lower..<upper)
     }

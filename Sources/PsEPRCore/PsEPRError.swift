@@ -36,6 +36,11 @@ public struct PsEPRError: Error, Hashable, Sendable, CustomStringConvertible {
         self.reason = reason
     }
 
+    /// An envelope element (`<event>`, `<to>`, `<channel>` …) that appears twice in its parent.
+    static func repeatedEnvelopeElement(_ name: some StringProtocol, in parent: some StringProtocol) -> PsEPRError {
+        PsEPRError(.malformedEvent, "<\(parent)> has more than one <\(name)>")
+    }
+
     public static func == (lhs: PsEPRError, rhs: PsEPRError) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
     public var description: String { "PsEPRError.\(code): \(reason)" }

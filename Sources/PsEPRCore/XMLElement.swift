@@ -30,196 +30,120 @@ public struct XMLElement: Sendable, Hashable {
 
     /// Parses one complete element (a stanza).
     ///
+    /// It is checked for XML 1.0 well-formedness by ``XMLSyntax``, the rules the framer and the
+    /// envelope scanner apply too. Before and after the element only whitespace, comments and
+    /// processing instructions may stand (and, first of all, a byte order mark and the XML
+    /// declaration).
+    ///
     /// - Parameter maximumDepth: deepest nesting accepted.
     /// - Throws: ``PsEPRError/Code/malformedXML`` unless `bytes` is exactly one well-formed element
-    ///   (surrounding whitespace allowed).
+    ///   (surrounding whitespace allowed); ``PsEPRError/Code/declarationRefused`` for a DOCTYPE.
     public static func parse(_ bytes: some Collection<UInt8>, maximumDepth: Int = 32) throws -> XMLElement {
-        var parser = Parser(bytes: Array(bytes), maximumDepth: maximumDepth)
-        parser.skipMisc()
-        let element = try parser.element(depth: 1)
-        parser.skipMisc()
-        guard parser.position == parser.bytes.count else { throw PsEPRError(.malformedXML, "content after the element") }
-        return element
+        let source = Array(bytes)
+        return try source.withUnsafeBytes { raw in
+            var parser = Parser(bytes: raw, maximumDepth: maximumDepth)
+            if XMLSyntax.starts(raw, at: 0, with: "\u{FEFF}") { parser.position = 3 }
+            try parser.skipMisc(allowDeclaration: true)
+            guard parser.position < raw.count else { throw PsEPRError(.malformedXML, "no element") }
+            let element = try parser.element(depth: 1)
+            try parser.skipMisc(allowDeclaration: false)
+            guard parser.position == raw.count else { throw PsEPRError(.malformedXML, "content after the element") }
+            return element
+        }
     }
 
     /// Parses a start tag on its own (the stream header, which is never closed in the same read).
     static func parseStartTag(_ bytes: [UInt8]) throws -> XMLElement {
-        var parser = Parser(bytes: bytes, maximumDepth: 1)
-        let (name, attributes, _) = try parser.startTag()
-        return XMLElement(name: name, attributes: attributes, children: [], text: "", byteRange: 0..<parser.position)
+        try bytes.withUnsafeBytes { raw in
+            var parser = Parser(bytes: raw, maximumDepth: 1)
+            let (name, attributes, tag) = try parser.startTag()
+            return XMLElement(name: name, attributes: attributes, children: [], text: "", byteRange: 0..<tag.end)
+        }
     }
 }
 
+/// Builds the DOM; every check is ``XMLSyntax``'s.
 private struct Parser {
-    let bytes: [UInt8]
+    let bytes: UnsafeRawBufferPointer
     let maximumDepth: Int
     var position = 0
 
-    init(bytes: [UInt8], maximumDepth: Int) {
+    init(bytes: UnsafeRawBufferPointer, maximumDepth: Int) {
         self.bytes = bytes
         self.maximumDepth = maximumDepth
     }
 
-    func fail(_ reason: String) -> PsEPRError { PsEPRError(.malformedXML, reason) }
-
-    var current: UInt8? { position < bytes.count ? bytes[position] : nil }
-
-    func hasPrefix(_ text: String) -> Bool {
-        let pattern = Array(text.utf8)
-        return position + pattern.count <= bytes.count && Array(bytes[position..<(position + pattern.count)]) == pattern
-    }
-
-    mutating func skip(past terminator: String) throws {
-        while !hasPrefix(terminator) {
-            guard position < bytes.count else { throw fail("unterminated \(terminator) section") }
-            position += 1
-        }
-        position += terminator.utf8.count
-    }
-
-    mutating func skipWhitespace() {
-        while let byte = current, XMLStreamFramer.isWhitespace(byte) { position += 1 }
-    }
-
-    /// Whitespace, comments and processing instructions around an element.
-    mutating func skipMisc() {
+    /// Whitespace, comments and processing instructions around the element.
+    mutating func skipMisc(allowDeclaration: Bool) throws {
+        var declarationAllowed = allowDeclaration
         while true {
-            skipWhitespace()
-            if hasPrefix("<!--") {
-                position += 4
-                guard (try? skip(past: "-->")) != nil else { return }
-            } else if hasPrefix("<?") {
-                guard (try? skip(past: "?>")) != nil else { return }
-            } else {
-                return
+            while position < bytes.count, XMLSyntax.isWhitespace(bytes[position]) { position += 1 }
+            guard position < bytes.count else { return }
+            guard bytes[position] == UInt8(ascii: "<") else { throw PsEPRError(.malformedXML, "text outside the element") }
+            switch try XMLSyntax.markup(bytes, at: position) {
+            case .comment: position = try XMLSyntax.comment(bytes, at: position)
+            case .instruction: position = try XMLSyntax.instruction(bytes, at: position, allowDeclaration: declarationAllowed)
+            case .declaration: throw XMLSyntax.declarationRefused()
+            case .characterData: throw PsEPRError(.malformedXML, "character data outside the element")
+            case .startTag, .endTag: return
             }
+            declarationAllowed = false
         }
     }
 
-    mutating func name() throws -> String {
-        let start = position
-        while let byte = current, !XMLStreamFramer.isWhitespace(byte), ![UInt8(ascii: "="), UInt8(ascii: ">"), UInt8(ascii: "/"), UInt8(ascii: "<"), UInt8(ascii: "\""), UInt8(ascii: "'")].contains(byte) {
-            position += 1
-        }
-        guard position > start else { throw fail("a name is missing") }
-        return String(decoding: bytes[start..<position], as: UTF8.self)
-    }
-
-    /// `<name attr="value" …` up to and including `>` or `/>`.
-    mutating func startTag() throws -> (name: String, attributes: [String: String], selfClosing: Bool) {
-        guard current == UInt8(ascii: "<") else { throw fail("expected \"<\"") }
-        position += 1
-        let tagName = try name()
+    /// `<name attr="value" …` up to and including `>` or `/>`, attributes decoded.
+    mutating func startTag() throws -> (name: String, attributes: [String: String], tag: XMLSyntax.StartTag) {
+        let bytes = self.bytes
         var attributes: [String: String] = [:]
-        while true {
-            skipWhitespace()
-            guard let byte = current else { throw fail("unterminated tag <\(tagName)>") }
-            if byte == UInt8(ascii: ">") {
-                position += 1
-                return (tagName, attributes, false)
-            }
-            if hasPrefix("/>") {
-                position += 2
-                return (tagName, attributes, true)
-            }
-            let attribute = try name()
-            skipWhitespace()
-            guard current == UInt8(ascii: "=") else { throw fail("attribute \(attribute) has no value") }
-            position += 1
-            skipWhitespace()
-            guard let quote = current, quote == UInt8(ascii: "\"") || quote == UInt8(ascii: "'") else {
-                throw fail("attribute \(attribute) is not quoted")
-            }
-            position += 1
-            let start = position
-            while let next = current, next != quote {
-                guard next != UInt8(ascii: "<") else { throw fail("\"<\" in attribute \(attribute)") }
-                position += 1
-            }
-            guard current == quote else { throw fail("unterminated attribute \(attribute)") }
-            guard attributes[attribute] == nil else { throw fail("attribute \(attribute) appears twice") }
-            attributes[attribute] = try decode(bytes[start..<position])
-            position += 1
+        let tag = try XMLSyntax.startTag(bytes, at: position) { name, value in
+            attributes[XMLSyntax.text(bytes, name)] = Self.decoded(bytes, value)
         }
+        position = tag.end
+        return (XMLSyntax.text(bytes, tag.name), attributes, tag)
+    }
+
+    static func decoded(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity(range.count)
+        XMLSyntax.decode(bytes, range, into: &output)
+        return String(decoding: output, as: UTF8.self)
     }
 
     mutating func element(depth: Int) throws -> XMLElement {
         guard depth <= maximumDepth else { throw PsEPRError(.tooDeep, "elements nested deeper than \(maximumDepth)") }
         let start = position
-        let (tagName, attributes, selfClosing) = try startTag()
+        guard bytes[position] == UInt8(ascii: "<"), try XMLSyntax.markup(bytes, at: position) == .startTag else {
+            throw PsEPRError(.malformedXML, "expected an element")
+        }
+        let (tagName, attributes, tag) = try startTag()
         var element = XMLElement(name: tagName, attributes: attributes, children: [], text: "", byteRange: start..<position)
-        if selfClosing { return element }
+        if tag.isSelfClosing { return element }
         var text: [UInt8] = []
         while true {
-            guard let byte = current else { throw fail("<\(tagName)> is not closed") }
-            if byte != UInt8(ascii: "<") {
-                let textStart = position
-                while let next = current, next != UInt8(ascii: "<") { position += 1 }
-                text += Array(try decode(bytes[textStart..<position]).utf8)
-            } else if hasPrefix("</") {
-                position += 2
-                let closing = try name()
-                skipWhitespace()
-                guard closing == tagName, current == UInt8(ascii: ">") else { throw fail("<\(tagName)> closed by </\(closing)>") }
-                position += 1
+            let markupStart = try XMLSyntax.checkCharacterData(bytes, from: position, until: UInt8(ascii: "<"))
+            if markupStart > position { XMLSyntax.decode(bytes, position..<markupStart, into: &text) }
+            position = markupStart
+            guard position < bytes.count else { throw PsEPRError(.malformedXML, "<\(tagName)> is not closed") }
+            switch try XMLSyntax.markup(bytes, at: position) {
+            case .endTag:
+                position = try XMLSyntax.endTag(bytes, at: position, closing: tag.name)
                 element.text = String(decoding: text, as: UTF8.self)
                 element.byteRange = start..<position
                 return element
-            } else if hasPrefix("<!--") {
-                position += 4
-                try skip(past: "-->")
-            } else if hasPrefix("<![CDATA[") {
-                position += 9
-                let dataStart = position
-                try skip(past: "]]>")
-                text += bytes[dataStart..<(position - 3)]
-            } else if hasPrefix("<?") {
-                try skip(past: "?>")
-            } else if hasPrefix("<!") {
-                throw PsEPRError(.declarationRefused, "declarations are not accepted")
-            } else {
+            case .comment:
+                position = try XMLSyntax.comment(bytes, at: position)
+            case .characterData:
+                let (content, end) = try XMLSyntax.characterData(bytes, at: position)
+                text += UnsafeRawBufferPointer(rebasing: bytes[content])
+                position = end
+            case .instruction:
+                position = try XMLSyntax.instruction(bytes, at: position, allowDeclaration: false)
+            case .declaration:
+                throw XMLSyntax.declarationRefused()
+            case .startTag:
                 element.children.append(try self.element(depth: depth + 1))
             }
         }
-    }
-
-    /// Character data with entity and character references replaced.
-    func decode(_ raw: ArraySlice<UInt8>) throws -> String {
-        guard raw.contains(UInt8(ascii: "&")) else { return String(decoding: raw, as: UTF8.self) }
-        var output: [UInt8] = []
-        var index = raw.startIndex
-        while index < raw.endIndex {
-            let byte = raw[index]
-            guard byte == UInt8(ascii: "&") else {
-                output.append(byte)
-                index += 1
-                continue
-            }
-            guard let end = raw[index...].firstIndex(of: UInt8(ascii: ";")), end - index <= 12 else {
-                throw fail("an unterminated entity reference")
-            }
-            let entity = String(decoding: raw[(index + 1)..<end], as: UTF8.self)
-            switch entity {
-            case "lt": output.append(UInt8(ascii: "<"))
-            case "gt": output.append(UInt8(ascii: ">"))
-            case "amp": output.append(UInt8(ascii: "&"))
-            case "quot": output.append(UInt8(ascii: "\""))
-            case "apos": output.append(UInt8(ascii: "'"))
-            default:
-                let value: UInt32?
-                if entity.hasPrefix("#x") {
-                    value = UInt32(entity.dropFirst(2), radix: 16)
-                } else if entity.hasPrefix("#") {
-                    value = UInt32(entity.dropFirst())
-                } else {
-                    throw fail("undefined entity &\(entity);")
-                }
-                guard let value, let scalar = Unicode.Scalar(value), value != 0 else { throw fail("bad character reference &\(entity);") }
-                output += Array(String(Character(scalar)).utf8)
-            }
-            index = end + 1
-        }
-        return String(decoding: output, as: UTF8.self)
     }
 }
 

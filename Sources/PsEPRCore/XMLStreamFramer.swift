@@ -21,7 +21,12 @@ public enum StreamFrame: Sendable, Equatable {
 ///
 /// It enforces bounds: stanza size, nesting depth and attributes per tag. DOCTYPE and every other
 /// markup declaration is refused, so no entity can ever be defined or expanded. Between stanzas
-/// only whitespace (the keep-alive) and comments are allowed.
+/// only whitespace (the keep-alive), comments and processing instructions are allowed; they are
+/// checked by ``XMLSyntax`` when they end, and each may be as long as a stanza. Every bound is a
+/// property of the bytes alone, so the verdict is the same however the input is split into
+/// reads. A stanza's content is checked by whoever reads it (``EventScanner`` or ``XMLElement``,
+/// both through ``XMLSyntax``): a stanza that is framed but not well-formed is refused on its own,
+/// and the stream goes on.
 ///
 /// In ``Mode/document`` mode (the OneEvent port) there is no stream header: each top-level
 /// element is a stanza.
@@ -56,9 +61,11 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
     private enum Lexical {
         case content
         case tag(Tag)
-        case comment
+        /// A comment, from the offset of its `<!--`.
+        case comment(start: Int)
         case characterData
-        case instruction
+        /// A processing instruction, from the offset of its `<?`.
+        case instruction(start: Int)
     }
 
     private struct Tag {
@@ -135,7 +142,7 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
                 case UInt8(ascii: "!"):
                     let comment = Self.starts(bytes, at: index, with: "<!--"), characterData = Self.starts(bytes, at: index, with: "<![CDATA[")
                     if comment == true {
-                        lexical = .comment
+                        lexical = .comment(start: index)
                         index += 4
                     } else if characterData == true {
                         guard depth > stanzaDepth else { throw PsEPRError(.malformedXML, "character data outside a stanza") }
@@ -147,7 +154,7 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
                         throw PsEPRError(.declarationRefused, "DOCTYPE and other declarations are not accepted")
                     }
                 case UInt8(ascii: "?"):
-                    lexical = .instruction
+                    lexical = .instruction(start: index)
                     index += 2
                 case UInt8(ascii: "/"):
                     lexical = .tag(Tag(isEnd: true, start: index))
@@ -157,13 +164,18 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
                     lexical = .tag(Tag(isEnd: false, start: index))
                     index += 1
                 }
-            case .comment:
+            case .comment(let start):
                 guard let end = Self.find("-->", in: bytes, from: index) else {
                     index = max(index, count - 2)  // resume where a split terminator could begin
                     return .needMore
                 }
                 index = end
                 lexical = .content
+                // Inside a stanza the stanza's reader checks it; between stanzas, here.
+                if stanzaStart == nil {
+                    try checkLength(of: start..<end, "a comment between stanzas")
+                    _ = try XMLSyntax.comment(bytes, at: start)
+                }
             case .characterData:
                 guard let end = Self.find("]]>", in: bytes, from: index) else {
                     index = max(index, count - 2)
@@ -171,13 +183,18 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
                 }
                 index = end
                 lexical = .content
-            case .instruction:
+            case .instruction(let start):
                 guard let end = Self.find("?>", in: bytes, from: index) else {
                     index = max(index, count - 1)
                     return .needMore
                 }
                 index = end
                 lexical = .content
+                if stanzaStart == nil {
+                    try checkLength(of: start..<end, "a processing instruction between stanzas")
+                    // The XML declaration may open a stream (again, after a restart) or a document.
+                    _ = try XMLSyntax.instruction(bytes, at: start, allowDeclaration: mode == .document || !opened)
+                }
             case .tag(var tag):
                 var closed = false
                 while index < count {
@@ -205,6 +222,7 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
                     return .needMore
                 }
                 lexical = .content
+                if stanzaStart == nil { try checkLength(of: tag.start..<index, "a tag between stanzas") }
                 let selfClosing = !tag.isEnd && tag.previous == UInt8(ascii: "/")
                 if tag.isEnd {
                     // The end of a stanza, of the stream, or an unbalanced end tag: closeTag decides.
@@ -225,10 +243,10 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
 
     /// Whether `bytes` at `index` begin with `pattern`: nil when too few bytes are there to tell.
     private static func starts(_ bytes: UnsafeRawBufferPointer, at index: Int, with pattern: StaticString) -> Bool? {
-        let length = pattern.utf8CodeUnitCount
-        let available = min(length, bytes.count - index)
+        let available = min(pattern.utf8CodeUnitCount, bytes.count - index)
+        if XMLSyntax.starts(bytes, at: index, with: pattern) { return true }
         for position in 0..<available where bytes[index + position] != pattern.utf8Start[position] { return false }
-        return available == length ? true : nil
+        return nil
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> StreamFrame? {
@@ -293,24 +311,37 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
         offset = 0
     }
 
+    /// Bounds what is held unfinished: the stanza so far, or the markup between stanzas that is
+    /// not finished yet (whitespace between stanzas is consumed as it comes and costs nothing).
+    /// What is measured is always a prefix of one stanza or one piece of markup, so a run too long
+    /// in pieces is too long in one read, and the other way round.
     private func checkSize() throws {
-        guard offset - (stanzaStart ?? 0) <= limits.maximumStanzaBytes else {
-            throw PsEPRError(.stanzaTooLarge, "a stanza is larger than \(limits.maximumStanzaBytes) bytes")
+        let start: Int
+        if let stanzaStart {
+            start = stanzaStart
+        } else {
+            switch lexical {
+            case .comment(let markupStart), .instruction(let markupStart): start = markupStart
+            case .tag(let tag): start = tag.start
+            case .content, .characterData: start = offset
+            }
+        }
+        guard offset - start <= limits.maximumStanzaBytes else {
+            throw PsEPRError(.stanzaTooLarge, stanzaStart == nil ? "markup between stanzas is larger than \(limits.maximumStanzaBytes) bytes" : "a stanza is larger than \(limits.maximumStanzaBytes) bytes")
+        }
+    }
+
+    /// The bound on one finished piece of markup between stanzas: that of a stanza.
+    private func checkLength(of range: Range<Int>, _ what: String) throws {
+        guard range.count <= limits.maximumStanzaBytes else {
+            throw PsEPRError(.stanzaTooLarge, "\(what) is larger than \(limits.maximumStanzaBytes) bytes")
         }
     }
 
     /// The offset just past `pattern` at or after `start`, or nil if it is not there yet.
     private static func find(_ pattern: StaticString, in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
-        let length = pattern.utf8CodeUnitCount
-        var index = start
-        while index + length <= bytes.count {
-            if starts(bytes, at: index, with: pattern) == true { return index + length }
-            index += 1
-        }
-        return nil
+        XMLSyntax.find(bytes, pattern, from: start).map { $0 + pattern.utf8CodeUnitCount }
     }
 
-    static func isWhitespace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
-    }
+    static func isWhitespace(_ byte: UInt8) -> Bool { XMLSyntax.isWhitespace(byte) }
 }

@@ -120,6 +120,11 @@ struct ClientSessionMachine {
             do {
                 element = try XMLElement.parse(bytes)
             } catch {
+                // The framer found where the stanza ends, so the stream is intact: a message that
+                // is not well-formed is refused on its own, as the scanner refuses one.
+                if Self.isMessage(bytes) {
+                    return [.send(StanzaEncoder.messageError(id: nil, condition: "bad-request", text: Self.plainWords(error)))]
+                }
                 phase = .closed
                 return [.send(StanzaEncoder.streamEnd), .close(reason: "unparseable stanza: \(Self.plainWords(error))")]
             }
@@ -324,6 +329,13 @@ struct ClientSessionMachine {
     }
 
     /// An error's detail in plain words, for a client or a log line (not its type's name).
+    /// Whether a stanza (that did not parse) is a `<message>`, by its first name.
+    static func isMessage(_ bytes: [UInt8]) -> Bool {
+        let delimiters = Array(" \t\r\n>/".utf8)
+        let name = Array(bytes.prefix(64).dropFirst().prefix { !delimiters.contains($0) })
+        return name == Array("message".utf8) || name.reversed().starts(with: Array(":message".utf8).reversed())
+    }
+
     static func plainWords(_ error: any Error) -> String {
         (error as? PsEPRError)?.reason ?? "the stanza could not be read"
     }
@@ -357,9 +369,15 @@ struct ClientSessionMachine {
     /// The bulk of the traffic without building an action list: an event from a logged-in client
     /// in the usual shape, read straight from its bytes.
     mutating func scannedEvent(in stanza: ByteBuffer) -> ScannedEvent {
-        guard case .authenticated(let service, _) = phase,
-            let scanned = stanza.withUnsafeReadableBytes({ EventScanner.scanMessage($0, recentChannel: recentChannel, copyPayload: false) })
-        else { return .unhandled }
+        guard case .authenticated(let service, _) = phase else { return .unhandled }
+        let scanned: EventScanner.Scanned
+        switch stanza.withUnsafeReadableBytes({ EventScanner.check($0, recentChannel: recentChannel, copyPayload: false) }) {
+        case .scanned(let result): scanned = result
+        case .unusual: return .unhandled
+        case .refused(let error, let id):
+            // Not well-formed, or a repeated envelope element: never forwarded; the sender is told.
+            return .handled(.send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: Self.plainWords(error))))
+        }
         recentChannel = scanned.event.channel
         var event = scanned.event
         // A forwarded element carries the payload; only an event written anew, or a lease

@@ -54,8 +54,6 @@ import Testing
         "<message id='e'><!-- c --><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to></event></message>",
         "<message type='error' id='e'><error/></message>",
         "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a</channel></to></event></message>",
-        "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</service></to></event></message>",
-        "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><payload xmlns='urn:x'><a></b></payload></event></message>",
         "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to></event></message><extra/>",
         "<iq type='get' id='x'/>",
         "<message id='e'/>",
@@ -65,6 +63,20 @@ import Testing
     @Test(arguments: unusual)
     func anythingElseIsLeftToTheFullParser(_ stanza: String) {
         #expect(Self.scan(stanza) == .unusual)
+    }
+
+    @Test(arguments: [
+        // Not well-formed: refused by the scanner itself, as the full parser refuses them.
+        "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</service></to></event></message>",
+        "<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><payload xmlns='urn:x'><a></b></payload></event></message>",
+    ])
+    func mismatchedTagsAreRefused(_ stanza: String) {
+        guard case .refused(let error) = Self.scan(stanza) else {
+            Issue.record("not refused: \(stanza)")
+            return
+        }
+        #expect(error.code == .malformedXML)
+        #expect(throws: PsEPRError.self) { try Event(stanza: Array(stanza.utf8)) }
     }
 
     @Test func theSendersRecentChannelIsReusedOnlyWhenTheBytesSpellIt() throws {
