@@ -26,9 +26,7 @@ import Testing
     @Test(.enabled(if: available("xmpp"), "python3 with xmpppy (pip install xmpppy)"), arguments: ["legacy", "sasl"])
     func xmpppyLogsInGetsItsRosterLeasesPublishesAndReceives(login: String) async throws {
         try await withEventServer(configure: { $0.accounts = Self.accounts }) { port, _, _ in
-            let outcome = try await within(seconds: 60, "the xmpppy client") {
-                try Self.run([Self.xmpppyScript, "127.0.0.1", "\(port)", "xmpppy_user", "secret", login])
-            }
+            let outcome = try await ChildProcess.run(["python3", Self.xmpppyScript, "127.0.0.1", "\(port)", "xmpppy_user", "secret", login], seconds: 60)
             #expect(outcome.status == 0, "\(outcome.output)")
             #expect(outcome.output.hasPrefix("OK"), "\(outcome.output)")
         }
@@ -37,9 +35,7 @@ import Testing
     @Test(.enabled(if: available("slixmpp"), "python3 with slixmpp (pip install slixmpp)"))
     func slixmppLogsInWithSASLBindsLeasesPublishesAndReceives() async throws {
         try await withEventServer(configure: { $0.accounts = Self.accounts }) { port, _, _ in
-            let outcome = try await within(seconds: 60, "the slixmpp client") {
-                try Self.run([Self.slixmppScript, "127.0.0.1", "\(port)", "test.psepr", "slixmpp_user", "s3cret"])
-            }
+            let outcome = try await ChildProcess.run(["python3", Self.slixmppScript, "127.0.0.1", "\(port)", "test.psepr", "slixmpp_user", "s3cret"], seconds: 60)
             #expect(outcome.status == 0, "\(outcome.output)")
             #expect(outcome.output.hasPrefix("OK logged in as slixmpp_user@test.psepr/slixmpp"), "\(outcome.output)")
         }
@@ -48,9 +44,7 @@ import Testing
     @Test(.enabled(if: available("slixmpp"), "python3 with slixmpp (pip install slixmpp)"))
     func slixmppWithAWrongPasswordIsRefused() async throws {
         try await withEventServer(configure: { $0.accounts = Self.accounts }) { port, _, _ in
-            let outcome = try await within(seconds: 60, "the slixmpp client") {
-                try Self.run([Self.slixmppScript, "127.0.0.1", "\(port)", "test.psepr", "slixmpp_user", "wrong"])
-            }
+            let outcome = try await ChildProcess.run(["python3", Self.slixmppScript, "127.0.0.1", "\(port)", "test.psepr", "slixmpp_user", "wrong"], seconds: 60)
             #expect(outcome.status == 1, "\(outcome.output)")
             #expect(outcome.output.contains("FAIL the server refused the login"), "\(outcome.output)")
         }

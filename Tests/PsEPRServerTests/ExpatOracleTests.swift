@@ -29,7 +29,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let input = directory.appendingPathComponent("stanzas.hex"), output = directory.appendingPathComponent("verdicts")
         try inputs.map { $0.map { String(format: "%02x", $0) }.joined() }.joined(separator: "\n").write(to: input, atomically: true, encoding: .utf8)
-        let oracle = try PoisonPayloadTests.Child(arguments: ["python3", Self.script, input.path, output.path])
+        let oracle = try ChildProcess(arguments: ["python3", Self.script, input.path, output.path])
         defer { oracle.stop() }
         #expect(try await oracle.exitStatus(seconds: 60) == 0, "\(oracle.text)")
         let verdicts = try String(contentsOf: output, encoding: .utf8).split(separator: "\n").map { $0 == "1" }

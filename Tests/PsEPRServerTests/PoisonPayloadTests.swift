@@ -26,65 +26,12 @@ import Testing
         return process.terminationStatus == 0
     }()
 
-    /// A child process whose output goes to a file (never a pipe, so nothing can block on a full
-    /// or unread pipe), whose exit is announced, and which is killed if it outlives the test.
-    final class Child: Sendable {
-        let process: Process
-        let output: URL
-        let exits: AsyncStream<Int32>
-
-        init(arguments: [String]) throws {
-            output = FileManager.default.temporaryDirectory.appendingPathComponent("psepr-expat-\(UUID().uuidString).out")
-            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: output)
-            process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = arguments
-            process.standardOutput = handle
-            process.standardError = handle
-            process.standardInput = FileHandle.nullDevice
-            let (exits, continuation) = AsyncStream.makeStream(of: Int32.self)
-            self.exits = exits
-            process.terminationHandler = { process in
-                continuation.yield(process.terminationStatus)
-                continuation.finish()
-            }
-            try process.run()
-            try handle.close()
-        }
-
-        var text: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
-
-        /// The exit status, waiting at most `seconds`; the process is killed after that.
-        func exitStatus(seconds: Int) async throws -> Int32 {
-            let exits = self.exits
-            do {
-                return try await within(seconds: seconds, "python3 to exit") {
-                    for await status in exits { return status }
-                    return -1
-                }
-            } catch {
-                stop()
-                throw error
-            }
-        }
-
-        func stop() {
-            if process.isRunning { process.terminate() }
-        }
-
-        deinit {
-            stop()
-            try? FileManager.default.removeItem(at: output)
-        }
-    }
-
     @Test(.enabled(if: pythonHasExpat, "python3 with xml.parsers.expat"))
     func anExpatSubscriberStaysConnectedThroughEveryPoisonPayload() async throws {
         try await withEventServer { port, _, _ in
-            let subscriber = try Child(arguments: ["python3", Self.script, "127.0.0.1", "\(port)", "/poison/", "good-event-marker"])
+            let subscriber = try ChildProcess(arguments: ["python3", Self.script, "127.0.0.1", "\(port)", "/poison/", "good-event-marker"])
             defer { subscriber.stop() }
-            try await eventually(seconds: 30, "the expat subscriber's lease") { subscriber.text.contains("READY") || !subscriber.process.isRunning }
+            try await eventually(seconds: 30, "the expat subscriber's lease") { subscriber.text.contains("READY") || !subscriber.isRunning }
             try #require(subscriber.text.contains("READY"), "\(subscriber.text)")
 
             var (_, replies, publisher) = try await loggedIn(port: port, service: "pub")
