@@ -65,15 +65,12 @@ import Testing
 
     /// Waits until every relayed event sent has been handled by its receiver (nothing in flight).
     static func waitUntilQuiet(_ mesh: LocalMesh) async throws {
-        try await within(seconds: 20, "no relayed event in flight") {
-            while true {
-                let servers = mesh.nodes.compactMap(\.running?.server)
-                // Received first: a match then means nothing was in flight when it was read.
-                let received = servers.reduce(0) { $0 + $1.relayedEventsReceived }
-                let sent = mesh.nodes.filter { $0.running != nil }.reduce(0) { $0 + $1.router.relayedEventsSent }
-                if received == sent { return }
-                try await Task.sleep(for: .milliseconds(10))
-            }
+        try await eventually(seconds: 20, "no relayed event in flight") {
+            let servers = mesh.nodes.compactMap(\.running?.server)
+            // Received first: a match then means nothing was in flight when it was read.
+            let received = servers.reduce(0) { $0 + $1.relayedEventsReceived }
+            let sent = mesh.nodes.filter { $0.running != nil }.reduce(0) { $0 + $1.router.relayedEventsSent }
+            return received == sent
         }
     }
 
@@ -158,7 +155,9 @@ import Testing
             let identifier = PeerMesh.identifier(interest)
             try await within(seconds: 20, "no server holds a lease on /echo/ for another") {
                 await mesh.waitUntil { observations in observations.peerLeases.values.allSatisfy { !$0.contains { $0.hasSuffix(" \(identifier)") } } }
-                while mesh.nodes.contains(where: { $0.router.leaseIdentifiers.contains(identifier) }) { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            try await eventually(seconds: 20, "no router holds the lease on /echo/") {
+                !mesh.nodes.contains { $0.router.leaseIdentifiers.contains(identifier) }
             }
             #expect(mesh.nodes.allSatisfy { node in !node.router.leaseIdentifiers.contains(identifier) })
         }
