@@ -1,5 +1,6 @@
 #include "cgf256.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -70,6 +71,30 @@ static void portable_columns(const uint8_t *db, size_t num_blocks, size_t block_
 
 #ifdef CGF256_X86
 
+typedef void (*columns_kernel)(const uint8_t *, size_t, size_t, const uint8_t *, size_t, uint8_t *, size_t, size_t, size_t);
+
+// The columns past the last whole vector of each block (a bucket's size is rarely a multiple of
+// the vector width). Copied, zero-padded to one vector per block, they go through the same vector
+// kernel; only if that copy cannot be allocated do they take the byte-at-a-time table kernel,
+// which on small buckets (a combined-mode database's are a few hundred bytes) would otherwise
+// cost as much as all the whole vectors together.
+static void tail_columns(const uint8_t *db, size_t num_blocks, size_t block_size, const uint8_t *transposed,
+                         size_t num_queries, uint8_t *out, size_t out_stride, size_t begin, size_t end,
+                         size_t width, columns_kernel kernel) {
+    size_t tail = end - begin;
+    uint8_t *padded = calloc(num_blocks * width + num_queries * width, 1);
+    if (!padded) {
+        portable_columns(db, num_blocks, block_size, transposed, num_queries, out, out_stride, begin, end);
+        return;
+    }
+    uint8_t *answers = padded + num_blocks * width;
+    for (size_t j = 0; j < num_blocks; j++) memcpy(padded + j * width, db + j * block_size + begin, tail);
+    kernel(padded, num_blocks, width, transposed, num_queries, answers, width, 0, width);
+    for (size_t q = 0; q < num_queries; q++)
+        for (size_t i = 0; i < tail; i++) out[q * out_stride + i] ^= answers[q * width + i];
+    free(padded);
+}
+
 // One vector kernel per instruction set, from one template: VEC is the vector type, WIDTH its
 // bytes, PREPARE derives per-load values from the source vector, MUL multiplies it by constant c.
 //
@@ -138,8 +163,8 @@ static void portable_columns(const uint8_t *db, size_t num_blocks, size_t block_
             }                                                                                                \
         }                                                                                                    \
         if (vector_end < end)                                                                                \
-            portable_columns(db, num_blocks, block_size, transposed, num_queries, out + (vector_end - begin), \
-                             out_stride, vector_end, end);                                                   \
+            tail_columns(db, num_blocks, block_size, transposed, num_queries, out + (vector_end - begin),    \
+                         out_stride, vector_end, end, WIDTH, NAME);                                          \
     }
 
 #define LOAD128(p) _mm_loadu_si128((const __m128i *)(p))

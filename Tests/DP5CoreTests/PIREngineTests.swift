@@ -30,7 +30,7 @@ struct PIREngineTests {
         var generator = SeededGenerator(seed: UInt64(kernel.rawValue) + 100)
         // Odd sizes on purpose: tails shorter than a vector, single columns, and query counts on
         // both sides of the streaming and register-blocked paths.
-        for (blocks, blockSize, queries) in [(1, 1, 1), (3, 17, 2), (7, 63, 3), (5, 64, 4), (9, 65, 8), (11, 130, 9), (600, 200, 13), (50, 300, 17), (2, 1000, 1)] {
+        for (blocks, blockSize, queries) in [(1, 1, 1), (3, 17, 2), (7, 63, 3), (5, 64, 4), (9, 65, 8), (11, 130, 9), (600, 200, 13), (50, 300, 17), (2, 1000, 1), (33, 652, 100), (7, 129, 30)] {
             let database = try Self.database(blocks: blocks, blockSize: blockSize, offset: Int.random(in: 0...7, using: &generator), using: &generator)
             var coefficients = (0..<(queries * blocks)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             coefficients[0] = 0
