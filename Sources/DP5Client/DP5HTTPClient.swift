@@ -91,10 +91,15 @@ public struct DP5HTTPClient: Sendable {
     /// - Returns: the epoch registered for.
     @discardableResult
     public func register(privateKey: DHPrivateKey, buddies: [BuddyRegistration]) async throws -> Epoch {
-        let current = try await registrationServerStatus().epoch
         let client = RegistrationClient(privateKey: privateKey, configuration: configuration.protocolConfiguration)
-        let message = try client.registrationMessage(epoch: current.next, buddies: buddies)
-        let reply = try await postRegistration(message, currentEpoch: current)
+        return try await registerForNextEpoch { try client.registrationMessage(epoch: $0, buddies: buddies) }
+    }
+
+    /// Asks the registration server for its epoch, posts `message(next epoch)` and checks the
+    /// reply: the one registration exchange both modes share.
+    private func registerForNextEpoch(_ message: (Epoch) throws -> [UInt8]) async throws -> Epoch {
+        let current = try await registrationServerStatus().epoch
+        let reply = try await postRegistration(try message(current.next), currentEpoch: current)
         try RegistrationClient.verifyReply(reply, epoch: current.next)
         return current.next
     }
@@ -105,12 +110,8 @@ public struct DP5HTTPClient: Sendable {
     /// - Returns: the epoch registered for.
     @discardableResult
     public func registerCombined(privateKey: BLSPrivateKey, data: [UInt8]) async throws -> Epoch {
-        let current = try await registrationServerStatus().epoch
         let client = CombinedRegistrationClient(privateKey: privateKey, configuration: configuration.protocolConfiguration)
-        let message = try client.registrationMessage(epoch: current.next, data: data)
-        let reply = try await postRegistration(message, currentEpoch: current)
-        try RegistrationClient.verifyReply(reply, epoch: current.next)
-        return current.next
+        return try await registerForNextEpoch { try client.registrationMessage(epoch: $0, data: data) }
     }
 
     /// Looks `buddies` up by BLS public key in a combined-mode deployment.

@@ -77,16 +77,11 @@ public struct CombinedHarness: Sendable {
                     try await deployment.lookup(body, epoch: epoch, server: server, limit: limit)
                 }
             } catch let error as DP5Error where error.code != .configurationMismatch {
-                var tally = LookupTally()
-                tally.failed = 1
-                tally.failures[error.code.description + ": " + error.reason, default: 0] += 1
-                for server in error.servers { tally.faultyServers[server, default: 0] += 1 }
-                return tally
+                return LookupTally(failure: error)
             }
-            var tally = LookupTally(method: result.method)
-            tally.latencies = [start.duration(to: clock.now)]
-            if !result.isVerified && result.method != .none { tally.unverified = 1 }
-            for server in result.faultyServers { tally.faultyServers[server, default: 0] += 1 }
+            var tally = LookupTally(
+                method: result.method, latency: start.duration(to: clock.now), isVerified: result.isVerified, faultyServers: result.faultyServers
+            )
             for presence in result.presences {
                 let expected = registered.contains(presence.publicKey)
                     ? UserPopulation.combinedPresenceData(registrant: presence.publicKey, size: configuration.dataPlainSize) : nil

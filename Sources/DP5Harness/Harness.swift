@@ -74,17 +74,12 @@ public struct Harness: Sendable {
                     try await deployment.lookup(body, epoch: epoch, server: server, limit: limit)
                 }
             } catch let error as DP5Error where error.code != .configurationMismatch {
-                var tally = LookupTally()
-                tally.failed = 1
-                tally.failures[error.code.description + ": " + error.reason, default: 0] += 1
-                for server in error.servers { tally.faultyServers[server, default: 0] += 1 }
-                return tally
+                return LookupTally(failure: error)
             }
             observe(user, result)
-            var tally = LookupTally(method: result.method)
-            tally.latencies = [start.duration(to: clock.now)]
-            if !result.isVerified && result.method != .none { tally.unverified = 1 }
-            for server in result.faultyServers { tally.faultyServers[server, default: 0] += 1 }
+            var tally = LookupTally(
+                method: result.method, latency: start.duration(to: clock.now), isVerified: result.isVerified, faultyServers: result.faultyServers
+            )
             for presence in result.presences {
                 let expectedOnline = registrations[presence.publicKey]?.contains(me) ?? false
                 let expectedData = expectedOnline ? data(presence.publicKey, me, configuration.dataPlainSize) : nil
@@ -155,9 +150,20 @@ public struct LookupTally: Sendable, Hashable {
     /// An empty tally.
     public init() {}
 
-    init(method: LookupMethod) {
+    /// One finished lookup: how it was done, how long it took, and which servers it named.
+    init(method: LookupMethod, latency: Duration, isVerified: Bool, faultyServers: [Int]) {
         if method == .pir { pirLookups = 1 }
         if method == .download { downloadLookups = 1 }
+        latencies = [latency]
+        if !isVerified && method != .none { unverified = 1 }
+        for server in faultyServers { self.faultyServers[server, default: 0] += 1 }
+    }
+
+    /// One failed lookup, counted by its reason and the servers it blamed.
+    init(failure error: DP5Error) {
+        failed = 1
+        failures[error.code.description + ": " + error.reason, default: 0] += 1
+        for server in error.servers { faultyServers[server, default: 0] += 1 }
     }
 
     /// The `fraction` (0…1) percentile of ``latencies`` by the nearest-rank method, or `nil`
