@@ -43,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // GF(2^8) multiply-accumulate kernels (GFNI, AVX2/SSSE3 shuffles, portable) with runtime
@@ -120,10 +121,18 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures
         ),
-        // The load harness: simulated users, answer checking, deployments to drive.
+        // The load harness: simulated users, answer checking, deployments to drive, and
+        // `LocalCluster` (real servers on loopback, for `dp5 demo` and the live tests).
         .target(
             name: "DP5Harness",
-            dependencies: ["DP5Core", "DP5Client"],
+            dependencies: [
+                "DP5Core",
+                "DP5Client",
+                "DP5Server",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: upcomingFeatures
         ),
         // PsEPR channel names, stream framing, stanza parsing and encoding, the route table. No sockets.
@@ -153,6 +162,22 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures + routingHotPath
         ),
+        // Load and in-process meshes for `psepr bench`, `psepr mesh-demo` and the tests: raw
+        // publishers and counting subscribers, several servers meshed in one process. Not part of
+        // the server library.
+        .target(
+            name: "PsEPRLoadGenerator",
+            dependencies: [
+                "PsEPRCore",
+                "PsEPRServer",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
         // The PsEPR client: connection, login, self-renewing leases, OneEvent sender.
         .target(
             name: "PsEPRClient",
@@ -175,6 +200,8 @@ let package = Package(
                 "ServerOperations",
                 "PsEPRServer",
                 "PsEPRClient",
+                "PsEPRLoadGenerator",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -214,10 +241,23 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures
         ),
+        // What the DP5 test targets share: an epoch clock moved by hand, a server for a test's duration.
+        .target(
+            name: "DP5Testing",
+            dependencies: [
+                "DP5Core",
+                "DP5Server",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/DP5Testing",
+            swiftSettings: upcomingFeatures
+        ),
         .testTarget(
             name: "DP5ServerTests",
             dependencies: [
-                "DP5Core", "DP5Client", "DP5Server", "DP5Harness",
+                "DP5Core", "DP5Client", "DP5Server", "DP5Harness", "DP5Testing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -227,16 +267,18 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures
         ),
-        // The Stork client's literal messages, shared by the PsEPR test targets.
+        // What the PsEPR test targets share: the Stork client's literal messages, poison payloads,
+        // a server for a test's duration, raw logged-in connections, a clock moved by hand.
         .target(
-            name: "PsEPRTestFixtures",
+            name: "PsEPRTesting",
             dependencies: [
                 "PsEPRServer",
+                "PsEPRLoadGenerator",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Tests/PsEPRTestFixtures",
+            path: "Tests/PsEPRTesting",
             swiftSettings: upcomingFeatures
         ),
         .testTarget(
@@ -244,7 +286,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
                 // DP5Server for its self-signed certificates (the TLS tests).
-                "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTestFixtures", "DP5Server",
+                "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTesting", "PsEPRLoadGenerator", "DP5Server",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -254,7 +296,7 @@ let package = Package(
         .testTarget(
             name: "PsEPRCoreTests",
             dependencies: [
-                "PsEPRCore", "PsEPRTestFixtures",
+                "PsEPRCore", "PsEPRTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
@@ -263,7 +305,7 @@ let package = Package(
         .testTarget(
             name: "PsEPRServerTests",
             dependencies: [
-                "PsEPRCore", "PsEPRServer", "PsEPRTestFixtures",
+                "PsEPRCore", "PsEPRServer", "PsEPRTesting", "PsEPRLoadGenerator",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -278,7 +320,7 @@ let package = Package(
         .testTarget(
             name: "OperationsTests",
             dependencies: [
-                "ServerOperations", "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTestFixtures", "DP5Core", "DP5Server",
+                "ServerOperations", "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTesting", "PsEPRLoadGenerator", "DP5Core", "DP5Server", "DP5Testing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -290,7 +332,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DP5HarnessTests",
-            dependencies: ["DP5Core", "DP5Harness", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["DP5Core", "DP5Harness", "DP5Testing", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(

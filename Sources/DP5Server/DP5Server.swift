@@ -20,6 +20,7 @@ public struct DP5Server: Service {
     /// The configuration.
     public let configuration: ServerConfiguration
     private let clock: any EpochClock
+    private let timer: any Clock<Duration>
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) async -> Void
     /// The server's metrics, served at `/metrics`.
@@ -29,11 +30,13 @@ public struct DP5Server: Service {
     ///
     /// - Parameters:
     ///   - clock: wall-clock time for epochs; tests inject a fixed one.
+    ///   - timer: what the epoch timer and the database poll wait on.
     ///   - onListening: called with the bound address once the server accepts connections
     ///     (tests bind port 0 and learn the port here).
     public init(
         configuration: ServerConfiguration,
         clock: any EpochClock = SystemEpochClock(),
+        timer: any Clock<Duration> = ContinuousClock(),
         logger: Logger,
         metrics: DP5Metrics = DP5Metrics(),
         onListening: @escaping @Sendable (SocketAddress) async -> Void = { _ in }
@@ -41,6 +44,7 @@ public struct DP5Server: Service {
         self.metrics = metrics
         self.configuration = configuration
         self.clock = clock
+        self.timer = timer
         self.logger = logger
         self.onListening = onListening
     }
@@ -94,7 +98,7 @@ public struct DP5Server: Service {
                 keptEpochs: configuration.keptEpochs, logger: logger, metrics: metrics
             )
             authority = registrations
-            services.append(EpochRolloverService(authority: registrations, logger: logger))
+            services.append(EpochRolloverService(authority: registrations, timer: timer, logger: logger))
         }
         var databases: LookupDatabases?
         if configuration.isLookupServer {
@@ -112,7 +116,7 @@ public struct DP5Server: Service {
             if case .remote(let baseURL, _) = source {
                 services.append(DatabasePollService(
                     databases: lookups, registrationServer: baseURL, client: client,
-                    interval: min(5, Double(protocolConfiguration.epochLength) / 4), configurationFile: configuration.fileName, logger: logger
+                    interval: min(5, Double(protocolConfiguration.epochLength) / 4), configurationFile: configuration.fileName, timer: timer, logger: logger
                 ))
             }
         }

@@ -3,22 +3,24 @@ import DP5Core
 import Foundation
 import Logging
 import NIOCore
+import ServerOperations
 import ServiceLifecycle
 
 /// Publishes each epoch's database at the epoch boundary, without waiting for a request, and
 /// catches up on start-up after any downtime.
 struct EpochRolloverService: Service {
     let authority: RegistrationAuthority
+    let timer: any Clock<Duration>
     let logger: Logger
 
     func run() async throws {
         await publish()
-        await sleepingLoop {
-            // Wake just after the boundary; never sleep longer than a minute, so a clock change
-            // is noticed.
-            min(await authority.secondsUntilNextEpoch + 0.01, 60)
-        } body: {
-            await publish()
+        await cancelWhenGracefulShutdown {
+            // Wake just after the boundary; never sleep longer than a minute, so a change of
+            // the wall clock is noticed.
+            await repeatWithPauses(on: timer, pause: { .seconds(min(await authority.secondsUntilNextEpoch + 0.01, 60)) }) {
+                await publish()
+            }
         }
     }
 
@@ -43,42 +45,37 @@ struct DatabasePollService: Service {
     let client: HTTPClient
     let interval: Double
     let configurationFile: String
+    let timer: any Clock<Duration>
     let logger: Logger
 
     func run() async throws {
         await databases.loadExisting()
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             var lastReason: String?
-            while !Task.isCancelled {
-                do {
-                    let epoch = try await LookupDatabases.registrationServerEpoch(
-                        baseURL: registrationServer, client: client, configurationFile: configurationFile
-                    )
-                    await databases.announce(epoch)
-                    _ = try await databases.responder(for: epoch)
-                    if lastReason != nil {
-                        logger.info("Polling the registration server works again", metadata: ["dp5.epoch": "\(epoch)"])
-                        lastReason = nil
-                    }
-                } catch {
-                    let reason = "\(error)"
-                    if lastReason != reason {
-                        logger.warning("Polling the registration server failed", metadata: ["dp5.regServer": "\(registrationServer)", "error": "\(reason)"])
-                        lastReason = reason
-                    }
-                }
-                try await Task.sleep(for: .seconds(interval))
-            }
+            await poll(lastReason: &lastReason)
+            await repeatEvery(seconds: interval, on: timer) { await poll(lastReason: &lastReason) }
         }
     }
-}
 
-/// Runs `body` after each `delay()` seconds until graceful shutdown or cancellation.
-func sleepingLoop(delay: @escaping @Sendable () async -> Double, body: @escaping @Sendable () async -> Void) async {
-    try? await cancelWhenGracefulShutdown {
-        while !Task.isCancelled {
-            try await Task.sleep(for: .seconds(await delay()))
-            await body()
+    /// One poll; `lastReason` is the failure last logged, so each distinct failure and the
+    /// recovery are logged once.
+    private func poll(lastReason: inout String?) async {
+        do {
+            let epoch = try await LookupDatabases.registrationServerEpoch(
+                baseURL: registrationServer, client: client, configurationFile: configurationFile
+            )
+            await databases.announce(epoch)
+            _ = try await databases.responder(for: epoch)
+            if lastReason != nil {
+                logger.info("Polling the registration server works again", metadata: ["dp5.epoch": "\(epoch)"])
+                lastReason = nil
+            }
+        } catch {
+            let reason = "\(error)"
+            if lastReason != reason {
+                logger.warning("Polling the registration server failed", metadata: ["dp5.regServer": "\(registrationServer)", "error": "\(reason)"])
+                lastReason = reason
+            }
         }
     }
 }

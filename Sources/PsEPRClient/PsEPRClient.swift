@@ -234,9 +234,7 @@ public actor PsEPRClient: Service {
     /// Exponential back-off from the initial pause up to the maximum, with half of it random
     /// so that many clients do not return in step.
     private func backoff(after failures: Int) -> Duration {
-        let exponent = min(failures - 1, 16)
-        let full = min(options.initialBackoff * (1 << exponent), options.maximumBackoff)
-        return full * Double.random(in: 0.5...1.0)
+        Backoff(initial: options.initialBackoff, maximum: options.maximumBackoff).pause(after: failures)
     }
 
     private func session(with server: ServerAddress) async throws {

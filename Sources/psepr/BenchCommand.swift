@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import PsEPRServer
+import PsEPRLoadGenerator
 
 /// `psepr bench`: publishers and subscribers over the real client protocol against an embedded
 /// (or given) server; events/s published and delivered, latency, drops, memory.
@@ -144,7 +145,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private func measure(_ scenario: Scenario, host: String, port: Int, router: EventRouter?, rate: Double) async throws -> Result {
-        let tally = BenchTally()
+        let tally = DeliveryTally()
         var subscribers: [LoadConnection] = []
         // Connect in groups so the listen backlog never overflows.
         for first in stride(from: 0, to: scenario.subscribers, by: 50) {
@@ -186,7 +187,6 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let published = monotonicNanoseconds()
         try await tally.waitForDeliveries(expected)
-        let histogram = tally.histogram
         let deliveredElapsed = Double(max(tally.lastDelivery, published) - started) / 1e9
         return Result(
             scenario: scenario.rawValue, publishers: scenario.publishers, subscribers: scenario.subscribers, events: events,
@@ -195,8 +195,8 @@ struct BenchCommand: AsyncParsableCommand {
             deliveredPerSecond: Double(tally.delivered) / deliveredElapsed,
             delivered: tally.delivered, expected: expected,
             dropped: router.map { $0.snapshot.statistics.dropped - droppedBefore },
-            latencyP50Milliseconds: histogram.percentile(0.5).map { $0 / 1e6 },
-            latencyP99Milliseconds: histogram.percentile(0.99).map { $0 / 1e6 },
+            latencyP50Milliseconds: tally.latencyMilliseconds(atPercentile: 50),
+            latencyP99Milliseconds: tally.latencyMilliseconds(atPercentile: 99),
             residentMegabytes: router == nil ? nil : Self.residentMegabytes()
         )
     }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import PsEPRCore
 import PsEPRServer
+import PsEPRLoadGenerator
 
 /// `psepr peers build`: the original's `buildLeasePeer` and `buildjClientxml` in one step.
 struct PeersCommand: AsyncParsableCommand {
@@ -186,7 +187,7 @@ struct MeshDemoCommand: AsyncParsableCommand {
 
     private func exercise(_ mesh: LocalMesh, begun: UInt64, meshed: UInt64) async throws -> Result {
         let nodes = mesh.nodes
-        let tally = BenchTally()
+        let tally = DeliveryTally()
         var subscribers: [LoadConnection] = []
         var groupOfSubscriber: [Int] = []
         var serversInGroup = [Set<Int>](repeating: [], count: groups)
@@ -278,7 +279,6 @@ struct MeshDemoCommand: AsyncParsableCommand {
         let received = tally.perSubscriber
         let wrong = groupOfSubscriber.enumerated().filter { received[$0.offset, default: 0] != eventsPerGroup[$0.element] }.count
         let elapsed = Double(max(tally.lastDelivery, published) - started) / 1e9
-        let histogram = tally.histogram
         let dropped = nodes.reduce(0) { $0 + $1.router.snapshot.statistics.dropped } - droppedBefore
         let duplicates = nodes.reduce(0) { $0 + ($1.running?.server.relayDuplicatesRefused ?? 0) }
         let memory = BenchCommand.residentMegabytes()
@@ -289,7 +289,7 @@ struct MeshDemoCommand: AsyncParsableCommand {
             events: events, expected: expected, delivered: tally.delivered, subscribersWrong: wrong, exactlyOnce: wrong == 0 && tally.delivered == expected,
             duplicatesSuppressed: duplicates, dropped: dropped,
             deliveredPerSecond: Double(tally.delivered) / elapsed,
-            latencyP50Milliseconds: histogram.percentile(0.5).map { $0 / 1e6 }, latencyP99Milliseconds: histogram.percentile(0.99).map { $0 / 1e6 },
+            latencyP50Milliseconds: tally.latencyMilliseconds(atPercentile: 50), latencyP99Milliseconds: tally.latencyMilliseconds(atPercentile: 99),
             residentMegabytes: memory, residentMegabytesPerServer: memory.map { $0 / Double(nodes.count) }
         )
         say(String(format: "%d events from %d publishers: %d of %d deliveries, %@, %.0f deliveries/s, dropped %d, duplicates suppressed by servers %d",

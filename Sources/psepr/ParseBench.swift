@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import PsEPRCore
+import PsEPRLoadGenerator
 
 /// The server's per-event work without sockets: frame a stream of stanzas, read each envelope,
 /// build the outbound stanza. The reference, measured in the same run, copies each stanza's

@@ -1,18 +1,14 @@
 import DP5Core
 import DP5Harness
+import DP5Testing
 import Testing
-
-/// A clock stopped at 2015-01-01T00:00:00Z.
-struct FixedClock: EpochClock {
-    func secondsSince1970() -> Double { 1_420_070_400 }
-}
 
 @Suite("The harness against an in-process deployment")
 struct HarnessTests {
     @Test(arguments: [(servers: 2, t: 1), (servers: 3, t: 2), (servers: 5, t: 2)])
     func everyAnswerIsRight(servers: Int, t: Int) async throws {
         let configuration = DP5Configuration.default
-        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: servers, clock: FixedClock())
+        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: servers, clock: ManualEpochClock())
         let harness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: servers, privacyLevel: t), concurrency: 4)
         var generator = SystemRandomNumberGenerator()
         // A database small enough that downloading it beats 100 PIR queries, and some users with
@@ -35,7 +31,7 @@ struct HarnessTests {
 
     @Test func unregisteredUsersAreOffline() async throws {
         let configuration = DP5Configuration.default
-        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: FixedClock())
+        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: ManualEpochClock())
         let harness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1), concurrency: 2)
         var generator = SystemRandomNumberGenerator()
         let users = UserPopulation.generate(count: 30, maximumBuddies: 10, using: &generator)
@@ -48,7 +44,7 @@ struct HarnessTests {
 
     @Test func emptyEpochAnswersEveryoneOffline() async throws {
         let configuration = DP5Configuration.default
-        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: FixedClock())
+        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: ManualEpochClock())
         let harness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1), concurrency: 2)
         var generator = SystemRandomNumberGenerator()
         let users = UserPopulation.generate(count: 5, using: &generator)
@@ -58,7 +54,7 @@ struct HarnessTests {
     }
 
     @Test func mismatchedDataSizeIsReportedAsSuch() async throws {
-        let deployment = InProcessDeployment(configuration: .default, numberOfLookupServers: 2, clock: FixedClock())
+        let deployment = InProcessDeployment(configuration: .default, numberOfLookupServers: 2, clock: ManualEpochClock())
         let other = try DP5Configuration(dataEncSize: 48)
         let harness = Harness(configuration: other, parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1), concurrency: 1)
         var generator = SystemRandomNumberGenerator()
@@ -68,7 +64,7 @@ struct HarnessTests {
     }
 
     @Test func registrationsFromAnotherEpochAreRefused() async throws {
-        let deployment = InProcessDeployment(configuration: .default, numberOfLookupServers: 2, clock: FixedClock())
+        let deployment = InProcessDeployment(configuration: .default, numberOfLookupServers: 2, clock: ManualEpochClock())
         let current = await deployment.currentEpoch()
         await #expect(throws: DeploymentRefusal.self) { try await deployment.register(current.next.next.wireBytes, currentEpoch: current.next) }
         #expect(try await deployment.register(current.next.wireBytes, currentEpoch: current) == [0] + current.next.wireBytes)

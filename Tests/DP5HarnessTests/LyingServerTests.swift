@@ -1,6 +1,7 @@
 import Crypto
 import DP5Core
 import DP5Harness
+import DP5Testing
 import Testing
 
 /// A deployment in which lookup server `liar` alters what it sends, in one of several ways.
@@ -65,7 +66,7 @@ struct LyingServerTests {
 
     func run(lie: LyingDeployment.Lie, servers: Int, t: Int, liar: Int) async throws -> LookupTally {
         let configuration = DP5Configuration.default
-        let honest = InProcessDeployment(configuration: configuration, numberOfLookupServers: servers, clock: FixedClock())
+        let honest = InProcessDeployment(configuration: configuration, numberOfLookupServers: servers, clock: ManualEpochClock())
         let deployment = LyingDeployment(honest: honest, liar: liar, lie: lie)
         let harness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: servers, privacyLevel: t), concurrency: 4)
         let users = population()
@@ -105,7 +106,7 @@ struct LyingServerTests {
 
     @Test func honestServersAreConfirmed() async throws {
         let configuration = DP5Configuration.default
-        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 3, clock: FixedClock())
+        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 3, clock: ManualEpochClock())
         let harness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: 3, privacyLevel: 1), concurrency: 4)
         let users = population()
         _ = try await harness.registerAll(users, on: deployment)
@@ -116,7 +117,7 @@ struct LyingServerTests {
         #expect(tally.latencies.count == users.count)
 
         // With t + 1 = 2 servers nothing confirms a PIR answer, and the tally says so.
-        let two = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: FixedClock())
+        let two = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: ManualEpochClock())
         let pairHarness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1), concurrency: 4)
         _ = try await pairHarness.registerAll(users, on: two)
         let (_, pairEpoch) = try await two.fastForward()

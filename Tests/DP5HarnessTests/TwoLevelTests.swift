@@ -1,5 +1,6 @@
 import DP5Core
 import DP5Harness
+import DP5Testing
 import Synchronization
 import Testing
 
@@ -11,8 +12,8 @@ struct TwoLevelTests {
         let standardConfiguration = try DP5Configuration(epochLength: 86_400, dataEncSize: 64)
         let combinedConfiguration = try DP5Configuration(epochLength: 300, dataEncSize: 32, combined: true)
         let parameters = try LookupParameters(numberOfServers: 3, privacyLevel: 1)
-        let standard = InProcessDeployment(configuration: standardConfiguration, numberOfLookupServers: 3, clock: FixedClock())
-        let combined = InProcessDeployment(configuration: combinedConfiguration, numberOfLookupServers: 3, clock: FixedClock())
+        let standard = InProcessDeployment(configuration: standardConfiguration, numberOfLookupServers: 3, clock: ManualEpochClock())
+        let combined = InProcessDeployment(configuration: combinedConfiguration, numberOfLookupServers: 3, clock: ManualEpochClock())
         var generator = SystemRandomNumberGenerator()
         let users = UserPopulation.generate(count: 16, maximumBuddies: 6, using: &generator)
         let blsKeys = Dictionary(uniqueKeysWithValues: users.map { ($0.privateKey.publicKey, $0.blsPrivateKey!.publicKey) })
@@ -55,7 +56,7 @@ struct TwoLevelTests {
 
     @Test func aCombinedRegistrationWithABadSignatureIsRefused() async throws {
         let configuration = try DP5Configuration(epochLength: 300, dataEncSize: 32, combined: true)
-        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: FixedClock())
+        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: ManualEpochClock())
         let current = await deployment.currentEpoch()
         let reply = try await deployment.register(current.next.wireBytes + [0xC0] + [UInt8](repeating: 0, count: 95 + 32), currentEpoch: current)
         #expect(reply == [0x04] + current.next.wireBytes)

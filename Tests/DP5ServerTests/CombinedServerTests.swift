@@ -2,6 +2,7 @@ import DP5Client
 import DP5Core
 import DP5Harness
 import DP5Server
+import DP5Testing
 import Foundation
 import Logging
 import Testing
@@ -16,7 +17,7 @@ struct CombinedServerTests {
         let lines = LogLines()
         try await LocalCluster.run(
             lookupServers: 3, privacyLevel: 1, protocolConfiguration: Self.configuration,
-            directory: temporaryDirectory(), clock: FixedClock(), logger: collectingLogger(lines)
+            directory: temporaryDirectory(), clock: ManualEpochClock(), logger: collectingLogger(lines)
         ) { cluster in
             try await DP5HTTPClient.withClient(configuration: cluster.clientConfiguration) { client in
                 var generator = SystemRandomNumberGenerator()
@@ -60,14 +61,14 @@ struct CombinedServerTests {
     @Test func aStandardClientIsToldTheServersAreCombined() async throws {
         try await LocalCluster.run(
             lookupServers: 2, privacyLevel: 1, protocolConfiguration: Self.configuration,
-            directory: temporaryDirectory(), clock: FixedClock(), logger: Logger(label: "dp5.test")
+            directory: temporaryDirectory(), clock: ManualEpochClock(), logger: Logger(label: "dp5.test")
         ) { cluster in
             var standard = cluster.clientConfiguration
             standard.protocolConfiguration = try DP5Configuration(epochLength: 60, dataEncSize: 32)
             try await DP5HTTPClient.withClient(configuration: standard) { client in
                 await #expect(throws: DP5Error(.configurationMismatch, "")) { try await client.registrationServerStatus() }
                 // A standard registration is refused by the combined server's length check.
-                let current = Self.configuration.currentEpoch(clock: FixedClock())
+                let current = Self.configuration.currentEpoch(clock: ManualEpochClock())
                 let reply = try await client.postRegistration(current.next.wireBytes + [UInt8](repeating: 0, count: 100 * 42), currentEpoch: current)
                 #expect(reply == [0x03] + current.next.wireBytes)
             }

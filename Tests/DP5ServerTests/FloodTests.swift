@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import DP5Client
 import DP5Core
 @testable import DP5Server
+import DP5Testing
 import Foundation
 import Logging
 import NIOCore

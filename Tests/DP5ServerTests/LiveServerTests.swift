@@ -3,17 +3,13 @@ import DP5Client
 import DP5Core
 import DP5Harness
 import DP5Server
+import DP5Testing
 import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import Testing
-
-/// A clock stopped at 2015-01-01T00:00:00Z, so epochs move only by fast-forward.
-struct FixedClock: EpochClock {
-    func secondsSince1970() -> Double { 1_420_070_400 }
-}
 
 func temporaryDirectory() -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("dp5-test-\(UUID().uuidString)").path
@@ -34,7 +30,7 @@ struct LiveServerTests {
     let logger = Logger(label: "dp5.test")
 
     @Test func fiftyUsersOverPIRAndDownload() async throws {
-        try await LocalCluster.run(lookupServers: 3, privacyLevel: 1, directory: temporaryDirectory(), clock: FixedClock(), logger: logger) { cluster in
+        try await LocalCluster.run(lookupServers: 3, privacyLevel: 1, directory: temporaryDirectory(), clock: ManualEpochClock(), logger: logger) { cluster in
             try await DP5HTTPClient.withClient(configuration: cluster.clientConfiguration) { client in
                 let deployment = HTTPDeployment(client: client)
                 let harness = Harness(configuration: .default, parameters: cluster.clientConfiguration.lookupParameters, concurrency: 8)
@@ -81,7 +77,7 @@ struct LiveServerTests {
     }
 
     @Test func aLyingLookupServerIsDetectedAndNamed() async throws {
-        try await LocalCluster.run(lookupServers: 4, privacyLevel: 1, directory: temporaryDirectory(), clock: FixedClock(), logger: logger) { cluster in
+        try await LocalCluster.run(lookupServers: 4, privacyLevel: 1, directory: temporaryDirectory(), clock: ManualEpochClock(), logger: logger) { cluster in
             try await DP5HTTPClient.withClient(configuration: cluster.clientConfiguration) { client in
                 var users = mixedPopulation(count: 12)
                 users[0] = SimulatedUser(privateKey: users[0].privateKey, buddies: [users[1].privateKey.publicKey])
@@ -127,7 +123,7 @@ struct LiveServerTests {
     }
 
     @Test func aDownLookupServerLeavesEnoughAnswers() async throws {
-        try await LocalCluster.run(lookupServers: 2, privacyLevel: 1, directory: temporaryDirectory(), clock: FixedClock(), logger: logger) { cluster in
+        try await LocalCluster.run(lookupServers: 2, privacyLevel: 1, directory: temporaryDirectory(), clock: ManualEpochClock(), logger: logger) { cluster in
             // A third lookup server that is down: nothing listens on its port.
             let withDownServer = try ClientConfiguration(
                 registrationServer: cluster.clientConfiguration.registrationServer,
@@ -147,7 +143,7 @@ struct LiveServerTests {
     }
 
     @Test func oneHundredConcurrentKeepAliveClients() async throws {
-        try await LocalCluster.run(lookupServers: 2, privacyLevel: 1, directory: temporaryDirectory(), clock: FixedClock(), logger: logger) { cluster in
+        try await LocalCluster.run(lookupServers: 2, privacyLevel: 1, directory: temporaryDirectory(), clock: ManualEpochClock(), logger: logger) { cluster in
             try await DP5HTTPClient.withClient(configuration: cluster.clientConfiguration, connectionsPerServer: 100) { client in
                 let users = mixedPopulation(count: 10)
                 let epoch = try await registerAndPublish(users, client: client)
@@ -170,7 +166,7 @@ struct LiveServerTests {
     }
 
     @Test func httpSurfaceAndRefusals() async throws {
-        try await LocalCluster.run(lookupServers: 2, directory: temporaryDirectory(), clock: FixedClock(), logger: logger) { cluster in
+        try await LocalCluster.run(lookupServers: 2, directory: temporaryDirectory(), clock: ManualEpochClock(), logger: logger) { cluster in
             var configuration = HTTPClient.Configuration(tlsConfiguration: try cluster.clientConfiguration.trust.makeClientConfiguration())
             configuration.timeout.read = .seconds(30)
             try await HTTPClient.withHTTPClient(configuration: configuration) { http in
@@ -219,7 +215,7 @@ struct LiveServerTests {
     }
 
     @Test func mismatchedParametersAreReportedBeforeRegistering() async throws {
-        try await LocalCluster.run(lookupServers: 2, directory: temporaryDirectory(), clock: FixedClock(), logger: logger) { cluster in
+        try await LocalCluster.run(lookupServers: 2, directory: temporaryDirectory(), clock: ManualEpochClock(), logger: logger) { cluster in
             var other = cluster.clientConfiguration
             other.protocolConfiguration = try DP5Configuration(dataEncSize: 48)
             try await DP5HTTPClient.withClient(configuration: other) { client in

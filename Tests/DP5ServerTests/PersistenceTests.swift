@@ -3,18 +3,11 @@ import DP5Client
 import DP5Core
 import DP5Harness
 @testable import DP5Server
+import DP5Testing
 import Foundation
 import Logging
 import Synchronization
 import Testing
-
-/// A clock tests move by hand.
-final class ManualClock: EpochClock {
-    private let seconds: Mutex<Double>
-    init(_ seconds: Double) { self.seconds = Mutex(seconds) }
-    func secondsSince1970() -> Double { seconds.withLock { $0 } }
-    func advance(by delta: Double) { seconds.withLock { $0 += delta } }
-}
 
 /// Every log line of a test, with its metadata, so the test can look for secrets in them.
 final class LogLines: Sendable {
@@ -44,7 +37,7 @@ struct PersistenceTests {
 
     @Test func epochsMissedWhileDownAreCaughtUp() async throws {
         let directory = temporaryDirectory()
-        let clock = ManualClock(1_420_070_400)
+        let clock = ManualEpochClock(1_420_070_400)
         let publications = PublicationDirectory(path: directory + "/datadir")
         try DurableFiles.createDirectory(directory + "/regdir")
         try DurableFiles.createDirectory(publications.path)
@@ -117,7 +110,7 @@ struct PersistenceTests {
         var traceLogger = Logger(label: "dp5.secrets") { _ in CollectingLogHandler(lines: lines) }
         traceLogger.logLevel = Logger.Level.trace
         let users = mixedPopulation(count: 8)
-        try await LocalCluster.run(lookupServers: 2, directory: temporaryDirectory(), clock: FixedClock(), logger: traceLogger) { cluster in
+        try await LocalCluster.run(lookupServers: 2, directory: temporaryDirectory(), clock: ManualEpochClock(), logger: traceLogger) { cluster in
             try await DP5HTTPClient.withClient(configuration: cluster.clientConfiguration) { client in
                 let deployment = HTTPDeployment(client: client)
                 let harness = Harness(configuration: .default, parameters: cluster.clientConfiguration.lookupParameters, concurrency: 4)

@@ -2,6 +2,7 @@ import DP5Client
 import DP5Core
 import DP5Harness
 @testable import DP5Server
+import DP5Testing
 import Foundation
 import Testing
 

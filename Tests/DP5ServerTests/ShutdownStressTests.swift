@@ -3,6 +3,7 @@ import DP5Client
 import DP5Core
 import DP5Harness
 import DP5Server
+import DP5Testing
 import Foundation
 import Logging
 import NIOCore
@@ -88,7 +89,7 @@ struct ShutdownStressTests {
     @Test func inProcessClustersStartAndStopWithLookupsInFlight() async throws {
         let users = mixedPopulation(count: 12)
         for round in 0..<4 {
-            try await LocalCluster.run(lookupServers: 3, privacyLevel: 1, directory: temporaryDirectory(), clock: FixedClock(), logger: Logger(label: "dp5.test")) { cluster in
+            try await LocalCluster.run(lookupServers: 3, privacyLevel: 1, directory: temporaryDirectory(), clock: ManualEpochClock(), logger: Logger(label: "dp5.test")) { cluster in
                 try await DP5HTTPClient.withClient(configuration: cluster.clientConfiguration) { client in
                     let harness = Harness(configuration: .default, parameters: cluster.clientConfiguration.lookupParameters, concurrency: 4)
                     _ = try await harness.registerAll(users, on: HTTPDeployment(client: client))

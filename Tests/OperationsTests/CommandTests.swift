@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PsEPRLoadGenerator
 import ServerOperations
 import Testing
 

@@ -1,17 +1,13 @@
 import AsyncHTTPClient
 import DP5Core
 import DP5Server
+import DP5Testing
 import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import Testing
-
-/// A clock stopped at 2015-01-01T00:00:00Z.
-struct StoppedClock: EpochClock {
-    func secondsSince1970() -> Double { 1_420_070_400 }
-}
 
 /// Runs a plain-HTTP DP5 server on a free loopback port for the duration of `body`.
 func withDP5Server<Result: Sendable>(
@@ -24,28 +20,7 @@ func withDP5Server<Result: Sendable>(
         host: "127.0.0.1", port: 0, isRegistrationServer: registration, isLookupServer: lookup,
         registrationDirectory: directory + "/regdir", dataDirectory: directory + "/datadir", registrationServer: registrationServer
     )
-    let logger = Logger(label: "dp5.test")
-    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-    let server = DP5Server(configuration: configuration, clock: StoppedClock(), logger: logger) { continuation.yield($0.port ?? 0) }
-    let group = ServiceGroup(services: [server], logger: logger)
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask {
-            defer { continuation.finish() }
-            try await group.run()
-        }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw OperationsFailure("the DP5 server stopped before listening") }
-        let result: Result
-        do {
-            result = try await body(port)
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-        return result
-    }
+    return try await runServer(configuration, logger: Logger(label: "dp5.test"), body)
 }
 
 func post(port: Int, _ path: String, _ body: [UInt8]) async throws -> Int {

@@ -3,6 +3,7 @@ import NIOCore
 import Logging
 import PsEPRClient
 import PsEPRCore
+import PsEPRLoadGenerator
 @testable import PsEPRServer
 import ServerOperations
 import Testing
@@ -89,7 +90,7 @@ struct PsEPRMonitoringTests {
     @Test func healthIsUnavailableUntilEveryListenerIsBound() async throws {
         var configuration = EventServerConfiguration.loopback()
         configuration.monitor = MonitorSettings(port: 0)
-        let context = ServerContext(router: EventRouter(), live: LiveConfiguration(configuration), logger: Logger(label: "psepr.test"), logControl: nil, mesh: nil)
+        let context = ServerContext(router: EventRouter(), live: LiveConfiguration(configuration), logger: Logger(label: "psepr.test"), logControl: nil, mesh: nil, clock: ContinuousClock())
         let endpoints = MonitorService.endpoints(context)
         #expect(await endpoints.health().healthy == false)
         context.bound(.client, try .init(ipAddress: "127.0.0.1", port: 1000))

@@ -52,20 +52,6 @@ func parsePrometheus(_ text: String) throws -> [String: Double] {
     return samples
 }
 
-/// Runs `body` under a deadline, failing with `what` when it passes.
-func within<T: Sendable>(seconds: Int, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let result = try await group.next() ?? nil else { throw OperationsFailure("timed out after \(seconds) s: \(what)") }
-        return result
-    }
-}
-
 /// Where the build put the commands: beside the test bundle.
 func productsDirectory() throws -> URL {
     var candidates: [URL] = []

@@ -1,7 +1,8 @@
 import PsEPRClient
 import PsEPRCore
+import PsEPRLoadGenerator
 import PsEPRServer
-import PsEPRTestFixtures
+import PsEPRTesting
 import Testing
 
 /// With default settings nothing is lost or duplicated, and each publisher's events on each

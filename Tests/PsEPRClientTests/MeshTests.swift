@@ -2,8 +2,9 @@ import Foundation
 import Logging
 import PsEPRClient
 import PsEPRCore
+import PsEPRLoadGenerator
 import PsEPRServer
-import PsEPRTestFixtures
+import PsEPRTesting
 import Testing
 
 /// Servers meshed over LeasePeer on loopback, with library clients on them.

@@ -7,7 +7,7 @@ import Logging
 import PsEPRClient
 import PsEPRCore
 import PsEPRServer
-import PsEPRTestFixtures
+import PsEPRTesting
 import Testing
 
 /// The built-in services, spoken to over ordinary channels by library clients.
@@ -85,6 +85,33 @@ import Testing
                     #expect(!text.contains("<connection name="))
                     #expect(!text.contains("<routeTable>"))
                 }
+            }
+        }
+    }
+
+    /// The heartbeat and discovery wait on the server's injected clock: with hour-long periods,
+    /// moving a manual clock by an hour brings each at once, and the first announcement comes
+    /// half a second (of that clock) after start.
+    @Test func periodicServicesRunOnTheInjectedClock() async throws {
+        var configuration = Self.configuration()
+        configuration.services.statusPeriodSeconds = 3600
+        configuration.services.discoveryPeriodSeconds = 3600
+        let clock = ManualClock()
+        try await EventServer.withRunningServer(configuration: configuration, clock: clock, logger: Logger(label: "psepr.test")) { running in
+            let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
+            try await PsEPRClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions()) { watcher in
+                let status = try await watcher.lease(ChannelName(ServiceSettings().statusChannel))
+                let discovery = try await watcher.lease(ChannelName(ServiceSettings().discoveryChannel))
+                #expect(await status.settled().isActive)
+                #expect(await discovery.settled().isActive)
+                // The gleaner, the flow watch, the heartbeat and the discovery loops.
+                await clock.waitForSleepers(4)
+                clock.advance(by: .milliseconds(500))
+                #expect(try await discovery.next(1)[0].payloadNamespace == ServiceSettings.discoveryNamespace)
+                await clock.waitForSleepers(4)
+                clock.advance(by: .seconds(3600))
+                #expect(try await status.next(1)[0].payloadNamespace == ServiceSettings.heartbeatNamespace)
+                #expect(try await discovery.next(1)[0].payloadNamespace == ServiceSettings.discoveryNamespace)
             }
         }
     }

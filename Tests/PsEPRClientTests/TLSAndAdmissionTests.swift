@@ -5,8 +5,9 @@ import NIOCore
 import NIOPosix
 import PsEPRClient
 import PsEPRCore
+import PsEPRLoadGenerator
 import PsEPRServer
-import PsEPRTestFixtures
+import PsEPRTesting
 import Synchronization
 import Testing
 

@@ -1,6 +1,6 @@
 import Foundation
 import PsEPRServer
-import PsEPRTestFixtures
+import PsEPRTesting
 import Testing
 
 /// Standard XMPP libraries from PyPI, unchanged, log in, fetch their roster, lease and publish

@@ -1,6 +1,6 @@
 import NIOCore
 import PsEPRCore
-import PsEPRTestFixtures
+import PsEPRTesting
 import Testing
 
 /// The framer's verdict on a stream must not depend on how its bytes are cut into reads.

@@ -1,5 +1,5 @@
 @testable import PsEPRCore
-import PsEPRTestFixtures
+import PsEPRTesting
 import Testing
 
 @Suite("Channel names, stanzas, events and leases")

@@ -1,5 +1,5 @@
 import PsEPRCore
-import PsEPRTestFixtures
+import PsEPRTesting
 import Testing
 
 @Suite("Well-formedness: scanner and parser agree")

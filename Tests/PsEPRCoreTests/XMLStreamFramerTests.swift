@@ -1,6 +1,6 @@
 import NIOCore
 import NIOTestUtils
-import PsEPRTestFixtures
+import PsEPRTesting
 @testable import PsEPRCore
 import Testing
 

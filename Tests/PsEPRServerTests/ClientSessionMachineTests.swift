@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import PsEPRCore
 @testable import PsEPRServer
-import PsEPRTestFixtures
+import PsEPRTesting
 import Synchronization
 import Testing
 

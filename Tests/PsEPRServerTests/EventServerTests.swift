@@ -1,6 +1,7 @@
 import NIOCore
 import PsEPRCore
-import PsEPRTestFixtures
+import PsEPRLoadGenerator
+import PsEPRTesting
 @testable import PsEPRServer
 import Testing
 
@@ -8,7 +9,7 @@ import Testing
 struct EventServerTests {
     @Test func storkClientLogsInLeasesAndReceives() async throws {
         try await withEventServer { port, _, _ in
-            let stork = try await RawClient.connect(port: port)
+            let stork = try await LoadConnection.open(port: port)
             var inbound = stork.inbound.makeAsyncIterator()
             // One step per received chunk, exactly as the Stork client does.
             try await stork.send(Stork.header)
@@ -24,7 +25,7 @@ struct EventServerTests {
             #expect(grant.contains("<channel>/edu/arizona/stork2/psepr/</channel>"))
 
             // Another Stork sends an event below the leased channel; the payload arrives byte for byte.
-            let sender = try await RawClient.connect(port: port)
+            let sender = try await LoadConnection.open(port: port)
             var senderInbound = sender.inbound.makeAsyncIterator()
             try await sender.send(Stork.header)
             _ = try await senderInbound.chunk()
@@ -131,7 +132,7 @@ struct EventServerTests {
         try await withEventServer(configure: { $0.maximumConnections = 2 }) { port, _, _ in
             _ = try await loggedIn(port: port, service: "a")
             _ = try await loggedIn(port: port, service: "b")
-            let third = try await RawClient.connect(port: port)
+            let third = try await LoadConnection.open(port: port)
             var inbound = third.inbound.makeAsyncIterator()
             try? await third.send(Stork.header)
             #expect(await inbound.readToEnd().isEmpty)
@@ -140,7 +141,7 @@ struct EventServerTests {
 
     @Test func aConnectionThatDoesNotLogInInTimeIsClosed() async throws {
         try await withEventServer(configure: { $0.authenticationTimeoutSeconds = 1 }) { port, _, _ in
-            let client = try await RawClient.connect(port: port)
+            let client = try await LoadConnection.open(port: port)
             try await client.send(Stork.header)
             // The header's answer, then nothing until the server closes the connection.
             let received = try await within(seconds: 10, "the server to close a connection that did not log in") {
@@ -153,7 +154,7 @@ struct EventServerTests {
 
     @Test func aSilentConnectionIsClosedAfterTheIdleTimeout() async throws {
         try await withEventServer(configure: { $0.idleTimeoutSeconds = 1 }) { port, _, _ in
-            let client = try await RawClient.connect(port: port)
+            let client = try await LoadConnection.open(port: port)
             try await within(seconds: 10, "the server to close an idle connection") {
                 var inbound = client.inbound.makeAsyncIterator()
                 try await client.send(Stork.header)
@@ -170,7 +171,7 @@ struct EventServerTests {
         accounts.set(service: "alice", password: "right")
         try await withEventServer(configure: { $0.accounts = accounts }) { port, _, _ in
             _ = try await loggedIn(port: port, service: "alice", password: "right")
-            let client = try await RawClient.connect(port: port)
+            let client = try await LoadConnection.open(port: port)
             var inbound = client.inbound.makeAsyncIterator()
             try await client.send(Stork.header)
             _ = try await inbound.read(until: "</stream:features>")
@@ -185,7 +186,7 @@ struct EventServerTests {
             var (_, subscriber, out) = try await loggedIn(port: port)
             try await out.write(ByteBuffer(string: leaseStanza("/one/", identifier: "o")))
             _ = try await subscriber.read(until: "<op>lease</op>")
-            let sender = try await RawClient.connect(port: oneEventPort)
+            let sender = try await LoadConnection.open(port: oneEventPort)
             var reply = sender.inbound.makeAsyncIterator()
             try await sender.send(
                 "<inputEvent><authentication><passwordAuth><service>pusher</service><password>pw</password></passwordAuth></authentication>"

@@ -1,6 +1,6 @@
 import Foundation
 import PsEPRCore
-import PsEPRTestFixtures
+import PsEPRTesting
 import Testing
 
 /// A third opinion on the differential test's inputs: expat, the parser XMPP libraries build on.

@@ -2,7 +2,8 @@ import Foundation
 import NIOCore
 import NIOEmbedded
 import PsEPRCore
-import PsEPRTestFixtures
+import PsEPRLoadGenerator
+import PsEPRTesting
 @testable import PsEPRServer
 import Synchronization
 import Testing

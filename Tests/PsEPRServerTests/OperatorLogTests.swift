@@ -1,8 +1,9 @@
 import Logging
 import NIOCore
 import PsEPRCore
+import PsEPRLoadGenerator
 @testable import PsEPRServer
-import PsEPRTestFixtures
+import PsEPRTesting
 import Synchronization
 import Testing
 
@@ -43,7 +44,7 @@ struct OperatorLogTests {
         let log = CapturedLog()
         try await EventServer.withRunning(configuration: configuration, logger: log.logger) { port, _ in
             for (service, password) in [("alice", "wrong"), ("mallory", "x")] {
-                let client = try await RawClient.connect(port: port)
+                let client = try await LoadConnection.open(port: port)
                 var inbound = client.inbound.makeAsyncIterator()
                 try await client.send(Stork.header)
                 _ = try await inbound.read(until: "</stream:features>")

@@ -1,8 +1,9 @@
 import Foundation
 import NIOCore
 import PsEPRCore
+import PsEPRLoadGenerator
 import PsEPRServer
-import PsEPRTestFixtures
+import PsEPRTesting
 import Testing
 
 /// One publisher cannot break the other subscribers of a channel: a payload that is not
@@ -63,15 +64,15 @@ import Testing
                     "<inputEvent><authentication><passwordAuth><service>pusher</service><password>pw</password></passwordAuth></authentication><oneEvent><event xmlns='http://psepr.org/xs/event'><to><channel>/one/</channel></to><payload xmlns='urn:one'><v>".utf8
                 ) + payload + Array("</v></payload></event></oneEvent></inputEvent>".utf8))
             }
-            let poisoned = try await RawClient.connect(port: oneEventPort)
+            let poisoned = try await LoadConnection.open(port: oneEventPort)
             var poisonedReply = poisoned.inbound.makeAsyncIterator()
-            try await poisoned.sender.write(document(Array("poison".utf8) + [0x00]))
+            try await poisoned.write(document(Array("poison".utf8) + [0x00]))
             let refusal = await poisonedReply.readToEnd()
             #expect(refusal.hasPrefix("<result>error: ") && refusal.contains("NUL") && !refusal.contains("\u{0}"), "\(refusal)")
 
-            let good = try await RawClient.connect(port: oneEventPort)
+            let good = try await LoadConnection.open(port: oneEventPort)
             var goodReply = good.inbound.makeAsyncIterator()
-            try await good.sender.write(document(Array("fine".utf8)))
+            try await good.write(document(Array("fine".utf8)))
             #expect(await goodReply.readToEnd() == "<result>ok</result>\n")
             // The subscriber's next event is the good one: the NUL never reached it.
             let delivered = try await subscriber.read(until: "fine")

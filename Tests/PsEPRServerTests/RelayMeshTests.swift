@@ -2,8 +2,9 @@ import Foundation
 import Logging
 import NIOCore
 import PsEPRCore
+import PsEPRLoadGenerator
 @testable import PsEPRServer
-import PsEPRTestFixtures
+import PsEPRTesting
 import Testing
 
 /// Meshes that are not full meshes: events relayed across servers, each delivered once to every
@@ -14,7 +15,7 @@ import Testing
     struct Subscriber {
         let name: String
         let server: Int
-        let client: RawClient
+        let client: LoadConnection
         var iterator: AsyncStream<ByteBuffer>.Iterator
         var text = ""
         var fences = 0

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import PsEPRCore
 import PsEPRServer
-import PsEPRTestFixtures
+import PsEPRTesting
 import Testing
 
 @Suite struct ServerSettingsTests {

@@ -26,9 +26,11 @@ public struct EventServer: Service, CustomStringConvertible {
     ///   - logControl: the log's filter and file, for the `filterLevel` and `resetLogfile` commands.
     ///   - onMeshEvent: called as peer links come and go (tests, demos).
     ///   - onListening: called with each listener's bound address (tests bind port 0).
+    ///   - clock: what the periodic services wait on (a test's own clock moves them by hand).
     public init(
         configuration: EventServerConfiguration,
         router: EventRouter = EventRouter(),
+        clock: any Clock<Duration> = ContinuousClock(),
         logger: Logger,
         logControl: LogControl? = nil,
         onMeshEvent: @escaping @Sendable (MeshEvent) -> Void = { _ in },
@@ -40,7 +42,7 @@ public struct EventServer: Service, CustomStringConvertible {
         let mesh = configuration.peer.configurationURL.map { _ in
             PeerMesh(configuration: configuration, router: router, logger: logger, observe: onMeshEvent)
         }
-        self.context = ServerContext(router: router, live: live, logger: logger, logControl: logControl, mesh: mesh)
+        self.context = ServerContext(router: router, live: live, logger: logger, logControl: logControl, mesh: mesh, clock: clock)
         self.onListening = onListening
     }
 
@@ -75,8 +77,8 @@ public struct EventServer: Service, CustomStringConvertible {
             AdmissionControl(listener: listener, capacity: capacity, logger: context.logger)
         }
         var services: [any Service] = [
-            Gleaner(router: router, periodSeconds: configuration.gleanerPeriodSeconds, logger: context.logger),
-            FlowWatch(router: router, flows: [configuration.flow, configuration.peer.flow], logger: context.logger),
+            Gleaner(router: router, periodSeconds: configuration.gleanerPeriodSeconds, clock: context.clock, logger: context.logger),
+            FlowWatch(router: router, flows: [configuration.flow, configuration.peer.flow], clock: context.clock, logger: context.logger),
             ClientListener(live: live, router: router, logger: context.logger, admission: admission("client", caps.client), tls: tls) { await bound(.client, $0) },
             OneEventListener(live: live, router: router, logger: context.logger, admission: admission("oneEvent", caps.other)) { await bound(.oneEvent, $0) },
             StatusReporter(context: context),
@@ -88,7 +90,7 @@ public struct EventServer: Service, CustomStringConvertible {
             services.append(MonitorService(context: context) { await bound(.monitor, $0) })
         }
         if let mesh = context.mesh {
-            services.append(LeasePeerService(mesh: mesh, admission: admission("leasePeer", caps.other), tls: tls) { await bound(.leasePeer, $0) })
+            services.append(LeasePeerService(mesh: mesh, admission: admission("leasePeer", caps.other), tls: tls, clock: context.clock) { await bound(.leasePeer, $0) })
         } else {
             context.logger.log(.peer, .notice, "No peers: \(ServerSettings.Key.peerConfigurationURL) is not set, so this server serves its own clients only")
         }
@@ -122,16 +124,21 @@ public struct RunningEventServer: Sendable {
     public var peerPort: Int { ports.leasePeer ?? 0 }
     /// The monitoring port (0 when monitoring is off).
     public var monitorPort: Int { ports.monitor ?? 0 }
+
+    public init(server: EventServer, ports: BoundPorts) {
+        self.server = server
+        self.ports = ports
+    }
 }
 
 extension EventServer {
     /// Runs a server for the duration of `body`, which gets the bound client and OneEvent ports;
     /// the server shuts down gracefully when `body` returns or throws.
     public static func withRunning<Result>(
-        configuration: EventServerConfiguration, router: EventRouter = EventRouter(), logger: Logger,
+        configuration: EventServerConfiguration, router: EventRouter = EventRouter(), clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
         _ body: (_ clientPort: Int, _ oneEventPort: Int) async throws -> Result
     ) async throws -> Result {
-        try await withRunningServer(configuration: configuration, router: router, logger: logger) { running in
+        try await withRunningServer(configuration: configuration, router: router, clock: clock, logger: logger) { running in
             try await body(running.clientPort, running.oneEventPort)
         }
     }
@@ -140,12 +147,12 @@ extension EventServer {
     /// listener is up when `body` starts); the server shuts down gracefully when `body` returns
     /// or throws.
     public static func withRunningServer<Result>(
-        configuration: EventServerConfiguration, router: EventRouter = EventRouter(), logger: Logger,
+        configuration: EventServerConfiguration, router: EventRouter = EventRouter(), clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
         onMeshEvent: @escaping @Sendable (MeshEvent) -> Void = { _ in },
         _ body: (RunningEventServer) async throws -> Result
     ) async throws -> Result {
         let (ports, portSink) = AsyncStream.makeStream(of: (Listener, Int).self)
-        let server = EventServer(configuration: configuration, router: router, logger: logger, onMeshEvent: onMeshEvent) { listener, address in
+        let server = EventServer(configuration: configuration, router: router, clock: clock, logger: logger, onMeshEvent: onMeshEvent) { listener, address in
             portSink.yield((listener, address.port ?? 0))
         }
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
@@ -179,6 +186,7 @@ extension EventServer {
 }
 
 /// The server stopped before both listeners were bound (the error is the group's).
-struct EventServerStartError: Error, CustomStringConvertible {
-    var description: String { "the PsEPR server stopped before its listeners were ready" }
+public struct EventServerStartError: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "the PsEPR server stopped before its listeners were ready" }
 }

@@ -67,7 +67,7 @@ public struct BoundPorts: Sendable, Hashable {
 
     /// The ports reported on `reports` once every listener is up (the LeasePeer one only when
     /// `withLeasePeer`), or as far as they got if the reports end first (a server that failed).
-    static func awaitAll(_ reports: AsyncStream<(EventServer.Listener, Int)>, withLeasePeer: Bool, withMonitor: Bool = false) async -> BoundPorts {
+    public static func awaitAll(_ reports: AsyncStream<(EventServer.Listener, Int)>, withLeasePeer: Bool, withMonitor: Bool = false) async -> BoundPorts {
         var bound = BoundPorts()
         var iterator = reports.makeAsyncIterator()
         while !bound.isComplete(withLeasePeer: withLeasePeer, withMonitor: withMonitor), let (listener, port) = await iterator.next() {
@@ -111,8 +111,11 @@ final class ServerContext: Sendable {
     let statusSignal: AsyncStream<Void>.Continuation
     /// The mesh, when configured.
     let mesh: PeerMesh?
+    /// What the periodic services wait on (heartbeats, discovery, the mesh's timers).
+    let clock: any Clock<Duration>
 
-    init(router: EventRouter, live: LiveConfiguration, logger: Logger, logControl: LogControl?, mesh: PeerMesh?) {
+    init(router: EventRouter, live: LiveConfiguration, logger: Logger, logControl: LogControl?, mesh: PeerMesh?, clock: any Clock<Duration>) {
+        self.clock = clock
         self.router = router
         self.live = live
         self.logger = logger

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PsEPRCore
+import ServerOperations
 import ServiceLifecycle
 
 /// The LeasePeer mesh (port 23341): listens for peers, dials the peers it should (the lower ID
@@ -18,6 +19,8 @@ struct LeasePeerService: Service {
     /// TLS on every link, accepted and dialled, when a certificate is configured (every server
     /// of a mesh must agree).
     let tls: ServerTLS?
+    /// Times reconnection pauses, lease renewal, pings and configuration checks.
+    let clock: any Clock<Duration>
     let onListening: @Sendable (SocketAddress) async -> Void
 
     private var settings: PeerSettings { mesh.settings }
@@ -35,8 +38,8 @@ struct LeasePeerService: Service {
                     group.addTask { await refreshConfiguration() }
                     group.addTask { await takeConfigurationEvents() }
                     group.addTask { for await _ in mesh.router.interestChanges() { mesh.reconcile() } }
-                    group.addTask { await repeatEvery(seconds: Double(settings.leaseSeconds) / 2) { mesh.renewLeases() } }
-                    group.addTask { await repeatEvery(seconds: settings.keepAliveSeconds) { mesh.ping() } }
+                    group.addTask { await repeatEvery(seconds: Double(settings.leaseSeconds) / 2, on: clock) { mesh.renewLeases() } }
+                    group.addTask { await repeatEvery(seconds: settings.keepAliveSeconds, on: clock) { mesh.ping() } }
                     // One task per peer this server dials, started as peers appear.
                     for await _ in mesh.dialTargetsChanged {
                         for id in mesh.dialTargets where mesh.beginDialling(id) {
@@ -91,7 +94,10 @@ struct LeasePeerService: Service {
     /// end, and dials again after a back-off that doubles on each failure (with jitter, so a
     /// returning peer is not hit by every server at once).
     private func maintainLink(to id: String) async {
-        var delay = settings.reconnectMinimumSeconds
+        let backoff = Backoff(initial: .seconds(settings.reconnectMinimumSeconds), maximum: .seconds(settings.reconnectMaximumSeconds))
+        // Consecutive failed dials; a link that came up and closed counts as one, so the next
+        // dial follows the shortest pause.
+        var failures = 1
         while !Task.isCancelled, let peer = mesh.dialTarget(id) {
             if let link = mesh.linkChannel(for: id) {
                 // Linked already (perhaps by the peer dialling in): wait for that link to end.
@@ -99,14 +105,14 @@ struct LeasePeerService: Service {
             } else {
                 do {
                     let channel = try await dial(peer)
-                    delay = settings.reconnectMinimumSeconds
+                    failures = 1
                     await Self.waitForClose(channel)
                 } catch {
-                    logger.log(.peer, .info, "Peer not reached", metadata: ["psepr.peer": "\(id)", "psepr.address": "\(peer.host):\(peer.port)", "error": "\(error)", "psepr.retry": "\(delay)"])
+                    failures += 1
+                    logger.log(.peer, .info, "Peer not reached", metadata: ["psepr.peer": "\(id)", "psepr.address": "\(peer.host):\(peer.port)", "error": "\(error)", "psepr.retryWithin": "\(backoff.ceiling(after: failures))"])
                 }
             }
-            try? await Task.sleep(for: .milliseconds(Int64(delay * Double.random(in: 0.75...1.25) * 1000)))
-            delay = min(delay * 2, settings.reconnectMaximumSeconds)
+            try? await clock.sleep(for: backoff.pause(after: failures))
         }
     }
 
@@ -158,9 +164,7 @@ struct LeasePeerService: Service {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 mesh.requestReload()
-                while !Task.isCancelled {
-                    let seconds = max(0.1, settings.configurationCheckSeconds + Double.random(in: -2...2))
-                    do { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { return }
+                await repeatWithPauses(on: clock, pause: { .seconds(max(0.1, settings.configurationCheckSeconds + Double.random(in: -2...2))) }) {
                     mesh.requestReload()
                 }
             }
@@ -198,13 +202,5 @@ struct LeasePeerService: Service {
                 logger.log(.badError, .warning, "Ignored a malformed peer list", metadata: ["error": "\(error)"])
             }
         }
-    }
-}
-
-/// Runs `body` every `seconds` until cancelled.
-func repeatEvery(seconds: Double, _ body: () async -> Void) async {
-    while !Task.isCancelled {
-        do { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { return }
-        await body()
     }
 }

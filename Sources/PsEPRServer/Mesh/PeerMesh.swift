@@ -359,10 +359,8 @@ final class PeerMesh: Sendable {
         .register(identifier: Self.identifier(interest), channel: interest.channel, namespace: interest.namespace, seconds: settings.leaseSeconds, hops: hops)
     }
 
-    /// A peer lease's identifier: the interest itself, so renewals need no bookkeeping.
-    static func identifier(_ interest: Interest) -> String {
-        "peer:\(interest.channel.rawValue)|\(interest.namespace ?? "")"
-    }
+    /// A peer lease's identifier (``Interest/peerLeaseIdentifier``).
+    static func identifier(_ interest: Interest) -> String { interest.peerLeaseIdentifier }
 
     /// The handshake proof a server with `senderID` and `authKey` sends to `receiverID`: an
     /// HMAC-SHA256 under its own authKey over both IDs and both nonces, the receiver's first.
@@ -392,4 +390,10 @@ final class PeerMesh: Sendable {
 
 extension String {
     func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}
+
+extension Interest {
+    /// The identifier of the peer lease a server takes for this interest: the interest itself,
+    /// so renewals need no bookkeeping.
+    public var peerLeaseIdentifier: String { "peer:\(channel.rawValue)|\(namespace ?? "")" }
 }

@@ -1,4 +1,5 @@
 import Logging
+import ServerOperations
 import ServiceLifecycle
 
 /// Every few seconds: sweeps expired leases out of the route table (they already match nothing;
@@ -7,11 +8,12 @@ import ServiceLifecycle
 struct Gleaner: Service {
     let router: EventRouter
     let periodSeconds: Double
+    let clock: any Clock<Duration>
     let logger: Logger
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await repeatEvery(seconds: periodSeconds) {
+            await repeatEvery(seconds: periodSeconds, on: clock) {
                 let removed = router.removeExpiredLeases()
                 if removed > 0 { logger.log(.gleaner, .debug, "Gleaned expired leases", metadata: ["psepr.leases": "\(removed)"]) }
                 let reaped = router.reapClosedConnections()
@@ -29,17 +31,19 @@ struct FlowWatch: Service {
     /// Seconds between checks: a quarter of the shortest stall time, so a deadline is acted on
     /// within a quarter of it.
     let periodSeconds: Double
+    let clock: any Clock<Duration>
     let logger: Logger
 
-    init(router: EventRouter, flows: [FlowControl], logger: Logger) {
+    init(router: EventRouter, flows: [FlowControl], clock: any Clock<Duration>, logger: Logger) {
         self.router = router
         self.periodSeconds = max(0.01, (flows.map(\.stallSeconds).min() ?? 1) / 4)
+        self.clock = clock
         self.logger = logger
     }
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await repeatEvery(seconds: periodSeconds) { check() }
+            await repeatEvery(seconds: periodSeconds, on: clock) { check() }
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PsEPRCore
+import ServerOperations
 import ServiceLifecycle
 
 /// The implementation's version, in heartbeats and discovery.
@@ -16,9 +17,7 @@ struct StatusReporter: Service {
             var tally = TrafficTally()
             await withDiscardingTaskGroup { group in
                 group.addTask {
-                    while !Task.isCancelled {
-                        let seconds = context.live.current.services.statusPeriodSeconds
-                        do { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { return }
+                    await repeatWithPauses(on: context.clock, pause: { .seconds(context.live.current.services.statusPeriodSeconds) }) {
                         context.statusSignal.yield()
                     }
                 }
@@ -152,10 +151,13 @@ struct Discovery: Service {
         await cancelWhenGracefulShutdown {
             // The first announcement goes out half a second after start, once the listeners are up.
             var first = true
-            while !Task.isCancelled {
-                let seconds = first ? 0.5 : context.live.current.services.discoveryPeriodSeconds
-                first = false
-                do { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { return }
+            await repeatWithPauses(
+                on: context.clock,
+                pause: {
+                    defer { first = false }
+                    return .seconds(first ? 0.5 : context.live.current.services.discoveryPeriodSeconds)
+                }
+            ) {
                 let configuration = context.live.current
                 context.publish(
                     channel: configuration.services.discoveryChannel, namespace: ServiceSettings.discoveryNamespace,

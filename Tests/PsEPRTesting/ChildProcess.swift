@@ -1,4 +1,5 @@
 import Foundation
+import PsEPRLoadGenerator
 import PsEPRServer
 
 /// A child process whose output goes to a file (never a pipe, so nothing can block on a full

@@ -1,5 +1,6 @@
 public import DP5Client
 public import DP5Core
+public import DP5Server
 import Foundation
 import NIOCore
 public import Logging

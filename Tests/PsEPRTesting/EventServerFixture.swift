@@ -1,4 +1,5 @@
 import Logging
+import PsEPRLoadGenerator
 public import PsEPRServer
 
 /// A test's own failure, with what was seen.
@@ -12,11 +13,12 @@ public struct TestFailure: Error, CustomStringConvertible {
 public func withEventServer<Result>(
     configure: (inout EventServerConfiguration) -> Void = { _ in },
     router: EventRouter = EventRouter(),
+    clock: any Clock<Duration> = ContinuousClock(),
     _ body: (_ clientPort: Int, _ oneEventPort: Int, _ router: EventRouter) async throws -> Result
 ) async throws -> Result {
     var configuration = EventServerConfiguration.loopback(serverName: "test.psepr")
     configure(&configuration)
-    return try await EventServer.withRunning(configuration: configuration, router: router, logger: Logger(label: "psepr.test")) { client, oneEvent in
+    return try await EventServer.withRunning(configuration: configuration, router: router, clock: clock, logger: Logger(label: "psepr.test")) { client, oneEvent in
         try await body(client, oneEvent, router)
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 public import Logging
 import NIOCore
+import PsEPRCore
+public import PsEPRServer
 import ServiceLifecycle
 import Synchronization
 
@@ -205,7 +207,7 @@ public final class LocalMesh: Sendable {
     /// Waits until an event on `interest` published on any of `publishers` can reach each of
     /// `subscribers` along the leases the servers hold for each other (one hop in a full mesh).
     public func waitForRoutes(_ interest: Interest, from publishers: [Int], to subscribers: [Int]) async {
-        let identifier = PeerMesh.identifier(interest)
+        let identifier = interest.peerLeaseIdentifier
         let ids = self.ids, oneHop = layout.isFull
         await waitUntil { observations in
             publishers.allSatisfy { from in subscribers.allSatisfy { observations.routes(identifier, from: from, to: $0, ids: ids, oneHop: oneHop) } }
@@ -214,13 +216,13 @@ public final class LocalMesh: Sendable {
 
     /// Waits until server `index`'s peers with the given IDs hold `interest` for it.
     public func waitForPeerLease(on index: Int, from peerIDs: [String], _ interest: Interest) async {
-        let identifier = PeerMesh.identifier(interest)
+        let identifier = interest.peerLeaseIdentifier
         await waitUntil { observations in peerIDs.allSatisfy { observations.peerLeases[index, default: []].contains("\($0) \(identifier)") } }
     }
 
     /// Waits until none of server `index`'s peers holds `interest` for it.
     public func waitForPeerRelease(on index: Int, _ interest: Interest) async {
-        let identifier = PeerMesh.identifier(interest)
+        let identifier = interest.peerLeaseIdentifier
         await waitUntil { observations in !observations.peerLeases[index, default: []].contains { $0.hasSuffix(" \(identifier)") } }
     }
 
@@ -340,28 +342,4 @@ public final class LocalMesh: Sendable {
 
     /// The clients' server list of the running servers.
     public var jClientXML: String { MeshFiles.jClientXML(nodes.filter { $0.running != nil }.map(\.server)) }
-}
-
-/// A wait that ran out of time.
-public struct DeadlineExceeded: Error, CustomStringConvertible {
-    /// What was waited for.
-    public let what: String
-    /// How long.
-    public let seconds: Int
-    public var description: String { "timed out after \(seconds) s: \(what)" }
-}
-
-/// Runs `body`, failing with ``DeadlineExceeded`` naming `what` if it takes more than `seconds`
-/// (`body` is cancelled then).
-public func within<T: Sendable>(seconds: Int, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw DeadlineExceeded(what: what, seconds: seconds) }
-        return value
-    }
 }
