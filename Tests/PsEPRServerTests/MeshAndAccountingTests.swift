@@ -39,12 +39,12 @@ import Testing
     }
 
     @Test func handshakeProofsDependOnKeyIDsAndNonces() {
-        let proof = PeerMesh.proof(authKey: "k", senderID: "1", receiverID: "2", receiverNonce: "n2", senderNonce: "n1")
+        let proof = PeerHandshake.proof(authKey: "k", senderID: "1", receiverID: "2", receiverNonce: "n2", senderNonce: "n1")
         #expect(proof.count == 64)
-        #expect(proof == PeerMesh.proof(authKey: "k", senderID: "1", receiverID: "2", receiverNonce: "n2", senderNonce: "n1"))
-        #expect(proof != PeerMesh.proof(authKey: "k'", senderID: "1", receiverID: "2", receiverNonce: "n2", senderNonce: "n1"))
-        #expect(proof != PeerMesh.proof(authKey: "k", senderID: "2", receiverID: "1", receiverNonce: "n2", senderNonce: "n1"))
-        #expect(proof != PeerMesh.proof(authKey: "k", senderID: "1", receiverID: "2", receiverNonce: "n3", senderNonce: "n1"))
+        #expect(proof == PeerHandshake.proof(authKey: "k", senderID: "1", receiverID: "2", receiverNonce: "n2", senderNonce: "n1"))
+        #expect(proof != PeerHandshake.proof(authKey: "k'", senderID: "1", receiverID: "2", receiverNonce: "n2", senderNonce: "n1"))
+        #expect(proof != PeerHandshake.proof(authKey: "k", senderID: "2", receiverID: "1", receiverNonce: "n2", senderNonce: "n1"))
+        #expect(proof != PeerHandshake.proof(authKey: "k", senderID: "1", receiverID: "2", receiverNonce: "n3", senderNonce: "n1"))
     }
 }
 

@@ -79,8 +79,8 @@ struct LeasePeerService: Service {
         }
     }
 
-    private static func addHandlers(
-        to channel: any Channel, mesh: PeerMesh, keepAlive: Double, direction: PeerLinkHandler.Direction, established: EventLoopPromise<Void>?
+    static func addHandlers(
+        to channel: any Channel, mesh: PeerMesh, keepAlive: Double, direction: PeerHandshake.Direction, established: EventLoopPromise<Void>?
     ) throws {
         let handlers = channel.pipeline.syncOperations
         try handlers.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(keepAlive * 3000))))

@@ -103,7 +103,7 @@ public enum MeshFiles {
     }
 
     /// A fresh authKey: 128 random bits, hex.
-    public static func newAuthKey() -> String { PeerMesh.nonce() }
+    public static func newAuthKey() -> String { PeerHandshake.nonce() }
 
     private static func isElementName(_ name: Substring) -> Bool {
         guard let first = name.first, first.isLetter || first == "_" else { return false }

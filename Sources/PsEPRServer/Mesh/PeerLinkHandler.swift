@@ -7,31 +7,16 @@ import Synchronization
 /// lease requests (installed in the router for the peer's queue), the answers to this server's
 /// requests, events (routed to local subscribers only) and keep-alive.
 ///
-/// Handshake: each side sends the stream header and `<hello id nonce>`; on the other's hello it
-/// checks the ID against its peer list (and, when it dialled, against the ID it meant to reach)
-/// and sends `<auth proof>`, an HMAC under its own authKey over both IDs and nonces; on the
-/// other's auth it checks the proof with the key its list gives for that peer. A mismatch
-/// closes the link with `<error reason>` and is logged.
+/// The handshake is ``PeerHandshake``'s; a refusal closes the link with `<error reason>` and is
+/// logged.
 final class PeerLinkHandler: QueueDrainingHandler {
     typealias InboundIn = StreamFrame
 
-    enum Direction {
-        case dialled(expectedID: String)
-        case accepted
-    }
-
-    private enum Phase {
-        case awaitingHello
-        case awaitingAuth(PeerEntry, nonce: String)
-        case established(PeerEntry)
-        case closing
-    }
-
     private let mesh: PeerMesh
-    private let direction: Direction
     private let established: EventLoopPromise<Void>?
-    private let ownNonce = PeerMesh.nonce()
-    private var phase = Phase.awaitingHello
+    private var handshake: PeerHandshake
+    /// The link is ending (refused, or closed): nothing more is read from it.
+    private var closing = false
     private(set) var queue: OutboundQueue?
     private var session: SessionID?
     private var expectedSequence: UInt64 = 1
@@ -41,12 +26,17 @@ final class PeerLinkHandler: QueueDrainingHandler {
     let gate: ReadGate?
 
     /// - Parameter established: succeeded when the handshake passes, failed if the link ends first.
-    init(mesh: PeerMesh, direction: Direction, gate: ReadGate?, established: EventLoopPromise<Void>? = nil) {
+    init(mesh: PeerMesh, direction: PeerHandshake.Direction, gate: ReadGate?, established: EventLoopPromise<Void>? = nil) {
         self.mesh = mesh
         self.gate = gate
-        self.direction = direction
+        self.handshake = PeerHandshake(direction: direction)
         self.established = established
     }
+
+    /// The peer, once the handshake has passed.
+    private var peer: PeerEntry? { if case .established(let peer) = handshake.state { peer } else { nil } }
+
+    private var peerID: String? { handshake.peerID }
 
     private var logger: Logger { mesh.logger }
 
@@ -54,15 +44,12 @@ final class PeerLinkHandler: QueueDrainingHandler {
         let queue = OutboundQueue(channel: context.channel, role: .peer, flow: mesh.settings.flow, counters: mesh.router.flowCounters)
         self.queue = queue
         context.writeAndFlush(NIOAny(ByteBuffer(bytes: PeerWire.streamHeader)), promise: nil)
-        let configuration = mesh.configuration
-        guard configuration.refusal == nil, let ownID = configuration.ownID else {
-            refuse(configuration.refusal ?? "no ID", peer: nil)
-            return
-        }
-        queue.enqueue(PeerWire.element(.hello(id: ownID, host: mesh.hostname, nonce: ownNonce)))
-        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(30)) { [self] in
-            if case .established = phase { return }
-            refuse("no handshake within 30 seconds", peer: peerID)
+        perform(handshake.start(mesh.configuration, hostname: mesh.hostname), queue: queue)
+        if !closing {
+            handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(30)) { [self] in
+                if handshake.isEstablished || closing { return }
+                perform(handshake.refuse("no handshake within 30 seconds"), queue: queue)
+            }
         }
         context.fireChannelActive()
     }
@@ -73,11 +60,11 @@ final class PeerLinkHandler: QueueDrainingHandler {
         if let queue {
             queue.close()
             if let session { mesh.router.detach(session) }
-            if case .established(let peer) = phase { mesh.linkEnded(peer: peer.id, queue: queue) }
+            if let peer { mesh.linkEnded(peer: peer.id, queue: queue) }
         }
-        if case .established = phase {} else { established?.fail(PeerLinkError(reason: "the link closed during the handshake")) }
+        if !handshake.isEstablished { established?.fail(PeerLinkError(reason: "the link closed during the handshake")) }
         session = nil
-        phase = .closing
+        closing = true
         context.fireChannelInactive()
     }
 
@@ -87,14 +74,14 @@ final class PeerLinkHandler: QueueDrainingHandler {
             if case .streamClosed = unwrapInboundIn(data) { context.close(promise: nil) }
             return
         }
-        if case .closing = phase { return }
+        if closing { return }
         queue.received.add(1, ordering: .relaxed)
         queue.bytesReceived.add(stanza.readableBytes, ordering: .relaxed)
         let decoded: (sequence: UInt64, message: PeerMessage)
         do {
             decoded = try stanza.withUnsafeReadableBytes { try PeerWire.decode($0) }
         } catch {
-            refuse("bad peer message: \(error)", peer: peerID)
+            perform(handshake.refuse("bad peer message: \(error)"), queue: queue)
             return
         }
         if decoded.sequence < expectedSequence {
@@ -107,56 +94,43 @@ final class PeerLinkHandler: QueueDrainingHandler {
         expectedSequence = decoded.sequence + 1
         if case .error(let reason) = decoded.message {
             logger.log(.peer, .warning, "The peer closed the link", metadata: ["psepr.peer": "\(peerID ?? "")", "psepr.reason": "\(reason)"])
-            if case .established = phase {} else {
+            if !handshake.isEstablished {
                 mesh.report(.refused(peer: peerID, reason: "refused by the peer: \(reason)"))
                 established?.fail(PeerLinkError(reason: "refused by the peer: \(reason)"))
             }
-            phase = .closing
+            closing = true
             queue.flushThenClose()
             return
         }
-        switch phase {
-        case .awaitingHello: receiveHello(decoded.message, queue: queue)
-        case .awaitingAuth(let peer, let nonce): receiveAuth(decoded.message, peer: peer, peerNonce: nonce, queue: queue)
-        case .established(let peer): receive(decoded.message, stanza: stanza, from: peer, queue: queue)
-        case .closing: break
+        if let peer {
+            receive(decoded.message, stanza: stanza, from: peer, queue: queue)
+        } else if let action = handshake.receive(decoded.message, mesh.configuration) {
+            perform(action, queue: queue)
         }
     }
 
-    private var peerID: String? {
-        switch phase {
-        case .awaitingAuth(let peer, _), .established(let peer): peer.id
-        default: if case .dialled(let id) = direction { id } else { nil }
+    /// Carries out what the handshake decided.
+    private func perform(_ action: PeerHandshake.Action, queue: OutboundQueue) {
+        switch action {
+        case .send(let message):
+            queue.enqueue(PeerWire.element(message))
+        case .establish(let peer):
+            handshakeTimer?.cancel()
+            queue.account = peer.id
+            queue.channel.triggerUserOutboundEvent(ConnectionAuthenticated(), promise: nil)
+            session = mesh.router.attach(queue)
+            mesh.router.countConnection(.peer)
+            mesh.linkEstablished(peer: peer.id, queue: queue)
+            established?.succeed()
+        case .refuse(let reason, let peer):
+            if closing { return }
+            closing = true
+            logger.log(.badError, .warning, "Peer link refused", metadata: ["psepr.peer": "\(peer ?? "unknown")", "psepr.reason": "\(reason)"])
+            mesh.report(.refused(peer: peer, reason: reason))
+            established?.fail(PeerLinkError(reason: reason))
+            queue.enqueue(PeerWire.element(.error(reason: reason)))
+            queue.flushThenClose()
         }
-    }
-
-    private func receiveHello(_ message: PeerMessage, queue: OutboundQueue) {
-        guard case .hello(let id, let host, let nonce) = message else { return refuse("expected <hello>", peer: peerID) }
-        let configuration = mesh.configuration
-        guard let ownID = configuration.ownID, let ownKey = configuration.ownAuthKey else { return refuse("this server has no ID", peer: id) }
-        if case .dialled(let expected) = direction, expected != id {
-            return refuse("expected the peer with ID \(expected), reached ID \(id)", peer: expected)
-        }
-        guard let peer = configuration.peer(id: id) else { return refuse("ID \(id) (\(host)) is not in this server's peer list", peer: id) }
-        phase = .awaitingAuth(peer, nonce: nonce)
-        let proof = PeerMesh.proof(authKey: ownKey, senderID: ownID, receiverID: id, receiverNonce: nonce, senderNonce: ownNonce)
-        queue.enqueue(PeerWire.element(.auth(proof: proof)))
-    }
-
-    private func receiveAuth(_ message: PeerMessage, peer: PeerEntry, peerNonce: String, queue: OutboundQueue) {
-        guard case .auth(let proof) = message else { return refuse("expected <auth>", peer: peer.id) }
-        guard let ownID = mesh.configuration.ownID else { return refuse("this server has no ID", peer: peer.id) }
-        guard PeerMesh.isValidProof(proof, authKey: peer.authKey, senderID: peer.id, receiverID: ownID, receiverNonce: ownNonce, senderNonce: peerNonce) else {
-            return refuse("peer \(peer.id) does not hold the authKey this server has for it", peer: peer.id)
-        }
-        handshakeTimer?.cancel()
-        phase = .established(peer)
-        queue.account = peer.id
-        queue.channel.triggerUserOutboundEvent(ConnectionAuthenticated(), promise: nil)
-        session = mesh.router.attach(queue)
-        mesh.router.countConnection(.peer)
-        mesh.linkEstablished(peer: peer.id, queue: queue)
-        established?.succeed()
     }
 
     private func receive(_ message: PeerMessage, stanza: ByteBuffer, from peer: PeerEntry, queue: OutboundQueue) {
@@ -202,19 +176,13 @@ final class PeerLinkHandler: QueueDrainingHandler {
         case .error:
             break  // handled before the phases
         case .hello, .auth:
-            refuse("handshake message after the handshake", peer: peer.id)
+            refuse(handshake.refuse("handshake message after the handshake"))
         }
     }
 
-    /// Ends the link, telling the other side why, and logs it.
-    private func refuse(_ reason: String, peer: String?) {
-        if case .closing = phase { return }
-        phase = .closing
-        logger.log(.badError, .warning, "Peer link refused", metadata: ["psepr.peer": "\(peer ?? "unknown")", "psepr.reason": "\(reason)"])
-        mesh.report(.refused(peer: peer, reason: reason))
-        established?.fail(PeerLinkError(reason: reason))
-        queue?.enqueue(PeerWire.element(.error(reason: reason)))
-        queue?.flushThenClose()
+    /// Ends the link for `action`'s reason, when there is still a queue to say it on.
+    private func refuse(_ action: PeerHandshake.Action) {
+        if let queue { perform(action, queue: queue) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -228,7 +196,7 @@ final class PeerLinkHandler: QueueDrainingHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let error = error as? PsEPRError {
-            refuse("bad XML: \(error.reason)", peer: peerID)
+            refuse(handshake.refuse("bad XML: \(error.reason)"))
         } else {
             logger.log(.peer, .info, "Peer link failed", metadata: ["psepr.peer": "\(peerID ?? "")", "error": "\(error)"])
             context.close(promise: nil)

@@ -1,4 +1,3 @@
-import Crypto
 import Logging
 import NIOCore
 import PsEPRCore
@@ -361,31 +360,6 @@ final class PeerMesh: Sendable {
 
     /// A peer lease's identifier (``Interest/peerLeaseIdentifier``).
     static func identifier(_ interest: Interest) -> String { interest.peerLeaseIdentifier }
-
-    /// The handshake proof a server with `senderID` and `authKey` sends to `receiverID`: an
-    /// HMAC-SHA256 under its own authKey over both IDs and both nonces, the receiver's first.
-    static func proof(authKey: String, senderID: String, receiverID: String, receiverNonce: String, senderNonce: String) -> String {
-        let message = proofMessage(senderID: senderID, receiverID: receiverID, receiverNonce: receiverNonce, senderNonce: senderNonce)
-        let code = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array(authKey.utf8)))
-        return code.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
-    }
-
-    /// Whether `proof` (hex) is ``proof(authKey:senderID:receiverID:receiverNonce:senderNonce:)``,
-    /// checked by HMAC's own constant-time comparison.
-    static func isValidProof(_ proof: String, authKey: String, senderID: String, receiverID: String, receiverNonce: String, senderNonce: String) -> Bool {
-        guard let code = AccountTable.bytes(hex: Substring(proof)), code.count == SHA256.byteCount else { return false }
-        let message = proofMessage(senderID: senderID, receiverID: receiverID, receiverNonce: receiverNonce, senderNonce: senderNonce)
-        return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: message, using: SymmetricKey(data: Array(authKey.utf8)))
-    }
-
-    private static func proofMessage(senderID: String, receiverID: String, receiverNonce: String, senderNonce: String) -> [UInt8] {
-        Array("psepr-leasepeer-1\n\(senderID)\n\(receiverID)\n\(receiverNonce)\n\(senderNonce)".utf8)
-    }
-
-    /// A fresh random nonce, hex.
-    static func nonce() -> String {
-        (0..<16).map { _ in String(UInt8.random(in: 0...255), radix: 16).leftPadded(to: 2) }.joined()
-    }
 }
 
 extension String {
