@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "PsEPRCore", targets: ["PsEPRCore"]),
         .library(name: "PsEPRServer", targets: ["PsEPRServer"]),
         .library(name: "PsEPRClient", targets: ["PsEPRClient"]),
+        .library(name: "PsEPRLoadGenerator", targets: ["PsEPRLoadGenerator"]),
         .executable(name: "dp5", targets: ["dp5"]),
         .executable(name: "dp5-bench", targets: ["DP5Benchmarks"]),
         .executable(name: "psepr", targets: ["psepr"]),

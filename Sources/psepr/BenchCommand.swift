@@ -15,7 +15,8 @@ struct BenchCommand: AsyncParsableCommand {
             Scenarios: 1-1 (one publisher, one subscriber), 1-10, 10-10 (all on one channel), and 1-1000 \
             (1000 subscribers each leasing one leaf of a three-level channel tree; the publisher goes round \
             the leaves). After 1-1 the same run is repeated at half its delivered rate for latency. \
-            --route-table measures the route table alone with 10,000 and 100,000 leases.
+            The per-event parsing and the route table alone are micro-benchmarks of the Benchmarks package \
+            (swift package --package-path Benchmarks benchmark).
             """
     )
 
@@ -71,31 +72,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object per scenario instead of text.")
     var json = false
 
-    @Flag(help: "Benchmark the route table alone instead (no sockets).")
-    var routeTable = false
-
-    @Flag(help: "Benchmark the per-event parsing and encoding alone instead (no sockets).")
-    var envelope = false
-
-    @Option(help: "Lease counts for --route-table (repeatable).")
-    var leases: [Int] = [10_000, 100_000]
-
-    @Option(help: "Lookups per lease count for --route-table.")
-    var lookups: Int = 2_000_000
-
     func validate() throws {
         guard events > 0, payloadBytes >= 0, rate >= 0, batch > 0, queue > 0 else { throw ValidationError("counts must be positive") }
     }
 
     func run() async throws {
-        if envelope {
-            try ParseBench(events: events, payloadBytes: payloadBytes, json: json).run()
-            return
-        }
-        if routeTable {
-            try RouteTableBench(leaseCounts: leases, lookups: lookups, json: json).run()
-            return
-        }
         if let server {
             let parts = server.split(separator: ":")
             guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--server takes host:port") }

@@ -61,7 +61,7 @@ struct FramerSplitTests {
     func randomSplitsGiveTheVerdictOfOneRead(_ index: Int) {
         let bytes = Array(Self.streams[index].text.utf8)
         let whole = Self.verdict([bytes])
-        var generator = SeededGenerator(state: UInt64(index) &+ 77)
+        var generator = SplitMix64(seed: UInt64(index) &+ 77)
         for _ in 0..<50 {
             var chunks: [[UInt8]] = []
             var rest = bytes[...]

@@ -120,7 +120,7 @@ struct WellFormednessTests {
 
     @Test(arguments: 0..<4)
     func seededMutationsOfValidStanzasGetTheSameVerdict(seed: UInt64) {
-        var generator = SeededGenerator(state: 0x5EED_0000 + seed)
+        var generator = SplitMix64(seed: 0x5EED_0000 + seed)
         let originals = Self.valid.map { Array($0.utf8) } + Poison.classes.map { stanza(payload: $0.payload) }
         var decided = 0, accepted = 0
         for _ in 0..<1000 {

@@ -1,3 +1,5 @@
+public import PsEPRCore
+
 // Stanzas that used to pass the envelope scanner although a conforming XML parser refuses them.
 
 /// A stanza around `payload`, the way a client would send it.
@@ -41,7 +43,7 @@ public enum Poison {
         " a='1'", " a='2'", "<!DOCTYPE x>", "<v/>", "</v>", "\u{E9}",
     ].map { Array($0.utf8) } + [[0x00], [0x01], [0x1F], [0x80], [0xC3], [0xED, 0xA0, 0x80], [0xEF, 0xBF, 0xBF], [0xFF], [0x09], [0x0D]]
 
-    public static func mutate(_ bytes: [UInt8], using generator: inout SeededGenerator) -> [UInt8] {
+    public static func mutate(_ bytes: [UInt8], using generator: inout SplitMix64) -> [UInt8] {
         var bytes = bytes
         for _ in 0..<Int.random(in: 1...3, using: &generator) {
             let at = Int.random(in: 0...bytes.count, using: &generator)
@@ -60,18 +62,5 @@ public enum Poison {
         return bytes
     }
 
-}
-
-/// A small deterministic generator (SplitMix64), so a failing mutation can be found again.
-public struct SeededGenerator: RandomNumberGenerator {
-    public var state: UInt64
-    public init(state: UInt64) { self.state = state }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
-    }
 }
 

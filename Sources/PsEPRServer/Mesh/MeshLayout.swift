@@ -1,3 +1,5 @@
+import PsEPRCore
+
 /// A link between two servers of a mesh, by their positions in the server list (lower first).
 public struct MeshLink: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let lower: Int
@@ -95,21 +97,5 @@ public enum MeshLayout: Sendable, Hashable {
             }
         }
         return reached.count == count
-    }
-}
-
-/// SplitMix64: a small seeded generator, so a random layout (or a benchmark's channel tree) is
-/// the same on every run.
-public struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,0 +1,63 @@
+import NIOCore
+import PsEPRCore
+import PsEPRLoadGenerator
+
+/// A client stream of 1,000 publisher stanzas, as `psepr bench` sends them; each measurement
+/// takes the whole stream through one stage of the server's per-event work.
+struct EnvelopeStream: Sendable {
+    static let events = 1000
+    let stream: ByteBuffer
+    let stanzaBytes: Int
+
+    init(payloadBytes: Int) {
+        let templates = StanzaTemplates(channels: ["/bench/all/"], instance: "p", payloadBytes: payloadBytes)
+        let chunk = templates.batch(count: Self.events, first: 0)
+        stanzaBytes = chunk.readableBytes / Self.events
+        var stream = ByteBuffer(string: "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
+        stream.writeImmutableBuffer(chunk)
+        self.stream = stream
+    }
+
+    /// The reference: every stanza's bytes copied once.
+    func copyEach() -> Int {
+        var input = stream
+        _ = input.readSlice(length: input.readableBytes - Self.events * stanzaBytes)
+        var copied = 0
+        while let slice = input.readSlice(length: stanzaBytes) {
+            var copy = ByteBuffer()
+            copy.writeImmutableBuffer(slice)
+            copied &+= copy.readableBytes
+        }
+        return copied
+    }
+
+    func frame() throws -> Int {
+        var input = stream
+        var framer = XMLStreamFramer()
+        var count = 0
+        while let frame = try framer.decode(buffer: &input) { if case .stanza = frame { count += 1 } }
+        return count
+    }
+
+    func frameAndScan() throws -> Int {
+        var input = stream
+        var framer = XMLStreamFramer()
+        var count = 0
+        while let frame = try framer.decode(buffer: &input) {
+            guard case .stanza(let stanza) = frame else { continue }
+            if case .event = stanza.withUnsafeReadableBytes({ EventScanner.scan($0) }) { count += 1 }
+        }
+        return count
+    }
+
+    func frameScanAndEncode() throws -> Int {
+        var input = stream
+        var framer = XMLStreamFramer()
+        var bytes = 0
+        while let frame = try framer.decode(buffer: &input) {
+            guard case .stanza(let stanza) = frame, case .event(let event) = stanza.withUnsafeReadableBytes({ EventScanner.scan($0) }) else { continue }
+            bytes &+= StanzaEncoder.messageBuffer(event, id: "m").readableBytes
+        }
+        return bytes
+    }
+}
