@@ -273,6 +273,7 @@ let package = Package(
         .target(
             name: "PsEPRTesting",
             dependencies: [
+                "PsEPRCore",
                 "PsEPRServer",
                 "PsEPRLoadGenerator",
                 .product(name: "Logging", package: "swift-log"),

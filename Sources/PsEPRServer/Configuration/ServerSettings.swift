@@ -41,37 +41,20 @@ public struct ServerSettings: Sendable {
         self.init()
         self.parameters = parameters
         let p = parameters
-        server.host = p.string(Key.bindAddress, default: server.host)
-        server.serverName = p.string(Key.hostname, default: server.serverName)
-        server.clientPort = try port(Key.clientPort, default: server.clientPort)
-        server.maximumConnections = try positive(Key.maximumConnections, default: server.maximumConnections)
-        server.maximumUnauthenticatedConnections = try positive(Key.maximumUnauthenticatedConnections, default: server.maximumUnauthenticatedConnections)
-        server.flow = try flowControl(budget: Key.clientPendingBudgetBytes, deadline: Key.clientWriteDeadlineSeconds, stall: Key.clientStallSeconds, default: server.flow)
-        server.idleTimeoutSeconds = try positive(Key.idleTimeoutSeconds, default: server.idleTimeoutSeconds)
-        server.authenticationTimeoutSeconds = try positive(Key.authenticationTimeoutSeconds, default: server.authenticationTimeoutSeconds)
-        server.maximumLeasesPerConnection = try positive(Key.maximumLeases, default: server.maximumLeasesPerConnection)
-        server.limits.maximumStanzaBytes = try positive(Key.maximumStanzaBytes, default: server.limits.maximumStanzaBytes)
-        server.leaseMinimumSeconds = try positive(Key.leaseMinimumSeconds, default: server.leaseMinimumSeconds)
-        server.leaseMaximumSeconds = try positive(Key.leaseMaximumSeconds, default: server.leaseMaximumSeconds)
+        for parameter in Self.parameterTable { try parameter.read(p, &self) }
         guard server.leaseMinimumSeconds <= server.leaseMaximumSeconds else {
             throw ParameterError(name: Key.leaseMinimumSeconds, value: "\(server.leaseMinimumSeconds)", expected: "at most \(Key.leaseMaximumSeconds) (\(server.leaseMaximumSeconds))")
         }
-        server.gleanerPeriodSeconds = Double(try positive(Key.gleanerPeriodSeconds, default: Int(server.gleanerPeriodSeconds)))
-        server.oneEventPort = try port(Key.oneEventPort, default: server.oneEventPort)
-        server.oneEventMaximumBytes = try positive(Key.oneEventMaximumBytes, default: server.oneEventMaximumBytes)
-        server.oneEventTimeoutSeconds = try positive(Key.oneEventTimeoutSeconds, default: server.oneEventTimeoutSeconds)
-        logDirectory = p.string(Key.logDirectory, default: logDirectory)
-        let filter = try p.integer(Key.filterLevel, default: Int(LogCategory.serverDefault.rawValue))
-        guard let bits = UInt32(exactly: filter) else { throw ParameterError(name: Key.filterLevel, value: "\(filter)", expected: "a 32-bit mask") }
-        logFilter = LogCategory(rawValue: bits)
-        logMaximumFiles = try positive(Key.logMaximumFiles, default: logMaximumFiles)
-        logMaximumFileBytes = try positive(Key.logMaximumFileBytes, default: logMaximumFileBytes)
-        accountFile = optional(Key.accountFile)
-        switch (optional(Key.tlsCertificateFile), optional(Key.tlsKeyFile)) {
+        for (flow, stall, deadline) in [(server.flow, Key.clientStallSeconds, Key.clientWriteDeadlineSeconds), (server.peer.flow, Key.peerStallSeconds, Key.peerWriteDeadlineSeconds)]
+        where flow.stallSeconds > flow.writeDeadlineSeconds {
+            throw ParameterError(name: stall, value: "\(flow.stallSeconds)", expected: "at most \(deadline) (\(flow.writeDeadlineSeconds))")
+        }
+        let certificate = p[Key.tlsCertificateFile].flatMap { $0.isEmpty ? nil : $0 }, key = p[Key.tlsKeyFile].flatMap { $0.isEmpty ? nil : $0 }
+        switch (certificate, key) {
         case (let certificate?, let key?):
             server.tls = TLSSettings(
                 certificateFile: certificate, keyFile: key, required: try p.boolean(Key.tlsRequired, default: false),
-                trustCertificateFile: optional(Key.tlsTrustCertificateFile)
+                trustCertificateFile: p[Key.tlsTrustCertificateFile].flatMap { $0.isEmpty ? nil : $0 }
             )
         case (nil, nil):
             guard try !p.boolean(Key.tlsRequired, default: false) else {
@@ -82,101 +65,19 @@ public struct ServerSettings: Sendable {
         case (_, nil):
             throw ParameterError(name: Key.tlsKeyFile, value: "", expected: "a PEM private key file, since \(Key.tlsCertificateFile) is set")
         }
-        server.serviceName = p.string(Key.serviceName, default: server.serviceName)
-        server.instance = p.string(Key.instance, default: server.instance)
-        var peer = server.peer
-        peer.configurationURL = optional(Key.peerConfigurationURL)
-        peer.configurationFormat = p.string(Key.peerConfigurationFormat, default: peer.configurationFormat)
-        peer.port = try port(Key.peerPort, default: peer.port)
-        peer.configurationCheckSeconds = try seconds(Key.peerConfigurationCheckSeconds, default: peer.configurationCheckSeconds)
-        peer.leaseSeconds = try positive(Key.peerLeaseSeconds, default: peer.leaseSeconds)
-        peer.configurationService = optional(Key.peerConfigurationService)
-        peer.configurationChannel = try channel(Key.peerConfigurationChannel, default: peer.configurationChannel)
-        peer.flow = try flowControl(budget: Key.peerPendingBudgetBytes, deadline: Key.peerWriteDeadlineSeconds, stall: Key.peerStallSeconds, default: peer.flow)
-        peer.keepAliveSeconds = try seconds(Key.peerKeepAliveSeconds, default: peer.keepAliveSeconds)
-        peer.reconnectMinimumSeconds = try seconds(Key.peerReconnectMinimumSeconds, default: peer.reconnectMinimumSeconds)
-        peer.reconnectMaximumSeconds = try seconds(Key.peerReconnectMaximumSeconds, default: peer.reconnectMaximumSeconds)
-        server.peer = peer
-        var services = server.services
-        services.statusChannel = try channel(Key.statusChannel, default: services.statusChannel)
-        services.statusPeriodSeconds = try seconds(Key.statusPeriodSeconds, default: services.statusPeriodSeconds)
-        services.statusIncludesClientConnections = try p.boolean(Key.statusClientConnections, default: services.statusIncludesClientConnections)
-        services.statusIncludesPeerConnections = try p.boolean(Key.statusPeerConnections, default: services.statusIncludesPeerConnections)
-        services.statusIncludesRouteTable = try p.boolean(Key.statusRouteTable, default: services.statusIncludesRouteTable)
-        services.statusIncludesServiceTraffic = try p.boolean(Key.statusServiceTraffic, default: services.statusIncludesServiceTraffic)
-        services.serviceExpireMinutes = try seconds(Key.statusServiceExpireMinutes, default: services.serviceExpireMinutes)
-        services.discoveryChannel = try channel(Key.discoveryChannel, default: services.discoveryChannel)
-        services.discoveryPeriodSeconds = try seconds(Key.discoveryPeriodSeconds, default: services.discoveryPeriodSeconds)
-        services.accountingChannel = try channel(Key.accountingChannel, default: services.accountingChannel)
-        services.accountingService = optional(Key.accountingService)
-        services.commandsChannel = try channel(Key.commandsChannel, default: services.commandsChannel)
-        services.parameterReportChannel = try channel(Key.parameterReportChannel, default: services.parameterReportChannel)
-        services.commandsService = optional(Key.commandsService)
-        server.services = services
         server.monitor = try MonitorSettings(parameters: p)
         logOutput = try LogOutputSettings(parameters: p)
-
-        func optional(_ name: String) -> String? {
-            p[name].flatMap { $0.isEmpty ? nil : $0 }
-        }
-        func seconds(_ name: String, default fallback: Double) throws -> Double {
-            guard let text = p[name], !text.isEmpty else { return fallback }
-            // At most a year: times are turned into nanosecond counts, which longer ones overflow.
-            guard let value = Double(text), value > 0, value <= 31_536_000 else {
-                throw ParameterError(name: name, value: text, expected: "a positive number of seconds, at most 31536000 (a year)")
-            }
-            return value
-        }
-        func channel(_ name: String, default fallback: String) throws -> String {
-            let text = p.string(name, default: fallback)
-            guard (try? ChannelName(text)) != nil else { throw ParameterError(name: name, value: text, expected: "a channel name such as /org/example/") }
-            return text
-        }
-
-        func positive(_ name: String, default fallback: Int) throws -> Int {
-            let value = try p.integer(name, default: fallback)
-            guard value > 0 else { throw ParameterError(name: name, value: "\(value)", expected: "a positive integer") }
-            return value
-        }
-        func flowControl(budget: String, deadline: String, stall: String, default fallback: FlowControl) throws -> FlowControl {
-            let flow = FlowControl(
-                pendingBudgetBytes: try positive(budget, default: fallback.pendingBudgetBytes),
-                writeDeadlineSeconds: try seconds(deadline, default: fallback.writeDeadlineSeconds),
-                stallSeconds: try seconds(stall, default: fallback.stallSeconds)
-            )
-            guard flow.stallSeconds <= flow.writeDeadlineSeconds else {
-                throw ParameterError(name: stall, value: "\(flow.stallSeconds)", expected: "at most \(deadline) (\(flow.writeDeadlineSeconds))")
-            }
-            return flow
-        }
-        func port(_ name: String, default fallback: Int) throws -> Int {
-            let value = try p.integer(name, default: fallback)
-            guard (0...65535).contains(value) else { throw ParameterError(name: name, value: "\(value)", expected: "a port number (0 picks a free one)") }
-            return value
-        }
     }
 
     /// Every parameter this server reads with the value in effect (defaults included), plus any
     /// other parameter the files set.
     public var effectiveParameters: ParameterSet {
         var effective = parameters
-        let values: [(String, String)] = [
-            (Key.bindAddress, server.host), (Key.hostname, server.serverName), (Key.clientPort, "\(server.clientPort)"),
-            (Key.maximumConnections, "\(server.maximumConnections)"), (Key.maximumUnauthenticatedConnections, "\(server.maximumUnauthenticatedConnections)"),
-            (Key.clientPendingBudgetBytes, "\(server.flow.pendingBudgetBytes)"),
-            (Key.clientWriteDeadlineSeconds, "\(server.flow.writeDeadlineSeconds)"), (Key.clientStallSeconds, "\(server.flow.stallSeconds)"),
-            (Key.idleTimeoutSeconds, "\(server.idleTimeoutSeconds)"),
-            (Key.authenticationTimeoutSeconds, "\(server.authenticationTimeoutSeconds)"), (Key.maximumLeases, "\(server.maximumLeasesPerConnection)"),
-            (Key.maximumStanzaBytes, "\(server.limits.maximumStanzaBytes)"), (Key.leaseMinimumSeconds, "\(server.leaseMinimumSeconds)"),
-            (Key.leaseMaximumSeconds, "\(server.leaseMaximumSeconds)"), (Key.gleanerPeriodSeconds, "\(Int(server.gleanerPeriodSeconds))"),
-            (Key.oneEventPort, "\(server.oneEventPort)"), (Key.oneEventMaximumBytes, "\(server.oneEventMaximumBytes)"),
-            (Key.oneEventTimeoutSeconds, "\(server.oneEventTimeoutSeconds)"), (Key.logDirectory, logDirectory),
-            (Key.filterLevel, "0x" + String(logFilter.rawValue, radix: 16, uppercase: true)), (Key.logMaximumFiles, "\(logMaximumFiles)"),
-            (Key.logMaximumFileBytes, "\(logMaximumFileBytes)"), (Key.accountFile, accountFile ?? ""),
+        let tls: [(String, String)] = [
             (Key.tlsCertificateFile, server.tls?.certificateFile ?? ""), (Key.tlsKeyFile, server.tls?.keyFile ?? ""),
             (Key.tlsRequired, server.tls?.required == true ? "yes" : "no"), (Key.tlsTrustCertificateFile, server.tls?.trustCertificateFile ?? ""),
-            (Key.serviceName, server.serviceName), (Key.instance, server.instance),
-        ] + Self.peerAndServiceValues(server) + server.monitor.values + logOutput.values
+        ]
+        let values = Self.parameterTable.map { ($0.path, $0.value(self)) } + tls + server.monitor.values + logOutput.values
         for (name, value) in values { effective.set(name, value) }
         return effective
     }
@@ -241,47 +142,11 @@ public struct ServerSettings: Sendable {
         public static let commandsService = "/PsEPRServer/service/commands/service"
     }
 
-    private static func peerAndServiceValues(_ server: EventServerConfiguration) -> [(String, String)] {
-        let peer = server.peer, services = server.services
-        func number(_ value: Double) -> String { value == value.rounded() ? "\(Int(value))" : "\(value)" }
-        func yesNo(_ value: Bool) -> String { value ? "yes" : "no" }
-        return [
-            (Key.peerConfigurationURL, peer.configurationURL ?? ""), (Key.peerConfigurationFormat, peer.configurationFormat),
-            (Key.peerPort, "\(peer.port)"), (Key.peerConfigurationCheckSeconds, number(peer.configurationCheckSeconds)),
-            (Key.peerLeaseSeconds, "\(peer.leaseSeconds)"), (Key.peerConfigurationService, peer.configurationService ?? ""),
-            (Key.peerConfigurationChannel, peer.configurationChannel), (Key.peerPendingBudgetBytes, "\(peer.flow.pendingBudgetBytes)"),
-            (Key.peerWriteDeadlineSeconds, number(peer.flow.writeDeadlineSeconds)), (Key.peerStallSeconds, number(peer.flow.stallSeconds)),
-            (Key.peerKeepAliveSeconds, number(peer.keepAliveSeconds)), (Key.peerReconnectMinimumSeconds, number(peer.reconnectMinimumSeconds)),
-            (Key.peerReconnectMaximumSeconds, number(peer.reconnectMaximumSeconds)),
-            (Key.statusChannel, services.statusChannel), (Key.statusPeriodSeconds, number(services.statusPeriodSeconds)),
-            (Key.statusClientConnections, yesNo(services.statusIncludesClientConnections)),
-            (Key.statusPeerConnections, yesNo(services.statusIncludesPeerConnections)),
-            (Key.statusRouteTable, yesNo(services.statusIncludesRouteTable)), (Key.statusServiceTraffic, yesNo(services.statusIncludesServiceTraffic)),
-            (Key.statusServiceExpireMinutes, number(services.serviceExpireMinutes)),
-            (Key.discoveryChannel, services.discoveryChannel), (Key.discoveryPeriodSeconds, number(services.discoveryPeriodSeconds)),
-            (Key.accountingChannel, services.accountingChannel), (Key.accountingService, services.accountingService ?? ""),
-            (Key.commandsChannel, services.commandsChannel), (Key.parameterReportChannel, services.parameterReportChannel),
-            (Key.commandsService, services.commandsService ?? ""),
-        ]
-    }
-
     /// Copies the parameter `name` from `checked` into `configuration` if it may change while the
     /// server runs; returns whether it did. Others are recorded and reported but wait for a restart.
     static func applyLive(_ name: String, from checked: EventServerConfiguration, to configuration: inout EventServerConfiguration) -> Bool {
-        switch name.lowercased() {
-        case Key.maximumConnections.lowercased(): configuration.maximumConnections = checked.maximumConnections
-        case Key.leaseMinimumSeconds.lowercased(): configuration.leaseMinimumSeconds = checked.leaseMinimumSeconds
-        case Key.leaseMaximumSeconds.lowercased(): configuration.leaseMaximumSeconds = checked.leaseMaximumSeconds
-        case Key.maximumLeases.lowercased(): configuration.maximumLeasesPerConnection = checked.maximumLeasesPerConnection
-        case Key.statusPeriodSeconds.lowercased(): configuration.services.statusPeriodSeconds = checked.services.statusPeriodSeconds
-        case Key.statusClientConnections.lowercased(): configuration.services.statusIncludesClientConnections = checked.services.statusIncludesClientConnections
-        case Key.statusPeerConnections.lowercased(): configuration.services.statusIncludesPeerConnections = checked.services.statusIncludesPeerConnections
-        case Key.statusRouteTable.lowercased(): configuration.services.statusIncludesRouteTable = checked.services.statusIncludesRouteTable
-        case Key.statusServiceTraffic.lowercased(): configuration.services.statusIncludesServiceTraffic = checked.services.statusIncludesServiceTraffic
-        case Key.statusServiceExpireMinutes.lowercased(): configuration.services.serviceExpireMinutes = checked.services.serviceExpireMinutes
-        case Key.discoveryPeriodSeconds.lowercased(): configuration.services.discoveryPeriodSeconds = checked.services.discoveryPeriodSeconds
-        default: return false
-        }
+        guard let apply = parametersByPath[name.lowercased()]?.applyLive else { return false }
+        apply(checked, &configuration)
         return true
     }
 
