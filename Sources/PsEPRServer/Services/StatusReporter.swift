@@ -4,9 +4,6 @@ import PsEPRCore
 import ServerOperations
 import ServiceLifecycle
 
-/// The implementation's version, in heartbeats and discovery.
-public let pseprServerVersion = "psepr-swift 1.0"
-
 /// StatusReporter: a heartbeat on the status channel every `periodSeconds` (and at once on a
 /// `reportStatus` command), with the Server Guide's include flags deciding what it lists.
 struct StatusReporter: Service {
@@ -138,105 +135,5 @@ struct StatusReporter: Service {
         }
         xml.close("payload")
         return xml.text
-    }
-}
-
-/// Discovery: every `periodSeconds`, each listener on the discovery channel in the Server
-/// Guide's format (§5.3): one `<connection>` per connection manager, with its `<type>`, the
-/// `<hostname>` and `<port>` a client connects to, and its `<class>`.
-struct Discovery: Service {
-    let context: ServerContext
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            // The first announcement goes out half a second after start, once the listeners are up.
-            var first = true
-            await repeatWithPauses(
-                on: context.clock,
-                pause: {
-                    defer { first = false }
-                    return .seconds(first ? 0.5 : context.live.current.services.discoveryPeriodSeconds)
-                }
-            ) {
-                let configuration = context.live.current
-                context.publish(
-                    channel: configuration.services.discoveryChannel, namespace: ServiceSettings.discoveryNamespace,
-                    payload: Self.payload(configuration, ports: context.boundPorts), idPrefix: "Discovery"
-                )
-            }
-        }
-    }
-
-    /// A connection manager as Discovery names it: the guide's type and this implementation's
-    /// class (the original's were Java class names; these are the Swift types serving the port).
-    static let connectionManagers: [(type: String, className: String, listener: EventServer.Listener)] = [
-        ("XMPP", "PsEPRServer.ClientListener", .client),
-        ("OneEvent", "PsEPRServer.OneEventListener", .oneEvent),
-        ("LeasePeer", "PsEPRServer.LeasePeerService", .leasePeer),
-    ]
-
-    /// The announcement. The advertised host is the bind address, or the server's host name when
-    /// it listens on every address.
-    static func payload(_ configuration: EventServerConfiguration, ports: BoundPorts) -> String {
-        let host = ["0.0.0.0", "::", ""].contains(configuration.host) ? configuration.serverName : configuration.host
-        var xml = XMLWriter()
-        xml.open("payload", attributes: [("xmlns", ServiceSettings.discoveryNamespace)])
-        xml.open("connections")
-        xml.element("hostname", configuration.serverName)
-        xml.element("instance", configuration.instance.isEmpty ? configuration.serverName : configuration.instance)
-        xml.element("serverVersion", pseprServerVersion)
-        for manager in connectionManagers {
-            guard let port = ports.port(of: manager.listener) else { continue }
-            xml.open("connection")
-            xml.element("type", manager.type)
-            xml.element("hostname", host)
-            xml.element("port", "\(port)")
-            xml.element("class", manager.className)
-            xml.close("connection")
-        }
-        xml.close("connections")
-        xml.close("payload")
-        return xml.text
-    }
-}
-
-/// A small writer for the services' payloads: everything escaped.
-struct XMLWriter {
-    private(set) var text = ""
-
-    mutating func open(_ name: String, attributes: [(String, String)] = []) {
-        text += "<\(name)"
-        for (key, value) in attributes { text += " \(key)='\(XMLText.escape(value))'" }
-        text += ">"
-    }
-
-    mutating func close(_ name: String) { text += "</\(name)>" }
-
-    mutating func element(_ name: String, _ value: String, attributes: [(String, String)] = []) {
-        open(name, attributes: attributes)
-        text += XMLText.escape(value)
-        close(name)
-    }
-
-    /// `<name readable="yyyyMMdd.HHmmss">milliseconds</name>` in UTC, as the original wrote times.
-    mutating func timestamp(_ name: String, _ date: Date) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let readable = String(format: "%04d%02d%02d.%02d%02d%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
-        element(name, "\(Int64(date.timeIntervalSince1970 * 1000))", attributes: [("readable", readable)])
-    }
-
-    mutating func connection(_ status: EventRouter.ConnectionStatus) {
-        open("connection", attributes: [("name", status.remote)])
-        element("type", status.role.rawValue)
-        element("account", status.account ?? "")
-        element("received", "\(status.received)")
-        element("delivered", "\(status.delivered)")
-        element("dropped", "\(status.dropped)")
-        element("queued", "\(status.queued)")
-        element("pendingBytes", "\(status.pendingBytes)")
-        element("leases", "\(status.leases)")
-        close("connection")
     }
 }
