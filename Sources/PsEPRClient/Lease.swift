@@ -1,7 +1,7 @@
 public import PsEPRCore
 import Synchronization
 
-/// A subscription held by a ``PsEPRClient``: the events on its channel (and below) that match
+/// A subscription held by an ``EventClient``: the events on its channel (and below) that match
 /// its namespace filter, and its state as it is granted, renewed, lost or released.
 ///
 /// The client renews it by itself and re-requests it after every reconnection with the same
@@ -17,7 +17,7 @@ public final class Lease: Sendable {
     /// The length requested, seconds.
     public let requestedSeconds: Int
     /// Matching events, newest kept when the consumer falls behind (the buffer holds
-    /// ``PsEPRClient/Options/eventBufferSize`` events). Finishes when the lease ends.
+    /// ``EventClient/Options/eventBufferSize`` events). Finishes when the lease ends.
     public let events: AsyncStream<Event>
     /// Each state change, in order. Finishes when the lease ends.
     public let states: AsyncStream<LeaseState>
@@ -25,7 +25,7 @@ public final class Lease: Sendable {
     private let eventSink: AsyncStream<Event>.Continuation
     private let stateSink: AsyncStream<LeaseState>.Continuation
     private let current = Mutex<Current>(Current())
-    private let client: PsEPRClient
+    private let client: EventClient
 
     private struct Current {
         var state = LeaseState.pending
@@ -33,7 +33,7 @@ public final class Lease: Sendable {
         var nextWaiter = 0
     }
 
-    init(identifier: String, channel: ChannelName, namespaceFilter: String?, requestedSeconds: Int, bufferSize: Int, client: PsEPRClient) {
+    init(identifier: String, channel: ChannelName, namespaceFilter: String?, requestedSeconds: Int, bufferSize: Int, client: EventClient) {
         self.identifier = identifier
         self.channel = channel
         self.namespaceFilter = namespaceFilter

@@ -17,7 +17,7 @@ struct PublishCommand: AsyncParsableCommand {
     func run() async throws {
         let event = try content.event()
         let servers = try await client.serverList()
-        try await PsEPRClient.withClient(identity: client.identity, servers: servers, options: client.clientOptions, logger: quietLogger()) { connection in
+        try await EventClient.withClient(identity: client.identity, servers: servers, options: client.clientOptions, logger: quietLogger()) { connection in
             for _ in 0..<max(1, count) { try await connection.send(event) }
         }
         print("Sent \(max(1, count)) event(s) to \(content.channel)")
@@ -52,7 +52,7 @@ struct WatchCommand: AsyncParsableCommand {
         let servers = try await client.serverList()
         let raw = self.raw
         let limit = count
-        let (message, succeeded): (String, Bool) = try await PsEPRClient.withClient(
+        let (message, succeeded): (String, Bool) = try await EventClient.withClient(
             identity: client.identity, servers: servers, options: client.clientOptions, logger: quietLogger()
         ) { connection in
             let lease = try await connection.lease(channelName, namespace: type, seconds: leaseSeconds)

@@ -41,7 +41,7 @@ struct DemoCommand: AsyncParsableCommand {
     private func exercise(clientPort: Int, oneEventPort: Int, logger: Logger) async throws {
         let server = ServerAddress(host: "127.0.0.1", port: clientPort)
         print("PsEPR demo: server on 127.0.0.1:\(clientPort) (OneEvent \(oneEventPort)), \(subscribers) subscribers, \(events) events of \(payloadBytes) payload bytes")
-        var clientOptions = PsEPRClient.Options()
+        var clientOptions = EventClient.Options()
         clientOptions.eventBufferSize = events + 16
         let options = clientOptions
         let counts = DemoCounts(subscribers: subscribers)
@@ -56,7 +56,7 @@ struct DemoCommand: AsyncParsableCommand {
             for index in 0..<subscribers {
                 tasks.addTask {
                     let identity = ServiceIdentity(service: "demo_subscriber", password: "", instance: "subscriber-\(index)")
-                    try await PsEPRClient.withClient(identity: identity, servers: [server], options: options, logger: clientLogger) { client in
+                    try await EventClient.withClient(identity: identity, servers: [server], options: options, logger: clientLogger) { client in
                         let lease = try await client.lease(channel, seconds: 600)
                         guard await lease.settled().isActive else { throw ValidationError("subscriber \(index) was not granted its lease") }
                         readySink.yield()
@@ -78,7 +78,7 @@ struct DemoCommand: AsyncParsableCommand {
             let value = String(repeating: "x", count: payloadBytes)
             let started = ContinuousClock.now
             let identity = ServiceIdentity(service: "demo_publisher", password: "", instance: "publisher")
-            try await PsEPRClient.withClient(identity: identity, servers: [server], options: options, logger: clientLogger) { client in
+            try await EventClient.withClient(identity: identity, servers: [server], options: options, logger: clientLogger) { client in
                 for number in 0..<target {
                     while number - counts.slowest > window { try await Task.sleep(for: .milliseconds(1)) }
                     let event = Event(channel: try ChannelName("/demo/sensors/"), attribute: AttributePayload(field: "reading-\(number)", value: value))

@@ -63,8 +63,8 @@ struct ClientOptions: ParsableArguments {
     }
 
     /// The library's options for these flags.
-    var clientOptions: PsEPRClient.Options {
-        var options = PsEPRClient.Options()
+    var clientOptions: EventClient.Options {
+        var options = EventClient.Options()
         options.tls = ClientTLSOptions(mode: ClientTLSOptions.Mode(rawValue: tls) ?? .whenOffered, trustCertificatePath: trustCertificate)
         options.giveUpAfter = .milliseconds(Int64(max(0.1, giveUpAfter) * 1000))
         // A person is waiting: don't sit out long pauses between attempts.

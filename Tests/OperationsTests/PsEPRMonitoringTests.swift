@@ -25,10 +25,10 @@ struct PsEPRMonitoringTests {
             let before = try parsePrometheus(try await get(port: monitor, "/metrics").body)
             let server = ServerAddress(host: "127.0.0.1", port: running.clientPort)
             let published = 7
-            try await PsEPRClient.withClient(identity: identity("subscriber"), servers: [server]) { subscriber in
+            try await EventClient.withClient(identity: identity("subscriber"), servers: [server]) { subscriber in
                 let lease = try await subscriber.lease(ChannelName("/ops/metrics/"))
                 #expect(await lease.settled().isActive)
-                try await PsEPRClient.withClient(identity: identity("publisher"), servers: [server]) { publisher in
+                try await EventClient.withClient(identity: identity("publisher"), servers: [server]) { publisher in
                     for index in 0..<published {
                         try await publisher.send(Event(channel: ChannelName("/ops/metrics/"), attribute: AttributePayload(field: "n", value: "\(index)")))
                     }
@@ -78,8 +78,8 @@ struct PsEPRMonitoringTests {
         try await EventServer.withRunningServer(configuration: configuration, logger: Logger(label: "psepr.test")) { running in
             let server = ServerAddress(host: "127.0.0.1", port: running.clientPort)
             // The client stops at the refusal.
-            await #expect(throws: PsEPRClient.ClientError.self) {
-                try await PsEPRClient.withClient(identity: ServiceIdentity(service: "known", password: "wrong", instance: "x"), servers: [server]) { _ in }
+            await #expect(throws: EventClient.ClientError.self) {
+                try await EventClient.withClient(identity: ServiceIdentity(service: "known", password: "wrong", instance: "x"), servers: [server]) { _ in }
             }
             let metrics = try parsePrometheus(try await get(port: running.monitorPort, "/metrics").body)
             #expect(metrics["psepr_logins_total{result=\"refused\"}"] == 1)

@@ -22,10 +22,10 @@ struct StatusPageTests {
         }
         try await withMonitoredServer { running in
             let server = ServerAddress(host: "127.0.0.1", port: running.clientPort)
-            try await PsEPRClient.withClient(identity: identity("watcher"), servers: [server]) { watcher in
+            try await EventClient.withClient(identity: identity("watcher"), servers: [server]) { watcher in
                 let lease = try await watcher.lease(ChannelName("/ops/page/"))
                 #expect(await lease.settled().isActive)
-                try await PsEPRClient.withClient(identity: identity("talker"), servers: [server]) { _ in
+                try await EventClient.withClient(identity: identity("talker"), servers: [server]) { _ in
                     let profile = try temporaryDirectory("chromium")
                     defer { try? FileManager.default.removeItem(atPath: profile) }
                     let result = try await runCommand(

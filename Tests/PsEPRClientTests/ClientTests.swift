@@ -8,8 +8,8 @@ import PsEPRTesting
 import Testing
 
 /// Options for tests: quick timers, quick reconnection.
-func fastOptions(answerTimeout: Duration = .seconds(5), retries: Int = 3) -> PsEPRClient.Options {
-    var options = PsEPRClient.Options()
+func fastOptions(answerTimeout: Duration = .seconds(5), retries: Int = 3) -> EventClient.Options {
+    var options = EventClient.Options()
     options.initialBackoff = .milliseconds(20)
     options.maximumBackoff = .milliseconds(200)
     options.timerResolution = .milliseconds(20)
@@ -47,12 +47,12 @@ extension Lease {
     @Test func leasesDeliverTheirChannelsAndBelowFilteredByNamespace() async throws {
         try await withEventServer { port, _, _ in
             let server = ServerAddress(host: "127.0.0.1", port: port)
-            try await PsEPRClient.withClient(identity: identity("subscriber"), servers: [server], options: fastOptions()) { subscriber in
+            try await EventClient.withClient(identity: identity("subscriber"), servers: [server], options: fastOptions()) { subscriber in
                 let filtered = try await subscriber.lease(ChannelName("/a/"), namespace: "urn:x")
                 let everything = try await subscriber.lease(ChannelName("/b/"))
                 #expect(await filtered.settled() == .active(grantedSeconds: 3600))
                 #expect(await everything.settled().isActive)
-                try await PsEPRClient.withClient(identity: identity("publisher"), servers: [server], options: fastOptions()) { publisher in
+                try await EventClient.withClient(identity: identity("publisher"), servers: [server], options: fastOptions()) { publisher in
                     let payload = { (namespace: String, text: String) in Array("<payload xmlns='\(namespace)'><v>\(text)</v></payload>".utf8) }
                     try await publisher.send(Event(channel: ChannelName("/a/b/"), payloadNamespace: "urn:x", payload: payload("urn:x", "one")))
                     try await publisher.send(Event(channel: ChannelName("/a/"), payloadNamespace: "urn:y", payload: payload("urn:y", "filtered")))
@@ -74,7 +74,7 @@ extension Lease {
     @Test func aReleasedLeaseStopsDelivery() async throws {
         try await withEventServer { port, _, _ in
             let server = ServerAddress(host: "127.0.0.1", port: port)
-            try await PsEPRClient.withClient(identity: identity("subscriber"), servers: [server], options: fastOptions()) { client in
+            try await EventClient.withClient(identity: identity("subscriber"), servers: [server], options: fastOptions()) { client in
                 let released = try await client.lease(ChannelName("/r/"))
                 let kept = try await client.lease(ChannelName("/"))
                 #expect(await released.settled().isActive)
@@ -93,7 +93,7 @@ extension Lease {
 
     @Test func aRefusedLeaseIsReportedLost() async throws {
         try await withEventServer(configure: { $0.maximumLeasesPerConnection = 1 }) { port, _, _ in
-            try await PsEPRClient.withClient(identity: identity("greedy"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions()) { client in
+            try await EventClient.withClient(identity: identity("greedy"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions()) { client in
                 let first = try await client.lease(ChannelName("/one/"))
                 #expect(await first.settled().isActive)
                 let second = try await client.lease(ChannelName("/two/"))
@@ -105,7 +105,7 @@ extension Lease {
     }
 
     @Test func aLeaseThatCannotBeRenewedIsReportedLostNotActive() async throws {
-        let client = PsEPRClient(identity: identity("orphan"), servers: [ServerAddress(host: "127.0.0.1", port: 1)], options: fastOptions(answerTimeout: .milliseconds(100), retries: 2))
+        let client = EventClient(identity: identity("orphan"), servers: [ServerAddress(host: "127.0.0.1", port: 1)], options: fastOptions(answerTimeout: .milliseconds(100), retries: 2))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             // The client's only server does not exist: the request is never answered.
             tasks.addTask { try await client.run() }
@@ -120,7 +120,7 @@ extension Lease {
     @Test func aLeaseGrantedThenOrphanedByItsServerIsReportedLost() async throws {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             let (client, lease) = try await withEventServer(configure: { $0.leaseMinimumSeconds = 1 }) { port, _, _ in
-                let client = PsEPRClient(
+                let client = EventClient(
                     identity: identity("orphan"), servers: [ServerAddress(host: "127.0.0.1", port: port)],
                     options: fastOptions(answerTimeout: .seconds(1), retries: 2)
                 )
@@ -145,7 +145,7 @@ extension Lease {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             let firstRouter = EventRouter()
             let (client, lease, port) = try await withEventServer(router: firstRouter) { port, _, _ in
-                let client = PsEPRClient(identity: identity("steady"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions())
+                let client = EventClient(identity: identity("steady"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions())
                 tasks.addTask { try await client.run() }
                 try await client.waitUntilConnected()
                 let lease = try await client.lease(ChannelName("/steady/"))
@@ -165,7 +165,7 @@ extension Lease {
                 }
                 #expect(await client.connectionCount == 2)
                 #expect(secondRouter.leaseIdentifiers == [lease.identifier])
-                try await PsEPRClient.withClient(identity: identity("publisher"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions()) { publisher in
+                try await EventClient.withClient(identity: identity("publisher"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions()) { publisher in
                     try await publisher.send(Event(channel: ChannelName("/steady/after/"), attribute: AttributePayload(field: "after", value: "restart")))
                 }
                 #expect(try await lease.next(1).first?.channel.rawValue == "/steady/after/")
@@ -179,7 +179,7 @@ extension Lease {
         var options = fastOptions()
         options.initialBackoff = .seconds(60)
         options.maximumBackoff = .seconds(60)
-        let client = PsEPRClient(identity: identity("patient"), servers: [ServerAddress(host: "127.0.0.1", port: 1)], options: options)
+        let client = EventClient(identity: identity("patient"), servers: [ServerAddress(host: "127.0.0.1", port: 1)], options: options)
         try await within(seconds: 10, "run() to return after close()") {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await client.run() }
@@ -197,11 +197,11 @@ extension Lease {
         accounts.set(service: "stork", password: "right")
         try await withEventServer(configure: { $0.accounts = accounts }) { port, _, _ in
             let wrong = ServiceIdentity(service: "stork", password: "wrong", instance: "x")
-            await #expect(throws: PsEPRClient.ClientError.authenticationFailed(server: "127.0.0.1")) {
-                try await PsEPRClient.withClient(identity: wrong, servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions()) { _ in }
+            await #expect(throws: EventClient.ClientError.authenticationFailed(server: "127.0.0.1")) {
+                try await EventClient.withClient(identity: wrong, servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions()) { _ in }
             }
             let right = ServiceIdentity(service: "stork", password: "right", instance: "x")
-            try await PsEPRClient.withClient(identity: right, servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions()) { client in
+            try await EventClient.withClient(identity: right, servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions()) { client in
                 #expect(await client.connectedServer?.port == port)
             }
         }
@@ -212,7 +212,7 @@ extension Lease {
         accounts.set(service: "pusher", password: "right")
         accounts.set(service: "subscriber", password: "pw")
         try await withEventServer(configure: { $0.accounts = accounts }) { port, oneEventPort, _ in
-            try await PsEPRClient.withClient(identity: identity("subscriber"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions()) { subscriber in
+            try await EventClient.withClient(identity: identity("subscriber"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: fastOptions()) { subscriber in
                 let lease = try await subscriber.lease(ChannelName("/pushed/"))
                 #expect(await lease.settled().isActive)
                 let target = ServerAddress(host: "127.0.0.1", port: oneEventPort)

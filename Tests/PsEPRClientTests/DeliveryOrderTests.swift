@@ -26,7 +26,7 @@ import Testing
                 let (ready, readySink) = AsyncStream.makeStream(of: Void.self)
                 for index in 0..<3 {
                     tasks.addTask {
-                        try await PsEPRClient.withClient(identity: identity("reader\(index)"), servers: [server], options: options) { client in
+                        try await EventClient.withClient(identity: identity("reader\(index)"), servers: [server], options: options) { client in
                             let lease = try await client.lease(ChannelName("/order/"))
                             guard await lease.settled().isActive else { throw TestFailure("lease not granted") }
                             readySink.yield()
@@ -53,7 +53,7 @@ import Testing
                     for publisher in 0..<Self.publishers {
                         senders.addTask {
                             let me = ServiceIdentity(service: "writer", password: "pw", instance: "writer\(publisher)")
-                            try await PsEPRClient.withClient(identity: me, servers: [server], options: options) { client in
+                            try await EventClient.withClient(identity: me, servers: [server], options: options) { client in
                                 for sequence in 0..<Self.eventsPerChannel {
                                     for channel in Self.channels {
                                         try await client.send(Event(channel: ChannelName(channel), attribute: AttributePayload(field: "seq", value: "\(sequence)")))

@@ -45,13 +45,13 @@ import Testing
     @Test func aLeaseOnOneServerDrawsEventsFromAnotherExactlyOnceUntilReleased() async throws {
         try await Self.withMesh(servers: 3) { mesh in
             let ids = mesh.nodes.map(\.server.id)
-            try await PsEPRClient.withClient(identity: identity("subscriber"), servers: [Self.address(mesh, 0)], options: fastOptions()) { subscriber in
+            try await EventClient.withClient(identity: identity("subscriber"), servers: [Self.address(mesh, 0)], options: fastOptions()) { subscriber in
                 let leaseX = try await subscriber.lease(ChannelName("/x/"))
                 #expect(await leaseX.settled().isActive)
                 try await within(seconds: 10, "B and C hold A's lease on /x/") {
                     await mesh.waitForPeerLease(on: 0, from: [ids[1], ids[2]], Interest(channel: try ChannelName("/x/"), namespace: nil))
                 }
-                try await PsEPRClient.withClient(identity: identity("publisher"), servers: [Self.address(mesh, 2)], options: fastOptions()) { publisher in
+                try await EventClient.withClient(identity: identity("publisher"), servers: [Self.address(mesh, 2)], options: fastOptions()) { publisher in
                     try await publisher.send(Self.event("/x/y/", "one"))
                     try await publisher.send(Self.event("/x/", "end"))
                     // Both arrive, in order, and nothing in between: no duplicate came over another path.
@@ -82,13 +82,13 @@ import Testing
             let ids = mesh.nodes.map(\.server.id)
             await mesh.stop(1)
             // A and C still exchange while B is away.
-            try await PsEPRClient.withClient(identity: identity("onA"), servers: [Self.address(mesh, 0)], options: fastOptions()) { subscriber in
+            try await EventClient.withClient(identity: identity("onA"), servers: [Self.address(mesh, 0)], options: fastOptions()) { subscriber in
                 let lease = try await subscriber.lease(ChannelName("/still/"))
                 #expect(await lease.settled().isActive)
                 try await within(seconds: 10, "C holds A's lease") {
                     await mesh.waitForPeerLease(on: 0, from: [ids[2]], Interest(channel: try ChannelName("/still/"), namespace: nil))
                 }
-                try await PsEPRClient.withClient(identity: identity("onC"), servers: [Self.address(mesh, 2)], options: fastOptions()) { publisher in
+                try await EventClient.withClient(identity: identity("onC"), servers: [Self.address(mesh, 2)], options: fastOptions()) { publisher in
                     try await publisher.send(Self.event("/still/here/", "while B is down"))
                 }
                 #expect(Self.values(try await lease.next(1)) == ["while B is down"])
@@ -99,19 +99,19 @@ import Testing
                 try await within(seconds: 10, "B holds A's lease again") {
                     await mesh.waitForPeerLease(on: 0, from: [ids[1]], Interest(channel: try ChannelName("/still/"), namespace: nil))
                 }
-                try await PsEPRClient.withClient(identity: identity("onB"), servers: [Self.address(mesh, 1)], options: fastOptions()) { publisher in
+                try await EventClient.withClient(identity: identity("onB"), servers: [Self.address(mesh, 1)], options: fastOptions()) { publisher in
                     try await publisher.send(Self.event("/still/", "from B again"))
                 }
                 #expect(Self.values(try await lease.next(1)) == ["from B again"])
             }
-            try await PsEPRClient.withClient(identity: identity("onB"), servers: [Self.address(mesh, 1)], options: fastOptions()) { subscriber in
+            try await EventClient.withClient(identity: identity("onB"), servers: [Self.address(mesh, 1)], options: fastOptions()) { subscriber in
                 let lease = try await subscriber.lease(ChannelName("/back/"))
                 #expect(await lease.settled().isActive)
                 try await within(seconds: 10, "A and C hold B's lease") {
                     await mesh.waitForPeerLease(on: 1, from: [ids[0], ids[2]], Interest(channel: try ChannelName("/back/"), namespace: nil))
                 }
                 for publisherIndex in [0, 2] {
-                    try await PsEPRClient.withClient(identity: identity("publisher\(publisherIndex)"), servers: [Self.address(mesh, publisherIndex)], options: fastOptions()) { publisher in
+                    try await EventClient.withClient(identity: identity("publisher\(publisherIndex)"), servers: [Self.address(mesh, publisherIndex)], options: fastOptions()) { publisher in
                         try await publisher.send(Self.event("/back/", "from \(publisherIndex)"))
                     }
                 }
@@ -148,7 +148,7 @@ import Testing
                 await mesh.waitUntil { !$0.linked[1, default: []].contains("1") && $0.linked[0, default: []].isEmpty }
             }
             #expect(mesh.nodes[0].running?.server.linkedPeers.isEmpty == true)
-            try await PsEPRClient.withClient(identity: identity("local"), servers: [Self.address(mesh, 0)], options: fastOptions()) { client in
+            try await EventClient.withClient(identity: identity("local"), servers: [Self.address(mesh, 0)], options: fastOptions()) { client in
                 let lease = try await client.lease(ChannelName("/local/"))
                 #expect(await lease.settled().isActive)
                 try await client.send(Self.event("/local/", "still served"))
@@ -162,13 +162,13 @@ import Testing
             try await mesh.start(3)
             try await within(seconds: 20, "the fourth server joins") { await mesh.waitForFullMesh() }
             let ids = mesh.nodes.map(\.server.id)
-            try await PsEPRClient.withClient(identity: identity("onD"), servers: [Self.address(mesh, 3)], options: fastOptions()) { subscriber in
+            try await EventClient.withClient(identity: identity("onD"), servers: [Self.address(mesh, 3)], options: fastOptions()) { subscriber in
                 let lease = try await subscriber.lease(ChannelName("/new/"))
                 #expect(await lease.settled().isActive)
                 try await within(seconds: 10, "the others hold D's lease") {
                     await mesh.waitForPeerLease(on: 3, from: Array(ids[0..<3]), Interest(channel: try ChannelName("/new/"), namespace: nil))
                 }
-                try await PsEPRClient.withClient(identity: identity("onA"), servers: [Self.address(mesh, 0)], options: fastOptions()) { publisher in
+                try await EventClient.withClient(identity: identity("onA"), servers: [Self.address(mesh, 0)], options: fastOptions()) { publisher in
                     try await publisher.send(Self.event("/new/", "hello D"))
                 }
                 #expect(Self.values(try await lease.next(1)) == ["hello D"])

@@ -44,7 +44,7 @@ import Testing
     @Test func heartbeatAndDiscoveryArriveWithTheirPayloads() async throws {
         try await EventServer.withRunningServer(configuration: Self.configuration(), logger: Logger(label: "psepr.test")) { running in
             let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
-            try await PsEPRClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions()) { watcher in
+            try await EventClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions()) { watcher in
                 let status = try await watcher.lease(ChannelName(ServiceSettings().statusChannel))
                 let discovery = try await watcher.lease(ChannelName(ServiceSettings().discoveryChannel))
                 #expect(await status.settled().isActive)
@@ -71,7 +71,7 @@ import Testing
                 #expect(try ServerAddress.list(fromXML: Array(discovered.utf8)) == [address])
                 #expect(try ServerAddress.list(fromXML: Array(discovered.utf8), connectionType: "OneEvent") == [ServerAddress(host: "127.0.0.1", port: running.oneEventPort)])
 
-                try await PsEPRClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
+                try await EventClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
                     try await admin.send(Self.command("<reportStatus/>"))
                     let heartbeat = try await status.next(1)[0]
                     #expect(heartbeat.payloadNamespace == ServiceSettings.heartbeatNamespace)
@@ -99,7 +99,7 @@ import Testing
         let clock = ManualClock()
         try await EventServer.withRunningServer(configuration: configuration, clock: clock, logger: Logger(label: "psepr.test")) { running in
             let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
-            try await PsEPRClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions()) { watcher in
+            try await EventClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions()) { watcher in
                 let status = try await watcher.lease(ChannelName(ServiceSettings().statusChannel))
                 let discovery = try await watcher.lease(ChannelName(ServiceSettings().discoveryChannel))
                 #expect(await status.settled().isActive)
@@ -120,10 +120,10 @@ import Testing
         try await EventServer.withRunningServer(configuration: Self.configuration(), logger: Logger(label: "psepr.test")) { running in
             let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
             let period = ServerSettings.Key.statusPeriodSeconds, include = ServerSettings.Key.statusClientConnections
-            try await PsEPRClient.withClient(identity: identity("mallory"), servers: [address], options: fastOptions()) { mallory in
+            try await EventClient.withClient(identity: identity("mallory"), servers: [address], options: fastOptions()) { mallory in
                 try await mallory.send(Self.command("<parameter><name>\(period)</name><value>7</value></parameter>"))
             }
-            try await PsEPRClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
+            try await EventClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
                 let report = try await admin.lease(ChannelName(ServiceSettings().parameterReportChannel))
                 #expect(await report.settled().isActive)
                 try await admin.send(Self.command("<parameter><name>\(period)</name><value>42</value></parameter>"))
@@ -142,21 +142,21 @@ import Testing
     @Test func accountTablesComeOnlyFromTheAccountingServiceAndAreEnforced() async throws {
         try await EventServer.withRunningServer(configuration: Self.configuration(), logger: Logger(label: "psepr.test")) { running in
             let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
-            try await PsEPRClient.withClient(identity: identity("mallory"), servers: [address], options: fastOptions()) { mallory in
+            try await EventClient.withClient(identity: identity("mallory"), servers: [address], options: fastOptions()) { mallory in
                 try await mallory.send(Self.accountTable([("mallory", "mine")]))
             }
-            try await PsEPRClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
+            try await EventClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
                 try await admin.send(Self.accountTable([("stork", "right"), ("admin", "pw")]))
             }
             try await eventually("the account table takes effect") { running.server.live.current.accounts != nil }
             // The table in effect is the accounting service's, not mallory's.
             #expect(running.server.live.current.accounts?.verify(service: "mallory", password: "mine") == false)
             let wrong = ServiceIdentity(service: "stork", password: "wrong", instance: "x")
-            await #expect(throws: PsEPRClient.ClientError.authenticationFailed(server: "127.0.0.1")) {
-                try await PsEPRClient.withClient(identity: wrong, servers: [address], options: fastOptions()) { _ in }
+            await #expect(throws: EventClient.ClientError.authenticationFailed(server: "127.0.0.1")) {
+                try await EventClient.withClient(identity: wrong, servers: [address], options: fastOptions()) { _ in }
             }
             let right = ServiceIdentity(service: "stork", password: "right", instance: "x")
-            try await PsEPRClient.withClient(identity: right, servers: [address], options: fastOptions()) { client in
+            try await EventClient.withClient(identity: right, servers: [address], options: fastOptions()) { client in
                 #expect(await client.connectedServer?.port == running.clientPort)
             }
         }

@@ -21,7 +21,7 @@ import Testing
         return (directory, certificate, key)
     }
 
-    static func tlsOptions(trust: String, mode: ClientTLSOptions.Mode = .required) -> PsEPRClient.Options {
+    static func tlsOptions(trust: String, mode: ClientTLSOptions.Mode = .required) -> EventClient.Options {
         var options = fastOptions()
         options.tls = ClientTLSOptions(mode: mode, trustCertificatePath: trust)
         return options
@@ -33,7 +33,7 @@ import Testing
         try await withEventServer(configure: { $0.tls = TLSSettings(certificateFile: files.certificate, keyFile: files.key, required: true) }) { port, _, _ in
             // "localhost": the certificate is checked against the name dialled.
             let server = ServerAddress(host: "localhost", port: port)
-            try await PsEPRClient.withClient(identity: identity("secure"), servers: [server], options: Self.tlsOptions(trust: files.certificate)) { client in
+            try await EventClient.withClient(identity: identity("secure"), servers: [server], options: Self.tlsOptions(trust: files.certificate)) { client in
                 let lease = try await client.lease(ChannelName("/secure/"))
                 #expect(await lease.settled().isActive)
                 try await client.send(Event(channel: ChannelName("/secure/"), attribute: AttributePayload(field: "f", value: "over TLS")))
@@ -52,10 +52,10 @@ import Testing
             var options = Self.tlsOptions(trust: other.certificate, mode: .whenOffered)
             options.giveUpAfter = .milliseconds(500)
             do {
-                _ = try await PsEPRClient.withClient(identity: identity("wary"), servers: [ServerAddress(host: "localhost", port: port)], options: options) { _ in
+                _ = try await EventClient.withClient(identity: identity("wary"), servers: [ServerAddress(host: "localhost", port: port)], options: options) { _ in
                     Issue.record("logged in over a certificate nobody trusts")
                 }
-            } catch PsEPRClient.ClientError.unreachable(_, let lastError) {
+            } catch EventClient.ClientError.unreachable(_, let lastError) {
                 #expect(lastError.hasSuffix("TLS failed: the server's certificate is not trusted"), "\(lastError)")
             }
         }
@@ -69,10 +69,10 @@ import Testing
             options.tls.mode = .disabled
             options.giveUpAfter = .milliseconds(300)
             do {
-                _ = try await PsEPRClient.withClient(identity: identity("plain"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: options) { _ in
+                _ = try await EventClient.withClient(identity: identity("plain"), servers: [ServerAddress(host: "127.0.0.1", port: port)], options: options) { _ in
                     Issue.record("a plain login was accepted")
                 }
-            } catch PsEPRClient.ClientError.unreachable(_, let lastError) {
+            } catch EventClient.ClientError.unreachable(_, let lastError) {
                 #expect(lastError.contains("requires TLS"), "\(lastError)")
             }
         }
@@ -117,13 +117,13 @@ import Testing
             #expect(!answer.contains("<stream"))
             // The client ports offer STARTTLS with the same certificate.
             let options = Self.tlsOptions(trust: files.certificate)
-            try await PsEPRClient.withClient(identity: identity("sub"), servers: [MeshTests.address(mesh, 0)], options: options) { subscriber in
+            try await EventClient.withClient(identity: identity("sub"), servers: [MeshTests.address(mesh, 0)], options: options) { subscriber in
                 let lease = try await subscriber.lease(ChannelName("/meshed/"))
                 #expect(await lease.settled().isActive)
                 try await within(seconds: 10, "B holds A's lease") {
                     await mesh.waitForPeerLease(on: 0, from: [mesh.nodes[1].server.id], Interest(channel: try ChannelName("/meshed/"), namespace: nil))
                 }
-                try await PsEPRClient.withClient(identity: identity("pub"), servers: [MeshTests.address(mesh, 1)], options: options) { publisher in
+                try await EventClient.withClient(identity: identity("pub"), servers: [MeshTests.address(mesh, 1)], options: options) { publisher in
                     try await publisher.send(MeshTests.event("/meshed/", "across"))
                     #expect(MeshTests.values(try await lease.next(1)) == ["across"])
                 }
@@ -152,7 +152,7 @@ import Testing
             try await eventually(seconds: 20, "the server closes the idle connections beyond its cap") {
                 closedByServer.load(ordering: .relaxed) >= 1000 - cap
             }
-            try await PsEPRClient.withClient(identity: identity("client"), servers: [MeshTests.address(mesh, 0)], options: fastOptions()) { client in
+            try await EventClient.withClient(identity: identity("client"), servers: [MeshTests.address(mesh, 0)], options: fastOptions()) { client in
                 let lease = try await client.lease(ChannelName("/still/"))
                 #expect(await lease.settled().isActive)
             }

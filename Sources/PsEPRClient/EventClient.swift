@@ -12,7 +12,7 @@ public import ServiceLifecycle
 /// logs in, re-requests every lease after each reconnection, renews leases before they run
 /// out, and keeps the connection alive. Use ``withClient(identity:servers:options:logger:_:)``
 /// for a scoped client, or run it as a `Service` in a `ServiceGroup`.
-public actor PsEPRClient: Service {
+public actor EventClient: Service {
     /// Connection and lease settings.
     public struct Options: Sendable {
         /// Give up on one connection attempt after this long (the original's 30 s).
@@ -116,9 +116,9 @@ public actor PsEPRClient: Service {
     ///   what `body` throws.
     public static func withClient<Result>(
         identity: ServiceIdentity, servers: [ServerAddress], options: Options = Options(), logger: Logger = Logger(label: "psepr.client"),
-        _ body: (PsEPRClient) async throws -> Result
+        _ body: (EventClient) async throws -> Result
     ) async throws -> Result {
-        let client = PsEPRClient(identity: identity, servers: servers, options: options, logger: logger)
+        let client = EventClient(identity: identity, servers: servers, options: options, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.run() }
             do {
