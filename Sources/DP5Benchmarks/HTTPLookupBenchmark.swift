@@ -88,7 +88,7 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             protocolConfiguration: try DP5Configuration(dataEncSize: dataEncSize), pirThreads: pirThreads
         )
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let server = DP5Server(configuration: configuration, logger: logger) { address in portContinuation.yield(address.port ?? 0) }
+        let server = DP5Service(configuration: configuration, logger: logger) { address in portContinuation.yield(address.port ?? 0) }
         let group = ServiceGroup(services: [server], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

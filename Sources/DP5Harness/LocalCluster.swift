@@ -46,7 +46,7 @@ public struct LocalCluster: Sendable {
                 let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
                 var serverLogger = logger
                 serverLogger[metadataKey: "dp5.server"] = "\(label)"
-                let server = DP5Server(configuration: configuration, clock: clock, logger: serverLogger) { address in
+                let server = DP5Service(configuration: configuration, clock: clock, logger: serverLogger) { address in
                     continuation.yield(address.port ?? 0)
                 }
                 let group = ServiceGroup(services: [server], logger: serverLogger)

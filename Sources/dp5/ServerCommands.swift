@@ -29,7 +29,7 @@ struct ServerCommand: AsyncParsableCommand {
         let configuration = try loadConfiguration(config, ServerConfiguration.init(contentsOfFile:))
         let logger = logging.makeLogger(label: "dp5.server")
         let notifier = ReadinessNotifier(environment: ProcessInfo.processInfo.environment)
-        let server = DP5Server(configuration: configuration, logger: logger) { address in
+        let server = DP5Service(configuration: configuration, logger: logger) { address in
             notifier.ready(status: "serving on \(address)")
         }
         let group = ServiceGroup(

@@ -16,7 +16,7 @@ import ServerOperations
 ///
 /// Run it in a `ServiceGroup`; it stops cleanly on graceful shutdown. `dp5 server CONFIG` is this
 /// plus signal handling.
-public struct DP5Server: Service {
+public struct DP5Service: Service {
     /// The configuration.
     public let configuration: ServerConfiguration
     private let clock: any EpochClock
