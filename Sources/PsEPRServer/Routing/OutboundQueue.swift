@@ -2,60 +2,6 @@ import NIOCore
 import PsEPRCore
 import Synchronization
 
-/// What is at the other end of a connection.
-public enum ConnectionRole: String, Sendable, Hashable {
-    /// A client (the XMPP-like port).
-    case client
-    /// A peer server (the LeasePeer port).
-    case peer
-}
-
-/// How much one connection may have waiting to be written, and how long it may take nothing.
-///
-/// Deliveries never wait on a subscriber: they are queued. Past ``highWaterBytes`` the server
-/// stops reading from the publishers that fed the queue (TCP backpressure reaches them) until the
-/// queue drains below ``lowWaterBytes``. A queue that takes nothing for ``stallSeconds`` lets its
-/// publishers go on without it (it then loses what does not fit in ``pendingBudgetBytes``,
-/// counted); one that takes nothing for ``writeDeadlineSeconds`` is disconnected with a stream
-/// error. A reader that keeps taking bytes, however slowly, loses nothing.
-public struct FlowControl: Sendable, Hashable {
-    /// Most bytes waiting for one connection (queued, or handed to the socket and not yet
-    /// taken by it); deliveries beyond it are dropped and counted.
-    public var pendingBudgetBytes: Int
-    /// Seconds a connection with bytes waiting may take none before it is disconnected.
-    public var writeDeadlineSeconds: Double
-    /// Seconds a connection with bytes waiting may take none while holding back its publishers.
-    public var stallSeconds: Double
-
-    /// Creates settings.
-    public init(pendingBudgetBytes: Int, writeDeadlineSeconds: Double, stallSeconds: Double) {
-        self.pendingBudgetBytes = pendingBudgetBytes
-        self.writeDeadlineSeconds = writeDeadlineSeconds
-        self.stallSeconds = stallSeconds
-    }
-
-    /// Past this, the publishers feeding the connection stop being read: half the budget, so the
-    /// reads already under way (a few hundred KiB each) still fit.
-    public var highWaterBytes: Int { pendingBudgetBytes / 2 }
-    /// Below this, held-back publishers are read again: a quarter of the budget.
-    public var lowWaterBytes: Int { pendingBudgetBytes / 4 }
-
-    /// Client connections: 4 MiB, 5 s, 2 s.
-    public static let clientDefault = FlowControl(pendingBudgetBytes: 4 << 20, writeDeadlineSeconds: 5, stallSeconds: 2)
-    /// Peer links, which carry the traffic of many subscribers: 16 MiB, 10 s, 2 s.
-    public static let peerDefault = FlowControl(pendingBudgetBytes: 16 << 20, writeDeadlineSeconds: 10, stallSeconds: 2)
-}
-
-/// Flow-control counters shared by a router's queues, read for status reports.
-final class FlowCounters: Sendable {
-    /// Times a publisher's reads were paused because a subscriber it fed passed its high-water mark.
-    let publisherStalls = Atomic<Int>(0)
-    /// Times a subscriber took nothing for its stall time and its publishers were let go on.
-    let stallTimeouts = Atomic<Int>(0)
-    /// Connections closed for taking nothing for their write deadline.
-    let slowConsumerDisconnects = Atomic<Int>(0)
-}
-
 /// A publishing connection's reads, paused while any subscriber it feeds is over its high-water
 /// mark. It sits in the connection's pipeline and holds back the `read` that asks the socket for
 /// more; when the last subscriber holding it drains, the read goes out again.
@@ -106,7 +52,6 @@ final class ReadGate: ChannelOutboundHandler, Sendable {
     /// Whether reads are paused now (for tests).
     var isHeld: Bool { state.withLock { $0.holders > 0 } }
 }
-
 /// One connection's outbound stanzas, bounded in bytes, never blocking the router.
 ///
 /// The router enqueues from whichever thread routed the event and moves on. The first stanza
@@ -427,7 +372,6 @@ final class OutboundQueue: Sendable, Hashable {
     /// Whether the connection is being closed for taking nothing within its write deadline.
     var isSlowConsumer: Bool { state.withLock { $0.slowConsumer } }
 }
-
 /// What a connection's reader collects while routing one read's worth of stanzas, kept between
 /// reads to spare allocations.
 struct RoutingScratch {
@@ -452,7 +396,6 @@ struct RoutingScratch {
         congested.removeAll(keepingCapacity: true)
     }
 }
-
 /// A connection handler that routes what it reads into subscribers' queues and drains its own.
 ///
 /// Routing defers each touched queue's drain to the end of the socket read (one wake-up and one
@@ -467,7 +410,6 @@ protocol QueueDrainingHandler: ChannelInboundHandler {
     /// The gate on this connection's reads.
     var gate: ReadGate? { get }
 }
-
 extension QueueDrainingHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         routing.finishRead(gate: gate)
