@@ -1,7 +1,3 @@
-import NIOCore
-import PsEPRCore
-import Synchronization
-
 /// What is at the other end of a connection.
 public enum ConnectionRole: String, Sendable, Hashable {
     /// A client (the XMPP-like port).

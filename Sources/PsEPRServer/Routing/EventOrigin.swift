@@ -1,8 +1,3 @@
-import Logging
-import NIOCore
-public import PsEPRCore
-import Synchronization
-
 /// Where an event came from, which decides where it may go.
 public enum EventOrigin: Sendable {
     /// A client of this server or one of its services: to local subscribers and to peers.

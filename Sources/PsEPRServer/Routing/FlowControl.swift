@@ -1,5 +1,3 @@
-import NIOCore
-import PsEPRCore
 import Synchronization
 
 /// How much one connection may have waiting to be written, and how long it may take nothing.

@@ -1,7 +1,4 @@
-import Logging
-import NIOCore
 public import PsEPRCore
-import Synchronization
 
 /// A channel and payload namespace leased by this server's clients, which the server in turn
 /// leases on its peers.

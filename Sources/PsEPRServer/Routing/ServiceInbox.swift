@@ -1,7 +1,4 @@
-import Logging
-import NIOCore
 public import PsEPRCore
-import Synchronization
 
 /// A built-in service's subscription: the events of its routes arrive on ``events``.
 public final class ServiceInbox: Sendable, Hashable {

@@ -1,8 +1,3 @@
-import Logging
-import NIOCore
-public import PsEPRCore
-import Synchronization
-
 /// A connection's identity in the router.
 public struct SessionID: Hashable, Sendable, CustomStringConvertible {
     let value: UInt64

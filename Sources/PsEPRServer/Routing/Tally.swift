@@ -1,8 +1,3 @@
-import Logging
-import NIOCore
-public import PsEPRCore
-import Synchronization
-
 /// Where an event entered the server, for the metrics.
 public enum EventSource: String, Sendable, Hashable, CaseIterable {
     /// A client connection.
