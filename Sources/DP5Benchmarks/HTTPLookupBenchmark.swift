@@ -53,6 +53,7 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         let database = try PIRBenchmark.makeDatabase(bytes: megabytes << 20, recordSize: 10 + dataEncSize)
         let gigabytes = Double(database.count) / 1e9
         print("database: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes")
+        print(PIRBenchmark.hugePageLine)
 
         let pool = PIRThreadPool(threads: pirThreads)
         let oneCore = gigabytes / fastest(3) { PIRBenchmark.memoryPass(database) }
@@ -88,7 +89,8 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             protocolConfiguration: try DP5Configuration(dataEncSize: dataEncSize), pirThreads: pirThreads
         )
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let server = DP5Server(configuration: configuration, logger: logger) { address in portContinuation.yield(address.port ?? 0) }
+        let metrics = DP5Metrics()
+        let server = DP5Server(configuration: configuration, logger: logger, metrics: metrics) { address in portContinuation.yield(address.port ?? 0) }
         let group = ServiceGroup(services: [server], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -104,19 +106,28 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
                   try await HTTPClient.withHTTPClient { prober in
                     // The first pass maps the data file in; it is not what a row measures.
                     _ = try await drive(client: client, prober: prober, base: base, epoch: epoch, database: database, queries: 1, clients: 1, requests: 1)
-                    print("\nclients queries   lookups/s   GB/s×q  × all-core memory  request p50/p95/p99 ms   GET / p50/p99 ms")
+                    print("\nclients queries   lookups/s   GB/s×q  × all-core memory  request p50/p95/p99 ms   GET / p50/p99 ms   q/pass  pass ms  outside ms")
                     for count in queries {
                         for clientCount in clients {
+                            let before = metrics.passTotals
                             let row = try await drive(
                                 client: client, prober: prober, base: base, epoch: epoch, database: database, queries: count, clients: clientCount,
                                 requests: requests
                             )
+                            // The server's own passes in this row: how many queries each
+                            // coalesced, and how long one took (the rest of a request's time is
+                            // spent outside the pass).
+                            let after = metrics.passTotals
+                            let passes = max(1, after.passes - before.passes)
+                            let meanPass = PIRBenchmark.seconds(after.duration - before.duration) * 1000 / Double(passes)
                             let rate = gigabytes * row.lookupsPerSecond
                             print(String(
-                                format: "%7d %7d %11.1f %8.1f %18.2f×   %7.1f %6.1f %6.1f      %6.1f %6.1f",
+                                format: "%7d %7d %11.1f %8.1f %18.2f×   %7.1f %6.1f %6.1f      %6.1f %6.1f   %6.1f %8.2f %11.2f",
                                 clientCount, count, row.lookupsPerSecond, rate, rate / allCores,
                                 row.requests.percentile(50), row.requests.percentile(95), row.requests.percentile(99),
-                                row.probes.percentile(50), row.probes.percentile(99)
+                                row.probes.percentile(50), row.probes.percentile(99),
+                                Double(after.queries - before.queries) / Double(passes),
+                                meanPass, row.requests.mean - meanPass
                             ))
                         }
                     }
@@ -222,6 +233,7 @@ struct Latencies: Sendable {
 
     mutating func add(_ duration: Duration) { milliseconds.append(PIRBenchmark.seconds(duration) * 1000) }
     mutating func merge(_ other: Latencies) { milliseconds += other.milliseconds }
+    var mean: Double { milliseconds.isEmpty ? .nan : milliseconds.reduce(0, +) / Double(milliseconds.count) }
 
     func percentile(_ percent: Double) -> Double {
         guard !milliseconds.isEmpty else { return .nan }

@@ -72,7 +72,9 @@ public struct PIREngine: Sendable {
     /// answer; the parts' answers are added (XOR) at the end. Returns one answer per batch.
     public func answer(_ batches: [PIRQueryBatch], database: PIRDatabase) async -> [[UInt8]] {
         precondition(batches.allSatisfy { $0.numberOfBlocks == database.numberOfBlocks }, "query and database disagree on the block count")
-        let coefficients = batches.flatMap(\.coefficients)
+        // A lone batch (the usual single request) is answered from its own coefficients, and its
+        // answer is returned as it is: no copies beyond the kernel's.
+        let coefficients = batches.count == 1 ? batches[0].coefficients : batches.flatMap(\.coefficients)
         let queries = batches.reduce(0) { $0 + $1.numberOfQueries }
         let blockSize = database.blockSize
         let partsWorthRunning = minimumPartBytes == 0 ? threads : max(1, database.count / minimumPartBytes)
@@ -95,6 +97,7 @@ public struct PIREngine: Sendable {
                 return sum
             }
         }
+        if batches.count == 1 { return [combined] }
         var answers: [[UInt8]] = []
         var offset = 0
         for batch in batches {
