@@ -57,14 +57,25 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
 
         let pool = PIRThreadPool(threads: pirThreads)
         let oneCore = gigabytes / fastest(3) { PIRBenchmark.memoryPass(database) }
-        let ranges = PIREngine.blockRanges(numberOfBlocks: database.numberOfBlocks, parts: pirThreads)
+        // The all-core reference reads the database as a pass does: the PIR threads take the
+        // same pieces from a shared counter.
+        let pieces = PIREngine.pieces(numberOfBlocks: database.numberOfBlocks, blockSize: database.blockSize)
         let allCores = gigabytes / (await fastestAsync(3) {
+            let cursor = PieceCounter()
             await withTaskGroup(of: [UInt8].self) { group in
-                for range in ranges { group.addTask { await pool.run { Self.memoryPass(database, blocks: range) } } }
+                for _ in 0..<pirThreads {
+                    group.addTask {
+                        await pool.run {
+                            var folded: [UInt8] = []
+                            while case let piece = cursor.take(), piece < pieces.count { folded += Self.memoryPass(database, blocks: pieces[piece]) }
+                            return folded
+                        }
+                    }
+                }
                 for await _ in group {}
             }
         })
-        print(String(format: "memory read: one core %.1f GB/s, %d cores %.1f GB/s (references)", oneCore, ranges.count, allCores))
+        print(String(format: "memory read: one core %.1f GB/s, %d cores %.1f GB/s (references)", oneCore, pirThreads, allCores))
         let engine = PIREngine(threads: pirThreads, workers: pool)
         for count in queries {
             let batch = PIRBenchmark.randomBatch(queries: count, blocks: database.numberOfBlocks)
@@ -241,6 +252,12 @@ struct Latencies: Sendable {
         let rank = Int((Double(sorted.count) * percent / 100).rounded(.up))
         return sorted[min(sorted.count, max(1, rank)) - 1]
     }
+}
+
+/// The next piece of a reference read to take, shared by the reading threads.
+final class PieceCounter: Sendable {
+    private let next = Atomic<Int>(0)
+    func take() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 /// A flag one task raises and another reads.
