@@ -4,8 +4,9 @@
 //     out[q * out_stride + (c - column_begin)] ^= XOR over j < num_blocks of
 //                                                 coefficients[q * num_blocks + j] * db[j * block_size + c]
 // i.e. every query's answer is the database's blocks combined with that query's coefficients.
-// Callers split the columns (record ranges of every block) between threads, each with its own
-// output; for one whole answer pass out = answer, out_stride = block_size, columns [0, block_size).
+// Callers split the blocks between threads (DP5Core's PIREngine hands out pieces of about 2 MiB),
+// each adding into an output of its own; for one whole answer pass out = answer,
+// out_stride = block_size, columns [0, block_size).
 #ifndef CGF256_H
 #define CGF256_H
 
