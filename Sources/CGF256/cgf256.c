@@ -102,6 +102,12 @@ static void tail_columns(const uint8_t *db, size_t num_blocks, size_t block_size
     free(padded);
 }
 
+// The end of every vector kernel: the columns past its last whole vector, through tail_columns.
+#define VECTOR_TAIL(NAME, WIDTH)                                                                         \
+    if (vector_end < end)                                                                                \
+        tail_columns(db, num_blocks, block_size, transposed, num_queries, out + (vector_end - begin),    \
+                     out_stride, vector_end, end, WIDTH, NAME);
+
 // One vector kernel per instruction set, from one template: VEC is the vector type, WIDTH its
 // bytes, PREPARE derives per-load values from the source vector, MUL multiplies it by constant c.
 //
@@ -169,9 +175,7 @@ static void tail_columns(const uint8_t *db, size_t num_blocks, size_t block_size
                 }                                                                                            \
             }                                                                                                \
         }                                                                                                    \
-        if (vector_end < end)                                                                                \
-            tail_columns(db, num_blocks, block_size, transposed, num_queries, out + (vector_end - begin),    \
-                         out_stride, vector_end, end, WIDTH, NAME);                                          \
+        VECTOR_TAIL(NAME, WIDTH)                                                                             \
     }
 
 #define LOAD128(p) _mm_loadu_si128((const __m128i *)(p))
@@ -224,25 +228,15 @@ DEFINE_KERNEL(gfni_avx512_columns, "avx512f,avx512bw,gfni", __m512i, 64, 16, LOA
 #define FEW_ROWS 8
 #define PREFETCH_AHEAD 1024
 
-#define FEW_CASES_8(TILE, ROWS, ...)                                                                     \
-    case 1: TILE(__VA_ARGS__, ROWS, 1); break;                                                           \
-    case 2: TILE(__VA_ARGS__, ROWS, 2); break;                                                           \
-    case 3: TILE(__VA_ARGS__, ROWS, 3); break;                                                           \
-    case 4: TILE(__VA_ARGS__, ROWS, 4); break;                                                           \
-    case 5: TILE(__VA_ARGS__, ROWS, 5); break;                                                           \
-    case 6: TILE(__VA_ARGS__, ROWS, 6); break;                                                           \
-    case 7: TILE(__VA_ARGS__, ROWS, 7); break;                                                           \
-    case 8: TILE(__VA_ARGS__, ROWS, 8); break;
+// The switch cases for query counts FIRST + 1 to FIRST + 4, then for 1 to 8 and 1 to 16.
+#define FEW_CASES_4(FIRST, TILE, ROWS, ...)                                                              \
+    case (FIRST) + 1: TILE(__VA_ARGS__, ROWS, (FIRST) + 1); break;                                       \
+    case (FIRST) + 2: TILE(__VA_ARGS__, ROWS, (FIRST) + 2); break;                                       \
+    case (FIRST) + 3: TILE(__VA_ARGS__, ROWS, (FIRST) + 3); break;                                       \
+    case (FIRST) + 4: TILE(__VA_ARGS__, ROWS, (FIRST) + 4); break;
+#define FEW_CASES_8(TILE, ROWS, ...) FEW_CASES_4(0, TILE, ROWS, __VA_ARGS__) FEW_CASES_4(4, TILE, ROWS, __VA_ARGS__)
 #define FEW_CASES_16(TILE, ROWS, ...)                                                                    \
-    FEW_CASES_8(TILE, ROWS, __VA_ARGS__)                                                                 \
-    case 9: TILE(__VA_ARGS__, ROWS, 9); break;                                                           \
-    case 10: TILE(__VA_ARGS__, ROWS, 10); break;                                                         \
-    case 11: TILE(__VA_ARGS__, ROWS, 11); break;                                                         \
-    case 12: TILE(__VA_ARGS__, ROWS, 12); break;                                                         \
-    case 13: TILE(__VA_ARGS__, ROWS, 13); break;                                                         \
-    case 14: TILE(__VA_ARGS__, ROWS, 14); break;                                                         \
-    case 15: TILE(__VA_ARGS__, ROWS, 15); break;                                                         \
-    case 16: TILE(__VA_ARGS__, ROWS, 16); break;
+    FEW_CASES_8(TILE, ROWS, __VA_ARGS__) FEW_CASES_4(8, TILE, ROWS, __VA_ARGS__) FEW_CASES_4(12, TILE, ROWS, __VA_ARGS__)
 
 // TILE is inlined with constant ROWS and QUERIES, so its loops unroll and the accumulators stay
 // in registers. Called only with num_queries <= GROUP.
@@ -287,9 +281,7 @@ DEFINE_KERNEL(gfni_avx512_columns, "avx512f,avx512bw,gfni", __m512i, 64, 16, LOA
                 }                                                                                               \
             }                                                                                                   \
         }                                                                                                       \
-        if (vector_end < end)                                                                                   \
-            tail_columns(db, num_blocks, block_size, transposed, num_queries, out + (vector_end - begin),       \
-                         out_stride, vector_end, end, WIDTH, NAME);                                             \
+        VECTOR_TAIL(NAME, WIDTH)                                                                                \
     }
 
 #define MULV_GFNI_256(source, factor) _mm256_gf2p8mul_epi8(source, factor)
