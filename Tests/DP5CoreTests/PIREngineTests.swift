@@ -56,13 +56,15 @@ struct PIREngineTests {
 
     @Test func threadedPassesEqualSinglePasses() async throws {
         var generator = SeededGenerator(seed: 9)
-        let database = try Self.database(blocks: 40, blockSize: 1001, offset: 3, using: &generator)
+        let database = try Self.database(blocks: 200, blockSize: 101, offset: 3, using: &generator)
         let batches = (1...4).map { count in
-            PIRQueryBatch(numberOfBlocks: 40, coefficients: (0..<(count * 40)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            PIRQueryBatch(numberOfBlocks: 200, coefficients: (0..<(count * 200)).map { _ in UInt8.random(in: 0...255, using: &generator) })
         }
         let expected = batches.map { Self.reference($0, database) }
-        // One piece (the default size), five, and forty (one block each): the parts take them in turn.
-        for pieceBytes in [PIREngine.defaultPieceBytes, 8 * 1001, 1] {
+        // One piece (the default size), and pieces of 40 buckets (the least for the 10 queries of
+        // all four batches: four times their answers' bytes) or 8 (the third batch alone): the
+        // parts take them in turn.
+        for pieceBytes in [PIREngine.defaultPieceBytes, 8 * 101, 1] {
             for threads in [1, 2, 3, 16] {
                 let engine = PIREngine(threads: threads, minimumPartBytes: 0, pieceBytes: pieceBytes)
                 #expect(await engine.answer(batches, database: database) == expected, "\(threads) threads, pieces of \(pieceBytes) bytes")

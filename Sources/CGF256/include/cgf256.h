@@ -4,7 +4,7 @@
 //     out[q * out_stride + (c - column_begin)] ^= XOR over j < num_blocks of
 //                                                 coefficients[q * num_blocks + j] * db[j * block_size + c]
 // i.e. every query's answer is the database's blocks combined with that query's coefficients.
-// Callers split the blocks between threads (DP5Core's PIREngine hands out pieces of about 2 MiB),
+// Callers split the blocks between threads (DP5Core's PIREngine hands out pieces of at least 4 MiB),
 // each adding into an output of its own; for one whole answer pass out = answer,
 // out_stride = block_size, columns [0, block_size).
 #ifndef CGF256_H
