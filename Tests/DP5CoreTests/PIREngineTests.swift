@@ -61,9 +61,8 @@ struct PIREngineTests {
             PIRQueryBatch(numberOfBlocks: 200, coefficients: (0..<(count * 200)).map { _ in UInt8.random(in: 0...255, using: &generator) })
         }
         let expected = batches.map { Self.reference($0, database) }
-        // One piece (the default size), and pieces of 40 buckets (the least for the 10 queries of
-        // all four batches: four times their answers' bytes) or 8 (the third batch alone): the
-        // parts take them in turn.
+        // One piece (the default size), and pieces of 8 to 40 buckets (as the query count and the
+        // threads make them grow): the parts take them in turn.
         for pieceBytes in [PIREngine.defaultPieceBytes, 8 * 101, 1] {
             for threads in [1, 2, 3, 16] {
                 let engine = PIREngine(threads: threads, minimumPartBytes: 0, pieceBytes: pieceBytes)

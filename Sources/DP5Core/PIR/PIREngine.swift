@@ -86,13 +86,16 @@ public struct PIREngine: Sendable {
         let coefficients = batches.count == 1 ? batches[0].coefficients : batches.flatMap(\.coefficients)
         let queries = batches.reduce(0) { $0 + $1.numberOfQueries }
         let blockSize = database.blockSize
+        let partsWorthRunning = minimumPartBytes == 0 ? threads : max(1, database.count / minimumPartBytes)
+        let partsWanted = min(threads, partsWorthRunning)
         // Every piece also reads and writes the part's whole answer (queries × block size) once,
         // from the second-level cache or beyond: with many queries the pieces grow so that this
         // stays a quarter of the database bytes they stream (at 100 queries, 120-bucket pieces
-        // measured a fifth slower than 256-bucket ones).
-        let pieces = Self.pieces(numberOfBlocks: database.numberOfBlocks, blockSize: blockSize, pieceBytes: max(pieceBytes, 4 * queries * blockSize))
-        let partsWorthRunning = minimumPartBytes == 0 ? threads : max(1, database.count / minimumPartBytes)
-        let parts = min(threads, partsWorthRunning, pieces.count)
+        // measured a fifth slower than 256-bucket ones), but not past an eighth of a part's
+        // share, so the last piece taken never runs alone for long.
+        let grown = min(4 * queries * blockSize, database.count / (8 * partsWanted))
+        let pieces = Self.pieces(numberOfBlocks: database.numberOfBlocks, blockSize: blockSize, pieceBytes: max(pieceBytes, grown))
+        let parts = min(partsWanted, pieces.count)
         let engine = self
         let combined: [UInt8]
         if parts <= 1 {
