@@ -31,9 +31,10 @@ public struct PIRDatabase: Sendable {
     }
 
     /// Creates a database over a copy of `bytes` in memory laid out for passes (see
-    /// ``streamingStorage(count:initialize:)``): a memory-mapped data file's 4 KiB page-cache
-    /// pages cost a pass twice what huge pages do in page walks and in prefetches that stop at
-    /// every page boundary.
+    /// ``streamingStorage(count:initialize:)``): over a memory-mapped data file's 4 KiB
+    /// page-cache pages a pass walks 65,536 pages per 256 MiB, and the hardware prefetchers stop
+    /// at every one of their boundaries; on huge pages the kernels measured 5–15 % faster on one
+    /// core (AMD Zen 4, 1 and 8 queries).
     ///
     /// - Throws: ``DP5Error/Code/malformedDatabase`` if the sizes do not match.
     public init(numberOfBlocks: Int, blockSize: Int, copying bytes: Data) throws {
