@@ -3,6 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define CGF256_X86 1
@@ -52,6 +56,9 @@ static void build_tables(void) {
 #define TILE_BLOCKS 512
 #define STREAM_QUERIES 4
 #define AVX512_MINIMUM_QUERIES 24
+// Query counts the few-queries kernels take (one register group: see DEFINE_FEW_KERNEL).
+#define FEW_QUERIES_256 8
+#define FEW_QUERIES_512 16
 
 // `out` points at column `begin` of query 0's answer (see cgf256_answer).
 static void portable_columns(const uint8_t *db, size_t num_blocks, size_t block_size,
@@ -94,6 +101,12 @@ static void tail_columns(const uint8_t *db, size_t num_blocks, size_t block_size
         for (size_t i = 0; i < tail; i++) out[q * out_stride + i] ^= answers[q * width + i];
     free(padded);
 }
+
+// The end of every vector kernel: the columns past its last whole vector, through tail_columns.
+#define VECTOR_TAIL(NAME, WIDTH)                                                                         \
+    if (vector_end < end)                                                                                \
+        tail_columns(db, num_blocks, block_size, transposed, num_queries, out + (vector_end - begin),    \
+                     out_stride, vector_end, end, WIDTH, NAME);
 
 // One vector kernel per instruction set, from one template: VEC is the vector type, WIDTH its
 // bytes, PREPARE derives per-load values from the source vector, MUL multiplies it by constant c.
@@ -162,9 +175,7 @@ static void tail_columns(const uint8_t *db, size_t num_blocks, size_t block_size
                 }                                                                                            \
             }                                                                                                \
         }                                                                                                    \
-        if (vector_end < end)                                                                                \
-            tail_columns(db, num_blocks, block_size, transposed, num_queries, out + (vector_end - begin),    \
-                         out_stride, vector_end, end, WIDTH, NAME);                                          \
+        VECTOR_TAIL(NAME, WIDTH)                                                                             \
     }
 
 #define LOAD128(p) _mm_loadu_si128((const __m128i *)(p))
@@ -202,6 +213,84 @@ DEFINE_KERNEL(gfni_avx2_columns, "avx2,gfni", __m256i, 32, 8, LOAD256, STORE256,
               PREPARE_NOTHING, MUL_GFNI_256)
 DEFINE_KERNEL(gfni_avx512_columns, "avx512f,avx512bw,gfni", __m512i, 64, 16, LOAD512, STORE512, _mm512_xor_si512,
               _mm512_setzero_si512(), PREPARE_NOTHING, MUL_GFNI_512)
+
+// Few queries (at most one register group of them): the database is streamed front to back,
+// FEW_ROWS blocks side by side. For each vector-wide column the queries' accumulators take that
+// column of all FEW_ROWS blocks before they are written back, so the answers' loads and stores
+// are shared by FEW_ROWS source vectors; the factors (each coefficient broadcast to a vector) are
+// made once per tile of blocks, and the multiplies take them straight from the first-level cache.
+// Each of the FEW_ROWS streams runs sequentially through its block, which the hardware
+// prefetchers follow; a software prefetch PREFETCH_AHEAD bytes ahead carries each stream over
+// the 4 KiB page boundaries where those prefetchers stop.
+// Measured on the 2-core AMD EPYC (Zen 4) this project runs on, 256 MiB database, both cores:
+// 8 rows and 1 KiB ahead were among the fastest at 1 and 8 queries (4 and 16 rows, 0 to 2 KiB
+// ahead, within the machine's noise at 1 query; 8 queries up to a third slower).
+#define FEW_ROWS 8
+#define PREFETCH_AHEAD 1024
+
+// The switch cases for query counts FIRST + 1 to FIRST + 4, then for 1 to 8 and 1 to 16.
+#define FEW_CASES_4(FIRST, TILE, ROWS, ...)                                                              \
+    case (FIRST) + 1: TILE(__VA_ARGS__, ROWS, (FIRST) + 1); break;                                       \
+    case (FIRST) + 2: TILE(__VA_ARGS__, ROWS, (FIRST) + 2); break;                                       \
+    case (FIRST) + 3: TILE(__VA_ARGS__, ROWS, (FIRST) + 3); break;                                       \
+    case (FIRST) + 4: TILE(__VA_ARGS__, ROWS, (FIRST) + 4); break;
+#define FEW_CASES_8(TILE, ROWS, ...) FEW_CASES_4(0, TILE, ROWS, __VA_ARGS__) FEW_CASES_4(4, TILE, ROWS, __VA_ARGS__)
+#define FEW_CASES_16(TILE, ROWS, ...)                                                                    \
+    FEW_CASES_8(TILE, ROWS, __VA_ARGS__) FEW_CASES_4(8, TILE, ROWS, __VA_ARGS__) FEW_CASES_4(12, TILE, ROWS, __VA_ARGS__)
+
+// TILE is inlined with constant ROWS and QUERIES, so its loops unroll and the accumulators stay
+// in registers. Called only with num_queries <= GROUP.
+#define DEFINE_FEW_KERNEL(NAME, TARGET, VEC, WIDTH, GROUP, CASES, LOAD, STORE, XOR, SET1, MULV)                  \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME##_tile(                               \
+        const uint8_t *base, size_t block_size, const VEC *factors, uint8_t *out, size_t out_stride,            \
+        size_t begin, size_t vector_end, size_t ROWS, size_t QUERIES) {                                         \
+        for (size_t column = begin; column < vector_end; column += WIDTH) {                                     \
+            VEC acc[GROUP];                                                                                     \
+            uint8_t *destination = out + (column - begin);                                                      \
+            for (size_t g = 0; g < QUERIES; g++) acc[g] = LOAD(destination + g * out_stride);                   \
+            for (size_t r = 0; r < ROWS; r++) {                                                                 \
+                const uint8_t *source_bytes = base + r * block_size + column;                                   \
+                _mm_prefetch((const char *)(source_bytes + PREFETCH_AHEAD), _MM_HINT_T0); \
+                VEC source = LOAD(source_bytes);                                                                \
+                for (size_t g = 0; g < QUERIES; g++) acc[g] = XOR(acc[g], MULV(source, factors[r * GROUP + g])); \
+            }                                                                                                   \
+            for (size_t g = 0; g < QUERIES; g++) STORE(destination + g * out_stride, acc[g]);                   \
+        }                                                                                                       \
+    }                                                                                                           \
+    __attribute__((target(TARGET))) static void NAME(const uint8_t *db, size_t num_blocks, size_t block_size,   \
+                                                     const uint8_t *transposed, size_t num_queries,            \
+                                                     uint8_t *out, size_t out_stride, size_t begin, size_t end) { \
+        size_t vector_end = begin + (end - begin) / WIDTH * WIDTH;                                             \
+        VEC factors[FEW_ROWS * GROUP];                                                                          \
+        for (size_t tile = 0; tile < num_blocks; tile += FEW_ROWS) {                                            \
+            size_t rows = num_blocks - tile < FEW_ROWS ? num_blocks - tile : FEW_ROWS;                          \
+            for (size_t r = 0; r < rows; r++)                                                                   \
+                for (size_t g = 0; g < num_queries; g++)                                                        \
+                    factors[r * GROUP + g] = SET1((char)transposed[(tile + r) * num_queries + g]);              \
+            const uint8_t *base = db + tile * block_size;                                                       \
+            if (rows == FEW_ROWS) {                                                                             \
+                switch (num_queries) {                                                                          \
+                    CASES(NAME##_tile, FEW_ROWS, base, block_size, factors, out, out_stride, begin, vector_end)  \
+                }                                                                                               \
+            } else {                                                                                            \
+                for (size_t r = 0; r < rows; r++) {                                                             \
+                    switch (num_queries) {                                                                      \
+                        CASES(NAME##_tile, 1, base + r * block_size, block_size, factors + r * GROUP, out,       \
+                              out_stride, begin, vector_end)                                                    \
+                    }                                                                                           \
+                }                                                                                               \
+            }                                                                                                   \
+        }                                                                                                       \
+        VECTOR_TAIL(NAME, WIDTH)                                                                                \
+    }
+
+#define MULV_GFNI_256(source, factor) _mm256_gf2p8mul_epi8(source, factor)
+#define MULV_GFNI_512(source, factor) _mm512_gf2p8mul_epi8(source, factor)
+
+DEFINE_FEW_KERNEL(gfni_avx2_few, "avx2,gfni", __m256i, 32, 8, FEW_CASES_8, LOAD256, STORE256, _mm256_xor_si256,
+                  _mm256_set1_epi8, MULV_GFNI_256)
+DEFINE_FEW_KERNEL(gfni_avx512_few, "avx512f,avx512bw,gfni", __m512i, 64, 16, FEW_CASES_16, LOAD512, STORE512,
+                  _mm512_xor_si512, _mm512_set1_epi8, MULV_GFNI_512)
 
 #endif
 
@@ -253,11 +342,22 @@ int cgf256_answer(cgf256_kernel kernel,
         avx2_columns(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
         break;
     case CGF256_GFNI_AVX2:
+        if (num_queries <= FEW_QUERIES_256) {
+            gfni_avx2_few(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
+            break;
+        }
         gfni_avx2_columns(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
         break;
     case CGF256_GFNI_AVX512:
-        // Below about 24 queries the 256-bit form measured faster (AMD Zen 4, `dp5-bench`): few
-        // queries are bound by memory, not by multiplies, and 512-bit loads gain nothing there.
+        // Up to a register group of queries (what concurrent single-query lookups coalesce into)
+        // the database streams through the few-queries kernel: at 8 queries it measured 5x
+        // faster than the tiled kernels, whose tile walks 512 blocks a column at a time.
+        if (num_queries <= FEW_QUERIES_512) {
+            gfni_avx512_few(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
+            break;
+        }
+        // Below about 24 queries the 256-bit tiled form measured faster (AMD Zen 4, `dp5-bench`):
+        // such passes are bound by memory, not by multiplies, and 512-bit loads gain nothing there.
         if (num_queries < AVX512_MINIMUM_QUERIES && cgf256_kernel_available(CGF256_GFNI_AVX2)) {
             gfni_avx2_columns(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
             break;
@@ -269,4 +369,44 @@ int cgf256_answer(cgf256_kernel kernel,
         portable_columns(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
     }
     return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database memory.
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t whole_huge_pages(size_t bytes) { return (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE; }
+
+void *cgf256_database_alloc(size_t bytes) {
+    if (bytes == 0) bytes = 1;
+#ifdef __linux__
+    // Over-map by one huge page and trim both ends, so the kept range starts on a 2 MiB boundary
+    // (a huge page can only back an aligned 2 MiB range).
+    size_t length = whole_huge_pages(bytes), mapped = length + HUGE_PAGE;
+    void *raw = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    uintptr_t start = ((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    size_t head = start - (uintptr_t)raw, tail = mapped - head - length;
+    if (head) munmap(raw, head);
+    if (tail) munmap((void *)(start + length), tail);
+    // Advice only: where transparent huge pages are off ("never") the memory stays in 4 KiB pages.
+    (void)madvise((void *)start, length, MADV_HUGEPAGE);
+    return (void *)start;
+#else
+    void *pointer = NULL;
+    if (posix_memalign(&pointer, 4096, bytes) != 0) return NULL;
+    memset(pointer, 0, bytes);
+    return pointer;
+#endif
+}
+
+void cgf256_database_free(void *pointer, size_t bytes) {
+    if (!pointer) return;
+    if (bytes == 0) bytes = 1;
+#ifdef __linux__
+    munmap(pointer, whole_huge_pages(bytes));
+#else
+    free(pointer);
+#endif
 }

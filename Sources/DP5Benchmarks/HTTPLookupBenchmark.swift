@@ -53,25 +53,21 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         let database = try PIRBenchmark.makeDatabase(bytes: megabytes << 20, recordSize: 10 + dataEncSize)
         let gigabytes = Double(database.count) / 1e9
         print("database: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes")
+        print(PIRBenchmark.hugePageLine)
 
         let pool = PIRThreadPool(threads: pirThreads)
-        let oneCore = gigabytes / fastest(3) { PIRBenchmark.memoryPass(database) }
-        let ranges = PIREngine.blockRanges(numberOfBlocks: database.numberOfBlocks, parts: pirThreads)
-        let allCores = gigabytes / (await fastestAsync(3) {
-            await withTaskGroup(of: [UInt8].self) { group in
-                for range in ranges { group.addTask { await pool.run { Self.memoryPass(database, blocks: range) } } }
-                for await _ in group {}
-            }
-        })
-        print(String(format: "memory read: one core %.1f GB/s, %d cores %.1f GB/s (references)", oneCore, ranges.count, allCores))
+        let before = await memoryReadRates(database, pool: pool)
         let engine = PIREngine(threads: pirThreads, workers: pool)
+        // On a shared machine the memory read rate moves with other work: each figure is compared
+        // with the all-core reference measured just before and just after it, the faster of the two.
+        var kernelRates: [(queries: Int, seconds: Double, rate: Double, reference: Double)] = []
         for count in queries {
             let batch = PIRBenchmark.randomBatch(queries: count, blocks: database.numberOfBlocks)
+            let ahead = await memoryReadRates(database, pool: pool, oneCore: false)
             let seconds = await fastestAsync(3) { _ = await engine.answer([batch], database: database) }
-            let rate = gigabytes * Double(count) / seconds
-            print(String(format: "kernel alone, %3d queries: %8.4f s a pass, %7.1f GB/s×q = %.2f× all-core memory", count, seconds, rate, rate / allCores))
+            let behind = await memoryReadRates(database, pool: pool, oneCore: false)
+            kernelRates.append((count, seconds, gigabytes * Double(count) / seconds, max(ahead.allCores, behind.allCores)))
         }
-        await pool.shutdown()
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-bench-http-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -88,8 +84,10 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             protocolConfiguration: try DP5Configuration(dataEncSize: dataEncSize), pirThreads: pirThreads
         )
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let server = DP5Service(configuration: configuration, logger: logger) { address in portContinuation.yield(address.port ?? 0) }
+        let metrics = DP5Metrics()
+        let server = DP5Service(configuration: configuration, logger: logger, metrics: metrics) { address in portContinuation.yield(address.port ?? 0) }
         let group = ServiceGroup(services: [server], logger: logger)
+        var rows: [(clients: Int, queries: Int, row: Row, queriesPerPass: Double, meanPass: Double, reference: Double)] = []
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()
@@ -104,19 +102,24 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
                   try await HTTPClient.withHTTPClient { prober in
                     // The first pass maps the data file in; it is not what a row measures.
                     _ = try await drive(client: client, prober: prober, base: base, epoch: epoch, database: database, queries: 1, clients: 1, requests: 1)
-                    print("\nclients queries   lookups/s   GB/s×q  × all-core memory  request p50/p95/p99 ms   GET / p50/p99 ms")
                     for count in queries {
                         for clientCount in clients {
+                            let before = metrics.passTotals
+                            let ahead = await memoryReadRates(database, pool: pool, oneCore: false)
                             let row = try await drive(
                                 client: client, prober: prober, base: base, epoch: epoch, database: database, queries: count, clients: clientCount,
                                 requests: requests
                             )
-                            let rate = gigabytes * row.lookupsPerSecond
-                            print(String(
-                                format: "%7d %7d %11.1f %8.1f %18.2f×   %7.1f %6.1f %6.1f      %6.1f %6.1f",
-                                clientCount, count, row.lookupsPerSecond, rate, rate / allCores,
-                                row.requests.percentile(50), row.requests.percentile(95), row.requests.percentile(99),
-                                row.probes.percentile(50), row.probes.percentile(99)
+                            // The server's own passes in this row: how many queries each
+                            // coalesced, and how long one took (the rest of a request's time is
+                            // spent outside the pass).
+                            let after = metrics.passTotals
+                            let behind = await memoryReadRates(database, pool: pool, oneCore: false)
+                            let passes = max(1, after.passes - before.passes)
+                            rows.append((
+                                clientCount, count, row, Double(after.queries - before.queries) / Double(passes),
+                                PIRBenchmark.seconds(after.duration - before.duration) * 1000 / Double(passes),
+                                max(ahead.allCores, behind.allCores)
                             ))
                         }
                     }
@@ -129,13 +132,66 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
+
+        let after = await memoryReadRates(database, pool: pool)
+        await pool.shutdown()
+        print(String(
+            format: "memory read: one core %.1f GB/s, %d cores %.1f GB/s (references at the start; at the end %.1f and %.1f)",
+            before.oneCore, pirThreads, before.allCores, after.oneCore, after.allCores
+        ))
+        for kernel in kernelRates {
+            print(String(
+                format: "kernel alone, %3d queries: %8.4f s a pass, %7.1f GB/s×q = %.2f× all-core memory (%.1f GB/s around it)",
+                kernel.queries, kernel.seconds, kernel.rate, kernel.rate / kernel.reference, kernel.reference
+            ))
+        }
+        print("\nclients queries   lookups/s   GB/s×q  × all-core memory (GB/s)  request p50/p95/p99 ms   GET / p50/p99 ms   q/pass  pass ms  outside ms")
+        for entry in rows {
+            let row = entry.row
+            let rate = gigabytes * row.lookupsPerSecond
+            print(String(
+                format: "%7d %7d %11.1f %8.1f %10.2f× (%5.1f)     %7.1f %6.1f %6.1f      %6.1f %6.1f   %6.1f %8.2f %11.2f",
+                entry.clients, entry.queries, row.lookupsPerSecond, rate, rate / entry.reference, entry.reference,
+                row.requests.percentile(50), row.requests.percentile(95), row.requests.percentile(99),
+                row.probes.percentile(50), row.probes.percentile(99),
+                entry.queriesPerPass, entry.meanPass, row.requests.mean - entry.meanPass
+            ))
+        }
+    }
+
+    /// One row's figures.
+    typealias Row = (lookupsPerSecond: Double, requests: Latencies, probes: Latencies)
+
+    /// The memory read rate of one core, and of the PIR threads reading the database as a pass
+    /// does (taking the same pieces from a shared counter); fastest of three each.
+    private func memoryReadRates(_ database: PIRDatabase, pool: PIRThreadPool, oneCore measureOneCore: Bool = true) async -> (oneCore: Double, allCores: Double) {
+        let gigabytes = Double(database.count) / 1e9
+        let oneCore = measureOneCore ? gigabytes / fastest(3) { PIRBenchmark.memoryPass(database) } : .nan
+        let pieces = PIREngine.pieces(numberOfBlocks: database.numberOfBlocks, blockSize: database.blockSize)
+        let threads = pirThreads
+        let allCores = gigabytes / (await fastestAsync(3) {
+            let cursor = PieceCounter()
+            await withTaskGroup(of: [UInt8].self) { group in
+                for _ in 0..<threads {
+                    group.addTask {
+                        await pool.run {
+                            var folded: [UInt8] = []
+                            while case let piece = cursor.take(), piece < pieces.count { folded += Self.memoryPass(database, blocks: pieces[piece]) }
+                            return folded
+                        }
+                    }
+                }
+                for await _ in group {}
+            }
+        })
+        return (oneCore, allCores)
     }
 
     /// One row: `clients` clients each sending `requests` requests of `queries` queries, and
     /// the prober's `GET /` meanwhile.
     private func drive(
         client: HTTPClient, prober: HTTPClient, base: String, epoch: Epoch, database: PIRDatabase, queries: Int, clients: Int, requests: Int
-    ) async throws -> (lookupsPerSecond: Double, requests: Latencies, probes: Latencies) {
+    ) async throws -> Row {
         let body = ByteBuffer(bytes: LookupRequest.pir(epoch, queries: PIRBenchmark.randomBatch(queries: queries, blocks: database.numberOfBlocks).percyWire[...]).rawRepresentation)
         let expected = queries * database.blockSize
         let finished = ManagedFlag()
@@ -222,6 +278,7 @@ struct Latencies: Sendable {
 
     mutating func add(_ duration: Duration) { milliseconds.append(PIRBenchmark.seconds(duration) * 1000) }
     mutating func merge(_ other: Latencies) { milliseconds += other.milliseconds }
+    var mean: Double { milliseconds.isEmpty ? .nan : milliseconds.reduce(0, +) / Double(milliseconds.count) }
 
     func percentile(_ percent: Double) -> Double {
         guard !milliseconds.isEmpty else { return .nan }
@@ -229,6 +286,12 @@ struct Latencies: Sendable {
         let rank = Int((Double(sorted.count) * percent / 100).rounded(.up))
         return sorted[min(sorted.count, max(1, rank)) - 1]
     }
+}
+
+/// The next piece of a reference read to take, shared by the reading threads.
+final class PieceCounter: Sendable {
+    private let next = Atomic<Int>(0)
+    func take() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 /// A flag one task raises and another reads.

@@ -58,7 +58,23 @@ public final class DP5Metrics: Sendable {
     func countDownload(_ file: String) { count("dp5_downloads_total", label: "file", file) }
 
     /// Records one PIR pass over a database.
+    /// PIR passes run so far, the queries they answered and their summed duration.
+    public struct PassTotals: Sendable {
+        public var passes = 0
+        public var queries = 0
+        public var duration = Duration.zero
+    }
+
+    /// The totals so far (`dp5-bench http` reports each row's passes from them).
+    public var passTotals: PassTotals { totals.withLock { $0 } }
+    private let totals = Mutex(PassTotals())
+
     func recordPass(queries: Int, duration: Duration) {
+        totals.withLock {
+            $0.passes += 1
+            $0.queries += queries
+            $0.duration += duration
+        }
         pirPasses.increment()
         pirPassDuration.recordNanoseconds(Self.nanoseconds(duration))
         pirQueriesPerPass.record(queries)

@@ -158,6 +158,16 @@ struct HTTPRoutes: Sendable {
             status: .ok,
             headers: [.contentType: "application/octet-stream"],
             body: ResponseBody(contentLength: length) { writer in
+                if body.count <= slice {
+                    // One buffer, one write: a reply (a PIR answer, say) reaches the socket with
+                    // its header in one piece, not as two writes the client wakes up for twice.
+                    var buffer = ByteBufferAllocator().buffer(capacity: length)
+                    buffer.writeBytes(header)
+                    buffer.writeBytes(body)
+                    if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                    try await writer.finish(nil)
+                    return
+                }
                 if !header.isEmpty { try await writer.write(ByteBuffer(bytes: header)) }
                 var offset = 0
                 while offset < body.count {

@@ -30,7 +30,10 @@ struct PIREngineTests {
         var generator = SeededGenerator(seed: UInt64(kernel.rawValue) + 100)
         // Odd sizes on purpose: tails shorter than a vector, single columns, and query counts on
         // both sides of the streaming and register-blocked paths.
-        for (blocks, blockSize, queries) in [(1, 1, 1), (3, 17, 2), (7, 63, 3), (5, 64, 4), (9, 65, 8), (11, 130, 9), (600, 200, 13), (50, 300, 17), (2, 1000, 1), (33, 652, 100), (7, 129, 30)] {
+        // The few-queries kernels (up to 8 or 16 queries) take eight-block tiles: whole ones,
+        // a partial last one, and databases smaller than one.
+        for (blocks, blockSize, queries) in [(1, 1, 1), (3, 17, 2), (7, 63, 3), (5, 64, 4), (9, 65, 8), (11, 130, 9), (600, 200, 13), (50, 300, 17), (2, 1000, 1), (33, 652, 100), (7, 129, 30),
+                                             (24, 64, 1), (17, 333, 5), (16, 100, 16), (40, 97, 7), (23, 257, 12)] {
             let database = try Self.database(blocks: blocks, blockSize: blockSize, offset: Int.random(in: 0...7, using: &generator), using: &generator)
             var coefficients = (0..<(queries * blocks)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             coefficients[0] = 0
@@ -53,14 +56,42 @@ struct PIREngineTests {
 
     @Test func threadedPassesEqualSinglePasses() async throws {
         var generator = SeededGenerator(seed: 9)
-        let database = try Self.database(blocks: 40, blockSize: 1001, offset: 3, using: &generator)
+        let database = try Self.database(blocks: 200, blockSize: 101, offset: 3, using: &generator)
         let batches = (1...4).map { count in
-            PIRQueryBatch(numberOfBlocks: 40, coefficients: (0..<(count * 40)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            PIRQueryBatch(numberOfBlocks: 200, coefficients: (0..<(count * 200)).map { _ in UInt8.random(in: 0...255, using: &generator) })
         }
-        for threads in [1, 2, 3, 16] {
-            let answers = await PIREngine(threads: threads, minimumPartBytes: 0).answer(batches, database: database)
-            #expect(answers == batches.map { Self.reference($0, database) }, "\(threads) threads")
+        let expected = batches.map { Self.reference($0, database) }
+        // One piece (the default size), and pieces of 8 to 40 buckets (as the query count and the
+        // threads make them grow): the parts take them in turn.
+        for pieceBytes in [PIREngine.defaultPieceBytes, 8 * 101, 1] {
+            for threads in [1, 2, 3, 16] {
+                let engine = PIREngine(threads: threads, minimumPartBytes: 0, pieceBytes: pieceBytes)
+                #expect(await engine.answer(batches, database: database) == expected, "\(threads) threads, pieces of \(pieceBytes) bytes")
+                #expect(await engine.answer([batches[2]], database: database) == [expected[2]], "one batch, \(threads) threads")
+            }
         }
+    }
+
+    @Test func piecesCoverTheDatabaseInWholeTiles() {
+        for (blocks, blockSize, pieceBytes) in [(0, 100, 1000), (1, 100, 1000), (16384, 16422, 2 << 20), (100, 1, 1 << 20), (37, 1000, 8000), (37, 1000, 1), (32768, 32774, 2 << 20)] {
+            let pieces = PIREngine.pieces(numberOfBlocks: blocks, blockSize: blockSize, pieceBytes: pieceBytes)
+            #expect(pieces.map(\.count).reduce(0, +) == blocks)
+            #expect(pieces.first?.lowerBound ?? 0 == 0)
+            #expect(zip(pieces, pieces.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+            #expect(pieces.dropLast().allSatisfy { $0.count % 8 == 0 && $0.count * blockSize <= max(pieceBytes, 8 * blockSize) })
+        }
+    }
+
+    @Test func copiedDatabasesAreAlignedForHugePages() throws {
+        var generator = SeededGenerator(seed: 11)
+        let bytes = Data((0..<(3 * 5000)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let database = try PIRDatabase(numberOfBlocks: 3, blockSize: 5000, copying: bytes)
+        #expect(database.bytes == bytes)
+        #if os(Linux)
+        #expect(database.bytes.withUnsafeBytes { Int(bitPattern: $0.baseAddress) % (2 << 20) } == 0)
+        #endif
+        #expect(try PIRDatabase(numberOfBlocks: 0, blockSize: 0, copying: Data()).count == 0)
+        #expect(throws: DP5Error.self) { try PIRDatabase(numberOfBlocks: 2, blockSize: 5000, copying: bytes) }
     }
 
     @Test func blockRangesCoverTheDatabaseInContiguousParts() {

@@ -4,8 +4,9 @@
 //     out[q * out_stride + (c - column_begin)] ^= XOR over j < num_blocks of
 //                                                 coefficients[q * num_blocks + j] * db[j * block_size + c]
 // i.e. every query's answer is the database's blocks combined with that query's coefficients.
-// Callers split the columns (record ranges of every block) between threads, each with its own
-// output; for one whole answer pass out = answer, out_stride = block_size, columns [0, block_size).
+// Callers split the blocks between threads (DP5Core's PIREngine hands out pieces of at least 4 MiB),
+// each adding into an output of its own; for one whole answer pass out = answer,
+// out_stride = block_size, columns [0, block_size).
 #ifndef CGF256_H
 #define CGF256_H
 
@@ -43,6 +44,15 @@ int cgf256_answer(cgf256_kernel kernel,
                   const uint8_t *coefficients, size_t num_queries,
                   uint8_t *out, size_t out_stride, size_t column_begin, size_t column_end,
                   uint8_t *scratch);
+
+/// `bytes` zeroed bytes for a database that passes stream through, aligned to 2 MiB and, on
+/// Linux, advised onto transparent huge pages (`madvise(MADV_HUGEPAGE)`): a pass over 256 MiB
+/// then walks 128 pages instead of 65,536. NULL if the memory cannot be had. Free it with
+/// `cgf256_database_free(pointer, bytes)`.
+void *cgf256_database_alloc(size_t bytes);
+
+/// Frees what `cgf256_database_alloc(bytes)` returned.
+void cgf256_database_free(void *pointer, size_t bytes);
 
 #ifdef __cplusplus
 }

@@ -46,12 +46,14 @@ public struct LookupResponder: Sendable {
             )
         }
         self.metadata = metadata
+        // Copied out of the (memory-mapped) file into huge-page memory: every PIR pass streams
+        // all of it (see PIRDatabase.init(numberOfBlocks:blockSize:copying:)).
         self.database = try PIRDatabase(
             numberOfBlocks: Int(metadata.numberOfBuckets),
             blockSize: metadata.bucketBytes,
-            bytes: data
+            copying: data
         )
-        self.dataDigest = Array(SHA256.hash(data: data))
+        self.dataDigest = Array(SHA256.hash(data: database.bytes))
     }
 
     /// The epoch this responder serves.

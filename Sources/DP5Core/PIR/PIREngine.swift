@@ -1,5 +1,6 @@
 import CGF256
 import Foundation
+import Synchronization
 
 /// Answers PIR queries over a database with the fastest GF(2^8) kernel the CPU has, optionally
 /// split over several cores.
@@ -45,19 +46,23 @@ public struct PIREngine: Sendable {
     /// The least database bytes worth a part of its own: below it a pass runs in fewer parts
     /// (starting a part costs more than streaming a small database on one core).
     public let minimumPartBytes: Int
+    /// The least database bytes one piece of a multi-part pass holds (the parts of a pass take
+    /// pieces in turn; see the `async` answer).
+    public let pieceBytes: Int
 
     /// Creates an engine.
     ///
     /// - Precondition: `kernel` is available on this CPU.
     public init(
         kernel: Kernel = .best, threads: Int = 1, workers: any PIRPassWorkers = CallerPIRWorkers(),
-        minimumPartBytes: Int = 1 << 20
+        minimumPartBytes: Int = 1 << 20, pieceBytes: Int = PIREngine.defaultPieceBytes
     ) {
         precondition(kernel.isAvailable, "PIR kernel \(kernel) is not available on this CPU")
         self.kernel = kernel
         self.threads = max(1, threads)
         self.workers = workers
         self.minimumPartBytes = max(0, minimumPartBytes)
+        self.pieceBytes = max(1, pieceBytes)
     }
 
     /// Answers one batch on the calling thread: `numberOfQueries · blockSize` bytes.
@@ -67,34 +72,55 @@ public struct PIREngine: Sendable {
     }
 
     /// Answers several batches (for example the PIR requests of several clients) in one pass over
-    /// the database, run by ``workers`` in up to ``threads`` parts. Each part streams its own
-    /// contiguous range of blocks (no two cores read the same cache line) into a whole-width partial
-    /// answer; the parts' answers are added (XOR) at the end. Returns one answer per batch.
+    /// the database, run by ``workers`` in up to ``threads`` parts. The database is cut into
+    /// pieces of at least ``pieceBytes`` (``pieces(numberOfBlocks:blockSize:pieceBytes:)``), contiguous ranges of
+    /// blocks that the parts take in turn from a shared counter, each into a whole-width partial
+    /// answer of its own; the parts' answers are added (XOR) at the end. So every core streams
+    /// distinct memory, and a part that starts late (its thread waited for a core, or was
+    /// preempted) takes fewer pieces instead of holding the pass up by its whole share. Returns
+    /// one answer per batch.
     public func answer(_ batches: [PIRQueryBatch], database: PIRDatabase) async -> [[UInt8]] {
         precondition(batches.allSatisfy { $0.numberOfBlocks == database.numberOfBlocks }, "query and database disagree on the block count")
-        let coefficients = batches.flatMap(\.coefficients)
+        // A lone batch (the usual single request) is answered from its own coefficients, and its
+        // answer is returned as it is: no copies beyond the kernel's.
+        let coefficients = batches.count == 1 ? batches[0].coefficients : batches.flatMap(\.coefficients)
         let queries = batches.reduce(0) { $0 + $1.numberOfQueries }
         let blockSize = database.blockSize
         let partsWorthRunning = minimumPartBytes == 0 ? threads : max(1, database.count / minimumPartBytes)
-        let ranges = Self.blockRanges(numberOfBlocks: database.numberOfBlocks, parts: min(threads, partsWorthRunning))
+        let partsWanted = min(threads, partsWorthRunning)
+        // Every piece also reads and writes the part's whole answer (queries × block size) once,
+        // from the second-level cache or beyond: with many queries the pieces grow so that this
+        // stays a quarter of the database bytes they stream (at 100 queries, 120-bucket pieces
+        // measured a fifth slower than 256-bucket ones), but not past an eighth of a part's
+        // share, so the last piece taken never runs alone for long.
+        let grown = min(4 * queries * blockSize, database.count / (8 * partsWanted))
+        let pieces = Self.pieces(numberOfBlocks: database.numberOfBlocks, blockSize: blockSize, pieceBytes: max(pieceBytes, grown))
+        let parts = min(partsWanted, pieces.count)
         let engine = self
         let combined: [UInt8]
-        if ranges.count <= 1 {
+        if parts <= 1 {
             combined = await workers.run {
                 engine.answerBlocks(coefficients, queries: queries, database: database, blocks: 0..<database.numberOfBlocks)
             }
         } else {
+            let cursor = PieceCursor()
             combined = await withTaskGroup(of: [UInt8].self) { group in
-                for range in ranges {
+                for _ in 0..<parts {
                     group.addTask {
-                        await engine.workers.run { engine.answerBlocks(coefficients, queries: queries, database: database, blocks: range) }
+                        await engine.workers.run {
+                            engine.answerPieces(coefficients, queries: queries, database: database, pieces: pieces, cursor: cursor)
+                        }
                     }
                 }
-                var sum = [UInt8](repeating: 0, count: queries * blockSize)
-                for await part in group { Self.add(part, into: &sum) }
-                return sum
+                // The first part's answer becomes the sum; a part that found no piece left returns nothing.
+                var sum: [UInt8] = []
+                for await part in group where !part.isEmpty {
+                    if sum.isEmpty { sum = part } else { Self.add(part, into: &sum) }
+                }
+                return sum.isEmpty ? [UInt8](repeating: 0, count: queries * blockSize) : sum
             }
         }
+        if batches.count == 1 { return [combined] }
         var answers: [[UInt8]] = []
         var offset = 0
         for batch in batches {
@@ -105,24 +131,69 @@ public struct PIREngine: Sendable {
         return answers
     }
 
+    /// The default ``pieceBytes``: small enough that the parts of a pass end within a fraction of
+    /// a millisecond of each other, large enough that taking a piece (and restarting the
+    /// prefetch streams) costs nothing measurable.
+    public static let defaultPieceBytes = 4 << 20
+
+    /// The pieces a multi-part pass over `numberOfBlocks` blocks of `blockSize` bytes is cut
+    /// into: contiguous ranges of about `pieceBytes`, each a whole number of the few-queries
+    /// kernel's eight-block tiles (but the last), covering every block once, in order.
+    public static func pieces(numberOfBlocks: Int, blockSize: Int, pieceBytes: Int = defaultPieceBytes) -> [Range<Int>] {
+        let tile = 8
+        let blocksPerPiece = max(tile, pieceBytes / max(1, blockSize) / tile * tile)
+        return stride(from: 0, to: numberOfBlocks, by: blocksPerPiece).map { $0..<min($0 + blocksPerPiece, numberOfBlocks) }
+    }
+
     /// The whole-width answers of `queries` queries over `blocks` alone, query-major: the sum over
     /// every part's blocks is the answer over the database.
     private func answerBlocks(_ coefficients: [UInt8], queries: Int, database: PIRDatabase, blocks: Range<Int>) -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: queries * database.blockSize)
+        guard queries > 0, database.blockSize > 0, !blocks.isEmpty else { return output }
+        var own: [UInt8] = []
+        var scratch = [UInt8](repeating: 0, count: blocks.count * queries)
+        accumulate(coefficients, queries: queries, database: database, blocks: blocks, into: &output, own: &own, scratch: &scratch)
+        return output
+    }
+
+    /// One part of a multi-part pass: takes pieces from `cursor` until none is left, adding each
+    /// into one whole-width answer. Returns that answer, or nothing if no piece was left for it.
+    private func answerPieces(_ coefficients: [UInt8], queries: Int, database: PIRDatabase, pieces: [Range<Int>], cursor: PieceCursor) -> [UInt8] {
+        guard queries > 0, database.blockSize > 0 else { return [] }
+        var piece = cursor.take()
+        guard piece < pieces.count else { return [] }
+        // Allocated once per part, not per piece.
+        let largest = pieces.map(\.count).max() ?? 0
+        var output = [UInt8](repeating: 0, count: queries * database.blockSize)
+        var own = [UInt8](repeating: 0, count: queries * largest)
+        var scratch = [UInt8](repeating: 0, count: queries * largest)
+        while piece < pieces.count {
+            accumulate(coefficients, queries: queries, database: database, blocks: pieces[piece], into: &output, own: &own, scratch: &scratch)
+            piece = cursor.take()
+        }
+        return output
+    }
+
+    /// Adds the answers of `queries` queries over `blocks` into `output` (query-major, whole
+    /// width). `own` receives this range's coefficients when `blocks` is not the whole database;
+    /// `scratch` holds at least `blocks.count · queries` bytes.
+    private func accumulate(
+        _ coefficients: [UInt8], queries: Int, database: PIRDatabase, blocks: Range<Int>,
+        into output: inout [UInt8], own: inout [UInt8], scratch: inout [UInt8]
+    ) {
         let total = database.numberOfBlocks, blockSize = database.blockSize
-        var output = [UInt8](repeating: 0, count: queries * blockSize)
-        guard queries > 0, blockSize > 0, !blocks.isEmpty else { return output }
-        // This part's coefficients, query-major over its blocks (the whole database's as they are).
-        var own = coefficients
-        if blocks.count != total {
-            own = [UInt8](repeating: 0, count: queries * blocks.count)
+        precondition(scratch.count >= blocks.count * queries)
+        let whole = blocks.count == total
+        if !whole {
+            // This range's coefficients, query-major over its blocks.
+            if own.count < queries * blocks.count { own = [UInt8](repeating: 0, count: queries * blocks.count) }
             for query in 0..<queries {
                 own.replaceSubrange((query * blocks.count)..<((query + 1) * blocks.count),
                                     with: coefficients[(query * total + blocks.lowerBound)..<(query * total + blocks.upperBound)])
             }
         }
-        var scratch = [UInt8](repeating: 0, count: blocks.count * queries)
         database.bytes.withUnsafeBytes { raw in
-            own.withUnsafeBufferPointer { own in
+            (whole ? coefficients : own).withUnsafeBufferPointer { own in
                 output.withUnsafeMutableBufferPointer { output in
                     scratch.withUnsafeMutableBufferPointer { scratch in
                         let status = cgf256_answer(
@@ -137,7 +208,6 @@ public struct PIREngine: Sendable {
                 }
             }
         }
-        return output
     }
 
     /// Adds (XORs) `part` into `sum`, eight bytes at a time.
@@ -162,4 +232,12 @@ public struct PIREngine: Sendable {
             (numberOfBlocks * part / count)..<(numberOfBlocks * (part + 1) / count)
         }.filter { !$0.isEmpty }
     }
+}
+
+/// The next piece of a multi-part pass to take: the parts of one pass share it.
+private final class PieceCursor: Sendable {
+    private let next = Atomic<Int>(0)
+
+    /// The index of a piece no other part has taken (past the last piece once all are taken).
+    func take() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
