@@ -27,7 +27,6 @@ let package = Package(
         .library(name: "PsEPRClient", targets: ["PsEPRClient"]),
         .library(name: "PsEPRLoadGenerator", targets: ["PsEPRLoadGenerator"]),
         .executable(name: "dp5", targets: ["dp5"]),
-        .executable(name: "dp5-bench", targets: ["DP5Benchmarks"]),
         .executable(name: "psepr", targets: ["psepr"]),
     ],
     dependencies: [
@@ -223,22 +222,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: upcomingFeatures
-        ),
-        // Release-mode benchmarks; never part of the test command.
-        .executableTarget(
-            name: "DP5Benchmarks",
-            dependencies: [
-                "DP5Core",
-                "DP5Server",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: upcomingFeatures
         ),
