@@ -347,10 +347,11 @@ public final class EventRouter: Sendable {
         // A sample of events is timed from here to the last subscriber's queue.
         let sampleStart = timed ? ContinuousClock.now : nil
         defer { if let sampleStart { metrics.recordRouting(ContinuousClock.now - sampleStart) } }
-        // One buffer per event, shared by every subscriber's queue; built at the first queue.
-        var stanza: ByteBuffer?
+        // The outbound stanza, written once per event (at the first queue) into the reader's
+        // scratch buffer and copied from there into every subscriber's queue.
+        var stanzaWritten = false
         // The same message inside its relay stamp, for peer links in a relaying mesh.
-        var relayedStanza: ByteBuffer?
+        var relayedWritten = false
         var dropped = 0
         var relayedDropped = 0
         if stamp != nil {
@@ -368,25 +369,22 @@ public final class EventRouter: Sendable {
                     inbox.continuation.yield(event)
                 }
             case .connection(let queue):
-                if stanza == nil {
-                    var buffer = ByteBufferAllocator().buffer(capacity: (eventElement?.readableBytes ?? event.payload.count + 256) + 48)
+                if !stanzaWritten {
+                    routing.stanza.clear()
                     if let eventElement {
-                        StanzaEncoder.writeMessage(forwarding: eventElement, number: number, into: &buffer)
+                        StanzaEncoder.writeMessage(forwarding: eventElement, number: number, into: &routing.stanza)
                     } else {
-                        StanzaEncoder.writeMessage(event, id: "m\(number)", into: &buffer)
+                        StanzaEncoder.writeMessage(event, id: "m\(number)", into: &routing.stanza)
                     }
-                    stanza = buffer
+                    stanzaWritten = true
                 }
-                var outbound = stanza!
-                if let stamp, queue.role == .peer {
-                    if relayedStanza == nil {
-                        var buffer = ByteBufferAllocator().buffer(capacity: outbound.readableBytes + 80)
-                        PeerWire.writeRelayed(outbound, stamp: stamp, into: &buffer)
-                        relayedStanza = buffer
-                    }
-                    outbound = relayedStanza!
+                let relaying = stamp != nil && queue.role == .peer
+                if let stamp, relaying, !relayedWritten {
+                    routing.relayedStanza.clear()
+                    PeerWire.writeRelayed(routing.stanza, stamp: stamp, into: &routing.relayedStanza)
+                    relayedWritten = true
                 }
-                let outcome = queue.enqueueDeferringDrain(outbound)
+                let outcome = queue.enqueueDeferringDrain(relaying ? routing.relayedStanza : routing.stanza)
                 if outcome.needsDrain { routing.drains.append(queue) }
                 if outcome.congested { routing.noteCongested(queue) }
                 if outcome.dropped {

@@ -109,23 +109,28 @@ final class ReadGate: ChannelOutboundHandler, Sendable {
 
 /// One connection's outbound stanzas, bounded in bytes, never blocking the router.
 ///
-/// The router enqueues from whichever thread routed the event and moves on. The first stanza
-/// after a drain schedules one drain on the connection's event loop, so stanzas arriving
-/// meanwhile go out in the same batch with a single flush. A drain hands stanzas to the socket
-/// only while it is writable; when the peer stops reading they stay here. The bytes count as
-/// pending until the socket has taken them, and ``FlowControl`` decides what happens as they grow.
+/// The router enqueues from whichever thread routed the event and moves on. Stanzas are copied
+/// into one buffer as they are queued (a few hundred bytes each: cheaper than keeping a buffer
+/// per stanza and joining them at write time), so a drain hands the socket one buffer however
+/// many stanzas it holds. The first stanza after a drain schedules one drain on the
+/// connection's event loop, so stanzas arriving meanwhile go out in the same batch with a
+/// single flush. A drain hands bytes to the socket only while it is writable; when the peer
+/// stops reading they stay here. The bytes count as pending until the socket has taken them,
+/// and ``FlowControl`` decides what happens as they grow.
 ///
 /// A peer link's queue numbers what it sends: each stanza goes out inside
-/// `<peerMessage seq='N'>…</peerMessage>`, N counting from 1, added as the batch is written so
+/// `<peerMessage seq='N'>…</peerMessage>`, N counting from 1, numbered as it is queued, so
 /// the numbers follow the order on the wire.
 final class OutboundQueue: Sendable, Hashable {
     static func == (lhs: OutboundQueue, rhs: OutboundQueue) -> Bool { lhs === rhs }
     func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 
     private struct State {
-        var pending = CircularBuffer<ByteBuffer>(initialCapacity: 16)
-        /// Bytes in ``pending``.
-        var queuedBytes = 0
+        /// The bytes of the stanzas queued and not yet handed to the socket (nil: none since the
+        /// last drain took them).
+        var pending: ByteBuffer?
+        /// Stanzas in ``pending``.
+        var queuedCount = 0
         /// Bytes queued or written and not yet taken by the socket.
         var pendingBytes = 0
         var drainScheduled = false
@@ -176,7 +181,7 @@ final class OutboundQueue: Sendable, Hashable {
 
     /// Counters for status reports.
     var counters: (delivered: Int, dropped: Int, queued: Int, pendingBytes: Int) {
-        state.withLock { ($0.delivered, $0.dropped, $0.pending.count, $0.pendingBytes) }
+        state.withLock { ($0.delivered, $0.dropped, $0.queuedCount, $0.pendingBytes) }
     }
 
     /// What an enqueue did.
@@ -210,10 +215,17 @@ final class OutboundQueue: Sendable, Hashable {
                 state.dropped += 1
                 return Enqueued(dropped: true)
             }
-            state.pendingBytes += size
-            state.queuedBytes += size
+            if state.pending == nil { state.pending = channel.allocator.buffer(capacity: max(Self.initialPendingCapacity, size + Self.peerFraming)) }
+            let before = state.pending!.writerIndex
+            if role == .peer {
+                PeerWire.writeNumbered(stanza, sequence: state.nextSequence, into: &state.pending!)
+                state.nextSequence += 1
+            } else {
+                state.pending!.writeImmutableBuffer(stanza)
+            }
+            state.pendingBytes += state.pending!.writerIndex - before
+            state.queuedCount += 1
             state.delivered += 1
-            state.pending.append(stanza)
             var outcome = Enqueued(congested: state.pendingBytes > highWater && !state.stallExpired)
             if !state.drainScheduled {
                 state.drainScheduled = true
@@ -222,6 +234,11 @@ final class OutboundQueue: Sendable, Hashable {
             return outcome
         }
     }
+
+    /// The first allocation of a queue's buffer after a drain; it grows as stanzas come.
+    static let initialPendingCapacity = 16 << 10
+    /// Room for a peer link's `<peerMessage seq='N'>…</peerMessage>` around a stanza.
+    static let peerFraming = 48
 
     /// Holds `gate` shut until this queue drains below its low-water mark (or its stall time
     /// runs out); nothing if it has drained meanwhile or holds the gate already.
@@ -253,20 +270,17 @@ final class OutboundQueue: Sendable, Hashable {
             state.withLock { $0.drainScheduled = false }
             return
         }
-        let (batch, firstSequence, bytes) = takePending(closing: false)
-        guard var combined = combine(batch, firstSequence: firstSequence) else { return }
+        guard var combined = takePending(closing: false) else { return }
         bytesSent.add(combined.readableBytes, ordering: .relaxed)
         // Written in pieces, each with its own completion: a reader that takes a large batch
         // slowly shows progress piece by piece (and frees its budget as it goes) instead of
         // only once the whole batch is out, which could outlast the write deadline.
-        var uncredited = bytes
         while combined.readableBytes > Self.writeChunkBytes {
             let piece = combined.readSlice(length: Self.writeChunkBytes)!
-            let credit = min(piece.readableBytes, uncredited)
-            uncredited -= credit
+            let credit = piece.readableBytes
             channel.write(piece).whenComplete { _ in self.written(credit) }
         }
-        let lastCredit = uncredited
+        let lastCredit = combined.readableBytes
         channel.writeAndFlush(combined).whenComplete { _ in self.written(lastCredit) }
     }
 
@@ -290,9 +304,8 @@ final class OutboundQueue: Sendable, Hashable {
     /// Writes everything waiting (writable or not: these are the last few stanzas), then closes
     /// the connection once they are out. Runs on the event loop.
     func flushThenClose() {
-        let (batch, firstSequence, _) = takePending(closing: true)
         let channel = self.channel
-        guard let combined = combine(batch, firstSequence: firstSequence) else {
+        guard let combined = takePending(closing: true) else {
             channel.close(promise: nil)
             return
         }
@@ -300,37 +313,17 @@ final class OutboundQueue: Sendable, Hashable {
         channel.writeAndFlush(combined).whenComplete { _ in channel.close(promise: nil) }
     }
 
-    /// Empties the queue; a peer link's stanzas take the next sequence numbers.
-    private func takePending(closing: Bool) -> (CircularBuffer<ByteBuffer>, UInt64, Int) {
+    /// Empties the queue: what it held, as one buffer, nil if nothing.
+    private func takePending(closing: Bool) -> ByteBuffer? {
         state.withLock { state in
             state.drainScheduled = false
             if closing { state.closed = true }
-            let first = state.nextSequence
-            if role == .peer { state.nextSequence += UInt64(state.pending.count) }
-            let bytes = state.queuedBytes
-            state.queuedBytes = 0
-            defer { state.pending.removeAll(keepingCapacity: !closing) }
-            return (state.pending, first, bytes)
-        }
-    }
-
-    /// The batch as one buffer (a lone client stanza as it is): copying a few hundred bytes a
-    /// stanza costs less than sending each through the pipeline on its own.
-    private func combine(_ batch: CircularBuffer<ByteBuffer>, firstSequence: UInt64) -> ByteBuffer? {
-        guard let first = batch.first else { return nil }
-        if role == .client && batch.count == 1 { return first }
-        let framing = role == .peer ? 40 : 0
-        var combined = channel.allocator.buffer(capacity: batch.reduce(0) { $0 + $1.readableBytes + framing })
-        var sequence = firstSequence
-        for stanza in batch {
-            if role == .peer {
-                PeerWire.writeNumbered(stanza, sequence: sequence, into: &combined)
-                sequence += 1
-            } else {
-                combined.writeImmutableBuffer(stanza)
+            defer {
+                state.pending = nil
+                state.queuedCount = 0
             }
+            return state.pending.flatMap { $0.readableBytes > 0 ? $0 : nil }
         }
-        return combined
     }
 
     /// What a progress check found.
@@ -363,10 +356,12 @@ final class OutboundQueue: Sendable, Hashable {
                 let pendingBytes = state.pendingBytes
                 state.closed = true
                 state.slowConsumer = true
-                // What was never handed to the socket is lost with the connection.
-                state.dropped += state.pending.count
-                state.pending.removeAll()
-                state.queuedBytes = 0
+                // What was never handed to the socket is lost with the connection; a peer link's
+                // farewell takes the number after the last stanza it was sent.
+                state.dropped += state.queuedCount
+                if role == .peer { state.nextSequence -= UInt64(state.queuedCount) }
+                state.pending = nil
+                state.queuedCount = 0
                 defer { state.holding.removeAll() }
                 return (.slowConsumer(pendingBytes: pendingBytes), state.holding)
             }
@@ -413,8 +408,8 @@ final class OutboundQueue: Sendable, Hashable {
     func close() {
         let released = state.withLock { state -> [ReadGate] in
             state.closed = true
-            state.pending.removeAll()
-            state.queuedBytes = 0
+            state.pending = nil
+            state.queuedCount = 0
             defer { state.holding.removeAll() }
             return state.holding
         }
@@ -437,6 +432,11 @@ struct RoutingScratch {
     var drains: [OutboundQueue] = []
     /// Subscribers' queues that passed their high-water mark during this read.
     var congested: [OutboundQueue] = []
+    /// The stanza being delivered, written once per event and copied into each queue; reused,
+    /// so routing an event allocates nothing once it has grown to the largest stanza.
+    var stanza = ByteBufferAllocator().buffer(capacity: 1024)
+    /// The same stanza inside a relay stamp, for peer links in a relaying mesh.
+    var relayedStanza = ByteBufferAllocator().buffer(capacity: 0)
 
     /// Notes a queue past its high-water mark (once per read).
     mutating func noteCongested(_ queue: OutboundQueue) {
