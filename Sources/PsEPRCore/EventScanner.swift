@@ -117,7 +117,8 @@ public enum EventScanner {
         // The framer counts the stream root; the scanner counts from the message.
         scanner.maximumDepth = min(maximumDepth, limits.maximumDepth - 1)
         scanner.maximumAttributes = min(XMLSyntax.maximumAttributes, limits.maximumAttributes)
-        if let known = memo, known.limits == limits, let found = known.match(bytes, scanner: &scanner, copyPayload: copyPayload) {
+        // Read in place: copying the memo would cost more than the match saves.
+        if memo?.limits == limits, let found = memo?.match(bytes, scanner: &scanner, copyPayload: copyPayload) {
             return found
         }
         scanner.position = 0

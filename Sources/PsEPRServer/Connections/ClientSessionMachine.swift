@@ -388,28 +388,26 @@ struct ClientSessionMachine {
     mutating func takeLeadingEvent(from input: inout ByteBuffer, limits: XMLStreamFramer.Limits) -> (action: Action?, stanza: ByteBuffer)? {
         guard isAuthenticated else { return nil }
         let recent = recentChannel
-        var memo = leadingMemo
-        leadingMemo = nil  // so the memo is not shared (and copied) while the scan may replace it
-        defer { leadingMemo = memo }
-        guard let (scanned, length) = input.withUnsafeReadableBytes({ EventScanner.scanLeadingMessage($0, limits: limits, recentChannel: recent, copyPayload: false, memo: &memo) }),
+        guard let (scanned, length) = input.withUnsafeReadableBytes({ EventScanner.scanLeadingMessage($0, limits: limits, recentChannel: recent, copyPayload: false, memo: &leadingMemo) }),
             let stanza = input.readSlice(length: length)
         else { return nil }
         return (receiveScanned(scanned, in: stanza), stanza)
     }
 
     /// The action for an event the scanner read from `stanza`.
-    private mutating func receiveScanned(_ scanned: EventScanner.Scanned, in stanza: ByteBuffer) -> Action? {
+    private mutating func receiveScanned(_ scanned: consuming EventScanner.Scanned, in stanza: ByteBuffer) -> Action? {
         guard case .authenticated(let service, _) = phase else { return nil }
-        recentChannel = scanned.event.channel
-        var event = scanned.event
+        let (element, payloadRange) = (scanned.selfContainedElement, scanned.payloadRange)
+        // Moved, not copied: the event is handed on whole.
+        var event = (consume scanned).event
+        recentChannel = event.channel
         // A forwarded element carries the payload; only an event written anew, or a lease
         // operation, needs it copied out.
-        if scanned.selfContainedElement == nil || !canForward(event, service: service) || event.payloadNamespace == LeaseOperation.namespace,
-            let range = scanned.payloadRange
-        {
+        if element == nil || !canForward(event, service: service) || event.payloadNamespace == LeaseOperation.namespace, let range = payloadRange {
             event.payload = stanza.getBytes(at: stanza.readerIndex + range.lowerBound, length: range.count) ?? []
         }
-        return receiveEvent(event, id: event.id, element: scanned.selfContainedElement)
+        let id = event.id
+        return receiveEvent(event, id: id, element: element)
     }
 
     /// Whether the sender's `<event>` element can go on as it came: nothing in it is rewritten
@@ -419,9 +417,8 @@ struct ClientSessionMachine {
     }
 
     /// An event from the logged-in client: routed, or a lease operation carried out.
-    private func receiveEvent(_ event: Event, id: String?, element: Range<Int>? = nil) -> Action? {
+    private func receiveEvent(_ event: consuming Event, id: String?, element: Range<Int>? = nil) -> Action? {
         guard case .authenticated(let service, let instance) = phase else { return nil }
-        var event = event
         let forwardable = canForward(event, service: service)
         // With accounts configured the sender is who logged in; open servers pass it through.
         if accounts != nil || event.fromService == nil { event.fromService = service }

@@ -317,10 +317,18 @@ public final class EventRouter: Sendable {
         let (number, timed, stamp) = state.withLock { state -> (UInt64, Bool, RelayStamp?) in
             state.statistics.eventsRouted += 1
             state.statistics.eventsBySource[source] += 1
-            state.table.collectSubscribers(
-                for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant,
-                into: &routing.matched
-            )
+            // A publisher usually sends to the same channel event after event: its last lookup
+            // stands while the table is unchanged and no lease it matched has expired.
+            if let cached = routing.lastRoute, cached.answers(event, generation: state.table.generation, now: instant) {
+                routing.matched.append(contentsOf: cached.subscribers)
+            } else {
+                var earliestExpiry: ContinuousClock.Instant?
+                state.table.collectSubscribers(
+                    for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant,
+                    into: &routing.matched, earliestExpiry: &earliestExpiry
+                )
+                routing.lastRoute = RoutingScratch.Lookup(event: event, generation: state.table.generation, validUntil: earliestExpiry, subscribers: routing.matched)
+            }
             var stamp: RelayStamp?
             if case .peer = origin {
                 if let relayed, state.relayIdentity != nil {

@@ -215,15 +215,23 @@ final class OutboundQueue: Sendable, Hashable {
                 state.dropped += 1
                 return Enqueued(dropped: true)
             }
-            if state.pending == nil { state.pending = channel.allocator.buffer(capacity: max(Self.initialPendingCapacity, size + Self.peerFraming)) }
-            let before = state.pending!.writerIndex
+            let written: Int
             if role == .peer {
-                PeerWire.writeNumbered(stanza, sequence: state.nextSequence, into: &state.pending!)
+                var pending = state.pending ?? channel.allocator.buffer(capacity: max(Self.initialPendingCapacity, size + Self.peerFraming))
+                state.pending = nil  // so the buffer is not shared while it is written
+                let before = pending.writerIndex
+                PeerWire.writeNumbered(stanza, sequence: state.nextSequence, into: &pending)
                 state.nextSequence += 1
+                written = pending.writerIndex - before
+                state.pending = pending
+            } else if state.pending != nil {
+                written = state.pending!.writeImmutableBuffer(stanza)
             } else {
-                state.pending!.writeImmutableBuffer(stanza)
+                var pending = channel.allocator.buffer(capacity: max(Self.initialPendingCapacity, size))
+                written = pending.writeImmutableBuffer(stanza)
+                state.pending = pending
             }
-            state.pendingBytes += state.pending!.writerIndex - before
+            state.pendingBytes += written
             state.queuedCount += 1
             state.delivered += 1
             var outcome = Enqueued(congested: state.pendingBytes > highWater && !state.stallExpired)
@@ -437,6 +445,34 @@ struct RoutingScratch {
     var stanza = ByteBufferAllocator().buffer(capacity: 1024)
     /// The same stanza inside a relay stamp, for peer links in a relaying mesh.
     var relayedStanza = ByteBufferAllocator().buffer(capacity: 0)
+    /// The reader's last route-table lookup.
+    var lastRoute: Lookup?
+
+    /// One route-table lookup and what it found.
+    struct Lookup {
+        let channel: ChannelName
+        let namespace: String?
+        let toService: String?
+        let toInstance: String?
+        /// The table's generation at the lookup.
+        let generation: UInt64
+        /// The first expiry among the leases matched (nil: none matched).
+        let validUntil: ContinuousClock.Instant?
+        let subscribers: [Destination]
+
+        init(event: Event, generation: UInt64, validUntil: ContinuousClock.Instant?, subscribers: [Destination]) {
+            (channel, namespace, toService, toInstance) = (event.channel, event.payloadNamespace, event.toService, event.toInstance)
+            self.generation = generation
+            self.validUntil = validUntil
+            self.subscribers = subscribers
+        }
+
+        /// Whether a lookup for `event` now would find the same subscribers.
+        func answers(_ event: Event, generation: UInt64, now: ContinuousClock.Instant) -> Bool {
+            generation == self.generation && validUntil.map { now < $0 } ?? true && event.channel == channel
+                && event.payloadNamespace == namespace && event.toService == toService && event.toInstance == toInstance
+        }
+    }
 
     /// Notes a queue past its high-water mark (once per read).
     mutating func noteCongested(_ queue: OutboundQueue) {
