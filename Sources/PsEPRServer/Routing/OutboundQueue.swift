@@ -131,6 +131,9 @@ final class OutboundQueue: Sendable, Hashable {
         var pending: ByteBuffer?
         /// Stanzas in ``pending``.
         var queuedCount = 0
+        /// The size of the last batch a drain took: the next buffer starts that large, so it
+        /// rarely has to grow (each growth copies what it holds).
+        var lastBatchBytes = 0
         /// Bytes queued or written and not yet taken by the socket.
         var pendingBytes = 0
         var drainScheduled = false
@@ -217,7 +220,7 @@ final class OutboundQueue: Sendable, Hashable {
             }
             let written: Int
             if role == .peer {
-                var pending = state.pending ?? channel.allocator.buffer(capacity: max(Self.initialPendingCapacity, size + Self.peerFraming))
+                var pending = state.pending ?? newPending(size + Self.peerFraming, lastBatch: state.lastBatchBytes)
                 state.pending = nil  // so the buffer is not shared while it is written
                 let before = pending.writerIndex
                 PeerWire.writeNumbered(stanza, sequence: state.nextSequence, into: &pending)
@@ -227,7 +230,7 @@ final class OutboundQueue: Sendable, Hashable {
             } else if state.pending != nil {
                 written = state.pending!.writeImmutableBuffer(stanza)
             } else {
-                var pending = channel.allocator.buffer(capacity: max(Self.initialPendingCapacity, size))
+                var pending = newPending(size, lastBatch: state.lastBatchBytes)
                 written = pending.writeImmutableBuffer(stanza)
                 state.pending = pending
             }
@@ -243,8 +246,13 @@ final class OutboundQueue: Sendable, Hashable {
         }
     }
 
-    /// The first allocation of a queue's buffer after a drain; it grows as stanzas come.
+    /// The smallest allocation of a queue's buffer after a drain; it grows as stanzas come.
     static let initialPendingCapacity = 16 << 10
+
+    /// A buffer for the stanzas queued after a drain, with room for a batch like the last.
+    private func newPending(_ size: Int, lastBatch: Int) -> ByteBuffer {
+        channel.allocator.buffer(capacity: max(Self.initialPendingCapacity, size, min(lastBatch + lastBatch / 4, flow.pendingBudgetBytes)))
+    }
     /// Room for a peer link's `<peerMessage seq='N'>…</peerMessage>` around a stanza.
     static let peerFraming = 48
 
@@ -327,6 +335,7 @@ final class OutboundQueue: Sendable, Hashable {
             state.drainScheduled = false
             if closing { state.closed = true }
             defer {
+                state.lastBatchBytes = state.pending?.readableBytes ?? 0
                 state.pending = nil
                 state.queuedCount = 0
             }
