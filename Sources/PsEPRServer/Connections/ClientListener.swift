@@ -258,6 +258,8 @@ final class ClientConnectionHandler: QueueDrainingHandler {
     /// Carries out one action; false once the connection is closing.
     @discardableResult
     private func perform(_ action: ClientSessionMachine.Action, frame: StreamFrame, session: SessionID, queue: OutboundQueue) -> Bool {
+        // What the reader gathered for subscribers goes before anything this action sends.
+        routing.flushBatches()
         switch action {
         case .send(let bytes):
             queue.enqueue(ByteBuffer(bytes: bytes))
@@ -333,7 +335,9 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             context.close(promise: nil)
             return
         }
-        // Broken XML, a DOCTYPE, an oversized stanza: this connection ends, no other.
+        // Broken XML, a DOCTYPE, an oversized stanza: this connection ends, no other; what it
+        // published before goes out first.
+        routing.flushBatches()
         logger.log(.io, .info, "Connection sent bad XML", metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")", "error": "\(error)"])
         queue.enqueue(ByteBuffer(bytes: StanzaEncoder.messageError(id: nil, condition: "not-well-formed", text: error.reason)))
         queue.enqueue(ByteBuffer(bytes: StanzaEncoder.streamEnd))

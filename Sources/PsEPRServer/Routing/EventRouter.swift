@@ -328,6 +328,7 @@ public final class EventRouter: Sendable {
                     into: &routing.matched, earliestExpiry: &earliestExpiry
                 )
                 routing.lastRoute = RoutingScratch.Lookup(event: event, generation: state.table.generation, validUntil: earliestExpiry, subscribers: routing.matched)
+                routing.lookups &+= 1
             }
             var stamp: RelayStamp?
             if case .peer = origin {
@@ -351,6 +352,15 @@ public final class EventRouter: Sendable {
             defer { state.nextMessage += 1 }
             return (state.nextMessage, state.nextMessage % ServerMetrics.routingSamplePeriod == 0, stamp)
         }
+        // Client deliveries of a local, unstamped event go into the reader's batches, which hold
+        // one lookup's subscribers at a time; anything else goes straight to the queues, after
+        // what was gathered so far.
+        let batching = stamp == nil && origin == .local
+        if !batching || routing.batchedLookup != routing.lookups {
+            routing.flushBatches()
+            routing.batches.removeAll(keepingCapacity: true)
+            routing.batchedLookup = routing.lookups
+        }
         guard !routing.matched.isEmpty else { return }
         // A sample of events is timed from here to the last subscriber's queue.
         let sampleStart = timed ? ContinuousClock.now : nil
@@ -368,6 +378,7 @@ public final class EventRouter: Sendable {
             let relayed = routing.matched.reduce(0) { if case .connection(let queue) = $1, queue.role == .peer { $0 + 1 } else { $0 } }
             relayedSentCount.add(relayed, ordering: .sequentiallyConsistent)
         }
+        var slot = 0
         for destination in routing.matched {
             switch destination {
             case .service(let inbox):
@@ -385,6 +396,19 @@ public final class EventRouter: Sendable {
                         StanzaEncoder.writeMessage(event, id: "m\(number)", into: &routing.stanza)
                     }
                     stanzaWritten = true
+                }
+                if batching && queue.role == .client {
+                    if slot < routing.batches.count && routing.batches[slot].queue !== queue {
+                        // Not the subscribers the batches were gathered for (never expected):
+                        // hand them over and gather afresh.
+                        routing.flushBatches()
+                        routing.batches.removeAll(keepingCapacity: true)
+                        slot = 0
+                    }
+                    if slot == routing.batches.count { routing.batches.append(RoutingScratch.Batch(queue: queue)) }
+                    routing.batches[slot].add(routing.stanza)
+                    slot += 1
+                    continue
                 }
                 let relaying = stamp != nil && queue.role == .peer
                 if let stamp, relaying, !relayedWritten {
@@ -510,6 +534,10 @@ public final class EventRouter: Sendable {
         statistics.stalls = flowCounters.publisherStalls.load(ordering: .relaxed)
         statistics.stallTimeouts = flowCounters.stallTimeouts.load(ordering: .relaxed)
         statistics.slowConsumerDisconnects = flowCounters.slowConsumerDisconnects.load(ordering: .relaxed)
+        // Deliveries were counted when routed; those a batch found no room for are taken back.
+        let batchedDrops = flowCounters.batchedDrops.load(ordering: .relaxed)
+        statistics.deliveries -= batchedDrops
+        statistics.dropped += batchedDrops
         return (leases, connections, statistics)
     }
 

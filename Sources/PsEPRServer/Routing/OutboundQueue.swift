@@ -54,6 +54,8 @@ final class FlowCounters: Sendable {
     let stallTimeouts = Atomic<Int>(0)
     /// Connections closed for taking nothing for their write deadline.
     let slowConsumerDisconnects = Atomic<Int>(0)
+    /// Deliveries a reader's batch (``RoutingScratch/flushBatches()``) found no room for.
+    let batchedDrops = Atomic<Int>(0)
 }
 
 /// A publishing connection's reads, paused while any subscriber it feeds is over its high-water
@@ -256,6 +258,54 @@ final class OutboundQueue: Sendable, Hashable {
     /// Room for a peer link's `<peerMessage seq='N'>…</peerMessage>` around a stanza.
     static let peerFraming = 48
 
+    /// Queues a client connection's batch, `batch` holding stanzas of `sizes` bytes one after
+    /// another, with the same verdict for each as ``enqueueDeferringDrain(_:)`` one by one; the
+    /// drops are counted here and in the router's ``FlowCounters/batchedDrops``.
+    func enqueueDeferringDrain(batch: ByteBuffer, sizes: [Int]) -> Enqueued {
+        let total = batch.readableBytes
+        let budget = flow.pendingBudgetBytes, highWater = flow.highWaterBytes
+        var dropped = 0
+        let outcome = state.withLock { state -> Enqueued in
+            guard !state.closed, !sizes.isEmpty else { return Enqueued() }
+            if state.pendingBytes + total <= budget || (state.pendingBytes == 0 && sizes.count == 1) {
+                // Everything fits (the usual case): the batch's buffer becomes the queue's, or
+                // is copied once onto what is waiting.
+                if state.pending == nil || state.pending!.readableBytes == 0 {
+                    state.pending = batch
+                } else {
+                    state.pending!.writeImmutableBuffer(batch)
+                }
+                state.pendingBytes += total
+                state.queuedCount += sizes.count
+                state.delivered += sizes.count
+            } else {
+                var offset = batch.readerIndex
+                for size in sizes {
+                    defer { offset += size }
+                    guard state.pendingBytes == 0 || state.pendingBytes + size <= budget else {
+                        dropped += 1
+                        continue
+                    }
+                    let stanza = batch.getSlice(at: offset, length: size)!
+                    if state.pending == nil { state.pending = newPending(size, lastBatch: state.lastBatchBytes) }
+                    state.pending!.writeImmutableBuffer(stanza)
+                    state.pendingBytes += size
+                    state.queuedCount += 1
+                    state.delivered += 1
+                }
+                state.dropped += dropped
+            }
+            var outcome = Enqueued(congested: state.pendingBytes > highWater && !state.stallExpired)
+            if !state.drainScheduled && state.pendingBytes > 0 {
+                state.drainScheduled = true
+                outcome.needsDrain = true
+            }
+            return outcome
+        }
+        if dropped > 0 { flowCounters.batchedDrops.add(dropped, ordering: .relaxed) }
+        return outcome
+    }
+
     /// Holds `gate` shut until this queue drains below its low-water mark (or its stall time
     /// runs out); nothing if it has drained meanwhile or holds the gate already.
     func holdBack(_ gate: ReadGate) {
@@ -454,8 +504,45 @@ struct RoutingScratch {
     var stanza = ByteBufferAllocator().buffer(capacity: 1024)
     /// The same stanza inside a relay stamp, for peer links in a relaying mesh.
     var relayedStanza = ByteBufferAllocator().buffer(capacity: 0)
-    /// The reader's last route-table lookup.
+    /// The reader's last route-table lookup, and how many it has made (which one the batches
+    /// were gathered for).
     var lastRoute: Lookup?
+    var lookups: UInt64 = 0
+    var batchedLookup: UInt64 = 0
+    /// Deliveries to client connections gathered while the reader routes events to the same
+    /// subscribers, one per subscriber in the order the lookup lists them; each goes to its queue
+    /// in one piece (one lock, one copy at most) when the read ends, before anything else the
+    /// reader sends, or when the subscribers change.
+    var batches: [Batch] = []
+
+    struct Batch {
+        let queue: OutboundQueue
+        var bytes = ByteBuffer()
+        var sizes: [Int] = []
+        /// The size of the last batch handed over: the next starts with room for as much.
+        var lastBytes = 0
+
+        init(queue: OutboundQueue) { self.queue = queue }
+
+        mutating func add(_ stanza: ByteBuffer) {
+            if bytes.capacity == 0 { bytes = ByteBufferAllocator().buffer(capacity: max(OutboundQueue.initialPendingCapacity, lastBytes + lastBytes / 4)) }
+            sizes.append(bytes.writeImmutableBuffer(stanza))
+        }
+    }
+
+    /// Hands every gathered batch to its queue, noting drains and congestion as routing does.
+    mutating func flushBatches() {
+        for index in batches.indices where !batches[index].sizes.isEmpty {
+            let queue = batches[index].queue
+            let outcome = queue.enqueueDeferringDrain(batch: batches[index].bytes, sizes: batches[index].sizes)
+            // The queue may now own the buffer: the next batch starts a new one.
+            batches[index].lastBytes = batches[index].bytes.readableBytes
+            batches[index].bytes = ByteBuffer()
+            batches[index].sizes.removeAll(keepingCapacity: true)
+            if outcome.needsDrain { drains.append(queue) }
+            if outcome.congested { noteCongested(queue) }
+        }
+    }
 
     /// One route-table lookup and what it found.
     struct Lookup {
@@ -491,6 +578,7 @@ struct RoutingScratch {
     /// At the end of a read: one drain per touched queue, and the reader's `gate` held by
     /// every congested one (no gate: a reader that is never held back).
     mutating func finishRead(gate: ReadGate?) {
+        flushBatches()
         for queue in drains { queue.scheduleDrain() }
         drains.removeAll(keepingCapacity: true)
         if let gate { for queue in congested { queue.holdBack(gate) } }
