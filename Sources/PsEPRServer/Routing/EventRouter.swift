@@ -293,8 +293,9 @@ public final class EventRouter: Sendable {
     /// each queue past its high-water mark (``RoutingScratch/finishRead(gate:)``, once it has
     /// routed everything it read).
     ///
-    /// The match happens under the lock; the outbound stanza is built once, outside it, and
-    /// shared by every subscriber.
+    /// The match happens under the lock; the outbound stanza is built once, outside it, in the
+    /// reader's scratch buffer, and copied to every subscriber (a client's into the reader's
+    /// batch for it, handed over by ``RoutingScratch/flushBatches()``).
     ///
     /// - Parameters:
     ///   - eventElement: the event's `<event>` element as received, when it can be forwarded as
@@ -319,8 +320,9 @@ public final class EventRouter: Sendable {
             state.statistics.eventsBySource[source] += 1
             // A publisher usually sends to the same channel event after event: its last lookup
             // stands while the table is unchanged and no lease it matched has expired.
-            if let cached = routing.lastRoute, cached.answers(event, generation: state.table.generation, now: instant) {
-                routing.matched.append(contentsOf: cached.subscribers)
+            // (Read in place: a copy of the lookup would cost a retain per field.)
+            if routing.lastRoute?.answers(event, generation: state.table.generation, now: instant) == true {
+                routing.matched.append(contentsOf: routing.lastRoute!.subscribers)
             } else {
                 var earliestExpiry: ContinuousClock.Instant?
                 state.table.collectSubscribers(
