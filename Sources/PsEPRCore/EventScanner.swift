@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Reads the routing envelope of a `<message>` stanza straight from its bytes, without building
 /// a DOM: the channel, the to and from service and instance, the payload's namespace, and the
 /// payload's byte range (forwarded as it came).
@@ -82,6 +90,108 @@ public enum EventScanner {
             return .refused(error as? PsEPRError ?? PsEPRError(.malformedXML, "the stanza could not be read"), id: id)
         }
     }
+
+    /// Reads a `<message>` event at the very start of `bytes` (a connection's unframed input,
+    /// from a `<`), finding its end as it goes: framing and scanning in one pass over the bytes.
+    ///
+    /// Returns the event and the stanza's length only when the whole message is there and
+    /// ``check(_:recentChannel:copyPayload:)`` would give `.scanned` for exactly those bytes, and
+    /// ``XMLStreamFramer`` with `limits` would frame exactly them (no tag with more attributes,
+    /// no nesting deeper, no stanza longer than it allows). Anything else (more bytes needed, an
+    /// unusual shape, a refusal, a limit reached) is nil, and the caller frames and scans the
+    /// usual way, which gives the verdict and the error.
+    ///
+    /// - Parameter memo: the sender's previous message, kept here between calls: a publisher
+    ///   usually sends the same envelope around a new payload. When the bytes before the
+    ///   payload's content and after its end tag are those of the memo's message, only the
+    ///   payload is scanned; every byte is still checked (the envelope's bytes were, identical,
+    ///   in the memo's message, and reading them gives the same result wherever the payload ends).
+    public static func scanLeadingMessage(
+        _ bytes: UnsafeRawBufferPointer, limits: XMLStreamFramer.Limits, recentChannel: ChannelName? = nil, copyPayload: Bool = true,
+        memo: inout LeadingMemo?
+    ) -> (scanned: Scanned, length: Int)? {
+        // The envelope alone nests four deep below the stream root.
+        guard limits.maximumDepth >= 5 else { return nil }
+        var scanner = Scanner(bytes: bytes)
+        scanner.leading = true
+        // The framer counts the stream root; the scanner counts from the message.
+        scanner.maximumDepth = min(maximumDepth, limits.maximumDepth - 1)
+        scanner.maximumAttributes = min(XMLSyntax.maximumAttributes, limits.maximumAttributes)
+        // Read in place: copying the memo would cost more than the match saves.
+        if memo?.limits == limits, let found = memo?.match(bytes, scanner: &scanner, copyPayload: copyPayload) {
+            return found
+        }
+        scanner.position = 0
+        guard let scanned = try? scanner.message(recentChannel: recentChannel, copyPayload: copyPayload),
+            scanner.position <= limits.maximumStanzaBytes
+        else { return nil }
+        if let content = scanner.payloadContent {
+            memo = LeadingMemo(bytes: bytes, scanned: scanned, content: content, end: scanner.position, limits: limits)
+        }
+        return (scanned, scanner.position)
+    }
+
+    /// ``scanLeadingMessage(_:limits:recentChannel:copyPayload:memo:)`` with no memo.
+    public static func scanLeadingMessage(
+        _ bytes: UnsafeRawBufferPointer, limits: XMLStreamFramer.Limits, recentChannel: ChannelName? = nil, copyPayload: Bool = true
+    ) -> (scanned: Scanned, length: Int)? {
+        var memo: LeadingMemo?
+        return scanLeadingMessage(bytes, limits: limits, recentChannel: recentChannel, copyPayload: copyPayload, memo: &memo)
+    }
+
+    /// A message read in full by ``scanLeadingMessage(_:limits:recentChannel:copyPayload:memo:)``:
+    /// its bytes up to its payload's content and after the payload's end tag, and what they said.
+    public struct LeadingMemo: Sendable {
+        /// The bytes through the payload's start tag.
+        let head: [UInt8]
+        /// The bytes after the payload's end tag, through the message's.
+        let tail: [UInt8]
+        /// The payload element's name (in `head`) and nesting depth, for scanning its content.
+        let payloadName: Range<Int>
+        let payloadDepth: Int
+        /// The event, without its payload bytes.
+        let event: Event
+        /// The `<event>` element's start, and its end counted from the payload's end, when it
+        /// can be forwarded as it is.
+        let eventElement: (start: Int, endAfterPayload: Int)?
+        /// Where the `<payload>` element starts.
+        let payloadStart: Int
+        let limits: XMLStreamFramer.Limits
+
+        fileprivate init(bytes: UnsafeRawBufferPointer, scanned: Scanned, content: Scanner.PayloadContent, end: Int, limits: XMLStreamFramer.Limits) {
+            head = Array(bytes[..<content.start])
+            tail = Array(bytes[content.end..<end])
+            payloadName = content.name
+            payloadDepth = content.depth
+            var event = scanned.event
+            event.payload = []
+            self.event = event
+            eventElement = scanned.selfContainedElement.map { ($0.lowerBound, $0.upperBound - content.end) }
+            payloadStart = scanned.payloadRange?.lowerBound ?? content.start
+            self.limits = limits
+        }
+
+        /// The message at the start of `bytes` when its envelope is this one's, its payload's
+        /// content checked by `scanner`.
+        fileprivate func match(_ bytes: UnsafeRawBufferPointer, scanner: inout Scanner, copyPayload: Bool) -> (scanned: Scanned, length: Int)? {
+            guard bytes.count > head.count + tail.count, Self.equal(bytes, at: 0, head) else { return nil }
+            scanner.position = head.count
+            guard let payloadEnd = try? scanner.skipContent(of: payloadName, depth: payloadDepth),
+                bytes.count - payloadEnd >= tail.count, Self.equal(bytes, at: payloadEnd, tail)
+            else { return nil }
+            let length = payloadEnd + tail.count
+            guard length <= limits.maximumStanzaBytes else { return nil }
+            var event = self.event
+            let payload = payloadStart..<payloadEnd
+            if copyPayload { event.payload = Array(bytes[payload]) }
+            let element = eventElement.map { $0.start..<(payloadEnd + $0.endAfterPayload) }
+            return (Scanned(event: event, selfContainedElement: element, payloadRange: payload), length)
+        }
+
+        private static func equal(_ bytes: UnsafeRawBufferPointer, at offset: Int, _ expected: [UInt8]) -> Bool {
+            expected.withUnsafeBytes { memcmp(bytes.baseAddress! + offset, $0.baseAddress!, expected.count) == 0 }
+        }
+    }
 }
 
 private struct Scanner {
@@ -89,6 +199,22 @@ private struct Scanner {
     var position = 0
     /// The raw `id` of the message, once its start tag is read.
     var messageID: Range<Int>?
+    /// The message starts the input and may be followed by anything (the next stanza): the scan
+    /// ends at its end tag, left in ``position``.
+    var leading = false
+    /// Deepest nesting accepted, counting the message.
+    var maximumDepth = EventScanner.maximumDepth
+    /// Most attributes on one tag (``XMLSyntax`` refuses more than its own bound in any case).
+    var maximumAttributes = XMLSyntax.maximumAttributes
+    /// Where the payload's content lay (after its start tag, through its end tag), once read.
+    var payloadContent: PayloadContent?
+
+    struct PayloadContent {
+        var start: Int
+        var end: Int
+        var name: Range<Int>
+        var depth: Int
+    }
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -134,7 +260,8 @@ private struct Scanner {
     }
 
     mutating func message(recentChannel: ChannelName?, copyPayload: Bool) throws -> EventScanner.Scanned? {
-        skipWhitespace()
+        // A leading message starts at its `<`, as the framer's stanza would.
+        if !leading { skipWhitespace() }
         guard position < bytes.count, bytes[position] == Self.lessThan, try XMLSyntax.markup(bytes, at: position) == .startTag else { return nil }
         let messageTag = try startTag()
         guard localIs(messageTag.name, "message") else { return nil }
@@ -222,8 +349,10 @@ private struct Scanner {
                 if tag.selfClosing {
                     fields.payload = tagStart..<position
                 } else {
+                    let contentStart = position
                     guard let end = try skipContent(of: name, depth: level + 2) else { return nil }
                     fields.payload = tagStart..<end
+                    payloadContent = PayloadContent(start: contentStart, end: end, name: name, depth: level + 2)
                 }
                 continue
             case .to where isName(local, "channel"):
@@ -258,8 +387,11 @@ private struct Scanner {
             default: return nil
             }
         }
-        skipWhitespace()
-        guard position == bytes.count, seen.contains(.event) else { return nil }
+        if !leading {
+            skipWhitespace()
+            guard position == bytes.count else { return nil }
+        }
+        guard seen.contains(.event) else { return nil }
         guard let channelRange = fields.channel, let channel = channelName(channelRange, recent: recentChannel) else { return nil }
         guard let toService = optionalField(fields.toService), let toInstance = optionalField(fields.toInstance),
             let fromService = optionalField(fields.fromService), let fromInstance = optionalField(fields.fromInstance)
@@ -316,10 +448,19 @@ private struct Scanner {
                 tag.hasPrefixedName = true
             }
         }
+        try checkAttributeCount(lexed)
         tag.name = lexed.name
         tag.selfClosing = lexed.isSelfClosing
         position = lexed.end
         return tag
+    }
+
+    /// Refuses a tag with more attributes than this scan allows.
+    @inline(__always)
+    func checkAttributeCount(_ tag: XMLSyntax.StartTag) throws {
+        guard tag.attributeCount <= maximumAttributes else {
+            throw PsEPRError(.tooManyAttributes, "a tag has more than \(maximumAttributes) attributes")
+        }
     }
 
     /// Skips and checks the content of element `name`, at nesting `depth` (the message is 1),
@@ -342,10 +483,11 @@ private struct Scanner {
                 case .instruction: position = try XMLSyntax.instruction(bytes, at: next, allowDeclaration: false)
                 case .declaration: throw XMLSyntax.declarationRefused()
                 case .startTag:
-                    guard depth + count <= EventScanner.maximumDepth else {
-                        throw PsEPRError(.tooDeep, "elements nested deeper than \(EventScanner.maximumDepth)")
+                    guard depth + count <= maximumDepth else {
+                        throw PsEPRError(.tooDeep, "elements nested deeper than \(maximumDepth)")
                     }
                     let tag = try XMLSyntax.startTag(bytes, at: next)
+                    try checkAttributeCount(tag)
                     position = tag.end
                     if !tag.isSelfClosing {
                         guard count < open.count else { return nil }

@@ -120,6 +120,9 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
     private var identifiers: [Subscriber: Set<String>] = [:]
     /// Subscribers holding more than one lease: only their matches need de-duplicating.
     @usableFromInline var holdingSeveral: Set<Subscriber> = []
+    /// Bumped by every change to the leases: a lookup's answer holds while it is unchanged and
+    /// none of the leases it matched has expired (see ``collectSubscribers(for:namespace:toService:toInstance:now:into:earliestExpiry:)``).
+    public private(set) var generation: UInt64 = 0
 
     /// Creates an empty table.
     public init() {}
@@ -129,6 +132,7 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
 
     /// Adds `lease`, or renews the lease with the same subscriber and identifier.
     public mutating func upsert(_ lease: Lease) {
+        generation &+= 1
         let key = Key(subscriber: lease.subscriber, identifier: lease.identifier)
         if let old = channels[key], old != lease.channel { _ = remove(key, on: old) }
         channels[key] = lease.channel
@@ -175,6 +179,18 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
         for channel: ChannelName, namespace: String?, toService: String? = nil, toInstance: String? = nil, now: Instant,
         into found: inout [Subscriber]
     ) {
+        var earliestExpiry: Instant?
+        collectSubscribers(for: channel, namespace: namespace, toService: toService, toInstance: toInstance, now: now, into: &found, earliestExpiry: &earliestExpiry)
+    }
+
+    /// ``collectSubscribers(for:namespace:toService:toInstance:now:into:)``, also lowering
+    /// `earliestExpiry` to the first expiry among the leases matched: until then, and while
+    /// ``generation`` is unchanged, the same lookup finds the same subscribers.
+    @inlinable
+    public func collectSubscribers(
+        for channel: ChannelName, namespace: String?, toService: String? = nil, toInstance: String? = nil, now: Instant,
+        into found: inout [Subscriber], earliestExpiry: inout Instant?
+    ) {
         let first = found.count
         let mayRepeat = !holdingSeveral.isEmpty
         var node = root
@@ -182,6 +198,8 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
         var segmentStart = name.utf8.index(after: name.utf8.startIndex)
         while true {
             for index in node.entries.indices where node.entries[index].matches(namespace: namespace, toService: toService, toInstance: toInstance, now: now) {
+                let expires = node.entries[index].expires
+                if earliestExpiry.map({ expires < $0 }) ?? true { earliestExpiry = expires }
                 let subscriber = node.entries[index].subscriber
                 if mayRepeat, holdingSeveral.contains(subscriber), found[first...].contains(subscriber) { continue }
                 found.append(subscriber)
@@ -212,6 +230,7 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
     }
 
     private mutating func remove(_ key: Key, on channel: ChannelName) -> Lease? {
+        generation &+= 1
         channels[key] = nil
         identifiers[key.subscriber]?.remove(key.identifier)
         if identifiers[key.subscriber]?.isEmpty == true { identifiers[key.subscriber] = nil }

@@ -82,8 +82,7 @@ public enum StanzaEncoder {
         Array(messageBuffer(event, id: id).readableBytesView)
     }
 
-    /// ``message(_:id:)`` written straight into a buffer (the router's path: one buffer per
-    /// event, shared by every subscriber).
+    /// ``message(_:id:)`` written straight into a new buffer.
     public static func messageBuffer(_ event: Event, id: String) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: event.payload.count + 256 + event.channel.rawValue.utf8.count)
         writeMessage(event, id: id, into: &buffer)

@@ -94,6 +94,14 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
         self.limits = limits
     }
 
+    /// Whether the framer stands between two stanzas of an open stream with nothing scanned and
+    /// unconsumed: what comes next may be cut by someone else (a whole stanza taken off the
+    /// front of the input leaves the framer as it would be after emitting it).
+    public var isBetweenStanzas: Bool {
+        guard mode == .stream, opened, depth == stanzaDepth, stanzaStart == nil, offset == 0, case .content = lexical else { return false }
+        return true
+    }
+
     /// Depth at which stanzas begin: inside the stream root, or at the top.
     private var stanzaDepth: Int { mode == .stream ? 1 : 0 }
 
@@ -343,5 +351,5 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
         XMLSyntax.find(bytes, pattern, from: start).map { $0 + pattern.utf8CodeUnitCount }
     }
 
-    static func isWhitespace(_ byte: UInt8) -> Bool { XMLSyntax.isWhitespace(byte) }
+    public static func isWhitespace(_ byte: UInt8) -> Bool { XMLSyntax.isWhitespace(byte) }
 }

@@ -59,6 +59,41 @@ import Testing
         #expect(queue.droppedCount == dropped)
     }
 
+    /// A reader's batch gets, stanza for stanza, the verdicts one-by-one enqueues would: the same
+    /// bytes queued in the same order, the same drops counted.
+    @Test(arguments: [0, 20_000, 63_000, 64_000])
+    func aBatchIsQueuedAsItsStanzasWouldBeOneByOne(alreadyWaiting: Int) throws {
+        var generator = SplitMix64(seed: 0xBA7C_0000 + UInt64(alreadyWaiting))
+        let sizes = (0..<80).map { _ in Int.random(in: 1...2_000, using: &generator) }
+        func run(batched: Bool) throws -> (bytes: [UInt8], dropped: Int, counted: Int, congested: Bool) {
+            let subscriber = EmbeddedChannel()
+            subscriber.isWritable = false
+            let counters = FlowCounters()
+            let queue = OutboundQueue(channel: subscriber, flow: Self.smallFlow, counters: counters)
+            if alreadyWaiting > 0 { queue.enqueue(Self.stanza(alreadyWaiting)) }
+            var congested = false
+            let stanzas = sizes.enumerated().map { index, size in ByteBuffer(repeating: UInt8(truncatingIfNeeded: index), count: size) }
+            if batched {
+                var batch = RoutingScratch.Batch(queue: queue)
+                for stanza in stanzas { batch.add(stanza) }
+                congested = queue.enqueueDeferringDrain(batch: batch.bytes, sizes: batch.sizes).congested
+            } else {
+                for stanza in stanzas where queue.enqueueDeferringDrain(stanza).congested { congested = true }
+            }
+            subscriber.isWritable = true
+            queue.drain()
+            var bytes: [UInt8] = []
+            while let chunk = try subscriber.readOutbound(as: ByteBuffer.self) { bytes += chunk.readableBytesView }
+            return (bytes, queue.droppedCount, counters.batchedDrops.load(ordering: .relaxed), congested)
+        }
+        let single = try run(batched: false), batched = try run(batched: true)
+        #expect(batched.bytes == single.bytes)
+        #expect(batched.dropped == single.dropped)
+        #expect(batched.counted == batched.dropped)
+        #expect(batched.congested == single.congested)
+        if alreadyWaiting >= 63_000 { #expect(single.dropped > 0) }
+    }
+
     @Test func aQueueThatTakesNothingLetsItsPublishersGoThenIsDisconnectedWithAStreamError() throws {
         let subscriber = EmbeddedChannel(), publisher = EmbeddedChannel()
         let counters = FlowCounters()

@@ -178,7 +178,11 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             bytes = pending
         }
         do {
-            while !closing, let frame = try framer.decode(buffer: &bytes) {
+            while !closing {
+                // Events in the usual shape are cut and read in one pass; everything else, and
+                // anything not whole yet, goes through the framer.
+                if framer.isBetweenStanzas, takeLeadingEvent(&bytes) { continue }
+                guard let frame = try framer.decode(buffer: &bytes) else { break }
                 receive(frame)
                 if dropUnreadInput {
                     dropUnreadInput = false
@@ -194,6 +198,33 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             if bytes.readerIndex > 4096 && bytes.readerIndex > bytes.readableBytes { bytes.discardReadBytes() }
             unframed = bytes
         }
+    }
+
+    /// Routes the event at the front of `bytes`, when the session machine can take it off
+    /// there (after any whitespace, which the framer would drop too); false leaves the rest to
+    /// the framer.
+    private func takeLeadingEvent(_ bytes: inout ByteBuffer) -> Bool {
+        guard machine.isAuthenticated, let queue, let session else { return false }
+        let start = bytes.withUnsafeReadableBytes { raw in
+            var index = 0
+            while index < raw.count, XMLStreamFramer.isWhitespace(raw[index]) { index += 1 }
+            return index < raw.count && raw[index] == UInt8(ascii: "<") ? index : nil
+        }
+        guard let start else { return false }
+        var input = bytes.getSlice(at: bytes.readerIndex + start, length: bytes.readableBytes - start)!
+        guard let (action, stanza) = machine.takeLeadingEvent(from: &input, limits: configuration.limits) else { return false }
+        bytes.moveReaderIndex(forwardBy: start + stanza.readableBytes)
+        queue.received.add(1, ordering: .relaxed)
+        switch action {
+        case .route(let event, let range)?:
+            let element = range.flatMap { stanza.getSlice(at: stanza.readerIndex + $0.lowerBound, length: $0.count) }
+            router.route(event, forwarding: element, routing: &routing)
+        case let action?:
+            perform(action, frame: .stanza(stanza), session: session, queue: queue)
+        case nil:
+            break
+        }
+        return true
     }
 
     private func receive(_ frame: StreamFrame) {
@@ -227,6 +258,8 @@ final class ClientConnectionHandler: QueueDrainingHandler {
     /// Carries out one action; false once the connection is closing.
     @discardableResult
     private func perform(_ action: ClientSessionMachine.Action, frame: StreamFrame, session: SessionID, queue: OutboundQueue) -> Bool {
+        // What the reader gathered for subscribers goes before anything this action sends.
+        routing.flushBatches()
         switch action {
         case .send(let bytes):
             queue.enqueue(ByteBuffer(bytes: bytes))
@@ -302,7 +335,9 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             context.close(promise: nil)
             return
         }
-        // Broken XML, a DOCTYPE, an oversized stanza: this connection ends, no other.
+        // Broken XML, a DOCTYPE, an oversized stanza: this connection ends, no other; what it
+        // published before goes out first.
+        routing.flushBatches()
         logger.log(.io, .info, "Connection sent bad XML", metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")", "error": "\(error)"])
         queue.enqueue(ByteBuffer(bytes: StanzaEncoder.messageError(id: nil, condition: "not-well-formed", text: error.reason)))
         queue.enqueue(ByteBuffer(bytes: StanzaEncoder.streamEnd))

@@ -365,29 +365,49 @@ struct ClientSessionMachine {
 
     /// The channel of the client's last scanned event: a publisher usually sends to one channel.
     private var recentChannel: ChannelName?
+    /// The client's last event read in one pass, whose envelope the next one likely repeats.
+    private var leadingMemo: EventScanner.LeadingMemo?
 
     /// The bulk of the traffic without building an action list: an event from a logged-in client
     /// in the usual shape, read straight from its bytes.
     mutating func scannedEvent(in stanza: ByteBuffer) -> ScannedEvent {
-        guard case .authenticated(let service, _) = phase else { return .unhandled }
-        let scanned: EventScanner.Scanned
+        guard isAuthenticated else { return .unhandled }
         switch stanza.withUnsafeReadableBytes({ EventScanner.check($0, recentChannel: recentChannel, copyPayload: false) }) {
-        case .scanned(let result): scanned = result
+        case .scanned(let scanned): return .handled(receiveScanned(scanned, in: stanza))
         case .unusual: return .unhandled
         case .refused(let error, let id):
             // Not well-formed, or a repeated envelope element: never forwarded; the sender is told.
             return .handled(.send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: Self.plainWords(error))))
         }
-        recentChannel = scanned.event.channel
-        var event = scanned.event
+    }
+
+    /// Scans the event at the front of `input` (unframed bytes, at a `<` between stanzas) and
+    /// takes it off when it is whole and in the usual shape, the framer's job and the scan in
+    /// one pass (``EventScanner/scanLeadingMessage(_:limits:recentChannel:copyPayload:)``);
+    /// nil, with `input` untouched, for anything the framer and ``scannedEvent(in:)`` must see.
+    mutating func takeLeadingEvent(from input: inout ByteBuffer, limits: XMLStreamFramer.Limits) -> (action: Action?, stanza: ByteBuffer)? {
+        guard isAuthenticated else { return nil }
+        let recent = recentChannel
+        guard let (scanned, length) = input.withUnsafeReadableBytes({ EventScanner.scanLeadingMessage($0, limits: limits, recentChannel: recent, copyPayload: false, memo: &leadingMemo) }),
+            let stanza = input.readSlice(length: length)
+        else { return nil }
+        return (receiveScanned(scanned, in: stanza), stanza)
+    }
+
+    /// The action for an event the scanner read from `stanza`.
+    private mutating func receiveScanned(_ scanned: consuming EventScanner.Scanned, in stanza: ByteBuffer) -> Action? {
+        guard case .authenticated(let service, _) = phase else { return nil }
+        let (element, payloadRange) = (scanned.selfContainedElement, scanned.payloadRange)
+        // Moved, not copied: the event is handed on whole.
+        var event = (consume scanned).event
+        recentChannel = event.channel
         // A forwarded element carries the payload; only an event written anew, or a lease
         // operation, needs it copied out.
-        if scanned.selfContainedElement == nil || !canForward(event, service: service) || event.payloadNamespace == LeaseOperation.namespace,
-            let range = scanned.payloadRange
-        {
+        if element == nil || !canForward(event, service: service) || event.payloadNamespace == LeaseOperation.namespace, let range = payloadRange {
             event.payload = stanza.getBytes(at: stanza.readerIndex + range.lowerBound, length: range.count) ?? []
         }
-        return .handled(receiveEvent(event, id: event.id, element: scanned.selfContainedElement))
+        let id = event.id
+        return receiveEvent(event, id: id, element: element)
     }
 
     /// Whether the sender's `<event>` element can go on as it came: nothing in it is rewritten
@@ -397,9 +417,8 @@ struct ClientSessionMachine {
     }
 
     /// An event from the logged-in client: routed, or a lease operation carried out.
-    private func receiveEvent(_ event: Event, id: String?, element: Range<Int>? = nil) -> Action? {
+    private func receiveEvent(_ event: consuming Event, id: String?, element: Range<Int>? = nil) -> Action? {
         guard case .authenticated(let service, let instance) = phase else { return nil }
-        var event = event
         let forwardable = canForward(event, service: service)
         // With accounts configured the sender is who logged in; open servers pass it through.
         if accounts != nil || event.fromService == nil { event.fromService = service }

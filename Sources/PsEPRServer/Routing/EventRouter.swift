@@ -169,8 +169,9 @@ public final class EventRouter: Sendable {
     /// each queue past its high-water mark (``RoutingScratch/finishRead(gate:)``, once it has
     /// routed everything it read).
     ///
-    /// The match happens under the lock; the outbound stanza is built once, outside it, and
-    /// shared by every subscriber.
+    /// The match happens under the lock; the outbound stanza is built once, outside it, in the
+    /// reader's scratch buffer, and copied to every subscriber (a client's into the reader's
+    /// batch for it, handed over by ``RoutingScratch/flushBatches()``).
     ///
     /// - Parameters:
     ///   - eventElement: the event's `<event>` element as received, when it can be forwarded as
@@ -193,10 +194,20 @@ public final class EventRouter: Sendable {
         let (number, timed, stamp) = state.withLock { state -> (UInt64, Bool, RelayStamp?) in
             state.statistics.eventsRouted += 1
             state.statistics.eventsBySource[source] += 1
-            state.table.collectSubscribers(
-                for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant,
-                into: &routing.matched
-            )
+            // A publisher usually sends to the same channel event after event: its last lookup
+            // stands while the table is unchanged and no lease it matched has expired.
+            // (Read in place: a copy of the lookup would cost a retain per field.)
+            if routing.lastRoute?.answers(event, generation: state.table.generation, now: instant) == true {
+                routing.matched.append(contentsOf: routing.lastRoute!.subscribers)
+            } else {
+                var earliestExpiry: ContinuousClock.Instant?
+                state.table.collectSubscribers(
+                    for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant,
+                    into: &routing.matched, earliestExpiry: &earliestExpiry
+                )
+                routing.lastRoute = RoutingScratch.Lookup(event: event, generation: state.table.generation, validUntil: earliestExpiry, subscribers: routing.matched)
+                routing.lookups &+= 1
+            }
             var stamp: RelayStamp?
             if case .peer = origin {
                 if let relayed, state.relayIdentity != nil {
@@ -219,14 +230,24 @@ public final class EventRouter: Sendable {
             defer { state.nextMessage += 1 }
             return (state.nextMessage, state.nextMessage % ServerMetrics.routingSamplePeriod == 0, stamp)
         }
+        // Client deliveries of a local, unstamped event go into the reader's batches, which hold
+        // one lookup's subscribers at a time; anything else goes straight to the queues, after
+        // what was gathered so far.
+        let batching = stamp == nil && origin == .local
+        if !batching || routing.batchedLookup != routing.lookups {
+            routing.flushBatches()
+            routing.batches.removeAll(keepingCapacity: true)
+            routing.batchedLookup = routing.lookups
+        }
         guard !routing.matched.isEmpty else { return }
         // A sample of events is timed from here to the last subscriber's queue.
         let sampleStart = timed ? ContinuousClock.now : nil
         defer { if let sampleStart { metrics.recordRouting(ContinuousClock.now - sampleStart) } }
-        // One buffer per event, shared by every subscriber's queue; built at the first queue.
-        var stanza: ByteBuffer?
+        // The outbound stanza, written once per event (at the first queue) into the reader's
+        // scratch buffer and copied from there into every subscriber's queue.
+        var stanzaWritten = false
         // The same message inside its relay stamp, for peer links in a relaying mesh.
-        var relayedStanza: ByteBuffer?
+        var relayedWritten = false
         var dropped = 0
         var relayedDropped = 0
         if stamp != nil {
@@ -235,6 +256,7 @@ public final class EventRouter: Sendable {
             let relayed = routing.matched.reduce(0) { if case .connection(let queue) = $1, queue.role == .peer { $0 + 1 } else { $0 } }
             relayedSentCount.add(relayed, ordering: .sequentiallyConsistent)
         }
+        var slot = 0
         for destination in routing.matched {
             switch destination {
             case .service(let inbox):
@@ -244,25 +266,35 @@ public final class EventRouter: Sendable {
                     inbox.continuation.yield(event)
                 }
             case .connection(let queue):
-                if stanza == nil {
-                    var buffer = ByteBufferAllocator().buffer(capacity: (eventElement?.readableBytes ?? event.payload.count + 256) + 48)
+                if !stanzaWritten {
+                    routing.stanza.clear()
                     if let eventElement {
-                        StanzaEncoder.writeMessage(forwarding: eventElement, number: number, into: &buffer)
+                        StanzaEncoder.writeMessage(forwarding: eventElement, number: number, into: &routing.stanza)
                     } else {
-                        StanzaEncoder.writeMessage(event, id: "m\(number)", into: &buffer)
+                        StanzaEncoder.writeMessage(event, id: "m\(number)", into: &routing.stanza)
                     }
-                    stanza = buffer
+                    stanzaWritten = true
                 }
-                var outbound = stanza!
-                if let stamp, queue.role == .peer {
-                    if relayedStanza == nil {
-                        var buffer = ByteBufferAllocator().buffer(capacity: outbound.readableBytes + 80)
-                        PeerWire.writeRelayed(outbound, stamp: stamp, into: &buffer)
-                        relayedStanza = buffer
+                if batching && queue.role == .client {
+                    if slot < routing.batches.count && routing.batches[slot].queue !== queue {
+                        // Not the subscribers the batches were gathered for (never expected):
+                        // hand them over and gather afresh.
+                        routing.flushBatches()
+                        routing.batches.removeAll(keepingCapacity: true)
+                        slot = 0
                     }
-                    outbound = relayedStanza!
+                    if slot == routing.batches.count { routing.batches.append(RoutingScratch.Batch(queue: queue)) }
+                    routing.batches[slot].add(routing.stanza)
+                    slot += 1
+                    continue
                 }
-                let outcome = queue.enqueueDeferringDrain(outbound)
+                let relaying = stamp != nil && queue.role == .peer
+                if let stamp, relaying, !relayedWritten {
+                    routing.relayedStanza.clear()
+                    PeerWire.writeRelayed(routing.stanza, stamp: stamp, into: &routing.relayedStanza)
+                    relayedWritten = true
+                }
+                let outcome = queue.enqueueDeferringDrain(relaying ? routing.relayedStanza : routing.stanza)
                 if outcome.needsDrain { routing.drains.append(queue) }
                 if outcome.congested { routing.noteCongested(queue) }
                 if outcome.dropped {
@@ -380,6 +412,10 @@ public final class EventRouter: Sendable {
         statistics.stalls = flowCounters.publisherStalls.load(ordering: .relaxed)
         statistics.stallTimeouts = flowCounters.stallTimeouts.load(ordering: .relaxed)
         statistics.slowConsumerDisconnects = flowCounters.slowConsumerDisconnects.load(ordering: .relaxed)
+        // Deliveries were counted when routed; those a batch found no room for are taken back.
+        let batchedDrops = flowCounters.batchedDrops.load(ordering: .relaxed)
+        statistics.deliveries -= batchedDrops
+        statistics.dropped += batchedDrops
         return (leases, connections, statistics)
     }
 

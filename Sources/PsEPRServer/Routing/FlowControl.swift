@@ -43,4 +43,6 @@ final class FlowCounters: Sendable {
     let stallTimeouts = Atomic<Int>(0)
     /// Connections closed for taking nothing for their write deadline.
     let slowConsumerDisconnects = Atomic<Int>(0)
+    /// Deliveries a reader's batch (``RoutingScratch/flushBatches()``) found no room for.
+    let batchedDrops = Atomic<Int>(0)
 }

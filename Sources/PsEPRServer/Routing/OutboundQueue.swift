@@ -54,23 +54,31 @@ final class ReadGate: ChannelOutboundHandler, Sendable {
 }
 /// One connection's outbound stanzas, bounded in bytes, never blocking the router.
 ///
-/// The router enqueues from whichever thread routed the event and moves on. The first stanza
-/// after a drain schedules one drain on the connection's event loop, so stanzas arriving
-/// meanwhile go out in the same batch with a single flush. A drain hands stanzas to the socket
-/// only while it is writable; when the peer stops reading they stay here. The bytes count as
-/// pending until the socket has taken them, and ``FlowControl`` decides what happens as they grow.
+/// The router enqueues from whichever thread routed the event and moves on. Stanzas are copied
+/// into one buffer as they are queued (a few hundred bytes each: cheaper than keeping a buffer
+/// per stanza and joining them at write time), so a drain hands the socket one buffer however
+/// many stanzas it holds. The first stanza after a drain schedules one drain on the
+/// connection's event loop, so stanzas arriving meanwhile go out in the same batch with a
+/// single flush. A drain hands bytes to the socket only while it is writable; when the peer
+/// stops reading they stay here. The bytes count as pending until the socket has taken them,
+/// and ``FlowControl`` decides what happens as they grow.
 ///
 /// A peer link's queue numbers what it sends: each stanza goes out inside
-/// `<peerMessage seq='N'>…</peerMessage>`, N counting from 1, added as the batch is written so
+/// `<peerMessage seq='N'>…</peerMessage>`, N counting from 1, numbered as it is queued, so
 /// the numbers follow the order on the wire.
 final class OutboundQueue: Sendable, Hashable {
     static func == (lhs: OutboundQueue, rhs: OutboundQueue) -> Bool { lhs === rhs }
     func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 
     private struct State {
-        var pending = CircularBuffer<ByteBuffer>(initialCapacity: 16)
-        /// Bytes in ``pending``.
-        var queuedBytes = 0
+        /// The bytes of the stanzas queued and not yet handed to the socket (nil: none since the
+        /// last drain took them).
+        var pending: ByteBuffer?
+        /// Stanzas in ``pending``.
+        var queuedCount = 0
+        /// The size of the last batch a drain took: the next buffer starts that large, so it
+        /// rarely has to grow (each growth copies what it holds).
+        var lastBatchBytes = 0
         /// Bytes queued or written and not yet taken by the socket.
         var pendingBytes = 0
         var drainScheduled = false
@@ -121,7 +129,7 @@ final class OutboundQueue: Sendable, Hashable {
 
     /// Counters for status reports.
     var counters: (delivered: Int, dropped: Int, queued: Int, pendingBytes: Int) {
-        state.withLock { ($0.delivered, $0.dropped, $0.pending.count, $0.pendingBytes) }
+        state.withLock { ($0.delivered, $0.dropped, $0.queuedCount, $0.pendingBytes) }
     }
 
     /// What an enqueue did.
@@ -155,10 +163,25 @@ final class OutboundQueue: Sendable, Hashable {
                 state.dropped += 1
                 return Enqueued(dropped: true)
             }
-            state.pendingBytes += size
-            state.queuedBytes += size
+            let written: Int
+            if role == .peer {
+                var pending = state.pending ?? newPending(size + Self.peerFraming, lastBatch: state.lastBatchBytes)
+                state.pending = nil  // so the buffer is not shared while it is written
+                let before = pending.writerIndex
+                PeerWire.writeNumbered(stanza, sequence: state.nextSequence, into: &pending)
+                state.nextSequence += 1
+                written = pending.writerIndex - before
+                state.pending = pending
+            } else if state.pending != nil {
+                written = state.pending!.writeImmutableBuffer(stanza)
+            } else {
+                var pending = newPending(size, lastBatch: state.lastBatchBytes)
+                written = pending.writeImmutableBuffer(stanza)
+                state.pending = pending
+            }
+            state.pendingBytes += written
+            state.queuedCount += 1
             state.delivered += 1
-            state.pending.append(stanza)
             var outcome = Enqueued(congested: state.pendingBytes > highWater && !state.stallExpired)
             if !state.drainScheduled {
                 state.drainScheduled = true
@@ -166,6 +189,64 @@ final class OutboundQueue: Sendable, Hashable {
             }
             return outcome
         }
+    }
+
+    /// The smallest allocation of a queue's buffer after a drain; it grows as stanzas come.
+    static let initialPendingCapacity = 16 << 10
+
+    /// A buffer for the stanzas queued after a drain, with room for a batch like the last.
+    private func newPending(_ size: Int, lastBatch: Int) -> ByteBuffer {
+        channel.allocator.buffer(capacity: max(Self.initialPendingCapacity, size, min(lastBatch + lastBatch / 4, flow.pendingBudgetBytes)))
+    }
+    /// Room for a peer link's `<peerMessage seq='N'>…</peerMessage>` around a stanza.
+    static let peerFraming = 48
+
+    /// Queues a client connection's batch, `batch` holding stanzas of `sizes` bytes one after
+    /// another, with the same verdict for each as ``enqueueDeferringDrain(_:)`` one by one; the
+    /// drops are counted here and in the router's ``FlowCounters/batchedDrops``.
+    func enqueueDeferringDrain(batch: ByteBuffer, sizes: [Int]) -> Enqueued {
+        let total = batch.readableBytes
+        let budget = flow.pendingBudgetBytes, highWater = flow.highWaterBytes
+        var dropped = 0
+        let outcome = state.withLock { state -> Enqueued in
+            guard !state.closed, !sizes.isEmpty else { return Enqueued() }
+            if state.pendingBytes + total <= budget || (state.pendingBytes == 0 && sizes.count == 1) {
+                // Everything fits (the usual case): the batch's buffer becomes the queue's, or
+                // is copied once onto what is waiting.
+                if state.pending == nil || state.pending!.readableBytes == 0 {
+                    state.pending = batch
+                } else {
+                    state.pending!.writeImmutableBuffer(batch)
+                }
+                state.pendingBytes += total
+                state.queuedCount += sizes.count
+                state.delivered += sizes.count
+            } else {
+                var offset = batch.readerIndex
+                for size in sizes {
+                    defer { offset += size }
+                    guard state.pendingBytes == 0 || state.pendingBytes + size <= budget else {
+                        dropped += 1
+                        continue
+                    }
+                    let stanza = batch.getSlice(at: offset, length: size)!
+                    if state.pending == nil { state.pending = newPending(size, lastBatch: state.lastBatchBytes) }
+                    state.pending!.writeImmutableBuffer(stanza)
+                    state.pendingBytes += size
+                    state.queuedCount += 1
+                    state.delivered += 1
+                }
+                state.dropped += dropped
+            }
+            var outcome = Enqueued(congested: state.pendingBytes > highWater && !state.stallExpired)
+            if !state.drainScheduled && state.pendingBytes > 0 {
+                state.drainScheduled = true
+                outcome.needsDrain = true
+            }
+            return outcome
+        }
+        if dropped > 0 { flowCounters.batchedDrops.add(dropped, ordering: .relaxed) }
+        return outcome
     }
 
     /// Holds `gate` shut until this queue drains below its low-water mark (or its stall time
@@ -198,20 +279,17 @@ final class OutboundQueue: Sendable, Hashable {
             state.withLock { $0.drainScheduled = false }
             return
         }
-        let (batch, firstSequence, bytes) = takePending(closing: false)
-        guard var combined = combine(batch, firstSequence: firstSequence) else { return }
+        guard var combined = takePending(closing: false) else { return }
         bytesSent.add(combined.readableBytes, ordering: .relaxed)
         // Written in pieces, each with its own completion: a reader that takes a large batch
         // slowly shows progress piece by piece (and frees its budget as it goes) instead of
         // only once the whole batch is out, which could outlast the write deadline.
-        var uncredited = bytes
         while combined.readableBytes > Self.writeChunkBytes {
             let piece = combined.readSlice(length: Self.writeChunkBytes)!
-            let credit = min(piece.readableBytes, uncredited)
-            uncredited -= credit
+            let credit = piece.readableBytes
             channel.write(piece).whenComplete { _ in self.written(credit) }
         }
-        let lastCredit = uncredited
+        let lastCredit = combined.readableBytes
         channel.writeAndFlush(combined).whenComplete { _ in self.written(lastCredit) }
     }
 
@@ -235,9 +313,8 @@ final class OutboundQueue: Sendable, Hashable {
     /// Writes everything waiting (writable or not: these are the last few stanzas), then closes
     /// the connection once they are out. Runs on the event loop.
     func flushThenClose() {
-        let (batch, firstSequence, _) = takePending(closing: true)
         let channel = self.channel
-        guard let combined = combine(batch, firstSequence: firstSequence) else {
+        guard let combined = takePending(closing: true) else {
             channel.close(promise: nil)
             return
         }
@@ -245,37 +322,18 @@ final class OutboundQueue: Sendable, Hashable {
         channel.writeAndFlush(combined).whenComplete { _ in channel.close(promise: nil) }
     }
 
-    /// Empties the queue; a peer link's stanzas take the next sequence numbers.
-    private func takePending(closing: Bool) -> (CircularBuffer<ByteBuffer>, UInt64, Int) {
+    /// Empties the queue: what it held, as one buffer, nil if nothing.
+    private func takePending(closing: Bool) -> ByteBuffer? {
         state.withLock { state in
             state.drainScheduled = false
             if closing { state.closed = true }
-            let first = state.nextSequence
-            if role == .peer { state.nextSequence += UInt64(state.pending.count) }
-            let bytes = state.queuedBytes
-            state.queuedBytes = 0
-            defer { state.pending.removeAll(keepingCapacity: !closing) }
-            return (state.pending, first, bytes)
-        }
-    }
-
-    /// The batch as one buffer (a lone client stanza as it is): copying a few hundred bytes a
-    /// stanza costs less than sending each through the pipeline on its own.
-    private func combine(_ batch: CircularBuffer<ByteBuffer>, firstSequence: UInt64) -> ByteBuffer? {
-        guard let first = batch.first else { return nil }
-        if role == .client && batch.count == 1 { return first }
-        let framing = role == .peer ? 40 : 0
-        var combined = channel.allocator.buffer(capacity: batch.reduce(0) { $0 + $1.readableBytes + framing })
-        var sequence = firstSequence
-        for stanza in batch {
-            if role == .peer {
-                PeerWire.writeNumbered(stanza, sequence: sequence, into: &combined)
-                sequence += 1
-            } else {
-                combined.writeImmutableBuffer(stanza)
+            defer {
+                state.lastBatchBytes = state.pending?.readableBytes ?? 0
+                state.pending = nil
+                state.queuedCount = 0
             }
+            return state.pending.flatMap { $0.readableBytes > 0 ? $0 : nil }
         }
-        return combined
     }
 
     /// What a progress check found.
@@ -308,10 +366,12 @@ final class OutboundQueue: Sendable, Hashable {
                 let pendingBytes = state.pendingBytes
                 state.closed = true
                 state.slowConsumer = true
-                // What was never handed to the socket is lost with the connection.
-                state.dropped += state.pending.count
-                state.pending.removeAll()
-                state.queuedBytes = 0
+                // What was never handed to the socket is lost with the connection; a peer link's
+                // farewell takes the number after the last stanza it was sent.
+                state.dropped += state.queuedCount
+                if role == .peer { state.nextSequence -= UInt64(state.queuedCount) }
+                state.pending = nil
+                state.queuedCount = 0
                 defer { state.holding.removeAll() }
                 return (.slowConsumer(pendingBytes: pendingBytes), state.holding)
             }
@@ -358,8 +418,8 @@ final class OutboundQueue: Sendable, Hashable {
     func close() {
         let released = state.withLock { state -> [ReadGate] in
             state.closed = true
-            state.pending.removeAll()
-            state.queuedBytes = 0
+            state.pending = nil
+            state.queuedCount = 0
             defer { state.holding.removeAll() }
             return state.holding
         }
@@ -381,6 +441,76 @@ struct RoutingScratch {
     var drains: [OutboundQueue] = []
     /// Subscribers' queues that passed their high-water mark during this read.
     var congested: [OutboundQueue] = []
+    /// The stanza being delivered, written once per event and copied into each queue; reused,
+    /// so routing an event allocates nothing once it has grown to the largest stanza.
+    var stanza = ByteBufferAllocator().buffer(capacity: 1024)
+    /// The same stanza inside a relay stamp, for peer links in a relaying mesh.
+    var relayedStanza = ByteBufferAllocator().buffer(capacity: 0)
+    /// The reader's last route-table lookup, and how many it has made (which one the batches
+    /// were gathered for).
+    var lastRoute: Lookup?
+    var lookups: UInt64 = 0
+    var batchedLookup: UInt64 = 0
+    /// Deliveries to client connections gathered while the reader routes events to the same
+    /// subscribers, one per subscriber in the order the lookup lists them; each goes to its queue
+    /// in one piece (one lock, one copy at most) when the read ends, before anything else the
+    /// reader sends, or when the subscribers change.
+    var batches: [Batch] = []
+
+    struct Batch {
+        let queue: OutboundQueue
+        var bytes = ByteBuffer()
+        var sizes: [Int] = []
+        /// The size of the last batch handed over: the next starts with room for as much.
+        var lastBytes = 0
+
+        init(queue: OutboundQueue) { self.queue = queue }
+
+        mutating func add(_ stanza: ByteBuffer) {
+            if bytes.capacity == 0 { bytes = ByteBufferAllocator().buffer(capacity: max(OutboundQueue.initialPendingCapacity, lastBytes + lastBytes / 4)) }
+            sizes.append(bytes.writeImmutableBuffer(stanza))
+        }
+    }
+
+    /// Hands every gathered batch to its queue, noting drains and congestion as routing does.
+    mutating func flushBatches() {
+        for index in batches.indices where !batches[index].sizes.isEmpty {
+            let queue = batches[index].queue
+            let outcome = queue.enqueueDeferringDrain(batch: batches[index].bytes, sizes: batches[index].sizes)
+            // The queue may now own the buffer: the next batch starts a new one.
+            batches[index].lastBytes = batches[index].bytes.readableBytes
+            batches[index].bytes = ByteBuffer()
+            batches[index].sizes.removeAll(keepingCapacity: true)
+            if outcome.needsDrain { drains.append(queue) }
+            if outcome.congested { noteCongested(queue) }
+        }
+    }
+
+    /// One route-table lookup and what it found.
+    struct Lookup {
+        let channel: ChannelName
+        let namespace: String?
+        let toService: String?
+        let toInstance: String?
+        /// The table's generation at the lookup.
+        let generation: UInt64
+        /// The first expiry among the leases matched (nil: none matched).
+        let validUntil: ContinuousClock.Instant?
+        let subscribers: [Destination]
+
+        init(event: Event, generation: UInt64, validUntil: ContinuousClock.Instant?, subscribers: [Destination]) {
+            (channel, namespace, toService, toInstance) = (event.channel, event.payloadNamespace, event.toService, event.toInstance)
+            self.generation = generation
+            self.validUntil = validUntil
+            self.subscribers = subscribers
+        }
+
+        /// Whether a lookup for `event` now would find the same subscribers.
+        func answers(_ event: Event, generation: UInt64, now: ContinuousClock.Instant) -> Bool {
+            generation == self.generation && validUntil.map { now < $0 } ?? true && event.channel == channel
+                && event.payloadNamespace == namespace && event.toService == toService && event.toInstance == toInstance
+        }
+    }
 
     /// Notes a queue past its high-water mark (once per read).
     mutating func noteCongested(_ queue: OutboundQueue) {
@@ -390,6 +520,7 @@ struct RoutingScratch {
     /// At the end of a read: one drain per touched queue, and the reader's `gate` held by
     /// every congested one (no gate: a reader that is never held back).
     mutating func finishRead(gate: ReadGate?) {
+        flushBatches()
         for queue in drains { queue.scheduleDrain() }
         drains.removeAll(keepingCapacity: true)
         if let gate { for queue in congested { queue.holdBack(gate) } }
