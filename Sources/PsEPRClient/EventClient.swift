@@ -290,7 +290,7 @@ public actor EventClient: Service {
                 return try await authenticate(identity: identity, host: host, frames: &frames, writer: writer)
             }
             try await writer.write(ByteBuffer(string: "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"))
-            guard case .stanza(let answer)? = try await frames.next(), let element = try? XMLElement.parse(answer.readableBytesView), element.localName == "proceed" else {
+            guard case .stanza(let answer)? = try await frames.next(), let element = try? ParsedElement.parse(answer.readableBytesView), element.localName == "proceed" else {
                 throw ClientError.protocolViolation("the server offered STARTTLS and then refused it")
             }
             // Nothing more comes in the clear: TLS goes in front, and framing starts afresh.
@@ -334,12 +334,12 @@ public actor EventClient: Service {
 
     /// The `<iq>` answering `id`, skipping stream features and anything else before it; and
     /// whether the features skipped offered STARTTLS.
-    private static func reply(to id: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator) async throws -> (XMLElement, offersTLS: Bool) {
+    private static func reply(to id: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator) async throws -> (ParsedElement, offersTLS: Bool) {
         var offersTLS = false
         while let frame = try await frames.next() {
             switch frame {
             case .stanza(let buffer):
-                let element = try XMLElement.parse(buffer.readableBytesView)
+                let element = try ParsedElement.parse(buffer.readableBytesView)
                 if element.localName == "features", element.child("starttls") != nil { offersTLS = true }
                 if element.localName == "iq", element.attributes["id"] == id { return (element, offersTLS) }
             case .streamClosed:
@@ -393,7 +393,7 @@ public actor EventClient: Service {
             return try await receive(event)
         }
         let bytes = Array(buffer.readableBytesView)
-        let element = try XMLElement.parse(bytes)
+        let element = try ParsedElement.parse(bytes)
         guard element.localName == "message" else { return }
         if element.attributes["type"] == "error" {
             let text = element.child("error")?.childText("text") ?? "no reason given"

@@ -42,7 +42,7 @@ public enum OneEventSender {
             }
             return text
         }
-        guard let result = try? XMLElement.parse(Array(reply.utf8)), result.localName == "result" else { return false }
+        guard let result = try? ParsedElement.parse(Array(reply.utf8)), result.localName == "result" else { return false }
         guard result.text == "ok" else {
             let reason = result.text.hasPrefix("error: ") ? String(result.text.dropFirst(7)) : result.text
             throw Refusal(reason: reason)

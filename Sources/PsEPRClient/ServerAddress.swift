@@ -61,7 +61,7 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
             }
             servers.append(ServerAddress(host: host, port: port))
         }
-        func visit(_ element: XMLElement) throws {
+        func visit(_ element: ParsedElement) throws {
             if let host = element.childText("server"), let portText = element.childText("port") {
                 try add(host: host, portText: portText)
             } else if element.localName == "connection", let type = element.childText("type"), type.lowercased() == connectionType.lowercased(),
@@ -71,7 +71,7 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
             }
             for child in element.children { try visit(child) }
         }
-        try visit(XMLElement.parse(bytes, maximumDepth: 16))
+        try visit(ParsedElement.parse(bytes, maximumDepth: 16))
         guard !servers.isEmpty else { throw ServerListError(message: "the server list names no server") }
         return servers
     }

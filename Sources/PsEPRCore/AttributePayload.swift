@@ -26,7 +26,7 @@ public struct AttributePayload: Sendable, Hashable {
     ///
     /// - Throws: ``PsEPRError/Code/malformedEvent`` when the payload is not one.
     public init(payload bytes: some Collection<UInt8>) throws {
-        let element = try XMLElement.parse(bytes)
+        let element = try ParsedElement.parse(bytes)
         guard element.attributes["xmlns"] == Self.namespace, let field = element.childText("field") else {
             throw PsEPRError(.malformedEvent, "not an attribute payload")
         }

@@ -51,12 +51,12 @@ public struct Event: Sendable, Hashable {
     ///   `<event>`, no channel), ``PsEPRError/Code/invalidChannel``.
     public init(stanza bytes: some Collection<UInt8>) throws {
         let source = Array(bytes)
-        let element = try XMLElement.parse(source)
+        let element = try ParsedElement.parse(source)
         try self.init(element: element, source: source)
     }
 
     /// Reads an event from a parsed `<message>` or `<event>` element of `source`.
-    public init(element: XMLElement, source: [UInt8]) throws {
+    public init(element: ParsedElement, source: [UInt8]) throws {
         if element.localName != "event" { try Self.requireAtMostOne(["event"], in: element) }
         let event = element.localName == "event" ? element : element.child("event")
         guard let event else { throw PsEPRError(.malformedEvent, "<\(element.name)> carries no <event>") }
@@ -81,7 +81,7 @@ public struct Event: Sendable, Hashable {
 
     /// Refuses an envelope element given twice: the first and the last would route differently,
     /// so neither is taken. ``EventScanner`` refuses the same.
-    static func requireAtMostOne(_ names: [String], in element: XMLElement) throws {
+    static func requireAtMostOne(_ names: [String], in element: ParsedElement) throws {
         for name in names where element.children.lazy.filter({ $0.localName == name }).count > 1 {
             throw PsEPRError.repeatedEnvelopeElement(name, in: String(element.localName))
         }
@@ -93,7 +93,7 @@ public struct Event: Sendable, Hashable {
     ///   with an unknown operation.
     public func leaseOperation() throws -> LeaseOperation? {
         guard payloadNamespace == LeaseOperation.namespace else { return nil }
-        return try LeaseOperation(payload: XMLElement.parse(payload))
+        return try LeaseOperation(payload: ParsedElement.parse(payload))
     }
 }
 
@@ -142,7 +142,7 @@ public struct LeaseOperation: Sendable, Hashable {
 
     /// Reads a lease payload. The filter may come as `<type>` or `<namespace>`; empty or `ANY`
     /// means any namespace.
-    public init(payload: XMLElement) throws {
+    public init(payload: ParsedElement) throws {
         guard let identifier = payload.childText("identifier") else {
             throw PsEPRError(.malformedEvent, "a lease operation has no <identifier>")
         }

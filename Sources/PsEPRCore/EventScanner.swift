@@ -11,7 +11,7 @@ import Darwin
 /// payload's byte range (forwarded as it came).
 ///
 /// Every byte of what it accepts is checked for XML 1.0 well-formedness by ``XMLSyntax``, the
-/// same rules ``XMLElement`` parses by, so a payload forwarded from here is one any conforming
+/// same rules ``ParsedElement`` parses by, so a payload forwarded from here is one any conforming
 /// parser reads. A stanza that is not well-formed, or whose envelope repeats an element (two
 /// `<event>`, `<to>`, `<from>`, `<payload>`, or a field twice), is ``Outcome/refused(_:)``, as
 /// the full parser refuses it.
@@ -19,7 +19,7 @@ import Darwin
 /// It reads the shape every PsEPR client sends: elements and attributes, with comments, CDATA
 /// and processing instructions allowed inside the payload. Anything else (an entity or non-ASCII
 /// text in a routing field, a comment in the envelope, an error message) makes it answer
-/// ``Outcome/unusual``, and the caller falls back to ``XMLElement`` parsing, which handles
+/// ``Outcome/unusual``, and the caller falls back to ``ParsedElement`` parsing, which handles
 /// every case and reports errors precisely. Both give the same ``Event`` for the same stanza.
 public enum EventScanner {
     /// The deepest nesting accepted, counting the `<message>`: the full parser's default.
@@ -536,7 +536,7 @@ private struct Scanner {
         return start..<range.upperBound
     }
 
-    /// A routing field's text, trimmed; nil when empty (as ``XMLElement/childText(_:)``), or
+    /// A routing field's text, trimmed; nil when empty (as ``ParsedElement/childText(_:)``), or
     /// when it is not plain (the caller then falls back).
     /// The channel named in `range`: `recent` when the bytes spell it, else parsed and checked.
     func channelName(_ range: Range<Int>, recent: ChannelName?) -> ChannelName? {

@@ -27,11 +27,11 @@ public struct ParameterSet: Sendable, Hashable {
 
     /// Adds the parameters of a parameter file, replacing any with the same names.
     public mutating func merge(xml bytes: some Collection<UInt8>) throws {
-        let root = try XMLElement.parse(bytes, maximumDepth: 16)
+        let root = try ParsedElement.parse(bytes, maximumDepth: 16)
         collect(root, path: "")
     }
 
-    private mutating func collect(_ element: XMLElement, path: String) {
+    private mutating func collect(_ element: ParsedElement, path: String) {
         guard element.localName.lowercased() != "comment" else { return }
         let name = path + "/" + element.localName
         if element.children.isEmpty {

@@ -67,7 +67,7 @@ public struct PeerConfiguration: Sendable, Hashable {
     ///   - defaultPort: the port of a peer entry without `<port>`.
     /// - Throws: ``PsEPRError`` when the file is not well-formed XML.
     public static func persite(_ bytes: some Collection<UInt8>, hostname: String, defaultPort: Int) throws -> PeerConfiguration {
-        let root = try XMLElement.parse(bytes, maximumDepth: 8)
+        let root = try ParsedElement.parse(bytes, maximumDepth: 8)
         var configuration = PeerConfiguration()
         guard let section = root.children.first(where: { $0.localName.lowercased() == hostname.lowercased() }) else {
             configuration.warnings.append("no section <\(hostname)> in the file")
@@ -112,14 +112,14 @@ public struct PeerConfiguration: Sendable, Hashable {
     ///
     /// - Throws: ``PsEPRError`` when the payload is not well-formed XML.
     public static func channelPeers(_ payload: some Collection<UInt8>, defaultPort: Int) throws -> (peers: [PeerEntry], warnings: [String]) {
-        let root = try XMLElement.parse(payload, maximumDepth: 8)
+        let root = try ParsedElement.parse(payload, maximumDepth: 8)
         let list = root.localName.lowercased() == "leasepeerconnections" ? root : root.children.first { $0.localName.lowercased() == "leasepeerconnections" }
         var configuration = PeerConfiguration()
         configuration.add(list?.children.filter { $0.localName.lowercased() == "connection" } ?? [], defaultPort: defaultPort)
         return (configuration.peers, configuration.warnings)
     }
 
-    private mutating func add(_ entries: [XMLElement], defaultPort: Int) {
+    private mutating func add(_ entries: [ParsedElement], defaultPort: Int) {
         for entry in entries {
             guard peers.count < Self.maximumPeers else {
                 warnings.append("more than \(Self.maximumPeers) peers; the rest are ignored")
@@ -153,7 +153,7 @@ public struct PeerConfiguration: Sendable, Hashable {
     }
 }
 
-extension XMLElement {
+extension ParsedElement {
     /// Whether this is a `peerNNN` entry of a PERSITE section.
     var isPeerEntry: Bool {
         let name = localName.lowercased()

@@ -144,7 +144,7 @@ public enum PeerWire {
     /// - Throws: ``PsEPRError`` for a stanza that is not a well-formed peer message.
     public static func decode(_ stanza: UnsafeRawBufferPointer) throws -> (sequence: UInt64, message: PeerMessage) {
         if let fast = decodeEventQuickly(stanza) { return fast }
-        let element = try XMLElement.parse(stanza)
+        let element = try ParsedElement.parse(stanza)
         guard element.localName == "peerMessage", let sequenceText = element.attributes["seq"], let sequence = UInt64(sequenceText) else {
             throw PsEPRError(.malformedXML, "expected <peerMessage seq='N'>, got <\(element.name.prefix(40))>")
         }
@@ -154,7 +154,7 @@ public enum PeerWire {
         return (sequence, try message(body, source: Array(stanza)))
     }
 
-    private static func message(_ body: XMLElement, source: [UInt8]) throws -> PeerMessage {
+    private static func message(_ body: ParsedElement, source: [UInt8]) throws -> PeerMessage {
         let attributes = body.attributes
         func required(_ name: String) throws -> String {
             guard let value = attributes[name] else { throw PsEPRError(.malformedXML, "<\(body.localName)> without \(name)") }

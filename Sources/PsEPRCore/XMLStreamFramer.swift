@@ -24,7 +24,7 @@ public enum StreamFrame: Sendable, Equatable {
 /// only whitespace (the keep-alive), comments and processing instructions are allowed; they are
 /// checked by ``XMLSyntax`` when they end, and each may be as long as a stanza. Every bound is a
 /// property of the bytes alone, so the verdict is the same however the input is split into
-/// reads. A stanza's content is checked by whoever reads it (``EventScanner`` or ``XMLElement``,
+/// reads. A stanza's content is checked by whoever reads it (``EventScanner`` or ``ParsedElement``,
 /// both through ``XMLSyntax``): a stanza that is framed but not well-formed is refused on its own,
 /// and the stream goes on.
 ///
@@ -288,7 +288,7 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
             guard depth == 0 else { throw PsEPRError(.malformedXML, "an element before the stream header") }
             let view = buffer.readableBytesView
             let header = Array(view[(view.startIndex + tag.start)..<(view.startIndex + offset)])
-            let element = try XMLElement.parseStartTag(header)
+            let element = try ParsedElement.parseStartTag(header)
             guard element.localName == "stream" else {
                 throw PsEPRError(.malformedXML, "the stream must open with <stream:stream>, not <\(element.name)>")
             }

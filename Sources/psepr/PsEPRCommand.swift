@@ -129,7 +129,7 @@ struct PayloadOptions: ParsableArguments {
     func event() throws -> Event {
         let channelName = try ChannelName(channel)
         if let payload {
-            let element = try XMLElement.parse(Array(payload.utf8))
+            let element = try ParsedElement.parse(Array(payload.utf8))
             guard element.localName == "payload" else { throw ValidationError("--payload must be a <payload> element") }
             return Event(
                 channel: channelName, toService: toService, toInstance: toInstance,

@@ -26,7 +26,7 @@ struct ModelTests {
 
     @Test func elementParsingDecodesAndKeepsRanges() throws {
         let source = Array("<m id='a&amp;b'>x&lt;y&#65;&#x42;<![CDATA[<raw>]]><p xmlns='urn:t'><v>1</v></p><!-- c --></m>".utf8)
-        let element = try XMLElement.parse(source)
+        let element = try ParsedElement.parse(source)
         #expect(element.attributes["id"] == "a&b")
         #expect(element.text == "x<yAB<raw>")
         let payload = try #require(element.child("p"))
@@ -36,7 +36,7 @@ struct ModelTests {
 
     @Test(arguments: ["<a>", "<a></b>", "<a>&bogus;</a>", "<a x='1' x='2'/>", "<a x=1/>", "<a/><b/>", "<a>&#0;</a>", "<a><!DOCTYPE x></a>"])
     func elementParsingRefusesBadXML(text: String) {
-        #expect(throws: PsEPRError.self) { try XMLElement.parse(Array(text.utf8)) }
+        #expect(throws: PsEPRError.self) { try ParsedElement.parse(Array(text.utf8)) }
     }
 
     @Test func storkEventParses() throws {
@@ -59,7 +59,7 @@ struct ModelTests {
 
     @Test func leaseAliasesAndFilters() throws {
         func parse(_ body: String) throws -> LeaseOperation {
-            try LeaseOperation(payload: XMLElement.parse(Array("<payload xmlns='\(LeaseOperation.namespace)'>\(body)</payload>".utf8)))
+            try LeaseOperation(payload: ParsedElement.parse(Array("<payload xmlns='\(LeaseOperation.namespace)'>\(body)</payload>".utf8)))
         }
         #expect(try parse("<identifier>i</identifier><op>release</op>").operation == .unregister)
         #expect(try parse("<identifier>i</identifier><op>renew</op>").operation == .register)
@@ -71,7 +71,7 @@ struct ModelTests {
         #expect(throws: PsEPRError.self) { try parse("<identifier>i</identifier><op>explode</op>") }
         #expect(throws: PsEPRError.self) { try parse("<identifier>i</identifier><op>register</op><duration>-5</duration>") }
         let grant = LeaseOperation(operation: .lease, identifier: "a<b", duration: 600, namespaceFilter: "urn:&")
-        #expect(try LeaseOperation(payload: XMLElement.parse(grant.payloadBytes)) == grant)
+        #expect(try LeaseOperation(payload: ParsedElement.parse(grant.payloadBytes)) == grant)
     }
 
     @Test func encodedMessagesRoundTrip() throws {
@@ -92,7 +92,7 @@ struct ModelTests {
             StanzaEncoder.authenticationFields(id: "l'1", username: "svc<"), StanzaEncoder.authenticationSucceeded(id: "2"),
             StanzaEncoder.authenticationFailed(id: "3"), StanzaEncoder.messageError(id: "m&", condition: "bad-request", text: "no <channel>"),
         ] {
-            _ = try XMLElement.parse(stanza)
+            _ = try ParsedElement.parse(stanza)
         }
         let header = String(decoding: StanzaEncoder.streamHeader(serverName: "srv", streamID: "Zx81"), as: UTF8.self)
         let framed = try frames(of: [Array((header + "</stream:stream>").utf8)])

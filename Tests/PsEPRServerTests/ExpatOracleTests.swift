@@ -38,7 +38,7 @@ import Testing
         var expatOnly = 0
         for (bytes, expat) in zip(inputs, verdicts) {
             let scanned = bytes.withUnsafeBytes { EventScanner.check($0) }
-            let parsed = (try? XMLElement.parse(bytes)) != nil
+            let parsed = (try? ParsedElement.parse(bytes)) != nil
             if case .scanned = scanned { #expect(expat, "scanner accepted what expat refuses: \(String(decoding: bytes, as: UTF8.self))") }
             if parsed { #expect(expat, "parser accepted what expat refuses: \(String(decoding: bytes, as: UTF8.self))") }
             if expat && !parsed {

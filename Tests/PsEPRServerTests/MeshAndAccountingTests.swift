@@ -51,7 +51,7 @@ import Testing
 /// The `<server>`/`<port>` pairs of a jClient.xml, as text.
 enum ServerAddressList {
     static func parse(_ xml: String) throws -> [String] {
-        let root = try XMLElement.parse(Array(xml.utf8))
+        let root = try ParsedElement.parse(Array(xml.utf8))
         return root.children.flatMap(\.children).compactMap { entry in
             guard let server = entry.childText("server"), let port = entry.childText("port") else { return nil }
             return "\(server):\(port)"

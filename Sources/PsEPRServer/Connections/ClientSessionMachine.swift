@@ -116,9 +116,9 @@ struct ClientSessionMachine {
             // or an event in an unusual shape, gets the full parser.
             if scanFirst, case .handled(let action) = scannedEvent(in: buffer) { return action.map { [$0] } ?? [] }
             let bytes = Array(buffer.readableBytesView)
-            let element: XMLElement
+            let element: ParsedElement
             do {
-                element = try XMLElement.parse(bytes)
+                element = try ParsedElement.parse(bytes)
             } catch {
                 // The framer found where the stanza ends, so the stream is intact: a message that
                 // is not well-formed is refused on its own, as the scanner refuses one.
@@ -170,7 +170,7 @@ struct ClientSessionMachine {
         return [.send(SessionStanzas.proceed), .startTLS]
     }
 
-    private mutating func receiveSASLAuth(_ auth: XMLElement) -> [Action] {
+    private mutating func receiveSASLAuth(_ auth: ParsedElement) -> [Action] {
         guard phase == .awaitingAuthentication else {
             return [.send(SessionStanzas.saslFailure(.malformedRequest, text: "a login is not expected now"))]
         }
@@ -192,7 +192,7 @@ struct ClientSessionMachine {
         return logInPlain(response)
     }
 
-    private mutating func receiveSASLResponse(_ response: XMLElement) -> [Action] {
+    private mutating func receiveSASLResponse(_ response: ParsedElement) -> [Action] {
         guard phase == .awaitingSASLResponse else {
             return [.send(SessionStanzas.saslFailure(.malformedRequest, text: "no SASL challenge is open"))]
         }
@@ -244,7 +244,7 @@ struct ClientSessionMachine {
 
     // MARK: IQ
 
-    private mutating func receiveIQ(_ iq: XMLElement) -> [Action] {
+    private mutating func receiveIQ(_ iq: ParsedElement) -> [Action] {
         let id = iq.attributes["id"] ?? ""
         let type = iq.attributes["type"] ?? ""
         guard type == "get" || type == "set" else { return [] }  // results and errors need no answer
@@ -277,7 +277,7 @@ struct ClientSessionMachine {
     }
 
     /// The original's login, its replies unchanged.
-    private mutating func receiveLegacyAuthentication(_ query: XMLElement, id: String, type: String) -> [Action] {
+    private mutating func receiveLegacyAuthentication(_ query: ParsedElement, id: String, type: String) -> [Action] {
         switch type {
         case "get":
             return [.send(StanzaEncoder.authenticationFields(id: id, username: query.childText("username")))]
@@ -313,7 +313,7 @@ struct ClientSessionMachine {
     }
 
     /// Resource binding (RFC 6120 §7): the resource, given or made up, is the instance.
-    private mutating func bind(_ request: XMLElement, id: String) -> [Action] {
+    private mutating func bind(_ request: ParsedElement, id: String) -> [Action] {
         guard case .awaitingBind(let service) = phase else {
             if isAuthenticated {
                 return [.send(SessionStanzas.iqError(id: id, type: "cancel", condition: "not-allowed", text: "a resource is bound already"))]
@@ -340,7 +340,7 @@ struct ClientSessionMachine {
         (error as? PsEPRError)?.reason ?? "the stanza could not be read"
     }
 
-    private func receiveMessage(_ message: XMLElement, source: [UInt8]) -> [Action] {
+    private func receiveMessage(_ message: ParsedElement, source: [UInt8]) -> [Action] {
         let id = message.attributes["id"]
         guard isAuthenticated else {
             let text = if case .awaitingBind = phase { "bind a resource before sending events" } else { "log in before sending events" }

@@ -63,7 +63,7 @@ struct OneEventListener: Service {
 
     /// Checks the document's credentials and routes its event; returns the result line.
     private func accept(_ bytes: [UInt8], accounts: AccountTable?, remote: String) throws -> String {
-        let document = try XMLElement.parse(bytes)
+        let document = try ParsedElement.parse(bytes)
         guard document.localName == "inputEvent",
             let credentials = document.child("authentication")?.child("passwordAuth"),
             let service = credentials.childText("service"),

@@ -228,7 +228,7 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
     ///
     /// - Throws: for malformed XML, an unknown coding or a malformed account.
     public init?(accountingPayload payload: some Collection<UInt8>) throws {
-        let root = try XMLElement.parse(payload, maximumDepth: 8)
+        let root = try ParsedElement.parse(payload, maximumDepth: 8)
         guard let accounts = root.localName == "passwordAccounts" ? root : root.child("passwordAccounts") else { return nil }
         let codingName = accounts.childText("passwordCoding")?.trimmingCharacters(in: .whitespaces).uppercased() ?? ""
         let seed = Array((accounts.childText("passwordSeed") ?? "").utf8)

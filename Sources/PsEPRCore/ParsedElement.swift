@@ -4,13 +4,13 @@
 /// character references; any other entity is an error, since no DTD is ever read). Each element
 /// records the byte range it came from, so a router can forward a `<payload>` as its original
 /// bytes instead of re-serialising it.
-public struct XMLElement: Sendable, Hashable {
+public struct ParsedElement: Sendable, Hashable {
     /// The qualified name, e.g. `stream:stream`.
     public var name: String
     /// The attributes, by qualified name (including `xmlns` declarations).
     public var attributes: [String: String]
     /// The child elements, in order.
-    public var children: [XMLElement]
+    public var children: [ParsedElement]
     /// The character data directly inside this element, decoded and concatenated.
     public var text: String
     /// Where the element's bytes are in the parsed input.
@@ -20,7 +20,7 @@ public struct XMLElement: Sendable, Hashable {
     public var localName: Substring { name.split(separator: ":", maxSplits: 1).last ?? Substring(name) }
 
     /// The first child with this local name.
-    public func child(_ localName: String) -> XMLElement? { children.first { $0.localName == localName } }
+    public func child(_ localName: String) -> ParsedElement? { children.first { $0.localName == localName } }
 
     /// The text of the first child with this local name, trimmed; `nil` if absent or empty.
     public func childText(_ localName: String) -> String? {
@@ -38,7 +38,7 @@ public struct XMLElement: Sendable, Hashable {
     /// - Parameter maximumDepth: deepest nesting accepted.
     /// - Throws: ``PsEPRError/Code/malformedXML`` unless `bytes` is exactly one well-formed element
     ///   (surrounding whitespace allowed); ``PsEPRError/Code/declarationRefused`` for a DOCTYPE.
-    public static func parse(_ bytes: some Collection<UInt8>, maximumDepth: Int = 32) throws -> XMLElement {
+    public static func parse(_ bytes: some Collection<UInt8>, maximumDepth: Int = 32) throws -> ParsedElement {
         let source = Array(bytes)
         return try source.withUnsafeBytes { raw in
             var parser = Parser(bytes: raw, maximumDepth: maximumDepth)
@@ -53,11 +53,11 @@ public struct XMLElement: Sendable, Hashable {
     }
 
     /// Parses a start tag on its own (the stream header, which is never closed in the same read).
-    static func parseStartTag(_ bytes: [UInt8]) throws -> XMLElement {
+    static func parseStartTag(_ bytes: [UInt8]) throws -> ParsedElement {
         try bytes.withUnsafeBytes { raw in
             var parser = Parser(bytes: raw, maximumDepth: 1)
             let (name, attributes, tag) = try parser.startTag()
-            return XMLElement(name: name, attributes: attributes, children: [], text: "", byteRange: 0..<tag.end)
+            return ParsedElement(name: name, attributes: attributes, children: [], text: "", byteRange: 0..<tag.end)
         }
     }
 }
@@ -109,14 +109,14 @@ private struct Parser {
         return String(decoding: output, as: UTF8.self)
     }
 
-    mutating func element(depth: Int) throws -> XMLElement {
+    mutating func element(depth: Int) throws -> ParsedElement {
         guard depth <= maximumDepth else { throw PsEPRError(.tooDeep, "elements nested deeper than \(maximumDepth)") }
         let start = position
         guard bytes[position] == UInt8(ascii: "<"), try XMLSyntax.markup(bytes, at: position) == .startTag else {
             throw PsEPRError(.malformedXML, "expected an element")
         }
         let (tagName, attributes, tag) = try startTag()
-        var element = XMLElement(name: tagName, attributes: attributes, children: [], text: "", byteRange: start..<position)
+        var element = ParsedElement(name: tagName, attributes: attributes, children: [], text: "", byteRange: start..<position)
         if tag.isSelfClosing { return element }
         var text: [UInt8] = []
         while true {
