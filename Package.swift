@@ -305,7 +305,8 @@ let package = Package(
         .testTarget(
             name: "OperationsTests",
             dependencies: [
-                "ServerOperations", "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTesting", "PsEPRLoadGenerator", "DP5Core", "DP5Server", "DP5Testing",
+                "ServerOperations", "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTesting", "PsEPRLoadGenerator",
+                "DP5Core", "DP5Server", "DP5Testing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -17,7 +17,7 @@ let package = Package(
     name: "dp5-psepr-benchmarks",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "dp5-bench", targets: ["DP5Benchmarks"]),
+        .executable(name: "dp5-bench", targets: ["DP5Benchmarks"])
     ],
     dependencies: [
         .package(name: "dp5-psepr", path: ".."),

@@ -35,11 +35,16 @@ public struct ConfigurationObject {
         } catch {
             // Comments were blanked out, not removed, so the position is the file's own.
             if let problem = JSONSyntax.firstError(in: Array(data)) {
-                throw ConfigurationError(key: nil, "not valid JSON at line \(problem.line), column \(problem.column): \(problem.message)")
+                throw ConfigurationError(
+                    key: nil,
+                    "not valid JSON at line \(problem.line), column \(problem.column): \(problem.message)"
+                )
             }
             throw ConfigurationError(key: nil, "not valid JSON (\(Self.describe(error)))")
         }
-        guard case .object(let object) = value else { throw ConfigurationError(key: nil, "the top level must be a JSON object") }
+        guard case .object(let object) = value else {
+            throw ConfigurationError(key: nil, "the top level must be a JSON object")
+        }
         self.init(values: object, path: "")
     }
 
@@ -85,7 +90,10 @@ public struct ConfigurationObject {
             throw ConfigurationError(key: fullKey(key), "must be a whole number")
         }
         guard range.contains(integer) else {
-            throw ConfigurationError(key: fullKey(key), "must be between \(range.lowerBound) and \(range.upperBound), got \(integer)")
+            throw ConfigurationError(
+                key: fullKey(key),
+                "must be between \(range.lowerBound) and \(range.upperBound), got \(integer)"
+            )
         }
         return integer
     }
@@ -95,7 +103,10 @@ public struct ConfigurationObject {
         guard let value = value(key) else { return nil }
         guard case .number(let number) = value else { throw ConfigurationError(key: fullKey(key), "must be a number") }
         guard range.contains(number) else {
-            throw ConfigurationError(key: fullKey(key), "must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
+            throw ConfigurationError(
+                key: fullKey(key),
+                "must be between \(range.lowerBound) and \(range.upperBound), got \(number)"
+            )
         }
         return number
     }
@@ -103,9 +114,13 @@ public struct ConfigurationObject {
     /// A list of strings, or `nil` if absent.
     public mutating func strings(_ key: String) throws -> [String]? {
         guard let value = value(key) else { return nil }
-        guard case .array(let array) = value else { throw ConfigurationError(key: fullKey(key), "must be a list of strings") }
+        guard case .array(let array) = value else {
+            throw ConfigurationError(key: fullKey(key), "must be a list of strings")
+        }
         return try array.map {
-            guard case .string(let string) = $0 else { throw ConfigurationError(key: fullKey(key), "must be a list of strings") }
+            guard case .string(let string) = $0 else {
+                throw ConfigurationError(key: fullKey(key), "must be a list of strings")
+            }
             return string
         }
     }
@@ -148,7 +163,10 @@ public struct ConfigurationObject {
                 index += 1
             } else if byte == UInt8(ascii: "/"), next == UInt8(ascii: "*") {
                 index += 2
-                while index < bytes.count, !(bytes[index] == UInt8(ascii: "*") && index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "/")) {
+                while index < bytes.count,
+                    !(bytes[index] == UInt8(ascii: "*") && index + 1 < bytes.count
+                        && bytes[index + 1] == UInt8(ascii: "/"))
+                {
                     output.append(bytes[index] == UInt8(ascii: "\n") ? UInt8(ascii: "\n") : UInt8(ascii: " "))
                     index += 1
                 }
@@ -172,7 +190,12 @@ public struct ConfigurationObject {
 /// A parsed JSON value, keeping booleans and numbers apart (a configuration key that wants
 /// `true` must not accept `1`).
 public enum JSONValue: Decodable, Hashable, Sendable {
-    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
@@ -213,7 +236,9 @@ enum JSONSyntax {
         do {
             try value(bytes, &index, depth: 0)
             skipSpace(bytes, &index)
-            if index < bytes.count { throw Failure(offset: index, message: "unexpected text after the end of the JSON value") }
+            if index < bytes.count {
+                throw Failure(offset: index, message: "unexpected text after the end of the JSON value")
+            }
             return nil
         } catch let failure as Failure {
             let before = bytes[..<min(failure.offset, bytes.count)]
@@ -244,12 +269,17 @@ enum JSONSyntax {
     private static func value(_ bytes: [UInt8], _ index: inout Int, depth: Int) throws {
         skipSpace(bytes, &index)
         guard depth < 512 else { throw Failure(offset: index, message: "nested too deeply") }
-        guard index < bytes.count else { throw Failure(offset: index, message: "expected a value, found the end of the file") }
+        guard index < bytes.count else {
+            throw Failure(offset: index, message: "expected a value, found the end of the file")
+        }
         switch bytes[index] {
         case UInt8(ascii: "{"):
             index += 1
             skipSpace(bytes, &index)
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return
+            }
             while true {
                 skipSpace(bytes, &index)
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
@@ -259,18 +289,27 @@ enum JSONSyntax {
                 try expect(":", bytes, &index, "\":\" after the key")
                 try value(bytes, &index, depth: depth + 1)
                 skipSpace(bytes, &index)
-                if index < bytes.count, bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if index < bytes.count, bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
                 try expect("}", bytes, &index, "\",\" or \"}\"")
                 return
             }
         case UInt8(ascii: "["):
             index += 1
             skipSpace(bytes, &index)
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return
+            }
             while true {
                 try value(bytes, &index, depth: depth + 1)
                 skipSpace(bytes, &index)
-                if index < bytes.count, bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if index < bytes.count, bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
                 try expect("]", bytes, &index, "\",\" or \"]\"")
                 return
             }
@@ -282,7 +321,10 @@ enum JSONSyntax {
             index += literal.count
             let text = String(decoding: literal, as: UTF8.self)
             guard ["true", "false", "null"].contains(text) || Double(text) != nil, !text.isEmpty else {
-                throw Failure(offset: start, message: "expected a value, found \(text.isEmpty ? describe(bytes, start) : "'\(text)'")")
+                throw Failure(
+                    offset: start,
+                    message: "expected a value, found \(text.isEmpty ? describe(bytes, start) : "'\(text)'")"
+                )
             }
         }
     }
@@ -292,7 +334,9 @@ enum JSONSyntax {
         index += 1
         while index < bytes.count {
             switch bytes[index] {
-            case UInt8(ascii: "\""): index += 1; return
+            case UInt8(ascii: "\""):
+                index += 1
+                return
             case UInt8(ascii: "\\"): index += 2
             case 0x0A: throw Failure(offset: index, message: "a string runs past the end of its line")
             default: index += 1

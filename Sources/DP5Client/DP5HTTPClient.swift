@@ -38,9 +38,14 @@ public struct DP5HTTPClient: Sendable {
         connectTimeout: Duration = .seconds(5),
         _ body: (DP5HTTPClient) async throws -> Result
     ) async throws -> Result {
-        var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: try configuration.trust.makeClientConfiguration())
+        var httpConfiguration = HTTPClient.Configuration(
+            tlsConfiguration: try configuration.trust.makeClientConfiguration()
+        )
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(1, connectionsPerServer)
-        httpConfiguration.timeout.connect = .nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000)
+        httpConfiguration.timeout.connect = .nanoseconds(
+            Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds
+                / 1_000_000_000
+        )
         return try await HTTPClient.withHTTPClient(configuration: httpConfiguration) { http in
             try await body(DP5HTTPClient(configuration: configuration, httpClient: http))
         }
@@ -57,7 +62,9 @@ public struct DP5HTTPClient: Sendable {
 
     /// The registration server's `GET /` in full; `fastForward` is `nil` for a server that does
     /// not say (the original).
-    public func registrationServerStatusDetails() async throws -> (epoch: Epoch, acceptsRegistrations: Bool, fastForward: Bool?) {
+    public func registrationServerStatusDetails() async throws -> (
+        epoch: Epoch, acceptsRegistrations: Bool, fastForward: Bool?
+    ) {
         let url = configuration.registrationServer + "/"
         let body = try await send(url: url, method: .GET, body: nil, limit: 4096)
         struct Status: Decodable {
@@ -83,7 +90,12 @@ public struct DP5HTTPClient: Sendable {
 
     /// POSTs a registration message made during `currentEpoch`; returns the 5-byte reply.
     public func postRegistration(_ message: [UInt8], currentEpoch: Epoch) async throws -> [UInt8] {
-        try await send(url: configuration.registrationServer + "/register/\(currentEpoch)/", method: .POST, body: message, limit: 64)
+        try await send(
+            url: configuration.registrationServer + "/register/\(currentEpoch)/",
+            method: .POST,
+            body: message,
+            limit: 64
+        )
     }
 
     /// Registers `privateKey`'s user for the next epoch with `buddies`.
@@ -110,14 +122,21 @@ public struct DP5HTTPClient: Sendable {
     /// - Returns: the epoch registered for.
     @discardableResult
     public func registerCombined(privateKey: BLSPrivateKey, data: [UInt8]) async throws -> Epoch {
-        let client = CombinedRegistrationClient(privateKey: privateKey, configuration: configuration.protocolConfiguration)
+        let client = CombinedRegistrationClient(
+            privateKey: privateKey,
+            configuration: configuration.protocolConfiguration
+        )
         return try await registerForNextEpoch { try client.registrationMessage(epoch: $0, data: data) }
     }
 
     /// Looks `buddies` up by BLS public key in a combined-mode deployment.
     ///
     /// - Parameter epochHash: H_G2(E) prepared for the epoch, to share between lookups.
-    public func lookupCombined(buddies: [BLSPublicKey], epoch requested: Epoch? = nil, epochHash: CombinedEpochHash? = nil) async throws -> CombinedLookupResult {
+    public func lookupCombined(
+        buddies: [BLSPublicKey],
+        epoch requested: Epoch? = nil,
+        epochHash: CombinedEpochHash? = nil
+    ) async throws -> CombinedLookupResult {
         let epoch: Epoch
         if let given = requested {
             epoch = given
@@ -125,8 +144,11 @@ public struct DP5HTTPClient: Sendable {
             epoch = try await registrationServerStatus().epoch
         }
         return try await CombinedLookupClient().lookup(
-            buddies: buddies, epoch: epoch, parameters: configuration.lookupParameters,
-            expecting: configuration.protocolConfiguration, epochHash: epochHash
+            buddies: buddies,
+            epoch: epoch,
+            parameters: configuration.lookupParameters,
+            expecting: configuration.protocolConfiguration,
+            epochHash: epochHash
         ) { server, body, limit in
             try await postLookup(body, epoch: epoch, server: server, limit: limit)
         }
@@ -136,14 +158,23 @@ public struct DP5HTTPClient: Sendable {
     ///
     /// - Parameter limit: the largest reply accepted.
     public func postLookup(_ body: [UInt8], epoch: Epoch, server: Int, limit: Int) async throws -> [UInt8] {
-        try await send(url: configuration.lookupServers[server] + "/lookup/\(epoch)/", method: .POST, body: body, limit: limit)
+        try await send(
+            url: configuration.lookupServers[server] + "/lookup/\(epoch)/",
+            method: .POST,
+            body: body,
+            limit: limit
+        )
     }
 
     /// Looks `buddies` up in `epoch`'s database (by default the registration server's current epoch).
     ///
     /// Lookup servers that fail to answer count as silent; the lookup succeeds while t + 1
     /// usable answers remain.
-    public func lookup(privateKey: DHPrivateKey, buddies: [DHPublicKey], epoch requested: Epoch? = nil) async throws -> LookupResult {
+    public func lookup(
+        privateKey: DHPrivateKey,
+        buddies: [DHPublicKey],
+        epoch requested: Epoch? = nil
+    ) async throws -> LookupResult {
         let epoch: Epoch
         if let given = requested {
             epoch = given
@@ -151,7 +182,9 @@ public struct DP5HTTPClient: Sendable {
             epoch = try await registrationServerStatus().epoch
         }
         return try await LookupClient(privateKey: privateKey).lookup(
-            buddies: buddies, epoch: epoch, parameters: configuration.lookupParameters,
+            buddies: buddies,
+            epoch: epoch,
+            parameters: configuration.lookupParameters,
             expecting: configuration.protocolConfiguration
         ) { server, body, limit in
             try await postLookup(body, epoch: epoch, server: server, limit: limit)
@@ -182,15 +215,24 @@ public struct DP5HTTPClient: Sendable {
         do {
             response = try await http.execute(request, timeout: requestTimeout)
         } catch {
-            if let advice = TLSTrust.advice(for: error, url: url, configurationFile: configuration.sourceFile ?? "servers.cfg") {
+            if let advice = TLSTrust.advice(
+                for: error,
+                url: url,
+                configurationFile: configuration.sourceFile ?? "servers.cfg"
+            ) {
                 throw DP5ClientError(url: url, advice)
             }
             throw DP5ClientError(url: url, "request failed: \(error)")
         }
         guard response.status == .ok else {
             // The server's reason (a refusal says what is wrong), at most a line or two of it.
-            let text = (try? await response.body.collect(upTo: 4096)).map { Self.printableText($0.readableBytesView) } ?? ""
-            throw DP5ClientError(url: url, "HTTP \(response.status.code)" + (text.isEmpty ? "" : ": \(text)"), status: Int(response.status.code))
+            let text =
+                (try? await response.body.collect(upTo: 4096)).map { Self.printableText($0.readableBytesView) } ?? ""
+            throw DP5ClientError(
+                url: url,
+                "HTTP \(response.status.code)" + (text.isEmpty ? "" : ": \(text)"),
+                status: Int(response.status.code)
+            )
         }
         let buffer: ByteBuffer
         do {

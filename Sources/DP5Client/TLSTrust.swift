@@ -37,7 +37,10 @@ public struct TLSTrust: Sendable, Hashable {
                 let certificates = try NIOSSLCertificate.fromPEMFile(trustCertificatePath)
                 configuration.additionalTrustRoots = [.certificates(certificates)]
             } catch {
-                throw ConfigurationError(key: "trustCertificate", "cannot load a PEM certificate from \(trustCertificatePath): \(error)")
+                throw ConfigurationError(
+                    key: "trustCertificate",
+                    "cannot load a PEM certificate from \(trustCertificatePath): \(error)"
+                )
             }
         }
         return configuration
@@ -57,10 +60,12 @@ extension TLSTrust {
         let wrongName = text.contains("failedToValidateHostname") || text.contains("hostname")
         guard unverified || wrongName else { return nil }
         if wrongName && !unverified {
-            return "the server's TLS certificate is not valid for this host name (\(text)); make a certificate for it with "
+            return
+                "the server's TLS certificate is not valid for this host name (\(text)); make a certificate for it with "
                 + "`dp5 testcert testcerts --host NAME`, or add \"verifyCertificates\": false to \(configurationFile)"
         }
-        return "the server's TLS certificate is not trusted (CERTIFICATE_VERIFY_FAILED). For a self-signed certificate add "
+        return
+            "the server's TLS certificate is not trusted (CERTIFICATE_VERIFY_FAILED). For a self-signed certificate add "
             + "\"trustCertificate\": \"testcerts/server.crt\" (the server's server.ssl_certificate file) to \(configurationFile), "
             + "or \"verifyCertificates\": false to accept any certificate as the original did"
     }

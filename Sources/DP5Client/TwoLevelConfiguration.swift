@@ -29,7 +29,10 @@ public struct TwoLevelConfiguration: Sendable {
             )
         }
         guard combined.protocolConfiguration.combined else {
-            throw ConfigurationError(key: "combinedDeployment.combined", "the combined deployment needs \"combined\": true")
+            throw ConfigurationError(
+                key: "combinedDeployment.combined",
+                "the combined deployment needs \"combined\": true"
+            )
         }
         self.standard = standard
         self.combined = combined
@@ -39,10 +42,16 @@ public struct TwoLevelConfiguration: Sendable {
     public init(contentsOfFile path: String) throws {
         var object = try ConfigurationObject(contentsOfFile: path)
         guard var standardObject = try object.object("standardDeployment") else {
-            throw ConfigurationError(key: "standardDeployment", "is required: the standard deployment's servers.cfg keys")
+            throw ConfigurationError(
+                key: "standardDeployment",
+                "is required: the standard deployment's servers.cfg keys"
+            )
         }
         guard var combinedObject = try object.object("combinedDeployment") else {
-            throw ConfigurationError(key: "combinedDeployment", "is required: the combined deployment's servers.cfg keys")
+            throw ConfigurationError(
+                key: "combinedDeployment",
+                "is required: the combined deployment's servers.cfg keys"
+            )
         }
         try object.rejectUnreadKeys()
         var standard = try ClientConfiguration(reading: &standardObject)

@@ -21,7 +21,9 @@ public struct CombinedHarness: Sendable {
         self.concurrency = max(1, concurrency)
     }
 
-    private var runner: Harness { Harness(configuration: configuration, parameters: parameters, concurrency: concurrency) }
+    private var runner: Harness {
+        Harness(configuration: configuration, parameters: parameters, concurrency: concurrency)
+    }
 
     /// Registers `keys` for the next epoch, each publishing ``UserPopulation/combinedPresenceData(registrant:size:)``.
     ///
@@ -62,7 +64,8 @@ public struct CombinedHarness: Sendable {
         progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws -> LookupTally {
         let clock = ContinuousClock()
-        let configuration = configuration, parameters = parameters
+        let configuration = configuration
+        let parameters = parameters
         // H_G2(E) and its Miller-loop lines, once for the whole epoch; the simulated users share
         // one process, so each buddy's hashed key is paired once and shared (a real client
         // pairs its own buddies' keys: 100 pairings per lookup).
@@ -72,7 +75,11 @@ public struct CombinedHarness: Sendable {
             let result: CombinedLookupResult
             do {
                 result = try await CombinedLookupClient().lookup(
-                    buddies: looker.buddies, epoch: epoch, parameters: parameters, expecting: configuration, epochHash: hash
+                    buddies: looker.buddies,
+                    epoch: epoch,
+                    parameters: parameters,
+                    expecting: configuration,
+                    epochHash: hash
                 ) { server, body, limit in
                     try await deployment.lookup(body, epoch: epoch, server: server, limit: limit)
                 }
@@ -80,11 +87,18 @@ public struct CombinedHarness: Sendable {
                 return LookupTally(failure: error)
             }
             var tally = LookupTally(
-                method: result.method, latency: start.duration(to: clock.now), isVerified: result.isVerified, faultyServers: result.faultyServers
+                method: result.method,
+                latency: start.duration(to: clock.now),
+                isVerified: result.isVerified,
+                faultyServers: result.faultyServers
             )
             for presence in result.presences {
-                let expected = registered.contains(presence.publicKey)
-                    ? UserPopulation.combinedPresenceData(registrant: presence.publicKey, size: configuration.dataPlainSize) : nil
+                let expected =
+                    registered.contains(presence.publicKey)
+                    ? UserPopulation.combinedPresenceData(
+                        registrant: presence.publicKey,
+                        size: configuration.dataPlainSize
+                    ) : nil
                 tally.answers += 1
                 if presence.isOnline { tally.online += 1 }
                 if presence.data != expected { tally.wrong += 1 }

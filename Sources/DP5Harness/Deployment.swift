@@ -33,7 +33,8 @@ public actor InProcessDeployment: DP5Deployment {
     private var responders: [Epoch: LookupResponder] = [:]
 
     /// Creates a deployment whose epochs follow `clock`.
-    public init(configuration: DP5Configuration, numberOfLookupServers: Int, clock: any EpochClock = SystemEpochClock()) {
+    public init(configuration: DP5Configuration, numberOfLookupServers: Int, clock: any EpochClock = SystemEpochClock())
+    {
         self.configuration = configuration
         self.numberOfLookupServers = numberOfLookupServers
         self.clock = clock
@@ -47,9 +48,15 @@ public actor InProcessDeployment: DP5Deployment {
 
     public func register(_ message: [UInt8], currentEpoch: Epoch) throws -> [UInt8] {
         // As a server's HTTP 403: a registration made in another epoch is refused outright.
-        guard currentEpoch == epoch else { throw DeploymentRefusal(reason: "registration made in epoch \(currentEpoch), the server is in epoch \(epoch)") }
-        let outcome = configuration.combined
-            ? combinedProcessor.process(message, nextEpoch: epoch.next).outcome : processor.process(message, nextEpoch: epoch.next)
+        guard currentEpoch == epoch else {
+            throw DeploymentRefusal(
+                reason: "registration made in epoch \(currentEpoch), the server is in epoch \(epoch)"
+            )
+        }
+        let outcome =
+            configuration.combined
+            ? combinedProcessor.process(message, nextEpoch: epoch.next).outcome
+            : processor.process(message, nextEpoch: epoch.next)
         registrations[epoch.next, default: []].append(contentsOf: outcome.storedRecords)
         return outcome.reply.rawRepresentation
     }
@@ -57,7 +64,11 @@ public actor InProcessDeployment: DP5Deployment {
     public func fastForward() throws -> (old: Epoch, new: Epoch) {
         let old = epoch
         epochOffset &+= 1
-        let published = try EpochDatabase.build(records: registrations.removeValue(forKey: epoch) ?? [], epoch: epoch, configuration: configuration)
+        let published = try EpochDatabase.build(
+            records: registrations.removeValue(forKey: epoch) ?? [],
+            epoch: epoch,
+            configuration: configuration
+        )
         responders[epoch] = try LookupResponder(metadata: published.metadata, data: .init(published.data))
         return (old, epoch)
     }
@@ -66,7 +77,8 @@ public actor InProcessDeployment: DP5Deployment {
 
     public func lookup(_ body: [UInt8], epoch requested: Epoch, server: Int, limit: Int) -> [UInt8] {
         guard let responder = responders[requested] else {
-            let status = body.first == LookupRequest.pirOpcode ? LookupResponder.pirErrorStatus : LookupResponder.errorStatus
+            let status =
+                body.first == LookupRequest.pirOpcode ? LookupResponder.pirErrorStatus : LookupResponder.errorStatus
             return LookupResponder.errorReply(status: status, serverEpoch: epoch).bytes
         }
         return responder.respond(to: body).bytes

@@ -14,7 +14,8 @@ public struct Harness: Sendable {
     public let concurrency: Int
     /// The data a registrant gives one buddy; by default ``UserPopulation/presenceData(registrant:buddy:size:)``.
     /// A two-level deployment's standard epochs carry the registrant's BLS public key instead.
-    public var data: @Sendable (_ registrant: DHPublicKey, _ buddy: DHPublicKey, _ size: Int) -> [UInt8] = UserPopulation.presenceData
+    public var data: @Sendable (_ registrant: DHPublicKey, _ buddy: DHPublicKey, _ size: Int) -> [UInt8] =
+        UserPopulation.presenceData
 
     /// Creates a harness.
     public init(configuration: DP5Configuration, parameters: LookupParameters, concurrency: Int) {
@@ -62,14 +63,20 @@ public struct Harness: Sendable {
     ) async throws -> LookupTally {
         let clock = ContinuousClock()
         let (configuration, parameters, data) = (configuration, parameters, data)
-        let registrations = Dictionary(registered.map { ($0.privateKey.publicKey, Set($0.buddies)) }, uniquingKeysWith: { $0.union($1) })
+        let registrations = Dictionary(
+            registered.map { ($0.privateKey.publicKey, Set($0.buddies)) },
+            uniquingKeysWith: { $0.union($1) }
+        )
         let tallies = try await forEach(lookers, progress: progress) { user -> LookupTally in
             let me = user.privateKey.publicKey
             let start = clock.now
             let result: LookupResult
             do {
                 result = try await LookupClient(privateKey: user.privateKey).lookup(
-                    buddies: user.buddies, epoch: epoch, parameters: parameters, expecting: configuration
+                    buddies: user.buddies,
+                    epoch: epoch,
+                    parameters: parameters,
+                    expecting: configuration
                 ) { server, body, limit in
                     try await deployment.lookup(body, epoch: epoch, server: server, limit: limit)
                 }
@@ -78,7 +85,10 @@ public struct Harness: Sendable {
             }
             observe(user, result)
             var tally = LookupTally(
-                method: result.method, latency: start.duration(to: clock.now), isVerified: result.isVerified, faultyServers: result.faultyServers
+                method: result.method,
+                latency: start.duration(to: clock.now),
+                isVerified: result.isVerified,
+                faultyServers: result.faultyServers
             )
             for presence in result.presences {
                 let expectedOnline = registrations[presence.publicKey]?.contains(me) ?? false

@@ -2,8 +2,8 @@ public import DP5Client
 public import DP5Core
 public import DP5Server
 import Foundation
-import NIOCore
 public import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// A registration server and lookup servers on 127.0.0.1, each on a free port, speaking HTTPS
@@ -32,17 +32,26 @@ public struct LocalCluster: Sendable {
         let trust = TLSTrust(trustCertificatePath: certificate.certificatePath)
         func configuration(_ name: String, registration: String?) throws -> ServerConfiguration {
             try ServerConfiguration(
-                host: "127.0.0.1", port: 0, tls: certificate,
-                isRegistrationServer: registration == nil, isLookupServer: registration != nil,
-                registrationDirectory: directory + "/\(name)/regdir", dataDirectory: directory + "/\(name)/datadir",
-                registrationServer: registration, protocolConfiguration: protocolConfiguration,
-                allowDebugFastForward: true, trust: trust
+                host: "127.0.0.1",
+                port: 0,
+                tls: certificate,
+                isRegistrationServer: registration == nil,
+                isLookupServer: registration != nil,
+                registrationDirectory: directory + "/\(name)/regdir",
+                dataDirectory: directory + "/\(name)/datadir",
+                registrationServer: registration,
+                protocolConfiguration: protocolConfiguration,
+                allowDebugFastForward: true,
+                trust: trust
             )
         }
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             // Each running server's group, and a stream that ends when the group has stopped.
             var running: [(group: ServiceGroup, stopped: AsyncStream<Int>.AsyncIterator)] = []
-            func start(_ configuration: ServerConfiguration, label: String) async throws -> (port: Int, configuration: ServerConfiguration) {
+            func start(
+                _ configuration: ServerConfiguration,
+                label: String
+            ) async throws -> (port: Int, configuration: ServerConfiguration) {
                 let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
                 var serverLogger = logger
                 serverLogger[metadataKey: "dp5.server"] = "\(label)"
@@ -70,19 +79,28 @@ public struct LocalCluster: Sendable {
                 }
             }
             do {
-                let registration = try await start(configuration("registration", registration: nil), label: "registration")
+                let registration = try await start(
+                    configuration("registration", registration: nil),
+                    label: "registration"
+                )
                 let registrationURL = "https://127.0.0.1:\(registration.port)"
                 var lookupURLs: [String] = []
                 var configurations = [registration.configuration]
                 for index in 0..<lookupServers {
-                    let lookup = try await start(configuration("lookup\(index)", registration: registrationURL), label: "lookup\(index)")
+                    let lookup = try await start(
+                        configuration("lookup\(index)", registration: registrationURL),
+                        label: "lookup\(index)"
+                    )
                     lookupURLs.append("https://127.0.0.1:\(lookup.port)")
                     configurations.append(lookup.configuration)
                 }
                 let cluster = LocalCluster(
                     clientConfiguration: try ClientConfiguration(
-                        registrationServer: registrationURL, lookupServers: lookupURLs, privacyLevel: privacyLevel,
-                        protocolConfiguration: protocolConfiguration, trust: trust
+                        registrationServer: registrationURL,
+                        lookupServers: lookupURLs,
+                        privacyLevel: privacyLevel,
+                        protocolConfiguration: protocolConfiguration,
+                        trust: trust
                     ),
                     serverConfigurations: configurations
                 )

@@ -57,7 +57,9 @@ public enum UserPopulation {
     /// The data `registrant` registers for `buddy`: `"<first 3 bytes of registrant>-><first 3 of
     /// buddy>"` in hex, centred with spaces in `size` bytes (the original harness's message).
     public static func presenceData(registrant: DHPublicKey, buddy: DHPublicKey, size: Int) -> [UInt8] {
-        let text = Array((registrant.rawRepresentation.prefix(3).hexString + "->" + buddy.rawRepresentation.prefix(3).hexString).utf8)
+        let text = Array(
+            (registrant.rawRepresentation.prefix(3).hexString + "->" + buddy.rawRepresentation.prefix(3).hexString).utf8
+        )
         guard text.count < size else { return Array(text.prefix(size)) }
         let left = (size - text.count) / 2
         return [UInt8](repeating: 0x20, count: left) + text + [UInt8](repeating: 0x20, count: size - text.count - left)

@@ -24,26 +24,36 @@ public enum UsersFile {
 
     /// Writes `users`; every buddy must itself be one of `users`.
     public static func write(_ users: [SimulatedUser], to path: String) throws {
-        let index = Dictionary(users.enumerated().map { ($1.privateKey.publicKey, $0) }, uniquingKeysWith: { first, _ in first })
-        let contents = Contents(users: try users.map { user in
-            Contents.User(
-                privateKey: user.privateKey.rawRepresentation.hexString,
-                blsPrivateKey: user.blsPrivateKey?.rawRepresentation.hexString,
-                buddies: try user.buddies.map {
-                    guard let position = index[$0] else { throw UsersFileError(path: path, "a buddy is not one of the users") }
-                    return position
-                }
-            )
-        })
+        let index = Dictionary(
+            users.enumerated().map { ($1.privateKey.publicKey, $0) },
+            uniquingKeysWith: { first, _ in first }
+        )
+        let contents = Contents(
+            users: try users.map { user in
+                Contents.User(
+                    privateKey: user.privateKey.rawRepresentation.hexString,
+                    blsPrivateKey: user.blsPrivateKey?.rawRepresentation.hexString,
+                    buddies: try user.buddies.map {
+                        guard let position = index[$0] else {
+                            throw UsersFileError(path: path, "a buddy is not one of the users")
+                        }
+                        return position
+                    }
+                )
+            }
+        )
         let data = try JSONEncoder().encode(contents)
-        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600])
+        else {
             throw UsersFileError(path: path, "cannot write the file")
         }
     }
 
     /// Reads a users file.
     public static func read(from path: String) throws -> [SimulatedUser] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw UsersFileError(path: path, "cannot read the file") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw UsersFileError(path: path, "cannot read the file")
+        }
         let contents: Contents
         do {
             contents = try JSONDecoder().decode(Contents.self, from: data)
@@ -51,7 +61,8 @@ public enum UsersFile {
             throw UsersFileError(path: path, "not a users file: \(error)")
         }
         let keys = try contents.users.enumerated().map { position, user in
-            guard let bytes = [UInt8](hexString: user.privateKey), let key = try? DHPrivateKey(rawRepresentation: bytes) else {
+            guard let bytes = [UInt8](hexString: user.privateKey), let key = try? DHPrivateKey(rawRepresentation: bytes)
+            else {
                 throw UsersFileError(path: path, "user \(position) has no valid private key")
             }
             return key
@@ -64,10 +75,16 @@ public enum UsersFile {
             return key
         }
         return try zip(zip(keys, blsKeys), contents.users).map { keyPair, user in
-            SimulatedUser(privateKey: keyPair.0, blsPrivateKey: keyPair.1, buddies: try user.buddies.map {
-                guard keys.indices.contains($0) else { throw UsersFileError(path: path, "buddy index \($0) is out of range") }
-                return keys[$0].publicKey
-            })
+            SimulatedUser(
+                privateKey: keyPair.0,
+                blsPrivateKey: keyPair.1,
+                buddies: try user.buddies.map {
+                    guard keys.indices.contains($0) else {
+                        throw UsersFileError(path: path, "buddy index \($0) is out of range")
+                    }
+                    return keys[$0].publicKey
+                }
+            )
         }
     }
 }

@@ -25,7 +25,8 @@ public final class DP5Metrics: Sendable {
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
         let seconds: [Duration] = [
-            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250),
             .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
         ]
         factory.durationHistogramBuckets["dp5_epoch_build_duration_seconds"] = seconds
@@ -40,8 +41,14 @@ public final class DP5Metrics: Sendable {
         databaseLoaded = CoreMetrics.Gauge(label: "dp5_database_loaded", factory: factory)
         pirPasses = CoreMetrics.Counter(label: "dp5_pir_passes_total", factory: factory)
         pirPassDuration = CoreMetrics.Timer(label: "dp5_pir_pass_duration_seconds", factory: factory)
-        pirQueriesPerPass = CoreMetrics.Recorder(label: "dp5_pir_queries_per_pass", dimensions: [], aggregate: true, factory: factory)
-        CoreMetrics.Gauge(label: "dp5_build_info", dimensions: [("version", BuildInfo.version)], factory: factory).record(1)
+        pirQueriesPerPass = CoreMetrics.Recorder(
+            label: "dp5_pir_queries_per_pass",
+            dimensions: [],
+            aggregate: true,
+            factory: factory
+        )
+        CoreMetrics.Gauge(label: "dp5_build_info", dimensions: [("version", BuildInfo.version)], factory: factory)
+            .record(1)
     }
 
     /// Counts one registration by its outcome: the reply's status (`accepted`, `wrong_epoch`,

@@ -1,16 +1,16 @@
-public import DP5Core
-import CoreMetrics
 import AsyncHTTPClient
+import CoreMetrics
 import DP5Client
+public import DP5Core
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 public import Logging
 public import NIOCore
 import NIOSSL
-import Foundation
-public import ServiceLifecycle
 import ServerOperations
+public import ServiceLifecycle
 
 /// A DP5 server: a registration server, a lookup server, or both, as its configuration says.
 ///
@@ -54,12 +54,28 @@ public struct DP5Service: Service {
         if configuration.isRegistrationServer { try DurableFiles.createDirectory(configuration.registrationDirectory) }
         // Two servers writing one directory would race on its files; the second one is refused.
         // One directory may serve as both (its files' names differ); it is locked once.
-        var locks = [try DirectoryLock(directory: configuration.dataDirectory, key: "datadir", configurationFile: configuration.fileName)]
-        if configuration.isRegistrationServer, !DirectoryLock.sameDirectory(configuration.registrationDirectory, configuration.dataDirectory) {
-            locks.append(try DirectoryLock(directory: configuration.registrationDirectory, key: "regdir", configurationFile: configuration.fileName))
+        var locks = [
+            try DirectoryLock(
+                directory: configuration.dataDirectory,
+                key: "datadir",
+                configurationFile: configuration.fileName
+            )
+        ]
+        if configuration.isRegistrationServer,
+            !DirectoryLock.sameDirectory(configuration.registrationDirectory, configuration.dataDirectory)
+        {
+            locks.append(
+                try DirectoryLock(
+                    directory: configuration.registrationDirectory,
+                    key: "regdir",
+                    configurationFile: configuration.fileName
+                )
+            )
         }
         defer { withExtendedLifetime(locks) {} }
-        var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: try configuration.trust.makeClientConfiguration())
+        var httpConfiguration = HTTPClient.Configuration(
+            tlsConfiguration: try configuration.trust.makeClientConfiguration()
+        )
         httpConfiguration.timeout.connect = .seconds(5)
         // A failing fetch (an untrusted certificate, say) fails at once; the poll retries it, so a
         // lookup does not wait out the connect timeout for each attempt.
@@ -85,7 +101,10 @@ public struct DP5Service: Service {
         logger.info("Stopped")
     }
 
-    private func makeApplication(client: HTTPClient, passes: PIRThreadPool) throws -> (some ApplicationProtocol, LookupDatabases?) {
+    private func makeApplication(
+        client: HTTPClient,
+        passes: PIRThreadPool
+    ) throws -> (some ApplicationProtocol, LookupDatabases?) {
         let protocolConfiguration = configuration.protocolConfiguration
         let publications = PublicationDirectory(path: configuration.dataDirectory)
         var services: [any Service] = []
@@ -93,9 +112,13 @@ public struct DP5Service: Service {
         var authority: RegistrationAuthority?
         if configuration.isRegistrationServer {
             let registrations = try RegistrationAuthority(
-                configuration: protocolConfiguration, clock: clock,
-                registrationDirectory: configuration.registrationDirectory, publications: publications,
-                keptEpochs: configuration.keptEpochs, logger: logger, metrics: metrics
+                configuration: protocolConfiguration,
+                clock: clock,
+                registrationDirectory: configuration.registrationDirectory,
+                publications: publications,
+                keptEpochs: configuration.keptEpochs,
+                logger: logger,
+                metrics: metrics
             )
             authority = registrations
             services.append(EpochRolloverService(authority: registrations, timer: timer, logger: logger))
@@ -109,22 +132,39 @@ public struct DP5Service: Service {
                 source = .remote(baseURL: configuration.registrationServer!, client: client)
             }
             let lookups = LookupDatabases(
-                configuration: protocolConfiguration, publications: publications, source: source,
-                engine: PIREngine(threads: configuration.pirThreads, workers: passes), configurationFile: configuration.fileName, logger: logger, metrics: metrics
+                configuration: protocolConfiguration,
+                publications: publications,
+                source: source,
+                engine: PIREngine(threads: configuration.pirThreads, workers: passes),
+                configurationFile: configuration.fileName,
+                logger: logger,
+                metrics: metrics
             )
             databases = lookups
             if case .remote(let baseURL, _) = source {
-                services.append(DatabasePollService(
-                    databases: lookups, registrationServer: baseURL, client: client,
-                    interval: min(5, Double(protocolConfiguration.epochLength) / 4), configurationFile: configuration.fileName, timer: timer, logger: logger
-                ))
+                services.append(
+                    DatabasePollService(
+                        databases: lookups,
+                        registrationServer: baseURL,
+                        client: client,
+                        interval: min(5, Double(protocolConfiguration.epochLength) / 4),
+                        configurationFile: configuration.fileName,
+                        timer: timer,
+                        logger: logger
+                    )
+                )
             }
         }
 
         let router = Router()
         HTTPRoutes(
-            configuration: configuration, clock: clock, authority: authority, databases: databases,
-            publications: publications, logger: logger, metrics: metrics
+            configuration: configuration,
+            clock: clock,
+            authority: authority,
+            databases: databases,
+            publications: publications,
+            logger: logger,
+            metrics: metrics
         ).register(on: router)
         let listening = ReadyFlag()
         monitoringEndpoints(authority: authority, databases: databases, listening: listening).register(on: router)
@@ -138,13 +178,21 @@ public struct DP5Service: Service {
         )
         let server: HTTPServerBuilder
         if let tls = configuration.tls {
-            server = try .tls(http1, tlsConfiguration: Self.serverTLS(certificatePath: tls.certificatePath, privateKeyPath: tls.privateKeyPath))
+            server = try .tls(
+                http1,
+                tlsConfiguration: Self.serverTLS(
+                    certificatePath: tls.certificatePath,
+                    privateKeyPath: tls.privateKeyPath
+                )
+            )
         } else {
             server = http1
         }
         let onListening = self.onListening
         let logger = self.logger
-        let roles = [configuration.isRegistrationServer ? "registration" : nil, configuration.isLookupServer ? "lookup" : nil].compactMap { $0 }
+        let roles = [
+            configuration.isRegistrationServer ? "registration" : nil, configuration.isLookupServer ? "lookup" : nil,
+        ].compactMap { $0 }
         let application = Application(
             router: router,
             server: server,
@@ -153,9 +201,14 @@ public struct DP5Service: Service {
             onServerRunning: { channel in
                 listening.raise()
                 if let address = channel.localAddress {
-                    logger.info("Listening", metadata: ["dp5.address": "\(address)", "dp5.roles": "\(roles.joined(separator: "+"))",
-                                                        "dp5.tls": "\(configuration.tls != nil)", "dp5.pirKernel": "\(PIREngine.Kernel.best)",
-                                                        "dp5.pirThreads": "\(configuration.pirThreads)"])
+                    logger.info(
+                        "Listening",
+                        metadata: [
+                            "dp5.address": "\(address)", "dp5.roles": "\(roles.joined(separator: "+"))",
+                            "dp5.tls": "\(configuration.tls != nil)", "dp5.pirKernel": "\(PIREngine.Kernel.best)",
+                            "dp5.pirThreads": "\(configuration.pirThreads)",
+                        ]
+                    )
                     await onListening(address)
                 }
             },
@@ -168,16 +221,32 @@ public struct DP5Service: Service {
     /// the current epoch's database is loaded. A lookup server's current epoch is the one its
     /// registration server last announced (which a fast-forward moves), else its clock's; while
     /// it fetches a new epoch's database it stays healthy on the previous one, which it serves.
-    private func monitoringEndpoints(authority: RegistrationAuthority?, databases: LookupDatabases?, listening: ReadyFlag) -> MonitoringEndpoints {
-        let metrics = self.metrics, configuration = self.configuration, clock = self.clock
+    private func monitoringEndpoints(
+        authority: RegistrationAuthority?,
+        databases: LookupDatabases?,
+        listening: ReadyFlag
+    ) -> MonitoringEndpoints {
+        let metrics = self.metrics
+        let configuration = self.configuration
+        let clock = self.clock
         @Sendable func currentEpoch() async -> Epoch {
-            if let authority { await authority.currentEpoch } else { configuration.protocolConfiguration.currentEpoch(clock: clock) }
+            if let authority {
+                await authority.currentEpoch
+            } else {
+                configuration.protocolConfiguration.currentEpoch(clock: clock)
+            }
         }
         return MonitoringEndpoints(
             registry: metrics.registry,
             refresh: { metrics.currentEpoch.record(Int((await currentEpoch()).rawValue)) },
             checks: {
-                var checks = [HealthCheck(name: "listener.http", passing: listening.isRaised, detail: "port \(configuration.port)")]
+                var checks = [
+                    HealthCheck(
+                        name: "listener.http",
+                        passing: listening.isRaised,
+                        detail: "port \(configuration.port)"
+                    )
+                ]
                 if let databases {
                     let loaded: Bool
                     let epoch: Epoch
@@ -188,12 +257,22 @@ public struct DP5Service: Service {
                         _ = try? await databases.responder(for: epoch)
                         loaded = await databases.isLoaded(epoch)
                     } else {
-                        if let announced = await databases.lastAnnouncedEpoch { epoch = announced } else { epoch = await currentEpoch() }
+                        if let announced = await databases.lastAnnouncedEpoch {
+                            epoch = announced
+                        } else {
+                            epoch = await currentEpoch()
+                        }
                         let current = await databases.isLoaded(epoch)
                         let previous = await databases.isLoaded(epoch.previous)
                         loaded = current || previous
                     }
-                    checks.append(HealthCheck(name: "database.epoch", passing: loaded, detail: "epoch \(epoch) \(loaded ? "loaded" : "not loaded")"))
+                    checks.append(
+                        HealthCheck(
+                            name: "database.epoch",
+                            passing: loaded,
+                            detail: "epoch \(epoch) \(loaded ? "loaded" : "not loaded")"
+                        )
+                    )
                 }
                 return checks
             }
@@ -206,15 +285,24 @@ public struct DP5Service: Service {
         do {
             chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
         } catch {
-            throw ConfigurationError(key: "server.ssl_certificate", "cannot load a PEM certificate from \(certificatePath) (\(error)); "
-                                     + "`dp5 testcert \((certificatePath as NSString).deletingLastPathComponent)` makes a self-signed one")
+            throw ConfigurationError(
+                key: "server.ssl_certificate",
+                "cannot load a PEM certificate from \(certificatePath) (\(error)); "
+                    + "`dp5 testcert \((certificatePath as NSString).deletingLastPathComponent)` makes a self-signed one"
+            )
         }
         do {
             key = try NIOSSLPrivateKey(file: privateKeyPath, format: .pem)
         } catch {
-            throw ConfigurationError(key: "server.ssl_private_key", "cannot load a PEM private key from \(privateKeyPath) (\(error)); "
-                                     + "`dp5 testcert \((privateKeyPath as NSString).deletingLastPathComponent)` makes one with its certificate")
+            throw ConfigurationError(
+                key: "server.ssl_private_key",
+                "cannot load a PEM private key from \(privateKeyPath) (\(error)); "
+                    + "`dp5 testcert \((privateKeyPath as NSString).deletingLastPathComponent)` makes one with its certificate"
+            )
         }
-        return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        return TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(key)
+        )
     }
 }

@@ -25,7 +25,9 @@ enum DurableFiles {
         guard size >= 0 else { throw FileError(path: path, operation: "seek", code: errno) }
         let partial = Int(size) % recordSize
         if partial != 0 {
-            guard ftruncate(descriptor, off_t(Int(size) - partial)) == 0 else { throw FileError(path: path, operation: "truncate", code: errno) }
+            guard ftruncate(descriptor, off_t(Int(size) - partial)) == 0 else {
+                throw FileError(path: path, operation: "truncate", code: errno)
+            }
         }
         try writeAll(bytes, to: descriptor, path: path)
         guard fsync(descriptor) == 0 else { throw FileError(path: path, operation: "fsync", code: errno) }

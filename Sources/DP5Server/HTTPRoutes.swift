@@ -27,16 +27,32 @@ struct HTTPRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/") { _, _ in try await status() }
-        router.post("/register/:epoch") { request, context in try await register(request, epoch: context.parameters.get("epoch")) }
-        router.post("/register") { request, _ in try await register(request, epoch: request.uri.queryParameters.get("epoch")) }
-        router.post("/lookup/:epoch") { request, context in try await lookup(request, epoch: context.parameters.get("epoch")) }
-        router.post("/lookup") { request, _ in try await lookup(request, epoch: request.uri.queryParameters.get("epoch")) }
-        router.get("/download/:epoch") { request, context in
-            try await download(epoch: context.parameters.get("epoch"), metadata: request.uri.queryParameters.get("metadata") == "1")
+        router.post("/register/:epoch") { request, context in
+            try await register(request, epoch: context.parameters.get("epoch"))
         }
-        router.get("/download/:epoch/meta") { _, context in try await download(epoch: context.parameters.get("epoch"), metadata: true) }
+        router.post("/register") { request, _ in
+            try await register(request, epoch: request.uri.queryParameters.get("epoch"))
+        }
+        router.post("/lookup/:epoch") { request, context in
+            try await lookup(request, epoch: context.parameters.get("epoch"))
+        }
+        router.post("/lookup") { request, _ in
+            try await lookup(request, epoch: request.uri.queryParameters.get("epoch"))
+        }
+        router.get("/download/:epoch") { request, context in
+            try await download(
+                epoch: context.parameters.get("epoch"),
+                metadata: request.uri.queryParameters.get("metadata") == "1"
+            )
+        }
+        router.get("/download/:epoch/meta") { _, context in
+            try await download(epoch: context.parameters.get("epoch"), metadata: true)
+        }
         router.get("/download") { request, _ in
-            try await download(epoch: request.uri.queryParameters.get("epoch"), metadata: request.uri.queryParameters.get("metadata") == "1")
+            try await download(
+                epoch: request.uri.queryParameters.get("epoch"),
+                metadata: request.uri.queryParameters.get("metadata") == "1"
+            )
         }
         router.get("/debugfastforward") { _, _ in try await fastForward() }
     }
@@ -52,11 +68,16 @@ struct HTTPRoutes: Sendable {
         // The original answered epoch and register; the parameters let clients detect a mismatch
         // before they register (original clients ignore the extra keys).
         let parameters = configuration.protocolConfiguration
-        var json = "{\"epoch\": \(epoch), \"register\": \(authority != nil), \"epochLength\": \(parameters.epochLength), \"dataEncSize\": \(parameters.dataEncSize), \"combined\": \(parameters.combined)"
+        var json =
+            "{\"epoch\": \(epoch), \"register\": \(authority != nil), \"epochLength\": \(parameters.epochLength), \"dataEncSize\": \(parameters.dataEncSize), \"combined\": \(parameters.combined)"
         // Lets a harness find out before it registers anyone that the fast-forward it needs is off.
         if authority != nil { json += ", \"fastForward\": \(configuration.allowDebugFastForward)" }
         json += "}"
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: json))
+        )
     }
 
     private func register(_ request: Request, epoch: String?) async throws -> Response {
@@ -69,7 +90,9 @@ struct HTTPRoutes: Sendable {
         let body = try await request.collectBody(upTo: configuration.maxRequestBytes)
         do {
             let reply = try await authority.accept(Array(body.readableBytesView), urlEpoch: epoch)
-            metrics.countRegistration((try? RegistrationReply(rawRepresentation: reply)).map { $0.status.metricLabel } ?? "unknown")
+            metrics.countRegistration(
+                (try? RegistrationReply(rawRepresentation: reply)).map { $0.status.metricLabel } ?? "unknown"
+            )
             return octetStream(reply)
         } catch let error as DP5ServerError {
             metrics.countRegistration("refused")
@@ -78,8 +101,11 @@ struct HTTPRoutes: Sendable {
             metrics.countRegistration("unavailable")
             // Not stored (a full disk, say), so not acknowledged: the client may try again.
             logger.error("Storing a registration failed", metadata: ["dp5.epoch": "\(epoch)", "error": "\(error)"])
-            return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain"],
-                            body: .init(byteBuffer: ByteBuffer(string: "the registration could not be stored; try again")))
+            return Response(
+                status: .serviceUnavailable,
+                headers: [.contentType: "text/plain"],
+                body: .init(byteBuffer: ByteBuffer(string: "the registration could not be stored; try again"))
+            )
         }
     }
 
@@ -98,10 +124,15 @@ struct HTTPRoutes: Sendable {
         }
         // The database bounds what a request can need: a PIR request of 100 queries.
         var request = request
-        let body = try await request.collectBody(upTo: min(configuration.maxRequestBytes, served.responder.maximumRequestBytes))
+        let body = try await request.collectBody(
+            upTo: min(configuration.maxRequestBytes, served.responder.maximumRequestBytes)
+        )
         guard let parsed = LookupRequest(rawRepresentation: Array(body.readableBytesView)) else {
             metrics.countLookup("invalid")
-            let reply = LookupResponder.errorReply(status: LookupResponder.errorStatus, serverEpoch: served.responder.epoch)
+            let reply = LookupResponder.errorReply(
+                status: LookupResponder.errorStatus,
+                serverEpoch: served.responder.epoch
+            )
             return octetStream(reply.header)
         }
         switch parsed {
@@ -120,7 +151,9 @@ struct HTTPRoutes: Sendable {
         guard publications.isPublished(epoch) else { return refusal("no database for epoch \(epoch)") }
         metrics.countDownload(metadata ? "metadata" : "data")
         if metadata {
-            guard let bytes = publications.metadataBytes(epoch) else { return refusal("no database for epoch \(epoch)") }
+            guard let bytes = publications.metadataBytes(epoch) else {
+                return refusal("no database for epoch \(epoch)")
+            }
             return octetStream(bytes)
         }
         do {
@@ -132,12 +165,18 @@ struct HTTPRoutes: Sendable {
 
     private func fastForward() async throws -> Response {
         guard configuration.allowDebugFastForward else {
-            return refusal("debug fast-forward is disabled: add \"allowDebugFastForward\": true to \(configuration.fileName) and restart the server")
+            return refusal(
+                "debug fast-forward is disabled: add \"allowDebugFastForward\": true to \(configuration.fileName) and restart the server"
+            )
         }
         guard let authority else { return refusal("only a registration server fast-forwards") }
         let (old, new) = try await authority.fastForward()
         logger.info("Fast-forwarded", metadata: ["dp5.epoch.old": "\(old)", "dp5.epoch.new": "\(new)"])
-        return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "Old: \(old) New: \(new)")))
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain"],
+            body: .init(byteBuffer: ByteBuffer(string: "Old: \(old) New: \(new)"))
+        )
     }
 
     private static func epoch(from text: String?) -> Epoch? {
@@ -146,7 +185,11 @@ struct HTTPRoutes: Sendable {
     }
 
     private func refusal(_ reason: String) -> Response {
-        Response(status: .forbidden, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: reason)))
+        Response(
+            status: .forbidden,
+            headers: [.contentType: "text/plain"],
+            body: .init(byteBuffer: ByteBuffer(string: reason))
+        )
     }
 
     /// `header ‖ body` as `application/octet-stream`; a large body (a whole data file) is sent in
@@ -172,7 +215,9 @@ struct HTTPRoutes: Sendable {
                 var offset = 0
                 while offset < body.count {
                     let end = min(offset + slice, body.count)
-                    try await writer.write(ByteBuffer(bytes: body[(body.startIndex + offset)..<(body.startIndex + end)]))
+                    try await writer.write(
+                        ByteBuffer(bytes: body[(body.startIndex + offset)..<(body.startIndex + end)])
+                    )
                     offset = end
                 }
                 try await writer.finish(nil)

@@ -1,5 +1,5 @@
-import CoreMetrics
 import AsyncHTTPClient
+import CoreMetrics
 import DP5Client
 import DP5Core
 import Foundation
@@ -52,8 +52,13 @@ actor LookupDatabases {
     private let clock = ContinuousClock()
 
     init(
-        configuration: DP5Configuration, publications: PublicationDirectory, source: DatabaseSource, engine: PIREngine,
-        configurationFile: String, logger: Logger, metrics: DP5Metrics = DP5Metrics()
+        configuration: DP5Configuration,
+        publications: PublicationDirectory,
+        source: DatabaseSource,
+        engine: PIREngine,
+        configurationFile: String,
+        logger: Logger,
+        metrics: DP5Metrics = DP5Metrics()
     ) {
         self.metrics = metrics
         self.configuration = configuration
@@ -77,7 +82,7 @@ actor LookupDatabases {
     func finishFetches() async {
         let running = Array(fetches.values)
         let asking = announcement
-        running.forEach { $0.cancel() }
+        for task in running { task.cancel() }
         asking?.cancel()
         for task in running { _ = await task.result }
         _ = await asking?.result
@@ -104,7 +109,9 @@ actor LookupDatabases {
             var announced = announcedEpoch
             if announced.map({ epoch > $0 }) ?? true { announced = try await refreshAnnouncement() }
             guard let announced, epoch <= announced, epoch >= announced.previous else {
-                throw DP5ServerError.refused("epoch \(epoch) is not one the registration server has published (it is at epoch \(announced.map { "\($0)" } ?? "?"))")
+                throw DP5ServerError.refused(
+                    "epoch \(epoch) is not one the registration server has published (it is at epoch \(announced.map { "\($0)" } ?? "?"))"
+                )
             }
         }
         if let failure = lastFailure, failure.epoch == epoch, failure.at.duration(to: clock.now) < failureMemory {
@@ -125,7 +132,10 @@ actor LookupDatabases {
             if lastFailure?.reason != reason {
                 // Logged at the default level: a lookup server that cannot get its database
                 // serves nobody, and its operator must see why.
-                logger.warning("Cannot get an epoch's database", metadata: ["dp5.epoch": "\(epoch)", "error": "\(reason)"])
+                logger.warning(
+                    "Cannot get an epoch's database",
+                    metadata: ["dp5.epoch": "\(epoch)", "error": "\(reason)"]
+                )
             }
             lastFailure = (epoch, reason, clock.now)
             throw error
@@ -134,9 +144,15 @@ actor LookupDatabases {
 
     /// Asks the registration server for its epoch; concurrent callers share one request.
     private func refreshAnnouncement() async throws -> Epoch {
-        guard case .remote(let baseURL, let client) = source else { throw DP5ServerError.refused("no registration server to ask") }
+        guard case .remote(let baseURL, let client) = source else {
+            throw DP5ServerError.refused("no registration server to ask")
+        }
         let file = configurationFile
-        let task = announcement ?? Task { try await Self.registrationServerEpoch(baseURL: baseURL, client: client, configurationFile: file) }
+        let task =
+            announcement
+            ?? Task {
+                try await Self.registrationServerEpoch(baseURL: baseURL, client: client, configurationFile: file)
+            }
         announcement = task
         defer { announcement = nil }
         let epoch = try await task.value
@@ -145,7 +161,11 @@ actor LookupDatabases {
     }
 
     /// The registration server's `GET /` epoch.
-    static func registrationServerEpoch(baseURL: String, client: HTTPClient, configurationFile: String) async throws -> Epoch {
+    static func registrationServerEpoch(
+        baseURL: String,
+        client: HTTPClient,
+        configurationFile: String
+    ) async throws -> Epoch {
         let url = baseURL + "/"
         let body = try await download(url, client: client, limit: 4096, configurationFile: configurationFile)
         struct Status: Decodable { let epoch: UInt32 }
@@ -159,9 +179,14 @@ actor LookupDatabases {
     func loadExisting() {
         for epoch in publications.publishedEpochs().prefix(2) {
             do {
-                if let responder = try publications.loadResponder(epoch, configuration: configuration) { install(responder) }
+                if let responder = try publications.loadResponder(epoch, configuration: configuration) {
+                    install(responder)
+                }
             } catch {
-                logger.warning("Ignoring a stored database that fails verification", metadata: ["dp5.epoch": "\(epoch)", "error": "\(error)"])
+                logger.warning(
+                    "Ignoring a stored database that fails verification",
+                    metadata: ["dp5.epoch": "\(epoch)", "error": "\(error)"]
+                )
             }
         }
     }
@@ -171,7 +196,9 @@ actor LookupDatabases {
         let metrics = self.metrics
         let epoch = ServedEpoch(
             responder: responder,
-            coalescer: PIRCoalescer(database: responder.database, engine: engine) { metrics.recordPass(queries: $0, duration: $1) }
+            coalescer: PIRCoalescer(database: responder.database, engine: engine) {
+                metrics.recordPass(queries: $0, duration: $1)
+            }
         )
         served[responder.epoch] = epoch
         let newest = newestEpoch!
@@ -199,34 +226,57 @@ actor LookupDatabases {
 
     /// Downloads, checks and stores `epoch`'s database from the registration server.
     private func fetch(_ epoch: Epoch, baseURL: String, client: HTTPClient) async throws -> LookupResponder {
-        let metadataBytes = try await Self.download(baseURL + "/download/\(epoch)/meta", client: client, limit: Metadata.byteCount,
-                                                    configurationFile: configurationFile)
+        let metadataBytes = try await Self.download(
+            baseURL + "/download/\(epoch)/meta",
+            client: client,
+            limit: Metadata.byteCount,
+            configurationFile: configurationFile
+        )
         let metadata = try Metadata(rawRepresentation: metadataBytes)
         guard metadata.epoch == epoch else {
-            throw DP5ServerError.corruptDatabase("registration server sent the metadata of epoch \(metadata.epoch) for \(epoch)")
+            throw DP5ServerError.corruptDatabase(
+                "registration server sent the metadata of epoch \(metadata.epoch) for \(epoch)"
+            )
         }
         try metadata.check(matches: configuration)
         // Streamed to disk: a data file can be far larger than the server should hold in memory twice.
         let temporary = DurableFiles.temporaryPath(for: publications.dataPath(epoch))
         do {
-            let written = try await Self.download(baseURL + "/download/\(epoch)", client: client, limit: metadata.dataFileSize,
-                                                  into: temporary, configurationFile: configurationFile)
+            let written = try await Self.download(
+                baseURL + "/download/\(epoch)",
+                client: client,
+                limit: metadata.dataFileSize,
+                into: temporary,
+                configurationFile: configurationFile
+            )
             guard written == metadata.dataFileSize else {
-                throw DP5ServerError.corruptDatabase("data file of epoch \(epoch) has \(written) bytes, its metadata says \(metadata.dataFileSize)")
+                throw DP5ServerError.corruptDatabase(
+                    "data file of epoch \(epoch) has \(written) bytes, its metadata says \(metadata.dataFileSize)"
+                )
             }
-            try EpochDatabase.verify(metadata: metadata, data: try Data(contentsOf: URL(fileURLWithPath: temporary), options: .alwaysMapped))
+            try EpochDatabase.verify(
+                metadata: metadata,
+                data: try Data(contentsOf: URL(fileURLWithPath: temporary), options: .alwaysMapped)
+            )
             try DurableFiles.moveIntoPlace(temporary, to: publications.dataPath(epoch))
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
         }
         try DurableFiles.writeAtomically(metadataBytes, to: publications.metadataPath(epoch))
-        logger.info("Fetched epoch database", metadata: ["dp5.epoch": "\(epoch)", "dp5.bytes": "\(metadata.dataFileSize)"])
+        logger.info(
+            "Fetched epoch database",
+            metadata: ["dp5.epoch": "\(epoch)", "dp5.bytes": "\(metadata.dataFileSize)"]
+        )
         return try LookupResponder(metadata: metadata, data: publications.mappedData(epoch))
     }
 
     /// GETs `url`, with the server's reason and what to change in the configuration when it fails.
-    private static func get(_ url: String, client: HTTPClient, configurationFile: String) async throws -> HTTPClientResponse {
+    private static func get(
+        _ url: String,
+        client: HTTPClient,
+        configurationFile: String
+    ) async throws -> HTTPClientResponse {
         let response: HTTPClientResponse
         do {
             response = try await client.execute(HTTPClientRequest(url: url), timeout: .minutes(10))
@@ -237,13 +287,23 @@ actor LookupDatabases {
             throw DP5ServerError.unavailable("fetching \(url) failed: \(error)")
         }
         guard response.status == .ok else {
-            let text = (try? await response.body.collect(upTo: 1024)).map { String(decoding: $0.readableBytesView, as: UTF8.self) } ?? ""
-            throw DP5ServerError.unavailable("\(url) answered HTTP \(response.status.code)" + (text.isEmpty ? "" : ": \(text)"))
+            let text =
+                (try? await response.body.collect(upTo: 1024)).map {
+                    String(decoding: $0.readableBytesView, as: UTF8.self)
+                } ?? ""
+            throw DP5ServerError.unavailable(
+                "\(url) answered HTTP \(response.status.code)" + (text.isEmpty ? "" : ": \(text)")
+            )
         }
         return response
     }
 
-    static func download(_ url: String, client: HTTPClient, limit: Int, configurationFile: String) async throws -> [UInt8] {
+    static func download(
+        _ url: String,
+        client: HTTPClient,
+        limit: Int,
+        configurationFile: String
+    ) async throws -> [UInt8] {
         let response = try await get(url, client: client, configurationFile: configurationFile)
         do {
             return Array(try await response.body.collect(upTo: max(limit, 1)).readableBytesView)
@@ -254,7 +314,13 @@ actor LookupDatabases {
 
     /// Streams `url`'s body into a new file at `path` (synced), refusing more than `limit`
     /// bytes; returns the number written.
-    private static func download(_ url: String, client: HTTPClient, limit: Int, into path: String, configurationFile: String) async throws -> Int {
+    private static func download(
+        _ url: String,
+        client: HTTPClient,
+        limit: Int,
+        into path: String,
+        configurationFile: String
+    ) async throws -> Int {
         let response = try await get(url, client: client, configurationFile: configurationFile)
         let file = try DurableFiles.StreamingFile(creating: path)
         var written = 0

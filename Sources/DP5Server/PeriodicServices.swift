@@ -18,7 +18,10 @@ struct EpochRolloverService: Service {
         await cancelWhenGracefulShutdown {
             // Wake just after the boundary; never sleep longer than a minute, so a change of
             // the wall clock is noticed.
-            await repeatWithPauses(on: timer, pause: { .seconds(min(await authority.secondsUntilNextEpoch + 0.01, 60)) }) {
+            await repeatWithPauses(
+                on: timer,
+                pause: { .seconds(min(await authority.secondsUntilNextEpoch + 0.01, 60)) }
+            ) {
                 await publish()
             }
         }
@@ -62,7 +65,9 @@ struct DatabasePollService: Service {
     private func poll(lastReason: inout String?) async {
         do {
             let epoch = try await LookupDatabases.registrationServerEpoch(
-                baseURL: registrationServer, client: client, configurationFile: configurationFile
+                baseURL: registrationServer,
+                client: client,
+                configurationFile: configurationFile
             )
             await databases.announce(epoch)
             _ = try await databases.responder(for: epoch)
@@ -73,7 +78,10 @@ struct DatabasePollService: Service {
         } catch {
             let reason = "\(error)"
             if lastReason != reason {
-                logger.warning("Polling the registration server failed", metadata: ["dp5.regServer": "\(registrationServer)", "error": "\(reason)"])
+                logger.warning(
+                    "Polling the registration server failed",
+                    metadata: ["dp5.regServer": "\(registrationServer)", "error": "\(reason)"]
+                )
                 lastReason = reason
             }
         }

@@ -55,7 +55,9 @@ actor RegistrationAuthority {
         self.combinedProcessor = CombinedRegistrationProcessor(configuration: configuration)
         self.keptEpochs = max(2, keptEpochs)
         self.logger = logger
-        self.fastForwardOffset = try Self.storedFastForwardOffset(at: registrationDirectory + "/" + Self.fastForwardFileName)
+        self.fastForwardOffset = try Self.storedFastForwardOffset(
+            at: registrationDirectory + "/" + Self.fastForwardFileName
+        )
         self.newestPublished = publications.publishedEpochs().first
     }
 
@@ -67,7 +69,9 @@ actor RegistrationAuthority {
         guard let data = FileManager.default.contents(atPath: path) else { return 0 }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let offset = UInt32(text) else {
-            throw DP5ServerError.corruptDatabase("\(path) does not hold a fast-forward offset (a decimal number); delete it to start from the clock's epoch")
+            throw DP5ServerError.corruptDatabase(
+                "\(path) does not hold a fast-forward offset (a decimal number); delete it to start from the clock's epoch"
+            )
         }
         return offset
     }
@@ -104,15 +108,28 @@ actor RegistrationAuthority {
         return try await storeCombined(message, processed: processed, urlEpoch: urlEpoch)
     }
 
-    private func storeCombined(_ message: [UInt8], processed: CombinedRegistrationProcessor.Outcome?, urlEpoch: Epoch) throws -> [UInt8] {
+    private func storeCombined(
+        _ message: [UInt8],
+        processed: CombinedRegistrationProcessor.Outcome?,
+        urlEpoch: Epoch
+    ) throws -> [UInt8] {
         let next = try checkRegistrationEpoch(urlEpoch)
         // Refusals for the length or the epoch are cheap to recompute against the server's epoch.
-        let result = processed.flatMap { $0.outcome.reply.epoch == next ? $0 : nil } ?? combinedProcessor.process(message, nextEpoch: next)
+        let result =
+            processed.flatMap { $0.outcome.reply.epoch == next ? $0 : nil }
+            ?? combinedProcessor.process(message, nextEpoch: next)
         if let refusal = result.signatureError {
-            logger.warning("Refused a combined registration: sigma is \(refusal)", metadata: ["dp5.epoch": "\(next)", "dp5.refusal": "\(refusal)"])
+            logger.warning(
+                "Refused a combined registration: sigma is \(refusal)",
+                metadata: ["dp5.epoch": "\(next)", "dp5.refusal": "\(refusal)"]
+            )
         }
         if !result.outcome.storedRecords.isEmpty {
-            try DurableFiles.appendRecordsAndSync(result.outcome.storedRecords, recordSize: configuration.recordSize, to: registrationPath(next))
+            try DurableFiles.appendRecordsAndSync(
+                result.outcome.storedRecords,
+                recordSize: configuration.recordSize,
+                to: registrationPath(next)
+            )
         }
         return result.outcome.reply.rawRepresentation
     }
@@ -125,7 +142,9 @@ actor RegistrationAuthority {
             throw DP5ServerError.refused("registration made in epoch \(urlEpoch), the server is in epoch \(current)")
         }
         guard !publications.isPublished(current.next) else {
-            throw DP5ServerError.refused("registration made in epoch \(urlEpoch), the server is in epoch \(current) and has already published \(current.next)")
+            throw DP5ServerError.refused(
+                "registration made in epoch \(urlEpoch), the server is in epoch \(current) and has already published \(current.next)"
+            )
         }
         return current.next
     }
@@ -143,11 +162,17 @@ actor RegistrationAuthority {
         // Cannot happen while the current epoch respects the newest published one; if it did, the
         // records would be stored and never published, so the registration is refused instead.
         guard !publications.isPublished(current.next) else {
-            throw DP5ServerError.refused("registration made in epoch \(urlEpoch), the server is in epoch \(current) and has already published \(current.next)")
+            throw DP5ServerError.refused(
+                "registration made in epoch \(urlEpoch), the server is in epoch \(current) and has already published \(current.next)"
+            )
         }
         let outcome = processor.process(message, nextEpoch: current.next)
         if !outcome.storedRecords.isEmpty {
-            try DurableFiles.appendRecordsAndSync(outcome.storedRecords, recordSize: configuration.recordSize, to: registrationPath(current.next))
+            try DurableFiles.appendRecordsAndSync(
+                outcome.storedRecords,
+                recordSize: configuration.recordSize,
+                to: registrationPath(current.next)
+            )
         }
         return outcome.reply.rawRepresentation
     }
@@ -209,7 +234,10 @@ actor RegistrationAuthority {
         let whole = records.count - records.count % configuration.recordSize
         if whole != records.count {
             // Only an unacknowledged append can be cut short (a crash before fsync returned).
-            logger.warning("Dropping a partial record at the end of a registration file", metadata: ["dp5.epoch": "\(epoch)"])
+            logger.warning(
+                "Dropping a partial record at the end of a registration file",
+                metadata: ["dp5.epoch": "\(epoch)"]
+            )
             records.removeLast(records.count - whole)
         }
         let buildStart = ContinuousClock.now
@@ -224,7 +252,8 @@ actor RegistrationAuthority {
             "Published epoch database",
             metadata: [
                 "dp5.epoch": "\(epoch)", "dp5.records": "\(records.count / configuration.recordSize)",
-                "dp5.buckets": "\(database.metadata.numberOfBuckets)", "dp5.bucketSize": "\(database.metadata.bucketSize)",
+                "dp5.buckets": "\(database.metadata.numberOfBuckets)",
+                "dp5.bucketSize": "\(database.metadata.bucketSize)",
             ]
         )
     }

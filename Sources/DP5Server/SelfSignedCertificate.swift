@@ -11,7 +11,10 @@ public enum SelfSignedCertificate {
     /// - Parameters:
     ///   - hosts: extra DNS names or IP addresses the certificate is valid for.
     ///   - validity: how long it is valid, from one hour ago.
-    public static func make(hosts: [String] = [], validity: Duration = .seconds(3 * 365 * 86_400)) throws -> (certificatePEM: String, privateKeyPEM: String) {
+    public static func make(
+        hosts: [String] = [],
+        validity: Duration = .seconds(3 * 365 * 86_400)
+    ) throws -> (certificatePEM: String, privateKeyPEM: String) {
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName { CommonName("DP5 server") }
         let now = Date()
@@ -42,10 +45,14 @@ public enum SelfSignedCertificate {
 
     /// Writes `server.crt` and `server.key` into `directory` (created if missing); the key file
     /// is readable by its owner only.
-    public static func write(to directory: String, hosts: [String] = []) throws -> (certificatePath: String, privateKeyPath: String) {
+    public static func write(
+        to directory: String,
+        hosts: [String] = []
+    ) throws -> (certificatePath: String, privateKeyPath: String) {
         try DurableFiles.createDirectory(directory)
         let (certificate, key) = try make(hosts: hosts)
-        let certificatePath = directory + "/server.crt", keyPath = directory + "/server.key"
+        let certificatePath = directory + "/server.crt"
+        let keyPath = directory + "/server.key"
         try DurableFiles.writeAtomically(Array(certificate.utf8), to: certificatePath)
         try DurableFiles.writeAtomically(Array(key.utf8), to: keyPath)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyPath)

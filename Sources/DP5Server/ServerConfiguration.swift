@@ -77,10 +77,16 @@ public struct ServerConfiguration: Sendable {
         sourceFile: String? = nil
     ) throws {
         guard isRegistrationServer || isLookupServer else {
-            throw ConfigurationError(key: "isRegServer", "a server must be a registration server, a lookup server, or both")
+            throw ConfigurationError(
+                key: "isRegServer",
+                "a server must be a registration server, a lookup server, or both"
+            )
         }
         if isLookupServer && !isRegistrationServer && registrationServer == nil {
-            throw ConfigurationError(key: "regServer", "is required for a lookup server: the registration server to fetch databases from")
+            throw ConfigurationError(
+                key: "regServer",
+                "is required for a lookup server: the registration server to fetch databases from"
+            )
         }
         self.host = host
         self.port = port
@@ -111,8 +117,10 @@ public struct ServerConfiguration: Sendable {
     /// Reads a server configuration file.
     public init(contentsOfFile path: String) throws {
         var object = try ConfigurationObject(contentsOfFile: path)
-        var host = "127.0.0.1", port = 8443
-        var certificate: String?, privateKey: String?
+        var host = "127.0.0.1"
+        var port = 8443
+        var certificate: String?
+        var privateKey: String?
         if var server = try object.object("server") {
             host = try server.string("server.socket_host") ?? host
             port = try server.integer("server.socket_port", in: 0...65535) ?? port
@@ -124,8 +132,10 @@ public struct ServerConfiguration: Sendable {
             try server.rejectUnreadKeys()
         }
         if (certificate == nil) != (privateKey == nil) {
-            throw ConfigurationError(key: certificate == nil ? "server.ssl_certificate" : "server.ssl_private_key",
-                                     "TLS needs both server.ssl_certificate and server.ssl_private_key")
+            throw ConfigurationError(
+                key: certificate == nil ? "server.ssl_certificate" : "server.ssl_private_key",
+                "TLS needs both server.ssl_certificate and server.ssl_private_key"
+            )
         }
         let isRegistrationServer = try object.bool("isRegServer") ?? false
         let isLookupServer = try object.bool("isLookupServer") ?? false
@@ -143,13 +153,23 @@ public struct ServerConfiguration: Sendable {
         let requestTimeout = try object.number("requestTimeout", in: 0.001...86_400) ?? 60
         try object.rejectUnreadKeys()
         try self.init(
-            host: host, port: port,
+            host: host,
+            port: port,
             tls: certificate.flatMap { certificate in privateKey.map { (certificate, $0) } },
-            isRegistrationServer: isRegistrationServer, isLookupServer: isLookupServer,
-            registrationDirectory: registrationDirectory, dataDirectory: dataDirectory,
-            registrationServer: registrationServer, protocolConfiguration: protocolConfiguration,
-            allowDebugFastForward: allowDebugFastForward, maxRequestBytes: maxRequestBytes, trust: trust, pirThreads: pirThreads,
-            keptEpochs: keptEpochs, maximumConnections: maximumConnections, idleTimeout: idleTimeout, requestTimeout: requestTimeout,
+            isRegistrationServer: isRegistrationServer,
+            isLookupServer: isLookupServer,
+            registrationDirectory: registrationDirectory,
+            dataDirectory: dataDirectory,
+            registrationServer: registrationServer,
+            protocolConfiguration: protocolConfiguration,
+            allowDebugFastForward: allowDebugFastForward,
+            maxRequestBytes: maxRequestBytes,
+            trust: trust,
+            pirThreads: pirThreads,
+            keptEpochs: keptEpochs,
+            maximumConnections: maximumConnections,
+            idleTimeout: idleTimeout,
+            requestTimeout: requestTimeout,
             sourceFile: path
         )
     }

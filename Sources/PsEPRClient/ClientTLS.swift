@@ -42,9 +42,13 @@ public struct ClientTLSOptions: Sendable, Hashable {
             configuration.certificateVerification = .none
         } else if let trustCertificatePath {
             do {
-                configuration.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(trustCertificatePath))]
+                configuration.additionalTrustRoots = [
+                    .certificates(try NIOSSLCertificate.fromPEMFile(trustCertificatePath))
+                ]
             } catch {
-                throw ServerListError(message: "cannot load a PEM certificate to trust from \(trustCertificatePath): \(error)")
+                throw ServerListError(
+                    message: "cannot load a PEM certificate to trust from \(trustCertificatePath): \(error)"
+                )
             }
         }
         return try NIOSSLContext(configuration: configuration)

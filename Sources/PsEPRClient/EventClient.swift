@@ -1,8 +1,8 @@
+import Foundation
 public import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
-import Foundation
 public import PsEPRCore
 public import ServiceLifecycle
 
@@ -66,7 +66,8 @@ public actor EventClient: Service {
             case .closed: return "the client is closed"
             case .protocolViolation(let what): return "unexpected login reply: \(what)"
             case .tlsUnavailable(let server): return "\(server) does not offer TLS, which this client requires"
-            case .unreachable(let after, let lastError): return "no PsEPR server reached for \(after.components.seconds) s; last: \(lastError)"
+            case .unreachable(let after, let lastError):
+                return "no PsEPR server reached for \(after.components.seconds) s; last: \(lastError)"
             }
         }
     }
@@ -87,7 +88,8 @@ public actor EventClient: Service {
     }
 
     private var leases: [String: Record] = [:]
-    private var connection: (channel: any Channel, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>, server: ServerAddress)?
+    private var connection:
+        (channel: any Channel, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>, server: ServerAddress)?
     private var lastWrite: Duration = .zero
     private var messageNumber = 0
     private var isClosed = false
@@ -100,7 +102,12 @@ public actor EventClient: Service {
     public private(set) var connectionCount = 0
 
     /// Creates a client; nothing happens until ``run()``.
-    public init(identity: ServiceIdentity, servers: [ServerAddress], options: Options = Options(), logger: Logger = Logger(label: "psepr.client")) {
+    public init(
+        identity: ServiceIdentity,
+        servers: [ServerAddress],
+        options: Options = Options(),
+        logger: Logger = Logger(label: "psepr.client")
+    ) {
         precondition(!servers.isEmpty, "a PsEPR client needs at least one server")
         self.identity = identity
         self.servers = servers
@@ -115,7 +122,10 @@ public actor EventClient: Service {
     /// - Throws: ``ClientError/authenticationFailed(server:)`` when the login is refused, or
     ///   what `body` throws.
     public static func withClient<Result>(
-        identity: ServiceIdentity, servers: [ServerAddress], options: Options = Options(), logger: Logger = Logger(label: "psepr.client"),
+        identity: ServiceIdentity,
+        servers: [ServerAddress],
+        options: Options = Options(),
+        logger: Logger = Logger(label: "psepr.client"),
         _ body: (EventClient) async throws -> Result
     ) async throws -> Result {
         let client = EventClient(identity: identity, servers: servers, options: options, logger: logger)
@@ -201,12 +211,19 @@ public actor EventClient: Service {
                 var pause = backoff(after: failures)
                 if let limit = options.giveUpAfter {
                     let waited = clock.now - unconnectedSince
-                    guard waited < limit else { throw ClientError.unreachable(after: limit, lastError: "\(server): \(lastError)") }
+                    guard waited < limit else {
+                        throw ClientError.unreachable(after: limit, lastError: "\(server): \(lastError)")
+                    }
                     pause = min(pause, limit - waited)
                 }
                 logger.log(
-                    level: loggedIn ? .warning : .notice, loggedIn ? "Lost the PsEPR server; reconnecting" : "Cannot log in to a PsEPR server; trying again",
-                    metadata: ["psepr.server": "\(server)", "psepr.reason": "\(lastError)", "psepr.retryInSeconds": "\(String(format: "%.1f", Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18))"]
+                    level: loggedIn ? .warning : .notice,
+                    loggedIn ? "Lost the PsEPR server; reconnecting" : "Cannot log in to a PsEPR server; trying again",
+                    metadata: [
+                        "psepr.server": "\(server)", "psepr.reason": "\(lastError)",
+                        "psepr.retryInSeconds":
+                            "\(String(format: "%.1f", Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18))",
+                    ]
                 )
                 try await Task.sleep(for: pause)
             }
@@ -218,13 +235,18 @@ public actor EventClient: Service {
         if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
         if let error = error as? NIOConnectionError {
             // Each address tried failed: the last one's reason, or the name did not resolve.
-            return error.connectionErrors.last.map { plainReason($0.error) } ?? "\(error.host) did not resolve to an address"
+            return error.connectionErrors.last.map { plainReason($0.error) }
+                ?? "\(error.host) did not resolve to an address"
         }
         if error is NIOSSLError || error is NIOSSLExtraError {
             // BoringSSL's text names source files; the cause in plain words is enough.
             let text = "\(error)"
-            if text.contains("CERTIFICATE_VERIFY_FAILED") { return "TLS failed: the server's certificate is not trusted" }
-            if text.contains("Hostname") || text.contains("hostname") { return "TLS failed: the server's certificate is not valid for this host" }
+            if text.contains("CERTIFICATE_VERIFY_FAILED") {
+                return "TLS failed: the server's certificate is not trusted"
+            }
+            if text.contains("Hostname") || text.contains("hostname") {
+                return "TLS failed: the server's certificate is not valid for this host"
+            }
             return "TLS failed: the handshake did not complete"
         }
         if let error = error as? ChannelError, case .connectTimeout = error { return "the connection timed out" }
@@ -255,8 +277,12 @@ public actor EventClient: Service {
                 channel.channel.close(promise: nil)
             }
             try await Self.logIn(
-                identity: identity, host: server.host, frames: &frames, writer: outbound,
-                tls: options.tls, channel: channel.channel
+                identity: identity,
+                host: server.host,
+                frames: &frames,
+                writer: outbound,
+                tls: options.tls,
+                channel: channel.channel
             )
             watchdog.cancel()
             try await connected(channel: channel.channel, writer: outbound, server: server)
@@ -278,11 +304,17 @@ public actor EventClient: Service {
     /// there: `<starttls/>`, `<proceed/>`, the handshake (verifying the server's certificate
     /// for `host`), a new stream inside TLS, then the set.
     private static func logIn(
-        identity: ServiceIdentity, host: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator,
-        writer: NIOAsyncChannelOutboundWriter<ByteBuffer>, tls: ClientTLSOptions, channel: any Channel
+        identity: ServiceIdentity,
+        host: String,
+        frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator,
+        writer: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        tls: ClientTLSOptions,
+        channel: any Channel
     ) async throws {
         try await openStream(host: host, frames: &frames, writer: writer)
-        try await writer.write(ByteBuffer(bytes: ClientStanzas.authenticationQuery(id: "logon_1", service: identity.service)))
+        try await writer.write(
+            ByteBuffer(bytes: ClientStanzas.authenticationQuery(id: "logon_1", service: identity.service))
+        )
         let (_, offersTLS) = try await reply(to: "logon_1", frames: &frames)
         if tls.mode != .disabled {
             guard offersTLS else {
@@ -290,7 +322,9 @@ public actor EventClient: Service {
                 return try await authenticate(identity: identity, host: host, frames: &frames, writer: writer)
             }
             try await writer.write(ByteBuffer(string: "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"))
-            guard case .stanza(let answer)? = try await frames.next(), let element = try? ParsedElement.parse(answer.readableBytesView), element.localName == "proceed" else {
+            guard case .stanza(let answer)? = try await frames.next(),
+                let element = try? ParsedElement.parse(answer.readableBytesView), element.localName == "proceed"
+            else {
                 throw ClientError.protocolViolation("the server offered STARTTLS and then refused it")
             }
             // Nothing more comes in the clear: TLS goes in front, and framing starts afresh.
@@ -311,30 +345,53 @@ public actor EventClient: Service {
     }
 
     /// Sends the stream header and waits for the server's.
-    private static func openStream(host: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+    private static func openStream(
+        host: String,
+        frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator,
+        writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    ) async throws {
         try await writer.write(ByteBuffer(bytes: ClientStanzas.streamHeader(to: host)))
         while true {
-            guard let frame = try await frames.next() else { throw ClientError.protocolViolation("closed before the stream header") }
+            guard let frame = try await frames.next() else {
+                throw ClientError.protocolViolation("closed before the stream header")
+            }
             if case .streamOpened = frame { return }
         }
     }
 
     /// The `jabber:iq:auth` set.
     private static func authenticate(
-        identity: ServiceIdentity, host: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
+        identity: ServiceIdentity,
+        host: String,
+        frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator,
+        writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
     ) async throws {
-        try await writer.write(ByteBuffer(bytes: ClientStanzas.authenticate(id: "logon_2", service: identity.service, password: identity.password, instance: identity.instance)))
+        try await writer.write(
+            ByteBuffer(
+                bytes: ClientStanzas.authenticate(
+                    id: "logon_2",
+                    service: identity.service,
+                    password: identity.password,
+                    instance: identity.instance
+                )
+            )
+        )
         let (answer, _) = try await reply(to: "logon_2", frames: &frames)
         guard answer.attributes["type"] == "result" else {
             let reason = answer.child("error")?.childText("text")
-            if let reason, answer.child("error")?.child("policy-violation") != nil { throw ClientError.protocolViolation(reason) }
+            if let reason, answer.child("error")?.child("policy-violation") != nil {
+                throw ClientError.protocolViolation(reason)
+            }
             throw ClientError.authenticationFailed(server: host)
         }
     }
 
     /// The `<iq>` answering `id`, skipping stream features and anything else before it; and
     /// whether the features skipped offered STARTTLS.
-    private static func reply(to id: String, frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator) async throws -> (ParsedElement, offersTLS: Bool) {
+    private static func reply(
+        to id: String,
+        frames: inout NIOAsyncChannelInboundStream<StreamFrame>.AsyncIterator
+    ) async throws -> (ParsedElement, offersTLS: Bool) {
         var offersTLS = false
         while let frame = try await frames.next() {
             switch frame {
@@ -351,7 +408,11 @@ public actor EventClient: Service {
         throw ClientError.protocolViolation("closed during the login")
     }
 
-    private func connected(channel: any Channel, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>, server: ServerAddress) async throws {
+    private func connected(
+        channel: any Channel,
+        writer: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        server: ServerAddress
+    ) async throws {
         guard !isClosed else { throw ClientError.closed }
         connection = (channel, writer, server)
         connectionCount += 1
@@ -397,7 +458,11 @@ public actor EventClient: Service {
         guard element.localName == "message" else { return }
         if element.attributes["type"] == "error" {
             let text = element.child("error")?.childText("text") ?? "no reason given"
-            logger.log(level: .warning, "The PsEPR server rejected a message", metadata: ["psepr.id": "\(element.attributes["id"] ?? "")", "psepr.reason": "\(text)"])
+            logger.log(
+                level: .warning,
+                "The PsEPR server rejected a message",
+                metadata: ["psepr.id": "\(element.attributes["id"] ?? "")", "psepr.reason": "\(text)"]
+            )
             return
         }
         guard let event = try? Event(element: element, source: bytes) else { return }
@@ -436,8 +501,12 @@ public actor EventClient: Service {
         guard !isClosed else { throw terminalError ?? ClientError.closed }
         let identifier = Self.randomIdentifier()
         let lease = Lease(
-            identifier: identifier, channel: channel, namespaceFilter: namespace,
-            requestedSeconds: seconds ?? options.leaseTiming.defaultDurationSeconds, bufferSize: options.eventBufferSize, client: self
+            identifier: identifier,
+            channel: channel,
+            namespaceFilter: namespace,
+            requestedSeconds: seconds ?? options.leaseTiming.defaultDurationSeconds,
+            bufferSize: options.eventBufferSize,
+            client: self
         )
         leases[identifier] = Record(lease: lease, machine: LeaseMachine(timing: options.leaseTiming))
         let now = elapsed
@@ -461,10 +530,17 @@ public actor EventClient: Service {
         for output in outputs {
             let operation: LeaseOperation.Operation = output == .sendRegister ? .register : .unregister
             let request = LeaseOperation(
-                operation: operation, identifier: identifier, duration: operation == .register ? record.lease.requestedSeconds : nil,
+                operation: operation,
+                identifier: identifier,
+                duration: operation == .register ? record.lease.requestedSeconds : nil,
                 namespaceFilter: operation == .register ? record.lease.namespaceFilter : nil
             )
-            let event = Event(channel: record.lease.channel, toService: "psepr_registry", payloadNamespace: LeaseOperation.namespace, payload: request.payloadBytes)
+            let event = Event(
+                channel: record.lease.channel,
+                toService: "psepr_registry",
+                payloadNamespace: LeaseOperation.namespace,
+                payload: request.payloadBytes
+            )
             // Without a connection the request is simply not sent; the timer or the next
             // connection sends it again.
             try? await send(event)

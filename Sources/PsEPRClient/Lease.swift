@@ -33,13 +33,23 @@ public final class Lease: Sendable {
         var nextWaiter = 0
     }
 
-    init(identifier: String, channel: ChannelName, namespaceFilter: String?, requestedSeconds: Int, bufferSize: Int, client: EventClient) {
+    init(
+        identifier: String,
+        channel: ChannelName,
+        namespaceFilter: String?,
+        requestedSeconds: Int,
+        bufferSize: Int,
+        client: EventClient
+    ) {
         self.identifier = identifier
         self.channel = channel
         self.namespaceFilter = namespaceFilter
         self.requestedSeconds = requestedSeconds
         self.client = client
-        (events, eventSink) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(max(1, bufferSize)))
+        (events, eventSink) = AsyncStream.makeStream(
+            of: Event.self,
+            bufferingPolicy: .bufferingNewest(max(1, bufferSize))
+        )
         (states, stateSink) = AsyncStream.makeStream(of: LeaseState.self, bufferingPolicy: .bufferingNewest(64))
     }
 
@@ -64,7 +74,9 @@ public final class Lease: Sendable {
                 if let resumeNow { continuation.resume(returning: resumeNow) }
             }
         } onCancel: {
-            let waiter = current.withLock { current in current.waiters.removeValue(forKey: key).map { ($0, current.state) } }
+            let waiter = current.withLock { current in
+                current.waiters.removeValue(forKey: key).map { ($0, current.state) }
+            }
             if let (continuation, state) = waiter { continuation.resume(returning: state) }
         }
     }

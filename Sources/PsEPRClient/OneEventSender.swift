@@ -20,7 +20,12 @@ public enum OneEventSender {
     ///   (the original's servers never answered).
     /// - Throws: ``Refusal`` with the server's reason, or the connection's error.
     @discardableResult
-    public static func send(_ event: Event, as identity: ServiceIdentity, to server: ServerAddress, timeout: Duration = .seconds(30)) async throws -> Bool {
+    public static func send(
+        _ event: Event,
+        as identity: ServiceIdentity,
+        to server: ServerAddress,
+        timeout: Duration = .seconds(30)
+    ) async throws -> Bool {
         var event = event
         if event.fromService == nil { event.fromService = identity.service }
         if event.fromInstance == nil { event.fromInstance = identity.instance }
@@ -29,10 +34,14 @@ public enum OneEventSender {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.nanoseconds(nanoseconds))
             .connect(host: server.host, port: server.port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
             }
         let reply: String = try await channel.executeThenClose { inbound, outbound in
-            let watchdog = channel.channel.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { channel.channel.close(promise: nil) }
+            let watchdog = channel.channel.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+                channel.channel.close(promise: nil)
+            }
             defer { watchdog.cancel() }
             try await outbound.write(ByteBuffer(bytes: document))
             var text = ""
@@ -42,7 +51,9 @@ public enum OneEventSender {
             }
             return text
         }
-        guard let result = try? ParsedElement.parse(Array(reply.utf8)), result.localName == "result" else { return false }
+        guard let result = try? ParsedElement.parse(Array(reply.utf8)), result.localName == "result" else {
+            return false
+        }
         guard result.text == "ok" else {
             let reason = result.text.hasPrefix("error: ") ? String(result.text.dropFirst(7)) : result.text
             throw Refusal(reason: reason)

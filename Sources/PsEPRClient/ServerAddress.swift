@@ -37,7 +37,9 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     private static func port(_ text: Substring, in whole: String) throws -> Int {
-        guard let port = Int(text), (1...65535).contains(port) else { throw ServerListError(message: "\"\(whole)\" has a bad port") }
+        guard let port = Int(text), (1...65535).contains(port) else {
+            throw ServerListError(message: "\"\(whole)\" has a bad port")
+        }
         return port
     }
 
@@ -53,7 +55,10 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
     ///   default) or `OneEvent`; compared without regard to case.
     /// - Throws: ``PsEPRError/Code/malformedXML`` for a file that is not XML, ``ServerListError``
     ///   for an entry with a bad port or a list with no entries.
-    public static func list(fromXML bytes: some Collection<UInt8>, connectionType: String = "XMPP") throws -> [ServerAddress] {
+    public static func list(
+        fromXML bytes: some Collection<UInt8>,
+        connectionType: String = "XMPP"
+    ) throws -> [ServerAddress] {
         var servers: [ServerAddress] = []
         func add(host: String, portText: String) throws {
             guard let port = Int(portText), (1...65535).contains(port) else {
@@ -64,7 +69,8 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
         func visit(_ element: ParsedElement) throws {
             if let host = element.childText("server"), let portText = element.childText("port") {
                 try add(host: host, portText: portText)
-            } else if element.localName == "connection", let type = element.childText("type"), type.lowercased() == connectionType.lowercased(),
+            } else if element.localName == "connection", let type = element.childText("type"),
+                type.lowercased() == connectionType.lowercased(),
                 let host = element.childText("hostname"), let portText = element.childText("port")
             {
                 try add(host: host, portText: portText)
@@ -86,7 +92,9 @@ public struct ServerListError: Error, Hashable, Sendable, CustomStringConvertibl
 
 /// Who a client is: the service it logs in as (with its password) and the instance it runs as.
 /// Descriptions and dumps leave the password out.
-public struct ServiceIdentity: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+public struct ServiceIdentity: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
     /// The service (the login name).
     public var service: String
     /// The password, sent in plain text as the protocol requires.

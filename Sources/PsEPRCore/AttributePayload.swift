@@ -30,12 +30,17 @@ public struct AttributePayload: Sendable, Hashable {
         guard element.attributes["xmlns"] == Self.namespace, let field = element.childText("field") else {
             throw PsEPRError(.malformedEvent, "not an attribute payload")
         }
-        self.init(field: field, value: element.child("value")?.text ?? "", expireSeconds: element.childText("expire").flatMap { Int($0) })
+        self.init(
+            field: field,
+            value: element.child("value")?.text ?? "",
+            expireSeconds: element.childText("expire").flatMap { Int($0) }
+        )
     }
 
     /// The `<payload>` element.
     public var payloadBytes: [UInt8] {
-        var xml = "<payload xmlns='\(Self.namespace)'><field>\(XMLText.escape(field))</field><value>\(XMLText.escape(value))</value>"
+        var xml =
+            "<payload xmlns='\(Self.namespace)'><field>\(XMLText.escape(field))</field><value>\(XMLText.escape(value))</value>"
         if let expireSeconds { xml += "<expire>\(expireSeconds)</expire>" }
         return Array((xml + "</payload>").utf8)
     }
@@ -43,7 +48,14 @@ public struct AttributePayload: Sendable, Hashable {
 
 extension Event {
     /// An event carrying an attribute payload.
-    public init(channel: ChannelName, attribute: AttributePayload, toService: String? = nil, toInstance: String? = nil) {
-        self.init(channel: channel, toService: toService, toInstance: toInstance, payloadNamespace: AttributePayload.namespace, payload: attribute.payloadBytes)
+    public init(channel: ChannelName, attribute: AttributePayload, toService: String? = nil, toInstance: String? = nil)
+    {
+        self.init(
+            channel: channel,
+            toService: toService,
+            toInstance: toInstance,
+            payloadNamespace: AttributePayload.namespace,
+            payload: attribute.payloadBytes
+        )
     }
 }

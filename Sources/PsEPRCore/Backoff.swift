@@ -18,7 +18,10 @@ public struct Backoff: Sendable, Hashable {
     }
 
     /// The pause after `failures` consecutive failures.
-    public func pause<Generator: RandomNumberGenerator>(after failures: Int, using generator: inout Generator) -> Duration {
+    public func pause<Generator: RandomNumberGenerator>(
+        after failures: Int,
+        using generator: inout Generator
+    ) -> Duration {
         ceiling(after: failures) * Double.random(in: 0.5...1.0, using: &generator)
     }
 

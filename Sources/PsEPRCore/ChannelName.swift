@@ -34,12 +34,17 @@ public struct ChannelName: Hashable, Sendable, Comparable, CustomStringConvertib
         var segmentLength = 0
         for byte in utf8.dropFirst() {
             if byte == UInt8(ascii: "/") {
-                guard segmentLength > 0 else { throw PsEPRError(.invalidChannel, "a channel has an empty segment: \(name.prefix(80))") }
+                guard segmentLength > 0 else {
+                    throw PsEPRError(.invalidChannel, "a channel has an empty segment: \(name.prefix(80))")
+                }
                 segments += 1
                 segmentLength = 0
             } else {
                 guard Self.isSegmentByte(byte) else {
-                    throw PsEPRError(.invalidChannel, "channel segments are letters, digits and . - _ ~ : @: \(name.prefix(80))")
+                    throw PsEPRError(
+                        .invalidChannel,
+                        "channel segments are letters, digits and . - _ ~ : @: \(name.prefix(80))"
+                    )
                 }
                 segmentLength += 1
             }
@@ -54,8 +59,12 @@ public struct ChannelName: Hashable, Sendable, Comparable, CustomStringConvertib
 
     private static func isSegmentByte(_ byte: UInt8) -> Bool {
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-        case UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"), UInt8(ascii: "@"): true
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"),
+            UInt8(ascii: "@"):
+            true
         default: false
         }
     }

@@ -32,8 +32,14 @@ public struct Event: Sendable, Hashable {
 
     /// Creates an event.
     public init(
-        id: String? = nil, channel: ChannelName, toService: String? = nil, toInstance: String? = nil,
-        fromService: String? = nil, fromInstance: String? = nil, payloadNamespace: String? = nil, payload: [UInt8] = []
+        id: String? = nil,
+        channel: ChannelName,
+        toService: String? = nil,
+        toInstance: String? = nil,
+        fromService: String? = nil,
+        fromInstance: String? = nil,
+        payloadNamespace: String? = nil,
+        payload: [UInt8] = []
     ) {
         self.id = id
         self.channel = channel
@@ -63,7 +69,9 @@ public struct Event: Sendable, Hashable {
         try Self.requireAtMostOne(["to", "from", "payload"], in: event)
         guard let to = event.child("to") else { throw PsEPRError(.malformedEvent, "the event has no <to><channel>") }
         try Self.requireAtMostOne(["channel", "service", "instance"], in: to)
-        guard let channelText = to.childText("channel") else { throw PsEPRError(.malformedEvent, "the event has no <to><channel>") }
+        guard let channelText = to.childText("channel") else {
+            throw PsEPRError(.malformedEvent, "the event has no <to><channel>")
+        }
         let from = event.child("from")
         if let from { try Self.requireAtMostOne(["service", "instance"], in: from) }
         let payload = event.child("payload")
@@ -132,7 +140,13 @@ public struct LeaseOperation: Sendable, Hashable {
     public var reason: String?
 
     /// Creates an operation.
-    public init(operation: Operation, identifier: String, duration: Int? = nil, namespaceFilter: String? = nil, reason: String? = nil) {
+    public init(
+        operation: Operation,
+        identifier: String,
+        duration: Int? = nil,
+        namespaceFilter: String? = nil,
+        reason: String? = nil
+    ) {
         self.operation = operation
         self.identifier = identifier
         self.duration = duration
@@ -153,13 +167,18 @@ public struct LeaseOperation: Sendable, Hashable {
         }
         var duration: Int?
         if let text = payload.childText("duration") {
-            guard let seconds = Int(text), seconds >= 0 else { throw PsEPRError(.malformedEvent, "lease duration \"\(text.prefix(20))\" is not a number of seconds") }
+            guard let seconds = Int(text), seconds >= 0 else {
+                throw PsEPRError(.malformedEvent, "lease duration \"\(text.prefix(20))\" is not a number of seconds")
+            }
             duration = seconds
         }
         let filter = payload.childText("type") ?? payload.childText("namespace")
         self.init(
-            operation: operation, identifier: identifier, duration: duration,
-            namespaceFilter: filter.flatMap { $0.uppercased() == "ANY" ? nil : $0 }, reason: payload.childText("reason")
+            operation: operation,
+            identifier: identifier,
+            duration: duration,
+            namespaceFilter: filter.flatMap { $0.uppercased() == "ANY" ? nil : $0 },
+            reason: payload.childText("reason")
         )
     }
 

@@ -69,8 +69,14 @@ public enum EventScanner {
 
     /// Scans one framed stanza; nil when it is not the common shape or is refused (the full
     /// parser then says why).
-    public static func scanMessage(_ bytes: UnsafeRawBufferPointer, recentChannel: ChannelName? = nil, copyPayload: Bool = true) -> Scanned? {
-        if case .scanned(let scanned) = check(bytes, recentChannel: recentChannel, copyPayload: copyPayload) { return scanned }
+    public static func scanMessage(
+        _ bytes: UnsafeRawBufferPointer,
+        recentChannel: ChannelName? = nil,
+        copyPayload: Bool = true
+    ) -> Scanned? {
+        if case .scanned(let scanned) = check(bytes, recentChannel: recentChannel, copyPayload: copyPayload) {
+            return scanned
+        }
         return nil
     }
 
@@ -80,10 +86,16 @@ public enum EventScanner {
     ///   the same channel (the usual case) its name is reused instead of built and checked again.
     /// - Parameter copyPayload: false leaves ``Event/payload`` empty (``Scanned/payloadRange``
     ///   says where it is), for a caller that forwards the element and needs no copy.
-    public static func check(_ bytes: UnsafeRawBufferPointer, recentChannel: ChannelName? = nil, copyPayload: Bool = true) -> Verdict {
+    public static func check(
+        _ bytes: UnsafeRawBufferPointer,
+        recentChannel: ChannelName? = nil,
+        copyPayload: Bool = true
+    ) -> Verdict {
         var scanner = Scanner(bytes: bytes)
         do {
-            guard let scanned = try scanner.message(recentChannel: recentChannel, copyPayload: copyPayload) else { return .unusual }
+            guard let scanned = try scanner.message(recentChannel: recentChannel, copyPayload: copyPayload) else {
+                return .unusual
+            }
             return .scanned(scanned)
         } catch {
             let id = scanner.messageID.flatMap { scanner.isPlain($0) ? scanner.text($0) : nil }
@@ -107,7 +119,10 @@ public enum EventScanner {
     ///   payload is scanned; every byte is still checked (the envelope's bytes were, identical,
     ///   in the memo's message, and reading them gives the same result wherever the payload ends).
     public static func scanLeadingMessage(
-        _ bytes: UnsafeRawBufferPointer, limits: XMLStreamFramer.Limits, recentChannel: ChannelName? = nil, copyPayload: Bool = true,
+        _ bytes: UnsafeRawBufferPointer,
+        limits: XMLStreamFramer.Limits,
+        recentChannel: ChannelName? = nil,
+        copyPayload: Bool = true,
         memo: inout LeadingMemo?
     ) -> (scanned: Scanned, length: Int)? {
         // The envelope alone nests four deep below the stream root.
@@ -133,10 +148,19 @@ public enum EventScanner {
 
     /// ``scanLeadingMessage(_:limits:recentChannel:copyPayload:memo:)`` with no memo.
     public static func scanLeadingMessage(
-        _ bytes: UnsafeRawBufferPointer, limits: XMLStreamFramer.Limits, recentChannel: ChannelName? = nil, copyPayload: Bool = true
+        _ bytes: UnsafeRawBufferPointer,
+        limits: XMLStreamFramer.Limits,
+        recentChannel: ChannelName? = nil,
+        copyPayload: Bool = true
     ) -> (scanned: Scanned, length: Int)? {
         var memo: LeadingMemo?
-        return scanLeadingMessage(bytes, limits: limits, recentChannel: recentChannel, copyPayload: copyPayload, memo: &memo)
+        return scanLeadingMessage(
+            bytes,
+            limits: limits,
+            recentChannel: recentChannel,
+            copyPayload: copyPayload,
+            memo: &memo
+        )
     }
 
     /// A message read in full by ``scanLeadingMessage(_:limits:recentChannel:copyPayload:memo:)``:
@@ -158,7 +182,13 @@ public enum EventScanner {
         let payloadStart: Int
         let limits: XMLStreamFramer.Limits
 
-        fileprivate init(bytes: UnsafeRawBufferPointer, scanned: Scanned, content: Scanner.PayloadContent, end: Int, limits: XMLStreamFramer.Limits) {
+        fileprivate init(
+            bytes: UnsafeRawBufferPointer,
+            scanned: Scanned,
+            content: Scanner.PayloadContent,
+            end: Int,
+            limits: XMLStreamFramer.Limits
+        ) {
             head = Array(bytes[..<content.start])
             tail = Array(bytes[content.end..<end])
             payloadName = content.name
@@ -173,7 +203,11 @@ public enum EventScanner {
 
         /// The message at the start of `bytes` when its envelope is this one's, its payload's
         /// content checked by `scanner`.
-        fileprivate func match(_ bytes: UnsafeRawBufferPointer, scanner: inout Scanner, copyPayload: Bool) -> (scanned: Scanned, length: Int)? {
+        fileprivate func match(
+            _ bytes: UnsafeRawBufferPointer,
+            scanner: inout Scanner,
+            copyPayload: Bool
+        ) -> (scanned: Scanned, length: Int)? {
             guard bytes.count > head.count + tail.count, Self.equal(bytes, at: 0, head) else { return nil }
             scanner.position = head.count
             guard let payloadEnd = try? scanner.skipContent(of: payloadName, depth: payloadDepth),
@@ -235,7 +269,10 @@ private struct Scanner {
 
     /// Where the scan is in the envelope: message › event › to|from › field. Other elements are
     /// skipped whole, so the envelope never nests deeper than these four levels.
-    private enum Place: Equatable { case message, event, to, from, field(Field) }
+    private enum Place: Equatable {
+        case message, event, to, from
+        case field(Field)
+    }
 
     /// The envelope elements seen so far: each may appear once.
     private struct Seen: OptionSet {
@@ -254,7 +291,8 @@ private struct Scanner {
     private static let lessThan = UInt8(ascii: "<")
 
     /// Marks `element` seen, refusing it the second time.
-    private static func note(_ element: Seen, _ name: StaticString, in parent: StaticString, _ seen: inout Seen) throws {
+    private static func note(_ element: Seen, _ name: StaticString, in parent: StaticString, _ seen: inout Seen) throws
+    {
         guard !seen.contains(element) else { throw PsEPRError.repeatedEnvelopeElement("\(name)", in: "\(parent)") }
         seen.insert(element)
     }
@@ -262,7 +300,9 @@ private struct Scanner {
     mutating func message(recentChannel: ChannelName?, copyPayload: Bool) throws -> EventScanner.Scanned? {
         // A leading message starts at its `<`, as the framer's stanza would.
         if !leading { skipWhitespace() }
-        guard position < bytes.count, bytes[position] == Self.lessThan, try XMLSyntax.markup(bytes, at: position) == .startTag else { return nil }
+        guard position < bytes.count, bytes[position] == Self.lessThan,
+            try XMLSyntax.markup(bytes, at: position) == .startTag
+        else { return nil }
         let messageTag = try startTag()
         guard localIs(messageTag.name, "message") else { return nil }
         var fields = Fields()
@@ -334,7 +374,9 @@ private struct Scanner {
                 try Self.note(.event, "event", in: "message", &seen)
                 place = .event
                 eventStart = tagStart
-                if prefixed || tag.hasPrefixedName || tag.xmlns.map({ !isName($0, "http://psepr.org/xs/event") }) ?? true {
+                if prefixed || tag.hasPrefixedName
+                    || tag.xmlns.map({ !isName($0, "http://psepr.org/xs/event") }) ?? true
+                {
                     selfContained = false
                 }
             case .event where isName(local, "to"):
@@ -392,21 +434,32 @@ private struct Scanner {
             guard position == bytes.count else { return nil }
         }
         guard seen.contains(.event) else { return nil }
-        guard let channelRange = fields.channel, let channel = channelName(channelRange, recent: recentChannel) else { return nil }
+        guard let channelRange = fields.channel, let channel = channelName(channelRange, recent: recentChannel) else {
+            return nil
+        }
         guard let toService = optionalField(fields.toService), let toInstance = optionalField(fields.toInstance),
             let fromService = optionalField(fields.fromService), let fromInstance = optionalField(fields.fromInstance)
         else { return nil }
         if let id = fields.id, !isPlain(id) { return nil }
         if let namespace = fields.payloadNamespace, !isPlain(namespace) { return nil }
         let event = Event(
-            id: fields.id.map(text), channel: channel, toService: toService, toInstance: toInstance,
-            fromService: fromService, fromInstance: fromInstance, payloadNamespace: fields.payloadNamespace.map(text),
+            id: fields.id.map(text),
+            channel: channel,
+            toService: toService,
+            toInstance: toInstance,
+            fromService: fromService,
+            fromInstance: fromInstance,
+            payloadNamespace: fields.payloadNamespace.map(text),
             payload: copyPayload ? fields.payload.map { Array(bytes[$0]) } ?? [] : []
         )
         // An instance without a service means nothing, and the encoder leaves it out: so must a
         // forwarded element.
         if toService == nil && fields.toInstance != nil { selfContained = false }
-        return EventScanner.Scanned(event: event, selfContainedElement: selfContained ? eventElement : nil, payloadRange: fields.payload)
+        return EventScanner.Scanned(
+            event: event,
+            selfContainedElement: selfContained ? eventElement : nil,
+            payloadRange: fields.payload
+        )
     }
 
     /// An optional routing field: `.some(nil)` when absent or empty, nil when not plain.
@@ -517,7 +570,9 @@ private struct Scanner {
         range.allSatisfy { bytes[$0] < 0x80 && bytes[$0] != UInt8(ascii: "&") && bytes[$0] != Self.lessThan }
     }
 
-    func text(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+    func text(_ range: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
 
     /// Whether the bytes in `range` are exactly `name`.
     func isName(_ range: Range<Int>, _ name: StaticString) -> Bool {
@@ -541,11 +596,13 @@ private struct Scanner {
     /// The channel named in `range`: `recent` when the bytes spell it, else parsed and checked.
     func channelName(_ range: Range<Int>, recent: ChannelName?) -> ChannelName? {
         if let recent {
-            var lower = range.lowerBound, upper = range.upperBound
+            var lower = range.lowerBound
+            var upper = range.upperBound
             while lower < upper, XMLSyntax.isWhitespace(bytes[lower]) { lower += 1 }
             while upper > lower, XMLSyntax.isWhitespace(bytes[upper - 1]) { upper -= 1 }
             let same = recent.rawValue.utf8.withContiguousStorageIfAvailable { name in
-                name.count == upper - lower && name.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[lower..<upper]))
+                name.count == upper - lower
+                    && name.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[lower..<upper]))
             }
             if same == true { return recent }
         }
@@ -553,7 +610,8 @@ private struct Scanner {
     }
 
     func field(_ range: Range<Int>) -> String? {
-        var lower = range.lowerBound, upper = range.upperBound
+        var lower = range.lowerBound
+        var upper = range.upperBound
         while lower < upper, XMLSyntax.isWhitespace(bytes[lower]) { lower += 1 }
         while upper > lower, XMLSyntax.isWhitespace(bytes[upper - 1]) { upper -= 1 }
         guard lower < upper, isPlain(lower..<upper) else { return nil }

@@ -46,14 +46,18 @@ public struct MeshTopology: Sendable, Hashable {
         var reached: Set<String> = [id]
         var frontier = [id]
         while let next = frontier.popLast() {
-            for neighbour in neighbours(of: next) where reached.insert(neighbour).inserted { frontier.append(neighbour) }
+            for neighbour in neighbours(of: next) where reached.insert(neighbour).inserted {
+                frontier.append(neighbour)
+            }
         }
         return servers.filter { !reached.contains($0) }
     }
 
     /// Listings the other end does not return, as (lister, listed): no link comes of them.
     public var oneSidedListings: [(String, String)] {
-        servers.flatMap { id in (listings[id] ?? []).filter { listings[$0]?.contains(id) != true }.sorted().map { (id, $0) } }
+        servers.flatMap { id in
+            (listings[id] ?? []).filter { listings[$0]?.contains(id) != true }.sorted().map { (id, $0) }
+        }
     }
 
     /// The longest path an interest needs to travel: one less than the number of linked servers

@@ -84,7 +84,11 @@ public struct ParameterSet: Sendable, Hashable {
         func write(_ node: Node, into text: inout String) {
             for (name, child) in node.children {
                 text += "<\(name)>"
-                if let value = child.value, child.children.isEmpty { text += XMLText.escape(value) } else { write(child, into: &text) }
+                if let value = child.value, child.children.isEmpty {
+                    text += XMLText.escape(value)
+                } else {
+                    write(child, into: &text)
+                }
                 text += "</\(name)>"
             }
         }

@@ -79,10 +79,13 @@ private struct Parser {
         while true {
             while position < bytes.count, XMLSyntax.isWhitespace(bytes[position]) { position += 1 }
             guard position < bytes.count else { return }
-            guard bytes[position] == UInt8(ascii: "<") else { throw PsEPRError(.malformedXML, "text outside the element") }
+            guard bytes[position] == UInt8(ascii: "<") else {
+                throw PsEPRError(.malformedXML, "text outside the element")
+            }
             switch try XMLSyntax.markup(bytes, at: position) {
             case .comment: position = try XMLSyntax.comment(bytes, at: position)
-            case .instruction: position = try XMLSyntax.instruction(bytes, at: position, allowDeclaration: declarationAllowed)
+            case .instruction:
+                position = try XMLSyntax.instruction(bytes, at: position, allowDeclaration: declarationAllowed)
             case .declaration: throw XMLSyntax.declarationRefused()
             case .characterData: throw PsEPRError(.malformedXML, "character data outside the element")
             case .startTag, .endTag: return
@@ -116,7 +119,13 @@ private struct Parser {
             throw PsEPRError(.malformedXML, "expected an element")
         }
         let (tagName, attributes, tag) = try startTag()
-        var element = ParsedElement(name: tagName, attributes: attributes, children: [], text: "", byteRange: start..<position)
+        var element = ParsedElement(
+            name: tagName,
+            attributes: attributes,
+            children: [],
+            text: "",
+            byteRange: start..<position
+        )
         if tag.isSelfClosing { return element }
         var text: [UInt8] = []
         while true {
@@ -153,8 +162,11 @@ extension StringProtocol {
     func trimmingXMLWhitespace() -> String {
         let trimmed = self.unicodeScalars.filter { $0 != "\u{2028}" && $0 != "\u{2029}" }
         var scalars = Substring(String(String.UnicodeScalarView(trimmed)))
-        while let first = scalars.unicodeScalars.first, first == " " || first == "\n" || first == "\r" || first == "\t" { scalars = scalars.dropFirst() }
-        while let last = scalars.unicodeScalars.last, last == " " || last == "\n" || last == "\r" || last == "\t" { scalars = scalars.dropLast() }
+        while let first = scalars.unicodeScalars.first, first == " " || first == "\n" || first == "\r" || first == "\t"
+        { scalars = scalars.dropFirst() }
+        while let last = scalars.unicodeScalars.last, last == " " || last == "\n" || last == "\r" || last == "\t" {
+            scalars = scalars.dropLast()
+        }
         return String(scalars)
     }
 }

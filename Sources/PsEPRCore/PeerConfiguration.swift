@@ -66,7 +66,11 @@ public struct PeerConfiguration: Sendable, Hashable {
     ///   - hostname: the section to read (`/PsEPRServer/identity/hostname`), matched without regard to case.
     ///   - defaultPort: the port of a peer entry without `<port>`.
     /// - Throws: ``PsEPRError`` when the file is not well-formed XML.
-    public static func persite(_ bytes: some Collection<UInt8>, hostname: String, defaultPort: Int) throws -> PeerConfiguration {
+    public static func persite(
+        _ bytes: some Collection<UInt8>,
+        hostname: String,
+        defaultPort: Int
+    ) throws -> PeerConfiguration {
         let root = try ParsedElement.parse(bytes, maximumDepth: 8)
         var configuration = PeerConfiguration()
         guard let section = root.children.first(where: { $0.localName.lowercased() == hostname.lowercased() }) else {
@@ -77,11 +81,15 @@ public struct PeerConfiguration: Sendable, Hashable {
         configuration.ownAuthKey = section.textIgnoringCase("authKey")
         let entries = section.children.filter(\.isPeerEntry)
         configuration.add(entries, defaultPort: defaultPort)
-        let topology = MeshTopology(sections: root.children.compactMap { section -> (id: String, name: String, peers: Set<String>)? in
-            guard let id = section.textIgnoringCase("ID"), !id.isEmpty else { return nil }
-            let peers = section.children.filter(\.isPeerEntry).compactMap { $0.textIgnoringCase("ID") }.filter { !$0.isEmpty }
-            return (id, String(section.localName), Set(peers))
-        })
+        let topology = MeshTopology(
+            sections: root.children.compactMap { section -> (id: String, name: String, peers: Set<String>)? in
+                guard let id = section.textIgnoringCase("ID"), !id.isEmpty else { return nil }
+                let peers = section.children.filter(\.isPeerEntry).compactMap { $0.textIgnoringCase("ID") }.filter {
+                    !$0.isEmpty
+                }
+                return (id, String(section.localName), Set(peers))
+            }
+        )
         // A file without a section for some listed peer does not describe the whole mesh (each
         // server may have been given its own part): forwarding stays one hop then, as it always was.
         let described = Set(topology.servers)
@@ -101,7 +109,9 @@ public struct PeerConfiguration: Sendable, Hashable {
                 )
             }
             for (lister, listed) in topology.oneSidedListings where lister == ownID || listed == ownID {
-                configuration.warnings.append("\(topology.describe(lister)) lists \(topology.describe(listed)), which does not list it back: no link between them")
+                configuration.warnings.append(
+                    "\(topology.describe(lister)) lists \(topology.describe(listed)), which does not list it back: no link between them"
+                )
             }
         }
         return configuration
@@ -111,11 +121,19 @@ public struct PeerConfiguration: Sendable, Hashable {
     /// (`<payload><leasePeerConnections><connection>…</connection>…`).
     ///
     /// - Throws: ``PsEPRError`` when the payload is not well-formed XML.
-    public static func channelPeers(_ payload: some Collection<UInt8>, defaultPort: Int) throws -> (peers: [PeerEntry], warnings: [String]) {
+    public static func channelPeers(
+        _ payload: some Collection<UInt8>,
+        defaultPort: Int
+    ) throws -> (peers: [PeerEntry], warnings: [String]) {
         let root = try ParsedElement.parse(payload, maximumDepth: 8)
-        let list = root.localName.lowercased() == "leasepeerconnections" ? root : root.children.first { $0.localName.lowercased() == "leasepeerconnections" }
+        let list =
+            root.localName.lowercased() == "leasepeerconnections"
+            ? root : root.children.first { $0.localName.lowercased() == "leasepeerconnections" }
         var configuration = PeerConfiguration()
-        configuration.add(list?.children.filter { $0.localName.lowercased() == "connection" } ?? [], defaultPort: defaultPort)
+        configuration.add(
+            list?.children.filter { $0.localName.lowercased() == "connection" } ?? [],
+            defaultPort: defaultPort
+        )
         return (configuration.peers, configuration.warnings)
     }
 
@@ -125,7 +143,8 @@ public struct PeerConfiguration: Sendable, Hashable {
                 warnings.append("more than \(Self.maximumPeers) peers; the rest are ignored")
                 return
             }
-            guard let id = entry.textIgnoringCase("ID"), !id.isEmpty, let authKey = entry.textIgnoringCase("authKey"), !authKey.isEmpty,
+            guard let id = entry.textIgnoringCase("ID"), !id.isEmpty, let authKey = entry.textIgnoringCase("authKey"),
+                !authKey.isEmpty,
                 let host = entry.textIgnoringCase("peer"), !host.isEmpty
             else {
                 warnings.append("<\(entry.localName)> lacks a peer, ID or authKey")
@@ -141,7 +160,15 @@ public struct PeerConfiguration: Sendable, Hashable {
                 warnings.append("<\(entry.localName)> repeats the ID \(id)")
                 continue
             }
-            peers.append(PeerEntry(id: id, authKey: authKey, host: host, port: port, connectionType: entry.textIgnoringCase("connectionType")))
+            peers.append(
+                PeerEntry(
+                    id: id,
+                    authKey: authKey,
+                    host: host,
+                    port: port,
+                    connectionType: entry.textIgnoringCase("connectionType")
+                )
+            )
         }
     }
 

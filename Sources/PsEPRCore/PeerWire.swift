@@ -1,4 +1,5 @@
 public import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -73,7 +74,8 @@ public enum PeerWire {
 
     /// The stream header each side sends first.
     public static let streamHeader: [UInt8] = Array(
-        "<?xml version='1.0'?><stream:stream xmlns='\(namespace)' xmlns:stream='http://etherx.jabber.org/streams' version='1'>".utf8
+        "<?xml version='1.0'?><stream:stream xmlns='\(namespace)' xmlns:stream='http://etherx.jabber.org/streams' version='1'>"
+            .utf8
     )
 
     /// Writes `stanza` (one element) as message `sequence`.
@@ -98,7 +100,8 @@ public enum PeerWire {
         case .auth(let proof):
             text = "<auth\(attributes([("proof", proof)]))/>"
         case .register(let identifier, let channel, let namespace, let seconds, let hops):
-            text = "<lease\(attributes([("op", "register"), ("identifier", identifier), ("channel", channel.rawValue), ("namespace", namespace), ("seconds", String(seconds)), ("hops", hops.map(String.init))]))/>"
+            text =
+                "<lease\(attributes([("op", "register"), ("identifier", identifier), ("channel", channel.rawValue), ("namespace", namespace), ("seconds", String(seconds)), ("hops", hops.map(String.init))]))/>"
         case .unregister(let identifier):
             text = "<lease\(attributes([("op", "unregister"), ("identifier", identifier)]))/>"
         case .granted(let identifier, let seconds):
@@ -145,7 +148,9 @@ public enum PeerWire {
     public static func decode(_ stanza: UnsafeRawBufferPointer) throws -> (sequence: UInt64, message: PeerMessage) {
         if let fast = decodeEventQuickly(stanza) { return fast }
         let element = try ParsedElement.parse(stanza)
-        guard element.localName == "peerMessage", let sequenceText = element.attributes["seq"], let sequence = UInt64(sequenceText) else {
+        guard element.localName == "peerMessage", let sequenceText = element.attributes["seq"],
+            let sequence = UInt64(sequenceText)
+        else {
             throw PsEPRError(.malformedXML, "expected <peerMessage seq='N'>, got <\(element.name.prefix(40))>")
         }
         guard element.children.count == 1, let body = element.children.first else {
@@ -157,26 +162,36 @@ public enum PeerWire {
     private static func message(_ body: ParsedElement, source: [UInt8]) throws -> PeerMessage {
         let attributes = body.attributes
         func required(_ name: String) throws -> String {
-            guard let value = attributes[name] else { throw PsEPRError(.malformedXML, "<\(body.localName)> without \(name)") }
+            guard let value = attributes[name] else {
+                throw PsEPRError(.malformedXML, "<\(body.localName)> without \(name)")
+            }
             return value
         }
         func seconds() throws -> Int {
-            guard let seconds = Int(try required("seconds")), seconds > 0 else { throw PsEPRError(.malformedXML, "<\(body.localName)> with a bad seconds") }
+            guard let seconds = Int(try required("seconds")), seconds > 0 else {
+                throw PsEPRError(.malformedXML, "<\(body.localName)> with a bad seconds")
+            }
             return seconds
         }
         switch body.localName {
-        case "hello": return .hello(id: try required("id"), host: attributes["host"] ?? "", nonce: try required("nonce"))
+        case "hello":
+            return .hello(id: try required("id"), host: attributes["host"] ?? "", nonce: try required("nonce"))
         case "auth": return .auth(proof: try required("proof"))
         case "lease":
             switch try required("op") {
             case "register":
                 var hops: Int?
                 if let text = attributes["hops"] {
-                    guard let value = Int(text), (0...Self.maximumHops).contains(value) else { throw PsEPRError(.malformedXML, "<lease> with a bad hops") }
+                    guard let value = Int(text), (0...Self.maximumHops).contains(value) else {
+                        throw PsEPRError(.malformedXML, "<lease> with a bad hops")
+                    }
                     hops = value
                 }
                 return .register(
-                    identifier: try required("identifier"), channel: try ChannelName(try required("channel")), namespace: attributes["namespace"], seconds: try seconds(),
+                    identifier: try required("identifier"),
+                    channel: try ChannelName(try required("channel")),
+                    namespace: attributes["namespace"],
+                    seconds: try seconds(),
                     hops: hops
                 )
             case "unregister":
@@ -190,14 +205,22 @@ public enum PeerWire {
         case "message", "event": return .event(try Event(element: body, source: source), element: nil)
         case "relay":
             let origin = try required("origin")
-            guard !origin.isEmpty, origin.utf8.count <= RelayStamp.maximumOriginBytes else { throw PsEPRError(.malformedXML, "<relay> with a bad origin") }
+            guard !origin.isEmpty, origin.utf8.count <= RelayStamp.maximumOriginBytes else {
+                throw PsEPRError(.malformedXML, "<relay> with a bad origin")
+            }
             guard let epoch = UInt64(try required("epoch")), let sequence = UInt64(try required("seq")) else {
                 throw PsEPRError(.malformedXML, "<relay> with a bad epoch or seq")
             }
-            guard body.children.count == 1, let message = body.children.first, message.localName == "message" || message.localName == "event" else {
+            guard body.children.count == 1, let message = body.children.first,
+                message.localName == "message" || message.localName == "event"
+            else {
                 throw PsEPRError(.malformedXML, "a <relay> holds exactly one <message>")
             }
-            return .relayed(RelayStamp(origin: origin, epoch: epoch, sequence: sequence), try Event(element: message, source: source), element: nil)
+            return .relayed(
+                RelayStamp(origin: origin, epoch: epoch, sequence: sequence),
+                try Event(element: message, source: source),
+                element: nil
+            )
         case "ping": return .ping
         case "pong": return .pong
         case "error": return .error(reason: attributes["reason"] ?? "")
@@ -207,27 +230,35 @@ public enum PeerWire {
 
     /// `<peerMessage seq='N'><message …>…</message></peerMessage>` exactly as this
     /// implementation writes it; nil for anything else.
-    private static func decodeEventQuickly(_ bytes: UnsafeRawBufferPointer) -> (sequence: UInt64, message: PeerMessage)? {
+    private static func decodeEventQuickly(_ bytes: UnsafeRawBufferPointer) -> (sequence: UInt64, message: PeerMessage)?
+    {
         let open: StaticString = "<peerMessage seq='"
         let close: StaticString = "</peerMessage>"
-        let openLength = open.utf8CodeUnitCount, closeLength = close.utf8CodeUnitCount
+        let openLength = open.utf8CodeUnitCount
+        let closeLength = close.utf8CodeUnitCount
         guard bytes.count > openLength + closeLength + 4,
             memcmp(bytes.baseAddress!, open.utf8Start, openLength) == 0,
             memcmp(bytes.baseAddress! + bytes.count - closeLength, close.utf8Start, closeLength) == 0
         else { return nil }
         var position = openLength
         var sequence: UInt64 = 0
-        while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9"), sequence < UInt64.max / 20 {
+        while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9"),
+            sequence < UInt64.max / 20
+        {
             sequence = sequence * 10 + UInt64(bytes[position] - UInt8(ascii: "0"))
             position += 1
         }
-        guard position > openLength, position + 2 < bytes.count, bytes[position] == UInt8(ascii: "'"), bytes[position + 1] == UInt8(ascii: ">") else { return nil }
+        guard position > openLength, position + 2 < bytes.count, bytes[position] == UInt8(ascii: "'"),
+            bytes[position + 1] == UInt8(ascii: ">")
+        else { return nil }
         var bodyStart = position + 2
         var bodyEnd = bytes.count - closeLength
         let stamp = relayStampQuickly(bytes, start: &bodyStart, end: &bodyEnd)
         guard bodyStart < bodyEnd else { return nil }
         let body = UnsafeRawBufferPointer(rebasing: bytes[bodyStart..<bodyEnd])
-        guard body.count > 8, body[0] == UInt8(ascii: "<"), body[1] == UInt8(ascii: "m"), let scanned = EventScanner.scanMessage(body) else { return nil }
+        guard body.count > 8, body[0] == UInt8(ascii: "<"), body[1] == UInt8(ascii: "m"),
+            let scanned = EventScanner.scanMessage(body)
+        else { return nil }
         let element = scanned.selfContainedElement.map { ($0.lowerBound + bodyStart)..<($0.upperBound + bodyStart) }
         if let stamp { return (sequence, .relayed(stamp, scanned.event, element: element)) }
         return (sequence, .event(scanned.event, element: element))
@@ -237,11 +268,18 @@ public enum PeerWire {
     /// writes it (an origin without `&` or `'`), moving `start` and `end` inside it; nil, with
     /// `start` and `end` unchanged when the body does not start with `<relay `, or with
     /// `start == end` when it does but is not in that shape (the full parser decides then).
-    private static func relayStampQuickly(_ bytes: UnsafeRawBufferPointer, start: inout Int, end: inout Int) -> RelayStamp? {
+    private static func relayStampQuickly(
+        _ bytes: UnsafeRawBufferPointer,
+        start: inout Int,
+        end: inout Int
+    ) -> RelayStamp? {
         let open: StaticString = "<relay origin='"
         let close: StaticString = "</relay>"
-        let openLength = open.utf8CodeUnitCount, closeLength = close.utf8CodeUnitCount
-        guard end - start > openLength + closeLength, memcmp(bytes.baseAddress! + start, open.utf8Start, openLength) == 0 else { return nil }
+        let openLength = open.utf8CodeUnitCount
+        let closeLength = close.utf8CodeUnitCount
+        guard end - start > openLength + closeLength,
+            memcmp(bytes.baseAddress! + start, open.utf8Start, openLength) == 0
+        else { return nil }
         func fail() -> RelayStamp? {
             end = start
             return nil
@@ -249,16 +287,24 @@ public enum PeerWire {
         guard memcmp(bytes.baseAddress! + end - closeLength, close.utf8Start, closeLength) == 0 else { return fail() }
         var position = start + openLength
         let originStart = position
-        while position < end, bytes[position] != UInt8(ascii: "'"), bytes[position] != UInt8(ascii: "&"), position - originStart <= RelayStamp.maximumOriginBytes { position += 1 }
-        guard position < end, bytes[position] == UInt8(ascii: "'"), position > originStart, position - originStart <= RelayStamp.maximumOriginBytes else { return fail() }
+        while position < end, bytes[position] != UInt8(ascii: "'"), bytes[position] != UInt8(ascii: "&"),
+            position - originStart <= RelayStamp.maximumOriginBytes
+        { position += 1 }
+        guard position < end, bytes[position] == UInt8(ascii: "'"), position > originStart,
+            position - originStart <= RelayStamp.maximumOriginBytes
+        else { return fail() }
         let origin = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[originStart..<position]), as: UTF8.self)
         func number(after label: StaticString) -> UInt64? {
             let length = label.utf8CodeUnitCount
-            guard end - position > length, memcmp(bytes.baseAddress! + position, label.utf8Start, length) == 0 else { return nil }
+            guard end - position > length, memcmp(bytes.baseAddress! + position, label.utf8Start, length) == 0 else {
+                return nil
+            }
             position += length
             var value: UInt64 = 0
             let digitsStart = position
-            while position < end, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9"), position - digitsStart < 19 {
+            while position < end, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9"),
+                position - digitsStart < 19
+            {
                 value = value * 10 + UInt64(bytes[position] - UInt8(ascii: "0"))
                 position += 1
             }

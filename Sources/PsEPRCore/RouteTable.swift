@@ -36,8 +36,14 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
 
         /// Creates a lease.
         public init(
-            subscriber: Subscriber, identifier: String, channel: ChannelName, namespaceFilter: String? = nil,
-            service: String? = nil, instance: String? = nil, expires: Instant, matchesEveryAddressee: Bool = false
+            subscriber: Subscriber,
+            identifier: String,
+            channel: ChannelName,
+            namespaceFilter: String? = nil,
+            service: String? = nil,
+            instance: String? = nil,
+            expires: Instant,
+            matchesEveryAddressee: Bool = false
         ) {
             self.matchesEveryAddressee = matchesEveryAddressee
             self.subscriber = subscriber
@@ -165,9 +171,22 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
     }
 
     /// The subscribers an event goes to, each once, in no particular order.
-    public func subscribers(for channel: ChannelName, namespace: String?, toService: String? = nil, toInstance: String? = nil, now: Instant) -> [Subscriber] {
+    public func subscribers(
+        for channel: ChannelName,
+        namespace: String?,
+        toService: String? = nil,
+        toInstance: String? = nil,
+        now: Instant
+    ) -> [Subscriber] {
         var found: [Subscriber] = []
-        collectSubscribers(for: channel, namespace: namespace, toService: toService, toInstance: toInstance, now: now, into: &found)
+        collectSubscribers(
+            for: channel,
+            namespace: namespace,
+            toService: toService,
+            toInstance: toInstance,
+            now: now,
+            into: &found
+        )
         return found
     }
 
@@ -176,11 +195,23 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
     /// channel's name, and only subscribers holding several leases are checked for duplicates.
     @inlinable
     public func collectSubscribers(
-        for channel: ChannelName, namespace: String?, toService: String? = nil, toInstance: String? = nil, now: Instant,
+        for channel: ChannelName,
+        namespace: String?,
+        toService: String? = nil,
+        toInstance: String? = nil,
+        now: Instant,
         into found: inout [Subscriber]
     ) {
         var earliestExpiry: Instant?
-        collectSubscribers(for: channel, namespace: namespace, toService: toService, toInstance: toInstance, now: now, into: &found, earliestExpiry: &earliestExpiry)
+        collectSubscribers(
+            for: channel,
+            namespace: namespace,
+            toService: toService,
+            toInstance: toInstance,
+            now: now,
+            into: &found,
+            earliestExpiry: &earliestExpiry
+        )
     }
 
     /// ``collectSubscribers(for:namespace:toService:toInstance:now:into:)``, also lowering
@@ -188,8 +219,13 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
     /// ``generation`` is unchanged, the same lookup finds the same subscribers.
     @inlinable
     public func collectSubscribers(
-        for channel: ChannelName, namespace: String?, toService: String? = nil, toInstance: String? = nil, now: Instant,
-        into found: inout [Subscriber], earliestExpiry: inout Instant?
+        for channel: ChannelName,
+        namespace: String?,
+        toService: String? = nil,
+        toInstance: String? = nil,
+        now: Instant,
+        into found: inout [Subscriber],
+        earliestExpiry: inout Instant?
     ) {
         let first = found.count
         let mayRepeat = !holdingSeveral.isEmpty
@@ -197,14 +233,22 @@ public struct RouteTable<Subscriber: Hashable & Sendable, Instant: InstantProtoc
         let name = channel.rawValue
         var segmentStart = name.utf8.index(after: name.utf8.startIndex)
         while true {
-            for index in node.entries.indices where node.entries[index].matches(namespace: namespace, toService: toService, toInstance: toInstance, now: now) {
+            for index in node.entries.indices
+            where node.entries[index].matches(
+                namespace: namespace,
+                toService: toService,
+                toInstance: toInstance,
+                now: now
+            ) {
                 let expires = node.entries[index].expires
                 if earliestExpiry.map({ expires < $0 }) ?? true { earliestExpiry = expires }
                 let subscriber = node.entries[index].subscriber
                 if mayRepeat, holdingSeveral.contains(subscriber), found[first...].contains(subscriber) { continue }
                 found.append(subscriber)
             }
-            guard segmentStart < name.utf8.endIndex, let slash = name.utf8[segmentStart...].firstIndex(of: UInt8(ascii: "/")) else { return }
+            guard segmentStart < name.utf8.endIndex,
+                let slash = name.utf8[segmentStart...].firstIndex(of: UInt8(ascii: "/"))
+            else { return }
             guard let child = node.children[name[segmentStart..<slash]] else { return }
             node = child
             segmentStart = name.utf8.index(after: slash)

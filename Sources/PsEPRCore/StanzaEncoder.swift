@@ -26,12 +26,16 @@ public enum StanzaEncoder {
     /// XEP-0078) in the same write, so a naive client still sees one reply for this step.
     ///
     /// - Parameter features: the content of `<stream:features>`, already XML.
-    public static func streamHeader(serverName: String, streamID: String, features: String = legacyAuthenticationFeature) -> [UInt8] {
-        Array((
-            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+    public static func streamHeader(
+        serverName: String,
+        streamID: String,
+        features: String = legacyAuthenticationFeature
+    ) -> [UInt8] {
+        Array(
+            ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
                 + " from='\(XMLText.escape(serverName))' id='\(XMLText.escape(streamID))' version='1.0'>"
-                + "<stream:features>\(features)</stream:features>"
-        ).utf8)
+                + "<stream:features>\(features)</stream:features>").utf8
+        )
     }
 
     /// The stream feature advertising legacy `jabber:iq:auth` (XEP-0078).
@@ -43,16 +47,20 @@ public enum StanzaEncoder {
     /// A stream error (RFC 6120 §4.9) naming `condition` and why, followed by the end of the
     /// stream: what a connection the server ends for its own reasons receives last.
     public static func streamErrorAndEnd(condition: String, text: String) -> [UInt8] {
-        Array((
-            "<stream:error><\(condition) xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
-                + "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>\(XMLText.escape(text))</text></stream:error></stream:stream>"
-        ).utf8)
+        Array(
+            ("<stream:error><\(condition) xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                + "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>\(XMLText.escape(text))</text></stream:error></stream:stream>")
+                .utf8
+        )
     }
 
     /// The answer to `iq get` on `jabber:iq:auth`: the fields the server wants.
     public static func authenticationFields(id: String, username: String?) -> [UInt8] {
         let user = username.map { "<username>\(XMLText.escape($0))</username>" } ?? "<username/>"
-        return Array("<iq type='result' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'>\(user)<password/><resource/></query></iq>".utf8)
+        return Array(
+            "<iq type='result' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'>\(user)<password/><resource/></query></iq>"
+                .utf8
+        )
     }
 
     /// A successful `iq set`.
@@ -62,19 +70,20 @@ public enum StanzaEncoder {
 
     /// A failed `iq set` (XMPP's not-authorized).
     public static func authenticationFailed(id: String) -> [UInt8] {
-        Array((
-            "<iq type='error' id='\(XMLText.escape(id))'><error code='401' type='auth'>"
-                + "<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
-        ).utf8)
+        Array(
+            ("<iq type='error' id='\(XMLText.escape(id))'><error code='401' type='auth'>"
+                + "<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>").utf8
+        )
     }
 
     /// An error about a message (malformed event, refused operation), echoing its `id`.
     public static func messageError(id: String?, condition: String, text: String) -> [UInt8] {
         let identifier = id.map { " id='\(XMLText.escape($0))'" } ?? ""
-        return Array((
-            "<message type='error'\(identifier)><error type='modify'><\(condition) xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
-                + "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>\(XMLText.escape(text))</text></error></message>"
-        ).utf8)
+        return Array(
+            ("<message type='error'\(identifier)><error type='modify'><\(condition) xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                + "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>\(XMLText.escape(text))</text></error></message>")
+                .utf8
+        )
     }
 
     /// A `<message>` delivering `event`; the payload goes out as the bytes that came in.
@@ -84,7 +93,9 @@ public enum StanzaEncoder {
 
     /// ``message(_:id:)`` written straight into a new buffer.
     public static func messageBuffer(_ event: Event, id: String) -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: event.payload.count + 256 + event.channel.rawValue.utf8.count)
+        var buffer = ByteBufferAllocator().buffer(
+            capacity: event.payload.count + 256 + event.channel.rawValue.utf8.count
+        )
         writeMessage(event, id: id, into: &buffer)
         return buffer
     }
@@ -109,7 +120,8 @@ public enum StanzaEncoder {
     }
 
     /// ``writeMessage(forwarding:id:into:)`` with the id `m<number>`, written without building a string.
-    public static func writeMessage(forwarding eventElement: ByteBuffer, number: UInt64, into buffer: inout ByteBuffer) {
+    public static func writeMessage(forwarding eventElement: ByteBuffer, number: UInt64, into buffer: inout ByteBuffer)
+    {
         buffer.writeStaticString("<message id='m")
         buffer.writeDecimal(number)
         buffer.writeStaticString("'>")
@@ -125,7 +137,12 @@ public enum StanzaEncoder {
     }
 
     /// An element holding escaped text.
-    private static func writeField(_ open: StaticString, _ text: String, _ close: StaticString, into buffer: inout ByteBuffer) {
+    private static func writeField(
+        _ open: StaticString,
+        _ text: String,
+        _ close: StaticString,
+        into buffer: inout ByteBuffer
+    ) {
         buffer.writeStaticString(open)
         buffer.writeEscapedXML(text)
         buffer.writeStaticString(close)
@@ -156,7 +173,8 @@ extension ByteBuffer {
     public mutating func writeDecimal(_ value: UInt64) {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
         let count = withUnsafeMutableBytes(of: &digits) { space -> Int in
-            var remaining = value, index = space.count
+            var remaining = value
+            var index = space.count
             repeat {
                 index -= 1
                 space[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
@@ -168,7 +186,10 @@ extension ByteBuffer {
     }
 
     mutating func writeEscapedXML(_ text: String) {
-        let special = text.utf8.contains { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'") }
+        let special = text.utf8.contains {
+            $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"")
+                || $0 == UInt8(ascii: "'")
+        }
         writeString(special ? XMLText.escape(text) : text)
     }
 }
@@ -178,30 +199,34 @@ extension ByteBuffer {
 public enum ClientStanzas {
     /// The client's stream header, as the Stork client wrote it.
     public static func streamHeader(to host: String) -> [UInt8] {
-        Array((
-            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><stream:stream to=\"\(XMLText.escape(host))\""
-                + " xmlns=\"jabber:client\" xmlns:stream=\"http://etherx.jabber.org/streams\">"
-        ).utf8)
+        Array(
+            ("<?xml version=\"1.0\" encoding=\"UTF-8\" ?><stream:stream to=\"\(XMLText.escape(host))\""
+                + " xmlns=\"jabber:client\" xmlns:stream=\"http://etherx.jabber.org/streams\">").utf8
+        )
     }
 
     /// Asks which fields the login needs.
     public static func authenticationQuery(id: String, service: String) -> [UInt8] {
-        Array("<iq type='get' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'><username>\(XMLText.escape(service))</username></query></iq>".utf8)
+        Array(
+            "<iq type='get' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'><username>\(XMLText.escape(service))</username></query></iq>"
+                .utf8
+        )
     }
 
     /// Logs in with a plain-text password (the protocol has no other kind).
     public static func authenticate(id: String, service: String, password: String, instance: String) -> [UInt8] {
-        Array((
-            "<iq type='set' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'><username>\(XMLText.escape(service))</username>"
-                + "<password>\(XMLText.escape(password))</password><resource>\(XMLText.escape(instance))</resource></query></iq>"
-        ).utf8)
+        Array(
+            ("<iq type='set' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'><username>\(XMLText.escape(service))</username>"
+                + "<password>\(XMLText.escape(password))</password><resource>\(XMLText.escape(instance))</resource></query></iq>")
+                .utf8
+        )
     }
 
     /// A OneEvent document: the credentials inline, then the event.
     public static func oneEvent(_ event: Event, service: String, password: String) -> [UInt8] {
-        Array((
-            "<inputEvent><authentication><passwordAuth><service>\(XMLText.escape(service))</service>"
-                + "<password>\(XMLText.escape(password))</password></passwordAuth></authentication><oneEvent>"
-        ).utf8) + StanzaEncoder.eventElement(event) + Array("</oneEvent></inputEvent>".utf8)
+        Array(
+            ("<inputEvent><authentication><passwordAuth><service>\(XMLText.escape(service))</service>"
+                + "<password>\(XMLText.escape(password))</password></passwordAuth></authentication><oneEvent>").utf8
+        ) + StanzaEncoder.eventElement(event) + Array("</oneEvent></inputEvent>".utf8)
     }
 }

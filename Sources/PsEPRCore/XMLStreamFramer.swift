@@ -98,7 +98,8 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
     /// unconsumed: what comes next may be cut by someone else (a whole stanza taken off the
     /// front of the input leaves the framer as it would be after emitting it).
     public var isBetweenStanzas: Bool {
-        guard mode == .stream, opened, depth == stanzaDepth, stanzaStart == nil, offset == 0, case .content = lexical else { return false }
+        guard mode == .stream, opened, depth == stanzaDepth, stanzaStart == nil, offset == 0, case .content = lexical
+        else { return false }
         return true
     }
 
@@ -138,7 +139,9 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
                 // Runs of text go by in a tight loop; between stanzas only whitespace may appear.
                 if depth <= stanzaDepth {
                     while index < count, bytes[index] != UInt8(ascii: "<") {
-                        guard Self.isWhitespace(bytes[index]) else { throw PsEPRError(.malformedXML, "text outside a stanza") }
+                        guard Self.isWhitespace(bytes[index]) else {
+                            throw PsEPRError(.malformedXML, "text outside a stanza")
+                        }
                         index += 1
                     }
                 } else {
@@ -148,12 +151,15 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
                 guard index + 1 < count else { return .needMore }
                 switch bytes[index + 1] {
                 case UInt8(ascii: "!"):
-                    let comment = Self.starts(bytes, at: index, with: "<!--"), characterData = Self.starts(bytes, at: index, with: "<![CDATA[")
+                    let comment = Self.starts(bytes, at: index, with: "<!--")
+                    let characterData = Self.starts(bytes, at: index, with: "<![CDATA[")
                     if comment == true {
                         lexical = .comment(start: index)
                         index += 4
                     } else if characterData == true {
-                        guard depth > stanzaDepth else { throw PsEPRError(.malformedXML, "character data outside a stanza") }
+                        guard depth > stanzaDepth else {
+                            throw PsEPRError(.malformedXML, "character data outside a stanza")
+                        }
                         lexical = .characterData
                         index += 9
                     } else if comment == nil || characterData == nil {
@@ -215,7 +221,10 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
                     } else if byte == UInt8(ascii: "=") {
                         tag.attributes += 1
                         guard tag.attributes <= limits.maximumAttributes else {
-                            throw PsEPRError(.tooManyAttributes, "a tag has more than \(limits.maximumAttributes) attributes")
+                            throw PsEPRError(
+                                .tooManyAttributes,
+                                "a tag has more than \(limits.maximumAttributes) attributes"
+                            )
                         }
                     } else if byte == UInt8(ascii: ">") {
                         closed = true
@@ -242,7 +251,9 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
                     if depth == stanzaDepth { return .tagClosed(tag, selfClosing: true) }
                 } else {
                     depth += 1
-                    guard depth <= limits.maximumDepth else { throw PsEPRError(.tooDeep, "elements nested deeper than \(limits.maximumDepth)") }
+                    guard depth <= limits.maximumDepth else {
+                        throw PsEPRError(.tooDeep, "elements nested deeper than \(limits.maximumDepth)")
+                    }
                 }
             }
         }
@@ -301,7 +312,9 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
             return depth == stanzaDepth ? emitStanza(&buffer) : nil
         }
         depth += 1
-        guard depth <= limits.maximumDepth else { throw PsEPRError(.tooDeep, "elements nested deeper than \(limits.maximumDepth)") }
+        guard depth <= limits.maximumDepth else {
+            throw PsEPRError(.tooDeep, "elements nested deeper than \(limits.maximumDepth)")
+        }
         return nil
     }
 
@@ -335,7 +348,12 @@ public struct XMLStreamFramer: NIOSingleStepByteToMessageDecoder {
             }
         }
         guard offset - start <= limits.maximumStanzaBytes else {
-            throw PsEPRError(.stanzaTooLarge, stanzaStart == nil ? "markup between stanzas is larger than \(limits.maximumStanzaBytes) bytes" : "a stanza is larger than \(limits.maximumStanzaBytes) bytes")
+            throw PsEPRError(
+                .stanzaTooLarge,
+                stanzaStart == nil
+                    ? "markup between stanzas is larger than \(limits.maximumStanzaBytes) bytes"
+                    : "a stanza is larger than \(limits.maximumStanzaBytes) bytes"
+            )
         }
     }
 

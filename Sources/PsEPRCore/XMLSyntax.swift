@@ -43,7 +43,8 @@ enum XMLSyntax {
     // loops instead of a chain of comparisons.
     private static let nameStartLow: UInt64 = 1 << 0x3A  // ":"
     private static let nameStartHigh: UInt64 = 0x07FF_FFFE_87FF_FFFE  // A-Z, "_", a-z
-    private static let nameLow: UInt64 = nameStartLow | 0x03FF_0000_0000_0000 | 1 << 0x2D | 1 << 0x2E  // digits, "-", "."
+    // Digits, "-" and ".".
+    private static let nameLow: UInt64 = nameStartLow | 0x03FF_0000_0000_0000 | 1 << 0x2D | 1 << 0x2E
 
     @inline(__always)
     static func isNameStart(_ byte: UInt8) -> Bool {
@@ -70,7 +71,8 @@ enum XMLSyntax {
     static func sequenceLength(_ bytes: UnsafeRawBufferPointer, at index: Int) throws -> Int {
         let lead = bytes[index]
         let length: Int
-        var low: UInt8 = 0x80, high: UInt8 = 0xBF  // the range of the second byte
+        var low: UInt8 = 0x80
+        var high: UInt8 = 0xBF  // the range of the second byte
         switch lead {
         case 0xC2...0xDF: length = 2
         case 0xE0:
@@ -94,7 +96,9 @@ enum XMLSyntax {
         guard second >= low && second <= high else { throw malformed("invalid UTF-8") }
         for offset in 2..<max(2, length) where bytes[index + offset] & 0xC0 != 0x80 { throw malformed("invalid UTF-8") }
         // U+FFFE and U+FFFF are not characters.
-        if lead == 0xEF && second == 0xBF && bytes[index + 2] >= 0xBE { throw malformed("the non-character U+FFFE or U+FFFF") }
+        if lead == 0xEF && second == 0xBF && bytes[index + 2] >= 0xBE {
+            throw malformed("the non-character U+FFFE or U+FFFF")
+        }
         return length
     }
 
@@ -139,16 +143,26 @@ enum XMLSyntax {
     }
 
     static func controlCharacter(_ byte: UInt8) -> PsEPRError {
-        malformed(byte == 0 ? "a NUL character" : "the control character U+\(String(byte, radix: 16, uppercase: true).leftPadded(to: 4))")
+        malformed(
+            byte == 0
+                ? "a NUL character"
+                : "the control character U+\(String(byte, radix: 16, uppercase: true).leftPadded(to: 4))"
+        )
     }
 
     /// Checks character data from `start` up to the next `<` (text) or up to `terminator` (an
     /// attribute value, where `<` is refused), and returns where that byte is. Text may run to the
     /// end of the input (the caller decides whether that is allowed); a value may not.
-    static func checkCharacterData(_ bytes: UnsafeRawBufferPointer, from start: Int, until terminator: UInt8) throws -> Int {
+    static func checkCharacterData(
+        _ bytes: UnsafeRawBufferPointer,
+        from start: Int,
+        until terminator: UInt8
+    ) throws -> Int {
         let inValue = terminator != UInt8(ascii: "<")
         let count = bytes.count
-        let stop = repeated(terminator), ampersand = repeated(UInt8(ascii: "&")), angle = repeated(inValue ? UInt8(ascii: "<") : UInt8(ascii: ">"))
+        let stop = repeated(terminator)
+        let ampersand = repeated(UInt8(ascii: "&"))
+        let angle = repeated(inValue ? UInt8(ascii: "<") : UInt8(ascii: ">"))
         var index = start
         while index < count {
             if index + 8 <= count {
@@ -167,7 +181,9 @@ enum XMLSyntax {
             case UInt8(ascii: "<"):
                 throw malformed("\"<\" in an attribute value")
             case UInt8(ascii: ">"):
-                if !inValue && index - start >= 2 && bytes[index - 1] == UInt8(ascii: "]") && bytes[index - 2] == UInt8(ascii: "]") {
+                if !inValue && index - start >= 2 && bytes[index - 1] == UInt8(ascii: "]")
+                    && bytes[index - 2] == UInt8(ascii: "]")
+                {
                     throw malformed("\"]]>\" in text")
                 }
                 index += 1
@@ -185,7 +201,11 @@ enum XMLSyntax {
     // MARK: References
 
     /// Reads the reference at `index` (an `&`): what it stands for, and the offset after its `;`.
-    static func reference(_ bytes: UnsafeRawBufferPointer, at index: Int, until end: Int) throws -> (scalar: Unicode.Scalar, end: Int) {
+    static func reference(
+        _ bytes: UnsafeRawBufferPointer,
+        at index: Int,
+        until end: Int
+    ) throws -> (scalar: Unicode.Scalar, end: Int) {
         var position = index + 1
         guard position < end else { throw malformed("an unterminated reference") }
         if bytes[position] == UInt8(ascii: "#") {
@@ -202,14 +222,18 @@ enum XMLSyntax {
                 throw malformed("a malformed character reference")
             }
             guard isCharacter(value), let scalar = Unicode.Scalar(value) else {
-                throw malformed("a character reference to U+\(String(value, radix: 16, uppercase: true).leftPadded(to: 4)), which is not an XML character")
+                throw malformed(
+                    "a character reference to U+\(String(value, radix: 16, uppercase: true).leftPadded(to: 4)), which is not an XML character"
+                )
             }
             return (scalar, position + 1)
         }
         let nameStart = position
         guard isNameStart(bytes[position]) else { throw malformed("\"&\" that starts no reference (write &amp;)") }
         while position < end, isNameCharacter(bytes[position]) { position += 1 }
-        guard position < end, bytes[position] == UInt8(ascii: ";") else { throw malformed("an unterminated entity reference") }
+        guard position < end, bytes[position] == UInt8(ascii: ";") else {
+            throw malformed("an unterminated entity reference")
+        }
         let name = nameStart..<position
         let scalar: Unicode.Scalar
         if equal(bytes, name, "lt") {
@@ -241,7 +265,8 @@ enum XMLSyntax {
     static func decode(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, into output: inout [UInt8]) {
         var index = range.lowerBound
         while index < range.upperBound {
-            guard let ampersand = bytes.firstIndex(of: UInt8(ascii: "&"), from: index), ampersand < range.upperBound else {
+            guard let ampersand = bytes.firstIndex(of: UInt8(ascii: "&"), from: index), ampersand < range.upperBound
+            else {
                 output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<range.upperBound]))
                 return
             }
@@ -258,7 +283,11 @@ enum XMLSyntax {
     static func name(_ bytes: UnsafeRawBufferPointer, at start: Int) throws -> Range<Int> {
         guard start < bytes.count else { throw malformed("a name is missing") }
         guard isNameStart(bytes[start]) else {
-            throw malformed(bytes[start] >= 0x80 ? "a name with a non-ASCII character" : "a name is missing or starts with a character names cannot start with")
+            throw malformed(
+                bytes[start] >= 0x80
+                    ? "a name with a non-ASCII character"
+                    : "a name is missing or starts with a character names cannot start with"
+            )
         }
         var end = start + 1
         while end < bytes.count, isNameCharacter(bytes[end]) { end += 1 }
@@ -284,7 +313,9 @@ enum XMLSyntax {
     /// Reads the start tag at `start` (a `<`), calling `attribute` with each attribute's name and
     /// raw (checked, not decoded) value.
     static func startTag(
-        _ bytes: UnsafeRawBufferPointer, at start: Int, attribute: (_ name: Range<Int>, _ value: Range<Int>) throws -> Void = { _, _ in }
+        _ bytes: UnsafeRawBufferPointer,
+        at start: Int,
+        attribute: (_ name: Range<Int>, _ value: Range<Int>) throws -> Void = { _, _ in }
     ) throws -> StartTag {
         let count = bytes.count
         let elementName = try name(bytes, at: start + 1)
@@ -299,7 +330,9 @@ enum XMLSyntax {
             case UInt8(ascii: ">"):
                 return StartTag(name: elementName, end: position + 1, isSelfClosing: false, attributeCount: attributes)
             case UInt8(ascii: "/"):
-                guard position + 1 < count, bytes[position + 1] == UInt8(ascii: ">") else { throw malformed("\"/\" inside a tag") }
+                guard position + 1 < count, bytes[position + 1] == UInt8(ascii: ">") else {
+                    throw malformed("\"/\" inside a tag")
+                }
                 return StartTag(name: elementName, end: position + 2, isSelfClosing: true, attributeCount: attributes)
             case UInt8(ascii: "<"):
                 throw malformed("\"<\" inside a tag")
@@ -337,14 +370,20 @@ enum XMLSyntax {
     /// Whether an attribute named like `name` comes earlier in the same tag, between `start` (the
     /// end of the element's name) and `name`. That part of the tag has been checked already, so
     /// walking it again is simple; tags have few attributes, and a bounded number.
-    private static func appearsBefore(_ name: Range<Int>, in bytes: UnsafeRawBufferPointer, after start: Int) throws -> Bool {
+    private static func appearsBefore(
+        _ name: Range<Int>,
+        in bytes: UnsafeRawBufferPointer,
+        after start: Int
+    ) throws -> Bool {
         var position = start
         while position < name.lowerBound {
             while isWhitespace(bytes[position]) { position += 1 }
             guard position < name.lowerBound else { break }
             let earlier = position
             while isNameCharacter(bytes[position]) { position += 1 }
-            if position - earlier == name.count && memcmp(bytes.baseAddress! + earlier, bytes.baseAddress! + name.lowerBound, name.count) == 0 {
+            if position - earlier == name.count
+                && memcmp(bytes.baseAddress! + earlier, bytes.baseAddress! + name.lowerBound, name.count) == 0
+            {
                 return true
             }
             while bytes[position] != UInt8(ascii: "\"") && bytes[position] != UInt8(ascii: "'") { position += 1 }
@@ -357,13 +396,17 @@ enum XMLSyntax {
     /// Reads the end tag at `start` (`</`), which must close `open`; returns the offset after it.
     static func endTag(_ bytes: UnsafeRawBufferPointer, at start: Int, closing open: Range<Int>) throws -> Int {
         let closing = try name(bytes, at: start + 2)
-        guard closing.count == open.count, memcmp(bytes.baseAddress! + closing.lowerBound, bytes.baseAddress! + open.lowerBound, open.count) == 0 else {
+        guard closing.count == open.count,
+            memcmp(bytes.baseAddress! + closing.lowerBound, bytes.baseAddress! + open.lowerBound, open.count) == 0
+        else {
             throw malformed("<\(text(bytes, open.prefix(40)))> closed by </\(text(bytes, closing.prefix(40)))>")
         }
         var position = closing.upperBound
         try checkNameEnd(bytes, at: position)
         while position < bytes.count, isWhitespace(bytes[position]) { position += 1 }
-        guard position < bytes.count, bytes[position] == UInt8(ascii: ">") else { throw malformed("a malformed end tag") }
+        guard position < bytes.count, bytes[position] == UInt8(ascii: ">") else {
+            throw malformed("a malformed end tag")
+        }
         return position + 1
     }
 
@@ -401,7 +444,9 @@ enum XMLSyntax {
                 search = dash + 1
                 continue
             }
-            guard dash + 2 < bytes.count, bytes[dash + 2] == UInt8(ascii: ">") else { throw malformed("\"--\" inside a comment") }
+            guard dash + 2 < bytes.count, bytes[dash + 2] == UInt8(ascii: ">") else {
+                throw malformed("\"--\" inside a comment")
+            }
             try checkCharacters(bytes, (start + 4)..<dash)
             return dash + 3
         }
@@ -409,7 +454,8 @@ enum XMLSyntax {
     }
 
     /// Reads the CDATA section at `start` (`<![CDATA[`): its content, and the offset after `]]>`.
-    static func characterData(_ bytes: UnsafeRawBufferPointer, at start: Int) throws -> (content: Range<Int>, end: Int) {
+    static func characterData(_ bytes: UnsafeRawBufferPointer, at start: Int) throws -> (content: Range<Int>, end: Int)
+    {
         guard let close = find(bytes, "]]>", from: start + 9) else { throw malformed("a CDATA section is not closed") }
         try checkCharacters(bytes, (start + 9)..<close)
         return ((start + 9)..<close, close + 3)
@@ -420,12 +466,16 @@ enum XMLSyntax {
     /// - Parameter allowDeclaration: whether `<?xml …?>` (the XML declaration) may stand here.
     static func instruction(_ bytes: UnsafeRawBufferPointer, at start: Int, allowDeclaration: Bool) throws -> Int {
         let target = try name(bytes, at: start + 2)
-        let namedXML = target.count == 3 && bytes[target.lowerBound] | 0x20 == UInt8(ascii: "x") && bytes[target.lowerBound + 1] | 0x20 == UInt8(ascii: "m")
+        let namedXML =
+            target.count == 3 && bytes[target.lowerBound] | 0x20 == UInt8(ascii: "x")
+            && bytes[target.lowerBound + 1] | 0x20 == UInt8(ascii: "m")
             && bytes[target.lowerBound + 2] | 0x20 == UInt8(ascii: "l")
         if namedXML && !allowDeclaration {
             throw malformed("an XML declaration, or a processing instruction named xml, inside the document")
         }
-        guard let close = find(bytes, "?>", from: target.upperBound) else { throw malformed("a processing instruction is not closed") }
+        guard let close = find(bytes, "?>", from: target.upperBound) else {
+            throw malformed("a processing instruction is not closed")
+        }
         if namedXML { try checkDeclaration(bytes, target.upperBound..<close) }
         if close > target.upperBound {
             guard isWhitespace(bytes[target.upperBound]) else { throw malformed("a malformed processing instruction") }
@@ -437,19 +487,28 @@ enum XMLSyntax {
     /// The XML declaration's body must begin with its version: ` version='1.x'`. (What may
     /// follow, encoding and standalone, is left as characters: nothing here acts on them.)
     private static func checkDeclaration(_ bytes: UnsafeRawBufferPointer, _ body: Range<Int>) throws {
-        guard bytes[body.lowerBound - 3] == UInt8(ascii: "x"), bytes[body.lowerBound - 2] == UInt8(ascii: "m"), bytes[body.lowerBound - 1] == UInt8(ascii: "l") else {
+        guard bytes[body.lowerBound - 3] == UInt8(ascii: "x"), bytes[body.lowerBound - 2] == UInt8(ascii: "m"),
+            bytes[body.lowerBound - 1] == UInt8(ascii: "l")
+        else {
             throw malformed("a processing instruction named xml")
         }
         var position = body.lowerBound
         while position < body.upperBound, isWhitespace(bytes[position]) { position += 1 }
-        guard position > body.lowerBound, starts(bytes, at: position, with: "version") else { throw malformed("an XML declaration without its version") }
+        guard position > body.lowerBound, starts(bytes, at: position, with: "version") else {
+            throw malformed("an XML declaration without its version")
+        }
         position += 7
         while position < body.upperBound, isWhitespace(bytes[position]) { position += 1 }
-        guard position < body.upperBound, bytes[position] == UInt8(ascii: "=") else { throw malformed("a malformed XML declaration") }
+        guard position < body.upperBound, bytes[position] == UInt8(ascii: "=") else {
+            throw malformed("a malformed XML declaration")
+        }
         position += 1
         while position < body.upperBound, isWhitespace(bytes[position]) { position += 1 }
-        guard position + 4 < body.upperBound, bytes[position] == UInt8(ascii: "'") || bytes[position] == UInt8(ascii: "\""),
-            starts(bytes, at: position + 1, with: "1."), let end = bytes.firstIndex(of: bytes[position], from: position + 1), end < body.upperBound, end > position + 3,
+        guard position + 4 < body.upperBound,
+            bytes[position] == UInt8(ascii: "'") || bytes[position] == UInt8(ascii: "\""),
+            starts(bytes, at: position + 1, with: "1."),
+            let end = bytes.firstIndex(of: bytes[position], from: position + 1), end < body.upperBound,
+            end > position + 3,
             bytes[(position + 3)..<end].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
         else { throw malformed("a malformed XML declaration version") }
     }

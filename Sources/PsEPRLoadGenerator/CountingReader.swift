@@ -44,7 +44,9 @@ public final class CountingReader: ChannelInboundHandler {
             }
             while index < count {
                 // Straight to the next "<" (memchr), past the payload text.
-                guard let found = memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "<")), count - index) else { break }
+                guard let found = memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "<")), count - index) else {
+                    break
+                }
                 index = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
                 // "</message>" is 10 bytes, "<t>" then 19 digits; keep the tail if a read splits one.
                 if count - index < 10 {
@@ -52,7 +54,9 @@ public final class CountingReader: ChannelInboundHandler {
                     break
                 }
                 let next = bytes[index + 1]
-                if next == UInt8(ascii: "/"), bytes[index + 2] == UInt8(ascii: "m"), bytes[index + 9] == UInt8(ascii: ">") {
+                if next == UInt8(ascii: "/"), bytes[index + 2] == UInt8(ascii: "m"),
+                    bytes[index + 9] == UInt8(ascii: ">")
+                {
                     delivered += 1
                     index += 10
                 } else if next == UInt8(ascii: "t"), bytes[index + 2] == UInt8(ascii: ">") {

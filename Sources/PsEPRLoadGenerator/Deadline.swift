@@ -9,7 +9,11 @@ public struct DeadlineExceeded: Error, CustomStringConvertible {
 
 /// Runs `body`, failing with ``DeadlineExceeded`` naming `what` if it takes more than `seconds`
 /// (`body` is cancelled then).
-public func within<T: Sendable>(seconds: Int, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+public func within<T: Sendable>(
+    seconds: Int,
+    _ what: String,
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
@@ -17,7 +21,9 @@ public func within<T: Sendable>(seconds: Int, _ what: String, _ body: @escaping 
             return nil
         }
         defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw DeadlineExceeded(what: what, seconds: seconds) }
+        guard let first = try await group.next(), let value = first else {
+            throw DeadlineExceeded(what: what, seconds: seconds)
+        }
         return value
     }
 }

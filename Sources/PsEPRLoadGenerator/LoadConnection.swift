@@ -10,24 +10,39 @@ public struct LoadConnection: Sendable {
     /// Opens a connection without logging in.
     /// - Parameter readChunkBytes: reads of at most this many bytes, with a receive buffer of the
     ///   same size: a reader slower than the server (nil: the defaults).
-    public static func open(host: String = "127.0.0.1", port: Int, readChunkBytes: Int? = nil) async throws -> LoadConnection {
+    public static func open(
+        host: String = "127.0.0.1",
+        port: Int,
+        readChunkBytes: Int? = nil
+    ) async throws -> LoadConnection {
         let (stream, sink) = AsyncStream.makeStream(of: ByteBuffer.self)
         var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
         if let readChunkBytes {
-            bootstrap = bootstrap.channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: readChunkBytes))
-                .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(readChunkBytes))
+            bootstrap = bootstrap.channelOption(
+                .recvAllocator,
+                value: FixedSizeRecvByteBufferAllocator(capacity: readChunkBytes)
+            )
+            .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(readChunkBytes))
         }
-        let channel = try await bootstrap
+        let channel =
+            try await bootstrap
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(InboundCollector(sink)) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(InboundCollector(sink))
+                }
             }
             .connect(host: host, port: port).get()
         return LoadConnection(channel: channel, inbound: stream)
     }
 
     /// Opens a connection and logs in as `service`/`instance` (any password: an open server).
-    public static func connect(to host: String, port: Int, service: String, instance: String) async throws -> LoadConnection {
+    public static func connect(
+        to host: String,
+        port: Int,
+        service: String,
+        instance: String
+    ) async throws -> LoadConnection {
         let connection = try await open(host: host, port: port)
         try await connection.exchange(
             "<?xml version='1.0'?><stream:stream to='\(host)' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
@@ -59,7 +74,9 @@ public struct LoadConnection: Sendable {
         for await chunk in inbound {
             received += String(buffer: chunk)
             if received.contains(marker) { return }
-            if received.contains("type='error'") { throw LoadGeneratorError("the server refused: \(received.suffix(200))") }
+            if received.contains("type='error'") {
+                throw LoadGeneratorError("the server refused: \(received.suffix(200))")
+            }
         }
         throw LoadGeneratorError("the connection closed during set-up")
     }
@@ -85,11 +102,24 @@ public struct LoadConnection: Sendable {
     /// Publishes `count` events from `templates` on the connection's event loop: batches go out
     /// while the socket takes them and resume when it drains (no task hop per batch); with a
     /// `rate`, batches are timed to it. Completes when the last batch is written.
-    public func publish(_ templates: StanzaTemplates, count: Int, batch: Int, rate: Double, started: UInt64) async throws {
+    public func publish(
+        _ templates: StanzaTemplates,
+        count: Int,
+        batch: Int,
+        rate: Double,
+        started: UInt64
+    ) async throws {
         let promise = channel.eventLoop.makePromise(of: Void.self)
         let channel = self.channel
         try await channel.eventLoop.submit {
-            let publisher = PublishingHandler(templates: templates, count: count, batch: batch, rate: rate, started: started, done: promise)
+            let publisher = PublishingHandler(
+                templates: templates,
+                count: count,
+                batch: batch,
+                rate: rate,
+                started: started,
+                done: promise
+            )
             try channel.pipeline.syncOperations.addHandler(publisher)
             publisher.pump(try channel.pipeline.syncOperations.context(handler: publisher))
         }.get()

@@ -42,7 +42,9 @@ public final class LocalMesh: Sendable {
         /// Whether every running server in `indices` is linked to every other.
         public func fullyLinked(_ indices: [Int], ids: [Int: String]) -> Bool {
             indices.allSatisfy { index in
-                indices.filter { $0 != index }.allSatisfy { other in ids[other].map { linked[index, default: []].contains($0) } ?? false }
+                indices.filter { $0 != index }.allSatisfy { other in
+                    ids[other].map { linked[index, default: []].contains($0) } ?? false
+                }
             }
         }
 
@@ -50,7 +52,8 @@ public final class LocalMesh: Sendable {
         public func linked(_ links: Set<MeshLink>, ids: [Int: String]) -> Bool {
             links.allSatisfy { link in
                 guard let lower = ids[link.lower], let upper = ids[link.upper] else { return false }
-                return linked[link.lower, default: []].contains(upper) && linked[link.upper, default: []].contains(lower)
+                return linked[link.lower, default: []].contains(upper)
+                    && linked[link.upper, default: []].contains(lower)
             }
         }
 
@@ -112,7 +115,11 @@ public final class LocalMesh: Sendable {
     public let layout: MeshLayout
 
     private init(
-        count: Int, layout: MeshLayout, directory: String, logger: Logger, configure: @escaping @Sendable (Int, inout EventServerConfiguration) -> Void
+        count: Int,
+        layout: MeshLayout,
+        directory: String,
+        logger: Logger,
+        configure: @escaping @Sendable (Int, inout EventServerConfiguration) -> Void
     ) {
         self.layout = layout
         self.directory = directory
@@ -121,7 +128,15 @@ public final class LocalMesh: Sendable {
         let nodes = (0..<count).map { index in
             Node(
                 index: index,
-                server: MeshServer(name: "node\(index + 1)", id: "\(index + 1)", authKey: MeshFiles.newAuthKey(), peerHost: "127.0.0.1", peerPort: 0, clientHost: "127.0.0.1", clientPort: 0),
+                server: MeshServer(
+                    name: "node\(index + 1)",
+                    id: "\(index + 1)",
+                    authKey: MeshFiles.newAuthKey(),
+                    peerHost: "127.0.0.1",
+                    peerPort: 0,
+                    clientHost: "127.0.0.1",
+                    clientPort: 0
+                ),
                 router: EventRouter()
             )
         }
@@ -136,14 +151,20 @@ public final class LocalMesh: Sendable {
             case .linkUp(let peer): state.observations.linked[index, default: []].insert(peer)
             case .linkDown(let peer):
                 state.observations.linked[index, default: []].remove(peer)
-                state.observations.peerLeases[index] = state.observations.peerLeases[index, default: []].filter { !$0.hasPrefix("\(peer) ") }
-            case .granted(let peer, let identifier): state.observations.peerLeases[index, default: []].insert("\(peer) \(identifier)")
-            case .released(let peer, let identifier): state.observations.peerLeases[index, default: []].remove("\(peer) \(identifier)")
+                state.observations.peerLeases[index] = state.observations.peerLeases[index, default: []].filter {
+                    !$0.hasPrefix("\(peer) ")
+                }
+            case .granted(let peer, let identifier):
+                state.observations.peerLeases[index, default: []].insert("\(peer) \(identifier)")
+            case .released(let peer, let identifier):
+                state.observations.peerLeases[index, default: []].remove("\(peer) \(identifier)")
             case .refused(_, let reason): state.observations.refusals[index, default: []].append(reason)
             case .configured: break
             }
             let observations = state.observations
-            let (met, waiting) = state.waiters.reduce(into: ([Waiter](), [Waiter]())) { $1.condition(observations) ? $0.0.append($1) : $0.1.append($1) }
+            let (met, waiting) = state.waiters.reduce(into: ([Waiter](), [Waiter]())) {
+                $1.condition(observations) ? $0.0.append($1) : $0.1.append($1)
+            }
             state.waiters = waiting
             return met.map(\.signal)
         }
@@ -208,22 +229,29 @@ public final class LocalMesh: Sendable {
     /// `subscribers` along the leases the servers hold for each other (one hop in a full mesh).
     public func waitForRoutes(_ interest: Interest, from publishers: [Int], to subscribers: [Int]) async {
         let identifier = interest.peerLeaseIdentifier
-        let ids = self.ids, oneHop = layout.isFull
+        let ids = self.ids
+        let oneHop = layout.isFull
         await waitUntil { observations in
-            publishers.allSatisfy { from in subscribers.allSatisfy { observations.routes(identifier, from: from, to: $0, ids: ids, oneHop: oneHop) } }
+            publishers.allSatisfy { from in
+                subscribers.allSatisfy { observations.routes(identifier, from: from, to: $0, ids: ids, oneHop: oneHop) }
+            }
         }
     }
 
     /// Waits until server `index`'s peers with the given IDs hold `interest` for it.
     public func waitForPeerLease(on index: Int, from peerIDs: [String], _ interest: Interest) async {
         let identifier = interest.peerLeaseIdentifier
-        await waitUntil { observations in peerIDs.allSatisfy { observations.peerLeases[index, default: []].contains("\($0) \(identifier)") } }
+        await waitUntil { observations in
+            peerIDs.allSatisfy { observations.peerLeases[index, default: []].contains("\($0) \(identifier)") }
+        }
     }
 
     /// Waits until none of server `index`'s peers holds `interest` for it.
     public func waitForPeerRelease(on index: Int, _ interest: Interest) async {
         let identifier = interest.peerLeaseIdentifier
-        await waitUntil { observations in !observations.peerLeases[index, default: []].contains { $0.hasSuffix(" \(identifier)") } }
+        await waitUntil { observations in
+            !observations.peerLeases[index, default: []].contains { $0.hasSuffix(" \(identifier)") }
+        }
     }
 
     /// Path of the shared `LeasePeer.xml`.
@@ -240,7 +268,11 @@ public final class LocalMesh: Sendable {
     ///   - initially: how many servers start at once (the rest wait for ``start(_:)``); all by default.
     ///   - layout: which servers link with which (a full mesh by default).
     public static func run<Result: Sendable>(
-        servers count: Int, layout: MeshLayout = .full, initially: Int? = nil, directory: String, logger: Logger,
+        servers count: Int,
+        layout: MeshLayout = .full,
+        initially: Int? = nil,
+        directory: String,
+        logger: Logger,
         configure: @escaping @Sendable (_ index: Int, inout EventServerConfiguration) -> Void = { _, _ in },
         _ body: (LocalMesh) async throws -> Result
     ) async throws -> Result {
@@ -287,7 +319,12 @@ public final class LocalMesh: Sendable {
         configuration.peer.reconnectMaximumSeconds = 1
         configure(index, &configuration)
         let (ports, portSink) = AsyncStream.makeStream(of: (EventServer.Listener, Int).self)
-        let server = EventServer(configuration: configuration, router: node.router, logger: logger, onMeshEvent: { [weak self] in self?.record(index, $0) }) { listener, address in
+        let server = EventServer(
+            configuration: configuration,
+            router: node.router,
+            logger: logger,
+            onMeshEvent: { [weak self] in self?.record(index, $0) }
+        ) { listener, address in
             portSink.yield((listener, address.port ?? 0))
         }
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
@@ -330,12 +367,18 @@ public final class LocalMesh: Sendable {
         let boundIndices = servers.indices.filter { servers[$0].peerPort != 0 }
         let bound = boundIndices.map { servers[$0] }
         let position = Dictionary(uniqueKeysWithValues: boundIndices.enumerated().map { ($1, $0) })
-        let links = Set(self.links.compactMap { link in
-            position[link.lower].flatMap { lower in position[link.upper].map { MeshLink(lower, $0) } }
-        })
+        let links = Set(
+            self.links.compactMap { link in
+                position[link.lower].flatMap { lower in position[link.upper].map { MeshLink(lower, $0) } }
+            }
+        )
         var xml = MeshFiles.leasePeerXML(bound, links: links)
         for server in servers where server.peerPort == 0 {
-            xml = xml.replacingOccurrences(of: "</leasePeer>", with: "  <\(server.name)><ID>\(server.id)</ID><authKey>\(server.authKey)</authKey></\(server.name)>\n</leasePeer>")
+            xml = xml.replacingOccurrences(
+                of: "</leasePeer>",
+                with:
+                    "  <\(server.name)><ID>\(server.id)</ID><authKey>\(server.authKey)</authKey></\(server.name)>\n</leasePeer>"
+            )
         }
         try xml.write(toFile: leasePeerFile, atomically: true, encoding: .utf8)
     }

@@ -15,7 +15,14 @@ final class PublishingHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var sent = 0
     private var timerArmed = false
 
-    init(templates: StanzaTemplates, count: Int, batch: Int, rate: Double, started: UInt64, done: EventLoopPromise<Void>) {
+    init(
+        templates: StanzaTemplates,
+        count: Int,
+        batch: Int,
+        rate: Double,
+        started: UInt64,
+        done: EventLoopPromise<Void>
+    ) {
         self.templates = templates
         self.count = count
         self.batch = batch

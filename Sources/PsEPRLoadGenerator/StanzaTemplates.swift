@@ -7,7 +7,8 @@ public struct StanzaTemplates: Sendable {
 
     public init(channels: [String], instance: String, payloadBytes: Int) {
         for channel in channels {
-            let head = "<message id='b'><event xmlns='http://psepr.org/xs/event'><to><channel>\(channel)</channel></to>"
+            let head =
+                "<message id='b'><event xmlns='http://psepr.org/xs/event'><to><channel>\(channel)</channel></to>"
                 + "<from><service>bench</service><instance>\(instance)</instance></from><payload xmlns='urn:bench'><t>"
             let stamp = String(repeating: "0", count: 19)
             let bare = "<payload xmlns='urn:bench'><t>\(stamp)</t><d></d></payload>".utf8.count

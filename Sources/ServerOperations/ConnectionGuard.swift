@@ -7,12 +7,20 @@ extension HTTPServerBuilder {
     /// HTTP/1.1 with a cap on open connections, a per-request deadline and an idle timeout, so a
     /// flood of connections, or connections that never finish a request, cannot hold a server's
     /// resources for ever (both servers' HTTP ports, PsEPR's monitoring port).
-    public static func guardedHTTP1(maximumConnections: Int, idleTimeout: TimeAmount, requestTimeout: TimeAmount) -> HTTPServerBuilder {
+    public static func guardedHTTP1(
+        maximumConnections: Int,
+        idleTimeout: TimeAmount,
+        requestTimeout: TimeAmount
+    ) -> HTTPServerBuilder {
         let counter = ConnectionCounter(limit: maximumConnections)
-        return .http1(configuration: .init(
-            additionalChannelHandlers: [ConnectionGuard(counter: counter, requestTimeout: requestTimeout, idleTimeout: idleTimeout)],
-            idleTimeout: idleTimeout
-        ))
+        return .http1(
+            configuration: .init(
+                additionalChannelHandlers: [
+                    ConnectionGuard(counter: counter, requestTimeout: requestTimeout, idleTimeout: idleTimeout)
+                ],
+                idleTimeout: idleTimeout
+            )
+        )
     }
 }
 

@@ -14,7 +14,13 @@ public enum LogFormat: String, Sendable, CaseIterable {
     public init?(name: String) { self.init(rawValue: name.lowercased()) }
 
     /// One line, newline included. Metadata keys are sorted, so lines are stable for tools.
-    public func line(time: Date, level: Logger.Level, category: String?, message: String, metadata: Logger.Metadata) -> String {
+    public func line(
+        time: Date,
+        level: Logger.Level,
+        category: String?,
+        message: String,
+        metadata: Logger.Metadata
+    ) -> String {
         let fields = metadata.sorted { $0.key < $1.key }.map { ($0.key, "\($0.value)") }
         let timestamp = time.formatted(.iso8601)
         switch self {
@@ -32,14 +38,17 @@ public enum LogFormat: String, Sendable, CaseIterable {
             if let category { pairs.append(("category", category)) }
             pairs.append(("msg", message))
             pairs += fields.filter { !["time", "level", "category", "msg"].contains($0.0) }
-            return "{" + pairs.map { "\(Self.jsonString($0.0)):\(Self.jsonString($0.1))" }.joined(separator: ",") + "}\n"
+            return "{" + pairs.map { "\(Self.jsonString($0.0)):\(Self.jsonString($0.1))" }.joined(separator: ",")
+                + "}\n"
         }
     }
 
     /// A text-format value as it is, unless it holds a control character (a newline in a login
     /// name, say, would forge a line of its own): then quoted with every control character escaped.
     static func textValue(_ value: String) -> String {
-        value.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || $0.value == 0x2028 || $0.value == 0x2029 } ? jsonString(value) : value
+        value.unicodeScalars.contains {
+            $0.value < 0x20 || $0.value == 0x7F || $0.value == 0x2028 || $0.value == 0x2029
+        } ? jsonString(value) : value
     }
 
     /// A logfmt key: anything but letters, digits and `._-/` becomes `_`.
@@ -49,7 +58,12 @@ public enum LogFormat: String, Sendable, CaseIterable {
 
     /// A logfmt value, quoted when it holds spaces, quotes, `=` or control characters.
     static func logfmtValue(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" || $0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false) }
+        let needsQuotes =
+            value.isEmpty
+            || value.contains {
+                $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" || $0.isNewline
+                    || ($0.asciiValue.map { $0 < 0x20 } ?? false)
+            }
         guard needsQuotes else { return value }
         return jsonString(value)
     }
@@ -64,7 +78,8 @@ public enum LogFormat: String, Sendable, CaseIterable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || scalar.value == 0x2028 || scalar.value == 0x2029:
+            case _
+            where scalar.value < 0x20 || scalar.value == 0x7F || scalar.value == 0x2028 || scalar.value == 0x2029:
                 out += String(format: "\\u%04x", scalar.value)
             default: out.unicodeScalars.append(scalar)
             }
@@ -95,7 +110,13 @@ public struct StandardErrorLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var fields = metadata
         if let extra = event.metadata { fields.merge(extra) { $1 } }
-        let line = format.line(time: Date(), level: event.level, category: nil, message: "\(event.message)", metadata: fields)
+        let line = format.line(
+            time: Date(),
+            level: event.level,
+            category: nil,
+            message: "\(event.message)",
+            metadata: fields
+        )
         FileHandle.standardError.write(Data(line.utf8))
     }
 }

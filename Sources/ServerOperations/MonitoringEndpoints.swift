@@ -1,6 +1,6 @@
 public import Hummingbird
-public import Prometheus
 import NIOCore
+public import Prometheus
 import Synchronization
 
 /// One check behind `/healthz`: a listener bound, a database loaded.
@@ -30,7 +30,11 @@ public struct MonitoringEndpoints: Sendable {
     /// The health checks, evaluated on every request.
     public let checks: @Sendable () async -> [HealthCheck]
 
-    public init(registry: PrometheusCollectorRegistry, refresh: @escaping @Sendable () async -> Void, checks: @escaping @Sendable () async -> [HealthCheck]) {
+    public init(
+        registry: PrometheusCollectorRegistry,
+        refresh: @escaping @Sendable () async -> Void,
+        checks: @escaping @Sendable () async -> [HealthCheck]
+    ) {
         self.registry = registry
         self.refresh = refresh
         self.checks = checks
@@ -54,7 +58,11 @@ public struct MonitoringEndpoints: Sendable {
     /// `{"status":"ok"|"unavailable","checks":[{"name":…,"passing":…,"detail":…}]}` with 200 or 503.
     public func healthResponse() async -> Response {
         let (healthy, json) = await health()
-        return Self.response(healthy ? .ok : .serviceUnavailable, contentType: "application/json", body: Array(json.utf8))
+        return Self.response(
+            healthy ? .ok : .serviceUnavailable,
+            contentType: "application/json",
+            body: Array(json.utf8)
+        )
     }
 
     /// Whether every check passes, and the JSON `/healthz` answers.
@@ -64,13 +72,16 @@ public struct MonitoringEndpoints: Sendable {
         let list = results.map { check in
             "{\"name\":\(LogFormat.jsonString(check.name)),\"passing\":\(check.passing),\"detail\":\(LogFormat.jsonString(check.detail))}"
         }
-        return (healthy, "{\"status\":\"\(healthy ? "ok" : "unavailable")\",\"checks\":[\(list.joined(separator: ","))]}\n")
+        return (
+            healthy, "{\"status\":\"\(healthy ? "ok" : "unavailable")\",\"checks\":[\(list.joined(separator: ","))]}\n"
+        )
     }
 
     /// A whole response with a body and no caching (monitoring answers are always current).
     public static func response(_ status: HTTPResponse.Status, contentType: String, body: [UInt8]) -> Response {
         Response(
-            status: status, headers: [.contentType: contentType, .cacheControl: "no-store"],
+            status: status,
+            headers: [.contentType: contentType, .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(bytes: body))
         )
     }

@@ -21,12 +21,21 @@ struct CombinedHarnessRun<Deployment: DP5Deployment> {
     /// - Returns: whether every answer was right and every lookup succeeded.
     func run(users: [SimulatedUser], lookers: [SimulatedUser]) async throws -> Bool {
         let blsKeys = try users.map { user -> BLSPrivateKey in
-            guard let key = user.blsPrivateKey else { throw CommandError("the users file has no BLS keys (made before combined mode); make a new one with `dp5 users`") }
+            guard let key = user.blsPrivateKey else {
+                throw CommandError(
+                    "the users file has no BLS keys (made before combined mode); make a new one with `dp5 users`"
+                )
+            }
             return key
         }
-        let byDHKey = Dictionary(zip(users.map(\.privateKey.publicKey), blsKeys.map(\.publicKey)), uniquingKeysWith: { first, _ in first })
+        let byDHKey = Dictionary(
+            zip(users.map(\.privateKey.publicKey), blsKeys.map(\.publicKey)),
+            uniquingKeysWith: { first, _ in first }
+        )
         if try await deployment.allowsFastForward() == false {
-            throw CommandError("the registration server refuses to fast-forward: add \"allowDebugFastForward\": true to its configuration file and restart it. Nobody was registered.")
+            throw CommandError(
+                "the registration server refuses to fast-forward: add \"allowDebugFastForward\": true to its configuration file and restart it. Nobody was registered."
+            )
         }
         let harness = CombinedHarness(configuration: configuration, parameters: parameters, concurrency: concurrency)
         let online = blsKeys.indices.filter { isOnlineInCombinedEpoch($0) }.map { blsKeys[$0] }
@@ -42,7 +51,10 @@ struct CombinedHarnessRun<Deployment: DP5Deployment> {
         let lookupStart = clock.now
         let tally = try await harness.lookUp(
             lookers.map { CombinedHarness.Looker(buddies: $0.buddies.compactMap { byDHKey[$0] }) },
-            registered: Set(online.map(\.publicKey)), epoch: new, on: deployment, progress: Progress.printer(label: "looked up")
+            registered: Set(online.map(\.publicKey)),
+            epoch: new,
+            on: deployment,
+            progress: Progress.printer(label: "looked up")
         )
         Progress.finish()
         print(Timing.done(elapsed: lookupStart.duration(to: clock.now), count: lookers.count))
@@ -65,15 +77,27 @@ struct TwoLevelRun<Standard: DP5Deployment, Combined: DP5Deployment> {
 
     func run(users: [SimulatedUser], lookers: [SimulatedUser]) async throws -> Bool {
         let blsKeys = try users.map { user -> BLSPrivateKey in
-            guard let key = user.blsPrivateKey else { throw CommandError("the users file has no BLS keys (made before combined mode); make a new one with `dp5 users`") }
+            guard let key = user.blsPrivateKey else {
+                throw CommandError(
+                    "the users file has no BLS keys (made before combined mode); make a new one with `dp5 users`"
+                )
+            }
             return key
         }
-        let byDHKey = Dictionary(zip(users.map(\.privateKey.publicKey), blsKeys.map(\.publicKey)), uniquingKeysWith: { first, _ in first })
+        let byDHKey = Dictionary(
+            zip(users.map(\.privateKey.publicKey), blsKeys.map(\.publicKey)),
+            uniquingKeysWith: { first, _ in first }
+        )
         let clock = ContinuousClock()
 
         // Level 1: the standard epoch, whose records carry BLS public keys.
-        var keyDistribution = Harness(configuration: standardConfiguration, parameters: standardParameters, concurrency: concurrency)
-        keyDistribution.data = { registrant, _, size in UserPopulation.keyAnnouncement(byDHKey[registrant]!, size: size) }
+        var keyDistribution = Harness(
+            configuration: standardConfiguration,
+            parameters: standardParameters,
+            concurrency: concurrency
+        )
+        keyDistribution.data = { registrant, _, size in UserPopulation.keyAnnouncement(byDHKey[registrant]!, size: size)
+        }
         print("Standard epoch: registering \(users.count) users, each telling their buddies their BLS public key...")
         var start = clock.now
         _ = try await keyDistribution.registerAll(users, on: standard, progress: Progress.printer(label: "registered"))
@@ -84,20 +108,32 @@ struct TwoLevelRun<Standard: DP5Deployment, Combined: DP5Deployment> {
         let learned = Mutex<[DHPublicKey: [BLSPublicKey]]>([:])
         start = clock.now
         let standardTally = try await keyDistribution.lookUp(
-            lookers, registered: users, epoch: newStandard, on: standard, progress: Progress.printer(label: "looked up")
+            lookers,
+            registered: users,
+            epoch: newStandard,
+            on: standard,
+            progress: Progress.printer(label: "looked up")
         ) { looker, result in
             let keys = result.presences.compactMap { presence in
-                presence.data.flatMap { try? BLSPublicKey(rawRepresentation: $0.prefix(CombinedParameters.publicKeyBytes)) }
+                presence.data.flatMap {
+                    try? BLSPublicKey(rawRepresentation: $0.prefix(CombinedParameters.publicKeyBytes))
+                }
             }
             learned.withLock { $0[looker.privateKey.publicKey] = keys }
         }
         Progress.finish()
         print(Timing.done(elapsed: start.duration(to: clock.now), count: lookers.count))
-        print("Standard lookups: \(standardTally.pirLookups) by PIR, \(standardTally.downloadLookups) by download; \(standardTally.online) BLS keys learned")
+        print(
+            "Standard lookups: \(standardTally.pirLookups) by PIR, \(standardTally.downloadLookups) by download; \(standardTally.online) BLS keys learned"
+        )
         var passed = report(standardTally, lookupServers: lookupServers, label: "Wrong key-distribution answers")
 
         // Level 2: short combined epochs, each looked up with the keys learned above.
-        let presence = CombinedHarness(configuration: combinedConfiguration, parameters: combinedParameters, concurrency: concurrency)
+        let presence = CombinedHarness(
+            configuration: combinedConfiguration,
+            parameters: combinedParameters,
+            concurrency: concurrency
+        )
         let keysByLooker = learned.withLock { $0 }
         for round in 0..<2 {
             let online = blsKeys.indices.filter { isOnlineInCombinedEpoch($0, round: round) }.map { blsKeys[$0] }
@@ -111,7 +147,10 @@ struct TwoLevelRun<Standard: DP5Deployment, Combined: DP5Deployment> {
             start = clock.now
             let tally = try await presence.lookUp(
                 lookers.map { CombinedHarness.Looker(buddies: keysByLooker[$0.privateKey.publicKey] ?? []) },
-                registered: Set(online.map(\.publicKey)), epoch: new, on: combined, progress: Progress.printer(label: "looked up")
+                registered: Set(online.map(\.publicKey)),
+                epoch: new,
+                on: combined,
+                progress: Progress.printer(label: "looked up")
             )
             Progress.finish()
             print(Timing.done(elapsed: start.duration(to: clock.now), count: lookers.count))
@@ -123,17 +162,25 @@ struct TwoLevelRun<Standard: DP5Deployment, Combined: DP5Deployment> {
 
 /// Prints a tally's summary lines; returns whether it has no wrong answers and no failed lookups.
 func report(_ tally: LookupTally, lookupServers: [String], label: String = "Wrong answers") -> Bool {
-    if let p50 = tally.latencyPercentile(0.5), let p95 = tally.latencyPercentile(0.95), let p99 = tally.latencyPercentile(0.99) {
-        print("Lookup latency per user: p50 \(Timing.milliseconds(p50)), p95 \(Timing.milliseconds(p95)), p99 \(Timing.milliseconds(p99))")
+    if let p50 = tally.latencyPercentile(0.5), let p95 = tally.latencyPercentile(0.95),
+        let p99 = tally.latencyPercentile(0.99)
+    {
+        print(
+            "Lookup latency per user: p50 \(Timing.milliseconds(p50)), p95 \(Timing.milliseconds(p95)), p99 \(Timing.milliseconds(p99))"
+        )
     }
-    print("Lookups: \(tally.pirLookups) by PIR, \(tally.downloadLookups) by download; \(tally.online) of \(tally.answers) buddies online")
+    print(
+        "Lookups: \(tally.pirLookups) by PIR, \(tally.downloadLookups) by download; \(tally.online) of \(tally.answers) buddies online"
+    )
     for (server, count) in tally.faultyServers.sorted(by: { $0.key < $1.key }) {
         let name = lookupServers.indices.contains(server) ? lookupServers[server] : "#\(server)"
         print("Lying or broken lookup server: \(name) (named by \(count) lookups)")
     }
     if tally.failed > 0 {
         print("Failed lookups: \(tally.failed)")
-        for (reason, count) in tally.failures.sorted(by: { $0.value > $1.value }).prefix(5) { print("  \(count) × \(reason)") }
+        for (reason, count) in tally.failures.sorted(by: { $0.value > $1.value }).prefix(5) {
+            print("  \(count) × \(reason)")
+        }
     }
     print("\(label): \(tally.wrong)")
     return tally.wrong == 0 && tally.failed == 0

@@ -10,7 +10,8 @@ import Logging
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Start a registration server and lookup servers on 127.0.0.1 over HTTPS, and run the harness against them.",
+        abstract:
+            "Start a registration server and lookup servers on 127.0.0.1 over HTTPS, and run the harness against them.",
         discussion: """
             Makes a self-signed certificate and temporary directories, starts the servers on free \
             ports, generates users with up to 100 random buddies each, registers them all, \
@@ -48,7 +49,10 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Run a combined-mode (BLS12-381) deployment alone: one record per user, looked up by BLS public key.")
     var combined = false
 
-    @Flag(help: "Run the two-level client: a standard deployment (long epochs) carrying BLS keys, then a combined one (short epochs) for who is online now.")
+    @Flag(
+        help:
+            "Run the two-level client: a standard deployment (long epochs) carrying BLS keys, then a combined one (short epochs) for who is online now."
+    )
     var twoLevel = false
 
     func run() async throws {
@@ -56,7 +60,8 @@ struct DemoCommand: AsyncParsableCommand {
         if combined { return try await runCombined() }
         if twoLevel { return try await runTwoLevel() }
         let protocolConfiguration = try DP5Configuration(dataEncSize: dataEncSize)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-demo-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-demo-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var generator = SecureRandomNumberGenerator()
         let population = UserPopulation.generate(count: users, using: &generator)
@@ -64,16 +69,25 @@ struct DemoCommand: AsyncParsableCommand {
         let (users, lookupServers, concurrency) = (self.users, self.lookupServers, self.concurrency)
 
         let passed = try await LocalCluster.run(
-            lookupServers: lookupServers, privacyLevel: privacyLevel, protocolConfiguration: protocolConfiguration,
-            directory: directory, logger: logger
+            lookupServers: lookupServers,
+            privacyLevel: privacyLevel,
+            protocolConfiguration: protocolConfiguration,
+            directory: directory,
+            logger: logger
         ) { cluster in
             let client = cluster.clientConfiguration
             print("DP5 demo: \(users) users; registration server \(client.registrationServer);")
-            print("  lookup servers \(client.lookupServers.joined(separator: ", ")); privacy level \(client.lookupParameters.privacyLevel); dataEncSize \(protocolConfiguration.dataEncSize)")
-            return try await DP5HTTPClient.withClient(configuration: client, connectionsPerServer: concurrency) { http in
+            print(
+                "  lookup servers \(client.lookupServers.joined(separator: ", ")); privacy level \(client.lookupParameters.privacyLevel); dataEncSize \(protocolConfiguration.dataEncSize)"
+            )
+            return try await DP5HTTPClient.withClient(configuration: client, connectionsPerServer: concurrency) {
+                http in
                 try await HarnessRun(
-                    configuration: protocolConfiguration, parameters: client.lookupParameters,
-                    concurrency: concurrency, deployment: HTTPDeployment(client: http), lookupServers: client.lookupServers
+                    configuration: protocolConfiguration,
+                    parameters: client.lookupParameters,
+                    concurrency: concurrency,
+                    deployment: HTTPDeployment(client: http),
+                    lookupServers: client.lookupServers
                 ).run(users: population, lookers: population)
             }
         }
@@ -84,23 +98,35 @@ struct DemoCommand: AsyncParsableCommand {
 extension DemoCommand {
     private func runCombined() async throws {
         let protocolConfiguration = try DP5Configuration(dataEncSize: dataEncSize, combined: true)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-demo-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-demo-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var generator = SecureRandomNumberGenerator()
         let population = UserPopulation.generate(count: users, using: &generator)
         let logger = LoggingOptions.makeLogger(label: "dp5.demo", level: logLevel)
         let (users, concurrency) = (self.users, self.concurrency)
         let passed = try await LocalCluster.run(
-            lookupServers: lookupServers, privacyLevel: privacyLevel, protocolConfiguration: protocolConfiguration,
-            directory: directory, logger: logger
+            lookupServers: lookupServers,
+            privacyLevel: privacyLevel,
+            protocolConfiguration: protocolConfiguration,
+            directory: directory,
+            logger: logger
         ) { cluster in
             let client = cluster.clientConfiguration
-            print("DP5 demo, combined mode (BLS12-381): \(users) users; registration server \(client.registrationServer);")
-            print("  lookup servers \(client.lookupServers.joined(separator: ", ")); privacy level \(client.lookupParameters.privacyLevel); dataEncSize \(protocolConfiguration.dataEncSize)")
-            return try await DP5HTTPClient.withClient(configuration: client, connectionsPerServer: concurrency) { http in
+            print(
+                "DP5 demo, combined mode (BLS12-381): \(users) users; registration server \(client.registrationServer);"
+            )
+            print(
+                "  lookup servers \(client.lookupServers.joined(separator: ", ")); privacy level \(client.lookupParameters.privacyLevel); dataEncSize \(protocolConfiguration.dataEncSize)"
+            )
+            return try await DP5HTTPClient.withClient(configuration: client, connectionsPerServer: concurrency) {
+                http in
                 try await CombinedHarnessRun(
-                    configuration: protocolConfiguration, parameters: client.lookupParameters,
-                    concurrency: concurrency, deployment: HTTPDeployment(client: http), lookupServers: client.lookupServers
+                    configuration: protocolConfiguration,
+                    parameters: client.lookupParameters,
+                    concurrency: concurrency,
+                    deployment: HTTPDeployment(client: http),
+                    lookupServers: client.lookupServers
                 ).run(users: population, lookers: population)
             }
         }
@@ -109,33 +135,58 @@ extension DemoCommand {
 
     private func runTwoLevel() async throws {
         // Long standard epochs whose records hold a 48-byte key; short combined epochs.
-        let standardConfiguration = try DP5Configuration(epochLength: 86_400, dataEncSize: max(dataEncSize, CombinedParameters.publicKeyBytes + 16))
+        let standardConfiguration = try DP5Configuration(
+            epochLength: 86_400,
+            dataEncSize: max(dataEncSize, CombinedParameters.publicKeyBytes + 16)
+        )
         let combinedConfiguration = try DP5Configuration(epochLength: 300, dataEncSize: dataEncSize, combined: true)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-demo-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-demo-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var generator = SecureRandomNumberGenerator()
         let population = UserPopulation.generate(count: users, using: &generator)
         let logger = LoggingOptions.makeLogger(label: "dp5.demo", level: logLevel)
-        let (users, concurrency, lookupServers, privacyLevel) = (self.users, self.concurrency, self.lookupServers, self.privacyLevel)
+        let (users, concurrency, lookupServers, privacyLevel) = (
+            self.users, self.concurrency, self.lookupServers, self.privacyLevel
+        )
         let passed = try await LocalCluster.run(
-            lookupServers: lookupServers, privacyLevel: privacyLevel, protocolConfiguration: standardConfiguration,
-            directory: directory + "/standard", logger: logger
+            lookupServers: lookupServers,
+            privacyLevel: privacyLevel,
+            protocolConfiguration: standardConfiguration,
+            directory: directory + "/standard",
+            logger: logger
         ) { standardCluster in
             try await LocalCluster.run(
-                lookupServers: lookupServers, privacyLevel: privacyLevel, protocolConfiguration: combinedConfiguration,
-                directory: directory + "/combined", logger: logger
+                lookupServers: lookupServers,
+                privacyLevel: privacyLevel,
+                protocolConfiguration: combinedConfiguration,
+                directory: directory + "/combined",
+                logger: logger
             ) { combinedCluster in
-                let standardClient = standardCluster.clientConfiguration, combinedClient = combinedCluster.clientConfiguration
+                let standardClient = standardCluster.clientConfiguration
+                let combinedClient = combinedCluster.clientConfiguration
                 print("DP5 demo, two-level: \(users) users")
-                print("  standard deployment (epochs of \(standardConfiguration.epochLength) s, dataEncSize \(standardConfiguration.dataEncSize)): registration server \(standardClient.registrationServer)")
-                print("  combined deployment (epochs of \(combinedConfiguration.epochLength) s, dataEncSize \(combinedConfiguration.dataEncSize)): registration server \(combinedClient.registrationServer)")
-                return try await DP5HTTPClient.withClient(configuration: standardClient, connectionsPerServer: concurrency) { standardHTTP in
-                    try await DP5HTTPClient.withClient(configuration: combinedClient, connectionsPerServer: concurrency) { combinedHTTP in
+                print(
+                    "  standard deployment (epochs of \(standardConfiguration.epochLength) s, dataEncSize \(standardConfiguration.dataEncSize)): registration server \(standardClient.registrationServer)"
+                )
+                print(
+                    "  combined deployment (epochs of \(combinedConfiguration.epochLength) s, dataEncSize \(combinedConfiguration.dataEncSize)): registration server \(combinedClient.registrationServer)"
+                )
+                return try await DP5HTTPClient.withClient(
+                    configuration: standardClient,
+                    connectionsPerServer: concurrency
+                ) { standardHTTP in
+                    try await DP5HTTPClient.withClient(configuration: combinedClient, connectionsPerServer: concurrency)
+                    { combinedHTTP in
                         try await TwoLevelRun(
-                            standardConfiguration: standardConfiguration, standardParameters: standardClient.lookupParameters,
+                            standardConfiguration: standardConfiguration,
+                            standardParameters: standardClient.lookupParameters,
                             standard: HTTPDeployment(client: standardHTTP),
-                            combinedConfiguration: combinedConfiguration, combinedParameters: combinedClient.lookupParameters,
-                            combined: HTTPDeployment(client: combinedHTTP), concurrency: concurrency, lookupServers: combinedClient.lookupServers
+                            combinedConfiguration: combinedConfiguration,
+                            combinedParameters: combinedClient.lookupParameters,
+                            combined: HTTPDeployment(client: combinedHTTP),
+                            concurrency: concurrency,
+                            lookupServers: combinedClient.lookupServers
                         ).run(users: population, lookers: population)
                     }
                 }

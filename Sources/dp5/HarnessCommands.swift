@@ -36,7 +36,9 @@ struct ClientCommand: AsyncParsableCommand {
         discussion: "The registration server must have \"allowDebugFastForward\": true."
     )
 
-    @Argument(help: "Client configuration (servers.cfg; with --two-level, a two-level configuration naming both deployments).")
+    @Argument(
+        help: "Client configuration (servers.cfg; with --two-level, a two-level configuration naming both deployments)."
+    )
     var config: String
 
     @Argument(help: "Users file from `dp5 users`.")
@@ -48,7 +50,10 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(help: "Requests in flight at once (default: 5 × CPUs, as the original).")
     var concurrency = 5 * ProcessInfo.processInfo.activeProcessorCount
 
-    @Flag(help: "The configuration names a standard and a combined deployment: distribute BLS keys, then look up who is online now.")
+    @Flag(
+        help:
+            "The configuration names a standard and a combined deployment: distribute BLS keys, then look up who is online now."
+    )
     var twoLevel = false
 
     func run() async throws {
@@ -56,16 +61,23 @@ struct ClientCommand: AsyncParsableCommand {
         let configuration = try loadConfiguration(config, ClientConfiguration.init(contentsOfFile:))
         let population = try UsersFile.read(from: users)
         let lookers = numberOfLookups.map { Array(population.shuffled().prefix($0)) } ?? population
-        let passed = try await DP5HTTPClient.withClient(configuration: configuration, connectionsPerServer: concurrency) { client in
+        let passed = try await DP5HTTPClient.withClient(configuration: configuration, connectionsPerServer: concurrency)
+        { client in
             if configuration.protocolConfiguration.combined {
                 return try await CombinedHarnessRun(
-                    configuration: configuration.protocolConfiguration, parameters: configuration.lookupParameters,
-                    concurrency: concurrency, deployment: HTTPDeployment(client: client), lookupServers: configuration.lookupServers
+                    configuration: configuration.protocolConfiguration,
+                    parameters: configuration.lookupParameters,
+                    concurrency: concurrency,
+                    deployment: HTTPDeployment(client: client),
+                    lookupServers: configuration.lookupServers
                 ).run(users: population, lookers: lookers)
             }
             return try await HarnessRun(
-                configuration: configuration.protocolConfiguration, parameters: configuration.lookupParameters,
-                concurrency: concurrency, deployment: HTTPDeployment(client: client), lookupServers: configuration.lookupServers
+                configuration: configuration.protocolConfiguration,
+                parameters: configuration.lookupParameters,
+                concurrency: concurrency,
+                deployment: HTTPDeployment(client: client),
+                lookupServers: configuration.lookupServers
             ).run(users: population, lookers: lookers)
         }
         if !passed { throw ExitCode.failure }
@@ -78,13 +90,21 @@ extension ClientCommand {
         let population = try UsersFile.read(from: users)
         let lookers = numberOfLookups.map { Array(population.shuffled().prefix($0)) } ?? population
         let concurrency = concurrency
-        let passed = try await DP5HTTPClient.withClient(configuration: configuration.standard, connectionsPerServer: concurrency) { standard in
-            try await DP5HTTPClient.withClient(configuration: configuration.combined, connectionsPerServer: concurrency) { combined in
+        let passed = try await DP5HTTPClient.withClient(
+            configuration: configuration.standard,
+            connectionsPerServer: concurrency
+        ) { standard in
+            try await DP5HTTPClient.withClient(configuration: configuration.combined, connectionsPerServer: concurrency)
+            { combined in
                 try await TwoLevelRun(
-                    standardConfiguration: configuration.standard.protocolConfiguration, standardParameters: configuration.standard.lookupParameters,
+                    standardConfiguration: configuration.standard.protocolConfiguration,
+                    standardParameters: configuration.standard.lookupParameters,
                     standard: HTTPDeployment(client: standard),
-                    combinedConfiguration: configuration.combined.protocolConfiguration, combinedParameters: configuration.combined.lookupParameters,
-                    combined: HTTPDeployment(client: combined), concurrency: concurrency, lookupServers: configuration.combined.lookupServers
+                    combinedConfiguration: configuration.combined.protocolConfiguration,
+                    combinedParameters: configuration.combined.lookupParameters,
+                    combined: HTTPDeployment(client: combined),
+                    concurrency: concurrency,
+                    lookupServers: configuration.combined.lookupServers
                 ).run(users: population, lookers: lookers)
             }
         }
@@ -125,15 +145,29 @@ struct HarnessRun<Deployment: DP5Deployment> {
 
         print("Looking up")
         let lookupStart = clock.now
-        let tally = try await harness.lookUp(lookers, registered: users, epoch: new, on: deployment, progress: Progress.printer(label: "looked up"))
+        let tally = try await harness.lookUp(
+            lookers,
+            registered: users,
+            epoch: new,
+            on: deployment,
+            progress: Progress.printer(label: "looked up")
+        )
         Progress.finish()
         print(Timing.done(elapsed: lookupStart.duration(to: clock.now), count: lookers.count))
-        if let p50 = tally.latencyPercentile(0.5), let p95 = tally.latencyPercentile(0.95), let p99 = tally.latencyPercentile(0.99) {
-            print("Lookup latency per user: p50 \(Timing.milliseconds(p50)), p95 \(Timing.milliseconds(p95)), p99 \(Timing.milliseconds(p99))")
+        if let p50 = tally.latencyPercentile(0.5), let p95 = tally.latencyPercentile(0.95),
+            let p99 = tally.latencyPercentile(0.99)
+        {
+            print(
+                "Lookup latency per user: p50 \(Timing.milliseconds(p50)), p95 \(Timing.milliseconds(p95)), p99 \(Timing.milliseconds(p99))"
+            )
         }
-        print("Lookups: \(tally.pirLookups) by PIR, \(tally.downloadLookups) by download; \(tally.online) of \(tally.answers) buddies online")
+        print(
+            "Lookups: \(tally.pirLookups) by PIR, \(tally.downloadLookups) by download; \(tally.online) of \(tally.answers) buddies online"
+        )
         if tally.unverified > 0 {
-            print("Unchecked lookups: \(tally.unverified) (no spare lookup server confirmed them; a lying server there would go unnoticed)")
+            print(
+                "Unchecked lookups: \(tally.unverified) (no spare lookup server confirmed them; a lying server there would go unnoticed)"
+            )
         }
         for (server, count) in tally.faultyServers.sorted(by: { $0.key < $1.key }) {
             print("Lying or broken lookup server: \(name(server)) (named by \(count) lookups)")

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import DP5Client
 import DP5Server
 import Foundation
@@ -67,13 +66,17 @@ struct TestCertCommand: ParsableCommand {
     @Argument(help: "Directory to write server.crt and server.key into (created if missing).")
     var directory: String
 
-    @Option(name: .customLong("host"), help: "Another host name or IPv4 address the certificate is valid for (repeatable).")
+    @Option(
+        name: .customLong("host"),
+        help: "Another host name or IPv4 address the certificate is valid for (repeatable)."
+    )
     var hosts: [String] = []
 
     func run() throws {
         let paths = try SelfSignedCertificate.write(to: directory, hosts: hosts)
         print("Wrote \(paths.certificatePath) and \(paths.privateKeyPath)")
-        print("""
+        print(
+            """
 
             Servers use it with these lines in the "server" section of regserver.cfg and each lookupserver.cfg:
                 "server.ssl_certificate": "\(paths.certificatePath)",
@@ -87,6 +90,7 @@ struct TestCertCommand: ParsableCommand {
 
             `dp5 client` fast-forwards the registration server, which needs this line in regserver.cfg:
                 "allowDebugFastForward": true,
-            """)
+            """
+        )
     }
 }

@@ -23,25 +23,41 @@ enum KeyFile {
     }
 
     static func write(_ key: DHPrivateKey, bls: BLSPrivateKey, to path: String) throws {
-        guard !FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) exists; not overwriting a key") }
-        let data = try JSONEncoder().encode(Contents(
-            privateKey: key.rawRepresentation.hexString, publicKey: key.publicKey.rawRepresentation.hexString,
-            blsPrivateKey: bls.rawRepresentation.hexString, blsPublicKey: bls.publicKey.rawRepresentation.hexString
-        ))
-        guard FileManager.default.createFile(atPath: path, contents: data + Data("\n".utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw ValidationError("\(path) exists; not overwriting a key")
+        }
+        let data = try JSONEncoder().encode(
+            Contents(
+                privateKey: key.rawRepresentation.hexString,
+                publicKey: key.publicKey.rawRepresentation.hexString,
+                blsPrivateKey: bls.rawRepresentation.hexString,
+                blsPublicKey: bls.publicKey.rawRepresentation.hexString
+            )
+        )
+        guard
+            FileManager.default.createFile(
+                atPath: path,
+                contents: data + Data("\n".utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else {
             throw ValidationError("cannot write \(path)")
         }
     }
 
     private static func contents(of path: String) throws -> Contents {
-        guard let data = FileManager.default.contents(atPath: path), let contents = try? JSONDecoder().decode(Contents.self, from: data) else {
+        guard let data = FileManager.default.contents(atPath: path),
+            let contents = try? JSONDecoder().decode(Contents.self, from: data)
+        else {
             throw ValidationError("\(path) is not a key file from `dp5 keygen`")
         }
         return contents
     }
 
     static func read(from path: String) throws -> DHPrivateKey {
-        guard let bytes = [UInt8](hexString: try contents(of: path).privateKey), let key = try? DHPrivateKey(rawRepresentation: bytes) else {
+        guard let bytes = [UInt8](hexString: try contents(of: path).privateKey),
+            let key = try? DHPrivateKey(rawRepresentation: bytes)
+        else {
             throw ValidationError("\(path) is not a key file from `dp5 keygen`")
         }
         return key
@@ -49,7 +65,9 @@ enum KeyFile {
 
     static func readBLS(from path: String) throws -> BLSPrivateKey {
         guard let hex = try contents(of: path).blsPrivateKey else {
-            throw ValidationError("\(path) has no BLS key (made before combined mode); make a new one with `dp5 keygen`")
+            throw ValidationError(
+                "\(path) has no BLS key (made before combined mode); make a new one with `dp5 keygen`"
+            )
         }
         guard let bytes = [UInt8](hexString: hex), let key = try? BLSPrivateKey(rawRepresentation: bytes) else {
             throw ValidationError("\(path) holds no valid BLS private key")
@@ -60,7 +78,8 @@ enum KeyFile {
 
 /// Reads a configuration file, reporting any problem with the file's name in front (and no
 /// usage text: the command line was right, the file is not).
-func loadConfiguration<Configuration>(_ path: String, _ read: (String) throws -> Configuration) throws -> Configuration {
+func loadConfiguration<Configuration>(_ path: String, _ read: (String) throws -> Configuration) throws -> Configuration
+{
     do {
         return try read(path)
     } catch {
@@ -96,7 +115,8 @@ struct KeygenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keygen",
         abstract: "Make a user's key file (X25519 and BLS12-381 key pairs) and print both public keys.",
-        discussion: "The first line is the X25519 public key (standard mode), the second the BLS public key (combined mode)."
+        discussion:
+            "The first line is the X25519 public key (standard mode), the second the BLS public key (combined mode)."
     )
 
     @Argument(help: "Key file to create (refuses to overwrite).")
@@ -136,11 +156,17 @@ struct RegisterCommand: AsyncParsableCommand {
         let key = try KeyFile.read(from: keyFile)
         var message = Array(data.utf8)
         let size = configuration.protocolConfiguration.dataPlainSize
-        guard message.count <= size else { throw ValidationError("--data is \(message.count) bytes; at most \(size) fit") }
+        guard message.count <= size else {
+            throw ValidationError("--data is \(message.count) bytes; at most \(size) fit")
+        }
         message += [UInt8](repeating: 0, count: size - message.count)
         if configuration.protocolConfiguration.combined {
             // One record for every buddy who knows the BLS public key; no buddy list.
-            guard buddies.isEmpty else { throw ValidationError("a combined-mode registration names no buddies: whoever knows your BLS public key sees it") }
+            guard buddies.isEmpty else {
+                throw ValidationError(
+                    "a combined-mode registration names no buddies: whoever knows your BLS public key sees it"
+                )
+            }
             let blsKey = try KeyFile.readBLS(from: keyFile)
             let epoch = try await DP5HTTPClient.withClient(configuration: configuration) { client in
                 try await client.registerCombined(privateKey: blsKey, data: message)
@@ -201,12 +227,20 @@ struct LookupCommand: AsyncParsableCommand {
         }
         if !result.faultyServers.isEmpty {
             let servers = result.faultyServers.map { configuration.lookupServers[$0] }.joined(separator: ", ")
-            FileHandle.standardError.write(Data("warning: lying or broken lookup servers (their answers were outvoted or refused): \(servers)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "warning: lying or broken lookup servers (their answers were outvoted or refused): \(servers)\n"
+                        .utf8
+                )
+            )
         }
         if !result.isVerified && result.method != .none {
-            FileHandle.standardError.write(Data(
-                "warning: these answers could not be checked: no lookup server beyond the t + 1 needed confirmed them, so a lying server would go unnoticed\n".utf8
-            ))
+            FileHandle.standardError.write(
+                Data(
+                    "warning: these answers could not be checked: no lookup server beyond the t + 1 needed confirmed them, so a lying server would go unnoticed\n"
+                        .utf8
+                )
+            )
         }
     }
 }

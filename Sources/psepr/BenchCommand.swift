@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
-import PsEPRServer
 import PsEPRLoadGenerator
+import PsEPRServer
 
 /// `psepr bench`: publishers and subscribers over the real client protocol against an embedded
 /// (or given) server; events/s published and delivered, latency, drops, memory.
@@ -21,7 +21,10 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable, Sendable {
-        case oneToOne = "1-1", oneToTen = "1-10", tenToTen = "10-10", oneToThousand = "1-1000"
+        case oneToOne = "1-1"
+        case oneToTen = "1-10"
+        case tenToTen = "10-10"
+        case oneToThousand = "1-1000"
 
         var publishers: Int { self == .tenToTen ? 10 : 1 }
         var subscribers: Int {
@@ -45,10 +48,15 @@ struct BenchCommand: AsyncParsableCommand {
         /// Deliveries expected for `events` published.
         func expectedDeliveries(events: Int) -> Int { self == .oneToThousand ? events : events * subscribers }
 
-        private static func leaf(_ index: Int) -> String { "/bench/tree/\(index / 100)/\(index / 10 % 10)/\(index % 10)/" }
+        private static func leaf(_ index: Int) -> String {
+            "/bench/tree/\(index / 100)/\(index / 10 % 10)/\(index % 10)/"
+        }
     }
 
-    @Option(name: .customLong("scenario"), help: "Scenarios to run (repeatable): 1-1, 1-10, 10-10, 1-1000. Default: all.")
+    @Option(
+        name: .customLong("scenario"),
+        help: "Scenarios to run (repeatable): 1-1, 1-10, 10-10, 1-1000. Default: all."
+    )
     var scenarios: [Scenario] = Scenario.allCases
 
     @Option(help: "Events published per scenario.")
@@ -73,7 +81,9 @@ struct BenchCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard events > 0, payloadBytes >= 0, rate >= 0, batch > 0, queue > 0 else { throw ValidationError("counts must be positive") }
+        guard events > 0, payloadBytes >= 0, rate >= 0, batch > 0, queue > 0 else {
+            throw ValidationError("counts must be positive")
+        }
     }
 
     func run() async throws {
@@ -96,13 +106,21 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func runAll(host: String, port: Int, router: EventRouter?) async throws {
         if !json {
-            print("psepr bench: \(events) events of \(payloadBytes)-byte payload per scenario, \(host):\(port)\(server == nil ? " (embedded server, budget \(queue) bytes)" : "")")
+            print(
+                "psepr bench: \(events) events of \(payloadBytes)-byte payload per scenario, \(host):\(port)\(server == nil ? " (embedded server, budget \(queue) bytes)" : "")"
+            )
         }
         for scenario in scenarios {
             let result = try await measure(scenario, host: host, port: port, router: router, rate: rate)
             report(result)
             if scenario == .oneToOne, rate == 0, result.deliveredPerSecond > 0 {
-                let half = try await measure(scenario, host: host, port: port, router: router, rate: result.deliveredPerSecond / 2)
+                let half = try await measure(
+                    scenario,
+                    host: host,
+                    port: port,
+                    router: router,
+                    rate: result.deliveredPerSecond / 2
+                )
                 report(half)
             }
         }
@@ -125,7 +143,13 @@ struct BenchCommand: AsyncParsableCommand {
         var residentMegabytes: Double?
     }
 
-    private func measure(_ scenario: Scenario, host: String, port: Int, router: EventRouter?, rate: Double) async throws -> Result {
+    private func measure(
+        _ scenario: Scenario,
+        host: String,
+        port: Int,
+        router: EventRouter?,
+        rate: Double
+    ) async throws -> Result {
         let tally = DeliveryTally()
         var subscribers: [LoadConnection] = []
         // Connect in groups so the listen backlog never overflows.
@@ -133,7 +157,12 @@ struct BenchCommand: AsyncParsableCommand {
             let group = try await withThrowingTaskGroup(of: LoadConnection.self) { tasks in
                 for index in first..<min(first + 50, scenario.subscribers) {
                     tasks.addTask {
-                        let connection = try await LoadConnection.connect(to: host, port: port, service: "bench_sub", instance: "s\(index)")
+                        let connection = try await LoadConnection.connect(
+                            to: host,
+                            port: port,
+                            service: "bench_sub",
+                            instance: "s\(index)"
+                        )
                         try await connection.lease(scenario.subscriberChannel(index), identifier: "lease\(index)")
                         try await connection.startCounting(into: tally)
                         return connection
@@ -145,7 +174,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
         var publishers: [LoadConnection] = []
         for index in 0..<scenario.publishers {
-            publishers.append(try await LoadConnection.connect(to: host, port: port, service: "bench_pub", instance: "p\(index)"))
+            publishers.append(
+                try await LoadConnection.connect(to: host, port: port, service: "bench_pub", instance: "p\(index)")
+            )
         }
         defer {
             for connection in subscribers + publishers { connection.channel.close(promise: nil) }
@@ -161,7 +192,13 @@ struct BenchCommand: AsyncParsableCommand {
             for (index, publisher) in publishers.enumerated() {
                 let count = index == 0 ? share + events % scenario.publishers : share
                 tasks.addTask {
-                    try await publisher.publish(templates, count: count, batch: batchSize, rate: perPublisherRate, started: started)
+                    try await publisher.publish(
+                        templates,
+                        count: count,
+                        batch: batchSize,
+                        rate: perPublisherRate,
+                        started: started
+                    )
                 }
             }
             try await tasks.waitForAll()
@@ -170,11 +207,16 @@ struct BenchCommand: AsyncParsableCommand {
         try await tally.waitForDeliveries(expected)
         let deliveredElapsed = Double(max(tally.lastDelivery, published) - started) / 1e9
         return Result(
-            scenario: scenario.rawValue, publishers: scenario.publishers, subscribers: scenario.subscribers, events: events,
-            payloadBytes: payloadBytes, targetRate: rate > 0 ? rate : nil,
+            scenario: scenario.rawValue,
+            publishers: scenario.publishers,
+            subscribers: scenario.subscribers,
+            events: events,
+            payloadBytes: payloadBytes,
+            targetRate: rate > 0 ? rate : nil,
             publishedPerSecond: Double(events) / (Double(published - started) / 1e9),
             deliveredPerSecond: Double(tally.delivered) / deliveredElapsed,
-            delivered: tally.delivered, expected: expected,
+            delivered: tally.delivered,
+            expected: expected,
             dropped: router.map { $0.snapshot.statistics.dropped - droppedBefore },
             latencyP50Milliseconds: tally.latencyMilliseconds(atPercentile: 50),
             latencyP99Milliseconds: tally.latencyMilliseconds(atPercentile: 99),
@@ -188,8 +230,17 @@ struct BenchCommand: AsyncParsableCommand {
             return
         }
         let name = result.targetRate.map { String(format: "%@ at %.0f/s", result.scenario, $0) } ?? result.scenario
-        var line = String(format: "%-16@ published %9.0f/s  delivered %9.0f/s  (%d of %d)", name as NSString, result.publishedPerSecond, result.deliveredPerSecond, result.delivered, result.expected)
-        if let p50 = result.latencyP50Milliseconds, let p99 = result.latencyP99Milliseconds { line += String(format: "  latency p50 %.2f ms p99 %.2f ms", p50, p99) }
+        var line = String(
+            format: "%-16@ published %9.0f/s  delivered %9.0f/s  (%d of %d)",
+            name as NSString,
+            result.publishedPerSecond,
+            result.deliveredPerSecond,
+            result.delivered,
+            result.expected
+        )
+        if let p50 = result.latencyP50Milliseconds, let p99 = result.latencyP99Milliseconds {
+            line += String(format: "  latency p50 %.2f ms p99 %.2f ms", p50, p99)
+        }
         if let dropped = result.dropped { line += "  dropped \(dropped)" }
         if let memory = result.residentMegabytes { line += String(format: "  RSS %.0f MB", memory) }
         print(line)

@@ -6,7 +6,10 @@ import PsEPRCore
 
 /// `psepr publish`: sends events over a client connection.
 struct PublishCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "publish", abstract: "Send events to a channel over a client connection.")
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Send events to a channel over a client connection."
+    )
 
     @OptionGroup var client: ClientOptions
     @OptionGroup var content: PayloadOptions
@@ -17,7 +20,12 @@ struct PublishCommand: AsyncParsableCommand {
     func run() async throws {
         let event = try content.event()
         let servers = try await client.serverList()
-        try await EventClient.withClient(identity: client.identity, servers: servers, options: client.clientOptions, logger: quietLogger()) { connection in
+        try await EventClient.withClient(
+            identity: client.identity,
+            servers: servers,
+            options: client.clientOptions,
+            logger: quietLogger()
+        ) { connection in
             for _ in 0..<max(1, count) { try await connection.send(event) }
         }
         print("Sent \(max(1, count)) event(s) to \(content.channel)")
@@ -27,7 +35,8 @@ struct PublishCommand: AsyncParsableCommand {
 /// `psepr watch`: prints the events on a channel (the original's WatchChannel).
 struct WatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "watch", abstract: "Lease a channel and print its events until interrupted or the lease is lost."
+        commandName: "watch",
+        abstract: "Lease a channel and print its events until interrupted or the lease is lost."
     )
 
     @OptionGroup var client: ClientOptions
@@ -53,7 +62,10 @@ struct WatchCommand: AsyncParsableCommand {
         let raw = self.raw
         let limit = count
         let (message, succeeded): (String, Bool) = try await EventClient.withClient(
-            identity: client.identity, servers: servers, options: client.clientOptions, logger: quietLogger()
+            identity: client.identity,
+            servers: servers,
+            options: client.clientOptions,
+            logger: quietLogger()
         ) { connection in
             let lease = try await connection.lease(channelName, namespace: type, seconds: leaseSeconds)
             let settled = await lease.settled()
@@ -91,7 +103,10 @@ struct WatchCommand: AsyncParsableCommand {
 
 /// `psepr send-one`: one event over the OneEvent port, no login session.
 struct SendOneCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "send-one", abstract: "Send one event over the OneEvent port (23343).")
+    static let configuration = CommandConfiguration(
+        commandName: "send-one",
+        abstract: "Send one event over the OneEvent port (23343)."
+    )
 
     @OptionGroup var client: ClientOptions
     @OptionGroup var content: PayloadOptions
@@ -100,14 +115,22 @@ struct SendOneCommand: AsyncParsableCommand {
         // The OneEvent port speaks plain TCP only (the Server Guide's protocol has no TLS), so
         // the password would cross the network in the clear: say so rather than ignore the flag.
         if client.tls == ClientTLSOptions.Mode.required.rawValue || client.trustCertificate != nil {
-            throw ValidationError("the OneEvent port has no TLS, so send-one sends its password in the clear; use `psepr publish --tls required` to publish over TLS")
+            throw ValidationError(
+                "the OneEvent port has no TLS, so send-one sends its password in the clear; use `psepr publish --tls required` to publish over TLS"
+            )
         }
     }
 
     func run() async throws {
-        let server = try await client.serverList(defaultPort: ServerAddress.defaultOneEventPort, connectionType: "OneEvent").randomElement()!
+        let server = try await client.serverList(
+            defaultPort: ServerAddress.defaultOneEventPort,
+            connectionType: "OneEvent"
+        ).randomElement()!
         let confirmed = try await OneEventSender.send(
-            try content.event(), as: client.identity, to: server, timeout: .milliseconds(Int64(client.giveUpAfter * 1000))
+            try content.event(),
+            as: client.identity,
+            to: server,
+            timeout: .milliseconds(Int64(client.giveUpAfter * 1000))
         )
         print(confirmed ? "Accepted by \(server)" : "Sent to \(server) (it gave no answer)")
     }

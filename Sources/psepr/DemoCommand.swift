@@ -23,24 +23,33 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Bytes of payload text per event.")
     var payloadBytes: Int = 200
 
-    @Option(help: "Most events the publisher runs ahead of the slowest subscriber (keeps the server's queues from overflowing).")
+    @Option(
+        help:
+            "Most events the publisher runs ahead of the slowest subscriber (keeps the server's queues from overflowing)."
+    )
     var window: Int = 500
 
     func validate() throws {
-        guard subscribers >= 1, events >= 1, payloadBytes >= 0, window >= 1 else { throw ValidationError("counts must be positive") }
+        guard subscribers >= 1, events >= 1, payloadBytes >= 0, window >= 1 else {
+            throw ValidationError("counts must be positive")
+        }
     }
 
     func run() async throws {
         var logger = Logger(label: "psepr.demo") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .error
-        try await EventServer.withRunning(configuration: .loopback(serverName: "demo.localhost"), logger: logger) { clientPort, oneEventPort in
+        try await EventServer.withRunning(configuration: .loopback(serverName: "demo.localhost"), logger: logger) {
+            clientPort,
+            oneEventPort in
             try await exercise(clientPort: clientPort, oneEventPort: oneEventPort, logger: logger)
         }
     }
 
     private func exercise(clientPort: Int, oneEventPort: Int, logger: Logger) async throws {
         let server = ServerAddress(host: "127.0.0.1", port: clientPort)
-        print("PsEPR demo: server on 127.0.0.1:\(clientPort) (OneEvent \(oneEventPort)), \(subscribers) subscribers, \(events) events of \(payloadBytes) payload bytes")
+        print(
+            "PsEPR demo: server on 127.0.0.1:\(clientPort) (OneEvent \(oneEventPort)), \(subscribers) subscribers, \(events) events of \(payloadBytes) payload bytes"
+        )
         var clientOptions = EventClient.Options()
         clientOptions.eventBufferSize = events + 16
         let options = clientOptions
@@ -55,10 +64,21 @@ struct DemoCommand: AsyncParsableCommand {
             let (ready, readySink) = AsyncStream.makeStream(of: Void.self)
             for index in 0..<subscribers {
                 tasks.addTask {
-                    let identity = ServiceIdentity(service: "demo_subscriber", password: "", instance: "subscriber-\(index)")
-                    try await EventClient.withClient(identity: identity, servers: [server], options: options, logger: clientLogger) { client in
+                    let identity = ServiceIdentity(
+                        service: "demo_subscriber",
+                        password: "",
+                        instance: "subscriber-\(index)"
+                    )
+                    try await EventClient.withClient(
+                        identity: identity,
+                        servers: [server],
+                        options: options,
+                        logger: clientLogger
+                    ) { client in
                         let lease = try await client.lease(channel, seconds: 600)
-                        guard await lease.settled().isActive else { throw ValidationError("subscriber \(index) was not granted its lease") }
+                        guard await lease.settled().isActive else {
+                            throw ValidationError("subscriber \(index) was not granted its lease")
+                        }
                         readySink.yield()
                         for await event in lease.events {
                             if event.payloadNamespace == AttributePayload.namespace { counts.received(by: index) }
@@ -78,28 +98,62 @@ struct DemoCommand: AsyncParsableCommand {
             let value = String(repeating: "x", count: payloadBytes)
             let started = ContinuousClock.now
             let identity = ServiceIdentity(service: "demo_publisher", password: "", instance: "publisher")
-            try await EventClient.withClient(identity: identity, servers: [server], options: options, logger: clientLogger) { client in
+            try await EventClient.withClient(
+                identity: identity,
+                servers: [server],
+                options: options,
+                logger: clientLogger
+            ) { client in
                 for number in 0..<target {
                     while number - counts.slowest > window { try await Task.sleep(for: .milliseconds(1)) }
-                    let event = Event(channel: try ChannelName("/demo/sensors/"), attribute: AttributePayload(field: "reading-\(number)", value: value))
+                    let event = Event(
+                        channel: try ChannelName("/demo/sensors/"),
+                        attribute: AttributePayload(field: "reading-\(number)", value: value)
+                    )
                     try await client.send(event)
                 }
             }
             let published = ContinuousClock.now - started
             // One more event through the OneEvent port, which every subscriber also receives.
-            let oneEvent = Event(channel: try ChannelName("/demo/oneevent/"), attribute: AttributePayload(field: "one", value: "event"))
-            try await OneEventSender.send(oneEvent, as: ServiceIdentity(service: "demo_oneevent", password: "", instance: "sender"), to: ServerAddress(host: "127.0.0.1", port: oneEventPort))
+            let oneEvent = Event(
+                channel: try ChannelName("/demo/oneevent/"),
+                attribute: AttributePayload(field: "one", value: "event")
+            )
+            try await OneEventSender.send(
+                oneEvent,
+                as: ServiceIdentity(service: "demo_oneevent", password: "", instance: "sender"),
+                to: ServerAddress(host: "127.0.0.1", port: oneEventPort)
+            )
 
             let deadline = ContinuousClock.now + .seconds(60)
-            while counts.slowest < target + 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            while counts.slowest < target + 1, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             let delivered = ContinuousClock.now - started
             tasks.cancelAll()
 
-            let seconds = { (duration: Duration) in Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
+            let seconds = { (duration: Duration) in
+                Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            }
             let total = counts.total
             let expected = subscribers * (target + 1)
-            print(String(format: "Published: %d events in %.2f s (%.0f events/s)", target, seconds(published), Double(target) / seconds(published)))
-            print(String(format: "Delivered: %d of %d (%.0f events/s over %d subscribers)", total, expected, Double(total) / seconds(delivered), subscribers))
+            print(
+                String(
+                    format: "Published: %d events in %.2f s (%.0f events/s)",
+                    target,
+                    seconds(published),
+                    Double(target) / seconds(published)
+                )
+            )
+            print(
+                String(
+                    format: "Delivered: %d of %d (%.0f events/s over %d subscribers)",
+                    total,
+                    expected,
+                    Double(total) / seconds(delivered),
+                    subscribers
+                )
+            )
             print("Lost: \(expected - total)")
         }
     }

@@ -3,19 +3,22 @@ import Foundation
 import Logging
 import NIOCore
 import PsEPRCore
-import PsEPRServer
 import PsEPRLoadGenerator
+import PsEPRServer
 
 /// `psepr peers build`: the original's `buildLeasePeer` and `buildjClientxml` in one step.
 struct PeersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "peers", abstract: "Build the mesh's shared files.", subcommands: [Build.self]
+        commandName: "peers",
+        abstract: "Build the mesh's shared files.",
+        subcommands: [Build.self]
     )
 
     struct Build: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "build",
-            abstract: "Write LeasePeer.xml (PERSITE, fresh authKeys; a full mesh, a tree or a star) and jClient.xml from a list of active servers.",
+            abstract:
+                "Write LeasePeer.xml (PERSITE, fresh authKeys; a full mesh, a tree or a star) and jClient.xml from a list of active servers.",
             discussion: """
                 ACTIVE-PEERS lists one server a line: NAME [peer=HOST:PORT] [client=HOST:PORT]. NAME is the \
                 server's /PsEPRServer/identity/hostname (its section in LeasePeer.xml); peers and clients reach it \
@@ -51,17 +54,29 @@ struct PeersCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            guard let text = try? String(contentsOfFile: activePeers, encoding: .utf8) else { throw ValidationError("cannot read \(activePeers)") }
+            guard let text = try? String(contentsOfFile: activePeers, encoding: .utf8) else {
+                throw ValidationError("cannot read \(activePeers)")
+            }
             let servers = try MeshFiles.activeServers(text)
             guard !servers.isEmpty else { throw ValidationError("\(activePeers) lists no servers") }
-            guard servers.count <= PeerConfiguration.maximumPeers + 1 else { throw ValidationError("at most \(PeerConfiguration.maximumPeers + 1) servers fit one mesh") }
-            guard let layout = MeshLayout(name: topology, fanOut: fanOut) else { throw ValidationError("unknown topology \(topology)") }
+            guard servers.count <= PeerConfiguration.maximumPeers + 1 else {
+                throw ValidationError("at most \(PeerConfiguration.maximumPeers + 1) servers fit one mesh")
+            }
+            guard let layout = MeshLayout(name: topology, fanOut: fanOut) else {
+                throw ValidationError("unknown topology \(topology)")
+            }
             let links = layout.links(count: servers.count)
-            try MeshFiles.leasePeerXML(servers, links: links).write(toFile: leasePeer, atomically: true, encoding: .utf8)
+            try MeshFiles.leasePeerXML(servers, links: links).write(
+                toFile: leasePeer,
+                atomically: true,
+                encoding: .utf8
+            )
             try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: leasePeer)
             try MeshFiles.jClientXML(servers).write(toFile: jclient, atomically: true, encoding: .utf8)
             let forwarding = layout.isFull || servers.count < 3 ? "events go one hop" : "events are relayed"
-            print("\(leasePeer): \(servers.count) servers, \(links.count) peer links, \(topology.lowercased()) (\(forwarding); IDs \(servers.map(\.id).joined(separator: ", ")))")
+            print(
+                "\(leasePeer): \(servers.count) servers, \(links.count) peer links, \(topology.lowercased()) (\(forwarding); IDs \(servers.map(\.id).joined(separator: ", ")))"
+            )
             print("\(jclient): \(servers.count) client addresses")
         }
     }
@@ -73,7 +88,8 @@ struct PeersCommand: AsyncParsableCommand {
 struct MeshDemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mesh-demo",
-        abstract: "Run N meshed servers on loopback with clients on each; publish and check every delivery arrives exactly once.",
+        abstract:
+            "Run N meshed servers on loopback with clients on each; publish and check every delivery arrives exactly once.",
         discussion: """
             Clients on every server lease /mesh/groupK/ (client number modulo --groups); --publishers clients, \
             spread over the servers, publish --events events in all round robin over the groups, so each event \
@@ -97,7 +113,10 @@ struct MeshDemoCommand: AsyncParsableCommand {
     @Option(help: "Seed of the random layout.")
     var seed: UInt64 = 1
 
-    @Flag(help: "Cut a link (one whose loss leaves the mesh connected) after a third of the events, restore it after two thirds.")
+    @Flag(
+        help:
+            "Cut a link (one whose loss leaves the mesh connected) after a third of the events, restore it after two thirds."
+    )
     var cutLink = false
 
     @Option(help: "Subscribing clients on each server.")
@@ -125,12 +144,20 @@ struct MeshDemoCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard servers >= 1, clients >= 1, groups >= 1, publishers >= 1, events >= 1, rate >= 0, payloadBytes >= 40, fanOut >= 1 else {
+        guard servers >= 1, clients >= 1, groups >= 1, publishers >= 1, events >= 1, rate >= 0, payloadBytes >= 40,
+            fanOut >= 1
+        else {
             throw ValidationError("counts must be positive and the payload at least 40 bytes")
         }
-        guard servers <= PeerConfiguration.maximumPeers + 1 else { throw ValidationError("at most \(PeerConfiguration.maximumPeers + 1) servers") }
-        guard layout != nil else { throw ValidationError("--topology is one of \(MeshLayout.names.joined(separator: ", "))") }
-        if cutLink, removableLink == nil { throw ValidationError("--cut-link needs a layout with a loop (ring, full or random with extra links)") }
+        guard servers <= PeerConfiguration.maximumPeers + 1 else {
+            throw ValidationError("at most \(PeerConfiguration.maximumPeers + 1) servers")
+        }
+        guard layout != nil else {
+            throw ValidationError("--topology is one of \(MeshLayout.names.joined(separator: ", "))")
+        }
+        if cutLink, removableLink == nil {
+            throw ValidationError("--cut-link needs a layout with a loop (ring, full or random with extra links)")
+        }
     }
 
     private var layout: MeshLayout? { MeshLayout(name: topology, fanOut: fanOut, seed: seed, servers: servers) }
@@ -167,16 +194,26 @@ struct MeshDemoCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "psepr.mesh-demo") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .error
-        let directory = self.directory ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("psepr-mesh-\(UUID().uuidString)")
+        let directory =
+            self.directory
+            ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("psepr-mesh-\(UUID().uuidString)")
         defer { if self.directory == nil { try? FileManager.default.removeItem(atPath: directory) } }
         guard let layout else { throw ValidationError("unknown topology") }
         let begun = monotonicNanoseconds()
-        let result = try await LocalMesh.run(servers: servers, layout: layout, directory: directory, logger: logger, configure: { _, configuration in
-            configuration.maximumConnections = max(configuration.maximumConnections, clients + publishers + 8)
-        }) { mesh in
+        let result = try await LocalMesh.run(
+            servers: servers,
+            layout: layout,
+            directory: directory,
+            logger: logger,
+            configure: { _, configuration in
+                configuration.maximumConnections = max(configuration.maximumConnections, clients + publishers + 8)
+            }
+        ) { mesh in
             try await within(seconds: 300, "the mesh links up") { await mesh.waitForFullMesh() }
             let meshed = monotonicNanoseconds()
-            say("\(servers) servers linked (\(topology.lowercased())): \(mesh.links.count) peer links (a full mesh: \(servers * (servers - 1) / 2)) in \(String(format: "%.2f", Double(meshed - begun) / 1e9)) s (LeasePeer.xml in \(directory))")
+            say(
+                "\(servers) servers linked (\(topology.lowercased())): \(mesh.links.count) peer links (a full mesh: \(servers * (servers - 1) / 2)) in \(String(format: "%.2f", Double(meshed - begun) / 1e9)) s (LeasePeer.xml in \(directory))"
+            )
             return try await exercise(mesh, begun: begun, meshed: meshed)
         }
         if json { printJSONLine(result) }
@@ -204,7 +241,12 @@ struct MeshDemoCommand: AsyncParsableCommand {
                 subscribers += try await withThrowingTaskGroup(of: LoadConnection.self) { tasks in
                     for entry in batch {
                         tasks.addTask {
-                            let connection = try await LoadConnection.connect(to: "127.0.0.1", port: node.server.clientPort, service: "mesh_sub", instance: "n\(node.index)c\(entry.index)")
+                            let connection = try await LoadConnection.connect(
+                                to: "127.0.0.1",
+                                port: node.server.clientPort,
+                                service: "mesh_sub",
+                                instance: "n\(node.index)c\(entry.index)"
+                            )
                             try await connection.lease("/mesh/group\(entry.group)/", identifier: "g\(entry.group)")
                             try await connection.startCounting(into: tally, subscriber: entry.number)
                             return connection
@@ -228,15 +270,28 @@ struct MeshDemoCommand: AsyncParsableCommand {
         }
         try await waitForRoutes("set-up")
         let setUp = monotonicNanoseconds()
-        say("\(subscribers.count) clients leasing \(groups) channels; every publisher's server reaches every subscriber's (\(String(format: "%.2f", Double(setUp - meshed) / 1e9)) s)")
+        say(
+            "\(subscribers.count) clients leasing \(groups) channels; every publisher's server reaches every subscriber's (\(String(format: "%.2f", Double(setUp - meshed) / 1e9)) s)"
+        )
 
         var publishing: [LoadConnection] = []
         for index in 0..<publishers {
             let node = nodes[index % nodes.count]
-            publishing.append(try await LoadConnection.connect(to: "127.0.0.1", port: node.server.clientPort, service: "mesh_pub", instance: "p\(index)"))
+            publishing.append(
+                try await LoadConnection.connect(
+                    to: "127.0.0.1",
+                    port: node.server.clientPort,
+                    service: "mesh_pub",
+                    instance: "p\(index)"
+                )
+            )
         }
         defer { for connection in subscribers + publishing { connection.channel.close(promise: nil) } }
-        let templates = StanzaTemplates(channels: (0..<groups).map { "/mesh/group\($0)/" }, instance: "p", payloadBytes: payloadBytes)
+        let templates = StanzaTemplates(
+            channels: (0..<groups).map { "/mesh/group\($0)/" },
+            instance: "p",
+            payloadBytes: payloadBytes
+        )
         var eventsPerGroup = [Int](repeating: 0, count: groups)
         let droppedBefore = nodes.reduce(0) { $0 + $1.router.snapshot.statistics.dropped }
         let started = monotonicNanoseconds()
@@ -252,7 +307,15 @@ struct MeshDemoCommand: AsyncParsableCommand {
                     // instead of arriving in bursts.
                     let offset = rate > 0 ? UInt64(Double(index) / rate * 1e9) : 0
                     let roundStart = monotonicNanoseconds()
-                    tasks.addTask { try await publisher.publish(templates, count: count, batch: 1, rate: perPublisherRate, started: roundStart + offset) }
+                    tasks.addTask {
+                        try await publisher.publish(
+                            templates,
+                            count: count,
+                            batch: 1,
+                            rate: perPublisherRate,
+                            started: roundStart + offset
+                        )
+                    }
                 }
                 try await tasks.waitForAll()
             }
@@ -277,26 +340,62 @@ struct MeshDemoCommand: AsyncParsableCommand {
         let published = monotonicNanoseconds()
         let expected = groupOfSubscriber.reduce(0) { $0 + eventsPerGroup[$1] }
         let received = tally.perSubscriber
-        let wrong = groupOfSubscriber.enumerated().filter { received[$0.offset, default: 0] != eventsPerGroup[$0.element] }.count
+        let wrong = groupOfSubscriber.enumerated().filter {
+            received[$0.offset, default: 0] != eventsPerGroup[$0.element]
+        }.count
         let elapsed = Double(max(tally.lastDelivery, published) - started) / 1e9
         let dropped = nodes.reduce(0) { $0 + $1.router.snapshot.statistics.dropped } - droppedBefore
         let duplicates = nodes.reduce(0) { $0 + ($1.running?.server.relayDuplicatesRefused ?? 0) }
         let memory = BenchCommand.residentMegabytes()
         let result = Result(
-            servers: nodes.count, topology: topology.lowercased(), clients: subscribers.count + publishing.count, peerLinks: mesh.links.count,
-            fullMeshLinks: nodes.count * (nodes.count - 1) / 2, linkCut: linkCut.map(\.description),
-            meshSeconds: Double(meshed - begun) / 1e9, setupSeconds: Double(setUp - meshed) / 1e9,
-            events: events, expected: expected, delivered: tally.delivered, subscribersWrong: wrong, exactlyOnce: wrong == 0 && tally.delivered == expected,
-            duplicatesSuppressed: duplicates, dropped: dropped,
+            servers: nodes.count,
+            topology: topology.lowercased(),
+            clients: subscribers.count + publishing.count,
+            peerLinks: mesh.links.count,
+            fullMeshLinks: nodes.count * (nodes.count - 1) / 2,
+            linkCut: linkCut.map(\.description),
+            meshSeconds: Double(meshed - begun) / 1e9,
+            setupSeconds: Double(setUp - meshed) / 1e9,
+            events: events,
+            expected: expected,
+            delivered: tally.delivered,
+            subscribersWrong: wrong,
+            exactlyOnce: wrong == 0 && tally.delivered == expected,
+            duplicatesSuppressed: duplicates,
+            dropped: dropped,
             deliveredPerSecond: Double(tally.delivered) / elapsed,
-            latencyP50Milliseconds: tally.latencyMilliseconds(atPercentile: 50), latencyP99Milliseconds: tally.latencyMilliseconds(atPercentile: 99),
-            residentMegabytes: memory, residentMegabytesPerServer: memory.map { $0 / Double(nodes.count) }
+            latencyP50Milliseconds: tally.latencyMilliseconds(atPercentile: 50),
+            latencyP99Milliseconds: tally.latencyMilliseconds(atPercentile: 99),
+            residentMegabytes: memory,
+            residentMegabytesPerServer: memory.map { $0 / Double(nodes.count) }
         )
-        say(String(format: "%d events from %d publishers: %d of %d deliveries, %@, %.0f deliveries/s, dropped %d, duplicates suppressed by servers %d",
-                   events, publishers, result.delivered, expected,
-                   result.exactlyOnce ? "every subscriber got each of its events exactly once" : "\(wrong) SUBSCRIBERS WRONG", result.deliveredPerSecond, dropped, duplicates))
-        if let p50 = result.latencyP50Milliseconds, let p99 = result.latencyP99Milliseconds { say(String(format: "latency p50 %.2f ms, p99 %.2f ms", p50, p99)) }
-        if let memory { say(String(format: "memory (all servers and clients in this process): RSS %.0f MB, %.1f MB per server", memory, memory / Double(nodes.count))) }
+        say(
+            String(
+                format:
+                    "%d events from %d publishers: %d of %d deliveries, %@, %.0f deliveries/s, dropped %d, duplicates suppressed by servers %d",
+                events,
+                publishers,
+                result.delivered,
+                expected,
+                result.exactlyOnce
+                    ? "every subscriber got each of its events exactly once" : "\(wrong) SUBSCRIBERS WRONG",
+                result.deliveredPerSecond,
+                dropped,
+                duplicates
+            )
+        )
+        if let p50 = result.latencyP50Milliseconds, let p99 = result.latencyP99Milliseconds {
+            say(String(format: "latency p50 %.2f ms, p99 %.2f ms", p50, p99))
+        }
+        if let memory {
+            say(
+                String(
+                    format: "memory (all servers and clients in this process): RSS %.0f MB, %.1f MB per server",
+                    memory,
+                    memory / Double(nodes.count)
+                )
+            )
+        }
         return result
     }
 }

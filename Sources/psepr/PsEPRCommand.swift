@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import PsEPRClient
 import PsEPRCore
-import ServerOperations
 import PsEPRServer
+import ServerOperations
 
 /// The `psepr` command: the PsEPR event router and its clients.
 @main
@@ -13,7 +13,8 @@ struct PsEPRCommand: AsyncParsableCommand {
         abstract: "PsEPR, a publish/subscribe event router.",
         version: BuildInfo.versionLine(command: "psepr"),
         subcommands: [
-            DemoCommand.self, ServerCommand.self, PublishCommand.self, WatchCommand.self, SendOneCommand.self, AccountsCommand.self,
+            DemoCommand.self, ServerCommand.self, PublishCommand.self, WatchCommand.self, SendOneCommand.self,
+            AccountsCommand.self,
             BenchCommand.self, PeersCommand.self, MeshDemoCommand.self,
         ]
     )
@@ -24,10 +25,13 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .customLong("server"), help: "A server as host[:port] (repeatable; one is chosen at random).")
     var servers: [String] = []
 
-    @Option(help: ArgumentHelp(
-        "A server list: a path, file: or http(s) URL of a jClient.xml-style file (every element holding <server> and <port>) or a Discovery payload.",
-        discussion: "Without --server or --servers-file: the last of /usr/local/psepr/etc/psepr/jClient.xml, ~/.psepr/jClient.xml and ./jClient.xml that exists, else localhost."
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "A server list: a path, file: or http(s) URL of a jClient.xml-style file (every element holding <server> and <port>) or a Discovery payload.",
+            discussion:
+                "Without --server or --servers-file: the last of /usr/local/psepr/etc/psepr/jClient.xml, ~/.psepr/jClient.xml and ./jClient.xml that exists, else localhost."
+        )
+    )
     var serversFile: String?
 
     @Option(help: "The service to log in as.")
@@ -50,14 +54,19 @@ struct ClientOptions: ParsableArguments {
 
     func validate() throws {
         guard ClientTLSOptions.Mode(rawValue: tls) != nil else {
-            throw ValidationError("--tls is one of \(ClientTLSOptions.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--tls is one of \(ClientTLSOptions.Mode.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
-        guard giveUpAfter > 0, giveUpAfter <= 31_536_000 else { throw ValidationError("--give-up-after is a positive number of seconds, at most a year") }
+        guard giveUpAfter > 0, giveUpAfter <= 31_536_000 else {
+            throw ValidationError("--give-up-after is a positive number of seconds, at most a year")
+        }
     }
 
     var identity: ServiceIdentity {
         ServiceIdentity(
-            service: service, password: password ?? ProcessInfo.processInfo.environment["PSEPR_PASSWORD"] ?? "",
+            service: service,
+            password: password ?? ProcessInfo.processInfo.environment["PSEPR_PASSWORD"] ?? "",
             instance: instance ?? ProcessInfo.processInfo.hostName
         )
     }
@@ -65,7 +74,10 @@ struct ClientOptions: ParsableArguments {
     /// The library's options for these flags.
     var clientOptions: EventClient.Options {
         var options = EventClient.Options()
-        options.tls = ClientTLSOptions(mode: ClientTLSOptions.Mode(rawValue: tls) ?? .whenOffered, trustCertificatePath: trustCertificate)
+        options.tls = ClientTLSOptions(
+            mode: ClientTLSOptions.Mode(rawValue: tls) ?? .whenOffered,
+            trustCertificatePath: trustCertificate
+        )
         options.giveUpAfter = .milliseconds(Int64(max(0.1, giveUpAfter) * 1000))
         // A person is waiting: don't sit out long pauses between attempts.
         options.maximumBackoff = .seconds(5)
@@ -74,7 +86,10 @@ struct ClientOptions: ParsableArguments {
     }
 
     /// The client's search path for `jClient.xml`, as the original's (later files override earlier ones).
-    static func searchPath(home: String? = ProcessInfo.processInfo.environment["HOME"], workingDirectory: String = FileManager.default.currentDirectoryPath) -> [String] {
+    static func searchPath(
+        home: String? = ProcessInfo.processInfo.environment["HOME"],
+        workingDirectory: String = FileManager.default.currentDirectoryPath
+    ) -> [String] {
         var paths = ["/usr/local/psepr/etc/psepr/jClient.xml"]
         if let home { paths.append((home as NSString).appendingPathComponent(".psepr/jClient.xml")) }
         paths.append((workingDirectory as NSString).appendingPathComponent("jClient.xml"))
@@ -85,14 +100,23 @@ struct ClientOptions: ParsableArguments {
     /// localhost on `defaultPort`.
     ///
     /// - Parameter connectionType: the Discovery connection type to take from a Discovery payload.
-    func serverList(defaultPort: Int = ServerAddress.defaultClientPort, connectionType: String = "XMPP") async throws -> [ServerAddress] {
+    func serverList(
+        defaultPort: Int = ServerAddress.defaultClientPort,
+        connectionType: String = "XMPP"
+    ) async throws -> [ServerAddress] {
         var list = try servers.map { try ServerAddress(parsing: $0, defaultPort: defaultPort) }
         if let serversFile {
-            list += try ServerAddress.list(fromXML: try await ConfigurationSource.bytes(at: serversFile), connectionType: connectionType)
+            list += try ServerAddress.list(
+                fromXML: try await ConfigurationSource.bytes(at: serversFile),
+                connectionType: connectionType
+            )
         }
         if list.isEmpty, let found = Self.searchPath().last(where: { FileManager.default.fileExists(atPath: $0) }) {
             do {
-                list = try ServerAddress.list(fromXML: try await ConfigurationSource.bytes(at: found), connectionType: connectionType)
+                list = try ServerAddress.list(
+                    fromXML: try await ConfigurationSource.bytes(at: found),
+                    connectionType: connectionType
+                )
             } catch {
                 throw ValidationError("\(found): \(error)")
             }
@@ -123,7 +147,9 @@ struct PayloadOptions: ParsableArguments {
     var toInstance: String?
 
     func validate() throws {
-        guard (payload == nil) != (field == nil) else { throw ValidationError("give either --field (with --value) or --payload") }
+        guard (payload == nil) != (field == nil) else {
+            throw ValidationError("give either --field (with --value) or --payload")
+        }
     }
 
     func event() throws -> Event {
@@ -132,10 +158,18 @@ struct PayloadOptions: ParsableArguments {
             let element = try ParsedElement.parse(Array(payload.utf8))
             guard element.localName == "payload" else { throw ValidationError("--payload must be a <payload> element") }
             return Event(
-                channel: channelName, toService: toService, toInstance: toInstance,
-                payloadNamespace: element.attributes["xmlns"], payload: Array(payload.utf8)
+                channel: channelName,
+                toService: toService,
+                toInstance: toInstance,
+                payloadNamespace: element.attributes["xmlns"],
+                payload: Array(payload.utf8)
             )
         }
-        return Event(channel: channelName, attribute: AttributePayload(field: field ?? "", value: value ?? ""), toService: toService, toInstance: toInstance)
+        return Event(
+            channel: channelName,
+            attribute: AttributePayload(field: field ?? "", value: value ?? ""),
+            toService: toService,
+            toInstance: toInstance
+        )
     }
 }

@@ -37,7 +37,10 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(help: "Print every parameter's value in effect (defaults included) and exit.")
     var printParameters = false
 
-    @Flag(help: "Refuse configuration files with unknown parameters or a root element other than <PsEPRServer>, instead of warning.")
+    @Flag(
+        help:
+            "Refuse configuration files with unknown parameters or a root element other than <PsEPRServer>, instead of warning."
+    )
     var strict = false
 
     /// The exit status of a configuration that cannot be used (sysexits' EX_CONFIG), which the
@@ -54,30 +57,56 @@ struct ServerCommand: AsyncParsableCommand {
         }
         if printParameters {
             // No logger yet: the warnings go straight to standard error.
-            for warning in settings.warnings { FileHandle.standardError.write(Data("psepr: warning: \(warning)\n".utf8)) }
+            for warning in settings.warnings {
+                FileHandle.standardError.write(Data("psepr: warning: \(warning)\n".utf8))
+            }
             for (name, value) in settings.effectiveParameters.all { print("\(name) = \(value)") }
             return
         }
         let (logger, logControl) = makeServerLogger(settings)
         for warning in settings.warnings { logger.log(.badError, .warning, "Configuration: \(warning)") }
-        logger.log(.services, .notice, "PsEPR server starting", metadata: [
-            "psepr.name": "\(settings.server.serverName)", "psepr.version": "\(BuildInfo.version)",
-            "psepr.configuration": "\(settings.sources.isEmpty ? "built-in defaults" : settings.sources.joined(separator: ", "))",
-        ])
+        logger.log(
+            .services,
+            .notice,
+            "PsEPR server starting",
+            metadata: [
+                "psepr.name": "\(settings.server.serverName)", "psepr.version": "\(BuildInfo.version)",
+                "psepr.configuration":
+                    "\(settings.sources.isEmpty ? "built-in defaults" : settings.sources.joined(separator: ", "))",
+            ]
+        )
         let notifier = ReadinessNotifier(environment: ProcessInfo.processInfo.environment)
         let bound = Mutex(BoundPorts())
         let configuration = settings.server
-        let server = EventServer(configuration: configuration, logger: logger, logControl: logControl, onListening: { listener, address in
-            let ready = bound.withLock { ports -> BoundPorts? in
-                let wasComplete = ports.isComplete(for: configuration)
-                ports.record(listener, port: address.port ?? 0)
-                return !wasComplete && ports.isComplete(for: configuration) ? ports : nil
+        let server = EventServer(
+            configuration: configuration,
+            logger: logger,
+            logControl: logControl,
+            onListening: { listener, address in
+                let ready = bound.withLock { ports -> BoundPorts? in
+                    let wasComplete = ports.isComplete(for: configuration)
+                    ports.record(listener, port: address.port ?? 0)
+                    return !wasComplete && ports.isComplete(for: configuration) ? ports : nil
+                }
+                guard let ready else { return }
+                logger.log(
+                    .services,
+                    .notice,
+                    "PsEPR server ready",
+                    metadata: [
+                        "psepr.clientPort": "\(ready.client ?? 0)",
+                        "psepr.monitorPort": "\(ready.monitor.map(String.init) ?? "off")",
+                    ]
+                )
+                notifier.ready(
+                    status:
+                        "serving on client port \(ready.client ?? 0), monitor port \(ready.monitor.map(String.init) ?? "off")"
+                )
             }
-            guard let ready else { return }
-            logger.log(.services, .notice, "PsEPR server ready", metadata: ["psepr.clientPort": "\(ready.client ?? 0)", "psepr.monitorPort": "\(ready.monitor.map(String.init) ?? "off")"])
-            notifier.ready(status: "serving on client port \(ready.client ?? 0), monitor port \(ready.monitor.map(String.init) ?? "off")")
-        })
-        let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        )
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             // SIGHUP: reopen the log file (after logrotate moved it) and read the peer list again.
             tasks.addTask {
@@ -101,9 +130,18 @@ struct ServerCommand: AsyncParsableCommand {
     private func makeServerLogger(_ settings: ServerSettings) -> (Logger, LogControl) {
         var file: RotatingLogFile?
         do {
-            file = try RotatingLogFile(directory: settings.logDirectory, maximumFiles: settings.logMaximumFiles, maximumFileBytes: settings.logMaximumFileBytes)
+            file = try RotatingLogFile(
+                directory: settings.logDirectory,
+                maximumFiles: settings.logMaximumFiles,
+                maximumFileBytes: settings.logMaximumFileBytes
+            )
         } catch {
-            FileHandle.standardError.write(Data("psepr: cannot log to \(settings.logDirectory) (\(error)); logging to standard error only. Set \(ServerSettings.Key.logDirectory).\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "psepr: cannot log to \(settings.logDirectory) (\(error)); logging to standard error only. Set \(ServerSettings.Key.logDirectory).\n"
+                        .utf8
+                )
+            )
         }
         let echo = settings.logOutput.standardError || file == nil
         let control = LogControl(filter: settings.logFilter, file: file)
@@ -121,12 +159,15 @@ struct ServerCommand: AsyncParsableCommand {
 /// `psepr accounts add`: adds or replaces an account in a password file.
 struct AccountsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "accounts", abstract: "Manage a server's account file.", subcommands: [AddAccount.self]
+        commandName: "accounts",
+        abstract: "Manage a server's account file.",
+        subcommands: [AddAccount.self]
     )
 
     struct AddAccount: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "add", abstract: "Add or replace a service's password (stored through scrypt) in an account file."
+            commandName: "add",
+            abstract: "Add or replace a service's password (stored through scrypt) in an account file."
         )
 
         @Argument(help: "The account file; created if missing.")
@@ -139,17 +180,34 @@ struct AccountsCommand: AsyncParsableCommand {
         var password: String?
 
         func run() async throws {
-            guard let password = password ?? ProcessInfo.processInfo.environment["PSEPR_PASSWORD"] ?? readLine(strippingNewline: true), !password.isEmpty else {
+            guard
+                let password = password ?? ProcessInfo.processInfo.environment["PSEPR_PASSWORD"]
+                    ?? readLine(strippingNewline: true), !password.isEmpty
+            else {
                 throw ValidationError("no password given")
             }
-            guard !service.contains(where: { $0 == " " || $0 == "\t" || $0 == "#" }) else { throw ValidationError("a service name has no spaces or #") }
-            let existing = FileManager.default.fileExists(atPath: file) ? try AccountTable(contentsOfFile: file) : AccountTable()
+            guard !service.contains(where: { $0 == " " || $0 == "\t" || $0 == "#" }) else {
+                throw ValidationError("a service name has no spaces or #")
+            }
+            let existing =
+                FileManager.default.fileExists(atPath: file) ? try AccountTable(contentsOfFile: file) : AccountTable()
             var table = AccountTable()
             table.set(service: service, password: password)
-            var lines = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-                .filter { line in line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map { $0.lowercased() != service.lowercased() } ?? true }
+            var lines = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(
+                separator: "\n",
+                omittingEmptySubsequences: false
+            ).map(String.init)
+                .filter { line in
+                    line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map {
+                        $0.lowercased() != service.lowercased()
+                    } ?? true
+                }
                 .filter { !$0.isEmpty }
-            if existing.count == 0 && lines.isEmpty { lines.append("# PsEPR accounts: service $scrypt$ln=N,r=R,p=P$salt$key (older lines: service salt-hex sha256-hex)") }
+            if existing.count == 0 && lines.isEmpty {
+                lines.append(
+                    "# PsEPR accounts: service $scrypt$ln=N,r=R,p=P$salt$key (older lines: service salt-hex sha256-hex)"
+                )
+            }
             lines.append(table.line(for: service)!)
             try writeOwnerOnly(lines.joined(separator: "\n") + "\n", to: file)
             print("\(service) written to \(file)")
@@ -162,13 +220,17 @@ struct AccountsCommand: AsyncParsableCommand {
 func writeOwnerOnly(_ text: String, to path: String) throws {
     let temporary = path + ".tmp-\(getpid())"
     let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-    guard descriptor >= 0 else { throw ValidationError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+    guard descriptor >= 0 else {
+        throw ValidationError("cannot create \(temporary): \(String(cString: strerror(errno)))")
+    }
     let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
     do {
         try handle.write(contentsOf: Data(text.utf8))
         try handle.synchronize()
         try handle.close()
-        guard rename(temporary, path) == 0 else { throw ValidationError("cannot replace \(path): \(String(cString: strerror(errno)))") }
+        guard rename(temporary, path) == 0 else {
+            throw ValidationError("cannot replace \(path): \(String(cString: strerror(errno)))")
+        }
     } catch {
         unlink(temporary)
         throw error

@@ -1,6 +1,7 @@
-@testable import DP5Core
 import Foundation
 import Testing
+
+@testable import DP5Core
 
 /// The combined suite's values checked by py_ecc, an independent BLS12-381 implementation, in
 /// `Tests/Interop/bls_crosscheck.py`: σ verifies as an IETF BLS signature under the suite's DST,
@@ -17,13 +18,16 @@ import Testing
 
     @Test(.enabled(if: available, "python3 with py_ecc (pip install py_ecc)"))
     func pyEccAgreesWithSignatureHashAndPairing() throws {
-        let key = try BLSPrivateKey(rawRepresentation: [UInt8](hexString: "263dbd792f5b1be47ed85f8938c0f29586af0d3ac7b977f21c278fe1462040e3")!)
+        let key = try BLSPrivateKey(
+            rawRepresentation: [UInt8](hexString: "263dbd792f5b1be47ed85f8938c0f29586af0d3ac7b977f21c278fe1462040e3")!
+        )
         let epoch = Epoch(987_654)
         let hash = CombinedEpochHash(epoch: epoch)
         let sigma = key.epochSignature(hash)
         let gt = BLS12381.pairing(.generator, .generator)
         let outcome = try Self.run([
-            Self.script, key.rawRepresentation.hexString, key.publicKey.rawRepresentation.hexString, "\(epoch.rawValue)",
+            Self.script, key.rawRepresentation.hexString, key.publicKey.rawRepresentation.hexString,
+            "\(epoch.rawValue)",
             sigma.compressed.hexString, hash.point.compressed.hexString, gt.hexString,
         ])
         #expect(outcome.status == 0, "\(outcome.output)")

@@ -1,6 +1,7 @@
-@testable import DP5Core
 import Foundation
 import Testing
+
+@testable import DP5Core
 
 /// Combined mode end to end in memory: registration messages, the registration server's σ
 /// checks and hashed keys, the epoch database, and lookups by PIR and by download.
@@ -32,7 +33,8 @@ struct CombinedModeTests {
         let key = BLSPrivateKey.generate(using: &generator)
         let epoch = Epoch(5)
         let processor = CombinedRegistrationProcessor(configuration: Self.configuration)
-        let good = try CombinedRegistrationClient(privateKey: key, configuration: Self.configuration).registrationMessage(epoch: epoch, data: Self.data(2))
+        let good = try CombinedRegistrationClient(privateKey: key, configuration: Self.configuration)
+            .registrationMessage(epoch: epoch, data: Self.data(2))
         #expect(processor.process([0, 0], nextEpoch: epoch).outcome.reply.status == .messageTooShort)
         #expect(processor.process(good, nextEpoch: Epoch(6)).outcome.reply.status == .wrongEpoch)
         #expect(processor.process(good + [0], nextEpoch: epoch).outcome.reply.status == .malformedRecords)
@@ -63,7 +65,10 @@ struct CombinedModeTests {
         let epoch = Epoch(77)
         let keys = (0..<6).map { _ in BLSPrivateKey.generate(using: &generator) }
         var messages = try keys.enumerated().map { index, key in
-            try CombinedRegistrationClient(privateKey: key, configuration: Self.configuration).registrationMessage(epoch: epoch, data: Self.data(index))
+            try CombinedRegistrationClient(privateKey: key, configuration: Self.configuration).registrationMessage(
+                epoch: epoch,
+                data: Self.data(index)
+            )
         }
         messages[3][5] ^= 0xFF  // σ damaged
         let processor = CombinedRegistrationProcessor(configuration: Self.configuration)
@@ -86,14 +91,23 @@ struct CombinedModeTests {
                 .registrationMessage(epoch: epoch, data: Self.data(index))
             records += processor.process(message, nextEpoch: epoch).outcome.storedRecords
         }
-        let database = try EpochDatabase.build(records: records, epoch: epoch, configuration: Self.configuration, using: &generator)
+        let database = try EpochDatabase.build(
+            records: records,
+            epoch: epoch,
+            configuration: Self.configuration,
+            using: &generator
+        )
         #expect(database.metadata.combined)
         #expect(database.metadata.rawRepresentation[1] == 0x02)
         let responder = try LookupResponder(metadata: database.metadata, data: Data(database.data))
         let hash = CombinedEpochHash(epoch: epoch)
         func lookUp(_ indices: [Int]) throws -> CombinedLookupResult {
             let lookup = try CombinedLookupClient().prepareLookup(
-                buddies: indices.map { users[$0].publicKey }, metadata: database.metadata, parameters: Self.parameters, epochHash: hash, using: &generator
+                buddies: indices.map { users[$0].publicKey },
+                metadata: database.metadata,
+                parameters: Self.parameters,
+                epochHash: hash,
+                using: &generator
             )
             let replies = lookup.requests.map { request in request.map { responder.respond(to: $0).bytes } }
             return try lookup.completeCombined(replies: replies)
@@ -116,7 +130,11 @@ struct CombinedModeTests {
         let standard = try DP5Configuration(epochLength: 60, dataEncSize: 32)
         let database = try EpochDatabase.build(records: [], epoch: Epoch(1), configuration: standard, using: &generator)
         #expect(throws: DP5Error(.configurationMismatch, "")) {
-            try CombinedLookupClient().prepareLookup(buddies: [], metadata: database.metadata, parameters: Self.parameters)
+            try CombinedLookupClient().prepareLookup(
+                buddies: [],
+                metadata: database.metadata,
+                parameters: Self.parameters
+            )
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
-@testable import DP5Core
 import Testing
+
+@testable import DP5Core
 
 @Suite("Lookups with bad input")
 struct LookupRobustnessTests {
@@ -30,18 +31,28 @@ struct LookupRobustnessTests {
         var generator = SystemRandomNumberGenerator()
         let empty = try EpochDatabase.build(records: [], epoch: epoch, configuration: .default, using: &generator)
         let responder = try LookupResponder(metadata: empty.metadata, data: Data())
-        #expect(responder.respond(to: [0xFE] + epoch.wireBytes + [1, 0] + [UInt8](repeating: 1, count: 7)).bytes == [0x80] + epoch.wireBytes)
+        #expect(
+            responder.respond(to: [0xFE] + epoch.wireBytes + [1, 0] + [UInt8](repeating: 1, count: 7)).bytes == [0x80]
+                + epoch.wireBytes
+        )
         #expect(responder.respond(to: [0xFD] + epoch.wireBytes).bytes == [0x82] + epoch.wireBytes)
         let lookup = try LookupClient(privateKey: .vectorUser("bob"))
-            .prepareLookup(buddies: [DHPrivateKey.vectorUser("alice").publicKey], metadata: empty.metadata,
-                           parameters: LookupParameters(numberOfServers: 2, privacyLevel: 1))
+            .prepareLookup(
+                buddies: [DHPrivateKey.vectorUser("alice").publicKey],
+                metadata: empty.metadata,
+                parameters: LookupParameters(numberOfServers: 2, privacyLevel: 1)
+            )
         #expect(lookup.method == .none && lookup.requests == [nil, nil])
         #expect(try lookup.complete(replies: [nil, nil]).presences.map(\.isOnline) == [false])
     }
 
     @Test func metadataReplyErrors() throws {
-        #expect(throws: DP5Error(.metadataRefused, "")) { try LookupClient.metadata(fromReply: [0] + epoch.wireBytes, epoch: epoch) }
-        #expect(throws: DP5Error(.malformedMetadata, "")) { try LookupClient.metadata(fromReply: [2, 0, 1], epoch: epoch) }
+        #expect(throws: DP5Error(.metadataRefused, "")) {
+            try LookupClient.metadata(fromReply: [0] + epoch.wireBytes, epoch: epoch)
+        }
+        #expect(throws: DP5Error(.malformedMetadata, "")) {
+            try LookupClient.metadata(fromReply: [2, 0, 1], epoch: epoch)
+        }
         #expect(throws: DP5Error(.metadataEpochMismatch, "")) {
             try LookupClient.metadata(fromReply: Vector.file("epoch-788929.meta.bin"), epoch: epoch.next)
         }
@@ -51,7 +62,9 @@ struct LookupRobustnessTests {
         var generator = ScriptedRandomNumberGenerator([0, 0, 0, 0])
         return try LookupClient(privateKey: .vectorUser("bob")).prepareLookup(
             buddies: ["alice", "carol", "dave"].map { DHPrivateKey.vectorUser($0).publicKey },
-            metadata: sampleMetadata(), parameters: LookupParameters(numberOfServers: 3, privacyLevel: 1), using: &generator
+            metadata: sampleMetadata(),
+            parameters: LookupParameters(numberOfServers: 3, privacyLevel: 1),
+            using: &generator
         )
     }
 
@@ -87,7 +100,8 @@ struct LookupRobustnessTests {
 
     func pirLookup(servers: Int) throws -> PreparedLookup {
         try LookupClient(privateKey: .vectorUser("alice")).prepareLookup(
-            buddies: [DHPrivateKey.vectorUser("bob").publicKey], metadata: sampleMetadata(),
+            buddies: [DHPrivateKey.vectorUser("bob").publicKey],
+            metadata: sampleMetadata(),
             parameters: LookupParameters(numberOfServers: servers, privacyLevel: 1)
         )
     }
@@ -113,7 +127,9 @@ struct LookupRobustnessTests {
         let responder = try sampleResponder()
         var replies = lookup.requests.map { responder.respond(to: $0!).bytes }
         let recordSize = DP5Configuration.default.recordSize
-        for index in stride(from: 5 + DP5Parameters.hashedKeyBytes, to: replies[0].count, by: recordSize) { replies[0][index] ^= 0x01 }
+        for index in stride(from: 5 + DP5Parameters.hashedKeyBytes, to: replies[0].count, by: recordSize) {
+            replies[0][index] ^= 0x01
+        }
         let result = try lookup.complete(replies: replies)
         #expect(result.faultyServers == [0] && result.isVerified)
         #expect(result.presences.first?.data == Array("B->A status 0003".utf8))
@@ -124,7 +140,9 @@ struct LookupRobustnessTests {
         let responder = try sampleResponder()
         var replies = lookup.requests.map { responder.respond(to: $0!).bytes }
         #expect(try lookup.complete(replies: replies).isVerified == false)
-        for index in stride(from: 5, to: replies[1].count, by: DP5Configuration.default.recordSize) { replies[1][index] ^= 0x01 }
+        for index in stride(from: 5, to: replies[1].count, by: DP5Configuration.default.recordSize) {
+            replies[1][index] ^= 0x01
+        }
         #expect(throws: DP5Error(.inconsistentReplies, "")) { try lookup.complete(replies: replies) }
     }
 
@@ -145,14 +163,22 @@ struct LookupRobustnessTests {
         let many = [DHPublicKey](repeating: DHPrivateKey.vectorUser("bob").publicKey, count: 101)
         #expect(throws: DP5Error(.tooManyBuddies, "")) {
             try LookupClient(privateKey: .vectorUser("alice"))
-                .prepareLookup(buddies: many, metadata: sampleMetadata(), parameters: LookupParameters(numberOfServers: 2, privacyLevel: 1))
+                .prepareLookup(
+                    buddies: many,
+                    metadata: sampleMetadata(),
+                    parameters: LookupParameters(numberOfServers: 2, privacyLevel: 1)
+                )
         }
     }
 
     @Test func lowOrderBuddyKeyIsOfflineNotAnError() throws {
         let zero = try DHPublicKey(rawRepresentation: [UInt8](repeating: 0, count: 32))
         let lookup = try LookupClient(privateKey: .vectorUser("alice"))
-            .prepareLookup(buddies: [zero], metadata: sampleMetadata(), parameters: LookupParameters(numberOfServers: 2, privacyLevel: 1))
+            .prepareLookup(
+                buddies: [zero],
+                metadata: sampleMetadata(),
+                parameters: LookupParameters(numberOfServers: 2, privacyLevel: 1)
+            )
         let responder = try sampleResponder()
         let replies = lookup.requests.map { $0.map { responder.respond(to: $0).bytes } }
         #expect(try lookup.complete(replies: replies).presences.map(\.isOnline) == [false])

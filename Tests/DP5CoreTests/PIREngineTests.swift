@@ -1,6 +1,7 @@
 import Foundation
-@testable import DP5Core
 import Testing
+
+@testable import DP5Core
 
 @Suite("PIR kernels and engine")
 struct PIREngineTests {
@@ -12,7 +13,10 @@ struct PIREngineTests {
             for block in 0..<database.numberOfBlocks {
                 let coefficient = batch.coefficients[query * batch.numberOfBlocks + block]
                 for column in 0..<database.blockSize {
-                    answer[query * database.blockSize + column] ^= GF256.multiply(coefficient, bytes[block * database.blockSize + column])
+                    answer[query * database.blockSize + column] ^= GF256.multiply(
+                        coefficient,
+                        bytes[block * database.blockSize + column]
+                    )
                 }
             }
         }
@@ -20,8 +24,15 @@ struct PIREngineTests {
     }
 
     /// A database whose bytes start `offset` bytes into their storage, so kernels see unaligned rows.
-    static func database(blocks: Int, blockSize: Int, offset: Int, using generator: inout SeededGenerator) throws -> PIRDatabase {
-        let storage = Data((0..<(blocks * blockSize + offset)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    static func database(
+        blocks: Int,
+        blockSize: Int,
+        offset: Int,
+        using generator: inout SeededGenerator
+    ) throws -> PIRDatabase {
+        let storage = Data(
+            (0..<(blocks * blockSize + offset)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        )
         return try PIRDatabase(numberOfBlocks: blocks, blockSize: blockSize, bytes: storage[offset...])
     }
 
@@ -32,14 +43,24 @@ struct PIREngineTests {
         // both sides of the streaming and register-blocked paths.
         // The few-queries kernels (up to 8 or 16 queries) take eight-block tiles: whole ones,
         // a partial last one, and databases smaller than one.
-        for (blocks, blockSize, queries) in [(1, 1, 1), (3, 17, 2), (7, 63, 3), (5, 64, 4), (9, 65, 8), (11, 130, 9), (600, 200, 13), (50, 300, 17), (2, 1000, 1), (33, 652, 100), (7, 129, 30),
-                                             (24, 64, 1), (17, 333, 5), (16, 100, 16), (40, 97, 7), (23, 257, 12)] {
-            let database = try Self.database(blocks: blocks, blockSize: blockSize, offset: Int.random(in: 0...7, using: &generator), using: &generator)
+        for (blocks, blockSize, queries) in [
+            (1, 1, 1), (3, 17, 2), (7, 63, 3), (5, 64, 4), (9, 65, 8), (11, 130, 9), (600, 200, 13), (50, 300, 17),
+            (2, 1000, 1), (33, 652, 100), (7, 129, 30),
+            (24, 64, 1), (17, 333, 5), (16, 100, 16), (40, 97, 7), (23, 257, 12),
+        ] {
+            let database = try Self.database(
+                blocks: blocks,
+                blockSize: blockSize,
+                offset: Int.random(in: 0...7, using: &generator),
+                using: &generator
+            )
             var coefficients = (0..<(queries * blocks)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             coefficients[0] = 0
             let batch = PIRQueryBatch(numberOfBlocks: blocks, coefficients: coefficients)
-            #expect(PIREngine(kernel: kernel).answer(batch, database: database) == Self.reference(batch, database),
-                    "\(kernel) \(blocks)×\(blockSize), \(queries) queries")
+            #expect(
+                PIREngine(kernel: kernel).answer(batch, database: database) == Self.reference(batch, database),
+                "\(kernel) \(blocks)×\(blockSize), \(queries) queries"
+            )
         }
     }
 
@@ -49,7 +70,9 @@ struct PIREngineTests {
         let empty = try PIRDatabase(numberOfBlocks: 0, blockSize: 0, bytes: Data())
         #expect(engine.answer(PIRQueryBatch(numberOfBlocks: 0, coefficients: []), database: empty).isEmpty)
         let database = try PIRDatabase(numberOfBlocks: 4, blockSize: 0, bytes: Data())
-        #expect(engine.answer(PIRQueryBatch(numberOfBlocks: 4, coefficients: [1, 2, 3, 4]), database: database).isEmpty)
+        #expect(
+            engine.answer(PIRQueryBatch(numberOfBlocks: 4, coefficients: [1, 2, 3, 4]), database: database).isEmpty
+        )
         let some = try PIRDatabase(numberOfBlocks: 2, blockSize: 3, bytes: Data([1, 2, 3, 4, 5, 6]))
         #expect(engine.answer(PIRQueryBatch(numberOfBlocks: 2, coefficients: []), database: some).isEmpty)
     }
@@ -58,7 +81,10 @@ struct PIREngineTests {
         var generator = SeededGenerator(seed: 9)
         let database = try Self.database(blocks: 200, blockSize: 101, offset: 3, using: &generator)
         let batches = (1...4).map { count in
-            PIRQueryBatch(numberOfBlocks: 200, coefficients: (0..<(count * 200)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            PIRQueryBatch(
+                numberOfBlocks: 200,
+                coefficients: (0..<(count * 200)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            )
         }
         let expected = batches.map { Self.reference($0, database) }
         // One piece (the default size), and pieces of 8 to 40 buckets (as the query count and the
@@ -66,19 +92,32 @@ struct PIREngineTests {
         for pieceBytes in [PIREngine.defaultPieceBytes, 8 * 101, 1] {
             for threads in [1, 2, 3, 16] {
                 let engine = PIREngine(threads: threads, minimumPartBytes: 0, pieceBytes: pieceBytes)
-                #expect(await engine.answer(batches, database: database) == expected, "\(threads) threads, pieces of \(pieceBytes) bytes")
-                #expect(await engine.answer([batches[2]], database: database) == [expected[2]], "one batch, \(threads) threads")
+                #expect(
+                    await engine.answer(batches, database: database) == expected,
+                    "\(threads) threads, pieces of \(pieceBytes) bytes"
+                )
+                #expect(
+                    await engine.answer([batches[2]], database: database) == [expected[2]],
+                    "one batch, \(threads) threads"
+                )
             }
         }
     }
 
     @Test func piecesCoverTheDatabaseInWholeTiles() {
-        for (blocks, blockSize, pieceBytes) in [(0, 100, 1000), (1, 100, 1000), (16384, 16422, 2 << 20), (100, 1, 1 << 20), (37, 1000, 8000), (37, 1000, 1), (32768, 32774, 2 << 20)] {
+        for (blocks, blockSize, pieceBytes) in [
+            (0, 100, 1000), (1, 100, 1000), (16384, 16422, 2 << 20), (100, 1, 1 << 20), (37, 1000, 8000), (37, 1000, 1),
+            (32768, 32774, 2 << 20),
+        ] {
             let pieces = PIREngine.pieces(numberOfBlocks: blocks, blockSize: blockSize, pieceBytes: pieceBytes)
             #expect(pieces.map(\.count).reduce(0, +) == blocks)
             #expect(pieces.first?.lowerBound ?? 0 == 0)
             #expect(zip(pieces, pieces.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
-            #expect(pieces.dropLast().allSatisfy { $0.count % 8 == 0 && $0.count * blockSize <= max(pieceBytes, 8 * blockSize) })
+            #expect(
+                pieces.dropLast().allSatisfy {
+                    $0.count % 8 == 0 && $0.count * blockSize <= max(pieceBytes, 8 * blockSize)
+                }
+            )
         }
     }
 
@@ -107,9 +146,16 @@ struct PIREngineTests {
     @Test func concurrentRequestsShareAnswersCorrectly() async throws {
         var generator = SeededGenerator(seed: 5)
         let database = try Self.database(blocks: 50, blockSize: 300, offset: 0, using: &generator)
-        let coalescer = PIRCoalescer(database: database, engine: PIREngine(threads: 2, minimumPartBytes: 0), maximumQueriesPerPass: 7)
+        let coalescer = PIRCoalescer(
+            database: database,
+            engine: PIREngine(threads: 2, minimumPartBytes: 0),
+            maximumQueriesPerPass: 7
+        )
         let batches = (0..<24).map { index in
-            PIRQueryBatch(numberOfBlocks: 50, coefficients: (0..<((index % 3 + 1) * 50)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            PIRQueryBatch(
+                numberOfBlocks: 50,
+                coefficients: (0..<((index % 3 + 1) * 50)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            )
         }
         let answers = await withTaskGroup(of: (Int, [UInt8]).self) { group in
             for (index, batch) in batches.enumerated() { group.addTask { (index, await coalescer.answer(batch)) } }

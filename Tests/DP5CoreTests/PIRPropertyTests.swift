@@ -1,6 +1,7 @@
 import Foundation
-@testable import DP5Core
 import Testing
+
+@testable import DP5Core
 
 /// SplitMix64: a small seeded generator so every property run is reproducible from its seed.
 struct SeededGenerator: RandomNumberGenerator {
@@ -33,14 +34,22 @@ struct PIRPropertyTests {
             let blockSize = Int.random(in: 8...40, using: &generator)
             let data = (0..<(blocks * blockSize)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             let database = try PIRDatabase(numberOfBlocks: blocks, blockSize: blockSize, bytes: Data(data))
-            let wanted = (0..<Int.random(in: 1...3, using: &generator)).map { _ in Int.random(in: 0..<blocks, using: &generator) }
+            let wanted = (0..<Int.random(in: 1...3, using: &generator)).map { _ in
+                Int.random(in: 0..<blocks, using: &generator)
+            }
             let query = PIRQuery(
-                blocks: wanted, numberOfBlocks: blocks, blockSize: blockSize,
-                parameters: try LookupParameters(numberOfServers: servers, privacyLevel: t), using: &generator
+                blocks: wanted,
+                numberOfBlocks: blocks,
+                blockSize: blockSize,
+                parameters: try LookupParameters(numberOfServers: servers, privacyLevel: t),
+                using: &generator
             )
             let roles = (0..<servers).map { _ in Role.allCases.randomElement(using: &generator)! }
             let replies: [[UInt8]?] = try zip(roles, query.serverQueries).map { role, wire in
-                let answer = PIRServer.answer(try PIRQueryBatch(percyWire: wire[...], numberOfBlocks: blocks), database: database)
+                let answer = PIRServer.answer(
+                    try PIRQueryBatch(percyWire: wire[...], numberOfBlocks: blocks),
+                    database: database
+                )
                 switch role {
                 case .honest: return answer
                 case .liar: return answer.map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -53,7 +62,10 @@ struct PIRPropertyTests {
             let context = "servers \(servers) t \(t) roles \(roles)"
             if honest > liars + t {
                 let decoded = try query.decode(replies: replies)
-                #expect(decoded.blocks == wanted.map { Array(data[($0 * blockSize)..<(($0 + 1) * blockSize)]) }, "\(context)")
+                #expect(
+                    decoded.blocks == wanted.map { Array(data[($0 * blockSize)..<(($0 + 1) * blockSize)]) },
+                    "\(context)"
+                )
                 let bad = roles.indices.filter { roles[$0] == .liar || roles[$0] == .truncated }
                 #expect(decoded.faultyServers == bad, "\(context)")
                 #expect(decoded.isVerified == (honest > t + 1), "\(context)")
@@ -77,10 +89,17 @@ struct PIRPropertyTests {
             var destination = original
             source.withUnsafeBufferPointer { src in
                 destination.withUnsafeMutableBufferPointer { dst in
-                    GF256Kernel.multiplyAccumulate(coefficient, source: src.baseAddress! + offset, into: dst.baseAddress! + offset, count: count)
+                    GF256Kernel.multiplyAccumulate(
+                        coefficient,
+                        source: src.baseAddress! + offset,
+                        into: dst.baseAddress! + offset,
+                        count: count
+                    )
                 }
             }
-            let expected = original.indices.map { $0 < offset ? original[$0] : original[$0] ^ GF256.multiply(coefficient, source[$0]) }
+            let expected = original.indices.map {
+                $0 < offset ? original[$0] : original[$0] ^ GF256.multiply(coefficient, source[$0])
+            }
             #expect(destination == expected)
         }
     }
@@ -96,14 +115,22 @@ struct PIRPropertyTests {
     @Test func batchAnswersEqualSingleAnswers() throws {
         var generator = SeededGenerator(seed: 7)
         // Wide blocks and many queries, so the column tiling of a pass is exercised.
-        let blocks = 5, blockSize = 70_000, queries = 9
+        let blocks = 5
+        let blockSize = 70_000
+        let queries = 9
         let data = Data((0..<(blocks * blockSize)).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let database = try PIRDatabase(numberOfBlocks: blocks, blockSize: blockSize, bytes: data)
         let coefficients = (0..<(queries * blocks)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let batch = PIRServer.answer(PIRQueryBatch(numberOfBlocks: blocks, coefficients: coefficients), database: database)
+        let batch = PIRServer.answer(
+            PIRQueryBatch(numberOfBlocks: blocks, coefficients: coefficients),
+            database: database
+        )
         for query in 0..<queries {
             let single = PIRServer.answer(
-                PIRQueryBatch(numberOfBlocks: blocks, coefficients: Array(coefficients[(query * blocks)..<((query + 1) * blocks)])),
+                PIRQueryBatch(
+                    numberOfBlocks: blocks,
+                    coefficients: Array(coefficients[(query * blocks)..<((query + 1) * blocks)])
+                ),
                 database: database
             )
             #expect(Array(batch[(query * blockSize)..<((query + 1) * blockSize)]) == single)

@@ -1,6 +1,7 @@
 import Crypto
-@testable import DP5Core
 import Testing
+
+@testable import DP5Core
 
 @Suite("Primitives against the published vectors")
 struct PrimitiveVectorTests {
@@ -24,9 +25,14 @@ struct PrimitiveVectorTests {
 
     @Test func x25519KeysAndSecrets() throws {
         for name in ["alice", "bob", "carol", "dave"] {
-            #expect(DHPrivateKey.vectorUser(name).publicKey.rawRepresentation == vectors["x25519"]["keys"][name]["pub"].bytes)
+            #expect(
+                DHPrivateKey.vectorUser(name).publicKey.rawRepresentation
+                    == vectors["x25519"]["keys"][name]["pub"].bytes
+            )
         }
-        let alice = DHPrivateKey.vectorUser("alice"), bob = DHPrivateKey.vectorUser("bob"), carol = DHPrivateKey.vectorUser("carol")
+        let alice = DHPrivateKey.vectorUser("alice")
+        let bob = DHPrivateKey.vectorUser("bob")
+        let carol = DHPrivateKey.vectorUser("carol")
         #expect(try alice.sharedSecret(with: bob.publicKey) == vectors["x25519"]["shared_alice_bob"].bytes)
         #expect(try bob.sharedSecret(with: alice.publicKey) == vectors["x25519"]["shared_alice_bob"].bytes)
         #expect(try alice.sharedSecret(with: carol.publicKey) == vectors["x25519"]["shared_alice_carol"].bytes)
@@ -50,7 +56,8 @@ struct PrimitiveVectorTests {
     @Test func pairwiseAndHashedKeys() throws {
         let epoch = Epoch(UInt32(vectors["config"]["next_epoch"].int))
         #expect(epoch.wireBytes == vectors["config"]["E_next_wire"].bytes)
-        let alice = DHPrivateKey.vectorUser("alice"), bob = DHPrivateKey.vectorUser("bob")
+        let alice = DHPrivateKey.vectorUser("alice")
+        let bob = DHPrivateKey.vectorUser("bob")
         let secret = try alice.sharedSecret(with: bob.publicKey)
         for (registrant, name) in [(alice, "H1H2_alice_registers_for_bob"), (bob, "H1H2_bob_registers_for_alice")] {
             let keys = KeyDerivation.pairwiseKeys(epoch: epoch, registrant: registrant.publicKey, sharedSecret: secret)
@@ -76,8 +83,14 @@ struct PrimitiveVectorTests {
 
     @Test func bucketCountsUseSixtyFourBitArithmetic() {
         for row in vectors["num_buckets"].array {
-            let count = EpochDatabase.numberOfBuckets(records: row["num_records"].int, recordSize: 10 + row["dataenc"].int)
-            #expect(count == row["num_buckets"].uint64, "records \(row["num_records"].int), dataenc \(row["dataenc"].int)")
+            let count = EpochDatabase.numberOfBuckets(
+                records: row["num_records"].int,
+                recordSize: 10 + row["dataenc"].int
+            )
+            #expect(
+                count == row["num_buckets"].uint64,
+                "records \(row["num_records"].int), dataenc \(row["dataenc"].int)"
+            )
         }
     }
 
@@ -99,11 +112,17 @@ struct PrimitiveVectorTests {
     @Test func epochArithmetic() throws {
         let configuration = DP5Configuration.default
         let time = Double(vectors["config"]["unix_time"].int)
-        #expect(configuration.epoch(atSecondsSince1970: time).rawValue == UInt32(vectors["config"]["current_epoch"].int))
-        #expect(configuration.epoch(atSecondsSince1970: time).next.rawValue == UInt32(vectors["config"]["next_epoch"].int))
+        #expect(
+            configuration.epoch(atSecondsSince1970: time).rawValue == UInt32(vectors["config"]["current_epoch"].int)
+        )
+        #expect(
+            configuration.epoch(atSecondsSince1970: time).next.rawValue == UInt32(vectors["config"]["next_epoch"].int)
+        )
         #expect(configuration.recordSize == vectors["config"]["record_len_client"].int)
         #expect(throws: DP5Error(.invalidConfiguration, "")) { try DP5Configuration(dataEncSize: 15) }
         #expect(throws: DP5Error(.invalidConfiguration, "")) { try DP5Configuration(epochLength: 0) }
-        #expect(throws: DP5Error(.invalidConfiguration, "")) { try LookupParameters(numberOfServers: 3, privacyLevel: 3) }
+        #expect(throws: DP5Error(.invalidConfiguration, "")) {
+            try LookupParameters(numberOfServers: 3, privacyLevel: 3)
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
-@testable import DP5Core
 import Testing
+
+@testable import DP5Core
 
 @Suite("Registration, epoch change and lookups against the published vectors")
 struct ProtocolVectorTests {
@@ -17,9 +18,14 @@ struct ProtocolVectorTests {
             let registrant = DHPrivateKey.vectorUser(message["registrant"].string)
             #expect(registrant.publicKey.rawRepresentation == message["registrant_pub"].bytes)
             let buddies = try message["buddies"].array.map {
-                BuddyRegistration(publicKey: try DHPublicKey(rawRepresentation: $0["buddy_pub"].bytes), data: $0["plaintext"].bytes)
+                BuddyRegistration(
+                    publicKey: try DHPublicKey(rawRepresentation: $0["buddy_pub"].bytes),
+                    data: $0["plaintext"].bytes
+                )
             }
-            var generator = ScriptedRandomNumberGenerator(message["padding_records_in_generation_order"].array.flatMap(\.bytes))
+            var generator = ScriptedRandomNumberGenerator(
+                message["padding_records_in_generation_order"].array.flatMap(\.bytes)
+            )
             let client = RegistrationClient(privateKey: registrant, configuration: configuration)
             let bytes = try client.registrationMessage(epoch: nextEpoch, buddies: buddies, using: &generator)
             #expect(generator.consumedExactly)
@@ -47,18 +53,32 @@ struct ProtocolVectorTests {
         let processor = RegistrationProcessor(configuration: configuration)
         let replies = vectors["registration"]["server_error_replies"]
         #expect(processor.process([0, 0], nextEpoch: nextEpoch).reply.rawRepresentation == replies["too_short"].bytes)
-        #expect(processor.process(nextEpoch.previous.wireBytes, nextEpoch: nextEpoch).reply.rawRepresentation == replies["wrong_epoch"].bytes)
-        #expect(processor.process(nextEpoch.wireBytes + [1, 2, 3], nextEpoch: nextEpoch).reply.rawRepresentation == replies["not_multiple_of_record"].bytes)
-        #expect(processor.process(nextEpoch.wireBytes, nextEpoch: nextEpoch).reply.rawRepresentation == replies["zero_records_ok"].bytes)
+        #expect(
+            processor.process(nextEpoch.previous.wireBytes, nextEpoch: nextEpoch).reply.rawRepresentation
+                == replies["wrong_epoch"].bytes
+        )
+        #expect(
+            processor.process(nextEpoch.wireBytes + [1, 2, 3], nextEpoch: nextEpoch).reply.rawRepresentation
+                == replies["not_multiple_of_record"].bytes
+        )
+        #expect(
+            processor.process(nextEpoch.wireBytes, nextEpoch: nextEpoch).reply.rawRepresentation
+                == replies["zero_records_ok"].bytes
+        )
         let tooMany = nextEpoch.wireBytes + [UInt8](repeating: 7, count: 101 * 42)
         #expect(processor.process(tooMany, nextEpoch: nextEpoch).reply.status == .malformedRecords)
         #expect(processor.process(tooMany, nextEpoch: nextEpoch).storedRecords.isEmpty)
     }
 
     @Test func registrationReplyErrorsOnTheClient() {
-        #expect(throws: DP5Error(.malformedRegistrationReply, "")) { try RegistrationClient.verifyReply([0, 0], epoch: nextEpoch) }
+        #expect(throws: DP5Error(.malformedRegistrationReply, "")) {
+            try RegistrationClient.verifyReply([0, 0], epoch: nextEpoch)
+        }
         #expect(throws: DP5Error(.registrationRejected, "")) {
-            try RegistrationClient.verifyReply(vectors["registration"]["server_error_replies"]["wrong_epoch"].bytes, epoch: nextEpoch)
+            try RegistrationClient.verifyReply(
+                vectors["registration"]["server_error_replies"]["wrong_epoch"].bytes,
+                epoch: nextEpoch
+            )
         }
         #expect(throws: DP5Error(.registrationEpochMismatch, "")) {
             try RegistrationClient.verifyReply([0] + nextEpoch.next.wireBytes, epoch: nextEpoch)
@@ -71,8 +91,13 @@ struct ProtocolVectorTests {
         #expect(throws: DP5Error(.wrongDataLength, "")) {
             try client.registrationMessage(epoch: nextEpoch, buddies: [BuddyRegistration(publicKey: bob, data: [1])])
         }
-        let many = Array(repeating: BuddyRegistration(publicKey: bob, data: [UInt8](repeating: 0, count: 16)), count: 101)
-        #expect(throws: DP5Error(.tooManyBuddies, "")) { try client.registrationMessage(epoch: nextEpoch, buddies: many) }
+        let many = Array(
+            repeating: BuddyRegistration(publicKey: bob, data: [UInt8](repeating: 0, count: 16)),
+            count: 101
+        )
+        #expect(throws: DP5Error(.tooManyBuddies, "")) {
+            try client.registrationMessage(epoch: nextEpoch, buddies: many)
+        }
     }
 
     /// The registration file of the sample epoch: the three messages' records, in order.
@@ -89,8 +114,15 @@ struct ProtocolVectorTests {
         #expect(records.count / 42 == change["registration_file_records"].int)
         #expect(records.sha256Hex == change["regfile_sha256"].string)
 
-        var generator = ScriptedRandomNumberGenerator(change["candidate_prfkeys_trace"].array.flatMap { $0["prfkey"].bytes })
-        let database = try EpochDatabase.build(records: records, epoch: nextEpoch, configuration: configuration, using: &generator)
+        var generator = ScriptedRandomNumberGenerator(
+            change["candidate_prfkeys_trace"].array.flatMap { $0["prfkey"].bytes }
+        )
+        let database = try EpochDatabase.build(
+            records: records,
+            epoch: nextEpoch,
+            configuration: configuration,
+            using: &generator
+        )
         #expect(generator.consumedExactly)
         #expect(database.metadata.prfKey == change["chosen_prfkey"].bytes)
         #expect(database.metadata.numberOfBuckets == UInt32(change["num_buckets"].int))
@@ -108,16 +140,33 @@ struct ProtocolVectorTests {
 
     @Test func epochChangeRemovesWholeDuplicateRecords() throws {
         let records = try registrationFile()
-        var first = ScriptedRandomNumberGenerator(vectors["epoch_change"]["candidate_prfkeys_trace"].array.flatMap { $0["prfkey"].bytes })
+        var first = ScriptedRandomNumberGenerator(
+            vectors["epoch_change"]["candidate_prfkeys_trace"].array.flatMap { $0["prfkey"].bytes }
+        )
         var second = first
-        let once = try EpochDatabase.build(records: records, epoch: nextEpoch, configuration: configuration, using: &first)
-        let twice = try EpochDatabase.build(records: records + records, epoch: nextEpoch, configuration: configuration, using: &second)
+        let once = try EpochDatabase.build(
+            records: records,
+            epoch: nextEpoch,
+            configuration: configuration,
+            using: &first
+        )
+        let twice = try EpochDatabase.build(
+            records: records + records,
+            epoch: nextEpoch,
+            configuration: configuration,
+            using: &second
+        )
         #expect(once == twice)
     }
 
     @Test func emptyEpochHasEmptyDataFile() throws {
         var generator = SecureRandomNumberGenerator()
-        let database = try EpochDatabase.build(records: [], epoch: nextEpoch, configuration: configuration, using: &generator)
+        let database = try EpochDatabase.build(
+            records: [],
+            epoch: nextEpoch,
+            configuration: configuration,
+            using: &generator
+        )
         #expect(database.metadata.bucketSize == 0)
         #expect(database.metadata.numberOfBuckets == 7)
         #expect(database.data.isEmpty)
@@ -130,8 +179,12 @@ struct ProtocolVectorTests {
         let small = vectors["epoch_change_small_layouts"]
         let records = small["records_sorted"].array.flatMap(\.bytes)
         let metadata = Metadata(
-            combined: false, epoch: nextEpoch, dataEncSize: 32, epochLength: 1800,
-            numberOfBuckets: UInt32(small["num_buckets"].int), bucketSize: UInt32(small["bucket_size"].int),
+            combined: false,
+            epoch: nextEpoch,
+            dataEncSize: 32,
+            epochLength: 1800,
+            numberOfBuckets: UInt32(small["num_buckets"].int),
+            bucketSize: UInt32(small["bucket_size"].int),
             prfKey: small["prfkey"].bytes
         )
         #expect(metadata.rawRepresentation == small["metadata_v2_for_same"].bytes)
@@ -192,7 +245,10 @@ struct ProtocolVectorTests {
 
         let names = lookup["results"].array.map { $0["buddy"].string }
         let buddies = names.map { DHPrivateKey.vectorUser($0).publicKey }
-        let parameters = try LookupParameters(numberOfServers: lookup["num_servers"].int, privacyLevel: lookup["privacy_level"].int)
+        let parameters = try LookupParameters(
+            numberOfServers: lookup["num_servers"].int,
+            privacyLevel: lookup["privacy_level"].int
+        )
         var generator = ScriptedRandomNumberGenerator([2, 0, 0, 0])
         let prepared = try LookupClient(privateKey: .vectorUser(lookup["client"].string))
             .prepareLookup(buddies: buddies, metadata: metadata, parameters: parameters, using: &generator)
@@ -220,10 +276,18 @@ struct ProtocolVectorTests {
         let lookup = vectors["lookup_pir"]
         let responder = try sampleResponder()
         let metadata = responder.metadata
-        let parameters = try LookupParameters(numberOfServers: lookup["num_servers"].int, privacyLevel: lookup["privacy_level_t"].int)
+        let parameters = try LookupParameters(
+            numberOfServers: lookup["num_servers"].int,
+            privacyLevel: lookup["privacy_level_t"].int
+        )
         var generator = ScriptedRandomNumberGenerator(pirScript(lookup))
         let prepared = try LookupClient(privateKey: .vectorUser(lookup["client"].string))
-            .prepareLookup(buddies: [DHPrivateKey.vectorUser(lookup["buddy"].string).publicKey], metadata: metadata, parameters: parameters, using: &generator)
+            .prepareLookup(
+                buddies: [DHPrivateKey.vectorUser(lookup["buddy"].string).publicKey],
+                metadata: metadata,
+                parameters: parameters,
+                using: &generator
+            )
         #expect(generator.consumedExactly)
         #expect(prepared.method == .pir)
         #expect(prepared.requests == lookup["requests"].array.map(\.bytes))
@@ -242,7 +306,9 @@ struct ProtocolVectorTests {
     @Test func lagrangeCoefficientsOfTheVectors() {
         let lookup = vectors["lookup_pir"]
         let points = lookup["interpolation_servers"].array.map { lookup["server_eval_points_alpha"][$0.int].bytes[0] }
-        #expect(PIRQuery.lagrangeCoefficients(points: points, at: 0) == lookup["lagrange_at_0"].array.map { $0.bytes[0] })
+        #expect(
+            PIRQuery.lagrangeCoefficients(points: points, at: 0) == lookup["lagrange_at_0"].array.map { $0.bytes[0] }
+        )
     }
 
     @Test(arguments: ["no_randomisation", "percy_randomisation"])
@@ -250,18 +316,28 @@ struct ProtocolVectorTests {
         let tiny = vectors["pir_tiny"]
         let steps = tiny[variant]
         let blocks = tiny["db_blocks"].array.map(\.bytes)
-        let database = try PIRDatabase(numberOfBlocks: tiny["num_blocks"].int, blockSize: tiny["block_size"].int, bytes: Data(blocks.joined()))
-        let script = tiny["alphas"].array.flatMap(\.bytes) + steps["random_multipliers"].array.flatMap(\.bytes)
+        let database = try PIRDatabase(
+            numberOfBlocks: tiny["num_blocks"].int,
+            blockSize: tiny["block_size"].int,
+            bytes: Data(blocks.joined())
+        )
+        let script =
+            tiny["alphas"].array.flatMap(\.bytes) + steps["random_multipliers"].array.flatMap(\.bytes)
             + steps["polys_f_j(x)=c0+c1*x"].array.map { $0[1].bytes[0] }
         var generator = ScriptedRandomNumberGenerator(script)
         let query = PIRQuery(
-            blocks: [tiny["wanted_block"].int], numberOfBlocks: database.numberOfBlocks, blockSize: database.blockSize,
+            blocks: [tiny["wanted_block"].int],
+            numberOfBlocks: database.numberOfBlocks,
+            blockSize: database.blockSize,
             parameters: try LookupParameters(numberOfServers: tiny["servers"].int, privacyLevel: tiny["t"].int),
             using: &generator
         )
         #expect(query.serverQueries == steps["percy_wire_per_server"].array.map(\.bytes))
         let answers = try query.serverQueries.map {
-            PIRServer.answer(try PIRQueryBatch(percyWire: $0[...], numberOfBlocks: database.numberOfBlocks), database: database)
+            PIRServer.answer(
+                try PIRQueryBatch(percyWire: $0[...], numberOfBlocks: database.numberOfBlocks),
+                database: database
+            )
         }
         #expect(answers == steps["responses"].array.map(\.bytes))
         let decoded = try query.decode(replies: answers)

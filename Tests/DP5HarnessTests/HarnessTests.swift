@@ -8,8 +8,16 @@ struct HarnessTests {
     @Test(arguments: [(servers: 2, t: 1), (servers: 3, t: 2), (servers: 5, t: 2)])
     func everyAnswerIsRight(servers: Int, t: Int) async throws {
         let configuration = DP5Configuration.default
-        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: servers, clock: ManualEpochClock())
-        let harness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: servers, privacyLevel: t), concurrency: 4)
+        let deployment = InProcessDeployment(
+            configuration: configuration,
+            numberOfLookupServers: servers,
+            clock: ManualEpochClock()
+        )
+        let harness = Harness(
+            configuration: configuration,
+            parameters: try LookupParameters(numberOfServers: servers, privacyLevel: t),
+            concurrency: 4
+        )
         var generator = SystemRandomNumberGenerator()
         // A database small enough that downloading it beats 100 PIR queries, and some users with
         // a single buddy, so lookups of one bucket (PIR) and of several (download) both happen.
@@ -31,8 +39,16 @@ struct HarnessTests {
 
     @Test func unregisteredUsersAreOffline() async throws {
         let configuration = DP5Configuration.default
-        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: ManualEpochClock())
-        let harness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1), concurrency: 2)
+        let deployment = InProcessDeployment(
+            configuration: configuration,
+            numberOfLookupServers: 2,
+            clock: ManualEpochClock()
+        )
+        let harness = Harness(
+            configuration: configuration,
+            parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1),
+            concurrency: 2
+        )
         var generator = SystemRandomNumberGenerator()
         let users = UserPopulation.generate(count: 30, maximumBuddies: 10, using: &generator)
         let registered = Array(users.prefix(15))
@@ -44,8 +60,16 @@ struct HarnessTests {
 
     @Test func emptyEpochAnswersEveryoneOffline() async throws {
         let configuration = DP5Configuration.default
-        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: ManualEpochClock())
-        let harness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1), concurrency: 2)
+        let deployment = InProcessDeployment(
+            configuration: configuration,
+            numberOfLookupServers: 2,
+            clock: ManualEpochClock()
+        )
+        let harness = Harness(
+            configuration: configuration,
+            parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1),
+            concurrency: 2
+        )
         var generator = SystemRandomNumberGenerator()
         let users = UserPopulation.generate(count: 5, using: &generator)
         let (_, epoch) = try await deployment.fastForward()
@@ -54,20 +78,38 @@ struct HarnessTests {
     }
 
     @Test func mismatchedDataSizeIsReportedAsSuch() async throws {
-        let deployment = InProcessDeployment(configuration: .default, numberOfLookupServers: 2, clock: ManualEpochClock())
+        let deployment = InProcessDeployment(
+            configuration: .default,
+            numberOfLookupServers: 2,
+            clock: ManualEpochClock()
+        )
         let other = try DP5Configuration(dataEncSize: 48)
-        let harness = Harness(configuration: other, parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1), concurrency: 1)
+        let harness = Harness(
+            configuration: other,
+            parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1),
+            concurrency: 1
+        )
         var generator = SystemRandomNumberGenerator()
         let users = UserPopulation.generate(count: 2, using: &generator)
         let (_, epoch) = try await deployment.fastForward()
-        await #expect(throws: DP5Error.self) { try await harness.lookUp(users, registered: [], epoch: epoch, on: deployment) }
+        await #expect(throws: DP5Error.self) {
+            try await harness.lookUp(users, registered: [], epoch: epoch, on: deployment)
+        }
     }
 
     @Test func registrationsFromAnotherEpochAreRefused() async throws {
-        let deployment = InProcessDeployment(configuration: .default, numberOfLookupServers: 2, clock: ManualEpochClock())
+        let deployment = InProcessDeployment(
+            configuration: .default,
+            numberOfLookupServers: 2,
+            clock: ManualEpochClock()
+        )
         let current = await deployment.currentEpoch()
-        await #expect(throws: DeploymentRefusal.self) { try await deployment.register(current.next.next.wireBytes, currentEpoch: current.next) }
-        #expect(try await deployment.register(current.next.wireBytes, currentEpoch: current) == [0] + current.next.wireBytes)
+        await #expect(throws: DeploymentRefusal.self) {
+            try await deployment.register(current.next.next.wireBytes, currentEpoch: current.next)
+        }
+        #expect(
+            try await deployment.register(current.next.wireBytes, currentEpoch: current) == [0] + current.next.wireBytes
+        )
     }
 
     @Test func presenceDataIsCentredAndSized() throws {

@@ -24,7 +24,9 @@ struct LyingDeployment: DP5Deployment {
 
     var numberOfLookupServers: Int { honest.numberOfLookupServers }
     func currentEpoch() async throws -> Epoch { await honest.currentEpoch() }
-    func register(_ message: [UInt8], currentEpoch: Epoch) async throws -> [UInt8] { try await honest.register(message, currentEpoch: currentEpoch) }
+    func register(_ message: [UInt8], currentEpoch: Epoch) async throws -> [UInt8] {
+        try await honest.register(message, currentEpoch: currentEpoch)
+    }
     func fastForward() async throws -> (old: Epoch, new: Epoch) { try await honest.fastForward() }
     func allowsFastForward() async throws -> Bool? { true }
 
@@ -42,7 +44,12 @@ struct LyingDeployment: DP5Deployment {
         case (.pirAnswer, LookupRequest.pirOpcode):
             for index in stride(from: 5, to: reply.count, by: recordSize) { reply[index] ^= 0x40 }
         case (.dataFileAndDigest, LookupRequest.digestOpcode):
-            let file = await honest.lookup(LookupRequest.download(epoch).rawRepresentation, epoch: epoch, server: server, limit: .max)
+            let file = await honest.lookup(
+                LookupRequest.download(epoch).rawRepresentation,
+                epoch: epoch,
+                server: server,
+                limit: .max
+            )
             reply = Array(reply.prefix(5)) + Array(SHA256.hash(data: [UInt8](repeating: 0, count: file.count - 5)))
         default:
             break
@@ -66,9 +73,17 @@ struct LyingServerTests {
 
     func run(lie: LyingDeployment.Lie, servers: Int, t: Int, liar: Int) async throws -> LookupTally {
         let configuration = DP5Configuration.default
-        let honest = InProcessDeployment(configuration: configuration, numberOfLookupServers: servers, clock: ManualEpochClock())
+        let honest = InProcessDeployment(
+            configuration: configuration,
+            numberOfLookupServers: servers,
+            clock: ManualEpochClock()
+        )
         let deployment = LyingDeployment(honest: honest, liar: liar, lie: lie)
-        let harness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: servers, privacyLevel: t), concurrency: 4)
+        let harness = Harness(
+            configuration: configuration,
+            parameters: try LookupParameters(numberOfServers: servers, privacyLevel: t),
+            concurrency: 4
+        )
         let users = population()
         _ = try await harness.registerAll(users, on: deployment)
         let (_, epoch) = try await deployment.fastForward()
@@ -106,19 +121,34 @@ struct LyingServerTests {
 
     @Test func honestServersAreConfirmed() async throws {
         let configuration = DP5Configuration.default
-        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 3, clock: ManualEpochClock())
-        let harness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: 3, privacyLevel: 1), concurrency: 4)
+        let deployment = InProcessDeployment(
+            configuration: configuration,
+            numberOfLookupServers: 3,
+            clock: ManualEpochClock()
+        )
+        let harness = Harness(
+            configuration: configuration,
+            parameters: try LookupParameters(numberOfServers: 3, privacyLevel: 1),
+            concurrency: 4
+        )
         let users = population()
         _ = try await harness.registerAll(users, on: deployment)
         let (_, epoch) = try await deployment.fastForward()
         let tally = try await harness.lookUp(users, registered: users, epoch: epoch, on: deployment)
-        #expect(tally.wrong == 0 && tally.failed == 0 && tally.unverified == 0 && tally.faultyServers.isEmpty, "\(tally)")
+        #expect(
+            tally.wrong == 0 && tally.failed == 0 && tally.unverified == 0 && tally.faultyServers.isEmpty,
+            "\(tally)"
+        )
         #expect(tally.pirLookups > 0 && tally.downloadLookups > 0, "\(tally)")
         #expect(tally.latencies.count == users.count)
 
         // With t + 1 = 2 servers nothing confirms a PIR answer, and the tally says so.
         let two = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: ManualEpochClock())
-        let pairHarness = Harness(configuration: configuration, parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1), concurrency: 4)
+        let pairHarness = Harness(
+            configuration: configuration,
+            parameters: try LookupParameters(numberOfServers: 2, privacyLevel: 1),
+            concurrency: 4
+        )
         _ = try await pairHarness.registerAll(users, on: two)
         let (_, pairEpoch) = try await two.fastForward()
         let pair = try await pairHarness.lookUp(users, registered: users, epoch: pairEpoch, on: two)

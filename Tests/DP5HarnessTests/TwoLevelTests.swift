@@ -12,21 +12,37 @@ struct TwoLevelTests {
         let standardConfiguration = try DP5Configuration(epochLength: 86_400, dataEncSize: 64)
         let combinedConfiguration = try DP5Configuration(epochLength: 300, dataEncSize: 32, combined: true)
         let parameters = try LookupParameters(numberOfServers: 3, privacyLevel: 1)
-        let standard = InProcessDeployment(configuration: standardConfiguration, numberOfLookupServers: 3, clock: ManualEpochClock())
-        let combined = InProcessDeployment(configuration: combinedConfiguration, numberOfLookupServers: 3, clock: ManualEpochClock())
+        let standard = InProcessDeployment(
+            configuration: standardConfiguration,
+            numberOfLookupServers: 3,
+            clock: ManualEpochClock()
+        )
+        let combined = InProcessDeployment(
+            configuration: combinedConfiguration,
+            numberOfLookupServers: 3,
+            clock: ManualEpochClock()
+        )
         var generator = SystemRandomNumberGenerator()
         let users = UserPopulation.generate(count: 16, maximumBuddies: 6, using: &generator)
-        let blsKeys = Dictionary(uniqueKeysWithValues: users.map { ($0.privateKey.publicKey, $0.blsPrivateKey!.publicKey) })
+        let blsKeys = Dictionary(
+            uniqueKeysWithValues: users.map { ($0.privateKey.publicKey, $0.blsPrivateKey!.publicKey) }
+        )
 
         var keyDistribution = Harness(configuration: standardConfiguration, parameters: parameters, concurrency: 4)
-        keyDistribution.data = { registrant, _, size in UserPopulation.keyAnnouncement(blsKeys[registrant]!, size: size) }
+        keyDistribution.data = { registrant, _, size in UserPopulation.keyAnnouncement(blsKeys[registrant]!, size: size)
+        }
         _ = try await keyDistribution.registerAll(users, on: standard)
         let standardEpoch = try await standard.fastForward().new
         let learned = Mutex<[DHPublicKey: [BLSPublicKey]]>([:])
         let standardTally = try await keyDistribution.lookUp(
-            users, registered: users, epoch: standardEpoch, on: standard,
+            users,
+            registered: users,
+            epoch: standardEpoch,
+            on: standard,
             observe: { looker, result in
-                let keys = result.presences.compactMap { $0.data.flatMap { try? BLSPublicKey(rawRepresentation: $0.prefix(48)) } }
+                let keys = result.presences.compactMap {
+                    $0.data.flatMap { try? BLSPublicKey(rawRepresentation: $0.prefix(48)) }
+                }
                 learned.withLock { $0[looker.privateKey.publicKey] = keys }
             }
         )
@@ -47,7 +63,9 @@ struct TwoLevelTests {
             let epoch = try await combined.fastForward().new
             let tally = try await presence.lookUp(
                 users.map { CombinedHarness.Looker(buddies: keysByLooker[$0.privateKey.publicKey] ?? []) },
-                registered: Set(online.map(\.publicKey)), epoch: epoch, on: combined
+                registered: Set(online.map(\.publicKey)),
+                epoch: epoch,
+                on: combined
             )
             #expect(tally.wrong == 0 && tally.failed == 0, "\(tally)")
             #expect(tally.online > 0 && tally.online < tally.answers, "\(tally)")
@@ -56,9 +74,16 @@ struct TwoLevelTests {
 
     @Test func aCombinedRegistrationWithABadSignatureIsRefused() async throws {
         let configuration = try DP5Configuration(epochLength: 300, dataEncSize: 32, combined: true)
-        let deployment = InProcessDeployment(configuration: configuration, numberOfLookupServers: 2, clock: ManualEpochClock())
+        let deployment = InProcessDeployment(
+            configuration: configuration,
+            numberOfLookupServers: 2,
+            clock: ManualEpochClock()
+        )
         let current = await deployment.currentEpoch()
-        let reply = try await deployment.register(current.next.wireBytes + [0xC0] + [UInt8](repeating: 0, count: 95 + 32), currentEpoch: current)
+        let reply = try await deployment.register(
+            current.next.wireBytes + [0xC0] + [UInt8](repeating: 0, count: 95 + 32),
+            currentEpoch: current
+        )
         #expect(reply == [0x04] + current.next.wireBytes)
     }
 }

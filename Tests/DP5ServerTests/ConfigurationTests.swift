@@ -1,8 +1,9 @@
-@testable import DP5Client
 import DP5Core
-@testable import DP5Server
 import Foundation
 import Testing
+
+@testable import DP5Client
+@testable import DP5Server
 
 @Suite("Configuration files")
 struct ConfigurationTests {
@@ -18,7 +19,8 @@ struct ConfigurationTests {
     static let seedClient = SeedFilesTests.servers
 
     func write(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-config-\(UUID().uuidString).cfg").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-config-\(UUID().uuidString).cfg")
+            .path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -50,11 +52,15 @@ struct ConfigurationTests {
     }
 
     @Test func laterKeysAndDefaults() throws {
-        let configuration = try ServerConfiguration(contentsOfFile: write("""
-            { "isRegServer": true, "isLookupServer": true, "epochLength": 60, "dataEncSize": 80, "combined": false,
-              "allowDebugFastForward": true, "maxRequestBytes": 65536 // a comment at the end of a line
-            }
-            """))
+        let configuration = try ServerConfiguration(
+            contentsOfFile: write(
+                """
+                { "isRegServer": true, "isLookupServer": true, "epochLength": 60, "dataEncSize": 80, "combined": false,
+                  "allowDebugFastForward": true, "maxRequestBytes": 65536 // a comment at the end of a line
+                }
+                """
+            )
+        )
         #expect(configuration.tls == nil)
         #expect(configuration.protocolConfiguration == (try DP5Configuration(epochLength: 60, dataEncSize: 80)))
         #expect(configuration.allowDebugFastForward && configuration.maxRequestBytes == 65536)
@@ -117,7 +123,9 @@ struct ConfigurationTests {
     }
 
     @Test func commentsInsideStringsAreKept() {
-        #expect(ConfigurationObject.removingComments(from: #"{"a": "x/*y*/z // w"} // gone"#) == #"{"a": "x/*y*/z // w"} "#)
+        #expect(
+            ConfigurationObject.removingComments(from: #"{"a": "x/*y*/z // w"} // gone"#) == #"{"a": "x/*y*/z // w"} "#
+        )
         #expect(ConfigurationObject.removingComments(from: "/* a\nb */1") == "  \n  1")
     }
 }

@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import DP5Client
 import DP5Core
-@testable import DP5Server
 import DP5Testing
 import Foundation
 import Logging
@@ -10,6 +9,8 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 import Testing
+
+@testable import DP5Server
 
 #if canImport(Glibc)
 import Glibc
@@ -21,12 +22,24 @@ import Glibc
 struct FloodTests {
     let logger = Logger(label: "dp5.test")
 
-    func registrationServer(_ directory: String, idleTimeout: Double = 60, requestTimeout: Double = 60, maximumConnections: Int = 1000,
-                            keptEpochs: Int = ServerConfiguration.defaultKeptEpochs) throws -> ServerConfiguration {
+    func registrationServer(
+        _ directory: String,
+        idleTimeout: Double = 60,
+        requestTimeout: Double = 60,
+        maximumConnections: Int = 1000,
+        keptEpochs: Int = ServerConfiguration.defaultKeptEpochs
+    ) throws -> ServerConfiguration {
         try ServerConfiguration(
-            port: 0, isRegistrationServer: true, isLookupServer: true,
-            registrationDirectory: directory + "/regdir", dataDirectory: directory + "/datadir", allowDebugFastForward: true,
-            keptEpochs: keptEpochs, maximumConnections: maximumConnections, idleTimeout: idleTimeout, requestTimeout: requestTimeout
+            port: 0,
+            isRegistrationServer: true,
+            isLookupServer: true,
+            registrationDirectory: directory + "/regdir",
+            dataDirectory: directory + "/datadir",
+            allowDebugFastForward: true,
+            keptEpochs: keptEpochs,
+            maximumConnections: maximumConnections,
+            idleTimeout: idleTimeout,
+            requestTimeout: requestTimeout
         )
     }
 
@@ -73,10 +86,18 @@ struct FloodTests {
             let idle = try await connect(port: port, group: group)
             #expect(await closes(idle), "an idle connection stayed open")
             // A request announcing 1000 bytes of body and sending 3: closed, not held for ever.
-            let partial = try await connect(port: port, group: group, sending: "POST /register/1/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+            let partial = try await connect(
+                port: port,
+                group: group,
+                sending: "POST /register/1/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc"
+            )
             #expect(await closes(partial), "a half-sent request was held open")
             // A request that trickles its body a byte at a time, never idle for long, is cut off by the request timeout.
-            let trickle = try await connect(port: port, group: group, sending: "POST /register/1/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            let trickle = try await connect(
+                port: port,
+                group: group,
+                sending: "POST /register/1/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+            )
             #expect(await closesWhileTrickling(trickle), "a trickling request was held open")
             // A request head trickled a byte at a time never completes: closed after idle + request timeout.
             let trickledHead = try await connect(port: port, group: group, sending: "GET / HTTP/1.1\r\nX-Slow: ")
@@ -120,7 +141,10 @@ struct FloodTests {
                 var lastError: (any Error)?
                 for _ in 0..<100 where status != .ok {
                     do {
-                        status = try await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/"), timeout: .seconds(30)).status
+                        status = try await http.execute(
+                            HTTPClientRequest(url: "http://127.0.0.1:\(port)/"),
+                            timeout: .seconds(30)
+                        ).status
                     } catch {
                         lastError = error
                         try await Task.sleep(for: .milliseconds(200))
@@ -135,12 +159,18 @@ struct FloodTests {
         let directory = temporaryDirectory()
         let first = try registrationServer(directory)
         let second = try ServerConfiguration(
-            port: 0, isRegistrationServer: false, isLookupServer: true, dataDirectory: directory + "/datadir",
-            registrationServer: "http://127.0.0.1:1", sourceFile: "lookupserver.cfg"
+            port: 0,
+            isRegistrationServer: false,
+            isLookupServer: true,
+            dataDirectory: directory + "/datadir",
+            registrationServer: "http://127.0.0.1:1",
+            sourceFile: "lookupserver.cfg"
         )
         try await runServer(first, logger: logger) { _ in
             do {
-                try await runServer(second, logger: logger) { _ in Issue.record("a second server ran on the same datadir") }
+                try await runServer(second, logger: logger) { _ in
+                    Issue.record("a second server ran on the same datadir")
+                }
             } catch {
                 #expect("\(error)".contains("configuration key \"datadir\""), "\(error)")
                 #expect("\(error)".contains("lookupserver.cfg"), "\(error)")
@@ -151,12 +181,18 @@ struct FloodTests {
     @Test func oneDirectoryServesAsRegdirAndDatadir() async throws {
         let directory = temporaryDirectory()
         let configuration = try ServerConfiguration(
-            port: 0, isRegistrationServer: true, isLookupServer: true,
-            registrationDirectory: directory + "/state", dataDirectory: directory + "/./state"
+            port: 0,
+            isRegistrationServer: true,
+            isLookupServer: true,
+            registrationDirectory: directory + "/state",
+            dataDirectory: directory + "/./state"
         )
         try await runServer(configuration, logger: logger) { port in
             try await HTTPClient.withHTTPClient { http in
-                let response = try await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/"), timeout: .seconds(30))
+                let response = try await http.execute(
+                    HTTPClientRequest(url: "http://127.0.0.1:\(port)/"),
+                    timeout: .seconds(30)
+                )
                 #expect(response.status == .ok)
             }
         }
@@ -168,7 +204,10 @@ struct FloodTests {
         let directory = temporaryDirectory()
         let configuration = try registrationServer(directory, keptEpochs: 2)
         try await runServer(configuration, logger: logger) { port in
-            let client = try ClientConfiguration(registrationServer: "http://127.0.0.1:\(port)", lookupServers: ["http://127.0.0.1:\(port)", "http://127.0.0.1:\(port)"])
+            let client = try ClientConfiguration(
+                registrationServer: "http://127.0.0.1:\(port)",
+                lookupServers: ["http://127.0.0.1:\(port)", "http://127.0.0.1:\(port)"]
+            )
             try await DP5HTTPClient.withClient(configuration: client) { http in
                 for _ in 0..<5 {
                     try await http.register(privateKey: .generate(), buddies: [])
@@ -176,22 +215,33 @@ struct FloodTests {
                 }
             }
         }
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/datadir").filter { $0.hasSuffix(".dat") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/datadir").filter {
+            $0.hasSuffix(".dat")
+        }
         #expect(files.filter { $0.hasPrefix("meta") }.count == 2, "\(files.sorted())")
         #expect(files.filter { $0.hasPrefix("data") }.count == 2, "\(files.sorted())")
-        let registrations = try FileManager.default.contentsOfDirectory(atPath: directory + "/regdir").filter { $0.hasSuffix(".sreg") }
+        let registrations = try FileManager.default.contentsOfDirectory(atPath: directory + "/regdir").filter {
+            $0.hasSuffix(".sreg")
+        }
         #expect(registrations.count <= 2, "\(registrations.sorted())")
     }
 
     @Test func aLookupServerFetchesOnlyAnnouncedEpochs() async throws {
         let directory = temporaryDirectory()
         let registration = try ServerConfiguration(
-            port: 0, isRegistrationServer: true, isLookupServer: false,
-            registrationDirectory: directory + "/regdir", dataDirectory: directory + "/regdata", allowDebugFastForward: true
+            port: 0,
+            isRegistrationServer: true,
+            isLookupServer: false,
+            registrationDirectory: directory + "/regdir",
+            dataDirectory: directory + "/regdata",
+            allowDebugFastForward: true
         )
         try await runServer(registration, logger: logger) { registrationPort in
             let lookup = try ServerConfiguration(
-                port: 0, isRegistrationServer: false, isLookupServer: true, dataDirectory: directory + "/lookupdata",
+                port: 0,
+                isRegistrationServer: false,
+                isLookupServer: true,
+                dataDirectory: directory + "/lookupdata",
                 registrationServer: "http://127.0.0.1:\(registrationPort)"
             )
             try await runServer(lookup, logger: logger) { lookupPort in
@@ -205,7 +255,10 @@ struct FloodTests {
                         #expect(response.status == .forbidden)
                         // Past epochs are refused as unannounced, or as older than the databases
                         // kept once the lookup server has fetched its first one; both fetch nothing.
-                        let refusal = ["not one the registration server has published", "older than the databases this server keeps"]
+                        let refusal = [
+                            "not one the registration server has published",
+                            "older than the databases this server keeps",
+                        ]
                         #expect(refusal.contains { text.contains($0) }, "\(text)")
                     }
                 }
@@ -213,6 +266,9 @@ struct FloodTests {
         }
         // Nothing was fetched for them.
         let fetched = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/lookupdata")) ?? []
-        #expect(!fetched.contains { $0.contains("12345") || $0.contains("788930") || $0.contains("4000000000") }, "\(fetched)")
+        #expect(
+            !fetched.contains { $0.contains("12345") || $0.contains("788930") || $0.contains("4000000000") },
+            "\(fetched)"
+        )
     }
 }

@@ -1,7 +1,8 @@
 import DP5Core
-@testable import DP5Server
 import Foundation
 import Testing
+
+@testable import DP5Server
 
 @Suite("PIR passes on threads of their own")
 struct PIRThreadPoolTests {

@@ -2,12 +2,13 @@ import AsyncHTTPClient
 import DP5Client
 import DP5Core
 import DP5Harness
-@testable import DP5Server
 import DP5Testing
 import Foundation
 import Logging
 import Synchronization
 import Testing
+
+@testable import DP5Server
 
 /// Every log line of a test, with its metadata, so the test can look for secrets in them.
 final class LogLines: Sendable {
@@ -42,7 +43,11 @@ struct PersistenceTests {
         try DurableFiles.createDirectory(directory + "/regdir")
         try DurableFiles.createDirectory(publications.path)
         let authority = try RegistrationAuthority(
-            configuration: .default, clock: clock, registrationDirectory: directory + "/regdir", publications: publications, logger: logger
+            configuration: .default,
+            clock: clock,
+            registrationDirectory: directory + "/regdir",
+            publications: publications,
+            logger: logger
         )
         let start = Epoch(788_928)
         let client = RegistrationClient(privateKey: .generate(), configuration: .default)
@@ -61,8 +66,12 @@ struct PersistenceTests {
     @Test func aRestartedLookupServerServesItsStoredDatabase() async throws {
         let directory = temporaryDirectory()
         let registration = try ServerConfiguration(
-            port: 0, isRegistrationServer: true, isLookupServer: false,
-            registrationDirectory: directory + "/regdir", dataDirectory: directory + "/regdata", allowDebugFastForward: true
+            port: 0,
+            isRegistrationServer: true,
+            isLookupServer: false,
+            registrationDirectory: directory + "/regdir",
+            dataDirectory: directory + "/regdata",
+            allowDebugFastForward: true
         )
         let users = mixedPopulation(count: 12)
         var epoch = Epoch(0)
@@ -70,19 +79,32 @@ struct PersistenceTests {
         let live = LiveServerTests()
         try await live.withServer(registration) { registrationPort in
             let lookup = try ServerConfiguration(
-                port: 0, isRegistrationServer: false, isLookupServer: true, dataDirectory: directory + "/lookupdata",
+                port: 0,
+                isRegistrationServer: false,
+                isLookupServer: true,
+                dataDirectory: directory + "/lookupdata",
                 registrationServer: "http://127.0.0.1:\(registrationPort)"
             )
             try await live.withServer(lookup) { port in
                 lookupPort = port
                 let configuration = try ClientConfiguration(
-                    registrationServer: "http://127.0.0.1:\(registrationPort)", lookupServers: ["http://127.0.0.1:\(port)", "http://127.0.0.1:\(port)"]
+                    registrationServer: "http://127.0.0.1:\(registrationPort)",
+                    lookupServers: ["http://127.0.0.1:\(port)", "http://127.0.0.1:\(port)"]
                 )
                 try await DP5HTTPClient.withClient(configuration: configuration) { client in
-                    let harness = Harness(configuration: .default, parameters: configuration.lookupParameters, concurrency: 4)
+                    let harness = Harness(
+                        configuration: .default,
+                        parameters: configuration.lookupParameters,
+                        concurrency: 4
+                    )
                     _ = try await harness.registerAll(users, on: HTTPDeployment(client: client))
                     epoch = try await client.fastForward().new
-                    let tally = try await harness.lookUp(users, registered: users, epoch: epoch, on: HTTPDeployment(client: client))
+                    let tally = try await harness.lookUp(
+                        users,
+                        registered: users,
+                        epoch: epoch,
+                        on: HTTPDeployment(client: client)
+                    )
                     #expect(tally.wrong == 0)
                 }
             }
@@ -90,16 +112,29 @@ struct PersistenceTests {
         #expect(lookupPort != 0)
         // The registration server is gone; the restarted lookup server still has the epoch.
         let lookup = try ServerConfiguration(
-            port: 0, isRegistrationServer: false, isLookupServer: true, dataDirectory: directory + "/lookupdata",
+            port: 0,
+            isRegistrationServer: false,
+            isLookupServer: true,
+            dataDirectory: directory + "/lookupdata",
             registrationServer: "http://127.0.0.1:1"
         )
         try await live.withServer(lookup) { port in
             let configuration = try ClientConfiguration(
-                registrationServer: "http://127.0.0.1:1", lookupServers: ["http://127.0.0.1:\(port)", "http://127.0.0.1:\(port)"]
+                registrationServer: "http://127.0.0.1:1",
+                lookupServers: ["http://127.0.0.1:\(port)", "http://127.0.0.1:\(port)"]
             )
             try await DP5HTTPClient.withClient(configuration: configuration) { client in
-                let harness = Harness(configuration: .default, parameters: configuration.lookupParameters, concurrency: 4)
-                let tally = try await harness.lookUp(users, registered: users, epoch: epoch, on: HTTPDeployment(client: client))
+                let harness = Harness(
+                    configuration: .default,
+                    parameters: configuration.lookupParameters,
+                    concurrency: 4
+                )
+                let tally = try await harness.lookUp(
+                    users,
+                    registered: users,
+                    epoch: epoch,
+                    on: HTTPDeployment(client: client)
+                )
                 #expect(tally.wrong == 0 && tally.online > 0)
             }
         }
@@ -110,10 +145,19 @@ struct PersistenceTests {
         var traceLogger = Logger(label: "dp5.secrets") { _ in CollectingLogHandler(lines: lines) }
         traceLogger.logLevel = Logger.Level.trace
         let users = mixedPopulation(count: 8)
-        try await LocalCluster.run(lookupServers: 2, directory: temporaryDirectory(), clock: ManualEpochClock(), logger: traceLogger) { cluster in
+        try await LocalCluster.run(
+            lookupServers: 2,
+            directory: temporaryDirectory(),
+            clock: ManualEpochClock(),
+            logger: traceLogger
+        ) { cluster in
             try await DP5HTTPClient.withClient(configuration: cluster.clientConfiguration) { client in
                 let deployment = HTTPDeployment(client: client)
-                let harness = Harness(configuration: .default, parameters: cluster.clientConfiguration.lookupParameters, concurrency: 4)
+                let harness = Harness(
+                    configuration: .default,
+                    parameters: cluster.clientConfiguration.lookupParameters,
+                    concurrency: 4
+                )
                 _ = try await harness.registerAll(users, on: deployment)
                 let epoch = try await client.fastForward().new
                 _ = try await harness.lookUp(users, registered: users, epoch: epoch, on: deployment)
@@ -127,7 +171,18 @@ struct PersistenceTests {
             }
         }
         for buddy in users[0].buddies {
-            #expect(!log.contains(String(decoding: UserPopulation.presenceData(registrant: users[0].privateKey.publicKey, buddy: buddy, size: 16), as: UTF8.self)))
+            #expect(
+                !log.contains(
+                    String(
+                        decoding: UserPopulation.presenceData(
+                            registrant: users[0].privateKey.publicKey,
+                            buddy: buddy,
+                            size: 16
+                        ),
+                        as: UTF8.self
+                    )
+                )
+            )
         }
     }
 }

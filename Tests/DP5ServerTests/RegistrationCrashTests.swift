@@ -27,11 +27,11 @@ struct RegistrationCrashTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let configPath = directory + "/regserver.cfg"
         try """
-            { "server": { "server.socket_host": "127.0.0.1", "server.socket_port": 0 },
-              "isRegServer": true, "isLookupServer": false,
-              "regdir": "\(directory)/regdir", "datadir": "\(directory)/datadir",
-              "allowDebugFastForward": true, "epochLength": \(Self.configuration.epochLength), "keepEpochs": 1000 }
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        { "server": { "server.socket_host": "127.0.0.1", "server.socket_port": 0 },
+          "isRegServer": true, "isLookupServer": false,
+          "regdir": "\(directory)/regdir", "datadir": "\(directory)/datadir",
+          "allowDebugFastForward": true, "epochLength": \(Self.configuration.epochLength), "keepEpochs": 1000 }
+        """.write(toFile: configPath, atomically: true, encoding: .utf8)
 
         let acknowledged = Locked<[Acknowledged]>([])
         var generator = SystemRandomNumberGenerator()
@@ -53,15 +53,25 @@ struct RegistrationCrashTests {
                         group.addTask {
                             for attempt in 0..<30 {
                                 do {
-                                    if !fastForwardFirst && worker == 0 && attempt == 3 { _ = try await http.fastForward() }
+                                    if !fastForwardFirst && worker == 0 && attempt == 3 {
+                                        _ = try await http.fastForward()
+                                    }
                                     let key = DHPrivateKey.generate()
                                     let current = try await http.registrationServerStatus().epoch
-                                    let message = try RegistrationClient(privateKey: key, configuration: Self.configuration)
-                                        .registrationMessage(epoch: current.next, buddies: [])
+                                    let message = try RegistrationClient(
+                                        privateKey: key,
+                                        configuration: Self.configuration
+                                    )
+                                    .registrationMessage(epoch: current.next, buddies: [])
                                     let reply = try await http.postRegistration(message, currentEpoch: current)
                                     try RegistrationClient.verifyReply(reply, epoch: current.next)
-                                    acknowledged.withLock { $0.append(Acknowledged(message: message, epoch: current.next)) }
-                                    if count.withLock({ $0 += 1; return $0 }) == killAfter {
+                                    acknowledged.withLock {
+                                        $0.append(Acknowledged(message: message, epoch: current.next))
+                                    }
+                                    if count.withLock({
+                                        $0 += 1
+                                        return $0
+                                    }) == killAfter {
                                         // Killed while the other workers' requests are in flight.
                                         await server.stop(signal: SIGKILL)
                                     }
@@ -80,7 +90,8 @@ struct RegistrationCrashTests {
         // A last restart; fast-forwarding publishes the epoch the latest registrations named.
         let server = try await ChildServer.start(configPath: configPath)
         let client = try ClientConfiguration(
-            registrationServer: "http://127.0.0.1:\(server.port)", lookupServers: ["http://127.0.0.1:1", "http://127.0.0.1:1"],
+            registrationServer: "http://127.0.0.1:\(server.port)",
+            lookupServers: ["http://127.0.0.1:1", "http://127.0.0.1:1"],
             protocolConfiguration: Self.configuration
         )
         try await DP5HTTPClient.withClient(configuration: client) { http in _ = try await http.fastForward() }
@@ -95,15 +106,25 @@ struct RegistrationCrashTests {
         for registration in registrations {
             if databases[registration.epoch] == nil {
                 let path = directory + "/datadir/data\(registration.epoch).dat"
-                let bytes = try #require(FileManager.default.contents(atPath: path), "epoch \(registration.epoch) was never published")
+                let bytes = try #require(
+                    FileManager.default.contents(atPath: path),
+                    "epoch \(registration.epoch) was never published"
+                )
                 let recordSize = Self.configuration.recordSize
-                databases[registration.epoch] = Set(stride(from: 0, to: bytes.count, by: recordSize).map { Array(bytes[$0..<($0 + recordSize)]) })
+                databases[registration.epoch] = Set(
+                    stride(from: 0, to: bytes.count, by: recordSize).map { Array(bytes[$0..<($0 + recordSize)]) }
+                )
             }
             let records = processor.process(registration.message, nextEpoch: registration.epoch).storedRecords
             let recordSize = Self.configuration.recordSize
-            let all = stride(from: 0, to: records.count, by: recordSize).allSatisfy { databases[registration.epoch]!.contains(Array(records[$0..<($0 + recordSize)])) }
+            let all = stride(from: 0, to: records.count, by: recordSize).allSatisfy {
+                databases[registration.epoch]!.contains(Array(records[$0..<($0 + recordSize)]))
+            }
             if !all { missing += 1 }
         }
-        #expect(missing == 0, "\(missing) of \(registrations.count) acknowledged registrations are missing from the database their reply named")
+        #expect(
+            missing == 0,
+            "\(missing) of \(registrations.count) acknowledged registrations are missing from the database their reply named"
+        )
     }
 }

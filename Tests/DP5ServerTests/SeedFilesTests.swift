@@ -1,10 +1,11 @@
 import DP5Client
 import DP5Core
 import DP5Harness
-@testable import DP5Server
 import DP5Testing
 import Foundation
 import Testing
+
+@testable import DP5Server
 
 /// The seed's three configuration files, literally as "Running the servers" prints them, and
 /// what a newcomer who uses them sees: each missing setting is named, with the file it goes in,
@@ -57,10 +58,18 @@ struct SeedFilesTests {
     /// Writes `text` as `name` in `directory` and reads it back as a server configuration, then
     /// moves only what a test cannot share (ports, directories, certificate paths) into
     /// `directory`: the keys the seed has and lacks stay as they are.
-    func serverConfiguration(_ text: String, name: String, in directory: String, certificate: (String, String), extra: String = "") throws -> ServerConfiguration {
+    func serverConfiguration(
+        _ text: String,
+        name: String,
+        in directory: String,
+        certificate: (String, String),
+        extra: String = ""
+    ) throws -> ServerConfiguration {
         let path = directory + "/" + name
         var edited = text
-        if !extra.isEmpty, let brace = edited.lastIndex(of: "}") { edited.replaceSubrange(brace...brace, with: ", \(extra) }") }
+        if !extra.isEmpty, let brace = edited.lastIndex(of: "}") {
+            edited.replaceSubrange(brace...brace, with: ", \(extra) }")
+        }
         try edited.write(toFile: path, atomically: true, encoding: .utf8)
         var configuration = try ServerConfiguration(contentsOfFile: path)
         configuration.host = "127.0.0.1"
@@ -80,9 +89,19 @@ struct SeedFilesTests {
 
         // 1. regserver.cfg as printed: the harness's fast-forward is refused, naming the key and the
         //    file, and the status says so before anyone registers.
-        let seedRegistration = try serverConfiguration(Self.regserver, name: "regserver.cfg", in: directory, certificate: certificate)
+        let seedRegistration = try serverConfiguration(
+            Self.regserver,
+            name: "regserver.cfg",
+            in: directory,
+            certificate: certificate
+        )
         try await runServer(seedRegistration, logger: logger) { port in
-            let client = try clientConfiguration(registrationPort: port, lookupPorts: [1, 1], directory: directory, trusted: true)
+            let client = try clientConfiguration(
+                registrationPort: port,
+                lookupPorts: [1, 1],
+                directory: directory,
+                trusted: true
+            )
             try await DP5HTTPClient.withClient(configuration: client) { http in
                 #expect(try await HTTPDeployment(client: http).allowsFastForward() == false)
                 do {
@@ -97,15 +116,35 @@ struct SeedFilesTests {
 
         // 2. With that key added: the seed's lookupserver.cfg cannot fetch the database, and says
         //    which key to add to which file, in its log (at the default level) and to clients.
-        let registration = try serverConfiguration(Self.regserver, name: "regserver.cfg", in: directory, certificate: certificate,
-                                                   extra: "\"allowDebugFastForward\": true")
+        let registration = try serverConfiguration(
+            Self.regserver,
+            name: "regserver.cfg",
+            in: directory,
+            certificate: certificate,
+            extra: "\"allowDebugFastForward\": true"
+        )
         try await runServer(registration, logger: logger) { registrationPort in
-            var seedLookup = try serverConfiguration(Self.lookupserver, name: "lookupserver.cfg", in: directory, certificate: certificate)
+            var seedLookup = try serverConfiguration(
+                Self.lookupserver,
+                name: "lookupserver.cfg",
+                in: directory,
+                certificate: certificate
+            )
             seedLookup.registrationServer = "https://localhost:\(registrationPort)"
-            let client = try clientConfiguration(registrationPort: registrationPort, lookupPorts: [], directory: directory, trusted: true)
+            let client = try clientConfiguration(
+                registrationPort: registrationPort,
+                lookupPorts: [],
+                directory: directory,
+                trusted: true
+            )
             try await DP5HTTPClient.withClient(configuration: client) { http in _ = try await http.fastForward() }
             try await runServer(seedLookup, logger: logger) { lookupPort in
-                let client = try clientConfiguration(registrationPort: registrationPort, lookupPorts: [lookupPort, lookupPort], directory: directory, trusted: true)
+                let client = try clientConfiguration(
+                    registrationPort: registrationPort,
+                    lookupPorts: [lookupPort, lookupPort],
+                    directory: directory,
+                    trusted: true
+                )
                 try await DP5HTTPClient.withClient(configuration: client) { http in
                     do {
                         _ = try await http.lookup(privateKey: .generate(), buddies: [DHPrivateKey.generate().publicKey])
@@ -120,7 +159,12 @@ struct SeedFilesTests {
 
             // 3. The seed's servers.cfg: the client does not trust the self-signed certificate, and
             //    says which key to add to servers.cfg.
-            let seedClient = try clientConfiguration(registrationPort: registrationPort, lookupPorts: [1, 1], directory: directory, trusted: false)
+            let seedClient = try clientConfiguration(
+                registrationPort: registrationPort,
+                lookupPorts: [1, 1],
+                directory: directory,
+                trusted: false
+            )
             try await DP5HTTPClient.withClient(configuration: seedClient, connectTimeout: .seconds(5)) { http in
                 do {
                     _ = try await http.registrationServerStatus()
@@ -134,19 +178,32 @@ struct SeedFilesTests {
             // 4. Every key added as the messages said: no wrong answers.
             var lookups: [ServerConfiguration] = []
             for index in 0..<3 {
-                var lookup = try serverConfiguration(Self.lookupserver, name: "lookupserver\(index).cfg", in: directory, certificate: certificate,
-                                                     extra: "\"trustCertificate\": \"\(certificate.certificatePath)\"")
+                var lookup = try serverConfiguration(
+                    Self.lookupserver,
+                    name: "lookupserver\(index).cfg",
+                    in: directory,
+                    certificate: certificate,
+                    extra: "\"trustCertificate\": \"\(certificate.certificatePath)\""
+                )
                 lookup.registrationServer = "https://localhost:\(registrationPort)"
                 lookups.append(lookup)
             }
             try await runServer(lookups[0], logger: logger) { first in
                 try await runServer(lookups[1], logger: logger) { second in
                     try await runServer(lookups[2], logger: logger) { third in
-                        let client = try clientConfiguration(registrationPort: registrationPort, lookupPorts: [first, second, third],
-                                                             directory: directory, trusted: true)
+                        let client = try clientConfiguration(
+                            registrationPort: registrationPort,
+                            lookupPorts: [first, second, third],
+                            directory: directory,
+                            trusted: true
+                        )
                         try await DP5HTTPClient.withClient(configuration: client) { http in
                             let deployment = HTTPDeployment(client: http)
-                            let harness = Harness(configuration: .default, parameters: client.lookupParameters, concurrency: 4)
+                            let harness = Harness(
+                                configuration: .default,
+                                parameters: client.lookupParameters,
+                                concurrency: 4
+                            )
                             let users = mixedPopulation(count: 20)
                             _ = try await harness.registerAll(users, on: deployment)
                             let epoch = try await deployment.fastForward().new
@@ -161,7 +218,12 @@ struct SeedFilesTests {
 
     /// The seed's `servers.cfg` (as written to `directory/servers.cfg`) pointed at this test's
     /// ports, with `trustCertificate` added if `trusted`.
-    func clientConfiguration(registrationPort: Int, lookupPorts: [Int], directory: String, trusted: Bool) throws -> ClientConfiguration {
+    func clientConfiguration(
+        registrationPort: Int,
+        lookupPorts: [Int],
+        directory: String,
+        trusted: Bool
+    ) throws -> ClientConfiguration {
         let path = directory + "/servers.cfg"
         var text = Self.servers
         if trusted, let brace = text.lastIndex(of: "}") {

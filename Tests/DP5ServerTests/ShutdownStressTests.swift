@@ -28,7 +28,10 @@ struct ShutdownStressTests {
                         let client = DP5HTTPClient(
                             configuration: try ClientConfiguration(
                                 registrationServer: "http://127.0.0.1:\(port)",
-                                lookupServers: ["http://127.0.0.1:\(port)", "http://127.0.0.1:\(port)", "http://127.0.0.1:\(port)"], privacyLevel: 1
+                                lookupServers: [
+                                    "http://127.0.0.1:\(port)", "http://127.0.0.1:\(port)", "http://127.0.0.1:\(port)",
+                                ],
+                                privacyLevel: 1
                             ),
                             httpClient: http
                         )
@@ -51,10 +54,10 @@ struct ShutdownStressTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let configPath = directory + "/server.cfg"
         try """
-            { "server": { "server.socket_host": "127.0.0.1", "server.socket_port": 0 },
-              "isRegServer": true, "isLookupServer": true, "regdir": "\(directory)/regdir", "datadir": "\(directory)/datadir",
-              "allowDebugFastForward": true, "epochLength": \(1 << 30) }
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        { "server": { "server.socket_host": "127.0.0.1", "server.socket_port": 0 },
+          "isRegServer": true, "isLookupServer": true, "regdir": "\(directory)/regdir", "datadir": "\(directory)/datadir",
+          "allowDebugFastForward": true, "epochLength": \(1 << 30) }
+        """.write(toFile: configPath, atomically: true, encoding: .utf8)
         let configuration = try DP5Configuration(epochLength: 1 << 30)
         let users = mixedPopulation(count: 24)
         var statuses: [Int32?] = []
@@ -63,13 +66,18 @@ struct ShutdownStressTests {
                 let server = try await ChildServer.start(configPath: configPath)
                 let client = DP5HTTPClient(
                     configuration: try ClientConfiguration(
-                        registrationServer: "http://127.0.0.1:\(server.port)", lookupServers: ["http://127.0.0.1:\(server.port)", "http://127.0.0.1:\(server.port)"],
+                        registrationServer: "http://127.0.0.1:\(server.port)",
+                        lookupServers: ["http://127.0.0.1:\(server.port)", "http://127.0.0.1:\(server.port)"],
                         protocolConfiguration: configuration
                     ),
                     httpClient: http
                 )
                 if round == 0 {
-                    let harness = Harness(configuration: configuration, parameters: client.configuration.lookupParameters, concurrency: 4)
+                    let harness = Harness(
+                        configuration: configuration,
+                        parameters: client.configuration.lookupParameters,
+                        concurrency: 4
+                    )
                     _ = try await harness.registerAll(users, on: HTTPDeployment(client: client))
                     _ = try await client.fastForward()
                 }
@@ -80,7 +88,11 @@ struct ShutdownStressTests {
                 statuses.append(await server.stop(signal: SIGTERM))
                 requests.cancel()
                 await requests.value
-                if statuses.last != 0 { Issue.record("round \(round): exit status \(statuses.last.map { "\($0 ?? -1)" } ?? "?")\n\(server.logText)") }
+                if statuses.last != 0 {
+                    Issue.record(
+                        "round \(round): exit status \(statuses.last.map { "\($0 ?? -1)" } ?? "?")\n\(server.logText)"
+                    )
+                }
             }
         }
         #expect(statuses.allSatisfy { $0 == 0 }, "\(statuses)")
@@ -89,13 +101,30 @@ struct ShutdownStressTests {
     @Test func inProcessClustersStartAndStopWithLookupsInFlight() async throws {
         let users = mixedPopulation(count: 12)
         for round in 0..<4 {
-            try await LocalCluster.run(lookupServers: 3, privacyLevel: 1, directory: temporaryDirectory(), clock: ManualEpochClock(), logger: Logger(label: "dp5.test")) { cluster in
+            try await LocalCluster.run(
+                lookupServers: 3,
+                privacyLevel: 1,
+                directory: temporaryDirectory(),
+                clock: ManualEpochClock(),
+                logger: Logger(label: "dp5.test")
+            ) { cluster in
                 try await DP5HTTPClient.withClient(configuration: cluster.clientConfiguration) { client in
-                    let harness = Harness(configuration: .default, parameters: cluster.clientConfiguration.lookupParameters, concurrency: 4)
+                    let harness = Harness(
+                        configuration: .default,
+                        parameters: cluster.clientConfiguration.lookupParameters,
+                        concurrency: 4
+                    )
                     _ = try await harness.registerAll(users, on: HTTPDeployment(client: client))
                     let epoch = try await client.fastForward().new
                     // Lookups still running when the cluster shuts down.
-                    let inFlight = Task { try? await harness.lookUp(users, registered: users, epoch: epoch, on: HTTPDeployment(client: client)) }
+                    let inFlight = Task {
+                        try? await harness.lookUp(
+                            users,
+                            registered: users,
+                            epoch: epoch,
+                            on: HTTPDeployment(client: client)
+                        )
+                    }
                     for _ in 0..<(round * 5) { await Task.yield() }
                     inFlight.cancel()
                     _ = await inFlight.value

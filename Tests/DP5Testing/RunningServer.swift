@@ -19,7 +19,9 @@ public func runServer<Result>(
     _ body: (Int) async throws -> Result
 ) async throws -> Result {
     let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-    let server = DP5Service(configuration: configuration, clock: clock, logger: logger) { continuation.yield($0.port ?? 0) }
+    let server = DP5Service(configuration: configuration, clock: clock, logger: logger) {
+        continuation.yield($0.port ?? 0)
+    }
     let group = ServiceGroup(services: [server], logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask {

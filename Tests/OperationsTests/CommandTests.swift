@@ -17,10 +17,20 @@ struct CommandTests {
         let directory = try temporaryDirectory("bad-config")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = directory + "/PsEPRServer.xml"
-        try "<PsEPRServer><debug><format>yaml</format></debug></PsEPRServer>".write(toFile: file, atomically: true, encoding: .utf8)
-        let result = try await runCommand(try productsDirectory().appendingPathComponent("psepr"), ["server", "--config", file])
+        try "<PsEPRServer><debug><format>yaml</format></debug></PsEPRServer>".write(
+            toFile: file,
+            atomically: true,
+            encoding: .utf8
+        )
+        let result = try await runCommand(
+            try productsDirectory().appendingPathComponent("psepr"),
+            ["server", "--config", file]
+        )
         #expect(result.status == 78)
-        #expect(result.standardError == "psepr: parameter /PsEPRServer/debug/format is \"yaml\", expected text, logfmt or json\n")
+        #expect(
+            result.standardError
+                == "psepr: parameter /PsEPRServer/debug/format is \"yaml\", expected text, logfmt or json\n"
+        )
     }
 
     /// `psepr server` under a fake systemd: READY=1 once the listeners answer, logs on standard
@@ -32,10 +42,10 @@ struct CommandTests {
         let logs = directory + "/logs"
         let file = directory + "/PsEPRServer.xml"
         try """
-            <PsEPRServer><identity><bindAddress>127.0.0.1</bindAddress><hostname>notify.psepr</hostname></identity>
-            <client><XMPP><port>0</port></XMPP><oneEvent><port>0</port></oneEvent></client>
-            <monitor><port>0</port></monitor><debug><directory>\(logs)</directory><format>logfmt</format></debug></PsEPRServer>
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        <PsEPRServer><identity><bindAddress>127.0.0.1</bindAddress><hostname>notify.psepr</hostname></identity>
+        <client><XMPP><port>0</port></XMPP><oneEvent><port>0</port></oneEvent></client>
+        <monitor><port>0</port></monitor><debug><directory>\(logs)</directory><format>logfmt</format></debug></PsEPRServer>
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = try productsDirectory().appendingPathComponent("psepr")
         process.arguments = ["server", "--config", file]
@@ -91,24 +101,36 @@ struct CommandTests {
         #expect(result.status == 0, "\(result.standardError)")
         let files = [
             "/opt/dp5-psepr/bin/psepr", "/opt/dp5-psepr/bin/dp5", "/usr/local/psepr/etc/psepr/PsEPRServer.xml",
-            "/etc/systemd/system/psepr.service", "/etc/systemd/system/dp5@.service", "/usr/lib/sysusers.d/dp5-psepr.conf",
+            "/etc/systemd/system/psepr.service", "/etc/systemd/system/dp5@.service",
+            "/usr/lib/sysusers.d/dp5-psepr.conf",
             "/opt/dp5-psepr/share/doc/dp5-psepr/README.md",
         ]
         for file in files { #expect(FileManager.default.fileExists(atPath: root + file), "\(file)") }
         for directory in ["/usr/local/psepr/logs/PsEPRServer", "/etc/dp5", "/var/lib/dp5"] {
             var isDirectory: ObjCBool = false
-            #expect(FileManager.default.fileExists(atPath: root + directory, isDirectory: &isDirectory) && isDirectory.boolValue, "\(directory)")
+            #expect(
+                FileManager.default.fileExists(atPath: root + directory, isDirectory: &isDirectory)
+                    && isDirectory.boolValue,
+                "\(directory)"
+            )
         }
         let unit = try String(contentsOfFile: root + "/etc/systemd/system/psepr.service", encoding: .utf8)
-        #expect(unit.contains("Type=notify") && unit.contains("ExecStart=/opt/dp5-psepr/bin/psepr server") && unit.contains("ExecReload=/bin/kill -HUP $MAINPID"))
+        #expect(
+            unit.contains("Type=notify") && unit.contains("ExecStart=/opt/dp5-psepr/bin/psepr server")
+                && unit.contains("ExecReload=/bin/kill -HUP $MAINPID")
+        )
         #expect(unit.contains("User=psepr"))
         let dp5Unit = try String(contentsOfFile: root + "/etc/systemd/system/dp5@.service", encoding: .utf8)
-        #expect(dp5Unit.contains("ExecStart=/opt/dp5-psepr/bin/dp5 server /etc/dp5/%i.cfg") && dp5Unit.contains("User=dp5"))
+        #expect(
+            dp5Unit.contains("ExecStart=/opt/dp5-psepr/bin/dp5 server /etc/dp5/%i.cfg") && dp5Unit.contains("User=dp5")
+        )
         let users = try String(contentsOfFile: root + "/usr/lib/sysusers.d/dp5-psepr.conf", encoding: .utf8)
         #expect(users.contains("u psepr ") && users.contains("u dp5 "))
         // Every file the README's install table names is there.
         let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        for file in files.map({ $0.replacingOccurrences(of: "/opt/dp5-psepr", with: "PREFIX") }) { #expect(readme.contains("`\(file)`"), "README lists \(file)") }
+        for file in files.map({ $0.replacingOccurrences(of: "/opt/dp5-psepr", with: "PREFIX") }) {
+            #expect(readme.contains("`\(file)`"), "README lists \(file)")
+        }
         // The installed configuration is one the installed server reads.
         let parameters = try await runCommand(
             URL(fileURLWithPath: root + "/opt/dp5-psepr/bin/psepr"),
@@ -132,17 +154,47 @@ struct CommandTests {
     @Test func logFormatsWriteOneParseableLine() throws {
         let time = Date(timeIntervalSince1970: 1_700_000_000)
         let metadata: Logger.Metadata = ["psepr.channel": "/a b/", "n": "1"]
-        #expect(LogFormat.text.line(time: time, level: .info, category: "LEASE", message: "Lease granted", metadata: metadata)
-            == "2023-11-14T22:13:20Z LEASE info: Lease granted n=1 psepr.channel=/a b/\n")
-        #expect(LogFormat.logfmt.line(time: time, level: .info, category: "LEASE", message: "Lease granted", metadata: metadata)
-            == "time=2023-11-14T22:13:20Z level=info category=LEASE msg=\"Lease granted\" n=1 psepr.channel=\"/a b/\"\n")
-        let json = LogFormat.json.line(time: time, level: .warning, category: nil, message: "a \"quoted\"\nline", metadata: metadata)
+        #expect(
+            LogFormat.text.line(
+                time: time,
+                level: .info,
+                category: "LEASE",
+                message: "Lease granted",
+                metadata: metadata
+            )
+                == "2023-11-14T22:13:20Z LEASE info: Lease granted n=1 psepr.channel=/a b/\n"
+        )
+        #expect(
+            LogFormat.logfmt.line(
+                time: time,
+                level: .info,
+                category: "LEASE",
+                message: "Lease granted",
+                metadata: metadata
+            )
+                == "time=2023-11-14T22:13:20Z level=info category=LEASE msg=\"Lease granted\" n=1 psepr.channel=\"/a b/\"\n"
+        )
+        let json = LogFormat.json.line(
+            time: time,
+            level: .warning,
+            category: nil,
+            message: "a \"quoted\"\nline",
+            metadata: metadata
+        )
         let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String]
-        #expect(object == ["time": "2023-11-14T22:13:20Z", "level": "warning", "msg": "a \"quoted\"\nline", "n": "1", "psepr.channel": "/a b/"])
+        #expect(
+            object == [
+                "time": "2023-11-14T22:13:20Z", "level": "warning", "msg": "a \"quoted\"\nline", "n": "1",
+                "psepr.channel": "/a b/",
+            ]
+        )
         #expect(json.filter { $0 == "\n" }.count == 1)
         // A value from the network with a newline in it cannot forge a line of its own.
         let forged = LogFormat.text.line(
-            time: time, level: .info, category: "IO", message: "Login refused",
+            time: time,
+            level: .info,
+            category: "IO",
+            message: "Login refused",
             metadata: ["psepr.service": "x\n2023-11-14T22:13:20Z BADERROR critical: forged"]
         )
         #expect(forged.filter { $0 == "\n" }.count == 1, "\(forged)")

@@ -11,14 +11,21 @@ import Testing
 
 /// Runs a plain-HTTP DP5 server on a free loopback port for the duration of `body`.
 func withDP5Server<Result: Sendable>(
-    registration: Bool, lookup: Bool, registrationServer: String? = nil,
+    registration: Bool,
+    lookup: Bool,
+    registrationServer: String? = nil,
     _ body: @Sendable (_ port: Int) async throws -> Result
 ) async throws -> Result {
     let directory = try temporaryDirectory("dp5")
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let configuration = try ServerConfiguration(
-        host: "127.0.0.1", port: 0, isRegistrationServer: registration, isLookupServer: lookup,
-        registrationDirectory: directory + "/regdir", dataDirectory: directory + "/datadir", registrationServer: registrationServer
+        host: "127.0.0.1",
+        port: 0,
+        isRegistrationServer: registration,
+        isLookupServer: lookup,
+        registrationDirectory: directory + "/regdir",
+        dataDirectory: directory + "/datadir",
+        registrationServer: registrationServer
     )
     return try await runServer(configuration, logger: Logger(label: "dp5.test"), body)
 }
@@ -38,7 +45,8 @@ struct DP5MonitoringTests {
         try await withDP5Server(registration: true, lookup: true) { port in
             let health = try await get(port: port, "/healthz")
             #expect(health.status == 200, "\(health.body)")
-            let status = try JSONSerialization.jsonObject(with: Data(try await get(port: port, "/").body.utf8)) as? [String: Any]
+            let status =
+                try JSONSerialization.jsonObject(with: Data(try await get(port: port, "/").body.utf8)) as? [String: Any]
             let epoch = try #require(status?["epoch"] as? Int)
             // A message shorter than its epoch, and a lookup request that is not one.
             #expect(try await post(port: port, "/register/\(epoch)", [1, 2]) == 200)

@@ -12,7 +12,12 @@ import Testing
         let pauses = Mutex<[Duration]>([.seconds(5), .seconds(1), .seconds(60)])
         let loop = Task {
             await repeatWithPauses(on: clock, pause: { pauses.withLock { $0.count > 1 ? $0.removeFirst() : $0[0] } }) {
-                tick.yield(rounds.withLock { $0 += 1; return $0 })
+                tick.yield(
+                    rounds.withLock {
+                        $0 += 1
+                        return $0
+                    }
+                )
             }
         }
         var iterator = ticks.makeAsyncIterator()

@@ -1,21 +1,28 @@
 import Foundation
-import NIOCore
 import Logging
+import NIOCore
 import PsEPRClient
 import PsEPRCore
 import PsEPRLoadGenerator
-@testable import PsEPRServer
 import ServerOperations
 import Testing
+
+@testable import PsEPRServer
 
 /// A loopback server with its monitoring port on a free port.
 func withMonitoredServer<Result>(_ body: (RunningEventServer) async throws -> Result) async throws -> Result {
     var configuration = EventServerConfiguration.loopback(serverName: "monitored.psepr")
     configuration.monitor = MonitorSettings(port: 0)
-    return try await EventServer.withRunningServer(configuration: configuration, logger: Logger(label: "psepr.test"), body)
+    return try await EventServer.withRunningServer(
+        configuration: configuration,
+        logger: Logger(label: "psepr.test"),
+        body
+    )
 }
 
-func identity(_ service: String) -> ServiceIdentity { ServiceIdentity(service: service, password: "pw", instance: "\(service)-1") }
+func identity(_ service: String) -> ServiceIdentity {
+    ServiceIdentity(service: service, password: "pw", instance: "\(service)-1")
+}
 
 @Suite("PsEPR monitoring port", .serialized)
 struct PsEPRMonitoringTests {
@@ -30,7 +37,12 @@ struct PsEPRMonitoringTests {
                 #expect(await lease.settled().isActive)
                 try await EventClient.withClient(identity: identity("publisher"), servers: [server]) { publisher in
                     for index in 0..<published {
-                        try await publisher.send(Event(channel: ChannelName("/ops/metrics/"), attribute: AttributePayload(field: "n", value: "\(index)")))
+                        try await publisher.send(
+                            Event(
+                                channel: ChannelName("/ops/metrics/"),
+                                attribute: AttributePayload(field: "n", value: "\(index)")
+                            )
+                        )
                     }
                     let received = try await within(seconds: 20, "\(published) events") {
                         var count = 0
@@ -59,7 +71,9 @@ struct PsEPRMonitoringTests {
                     let status = try JSONSerialization.jsonObject(with: Data(varz.body.utf8)) as? [String: Any]
                     #expect(status?["connections"] as? Int == 2)
                     #expect(status?["server"] as? String == "monitored.psepr")
-                    let connz = try JSONSerialization.jsonObject(with: Data(try await get(port: monitor, "/connz").body.utf8)) as? [String: Any]
+                    let connz =
+                        try JSONSerialization.jsonObject(with: Data(try await get(port: monitor, "/connz").body.utf8))
+                        as? [String: Any]
                     let connections = connz?["connections"] as? [[String: Any]] ?? []
                     #expect(Set(connections.compactMap { $0["account"] as? String }) == ["subscriber", "publisher"])
                     let leasez = try await get(port: monitor, "/leasez").body
@@ -75,11 +89,15 @@ struct PsEPRMonitoringTests {
         var accounts = AccountTable()
         accounts.set(service: "known", password: "right")
         configuration.accounts = accounts
-        try await EventServer.withRunningServer(configuration: configuration, logger: Logger(label: "psepr.test")) { running in
+        try await EventServer.withRunningServer(configuration: configuration, logger: Logger(label: "psepr.test")) {
+            running in
             let server = ServerAddress(host: "127.0.0.1", port: running.clientPort)
             // The client stops at the refusal.
             await #expect(throws: EventClient.ClientError.self) {
-                try await EventClient.withClient(identity: ServiceIdentity(service: "known", password: "wrong", instance: "x"), servers: [server]) { _ in }
+                try await EventClient.withClient(
+                    identity: ServiceIdentity(service: "known", password: "wrong", instance: "x"),
+                    servers: [server]
+                ) { _ in }
             }
             let metrics = try parsePrometheus(try await get(port: running.monitorPort, "/metrics").body)
             #expect(metrics["psepr_logins_total{result=\"refused\"}"] == 1)
@@ -90,7 +108,14 @@ struct PsEPRMonitoringTests {
     @Test func healthIsUnavailableUntilEveryListenerIsBound() async throws {
         var configuration = EventServerConfiguration.loopback()
         configuration.monitor = MonitorSettings(port: 0)
-        let context = ServerContext(router: EventRouter(), live: LiveConfiguration(configuration), logger: Logger(label: "psepr.test"), logControl: nil, mesh: nil, clock: ContinuousClock())
+        let context = ServerContext(
+            router: EventRouter(),
+            live: LiveConfiguration(configuration),
+            logger: Logger(label: "psepr.test"),
+            logControl: nil,
+            mesh: nil,
+            clock: ContinuousClock()
+        )
         let endpoints = MonitorService.endpoints(context)
         #expect(await endpoints.health().healthy == false)
         context.bound(.client, try .init(ipAddress: "127.0.0.1", port: 1000))

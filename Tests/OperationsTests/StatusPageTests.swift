@@ -6,7 +6,9 @@ import Testing
 
 /// Debian's chromium, if installed (CI installs it; elsewhere the test says it skipped).
 func chromiumPath() -> String? {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
 }
 
 @Suite("The status page in a real browser")
@@ -39,10 +41,16 @@ struct StatusPageTests {
                     )
                     #expect(result.status == 0, "\(result.standardError.suffix(2000))")
                     let dom = result.standardOutput
-                    let varz = try JSONSerialization.jsonObject(with: Data(try await get(port: running.monitorPort, "/varz").body.utf8)) as? [String: Any]
+                    let varz =
+                        try JSONSerialization.jsonObject(
+                            with: Data(try await get(port: running.monitorPort, "/varz").body.utf8)
+                        ) as? [String: Any]
                     let connections = try #require(varz?["connections"] as? Int)
                     #expect(connections == 2)
-                    #expect(dom.contains("<div class=\"value\" id=\"connections\">\(connections)</div>"), "\(dom.prefix(3000))")
+                    #expect(
+                        dom.contains("<div class=\"value\" id=\"connections\">\(connections)</div>"),
+                        "\(dom.prefix(3000))"
+                    )
                     #expect(dom.contains("id=\"server-name\">monitored.psepr<"))
                     #expect(dom.contains("/ops/page/"))
                     #expect(dom.contains("watcher") && dom.contains("talker"))

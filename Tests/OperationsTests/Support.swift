@@ -12,7 +12,10 @@ struct OperationsFailure: Error, CustomStringConvertible {
 
 /// `GET http://127.0.0.1:port/path`: status and body.
 func get(port: Int, _ path: String) async throws -> (status: Int, body: String) {
-    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(10))
+    let response = try await HTTPClient.shared.execute(
+        HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"),
+        timeout: .seconds(10)
+    )
     let body = try await response.body.collect(upTo: 1 << 22)
     return (Int(response.status.code), String(buffer: body))
 }
@@ -35,13 +38,18 @@ func parsePrometheus(_ text: String) throws -> [String: Double] {
         guard let space = line.lastIndex(of: " ") else { throw OperationsFailure("no value: \(line)") }
         let key = String(line[..<space])
         let valueText = line[line.index(after: space)...]
-        guard let value = Double(valueText) ?? (valueText == "+Inf" ? .infinity : nil) else { throw OperationsFailure("bad value: \(line)") }
+        guard let value = Double(valueText) ?? (valueText == "+Inf" ? .infinity : nil) else {
+            throw OperationsFailure("bad value: \(line)")
+        }
         let name = String(key.prefix { $0 != "{" })
-        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" }), let first = name.first, !first.isNumber else {
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" }), let first = name.first,
+            !first.isNumber
+        else {
             throw OperationsFailure("bad metric name: \(line)")
         }
         let family = ["_bucket", "_sum", "_count"].reduce(name) { name, suffix in
-            name.hasSuffix(suffix) && families.contains(String(name.dropLast(suffix.count))) ? String(name.dropLast(suffix.count)) : name
+            name.hasSuffix(suffix) && families.contains(String(name.dropLast(suffix.count)))
+                ? String(name.dropLast(suffix.count)) : name
         }
         guard families.contains(family) else { throw OperationsFailure("sample before its # TYPE line: \(line)") }
         if key.contains("{") {
@@ -57,15 +65,19 @@ func productsDirectory() throws -> URL {
     var candidates: [URL] = []
     if let executable = Bundle.main.executableURL { candidates.append(executable.deletingLastPathComponent()) }
     for bundle in Bundle.allBundles { candidates.append(bundle.bundleURL.deletingLastPathComponent()) }
-    if let path = CommandLine.arguments.first { candidates.append(URL(fileURLWithPath: path).deletingLastPathComponent()) }
-    for directory in candidates where FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("psepr").path) {
+    if let path = CommandLine.arguments.first {
+        candidates.append(URL(fileURLWithPath: path).deletingLastPathComponent())
+    }
+    for directory in candidates
+    where FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("psepr").path) {
         return directory
     }
     throw OperationsFailure("psepr and dp5 not found beside the tests (looked in \(candidates.map(\.path)))")
 }
 
 /// The package's root (for scripts/install.sh).
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 /// A finished command's exit status and output.
 struct CommandResult {
@@ -79,10 +91,16 @@ struct CommandResult {
 /// Output goes to files, not pipes: reading a pipe would block a thread of the cooperative pool
 /// (on two cores, all of it, starving a server the test runs in-process), and a browser's helper
 /// processes keep pipes open after the browser exits.
-func runCommand(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil, seconds: Int = 120) async throws -> CommandResult {
+func runCommand(
+    _ executable: URL,
+    _ arguments: [String],
+    environment: [String: String]? = nil,
+    seconds: Int = 120
+) async throws -> CommandResult {
     let directory = try temporaryDirectory("command")
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let outputPath = directory + "/stdout", errorPath = directory + "/stderr"
+    let outputPath = directory + "/stdout"
+    let errorPath = directory + "/stderr"
     _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
     _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
     let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
@@ -113,7 +131,9 @@ func runCommand(_ executable: URL, _ arguments: [String], environment: [String: 
     }
     guard let status else {
         kill(pid, SIGKILL)
-        throw OperationsFailure("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(seconds) s")
+        throw OperationsFailure(
+            "\(executable.lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(seconds) s"
+        )
     }
     return CommandResult(
         status: status,

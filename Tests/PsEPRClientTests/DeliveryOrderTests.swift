@@ -26,7 +26,11 @@ import Testing
                 let (ready, readySink) = AsyncStream.makeStream(of: Void.self)
                 for index in 0..<3 {
                     tasks.addTask {
-                        try await EventClient.withClient(identity: identity("reader\(index)"), servers: [server], options: options) { client in
+                        try await EventClient.withClient(
+                            identity: identity("reader\(index)"),
+                            servers: [server],
+                            options: options
+                        ) { client in
                             let lease = try await client.lease(ChannelName("/order/"))
                             guard await lease.settled().isActive else { throw TestFailure("lease not granted") }
                             readySink.yield()
@@ -35,7 +39,9 @@ import Testing
                                 var received = 0
                                 for await event in lease.events {
                                     let attribute = try AttributePayload(payload: event.payload)
-                                    sequences["\(event.fromInstance ?? "?") \(event.channel)", default: []].append(Int(attribute.value) ?? -1)
+                                    sequences["\(event.fromInstance ?? "?") \(event.channel)", default: []].append(
+                                        Int(attribute.value) ?? -1
+                                    )
                                     received += 1
                                     if received == expected { break }
                                 }
@@ -53,10 +59,16 @@ import Testing
                     for publisher in 0..<Self.publishers {
                         senders.addTask {
                             let me = ServiceIdentity(service: "writer", password: "pw", instance: "writer\(publisher)")
-                            try await EventClient.withClient(identity: me, servers: [server], options: options) { client in
+                            try await EventClient.withClient(identity: me, servers: [server], options: options) {
+                                client in
                                 for sequence in 0..<Self.eventsPerChannel {
                                     for channel in Self.channels {
-                                        try await client.send(Event(channel: ChannelName(channel), attribute: AttributePayload(field: "seq", value: "\(sequence)")))
+                                        try await client.send(
+                                            Event(
+                                                channel: ChannelName(channel),
+                                                attribute: AttributePayload(field: "seq", value: "\(sequence)")
+                                            )
+                                        )
                                     }
                                 }
                             }
@@ -67,7 +79,10 @@ import Testing
                 for try await sequences in tasks {
                     #expect(sequences.count == Self.publishers * Self.channels.count)
                     for (stream, numbers) in sequences {
-                        #expect(numbers == Array(0..<Self.eventsPerChannel), "\(stream): \(numbers.count) events, first out of order at \(zip(numbers, 0...).first { $0 != $1 }.map { "\($0)" } ?? "-")")
+                        #expect(
+                            numbers == Array(0..<Self.eventsPerChannel),
+                            "\(stream): \(numbers.count) events, first out of order at \(zip(numbers, 0...).first { $0 != $1 }.map { "\($0)" } ?? "-")"
+                        )
                     }
                 }
             }

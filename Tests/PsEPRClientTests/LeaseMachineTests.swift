@@ -1,5 +1,6 @@
-@testable import PsEPRClient
 import Testing
+
+@testable import PsEPRClient
 
 @Suite struct LeaseMachineTests {
     var timing: LeaseTiming {

@@ -16,13 +16,16 @@ import Testing
     }
 
     static func withMesh<Result: Sendable>(
-        servers: Int, initially: Int? = nil, _ body: (LocalMesh) async throws -> Result
+        servers: Int,
+        initially: Int? = nil,
+        _ body: (LocalMesh) async throws -> Result
     ) async throws -> Result {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var logger = Logger(label: "psepr.mesh.test")
         logger.logLevel = .warning
-        return try await LocalMesh.run(servers: servers, initially: initially, directory: directory, logger: logger) { mesh in
+        return try await LocalMesh.run(servers: servers, initially: initially, directory: directory, logger: logger) {
+            mesh in
             try await within(seconds: 20, "the mesh links up") { await mesh.waitForFullMesh() }
             return try await body(mesh)
         }
@@ -39,19 +42,34 @@ import Testing
     }
 
     static func values(_ events: [Event]) -> [String] {
-        events.map { String(decoding: $0.payload, as: UTF8.self).replacingOccurrences(of: "<payload xmlns='urn:mesh'>", with: "").replacingOccurrences(of: "</payload>", with: "") }
+        events.map {
+            String(decoding: $0.payload, as: UTF8.self).replacingOccurrences(of: "<payload xmlns='urn:mesh'>", with: "")
+                .replacingOccurrences(of: "</payload>", with: "")
+        }
     }
 
     @Test func aLeaseOnOneServerDrawsEventsFromAnotherExactlyOnceUntilReleased() async throws {
         try await Self.withMesh(servers: 3) { mesh in
             let ids = mesh.nodes.map(\.server.id)
-            try await EventClient.withClient(identity: identity("subscriber"), servers: [Self.address(mesh, 0)], options: fastOptions()) { subscriber in
+            try await EventClient.withClient(
+                identity: identity("subscriber"),
+                servers: [Self.address(mesh, 0)],
+                options: fastOptions()
+            ) { subscriber in
                 let leaseX = try await subscriber.lease(ChannelName("/x/"))
                 #expect(await leaseX.settled().isActive)
                 try await within(seconds: 10, "B and C hold A's lease on /x/") {
-                    await mesh.waitForPeerLease(on: 0, from: [ids[1], ids[2]], Interest(channel: try ChannelName("/x/"), namespace: nil))
+                    await mesh.waitForPeerLease(
+                        on: 0,
+                        from: [ids[1], ids[2]],
+                        Interest(channel: try ChannelName("/x/"), namespace: nil)
+                    )
                 }
-                try await EventClient.withClient(identity: identity("publisher"), servers: [Self.address(mesh, 2)], options: fastOptions()) { publisher in
+                try await EventClient.withClient(
+                    identity: identity("publisher"),
+                    servers: [Self.address(mesh, 2)],
+                    options: fastOptions()
+                ) { publisher in
                     try await publisher.send(Self.event("/x/y/", "one"))
                     try await publisher.send(Self.event("/x/", "end"))
                     // Both arrive, in order, and nothing in between: no duplicate came over another path.
@@ -82,13 +100,25 @@ import Testing
             let ids = mesh.nodes.map(\.server.id)
             await mesh.stop(1)
             // A and C still exchange while B is away.
-            try await EventClient.withClient(identity: identity("onA"), servers: [Self.address(mesh, 0)], options: fastOptions()) { subscriber in
+            try await EventClient.withClient(
+                identity: identity("onA"),
+                servers: [Self.address(mesh, 0)],
+                options: fastOptions()
+            ) { subscriber in
                 let lease = try await subscriber.lease(ChannelName("/still/"))
                 #expect(await lease.settled().isActive)
                 try await within(seconds: 10, "C holds A's lease") {
-                    await mesh.waitForPeerLease(on: 0, from: [ids[2]], Interest(channel: try ChannelName("/still/"), namespace: nil))
+                    await mesh.waitForPeerLease(
+                        on: 0,
+                        from: [ids[2]],
+                        Interest(channel: try ChannelName("/still/"), namespace: nil)
+                    )
                 }
-                try await EventClient.withClient(identity: identity("onC"), servers: [Self.address(mesh, 2)], options: fastOptions()) { publisher in
+                try await EventClient.withClient(
+                    identity: identity("onC"),
+                    servers: [Self.address(mesh, 2)],
+                    options: fastOptions()
+                ) { publisher in
                     try await publisher.send(Self.event("/still/here/", "while B is down"))
                 }
                 #expect(Self.values(try await lease.next(1)) == ["while B is down"])
@@ -97,21 +127,41 @@ import Testing
                 try await mesh.start(1)
                 try await within(seconds: 20, "B rejoins") { await mesh.waitForFullMesh() }
                 try await within(seconds: 10, "B holds A's lease again") {
-                    await mesh.waitForPeerLease(on: 0, from: [ids[1]], Interest(channel: try ChannelName("/still/"), namespace: nil))
+                    await mesh.waitForPeerLease(
+                        on: 0,
+                        from: [ids[1]],
+                        Interest(channel: try ChannelName("/still/"), namespace: nil)
+                    )
                 }
-                try await EventClient.withClient(identity: identity("onB"), servers: [Self.address(mesh, 1)], options: fastOptions()) { publisher in
+                try await EventClient.withClient(
+                    identity: identity("onB"),
+                    servers: [Self.address(mesh, 1)],
+                    options: fastOptions()
+                ) { publisher in
                     try await publisher.send(Self.event("/still/", "from B again"))
                 }
                 #expect(Self.values(try await lease.next(1)) == ["from B again"])
             }
-            try await EventClient.withClient(identity: identity("onB"), servers: [Self.address(mesh, 1)], options: fastOptions()) { subscriber in
+            try await EventClient.withClient(
+                identity: identity("onB"),
+                servers: [Self.address(mesh, 1)],
+                options: fastOptions()
+            ) { subscriber in
                 let lease = try await subscriber.lease(ChannelName("/back/"))
                 #expect(await lease.settled().isActive)
                 try await within(seconds: 10, "A and C hold B's lease") {
-                    await mesh.waitForPeerLease(on: 1, from: [ids[0], ids[2]], Interest(channel: try ChannelName("/back/"), namespace: nil))
+                    await mesh.waitForPeerLease(
+                        on: 1,
+                        from: [ids[0], ids[2]],
+                        Interest(channel: try ChannelName("/back/"), namespace: nil)
+                    )
                 }
                 for publisherIndex in [0, 2] {
-                    try await EventClient.withClient(identity: identity("publisher\(publisherIndex)"), servers: [Self.address(mesh, publisherIndex)], options: fastOptions()) { publisher in
+                    try await EventClient.withClient(
+                        identity: identity("publisher\(publisherIndex)"),
+                        servers: [Self.address(mesh, publisherIndex)],
+                        options: fastOptions()
+                    ) { publisher in
                         try await publisher.send(Self.event("/back/", "from \(publisherIndex)"))
                     }
                 }
@@ -126,7 +176,10 @@ import Testing
             // Server 1's section now holds a wrong key for server 2.
             var file = MeshFiles.leasePeerXML(servers)
             let section = file.range(of: "<node1>")!.lowerBound..<file.range(of: "</node1>")!.upperBound
-            file.replaceSubrange(section, with: file[section].replacingOccurrences(of: servers[1].authKey, with: "not-the-key"))
+            file.replaceSubrange(
+                section,
+                with: file[section].replacingOccurrences(of: servers[1].authKey, with: "not-the-key")
+            )
             try file.write(toFile: mesh.leasePeerFile, atomically: true, encoding: .utf8)
             mesh.nodes[0].running?.server.reloadPeerConfiguration()
             try await within(seconds: 10, "server 1 refuses server 2's proof") {
@@ -141,14 +194,21 @@ import Testing
     @Test func aServerMissingFromTheFileRefusesPeerWorkButServesItsClients() async throws {
         try await Self.withMesh(servers: 2) { mesh in
             var file = MeshFiles.leasePeerXML(mesh.nodes.map(\.server))
-            file.replaceSubrange(file.range(of: "<node1>")!.lowerBound..<file.range(of: "</node1>")!.upperBound, with: "")
+            file.replaceSubrange(
+                file.range(of: "<node1>")!.lowerBound..<file.range(of: "</node1>")!.upperBound,
+                with: ""
+            )
             try file.write(toFile: mesh.leasePeerFile, atomically: true, encoding: .utf8)
             mesh.nodes[0].running?.server.reloadPeerConfiguration()
             try await within(seconds: 10, "the link closes") {
                 await mesh.waitUntil { !$0.linked[1, default: []].contains("1") && $0.linked[0, default: []].isEmpty }
             }
             #expect(mesh.nodes[0].running?.server.linkedPeers.isEmpty == true)
-            try await EventClient.withClient(identity: identity("local"), servers: [Self.address(mesh, 0)], options: fastOptions()) { client in
+            try await EventClient.withClient(
+                identity: identity("local"),
+                servers: [Self.address(mesh, 0)],
+                options: fastOptions()
+            ) { client in
                 let lease = try await client.lease(ChannelName("/local/"))
                 #expect(await lease.settled().isActive)
                 try await client.send(Self.event("/local/", "still served"))
@@ -162,13 +222,25 @@ import Testing
             try await mesh.start(3)
             try await within(seconds: 20, "the fourth server joins") { await mesh.waitForFullMesh() }
             let ids = mesh.nodes.map(\.server.id)
-            try await EventClient.withClient(identity: identity("onD"), servers: [Self.address(mesh, 3)], options: fastOptions()) { subscriber in
+            try await EventClient.withClient(
+                identity: identity("onD"),
+                servers: [Self.address(mesh, 3)],
+                options: fastOptions()
+            ) { subscriber in
                 let lease = try await subscriber.lease(ChannelName("/new/"))
                 #expect(await lease.settled().isActive)
                 try await within(seconds: 10, "the others hold D's lease") {
-                    await mesh.waitForPeerLease(on: 3, from: Array(ids[0..<3]), Interest(channel: try ChannelName("/new/"), namespace: nil))
+                    await mesh.waitForPeerLease(
+                        on: 3,
+                        from: Array(ids[0..<3]),
+                        Interest(channel: try ChannelName("/new/"), namespace: nil)
+                    )
                 }
-                try await EventClient.withClient(identity: identity("onA"), servers: [Self.address(mesh, 0)], options: fastOptions()) { publisher in
+                try await EventClient.withClient(
+                    identity: identity("onA"),
+                    servers: [Self.address(mesh, 0)],
+                    options: fastOptions()
+                ) { publisher in
                     try await publisher.send(Self.event("/new/", "hello D"))
                 }
                 #expect(Self.values(try await lease.next(1)) == ["hello D"])

@@ -4,7 +4,10 @@ import Testing
 
 @Suite struct ServerAddressTests {
     @Test func addressesParseWithAndWithoutPorts() throws {
-        #expect(try ServerAddress(parsing: "planetlab1.rutgers.edu") == ServerAddress(host: "planetlab1.rutgers.edu", port: 23345))
+        #expect(
+            try ServerAddress(parsing: "planetlab1.rutgers.edu")
+                == ServerAddress(host: "planetlab1.rutgers.edu", port: 23345)
+        )
         #expect(try ServerAddress(parsing: "127.0.0.1:4000") == ServerAddress(host: "127.0.0.1", port: 4000))
         #expect(try ServerAddress(parsing: "[::1]:4000") == ServerAddress(host: "::1", port: 4000))
         #expect(try ServerAddress(parsing: "host", defaultPort: 23343).port == 23343)
@@ -21,11 +24,18 @@ import Testing
               </servers>
             </jClient>
             """
-        #expect(try ServerAddress.list(fromXML: Array(xml.utf8)) == [
-            ServerAddress(host: "planetlab1.rutgers.edu", port: 23345), ServerAddress(host: "planetlab2.cs.ubc.ca", port: 23346),
-        ])
-        #expect(throws: ServerListError.self) { try ServerAddress.list(fromXML: Array("<jClient><servers/></jClient>".utf8)) }
-        #expect(throws: ServerListError.self) { try ServerAddress.list(fromXML: Array("<a><b><server>x</server><port>abc</port></b></a>".utf8)) }
+        #expect(
+            try ServerAddress.list(fromXML: Array(xml.utf8)) == [
+                ServerAddress(host: "planetlab1.rutgers.edu", port: 23345),
+                ServerAddress(host: "planetlab2.cs.ubc.ca", port: 23346),
+            ]
+        )
+        #expect(throws: ServerListError.self) {
+            try ServerAddress.list(fromXML: Array("<jClient><servers/></jClient>".utf8))
+        }
+        #expect(throws: ServerListError.self) {
+            try ServerAddress.list(fromXML: Array("<a><b><server>x</server><port>abc</port></b></a>".utf8))
+        }
     }
 
     @Test func aDiscoveryPayloadGivesTheConnectionsOfTheTypeAsked() throws {
@@ -40,9 +50,19 @@ import Testing
               </connections>
             </payload>
             """
-        #expect(try ServerAddress.list(fromXML: Array(xml.utf8)) == [ServerAddress(host: "a.example", port: 23345), ServerAddress(host: "b.example", port: 4000)])
-        #expect(try ServerAddress.list(fromXML: Array(xml.utf8), connectionType: "OneEvent") == [ServerAddress(host: "a.example", port: 23343)])
-        #expect(throws: ServerListError.self) { try ServerAddress.list(fromXML: Array(xml.utf8), connectionType: "LeasePeer") }
+        #expect(
+            try ServerAddress.list(fromXML: Array(xml.utf8)) == [
+                ServerAddress(host: "a.example", port: 23345), ServerAddress(host: "b.example", port: 4000),
+            ]
+        )
+        #expect(
+            try ServerAddress.list(fromXML: Array(xml.utf8), connectionType: "OneEvent") == [
+                ServerAddress(host: "a.example", port: 23343)
+            ]
+        )
+        #expect(throws: ServerListError.self) {
+            try ServerAddress.list(fromXML: Array(xml.utf8), connectionType: "LeasePeer")
+        }
     }
 
     @Test func attributePayloadsRoundTripWithEscaping() throws {

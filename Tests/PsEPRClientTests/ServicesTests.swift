@@ -1,14 +1,15 @@
 import Crypto
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import Logging
 import PsEPRClient
 import PsEPRCore
 import PsEPRServer
 import PsEPRTesting
 import Testing
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 
 /// The built-in services, spoken to over ordinary channels by library clients.
 @Suite struct ServicesTests {
@@ -24,7 +25,8 @@ import Testing
 
     static func command(_ body: String) throws -> Event {
         Event(
-            channel: try ChannelName(ServiceSettings().commandsChannel), payloadNamespace: ServiceSettings.commandsNamespace,
+            channel: try ChannelName(ServiceSettings().commandsChannel),
+            payloadNamespace: ServiceSettings.commandsNamespace,
             payload: Array("<payload xmlns='\(ServiceSettings.commandsNamespace)'>\(body)</payload>".utf8)
         )
     }
@@ -32,19 +34,28 @@ import Testing
     static func accountTable(_ accounts: [(String, String)]) throws -> Event {
         let seed = "s33d"
         let lines = accounts.map { name, password in
-            let digest = Insecure.MD5.hash(data: Array((seed + password).utf8)).map { String(format: "%02x", $0) }.joined()
+            let digest = Insecure.MD5.hash(data: Array((seed + password).utf8)).map { String(format: "%02x", $0) }
+                .joined()
             return "<account><name>\(name)</name><password>\(digest)</password><expiration>0</expiration></account>"
         }.joined()
         return Event(
-            channel: try ChannelName(ServiceSettings().accountingChannel), payloadNamespace: ServiceSettings.accountingNamespace,
-            payload: Array("<payload xmlns='\(ServiceSettings.accountingNamespace)'><passwordAccounts><passwordCoding>MD5</passwordCoding><passwordSeed>\(seed)</passwordSeed>\(lines)</passwordAccounts></payload>".utf8)
+            channel: try ChannelName(ServiceSettings().accountingChannel),
+            payloadNamespace: ServiceSettings.accountingNamespace,
+            payload: Array(
+                "<payload xmlns='\(ServiceSettings.accountingNamespace)'><passwordAccounts><passwordCoding>MD5</passwordCoding><passwordSeed>\(seed)</passwordSeed>\(lines)</passwordAccounts></payload>"
+                    .utf8
+            )
         )
     }
 
     @Test func heartbeatAndDiscoveryArriveWithTheirPayloads() async throws {
-        try await EventServer.withRunningServer(configuration: Self.configuration(), logger: Logger(label: "psepr.test")) { running in
+        try await EventServer.withRunningServer(
+            configuration: Self.configuration(),
+            logger: Logger(label: "psepr.test")
+        ) { running in
             let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
-            try await EventClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions()) { watcher in
+            try await EventClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions())
+            { watcher in
                 let status = try await watcher.lease(ChannelName(ServiceSettings().statusChannel))
                 let discovery = try await watcher.lease(ChannelName(ServiceSettings().discoveryChannel))
                 #expect(await status.settled().isActive)
@@ -62,23 +73,46 @@ import Testing
                 #expect(connections.children.prefix(3).map(\.name) == ["hostname", "instance", "serverVersion"])
                 #expect(connections.child("hostname")?.text == "status.test")
                 let managers = connections.children.filter { $0.name == "connection" }
-                #expect(managers.map { $0.children.map(\.name) } == [["type", "hostname", "port", "class"], ["type", "hostname", "port", "class"]])
-                #expect(managers.map { [$0.child("type")?.text, $0.child("hostname")?.text, $0.child("port")?.text, $0.child("class")?.text] } == [
-                    ["XMPP", "127.0.0.1", "\(running.clientPort)", "PsEPRServer.ClientListener"],
-                    ["OneEvent", "127.0.0.1", "\(running.oneEventPort)", "PsEPRServer.OneEventListener"],
-                ])
+                #expect(
+                    managers.map { $0.children.map(\.name) } == [
+                        ["type", "hostname", "port", "class"], ["type", "hostname", "port", "class"],
+                    ]
+                )
+                #expect(
+                    managers.map {
+                        [
+                            $0.child("type")?.text, $0.child("hostname")?.text, $0.child("port")?.text,
+                            $0.child("class")?.text,
+                        ]
+                    } == [
+                        ["XMPP", "127.0.0.1", "\(running.clientPort)", "PsEPRServer.ClientListener"],
+                        ["OneEvent", "127.0.0.1", "\(running.oneEventPort)", "PsEPRServer.OneEventListener"],
+                    ]
+                )
                 // Clients read it as a server list.
                 #expect(try ServerAddress.list(fromXML: Array(discovered.utf8)) == [address])
-                #expect(try ServerAddress.list(fromXML: Array(discovered.utf8), connectionType: "OneEvent") == [ServerAddress(host: "127.0.0.1", port: running.oneEventPort)])
+                #expect(
+                    try ServerAddress.list(fromXML: Array(discovered.utf8), connectionType: "OneEvent") == [
+                        ServerAddress(host: "127.0.0.1", port: running.oneEventPort)
+                    ]
+                )
 
-                try await EventClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
+                try await EventClient.withClient(
+                    identity: identity("admin"),
+                    servers: [address],
+                    options: fastOptions()
+                ) { admin in
                     try await admin.send(Self.command("<reportStatus/>"))
                     let heartbeat = try await status.next(1)[0]
                     #expect(heartbeat.payloadNamespace == ServiceSettings.heartbeatNamespace)
                     let text = Self.payloadText(heartbeat)
-                    for field in ["<hostname>status.test</hostname>", "<account>PsEPRServer</account>", "<serverVersion>", "<totalMessages><count>",
-                                  "<totalConnections>2</totalConnections>", "<localTime readable=", "<startTime readable=", "<connectionManagers><XMPP><port>\(running.clientPort)</port>",
-                                  "<serviceTraffic>", "<name>watcher</name>"] {
+                    for field in [
+                        "<hostname>status.test</hostname>", "<account>PsEPRServer</account>", "<serverVersion>",
+                        "<totalMessages><count>",
+                        "<totalConnections>2</totalConnections>", "<localTime readable=", "<startTime readable=",
+                        "<connectionManagers><XMPP><port>\(running.clientPort)</port>",
+                        "<serviceTraffic>", "<name>watcher</name>",
+                    ] {
                         #expect(text.contains(field), "heartbeat lacks \(field)")
                     }
                     // The include flags decide the optional sections: client connections are off by default.
@@ -97,9 +131,14 @@ import Testing
         configuration.services.statusPeriodSeconds = 3600
         configuration.services.discoveryPeriodSeconds = 3600
         let clock = ManualClock()
-        try await EventServer.withRunningServer(configuration: configuration, clock: clock, logger: Logger(label: "psepr.test")) { running in
+        try await EventServer.withRunningServer(
+            configuration: configuration,
+            clock: clock,
+            logger: Logger(label: "psepr.test")
+        ) { running in
             let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
-            try await EventClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions()) { watcher in
+            try await EventClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions())
+            { watcher in
                 let status = try await watcher.lease(ChannelName(ServiceSettings().statusChannel))
                 let discovery = try await watcher.lease(ChannelName(ServiceSettings().discoveryChannel))
                 #expect(await status.settled().isActive)
@@ -117,18 +156,28 @@ import Testing
     }
 
     @Test func commandsChangeLiveParametersOnlyFromTheirService() async throws {
-        try await EventServer.withRunningServer(configuration: Self.configuration(), logger: Logger(label: "psepr.test")) { running in
+        try await EventServer.withRunningServer(
+            configuration: Self.configuration(),
+            logger: Logger(label: "psepr.test")
+        ) { running in
             let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
-            let period = ServerSettings.Key.statusPeriodSeconds, include = ServerSettings.Key.statusClientConnections
-            try await EventClient.withClient(identity: identity("mallory"), servers: [address], options: fastOptions()) { mallory in
+            let period = ServerSettings.Key.statusPeriodSeconds
+            let include = ServerSettings.Key.statusClientConnections
+            try await EventClient.withClient(identity: identity("mallory"), servers: [address], options: fastOptions())
+            { mallory in
                 try await mallory.send(Self.command("<parameter><name>\(period)</name><value>7</value></parameter>"))
             }
-            try await EventClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
+            try await EventClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) {
+                admin in
                 let report = try await admin.lease(ChannelName(ServiceSettings().parameterReportChannel))
                 #expect(await report.settled().isActive)
                 try await admin.send(Self.command("<parameter><name>\(period)</name><value>42</value></parameter>"))
                 try await admin.send(Self.command("<parameter><name>\(include)</name><value>yes</value></parameter>"))
-                try await admin.send(Self.command("<destinationHost>another.host</destinationHost><parameter><name>\(period)</name><value>99</value></parameter>"))
+                try await admin.send(
+                    Self.command(
+                        "<destinationHost>another.host</destinationHost><parameter><name>\(period)</name><value>99</value></parameter>"
+                    )
+                )
                 try await admin.send(Self.command("<parameter><name>\(period)</name><value>-1</value></parameter>"))
                 try await admin.send(Self.command("<reportParameters/>"))
                 let reported = Self.payloadText(try await report.next(1)[0])
@@ -140,12 +189,17 @@ import Testing
     }
 
     @Test func accountTablesComeOnlyFromTheAccountingServiceAndAreEnforced() async throws {
-        try await EventServer.withRunningServer(configuration: Self.configuration(), logger: Logger(label: "psepr.test")) { running in
+        try await EventServer.withRunningServer(
+            configuration: Self.configuration(),
+            logger: Logger(label: "psepr.test")
+        ) { running in
             let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
-            try await EventClient.withClient(identity: identity("mallory"), servers: [address], options: fastOptions()) { mallory in
+            try await EventClient.withClient(identity: identity("mallory"), servers: [address], options: fastOptions())
+            { mallory in
                 try await mallory.send(Self.accountTable([("mallory", "mine")]))
             }
-            try await EventClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) { admin in
+            try await EventClient.withClient(identity: identity("admin"), servers: [address], options: fastOptions()) {
+                admin in
                 try await admin.send(Self.accountTable([("stork", "right"), ("admin", "pw")]))
             }
             try await eventually("the account table takes effect") { running.server.live.current.accounts != nil }
@@ -184,7 +238,13 @@ struct StandardXMLTree {
         var stack: [StandardXMLTree] = []
         var root: StandardXMLTree?
 
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+        func parser(
+            _ parser: XMLParser,
+            didStartElement name: String,
+            namespaceURI: String?,
+            qualifiedName: String?,
+            attributes: [String: String] = [:]
+        ) {
             stack.append(StandardXMLTree(name: name))
         }
 

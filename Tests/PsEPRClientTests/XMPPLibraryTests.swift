@@ -8,7 +8,8 @@ import Testing
 /// SASL PLAIN, the stream restart, binding and the session. Each runs wherever `python3` can
 /// import the library; under CI (`CI=true`, where `.ci/run` installs both) always.
 @Suite struct XMPPLibraryTests {
-    static let interop = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Interop")
+    static let interop = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Interop")
     static let xmpppyScript = interop.appendingPathComponent("xmpppy_client.py").path
     static let slixmppScript = interop.appendingPathComponent("slixmpp_client.py").path
 
@@ -26,7 +27,10 @@ import Testing
     @Test(.enabled(if: available("xmpp"), "python3 with xmpppy (pip install xmpppy)"), arguments: ["legacy", "sasl"])
     func xmpppyLogsInGetsItsRosterLeasesPublishesAndReceives(login: String) async throws {
         try await withEventServer(configure: { $0.accounts = Self.accounts }) { port, _, _ in
-            let outcome = try await ChildProcess.run(["python3", Self.xmpppyScript, "127.0.0.1", "\(port)", "xmpppy_user", "secret", login], seconds: 60)
+            let outcome = try await ChildProcess.run(
+                ["python3", Self.xmpppyScript, "127.0.0.1", "\(port)", "xmpppy_user", "secret", login],
+                seconds: 60
+            )
             #expect(outcome.status == 0, "\(outcome.output)")
             #expect(outcome.output.hasPrefix("OK"), "\(outcome.output)")
         }
@@ -35,7 +39,10 @@ import Testing
     @Test(.enabled(if: available("slixmpp"), "python3 with slixmpp (pip install slixmpp)"))
     func slixmppLogsInWithSASLBindsLeasesPublishesAndReceives() async throws {
         try await withEventServer(configure: { $0.accounts = Self.accounts }) { port, _, _ in
-            let outcome = try await ChildProcess.run(["python3", Self.slixmppScript, "127.0.0.1", "\(port)", "test.psepr", "slixmpp_user", "s3cret"], seconds: 60)
+            let outcome = try await ChildProcess.run(
+                ["python3", Self.slixmppScript, "127.0.0.1", "\(port)", "test.psepr", "slixmpp_user", "s3cret"],
+                seconds: 60
+            )
             #expect(outcome.status == 0, "\(outcome.output)")
             #expect(outcome.output.hasPrefix("OK logged in as slixmpp_user@test.psepr/slixmpp"), "\(outcome.output)")
         }
@@ -44,7 +51,10 @@ import Testing
     @Test(.enabled(if: available("slixmpp"), "python3 with slixmpp (pip install slixmpp)"))
     func slixmppWithAWrongPasswordIsRefused() async throws {
         try await withEventServer(configure: { $0.accounts = Self.accounts }) { port, _, _ in
-            let outcome = try await ChildProcess.run(["python3", Self.slixmppScript, "127.0.0.1", "\(port)", "test.psepr", "slixmpp_user", "wrong"], seconds: 60)
+            let outcome = try await ChildProcess.run(
+                ["python3", Self.slixmppScript, "127.0.0.1", "\(port)", "test.psepr", "slixmpp_user", "wrong"],
+                seconds: 60
+            )
             #expect(outcome.status == 1, "\(outcome.output)")
             #expect(outcome.output.contains("FAIL the server refused the login"), "\(outcome.output)")
         }

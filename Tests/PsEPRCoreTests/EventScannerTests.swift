@@ -26,7 +26,9 @@ import Testing
 
     static func element(_ text: String) -> String? {
         let bytes = Array(text.utf8)
-        guard let scanned = bytes.withUnsafeBytes({ EventScanner.scanMessage($0) }), let range = scanned.selfContainedElement else { return nil }
+        guard let scanned = bytes.withUnsafeBytes({ EventScanner.scanMessage($0) }),
+            let range = scanned.selfContainedElement
+        else { return nil }
         return String(decoding: bytes[range], as: UTF8.self)
     }
 
@@ -82,7 +84,10 @@ import Testing
     @Test func theSendersRecentChannelIsReusedOnlyWhenTheBytesSpellIt() throws {
         let recent = try ChannelName("/a/b/")
         for (channel, expected) in [(" /a/b/ ", "/a/b/"), ("/a/b/c/", "/a/b/c/"), ("/a/", "/a/"), ("/a/b", nil)] {
-            let stanza = Array("<message><event xmlns='http://psepr.org/xs/event'><to><channel>\(channel)</channel></to></event></message>".utf8)
+            let stanza = Array(
+                "<message><event xmlns='http://psepr.org/xs/event'><to><channel>\(channel)</channel></to></event></message>"
+                    .utf8
+            )
             let scanned = stanza.withUnsafeBytes { EventScanner.scanMessage($0, recentChannel: recent) }
             #expect(scanned?.event.channel.rawValue == expected, "\(channel)")
         }

@@ -15,7 +15,9 @@ struct FramerSplitTests {
         do {
             return try frames(of: chunks, mode: mode, limits: limits).map { frame in
                 switch frame {
-                case .streamOpened(let attributes): "open " + attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                case .streamOpened(let attributes):
+                    "open "
+                        + attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
                 case .stanza(let buffer): "stanza " + String(buffer: buffer)
                 case .streamClosed: "close"
                 }
@@ -28,11 +30,20 @@ struct FramerSplitTests {
     }
 
     static let streams: [(name: String, text: String)] = [
-        ("a comment just within the bound between stanzas", header + "<a/><!--" + String(repeating: "c", count: 57) + "--><b/>"),
-        ("a comment over the bound between stanzas", header + "<a/><!--" + String(repeating: "c", count: 58) + "--><b/>"),
+        (
+            "a comment just within the bound between stanzas",
+            header + "<a/><!--" + String(repeating: "c", count: 57) + "--><b/>"
+        ),
+        (
+            "a comment over the bound between stanzas",
+            header + "<a/><!--" + String(repeating: "c", count: 58) + "--><b/>"
+        ),
         ("a long comment before the header", "<!--" + String(repeating: "c", count: 70) + "-->" + header + "<a/>"),
         ("a processing instruction over the bound", header + "<?pi " + String(repeating: "p", count: 70) + "?><a/>"),
-        ("long keep-alive whitespace", header + String(repeating: " \n", count: 200) + "<a/>" + String(repeating: " ", count: 100) + "<b/>"),
+        (
+            "long keep-alive whitespace",
+            header + String(repeating: " \n", count: 200) + "<a/>" + String(repeating: " ", count: 100) + "<b/>"
+        ),
         ("a stanza just within the bound", header + "<a>" + String(repeating: "t", count: 57) + "</a><b/>"),
         ("a stanza over the bound", header + "<a>" + String(repeating: "t", count: 58) + "</a><b/>"),
         ("a stanza with a long comment inside", header + "<a><!--" + String(repeating: "c", count: 60) + "--></a>"),
@@ -52,7 +63,10 @@ struct FramerSplitTests {
         let bytes = Array(Self.streams[index].text.utf8)
         let whole = Self.verdict([bytes])
         for cut in 0...bytes.count {
-            #expect(Self.verdict([Array(bytes[..<cut]), Array(bytes[cut...])]) == whole, "\(Self.streams[index].name), cut at \(cut)")
+            #expect(
+                Self.verdict([Array(bytes[..<cut]), Array(bytes[cut...])]) == whole,
+                "\(Self.streams[index].name), cut at \(cut)"
+            )
         }
         #expect(Self.verdict(bytes.map { [$0] }) == whole, "\(Self.streams[index].name), byte by byte")
     }
@@ -76,7 +90,9 @@ struct FramerSplitTests {
 
     @Test func theBoundsSayWhatTheyMean() {
         // One read: the expected verdicts (splitting is covered above).
-        func verdict(_ name: String) -> String { Self.verdict([Array(Self.streams.first { $0.name == name }!.text.utf8)]) }
+        func verdict(_ name: String) -> String {
+            Self.verdict([Array(Self.streams.first { $0.name == name }!.text.utf8)])
+        }
         #expect(!verdict("a comment just within the bound between stanzas").hasPrefix("error"))
         #expect(verdict("a comment over the bound between stanzas") == "error stanzaTooLarge")
         #expect(verdict("a long comment before the header") == "error stanzaTooLarge")

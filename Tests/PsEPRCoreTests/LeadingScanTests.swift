@@ -7,7 +7,9 @@ import Testing
 /// framer would frame and give exactly what the scanner gives for that stanza, or take nothing.
 @Suite("Framing and scanning in one pass")
 struct LeadingScanTests {
-    static let header = Array("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>".utf8)
+    static let header = Array(
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>".utf8
+    )
 
     enum Framed: Equatable {
         case stanza([UInt8])
@@ -29,17 +31,30 @@ struct LeadingScanTests {
         }
     }
 
-    static func leading(_ input: [UInt8], limits: XMLStreamFramer.Limits = .init()) -> (scanned: EventScanner.Scanned, length: Int)? {
-        input.withUnsafeBytes { EventScanner.scanLeadingMessage($0, limits: limits, recentChannel: nil, copyPayload: true) }
+    static func leading(
+        _ input: [UInt8],
+        limits: XMLStreamFramer.Limits = .init()
+    ) -> (scanned: EventScanner.Scanned, length: Int)? {
+        input.withUnsafeBytes {
+            EventScanner.scanLeadingMessage($0, limits: limits, recentChannel: nil, copyPayload: true)
+        }
     }
 
     /// Checks one input: whatever the one-pass read takes is the framer's first stanza, and the
     /// scanner's verdict on that stanza alone is the same event with the same ranges.
     @discardableResult
-    static func expectAgreement(_ input: [UInt8], limits: XMLStreamFramer.Limits = .init(), sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+    static func expectAgreement(
+        _ input: [UInt8],
+        limits: XMLStreamFramer.Limits = .init(),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) -> Bool {
         guard let (scanned, length) = leading(input, limits: limits) else { return false }
         let stanza = Array(input[..<length])
-        #expect(framed(input, limits: limits) == .stanza(stanza), "framer disagrees on \(String(decoding: input, as: UTF8.self))", sourceLocation: sourceLocation)
+        #expect(
+            framed(input, limits: limits) == .stanza(stanza),
+            "framer disagrees on \(String(decoding: input, as: UTF8.self))",
+            sourceLocation: sourceLocation
+        )
         #expect(stanza.withUnsafeBytes { EventScanner.check($0) } == .scanned(scanned), sourceLocation: sourceLocation)
         return true
     }
@@ -67,7 +82,8 @@ struct LeadingScanTests {
     @Test(arguments: 0..<4)
     func seededMutationsAreTakenOnlyAsTheFramerAndScannerWould(seed: UInt64) {
         var generator = SplitMix64(seed: 0x1EAD_0000 + seed)
-        let originals = WellFormednessTests.valid.map { Array($0.utf8) } + Poison.classes.map { stanza(payload: $0.payload) }
+        let originals =
+            WellFormednessTests.valid.map { Array($0.utf8) } + Poison.classes.map { stanza(payload: $0.payload) }
         var taken = 0
         for _ in 0..<1000 {
             let original = originals.randomElement(using: &generator)!
@@ -89,10 +105,13 @@ struct LeadingScanTests {
         for _ in 0..<2000 {
             let original = originals.randomElement(using: &generator)!
             // Now and then the stanza as it is (which primes the memo), otherwise a mutation.
-            let stanza = Int.random(in: 0..<3, using: &generator) == 0 ? original : Poison.mutate(original, using: &generator)
+            let stanza =
+                Int.random(in: 0..<3, using: &generator) == 0 ? original : Poison.mutate(original, using: &generator)
             let bytes = stanza + Self.followers.randomElement(using: &generator)!
             let fresh = Self.leading(bytes)
-            let remembered = bytes.withUnsafeBytes { EventScanner.scanLeadingMessage($0, limits: .init(), recentChannel: nil, copyPayload: true, memo: &memo) }
+            let remembered = bytes.withUnsafeBytes {
+                EventScanner.scanLeadingMessage($0, limits: .init(), recentChannel: nil, copyPayload: true, memo: &memo)
+            }
             #expect(fresh?.length == remembered?.length, "\(String(decoding: bytes, as: UTF8.self))")
             #expect(fresh?.scanned == remembered?.scanned, "\(String(decoding: bytes, as: UTF8.self))")
             if remembered != nil { taken += 1 }
@@ -102,19 +121,28 @@ struct LeadingScanTests {
 
     @Test func aRepeatedEnvelopeWithANewPayloadIsReadWhole() throws {
         func message(_ payload: String, tail: String = "</event></message>") -> [UInt8] {
-            Array(("<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/ch/</channel></to>"
-                + "<from><service>bench</service><instance>pub</instance></from><payload xmlns='urn:bench'>\(payload)</payload>" + tail).utf8)
+            Array(
+                ("<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/ch/</channel></to>"
+                    + "<from><service>bench</service><instance>pub</instance></from><payload xmlns='urn:bench'>\(payload)</payload>"
+                    + tail).utf8
+            )
         }
         var memo: EventScanner.LeadingMemo?
         func read(_ bytes: [UInt8]) -> (scanned: EventScanner.Scanned, length: Int)? {
-            bytes.withUnsafeBytes { EventScanner.scanLeadingMessage($0, limits: .init(), copyPayload: true, memo: &memo) }
+            bytes.withUnsafeBytes {
+                EventScanner.scanLeadingMessage($0, limits: .init(), copyPayload: true, memo: &memo)
+            }
         }
         let first = try #require(read(message("<v>x</v>")))
         #expect(memo != nil)
         let second = try #require(read(message("<v>a longer payload</v>") + Array("<message".utf8)))
         #expect(second.length == message("<v>a longer payload</v>").count)
-        #expect(second.scanned.event.payload == Array("<payload xmlns='urn:bench'><v>a longer payload</v></payload>".utf8))
-        #expect(second.scanned.event.channel == first.scanned.event.channel && second.scanned.event.fromInstance == "pub")
+        #expect(
+            second.scanned.event.payload == Array("<payload xmlns='urn:bench'><v>a longer payload</v></payload>".utf8)
+        )
+        #expect(
+            second.scanned.event.channel == first.scanned.event.channel && second.scanned.event.fromInstance == "pub"
+        )
         let element = try #require(second.scanned.selfContainedElement)
         #expect(element.upperBound == second.length - "</message>".utf8.count)
         // A payload that is not well-formed, or a changed tail, is never taken on the memo's word.
@@ -126,7 +154,8 @@ struct LeadingScanTests {
 
     /// A stanza past one of the framer's configured bounds is never taken: the framer refuses it.
     @Test func theFramersLimitsAreKept() {
-        let event = "<message id='a'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><payload xmlns='urn:x'>"
+        let event =
+            "<message id='a'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><payload xmlns='urn:x'>"
         let deep = Array((event + "<a><b><c><d/></c></b></a></payload></event></message>").utf8)
         let attributes = Array((event + "<a p='1' q='2' r='3'/></payload></event></message>").utf8)
         #expect(Self.leading(deep) != nil && Self.leading(attributes) != nil)

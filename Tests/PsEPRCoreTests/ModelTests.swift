@@ -1,11 +1,15 @@
-@testable import PsEPRCore
 import PsEPRTesting
 import Testing
+
+@testable import PsEPRCore
 
 @Suite("Channel names, stanzas, events and leases")
 struct ModelTests {
     @Test func channelGrammar() throws {
-        for good in ["/", "/a/", "/org/psepr/server/leasepeer/servers/", "/example.com/services/cute_service/status/", "/a-b/c~d/e:f/g@h/"] {
+        for good in [
+            "/", "/a/", "/org/psepr/server/leasepeer/servers/", "/example.com/services/cute_service/status/",
+            "/a-b/c~d/e:f/g@h/",
+        ] {
             #expect(try ChannelName(good).rawValue == good)
         }
         for bad in ["", "a/", "/a", "//", "/a//b/", "/a b/", "/a/ü/", "/<x>/"] {
@@ -25,7 +29,9 @@ struct ModelTests {
     }
 
     @Test func elementParsingDecodesAndKeepsRanges() throws {
-        let source = Array("<m id='a&amp;b'>x&lt;y&#65;&#x42;<![CDATA[<raw>]]><p xmlns='urn:t'><v>1</v></p><!-- c --></m>".utf8)
+        let source = Array(
+            "<m id='a&amp;b'>x&lt;y&#65;&#x42;<![CDATA[<raw>]]><p xmlns='urn:t'><v>1</v></p><!-- c --></m>".utf8
+        )
         let element = try ParsedElement.parse(source)
         #expect(element.attributes["id"] == "a&b")
         #expect(element.text == "x<yAB<raw>")
@@ -34,7 +40,10 @@ struct ModelTests {
         #expect(payload.childText("v") == "1")
     }
 
-    @Test(arguments: ["<a>", "<a></b>", "<a>&bogus;</a>", "<a x='1' x='2'/>", "<a x=1/>", "<a/><b/>", "<a>&#0;</a>", "<a><!DOCTYPE x></a>"])
+    @Test(arguments: [
+        "<a>", "<a></b>", "<a>&bogus;</a>", "<a x='1' x='2'/>", "<a x=1/>", "<a/><b/>", "<a>&#0;</a>",
+        "<a><!DOCTYPE x></a>",
+    ])
     func elementParsingRefusesBadXML(text: String) {
         #expect(throws: PsEPRError.self) { try ParsedElement.parse(Array(text.utf8)) }
     }
@@ -46,7 +55,11 @@ struct ModelTests {
         #expect(event.toService == "arizona5" && event.toInstance == "node7.example.edu")
         #expect(event.fromService == "arizona_stork2" && event.fromInstance == "planetlab3.cs.arizona.edu/list/nodes/")
         #expect(event.payloadNamespace == "http://psepr.org/xs/payload/attribute")
-        #expect(String(decoding: event.payload, as: UTF8.self).hasPrefix("<payload xmlns=\"http://psepr.org/xs/payload/attribute\">"))
+        #expect(
+            String(decoding: event.payload, as: UTF8.self).hasPrefix(
+                "<payload xmlns=\"http://psepr.org/xs/payload/attribute\">"
+            )
+        )
         #expect(try event.leaseOperation() == nil)
     }
 
@@ -59,17 +72,26 @@ struct ModelTests {
 
     @Test func leaseAliasesAndFilters() throws {
         func parse(_ body: String) throws -> LeaseOperation {
-            try LeaseOperation(payload: ParsedElement.parse(Array("<payload xmlns='\(LeaseOperation.namespace)'>\(body)</payload>".utf8)))
+            try LeaseOperation(
+                payload: ParsedElement.parse(
+                    Array("<payload xmlns='\(LeaseOperation.namespace)'>\(body)</payload>".utf8)
+                )
+            )
         }
         #expect(try parse("<identifier>i</identifier><op>release</op>").operation == .unregister)
         #expect(try parse("<identifier>i</identifier><op>renew</op>").operation == .register)
         #expect(try parse("<identifier>i</identifier><op>granted</op><duration>30</duration>").duration == 30)
         #expect(try parse("<identifier>i</identifier><op>register</op><type>urn:x</type>").namespaceFilter == "urn:x")
-        #expect(try parse("<identifier>i</identifier><op>register</op><namespace>urn:y</namespace>").namespaceFilter == "urn:y")
+        #expect(
+            try parse("<identifier>i</identifier><op>register</op><namespace>urn:y</namespace>").namespaceFilter
+                == "urn:y"
+        )
         #expect(try parse("<identifier>i</identifier><op>register</op><type>ANY</type>").namespaceFilter == nil)
         #expect(throws: PsEPRError.self) { try parse("<op>register</op>") }
         #expect(throws: PsEPRError.self) { try parse("<identifier>i</identifier><op>explode</op>") }
-        #expect(throws: PsEPRError.self) { try parse("<identifier>i</identifier><op>register</op><duration>-5</duration>") }
+        #expect(throws: PsEPRError.self) {
+            try parse("<identifier>i</identifier><op>register</op><duration>-5</duration>")
+        }
         let grant = LeaseOperation(operation: .lease, identifier: "a<b", duration: 600, namespaceFilter: "urn:&")
         #expect(try LeaseOperation(payload: ParsedElement.parse(grant.payloadBytes)) == grant)
     }
@@ -89,16 +111,22 @@ struct ModelTests {
 
     @Test func serverStanzasAreWellFormed() throws {
         for stanza in [
-            StanzaEncoder.authenticationFields(id: "l'1", username: "svc<"), StanzaEncoder.authenticationSucceeded(id: "2"),
-            StanzaEncoder.authenticationFailed(id: "3"), StanzaEncoder.messageError(id: "m&", condition: "bad-request", text: "no <channel>"),
+            StanzaEncoder.authenticationFields(id: "l'1", username: "svc<"),
+            StanzaEncoder.authenticationSucceeded(id: "2"),
+            StanzaEncoder.authenticationFailed(id: "3"),
+            StanzaEncoder.messageError(id: "m&", condition: "bad-request", text: "no <channel>"),
         ] {
             _ = try ParsedElement.parse(stanza)
         }
         let header = String(decoding: StanzaEncoder.streamHeader(serverName: "srv", streamID: "Zx81"), as: UTF8.self)
         let framed = try frames(of: [Array((header + "</stream:stream>").utf8)])
-        #expect(framed.first == .streamOpened(attributes: [
-            "xmlns": "jabber:client", "xmlns:stream": "http://etherx.jabber.org/streams", "from": "srv", "id": "Zx81", "version": "1.0",
-        ]))
+        #expect(
+            framed.first
+                == .streamOpened(attributes: [
+                    "xmlns": "jabber:client", "xmlns:stream": "http://etherx.jabber.org/streams", "from": "srv",
+                    "id": "Zx81", "version": "1.0",
+                ])
+        )
         #expect(framed.count == 3)
     }
 }

@@ -21,8 +21,18 @@ import Testing
     }
 
     @Test func laterFilesOverrideEarlierOnes() throws {
-        var parameters = try ParameterSet(xml: Array("<PsEPRServer><client><XMPP><port>1</port><maximumConnections>5</maximumConnections></XMPP></client></PsEPRServer>".utf8))
-        try parameters.merge(xml: Array("<?xml version='1.0'?><!-- site --><psEPRserver><client><xmpp><port>2</port></xmpp></client></psEPRserver>".utf8))
+        var parameters = try ParameterSet(
+            xml: Array(
+                "<PsEPRServer><client><XMPP><port>1</port><maximumConnections>5</maximumConnections></XMPP></client></PsEPRServer>"
+                    .utf8
+            )
+        )
+        try parameters.merge(
+            xml: Array(
+                "<?xml version='1.0'?><!-- site --><psEPRserver><client><xmpp><port>2</port></xmpp></client></psEPRserver>"
+                    .utf8
+            )
+        )
         #expect(parameters["/PsEPRServer/client/XMPP/port"] == "2")
         #expect(parameters["/PsEPRServer/client/XMPP/maximumConnections"] == "5")
     }
@@ -37,13 +47,17 @@ import Testing
         #expect(try parameters.integer("/a/hash", default: 0) == 16)
         #expect(try parameters.integer("/a/negative", default: 0) == -3)
         #expect(try parameters.integer("/a/missing", default: 7) == 7)
-        #expect(throws: ParameterError(name: "/a/bad", value: "twelve", expected: "an integer (decimal or 0x hexadecimal)")) {
+        #expect(
+            throws: ParameterError(name: "/a/bad", value: "twelve", expected: "an integer (decimal or 0x hexadecimal)")
+        ) {
             try parameters.integer("/a/bad", default: 0)
         }
     }
 
     @Test func aBrokenFileIsRefused() {
         #expect(throws: PsEPRError.self) { try ParameterSet(xml: Array("<PsEPRServer><client>".utf8)) }
-        #expect(throws: PsEPRError.self) { try ParameterSet(xml: Array("<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>".utf8)) }
+        #expect(throws: PsEPRError.self) {
+            try ParameterSet(xml: Array("<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>".utf8))
+        }
     }
 }

@@ -35,7 +35,14 @@ import Testing
     }
 
     @Test func eventsComeThroughTheQuickPathWithTheirElementForwardable() throws {
-        let event = Event(channel: try ChannelName("/x/y/"), toService: "svc", fromService: "me", fromInstance: "host", payloadNamespace: "urn:x", payload: Array("<payload xmlns='urn:x'><v>1</v></payload>".utf8))
+        let event = Event(
+            channel: try ChannelName("/x/y/"),
+            toService: "svc",
+            fromService: "me",
+            fromInstance: "host",
+            payloadNamespace: "urn:x",
+            payload: Array("<payload xmlns='urn:x'><v>1</v></payload>".utf8)
+        )
         let stanza = framed(StanzaEncoder.messageBuffer(event, id: "m1"), sequence: 42)
         let decoded = try decode(stanza)
         #expect(decoded.sequence == 42)
@@ -52,7 +59,8 @@ import Testing
     }
 
     @Test func anEventInAnotherShapeTakesTheFullParser() throws {
-        let text = "<peerMessage seq='3' ><message><!-- note --><event xmlns='http://psepr.org/xs/event'><to><channel>/q/</channel></to></event></message></peerMessage>"
+        let text =
+            "<peerMessage seq='3' ><message><!-- note --><event xmlns='http://psepr.org/xs/event'><to><channel>/q/</channel></to></event></message></peerMessage>"
         let decoded = try decode(ByteBuffer(string: text))
         #expect(decoded.sequence == 3)
         guard case .event(let event, nil) = decoded.message else {
@@ -63,10 +71,12 @@ import Testing
     }
 
     @Test func malformedPeerMessagesAreErrors() {
-        for text in ["<peerMessage><ping/></peerMessage>", "<peerMessage seq='x'><ping/></peerMessage>", "<other seq='1'/>",
-                     "<peerMessage seq='1'><ping/><pong/></peerMessage>", "<peerMessage seq='1'><dance/></peerMessage>",
-                     "<peerMessage seq='1'><lease op='register' identifier='i' channel='no-slash' seconds='5'/></peerMessage>",
-                     "<peerMessage seq='1'><lease op='register' identifier='i' channel='/a/' seconds='-5'/></peerMessage>"] {
+        for text in [
+            "<peerMessage><ping/></peerMessage>", "<peerMessage seq='x'><ping/></peerMessage>", "<other seq='1'/>",
+            "<peerMessage seq='1'><ping/><pong/></peerMessage>", "<peerMessage seq='1'><dance/></peerMessage>",
+            "<peerMessage seq='1'><lease op='register' identifier='i' channel='no-slash' seconds='5'/></peerMessage>",
+            "<peerMessage seq='1'><lease op='register' identifier='i' channel='/a/' seconds='-5'/></peerMessage>",
+        ] {
             #expect(throws: PsEPRError.self, "\(text)") { try decode(ByteBuffer(string: text)) }
         }
     }
@@ -89,7 +99,11 @@ import Testing
         """
 
     @Test func aServerReadsItsOwnSectionOfThePersiteFile() throws {
-        let configuration = try PeerConfiguration.persite(Array(file.utf8), hostname: "PlanetLab1.Rutgers.edu", defaultPort: 23341)
+        let configuration = try PeerConfiguration.persite(
+            Array(file.utf8),
+            hostname: "PlanetLab1.Rutgers.edu",
+            defaultPort: 23341
+        )
         #expect(configuration.ownID == "7")
         #expect(configuration.ownAuthKey == "k-7")
         #expect(configuration.refusal == nil)
@@ -107,7 +121,11 @@ import Testing
     }
 
     @Test func aServerMissingFromTheFileRefusesPeerWork() throws {
-        let configuration = try PeerConfiguration.persite(Array(file.utf8), hostname: "elsewhere.org", defaultPort: 23341)
+        let configuration = try PeerConfiguration.persite(
+            Array(file.utf8),
+            hostname: "elsewhere.org",
+            defaultPort: 23341
+        )
         #expect(configuration.refusal != nil)
         #expect(configuration.peers.isEmpty)
     }
@@ -126,7 +144,12 @@ import Testing
             </LeasePeerConnections></payload>
             """
         let (peers, warnings) = try PeerConfiguration.channelPeers(Array(payload.utf8), defaultPort: 23341)
-        #expect(peers == [PeerEntry(id: "2", authKey: "k2", host: "a.org", port: 1234), PeerEntry(id: "3", authKey: "k3", host: "b.org", port: 23341)])
+        #expect(
+            peers == [
+                PeerEntry(id: "2", authKey: "k2", host: "a.org", port: 1234),
+                PeerEntry(id: "3", authKey: "k3", host: "b.org", port: 23341),
+            ]
+        )
         #expect(warnings.isEmpty)
     }
 

@@ -1,5 +1,6 @@
-@testable import PsEPRCore
 import Testing
+
+@testable import PsEPRCore
 
 @Suite("Route table")
 struct RouteTableTests {
@@ -8,14 +9,43 @@ struct RouteTableTests {
 
     func at(_ seconds: Int) -> ContinuousClock.Instant { start.advanced(by: .seconds(seconds)) }
 
-    func lease(_ subscriber: Int, _ identifier: String, _ channel: String, namespace: String? = nil, service: String? = nil,
-               instance: String? = nil, until seconds: Int = 100) throws -> Table.Lease {
-        Table.Lease(subscriber: subscriber, identifier: identifier, channel: try ChannelName(channel), namespaceFilter: namespace,
-                    service: service, instance: instance, expires: at(seconds))
+    func lease(
+        _ subscriber: Int,
+        _ identifier: String,
+        _ channel: String,
+        namespace: String? = nil,
+        service: String? = nil,
+        instance: String? = nil,
+        until seconds: Int = 100
+    ) throws -> Table.Lease {
+        Table.Lease(
+            subscriber: subscriber,
+            identifier: identifier,
+            channel: try ChannelName(channel),
+            namespaceFilter: namespace,
+            service: service,
+            instance: instance,
+            expires: at(seconds)
+        )
     }
 
-    func deliver(_ table: Table, _ channel: String, namespace: String? = "urn:x", toService: String? = nil, toInstance: String? = nil, at seconds: Int = 0) throws -> Set<Int> {
-        Set(table.subscribers(for: try ChannelName(channel), namespace: namespace, toService: toService, toInstance: toInstance, now: at(seconds)))
+    func deliver(
+        _ table: Table,
+        _ channel: String,
+        namespace: String? = "urn:x",
+        toService: String? = nil,
+        toInstance: String? = nil,
+        at seconds: Int = 0
+    ) throws -> Set<Int> {
+        Set(
+            table.subscribers(
+                for: try ChannelName(channel),
+                namespace: namespace,
+                toService: toService,
+                toInstance: toInstance,
+                now: at(seconds)
+            )
+        )
     }
 
     @Test func hierarchicalDelivery() throws {

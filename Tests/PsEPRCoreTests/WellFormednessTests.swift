@@ -41,14 +41,22 @@ struct WellFormednessTests {
     /// The scanner's verdict, where it gives one, is the parser's: the same accept or refuse,
     /// and when accepted the same routing fields and payload bytes.
     static func expectAgreement(_ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> Reading {
-        let scan = scanned(bytes), parse = parsed(bytes)
+        let scan = scanned(bytes)
+        let parse = parsed(bytes)
         switch (scan, parse) {
         case (.deferred, _): break
         case (.accepted(let fast), .accepted(let full)):
-            #expect(fast == full, "fields differ for \(String(decoding: bytes, as: UTF8.self))", sourceLocation: sourceLocation)
+            #expect(
+                fast == full,
+                "fields differ for \(String(decoding: bytes, as: UTF8.self))",
+                sourceLocation: sourceLocation
+            )
         case (.refused, .refused): break
         default:
-            Issue.record("scanner \(scan), parser \(parse): \(bytes.map { $0 < 0x20 || $0 >= 0x7F ? "\\x\(String($0, radix: 16))" : String(UnicodeScalar($0)) }.joined())", sourceLocation: sourceLocation)
+            Issue.record(
+                "scanner \(scan), parser \(parse): \(bytes.map { $0 < 0x20 || $0 >= 0x7F ? "\\x\(String($0, radix: 16))" : String(UnicodeScalar($0)) }.joined())",
+                sourceLocation: sourceLocation
+            )
         }
         return scan
     }
@@ -71,11 +79,12 @@ struct WellFormednessTests {
         #expect(Self.parsed(bytes) == .refused(.malformedEvent), "\(name)")
     }
 
-    static let valid: [String] = EventScannerTests.usual + [
-        Stork.lease,
-        "<message id='m'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/b/</channel><service>s</service><instance>i</instance></to><from><service>f</service><instance>g</instance></from><payload xmlns='urn:x' k='v' j=\"w\"><a b='&lt;&amp;&#x41;&#66;'>t &gt; u ]] &quot;&apos; caf\u{E9} \u{10348}</a><!-- c - d --><![CDATA[ & < ]] ]]><?target body?><e\n f = 'g'\t/></payload></event></message>",
-        "<message id='x'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><payload xmlns='urn:x'>\t\r\n<deep><er><est/></er></deep></payload></event></message>",
-    ]
+    static let valid: [String] =
+        EventScannerTests.usual + [
+            Stork.lease,
+            "<message id='m'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/b/</channel><service>s</service><instance>i</instance></to><from><service>f</service><instance>g</instance></from><payload xmlns='urn:x' k='v' j=\"w\"><a b='&lt;&amp;&#x41;&#66;'>t &gt; u ]] &quot;&apos; caf\u{E9} \u{10348}</a><!-- c - d --><![CDATA[ & < ]] ]]><?target body?><e\n f = 'g'\t/></payload></event></message>",
+            "<message id='x'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><payload xmlns='urn:x'>\t\r\n<deep><er><est/></er></deep></payload></event></message>",
+        ]
 
     @Test func validStanzasAreAcceptedByBothAlike() {
         for text in Self.valid {
@@ -88,15 +97,19 @@ struct WellFormednessTests {
     @Test func wellFormedButOddXMLIsAccepted() throws {
         // Legal XML 1.0 the readers must not refuse: every Char range edge, references at the
         // edges, C1 controls (legal in XML 1.0), `>` alone in text.
-        let text = "<v a='&#x9;&#xA;&#xD;&#x20;&#xD7FF;&#xE000;&#xFFFD;&#x10000;&#x10FFFF;'>\u{80}\u{9F}\u{D7FF}\u{E000}\u{FFFD}\u{10FFFF} > ]></v>"
+        let text =
+            "<v a='&#x9;&#xA;&#xD;&#x20;&#xD7FF;&#xE000;&#xFFFD;&#x10000;&#x10FFFF;'>\u{80}\u{9F}\u{D7FF}\u{E000}\u{FFFD}\u{10FFFF} > ]></v>"
         let bytes = stanza(payload: Poison.payload(Array(text.utf8)))
         #expect(Self.expectAgreement(bytes).isAccepted)
     }
 
     @Test(arguments: [
-        "<v>&#0;</v>", "<v>&#xD800;</v>", "<v>&#xFFFE;</v>", "<v>&#x110000;</v>", "<v>&#99999999999999999999;</v>", "<v>&#X41;</v>",
-        "<v>&#;</v>", "<v>&amp</v>", "<v>a & b</v>", "<v>]]></v>", "<v a='1'b='2'/>", "<v a=1/>", "<v a='1' b='2' a='3'/>",
-        "<!-- a -- b -->", "<!-- a --->", "<?xml version='1.0'?>", "<?XmL x?>", "<!DOCTYPE v>", "<v></w>", "<v>", "<1v/>",
+        "<v>&#0;</v>", "<v>&#xD800;</v>", "<v>&#xFFFE;</v>", "<v>&#x110000;</v>", "<v>&#99999999999999999999;</v>",
+        "<v>&#X41;</v>",
+        "<v>&#;</v>", "<v>&amp</v>", "<v>a & b</v>", "<v>]]></v>", "<v a='1'b='2'/>", "<v a=1/>",
+        "<v a='1' b='2' a='3'/>",
+        "<!-- a -- b -->", "<!-- a --->", "<?xml version='1.0'?>", "<?XmL x?>", "<!DOCTYPE v>", "<v></w>", "<v>",
+        "<1v/>",
         "<v\u{E9}/>", "<v \u{E9}='1'/>", "<v>\u{FFFF}</v>", "<![CDATA[\u{1}]]>", "<!-- \u{0} -->", "<?pi \u{1}?>",
     ])
     func malformedPayloadsAreRefusedByBoth(_ inner: String) {
@@ -106,12 +119,18 @@ struct WellFormednessTests {
         #expect(Self.parsed(bytes).isRefused, "\(inner)")
     }
 
-    @Test(arguments: [
-        [0xC0, 0x80], [0xE0, 0x80, 0x80], [0xF0, 0x80, 0x80, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xF8, 0x88, 0x80, 0x80, 0x80],
-        [0x80], [0xC3], [0xE2, 0x82], [0xEF, 0xBF, 0xBE], [0xFE], [0x7F - 0x7F],
-    ] as [[UInt8]])
+    @Test(
+        arguments: [
+            [0xC0, 0x80], [0xE0, 0x80, 0x80], [0xF0, 0x80, 0x80, 0x80], [0xF4, 0x90, 0x80, 0x80],
+            [0xF8, 0x88, 0x80, 0x80, 0x80],
+            [0x80], [0xC3], [0xE2, 0x82], [0xEF, 0xBF, 0xBE], [0xFE], [0x7F - 0x7F],
+        ] as [[UInt8]]
+    )
     func malformedUTF8IsRefusedByBoth(_ sequence: [UInt8]) {
-        for place in [Poison.payload(Array("<v>".utf8) + sequence + Array("</v>".utf8)), Poison.payload(Array("<v a='".utf8) + sequence + Array("'/>".utf8))] {
+        for place in [
+            Poison.payload(Array("<v>".utf8) + sequence + Array("</v>".utf8)),
+            Poison.payload(Array("<v a='".utf8) + sequence + Array("'/>".utf8)),
+        ] {
             let bytes = stanza(payload: place)
             #expect(Self.expectAgreement(bytes).isRefused)
             #expect(Self.parsed(bytes).isRefused)
@@ -122,7 +141,8 @@ struct WellFormednessTests {
     func seededMutationsOfValidStanzasGetTheSameVerdict(seed: UInt64) {
         var generator = SplitMix64(seed: 0x5EED_0000 + seed)
         let originals = Self.valid.map { Array($0.utf8) } + Poison.classes.map { stanza(payload: $0.payload) }
-        var decided = 0, accepted = 0
+        var decided = 0
+        var accepted = 0
         for _ in 0..<1000 {
             let original = originals.randomElement(using: &generator)!
             let reading = Self.expectAgreement(Poison.mutate(original, using: &generator))

@@ -1,11 +1,16 @@
 import NIOCore
 import NIOTestUtils
 import PsEPRTesting
-@testable import PsEPRCore
 import Testing
 
+@testable import PsEPRCore
+
 /// Feeds `chunks` to a framer the way a channel handler does, collecting every frame.
-func frames(of chunks: [[UInt8]], mode: XMLStreamFramer.Mode = .stream, limits: XMLStreamFramer.Limits = .init()) throws -> [StreamFrame] {
+func frames(
+    of chunks: [[UInt8]],
+    mode: XMLStreamFramer.Mode = .stream,
+    limits: XMLStreamFramer.Limits = .init()
+) throws -> [StreamFrame] {
     var framer = XMLStreamFramer(mode: mode, limits: limits)
     var buffer = ByteBuffer()
     var output: [StreamFrame] = []
@@ -59,13 +64,16 @@ struct XMLStreamFramerTests {
     @Test func nioVerifierAgrees() throws {
         // The verifier feeds one transcript repeatedly into one decoder (whole, byte by byte, …),
         // so the transcript is a whole stream: after </stream:stream> the framer starts afresh.
-        try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: [(ByteBuffer(bytes: session), try frames(of: [session]))]) {
+        try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: [
+            (ByteBuffer(bytes: session), try frames(of: [session]))
+        ]) {
             XMLStreamFramer()
         }
     }
 
     @Test func markupThatLooksLikeAnEndIsNot() throws {
-        let tricky = "<message id='a>b'><!-- </message> --><event><![CDATA[</message> <x>]]>&lt;/message&gt;<?pi </message>?></event></message>"
+        let tricky =
+            "<message id='a>b'><!-- </message> --><event><![CDATA[</message> <x>]]>&lt;/message&gt;<?pi </message>?></event></message>"
         let output = try frames(of: [Array(("<stream:stream>" + tricky + "<message/>").utf8)])
         #expect(output.compactMap(stanzaText) == [tricky, "<message/>"])
     }
@@ -105,7 +113,9 @@ struct XMLStreamFramerTests {
     }
 
     @Test func oneEventDocuments() throws {
-        let document = "<inputEvent><authentication><passwordAuth><service>s</service><password>p</password></passwordAuth></authentication><oneEvent>" + Stork.event + "</oneEvent></inputEvent>"
+        let document =
+            "<inputEvent><authentication><passwordAuth><service>s</service><password>p</password></passwordAuth></authentication><oneEvent>"
+            + Stork.event + "</oneEvent></inputEvent>"
         let output = try frames(of: Array(document.utf8).map { [$0] }, mode: .document)
         #expect(output.compactMap(stanzaText) == [document])
     }

@@ -3,9 +3,10 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import PsEPRCore
-@testable import PsEPRServer
 import PsEPRTesting
 import Testing
+
+@testable import PsEPRServer
 
 /// The client port's connection handler on `EmbeddedChannel`s sharing one router: logins,
 /// leases and events as bytes in and bytes out, with no sockets and no event-loop threads.
@@ -17,7 +18,13 @@ import Testing
             let gate = ReadGate(channel: channel)
             try channel.pipeline.syncOperations.addHandler(gate)
             try channel.pipeline.syncOperations.addHandler(
-                ClientConnectionHandler(configuration: configuration, router: router, logger: Logger(label: "psepr.test"), connections: connections, gate: gate)
+                ClientConnectionHandler(
+                    configuration: configuration,
+                    router: router,
+                    logger: Logger(label: "psepr.test"),
+                    connections: connections,
+                    gate: gate
+                )
             )
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5222)).wait()
         }
@@ -43,9 +50,13 @@ import Testing
         }
 
         func logIn(_ service: String) throws {
-            let header = try send("<?xml version='1.0'?><stream:stream to='x' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
+            let header = try send(
+                "<?xml version='1.0'?><stream:stream to='x' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+            )
             #expect(header.contains("<stream:features>"))
-            let reply = try send("<iq type='set' id='a1'><query xmlns='jabber:iq:auth'><username>\(service)</username><password>pw</password><resource>r</resource></query></iq>")
+            let reply = try send(
+                "<iq type='set' id='a1'><query xmlns='jabber:iq:auth'><username>\(service)</username><password>pw</password><resource>r</resource></query></iq>"
+            )
             #expect(reply.contains("type='result'") && reply.contains("id='a1'"), "\(reply)")
         }
     }
@@ -54,17 +65,23 @@ import Testing
     let configuration = EventServerConfiguration.loopback(serverName: "embedded.test")
     let connections = ConnectionCount()
 
-    func connection() throws -> Connection { try Connection(router: router, configuration: configuration, connections: connections) }
+    func connection() throws -> Connection {
+        try Connection(router: router, configuration: configuration, connections: connections)
+    }
 
     @Test func anEventReachesTheLeaseHolderInOrderWhateverTheReadSizes() throws {
-        let subscriber = try connection(), publisher = try connection()
+        let subscriber = try connection()
+        let publisher = try connection()
         try subscriber.logIn("sub")
         let grant = try subscriber.send(leaseStanza("/embedded/", identifier: "l1"))
         #expect(grant.contains("<op>lease</op>"), "\(grant)")
         try publisher.logIn("pub")
         // One read, then the next events split into reads of 7 bytes: framing carries across reads.
         try publisher.send(eventStanza("/embedded/", body: "one"))
-        try publisher.send(eventStanza("/embedded/a/", body: "two") + eventStanza("/embedded/", body: "three"), chunk: 7)
+        try publisher.send(
+            eventStanza("/embedded/a/", body: "two") + eventStanza("/embedded/", body: "three"),
+            chunk: 7
+        )
         try publisher.send(eventStanza("/elsewhere/", body: "not leased"))
         let delivered = try subscriber.written()
         let bodies = ["<v>one</v>", "<v>two</v>", "<v>three</v>"].map { delivered.range(of: $0)?.lowerBound }
@@ -87,7 +104,8 @@ import Testing
     @Test func anOversizedStanzaEndsThisConnectionOnly() throws {
         var small = configuration
         small.limits.maximumStanzaBytes = 1024
-        let client = try Connection(router: router, configuration: small, connections: connections), other = try connection()
+        let client = try Connection(router: router, configuration: small, connections: connections)
+        let other = try connection()
         try client.logIn("flood")
         try other.logIn("good")
         let farewell = try client.send(eventStanza("/embedded/", body: String(repeating: "x", count: 2000)))
@@ -99,7 +117,9 @@ import Testing
 
     @Test func anEventBeforeLoginIsRefused() throws {
         let client = try connection()
-        _ = try client.send("<?xml version='1.0'?><stream:stream to='x' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
+        _ = try client.send(
+            "<?xml version='1.0'?><stream:stream to='x' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+        )
         let reply = try client.send(eventStanza("/embedded/", body: "early"))
         #expect(reply.contains("not-authorized") || reply.contains("<stream:error>"), "\(reply)")
     }

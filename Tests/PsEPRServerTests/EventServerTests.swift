@@ -2,8 +2,9 @@ import NIOCore
 import PsEPRCore
 import PsEPRLoadGenerator
 import PsEPRTesting
-@testable import PsEPRServer
 import Testing
+
+@testable import PsEPRServer
 
 @Suite("PsEPR server over loopback", .serialized)
 struct EventServerTests {
@@ -14,14 +15,23 @@ struct EventServerTests {
             // One step per received chunk, exactly as the Stork client does.
             try await stork.send(Stork.header)
             let header = try await inbound.chunk()
-            #expect(header.contains("<stream:stream") && header.contains("features/iq-auth") && header.hasSuffix("</stream:features>"))
+            #expect(
+                header.contains("<stream:stream") && header.contains("features/iq-auth")
+                    && header.hasSuffix("</stream:features>")
+            )
             try await stork.send(Stork.authGet)
-            #expect(try await inbound.chunk() == "<iq type='result' id='logon_1'><query xmlns='jabber:iq:auth'><username>arizona_stork2</username><password/><resource/></query></iq>")
+            #expect(
+                try await inbound.chunk()
+                    == "<iq type='result' id='logon_1'><query xmlns='jabber:iq:auth'><username>arizona_stork2</username><password/><resource/></query></iq>"
+            )
             try await stork.send(Stork.authSet)
             #expect(try await inbound.chunk() == "<iq type='result' id='logon_2'/>")
             try await stork.send(Stork.lease)
             let grant = try await inbound.read(until: "</message>")
-            #expect(grant.contains("<identifier>arizona_stork2-8812</identifier>") && grant.contains("<duration>1800</duration>") && grant.contains("<op>lease</op>"))
+            #expect(
+                grant.contains("<identifier>arizona_stork2-8812</identifier>")
+                    && grant.contains("<duration>1800</duration>") && grant.contains("<op>lease</op>")
+            )
             #expect(grant.contains("<channel>/edu/arizona/stork2/psepr/</channel>"))
 
             // Another Stork sends an event below the leased channel; the payload arrives byte for byte.
@@ -44,7 +54,9 @@ struct EventServerTests {
             var (_, subscriber, subscriberOut) = try await loggedIn(port: port, service: "sub")
             try await subscriberOut.write(ByteBuffer(string: leaseStanza("/x/", identifier: "all")))
             _ = try await subscriber.read(until: "<op>lease</op>")
-            try await subscriberOut.write(ByteBuffer(string: leaseStanza("/typed/", identifier: "typed", type: "urn:wanted")))
+            try await subscriberOut.write(
+                ByteBuffer(string: leaseStanza("/typed/", identifier: "typed", type: "urn:wanted"))
+            )
             _ = try await subscriber.read(until: "<op>lease</op>")
             let (_, _, publisher) = try await loggedIn(port: port, service: "pub")
 
@@ -52,7 +64,9 @@ struct EventServerTests {
             try await publisher.write(ByteBuffer(string: eventStanza("/xy/", body: "no-1")))
             try await publisher.write(ByteBuffer(string: eventStanza("/typed/", body: "no-2", namespace: "urn:other")))
             try await publisher.write(ByteBuffer(string: eventStanza("/x/deep/er/", body: "yes-1")))
-            try await publisher.write(ByteBuffer(string: eventStanza("/typed/", body: "yes-2", namespace: "URN:WANTED")))
+            try await publisher.write(
+                ByteBuffer(string: eventStanza("/typed/", body: "yes-2", namespace: "URN:WANTED"))
+            )
             try await publisher.write(ByteBuffer(string: eventStanza("/x/", body: "no-3", toService: "someone-else")))
             try await publisher.write(ByteBuffer(string: eventStanza("/x/", body: "yes-3", toService: "SUB")))
             let text = try await subscriber.read(until: "yes-3")
@@ -61,10 +75,14 @@ struct EventServerTests {
 
             // After unregister, /x/ is silent; /typed/ still works and marks the point in the stream.
             try await subscriberOut.write(ByteBuffer(string: leaseStanza("/x/", identifier: "all", op: "unregister")))
-            try await subscriberOut.write(ByteBuffer(string: leaseStanza("/typed/", identifier: "typed", type: "urn:wanted")))
+            try await subscriberOut.write(
+                ByteBuffer(string: leaseStanza("/typed/", identifier: "typed", type: "urn:wanted"))
+            )
             _ = try await subscriber.read(until: "<op>lease</op>")
             try await publisher.write(ByteBuffer(string: eventStanza("/x/", body: "no-4")))
-            try await publisher.write(ByteBuffer(string: eventStanza("/typed/", body: "marker", namespace: "urn:wanted")))
+            try await publisher.write(
+                ByteBuffer(string: eventStanza("/typed/", body: "marker", namespace: "urn:wanted"))
+            )
             #expect(!(try await subscriber.read(until: "marker")).contains("no-4"))
         }
     }
@@ -111,7 +129,10 @@ struct EventServerTests {
             var (_, mismatchedInbound, mismatched) = try await loggedIn(port: port, service: "bad")
             try await mismatched.write(ByteBuffer(string: "<message id='m'><event></oops></message>"))
             let refusal = try await mismatchedInbound.read(until: "</message>")
-            #expect(refusal.contains("bad-request") && refusal.contains("id='m'") && !refusal.contains("</stream:stream>"), "\(refusal)")
+            #expect(
+                refusal.contains("bad-request") && refusal.contains("id='m'") && !refusal.contains("</stream:stream>"),
+                "\(refusal)"
+            )
             let (_, _, publisher) = try await loggedIn(port: port, service: "pub")
             try await publisher.write(ByteBuffer(string: eventStanza("/ok/", body: "still-served")))
             _ = try await subscriber.read(until: "still-served")
@@ -121,7 +142,12 @@ struct EventServerTests {
     @Test func malformedEventsGetAnErrorAndTheConnectionStays() async throws {
         try await withEventServer { port, _, _ in
             var (_, client, out) = try await loggedIn(port: port)
-            try await out.write(ByteBuffer(string: "<message id='bad1'><event xmlns='http://psepr.org/xs/event'><to><channel>no-slashes</channel></to></event></message>"))
+            try await out.write(
+                ByteBuffer(
+                    string:
+                        "<message id='bad1'><event xmlns='http://psepr.org/xs/event'><to><channel>no-slashes</channel></to></event></message>"
+                )
+            )
             #expect(try await client.read(until: "</message>").contains("id='bad1'"))
             try await out.write(ByteBuffer(string: leaseStanza("/still/", identifier: "s")))
             _ = try await client.read(until: "<op>lease</op>")
@@ -159,7 +185,9 @@ struct EventServerTests {
                 var inbound = client.inbound.makeAsyncIterator()
                 try await client.send(Stork.header)
                 _ = try await inbound.read(until: "</stream:features>")
-                try await client.send("<iq type='set' id='a1'><query xmlns='jabber:iq:auth'><username>svc</username><password>pw</password><resource>r</resource></query></iq>")
+                try await client.send(
+                    "<iq type='set' id='a1'><query xmlns='jabber:iq:auth'><username>svc</username><password>pw</password><resource>r</resource></query></iq>"
+                )
                 _ = try await inbound.read(until: "id='a1'")
                 _ = await inbound.readToEnd()  // returns once the server has closed it
             }
@@ -175,9 +203,13 @@ struct EventServerTests {
             var inbound = client.inbound.makeAsyncIterator()
             try await client.send(Stork.header)
             _ = try await inbound.read(until: "</stream:features>")
-            try await client.send("<iq type='set' id='x'><query xmlns='jabber:iq:auth'><username>alice</username><password>wrong</password><resource>r</resource></query></iq>")
+            try await client.send(
+                "<iq type='set' id='x'><query xmlns='jabber:iq:auth'><username>alice</username><password>wrong</password><resource>r</resource></query></iq>"
+            )
             let reply = await inbound.readToEnd()
-            #expect(reply.contains("type='error'") && reply.contains("not-authorized") && reply.contains("</stream:stream>"))
+            #expect(
+                reply.contains("type='error'") && reply.contains("not-authorized") && reply.contains("</stream:stream>")
+            )
         }
     }
 

@@ -19,16 +19,26 @@ import Testing
     @Test(.enabled(if: PoisonPayloadTests.pythonHasExpat, "python3 with xml.parsers.expat"))
     func expatAgreesWithTheScannerAndTheParser() async throws {
         var generator = SplitMix64(seed: 0xE8A7)
-        let originals = Self.valid.map { Array($0.utf8) } + Poison.classes.map { stanza(payload: $0.payload) }
+        let originals =
+            Self.valid.map { Array($0.utf8) } + Poison.classes.map { stanza(payload: $0.payload) }
             + Poison.repeatedEnvelopes.map { Array($0.stanza.utf8) }
         var inputs = originals
-        for _ in 0..<3000 { inputs.append(Poison.mutate(originals.randomElement(using: &generator)!, using: &generator)) }
+        for _ in 0..<3000 {
+            inputs.append(Poison.mutate(originals.randomElement(using: &generator)!, using: &generator))
+        }
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("psepr-oracle-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "psepr-oracle-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("stanzas.hex"), output = directory.appendingPathComponent("verdicts")
-        try inputs.map { $0.map { String(format: "%02x", $0) }.joined() }.joined(separator: "\n").write(to: input, atomically: true, encoding: .utf8)
+        let input = directory.appendingPathComponent("stanzas.hex")
+        let output = directory.appendingPathComponent("verdicts")
+        try inputs.map { $0.map { String(format: "%02x", $0) }.joined() }.joined(separator: "\n").write(
+            to: input,
+            atomically: true,
+            encoding: .utf8
+        )
         let oracle = try ChildProcess(arguments: ["python3", Self.script, input.path, output.path])
         defer { oracle.stop() }
         #expect(try await oracle.exitStatus(seconds: 60) == 0, "\(oracle.text)")
@@ -39,11 +49,16 @@ import Testing
         for (bytes, expat) in zip(inputs, verdicts) {
             let scanned = bytes.withUnsafeBytes { EventScanner.check($0) }
             let parsed = (try? ParsedElement.parse(bytes)) != nil
-            if case .scanned = scanned { #expect(expat, "scanner accepted what expat refuses: \(String(decoding: bytes, as: UTF8.self))") }
-            if parsed { #expect(expat, "parser accepted what expat refuses: \(String(decoding: bytes, as: UTF8.self))") }
+            if case .scanned = scanned {
+                #expect(expat, "scanner accepted what expat refuses: \(String(decoding: bytes, as: UTF8.self))")
+            }
+            if parsed {
+                #expect(expat, "parser accepted what expat refuses: \(String(decoding: bytes, as: UTF8.self))")
+            }
             if expat && !parsed {
                 // Only the documented differences: a non-ASCII name, a DOCTYPE (never read here).
-                let explained = bytes.contains { $0 >= 0x80 } || String(decoding: bytes, as: UTF8.self).contains("<!DOCTYPE")
+                let explained =
+                    bytes.contains { $0 >= 0x80 } || String(decoding: bytes, as: UTF8.self).contains("<!DOCTYPE")
                 #expect(explained, "expat accepted what the parser refuses: \(String(decoding: bytes, as: UTF8.self))")
                 expatOnly += 1
             }

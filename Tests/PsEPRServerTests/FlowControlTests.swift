@@ -4,9 +4,10 @@ import NIOEmbedded
 import PsEPRCore
 import PsEPRLoadGenerator
 import PsEPRTesting
-@testable import PsEPRServer
 import Synchronization
 import Testing
+
+@testable import PsEPRServer
 
 /// Flow control: a byte budget per connection, publishers held back past the high-water mark,
 /// stall time and write deadline on an injected clock.
@@ -21,7 +22,8 @@ import Testing
     static func stanza(_ bytes: Int) -> ByteBuffer { ByteBuffer(repeating: UInt8(ascii: "x"), count: bytes) }
 
     @Test func aQueuePastItsHighWaterMarkHoldsItsPublisherUntilItDrains() throws {
-        let subscriber = EmbeddedChannel(), publisher = EmbeddedChannel()
+        let subscriber = EmbeddedChannel()
+        let publisher = EmbeddedChannel()
         let counters = FlowCounters()
         let queue = OutboundQueue(channel: subscriber, flow: Self.smallFlow, counters: counters)
         let gate = ReadGate(channel: publisher)
@@ -72,7 +74,9 @@ import Testing
             let queue = OutboundQueue(channel: subscriber, flow: Self.smallFlow, counters: counters)
             if alreadyWaiting > 0 { queue.enqueue(Self.stanza(alreadyWaiting)) }
             var congested = false
-            let stanzas = sizes.enumerated().map { index, size in ByteBuffer(repeating: UInt8(truncatingIfNeeded: index), count: size) }
+            let stanzas = sizes.enumerated().map { index, size in
+                ByteBuffer(repeating: UInt8(truncatingIfNeeded: index), count: size)
+            }
             if batched {
                 var batch = RoutingScratch.Batch(queue: queue)
                 for stanza in stanzas { batch.add(stanza) }
@@ -86,7 +90,8 @@ import Testing
             while let chunk = try subscriber.readOutbound(as: ByteBuffer.self) { bytes += chunk.readableBytesView }
             return (bytes, queue.droppedCount, counters.batchedDrops.load(ordering: .relaxed), congested)
         }
-        let single = try run(batched: false), batched = try run(batched: true)
+        let single = try run(batched: false)
+        let batched = try run(batched: true)
         #expect(batched.bytes == single.bytes)
         #expect(batched.dropped == single.dropped)
         #expect(batched.counted == batched.dropped)
@@ -95,7 +100,8 @@ import Testing
     }
 
     @Test func aQueueThatTakesNothingLetsItsPublishersGoThenIsDisconnectedWithAStreamError() throws {
-        let subscriber = EmbeddedChannel(), publisher = EmbeddedChannel()
+        let subscriber = EmbeddedChannel()
+        let publisher = EmbeddedChannel()
         let counters = FlowCounters()
         let queue = OutboundQueue(channel: subscriber, flow: Self.smallFlow, counters: counters)
         let gate = ReadGate(channel: publisher)
@@ -110,7 +116,10 @@ import Testing
         let start = ContinuousClock.now
         #expect(queue.checkProgress(now: start) == .moving)
         #expect(queue.checkProgress(now: start.advanced(by: .seconds(1))) == .moving)
-        #expect(queue.checkProgress(now: start.advanced(by: .seconds(2))) == .stallExpired(publishers: 1, pendingBytes: 40_000))
+        #expect(
+            queue.checkProgress(now: start.advanced(by: .seconds(2)))
+                == .stallExpired(publishers: 1, pendingBytes: 40_000)
+        )
         #expect(!gate.isHeld)
         // Past the stall time the queue no longer holds publishers back.
         #expect(!queue.enqueueDeferringDrain(Self.stanza(100)).congested)
@@ -119,7 +128,11 @@ import Testing
         (subscriber.eventLoop as! EmbeddedEventLoop).run()
         var text = ""
         while let chunk = try subscriber.readOutbound(as: ByteBuffer.self) { text += String(buffer: chunk) }
-        #expect(text.hasPrefix("<message>first</message><stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
+        #expect(
+            text.hasPrefix(
+                "<message>first</message><stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+            )
+        )
         #expect(text.contains("slow consumer"))
         #expect(text.hasSuffix("</stream:error></stream:stream>"))
         #expect(counters.stallTimeouts.load(ordering: .relaxed) == 1)
@@ -137,7 +150,8 @@ import Testing
         for _ in 0..<1000 { _ = queue.enqueueDeferringDrain(Self.stanza(1000)) }
         subscriber.isWritable = true
         queue.drain()
-        let batch = 1_000_000, piece = OutboundQueue.writeChunkBytes
+        let batch = 1_000_000
+        let piece = OutboundQueue.writeChunkBytes
         #expect(socket.heldWrites == (batch + piece - 1) / piece)
         let start = ContinuousClock.now
         #expect(queue.checkProgress(now: start) == .moving)
@@ -158,7 +172,10 @@ import Testing
         // The router's clock stands still, so however long the machine keeps the reader from
         // running, neither stall time nor write deadline passes: the test checks the budget alone.
         let instant = ContinuousClock.now
-        try await withEventServer(configure: { $0.flow = Self.liveFlow }, router: EventRouter(now: { instant })) { port, _, router in
+        try await withEventServer(configure: { $0.flow = Self.liveFlow }, router: EventRouter(now: { instant })) {
+            port,
+            _,
+            router in
             var (_, inbound, out) = try await loggedIn(port: port, service: "slow", readChunkBytes: 2048)
             try await out.write(ByteBuffer(string: leaseStanza("/burst/", identifier: "slow")))
             _ = try await inbound.read(until: "<op>lease</op>")
@@ -202,18 +219,22 @@ import Testing
                 var (_, inbound, out) = try await loggedIn(port: port, service: "reader\(index)")
                 try await out.write(ByteBuffer(string: leaseStanza("/cut/", identifier: "r")))
                 _ = try await inbound.read(until: "<op>lease</op>")
-                readers.append(Task { [inbound] in
-                    var inbound = inbound
-                    var sequences = SequenceReader()
-                    while sequences.count < events, let chunk = await inbound.next() { sequences.take(chunk) }
-                    return sequences
-                })
+                readers.append(
+                    Task { [inbound] in
+                        var inbound = inbound
+                        var sequences = SequenceReader()
+                        while sequences.count < events, let chunk = await inbound.next() { sequences.take(chunk) }
+                        return sequences
+                    }
+                )
             }
             let (_, _, publisher) = try await loggedIn(port: port, service: "pub")
             let padding = String(repeating: "p", count: 1000)
             let sending = Task {
                 for first in stride(from: 0, to: events, by: 100) {
-                    let batch = (first..<(first + 100)).map { eventStanza("/cut/", body: "\($0)</v><w>\(padding)</w><v>-") }.joined()
+                    let batch = (first..<(first + 100)).map {
+                        eventStanza("/cut/", body: "\($0)</v><w>\(padding)</w><v>-")
+                    }.joined()
                     try await publisher.write(ByteBuffer(string: batch))
                 }
             }
@@ -224,7 +245,9 @@ import Testing
             try await eventually(seconds: 60, "the publisher is held back") { router.statistics.stalls > 0 }
             // With the publisher held, the readers take everything they were sent.
             try await eventually(seconds: 60, "the readers catch up") {
-                router.connectionStatuses().filter { $0.account?.hasPrefix("reader") == true }.allSatisfy { $0.pendingBytes == 0 }
+                router.connectionStatuses().filter { $0.account?.hasPrefix("reader") == true }.allSatisfy {
+                    $0.pendingBytes == 0
+                }
             }
             // The kernel may still be taking some of the stuck one's bytes (progress, which
             // restarts its deadline), so the clock is moved until a whole deadline passes
@@ -234,7 +257,9 @@ import Testing
             // publisher go for a moment, a reader must not look stuck because the clock jumped
             // while its bytes were in flight.
             let readersIdle: @Sendable () -> Bool = {
-                router.connectionStatuses().filter { $0.account?.hasPrefix("reader") == true }.allSatisfy { $0.pendingBytes == 0 }
+                router.connectionStatuses().filter { $0.account?.hasPrefix("reader") == true }.allSatisfy {
+                    $0.pendingBytes == 0
+                }
             }
             try await eventually(seconds: 60, "the stuck subscriber is cut off") {
                 guard readersIdle() else { return false }
@@ -285,7 +310,8 @@ struct SequenceReader {
                     index += 1
                     continue
                 }
-                var end = index + 3, value = 0
+                var end = index + 3
+                var value = 0
                 while end < bytes.count, bytes[end] >= 0x30, bytes[end] <= 0x39 {
                     value = value * 10 + Int(bytes[end] - 0x30)
                     end += 1
@@ -332,4 +358,3 @@ final class SlowSocket: ChannelOutboundHandler {
         context.flush()
     }
 }
-

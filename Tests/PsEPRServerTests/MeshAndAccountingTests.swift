@@ -1,24 +1,31 @@
 import Crypto
 import Foundation
 import PsEPRCore
-@testable import PsEPRServer
 import Testing
+
+@testable import PsEPRServer
 
 @Suite struct MeshFilesTests {
     @Test func activeServersBecomeAFullMeshEachServerCanRead() throws {
-        let servers = try MeshFiles.activeServers("""
+        let servers = try MeshFiles.activeServers(
+            """
             # active servers
             planetlab1.rutgers.edu
             planetlab2.cs.ubc.ca peer=10.0.0.2:24000 client=10.0.0.2:24001
 
             shared-a peer=shared.host:23341
             shared-b peer=shared.host:23342   # same address, another port
-            """)
+            """
+        )
         #expect(servers.map(\.id) == ["1", "2", "3", "4"])
         #expect(Set(servers.map(\.authKey)).count == 4)
         let file = MeshFiles.leasePeerXML(servers)
         for server in servers {
-            let configuration = try PeerConfiguration.persite(Array(file.utf8), hostname: server.name, defaultPort: 23341)
+            let configuration = try PeerConfiguration.persite(
+                Array(file.utf8),
+                hostname: server.name,
+                defaultPort: 23341
+            )
             #expect(configuration.ownID == server.id)
             #expect(configuration.ownAuthKey == server.authKey)
             #expect(configuration.peers.map(\.id) == servers.filter { $0.id != server.id }.map(\.id))
@@ -39,12 +46,54 @@ import Testing
     }
 
     @Test func handshakeProofsDependOnKeyIDsAndNonces() {
-        let proof = PeerHandshake.proof(authKey: "k", senderID: "1", receiverID: "2", receiverNonce: "n2", senderNonce: "n1")
+        let proof = PeerHandshake.proof(
+            authKey: "k",
+            senderID: "1",
+            receiverID: "2",
+            receiverNonce: "n2",
+            senderNonce: "n1"
+        )
         #expect(proof.count == 64)
-        #expect(proof == PeerHandshake.proof(authKey: "k", senderID: "1", receiverID: "2", receiverNonce: "n2", senderNonce: "n1"))
-        #expect(proof != PeerHandshake.proof(authKey: "k'", senderID: "1", receiverID: "2", receiverNonce: "n2", senderNonce: "n1"))
-        #expect(proof != PeerHandshake.proof(authKey: "k", senderID: "2", receiverID: "1", receiverNonce: "n2", senderNonce: "n1"))
-        #expect(proof != PeerHandshake.proof(authKey: "k", senderID: "1", receiverID: "2", receiverNonce: "n3", senderNonce: "n1"))
+        #expect(
+            proof
+                == PeerHandshake.proof(
+                    authKey: "k",
+                    senderID: "1",
+                    receiverID: "2",
+                    receiverNonce: "n2",
+                    senderNonce: "n1"
+                )
+        )
+        #expect(
+            proof
+                != PeerHandshake.proof(
+                    authKey: "k'",
+                    senderID: "1",
+                    receiverID: "2",
+                    receiverNonce: "n2",
+                    senderNonce: "n1"
+                )
+        )
+        #expect(
+            proof
+                != PeerHandshake.proof(
+                    authKey: "k",
+                    senderID: "2",
+                    receiverID: "1",
+                    receiverNonce: "n2",
+                    senderNonce: "n1"
+                )
+        )
+        #expect(
+            proof
+                != PeerHandshake.proof(
+                    authKey: "k",
+                    senderID: "1",
+                    receiverID: "2",
+                    receiverNonce: "n3",
+                    senderNonce: "n1"
+                )
+        )
     }
 }
 
@@ -60,7 +109,9 @@ enum ServerAddressList {
 }
 
 @Suite struct AccountingPayloadTests {
-    static func md5(_ text: String) -> String { Insecure.MD5.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined() }
+    static func md5(_ text: String) -> String {
+        Insecure.MD5.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
 
     @Test func tablesCheckPasswordsForRealWithCodingSeedAnyAndExpiry() throws {
         let payload = """
@@ -82,15 +133,29 @@ enum ServerAddressList {
     }
 
     @Test func plainTextTablesAndTicketsAndErrors() throws {
-        let plain = "<payload><passwordAccounts><account><name>a</name><password>pw</password></account></passwordAccounts></payload>"
+        let plain =
+            "<payload><passwordAccounts><account><name>a</name><password>pw</password></account></passwordAccounts></payload>"
         let table = try #require(try AccountTable(accountingPayload: Array(plain.utf8)))
         #expect(table.verify(service: "a", password: "pw"))
-        #expect(try AccountTable(accountingPayload: Array("<payload><passwordTicket>t</passwordTicket></payload>".utf8)) == nil)
+        #expect(
+            try AccountTable(accountingPayload: Array("<payload><passwordTicket>t</passwordTicket></payload>".utf8))
+                == nil
+        )
         #expect(throws: AccountFileError.self) {
-            try AccountTable(accountingPayload: Array("<payload><passwordAccounts><passwordCoding>ROT13</passwordCoding><account><name>a</name><password>x</password></account></passwordAccounts></payload>".utf8))
+            try AccountTable(
+                accountingPayload: Array(
+                    "<payload><passwordAccounts><passwordCoding>ROT13</passwordCoding><account><name>a</name><password>x</password></account></passwordAccounts></payload>"
+                        .utf8
+                )
+            )
         }
         #expect(throws: AccountFileError.self) {
-            try AccountTable(accountingPayload: Array("<payload><passwordAccounts><passwordCoding>MD5</passwordCoding><account><name>a</name><password>nothex</password></account></passwordAccounts></payload>".utf8))
+            try AccountTable(
+                accountingPayload: Array(
+                    "<payload><passwordAccounts><passwordCoding>MD5</passwordCoding><account><name>a</name><password>nothex</password></account></passwordAccounts></payload>"
+                        .utf8
+                )
+            )
         }
     }
 }

@@ -2,10 +2,11 @@ import Logging
 import NIOCore
 import PsEPRCore
 import PsEPRLoadGenerator
-@testable import PsEPRServer
 import PsEPRTesting
 import Synchronization
 import Testing
+
+@testable import PsEPRServer
 
 /// Keeps every log entry, for tests of what operators are told.
 final class CapturedLog: Sendable {
@@ -48,14 +49,23 @@ struct OperatorLogTests {
                 var inbound = client.inbound.makeAsyncIterator()
                 try await client.send(Stork.header)
                 _ = try await inbound.read(until: "</stream:features>")
-                try await client.send("<iq type='set' id='x'><query xmlns='jabber:iq:auth'><username>\(service)</username><password>\(password)</password></query></iq>")
+                try await client.send(
+                    "<iq type='set' id='x'><query xmlns='jabber:iq:auth'><username>\(service)</username><password>\(password)</password></query></iq>"
+                )
                 _ = await inbound.readToEnd()
             }
         }
         let refusals = log.lines.filter { $0.hasPrefix("notice Login refused") }
         #expect(refusals.count == 2, "\(log.lines)")
-        #expect(refusals.contains { $0.contains("psepr.reason=wrong password") && $0.contains("psepr.service=alice") && $0.contains("psepr.remote=[IPv4]127.0.0.1") })
-        #expect(refusals.contains { $0.contains("psepr.reason=unknown account") && $0.contains("psepr.service=mallory") })
+        #expect(
+            refusals.contains {
+                $0.contains("psepr.reason=wrong password") && $0.contains("psepr.service=alice")
+                    && $0.contains("psepr.remote=[IPv4]127.0.0.1")
+            }
+        )
+        #expect(
+            refusals.contains { $0.contains("psepr.reason=unknown account") && $0.contains("psepr.service=mallory") }
+        )
         // Nothing logged carries the account's salt or key.
         let key = String(accounts.line(for: "alice")!.split(separator: "$").last!)
         #expect(!log.lines.contains { $0.contains(key) })
@@ -66,11 +76,17 @@ struct OperatorLogTests {
             var configuration = EventServerConfiguration.loopback()
             configuration.clientPort = port
             do {
-                _ = try await EventServer.withRunning(configuration: configuration, logger: Logger(label: "psepr.test")) { _, _ in
+                _ = try await EventServer.withRunning(configuration: configuration, logger: Logger(label: "psepr.test"))
+                { _, _ in
                     Issue.record("a second server bound the same port")
                 }
             } catch {
-                #expect("\(error)".contains("cannot listen for client connections on 127.0.0.1:\(port) (/PsEPRServer/client/XMPP/port): Address already in use"), "\(error)")
+                #expect(
+                    "\(error)".contains(
+                        "cannot listen for client connections on 127.0.0.1:\(port) (/PsEPRServer/client/XMPP/port): Address already in use"
+                    ),
+                    "\(error)"
+                )
             }
         }
     }

@@ -2,9 +2,10 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import PsEPRCore
-@testable import PsEPRServer
 import Synchronization
 import Testing
+
+@testable import PsEPRServer
 
 /// The LeasePeer handshake as a pure machine: two machines talk by handing each other's
 /// messages across, with no channel and no clock.
@@ -29,7 +30,9 @@ import Testing
 
     /// Runs a whole handshake between a dialler and an acceptor; returns both sides' last actions.
     static func run(
-        dialler: PeerConfiguration, acceptor: PeerConfiguration, expecting expectedID: String = "2"
+        dialler: PeerConfiguration,
+        acceptor: PeerConfiguration,
+        expecting expectedID: String = "2"
     ) throws -> (dialler: PeerHandshake.Action?, acceptor: PeerHandshake.Action?) {
         var dialling = PeerHandshake(direction: .dialled(expectedID: expectedID))
         var accepting = PeerHandshake(direction: .accepted)
@@ -45,7 +48,8 @@ import Testing
 
     @Test func peersWithEachOthersKeysEstablishTheLink() throws {
         let result = try Self.run(
-            dialler: Self.configuration(Self.one, peers: [Self.two]), acceptor: Self.configuration(Self.two, peers: [Self.one])
+            dialler: Self.configuration(Self.one, peers: [Self.two]),
+            acceptor: Self.configuration(Self.two, peers: [Self.one])
         )
         #expect(result.dialler == .establish(Self.two))
         #expect(result.acceptor == .establish(Self.one))
@@ -54,21 +58,31 @@ import Testing
     @Test func aPeerWithoutTheKeyIsRefusedByName() throws {
         var impostor = Self.one
         impostor.authKey = "guessed"
-        let result = try Self.run(dialler: Self.configuration(impostor, peers: [Self.two]), acceptor: Self.configuration(Self.two, peers: [Self.one]))
-        #expect(result.acceptor == .refuse(reason: "peer 1 does not hold the authKey this server has for it", peer: "1"))
+        let result = try Self.run(
+            dialler: Self.configuration(impostor, peers: [Self.two]),
+            acceptor: Self.configuration(Self.two, peers: [Self.one])
+        )
+        #expect(
+            result.acceptor == .refuse(reason: "peer 1 does not hold the authKey this server has for it", peer: "1")
+        )
         // The impostor itself checks the real server's proof against the key it has: that passes.
         #expect(result.dialler == .establish(Self.two))
     }
 
     @Test func aDiallerReachingAnotherIDRefuses() throws {
         let result = try Self.run(
-            dialler: Self.configuration(Self.one, peers: [Self.two]), acceptor: Self.configuration(Self.two, peers: [Self.one]), expecting: "3"
+            dialler: Self.configuration(Self.one, peers: [Self.two]),
+            acceptor: Self.configuration(Self.two, peers: [Self.one]),
+            expecting: "3"
         )
         #expect(result.dialler == .refuse(reason: "expected the peer with ID 3, reached ID 2", peer: "3"))
     }
 
     @Test func anIDMissingFromThePeerListIsRefused() throws {
-        let result = try Self.run(dialler: Self.configuration(Self.one, peers: [Self.two]), acceptor: Self.configuration(Self.two, peers: []))
+        let result = try Self.run(
+            dialler: Self.configuration(Self.one, peers: [Self.two]),
+            acceptor: Self.configuration(Self.two, peers: [])
+        )
         #expect(result.acceptor == .refuse(reason: "ID 1 (a.example) is not in this server's peer list", peer: "1"))
     }
 
@@ -77,7 +91,10 @@ import Testing
         let configuration = Self.configuration(Self.two, peers: [Self.one])
         _ = accepting.start(configuration, hostname: "b.example")
         #expect(accepting.receive(.auth(proof: "00"), configuration) == .refuse(reason: "expected <hello>", peer: nil))
-        #expect(accepting.receive(.hello(id: "1", host: "a", nonce: "n"), configuration) == nil, "a refused link takes nothing more")
+        #expect(
+            accepting.receive(.hello(id: "1", host: "a", nonce: "n"), configuration) == nil,
+            "a refused link takes nothing more"
+        )
 
         var waitingForAuth = PeerHandshake(direction: .accepted)
         _ = waitingForAuth.start(configuration, hostname: "b.example")
@@ -101,13 +118,22 @@ import Testing
         var first = PeerHandshake(direction: .accepted, ownNonce: "aa")
         _ = first.start(acceptor, hostname: "b.example")
         _ = first.receive(.hello(id: "1", host: "a", nonce: "bb"), acceptor)
-        let recorded = PeerHandshake.proof(authKey: Self.one.authKey, senderID: "1", receiverID: "2", receiverNonce: "aa", senderNonce: "bb")
+        let recorded = PeerHandshake.proof(
+            authKey: Self.one.authKey,
+            senderID: "1",
+            receiverID: "2",
+            receiverNonce: "aa",
+            senderNonce: "bb"
+        )
         #expect(first.receive(.auth(proof: recorded), acceptor) == .establish(Self.one))
 
         var second = PeerHandshake(direction: .accepted, ownNonce: "cc")
         _ = second.start(acceptor, hostname: "b.example")
         _ = second.receive(.hello(id: "1", host: "a", nonce: "bb"), acceptor)
-        #expect(second.receive(.auth(proof: recorded), acceptor) == .refuse(reason: "peer 1 does not hold the authKey this server has for it", peer: "1"))
+        #expect(
+            second.receive(.auth(proof: recorded), acceptor)
+                == .refuse(reason: "peer 1 does not hold the authKey this server has for it", peer: "1")
+        )
     }
 }
 
@@ -131,12 +157,19 @@ import Testing
             var configuration = EventServerConfiguration.loopback(serverName: own.host)
             configuration.peer.configurationURL = "unused"
             let events = self.events
-            mesh = PeerMesh(configuration: configuration, router: EventRouter(), logger: Logger(label: "psepr.test")) { event in
+            mesh = PeerMesh(configuration: configuration, router: EventRouter(), logger: Logger(label: "psepr.test")) {
+                event in
                 events.append(event)
             }
             mesh.apply(PeerHandshakeTests.configuration(own, peers: peers), source: "test")
             established = channel.eventLoop.makePromise()
-            try LeasePeerService.addHandlers(to: channel, mesh: mesh, keepAlive: 30, direction: direction, established: established)
+            try LeasePeerService.addHandlers(
+                to: channel,
+                mesh: mesh,
+                keepAlive: 30,
+                direction: direction,
+                established: established
+            )
         }
     }
 
@@ -156,12 +189,15 @@ import Testing
     }
 
     static func linkUp(_ dialler: Side, _ acceptor: Side) throws {
-        for side in [dialler, acceptor] { try side.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 23341)).wait() }
+        for side in [dialler, acceptor] {
+            try side.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 23341)).wait()
+        }
         try exchange(dialler, acceptor)
     }
 
     @Test func theHandshakeBringsBothEndsUp() throws {
-        let one = PeerHandshakeTests.one, two = PeerHandshakeTests.two
+        let one = PeerHandshakeTests.one
+        let two = PeerHandshakeTests.two
         let dialler = try Side(own: one, peers: [two], direction: .dialled(expectedID: "2"))
         let acceptor = try Side(own: two, peers: [one], direction: .accepted)
         try Self.linkUp(dialler, acceptor)

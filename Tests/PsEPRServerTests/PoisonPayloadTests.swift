@@ -30,21 +30,34 @@ import Testing
     @Test(.enabled(if: pythonHasExpat, "python3 with xml.parsers.expat"))
     func anExpatSubscriberStaysConnectedThroughEveryPoisonPayload() async throws {
         try await withEventServer { port, _, _ in
-            let subscriber = try ChildProcess(arguments: ["python3", Self.script, "127.0.0.1", "\(port)", "/poison/", "good-event-marker"])
+            let subscriber = try ChildProcess(arguments: [
+                "python3", Self.script, "127.0.0.1", "\(port)", "/poison/", "good-event-marker",
+            ])
             defer { subscriber.stop() }
-            try await eventually(seconds: 30, "the expat subscriber's lease") { subscriber.text.contains("READY") || !subscriber.isRunning }
+            try await eventually(seconds: 30, "the expat subscriber's lease") {
+                subscriber.text.contains("READY") || !subscriber.isRunning
+            }
             try #require(subscriber.text.contains("READY"), "\(subscriber.text)")
 
             var (_, replies, publisher) = try await loggedIn(port: port, service: "pub")
             for (index, poison) in Poison.classes.enumerated() {
                 try await publisher.write(ByteBuffer(bytes: stanza(payload: poison.payload, id: "poison-\(index)")))
                 let reply = try await replies.read(until: "</message>")
-                #expect(reply.contains("type='error'") && reply.contains("bad-request") && reply.contains("id='poison-\(index)'"), "\(poison.name): \(reply)")
+                #expect(
+                    reply.contains("type='error'") && reply.contains("bad-request")
+                        && reply.contains("id='poison-\(index)'"),
+                    "\(poison.name): \(reply)"
+                )
             }
             for repeated in Poison.repeatedEnvelopes {
-                try await publisher.write(ByteBuffer(string: repeated.stanza.replacingOccurrences(of: "/a/", with: "/poison/")))
+                try await publisher.write(
+                    ByteBuffer(string: repeated.stanza.replacingOccurrences(of: "/a/", with: "/poison/"))
+                )
                 let reply = try await replies.read(until: "</message>")
-                #expect(reply.contains("type='error'") && reply.contains("bad-request") && reply.contains("more than one"), "\(repeated.name): \(reply)")
+                #expect(
+                    reply.contains("type='error'") && reply.contains("bad-request") && reply.contains("more than one"),
+                    "\(repeated.name): \(reply)"
+                )
             }
             try await publisher.write(ByteBuffer(string: eventStanza("/poison/", body: "good-event-marker")))
 
@@ -60,15 +73,21 @@ import Testing
             try await out.write(ByteBuffer(string: leaseStanza("/one/", identifier: "o")))
             _ = try await subscriber.read(until: "<op>lease</op>")
             func document(_ payload: [UInt8]) -> ByteBuffer {
-                ByteBuffer(bytes: Array(
-                    "<inputEvent><authentication><passwordAuth><service>pusher</service><password>pw</password></passwordAuth></authentication><oneEvent><event xmlns='http://psepr.org/xs/event'><to><channel>/one/</channel></to><payload xmlns='urn:one'><v>".utf8
-                ) + payload + Array("</v></payload></event></oneEvent></inputEvent>".utf8))
+                ByteBuffer(
+                    bytes: Array(
+                        "<inputEvent><authentication><passwordAuth><service>pusher</service><password>pw</password></passwordAuth></authentication><oneEvent><event xmlns='http://psepr.org/xs/event'><to><channel>/one/</channel></to><payload xmlns='urn:one'><v>"
+                            .utf8
+                    ) + payload + Array("</v></payload></event></oneEvent></inputEvent>".utf8)
+                )
             }
             let poisoned = try await LoadConnection.open(port: oneEventPort)
             var poisonedReply = poisoned.inbound.makeAsyncIterator()
             try await poisoned.write(document(Array("poison".utf8) + [0x00]))
             let refusal = await poisonedReply.readToEnd()
-            #expect(refusal.hasPrefix("<result>error: ") && refusal.contains("NUL") && !refusal.contains("\u{0}"), "\(refusal)")
+            #expect(
+                refusal.hasPrefix("<result>error: ") && refusal.contains("NUL") && !refusal.contains("\u{0}"),
+                "\(refusal)"
+            )
 
             let good = try await LoadConnection.open(port: oneEventPort)
             var goodReply = good.inbound.makeAsyncIterator()
@@ -86,9 +105,17 @@ import Testing
             try await out.write(ByteBuffer(string: leaseStanza("/after/", identifier: "a")))
             _ = try await subscriber.read(until: "<op>lease</op>")
             // An unusual shape (a comment in the envelope) goes to the full parser, which refuses it.
-            try await out.write(ByteBuffer(string: "<message id='odd'><!-- note --><event xmlns='http://psepr.org/xs/event'><to><channel>/after/</channel></to><payload xmlns='urn:x'><v a='1' a='2'/></payload></event></message>"))
+            try await out.write(
+                ByteBuffer(
+                    string:
+                        "<message id='odd'><!-- note --><event xmlns='http://psepr.org/xs/event'><to><channel>/after/</channel></to><payload xmlns='urn:x'><v a='1' a='2'/></payload></event></message>"
+                )
+            )
             let reply = try await subscriber.read(until: "</message>")
-            #expect(reply.contains("type='error'") && reply.contains("bad-request") && reply.contains("appears twice"), "\(reply)")
+            #expect(
+                reply.contains("type='error'") && reply.contains("bad-request") && reply.contains("appears twice"),
+                "\(reply)"
+            )
             try await out.write(ByteBuffer(string: eventStanza("/after/", body: "still-here")))
             let delivered = try await subscriber.read(until: "still-here")
             #expect(!delivered.contains("a='2'"))

@@ -3,9 +3,10 @@ import Logging
 import NIOCore
 import PsEPRCore
 import PsEPRLoadGenerator
-@testable import PsEPRServer
 import PsEPRTesting
 import Testing
+
+@testable import PsEPRServer
 
 /// Meshes that are not full meshes: events relayed across servers, each delivered once to every
 /// matching subscriber however many paths the graph has, across a link cut and its restoration.
@@ -24,7 +25,9 @@ import Testing
         mutating func receive(until marker: String, seconds: Int = 20) async throws {
             let deadline = ContinuousClock.now.advanced(by: .seconds(seconds))
             while !text.contains(marker) {
-                guard ContinuousClock.now < deadline else { throw TestFailure("\(name): timed out waiting for \(marker); have \(text.suffix(300))") }
+                guard ContinuousClock.now < deadline else {
+                    throw TestFailure("\(name): timed out waiting for \(marker); have \(text.suffix(300))")
+                }
                 guard let chunk = await iterator.next() else { throw TestFailure("\(name): closed before \(marker)") }
                 text += String(buffer: chunk)
             }
@@ -43,7 +46,11 @@ import Testing
         }
     }
 
-    static func withMesh<Result: Sendable>(servers: Int, layout: MeshLayout, _ body: (LocalMesh) async throws -> Result) async throws -> Result {
+    static func withMesh<Result: Sendable>(
+        servers: Int,
+        layout: MeshLayout,
+        _ body: (LocalMesh) async throws -> Result
+    ) async throws -> Result {
         let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("psepr-relay-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var logger = Logger(label: "psepr.relay.test")
@@ -55,7 +62,11 @@ import Testing
     }
 
     static func subscribe(_ mesh: LocalMesh, server: Int, channel: String, name: String) async throws -> Subscriber {
-        let (client, iterator, _) = try await loggedIn(port: mesh.nodes[server].server.clientPort, service: name, resource: name)
+        let (client, iterator, _) = try await loggedIn(
+            port: mesh.nodes[server].server.clientPort,
+            service: name,
+            resource: name
+        )
         var subscriber = Subscriber(name: name, server: server, client: client, iterator: iterator)
         for (leased, identifier) in [(channel, "main-\(name)"), ("/fence/\(name)/", "fence-\(name)")] {
             try await client.send(leaseStanza(leased, identifier: identifier))
@@ -77,14 +88,29 @@ import Testing
 
     /// Publishes `count` events from each of `publishers` (raw clients on those servers) and
     /// checks that every subscriber has each exactly once.
-    static func publishAndCheck(_ mesh: LocalMesh, channel: String, round: String, publishers: [Int], count: Int, subscribers: inout [Subscriber]) async throws {
+    static func publishAndCheck(
+        _ mesh: LocalMesh,
+        channel: String,
+        round: String,
+        publishers: [Int],
+        count: Int,
+        subscribers: inout [Subscriber]
+    ) async throws {
         let subscriberServers = subscribers.map(\.server)
         try await within(seconds: 30, "routes for \(channel) (\(round))") {
-            await mesh.waitForRoutes(Interest(channel: try ChannelName(channel), namespace: nil), from: publishers, to: subscriberServers)
+            await mesh.waitForRoutes(
+                Interest(channel: try ChannelName(channel), namespace: nil),
+                from: publishers,
+                to: subscriberServers
+            )
         }
         var bodies: [String] = []
         for server in publishers {
-            let (client, _, _) = try await loggedIn(port: mesh.nodes[server].server.clientPort, service: "pub\(server)", resource: "p\(server)")
+            let (client, _, _) = try await loggedIn(
+                port: mesh.nodes[server].server.clientPort,
+                service: "pub\(server)",
+                resource: "p\(server)"
+            )
             for number in 0..<count {
                 let body = "\(round)-s\(server)-\(number)"
                 bodies.append(body)
@@ -101,7 +127,10 @@ import Testing
         for index in subscribers.indices {
             try await subscribers[index].fence()
             for body in bodies {
-                #expect(subscribers[index].count(body) == 1, "\(subscribers[index].name) got \(body) \(subscribers[index].count(body)) times")
+                #expect(
+                    subscribers[index].count(body) == 1,
+                    "\(subscribers[index].name) got \(body) \(subscribers[index].count(body)) times"
+                )
             }
         }
         // The fences travel too (their interest goes round any loop): let them settle before a
@@ -117,7 +146,14 @@ import Testing
                 try await Self.subscribe(mesh, server: 4, channel: "/chain/", name: "last"),
                 try await Self.subscribe(mesh, server: 2, channel: "/chain/", name: "middle"),
             ]
-            try await Self.publishAndCheck(mesh, channel: "/chain/", round: "chain", publishers: [0, 1, 2, 3, 4], count: 3, subscribers: &subscribers)
+            try await Self.publishAndCheck(
+                mesh,
+                channel: "/chain/",
+                round: "chain",
+                publishers: [0, 1, 2, 3, 4],
+                count: 3,
+                subscribers: &subscribers
+            )
             // A chain has no loop: nothing ever arrives twice at a server.
             #expect(mesh.nodes.allSatisfy { $0.running?.server.relayDuplicatesRefused == 0 })
         }
@@ -129,16 +165,37 @@ import Testing
                 try await Self.subscribe(mesh, server: 0, channel: "/ring/", name: "zero"),
                 try await Self.subscribe(mesh, server: 3, channel: "/ring/", name: "three"),
             ]
-            try await Self.publishAndCheck(mesh, channel: "/ring/", round: "whole", publishers: [1, 2, 4, 5], count: 3, subscribers: &subscribers)
+            try await Self.publishAndCheck(
+                mesh,
+                channel: "/ring/",
+                round: "whole",
+                publishers: [1, 2, 4, 5],
+                count: 3,
+                subscribers: &subscribers
+            )
             // Events went both ways round: the copies that met were refused, not delivered.
             #expect(mesh.nodes.reduce(0) { $0 + ($1.running?.server.relayDuplicatesRefused ?? 0) } > 0)
 
             let link = MeshLink(0, 1)
             try await within(seconds: 20, "the link 1–2 is cut") { try await mesh.cut(link) }
-            try await Self.publishAndCheck(mesh, channel: "/ring/", round: "cut", publishers: [1, 2, 4, 5], count: 3, subscribers: &subscribers)
+            try await Self.publishAndCheck(
+                mesh,
+                channel: "/ring/",
+                round: "cut",
+                publishers: [1, 2, 4, 5],
+                count: 3,
+                subscribers: &subscribers
+            )
 
             try await within(seconds: 20, "the link 1–2 is back") { try await mesh.restore(link) }
-            try await Self.publishAndCheck(mesh, channel: "/ring/", round: "restored", publishers: [1, 2, 4, 5], count: 3, subscribers: &subscribers)
+            try await Self.publishAndCheck(
+                mesh,
+                channel: "/ring/",
+                round: "restored",
+                publishers: [1, 2, 4, 5],
+                count: 3,
+                subscribers: &subscribers
+            )
         }
     }
 
@@ -155,7 +212,9 @@ import Testing
             try await subscriber.client.channel.close()
             let identifier = PeerMesh.identifier(interest)
             try await within(seconds: 20, "no server holds a lease on /echo/ for another") {
-                await mesh.waitUntil { observations in observations.peerLeases.values.allSatisfy { !$0.contains { $0.hasSuffix(" \(identifier)") } } }
+                await mesh.waitUntil { observations in
+                    observations.peerLeases.values.allSatisfy { !$0.contains { $0.hasSuffix(" \(identifier)") } }
+                }
             }
             try await eventually(seconds: 20, "no router holds the lease on /echo/") {
                 !mesh.nodes.contains { $0.router.leaseIdentifiers.contains(identifier) }
@@ -173,7 +232,14 @@ import Testing
                 try await Self.subscribe(mesh, server: 5, channel: "/random/", name: "five"),
                 try await Self.subscribe(mesh, server: 7, channel: "/random/", name: "seven"),
             ]
-            try await Self.publishAndCheck(mesh, channel: "/random/", round: "random", publishers: [0, 2, 3, 5, 6], count: 2, subscribers: &subscribers)
+            try await Self.publishAndCheck(
+                mesh,
+                channel: "/random/",
+                round: "random",
+                publishers: [0, 2, 3, 5, 6],
+                count: 2,
+                subscribers: &subscribers
+            )
         }
     }
 
@@ -181,8 +247,19 @@ import Testing
         try await Self.withMesh(servers: 3, layout: .full) { mesh in
             #expect(mesh.nodes.allSatisfy { $0.running?.server.relaysEvents == false })
             var subscribers = [try await Self.subscribe(mesh, server: 0, channel: "/full/", name: "a")]
-            try await Self.publishAndCheck(mesh, channel: "/full/", round: "full", publishers: [1, 2], count: 2, subscribers: &subscribers)
-            #expect(mesh.nodes.allSatisfy { $0.router.relayedEventsSent == 0 && $0.running?.server.relayedEventsReceived == 0 })
+            try await Self.publishAndCheck(
+                mesh,
+                channel: "/full/",
+                round: "full",
+                publishers: [1, 2],
+                count: 2,
+                subscribers: &subscribers
+            )
+            #expect(
+                mesh.nodes.allSatisfy {
+                    $0.router.relayedEventsSent == 0 && $0.running?.server.relayedEventsReceived == 0
+                }
+            )
         }
     }
 }
@@ -193,7 +270,11 @@ import Testing
         #expect(MeshLayout.chain.links(count: 5) == [MeshLink(0, 1), MeshLink(1, 2), MeshLink(2, 3), MeshLink(3, 4)])
         #expect(MeshLayout.ring.links(count: 6).count == 6)
         #expect(MeshLayout.star.links(count: 4) == [MeshLink(0, 1), MeshLink(0, 2), MeshLink(0, 3)])
-        #expect(MeshLayout.tree(fanOut: 2).links(count: 7) == [MeshLink(0, 1), MeshLink(0, 2), MeshLink(1, 3), MeshLink(1, 4), MeshLink(2, 5), MeshLink(2, 6)])
+        #expect(
+            MeshLayout.tree(fanOut: 2).links(count: 7) == [
+                MeshLink(0, 1), MeshLink(0, 2), MeshLink(1, 3), MeshLink(1, 4), MeshLink(2, 5), MeshLink(2, 6),
+            ]
+        )
         let random = MeshLayout.random(seed: 20, extraLinks: 10)
         #expect(random.links(count: 20) == random.links(count: 20))
         #expect(random.links(count: 20).count == 29)
@@ -202,7 +283,15 @@ import Testing
     }
 
     static func servers(_ count: Int) -> [MeshServer] {
-        (0..<count).map { MeshServer(name: "s\($0 + 1)", id: "\($0 + 1)", authKey: "k\($0 + 1)", peerHost: "h\($0 + 1)", clientHost: "h\($0 + 1)") }
+        (0..<count).map {
+            MeshServer(
+                name: "s\($0 + 1)",
+                id: "\($0 + 1)",
+                authKey: "k\($0 + 1)",
+                peerHost: "h\($0 + 1)",
+                clientHost: "h\($0 + 1)"
+            )
+        }
     }
 
     @Test func aServerReadsItsNeighboursAndTheShapeOfTheWholeMesh() throws {
@@ -214,7 +303,11 @@ import Testing
         #expect(root.warnings.isEmpty)
         let leaf = try PeerConfiguration.persite(Array(tree.utf8), hostname: "s5", defaultPort: 23341)
         #expect(leaf.peers.map(\.id) == ["2"])
-        let full = try PeerConfiguration.persite(Array(MeshFiles.leasePeerXML(servers).utf8), hostname: "s3", defaultPort: 23341)
+        let full = try PeerConfiguration.persite(
+            Array(MeshFiles.leasePeerXML(servers).utf8),
+            hostname: "s3",
+            defaultPort: 23341
+        )
         #expect(full.topology?.isFullMesh == true)
         #expect(full.topology?.maximumHops == 4)
         // The full mesh's file is what it always was.
@@ -241,7 +334,11 @@ import Testing
     }
 
     @Test func relayedEventsCarryTheirStampThroughTheQuickPathAndTheFullParser() throws {
-        let event = Event(channel: try ChannelName("/r/"), payloadNamespace: "urn:r", payload: Array("<payload xmlns='urn:r'><v>1</v></payload>".utf8))
+        let event = Event(
+            channel: try ChannelName("/r/"),
+            payloadNamespace: "urn:r",
+            payload: Array("<payload xmlns='urn:r'><v>1</v></payload>".utf8)
+        )
         let stamp = RelayStamp(origin: "17", epoch: 999_999_999_999_999_999, sequence: 42)
         var relayed = ByteBuffer()
         PeerWire.writeRelayed(StanzaEncoder.messageBuffer(event, id: "m1"), stamp: stamp, into: &relayed)
@@ -261,16 +358,29 @@ import Testing
             return
         }
         #expect(parsed == odd && same.channel == event.channel)
-        #expect(throws: PsEPRError.self) { try decode(ByteBuffer(string: "<relay origin='1' epoch='x' seq='1'><message/></relay>")) }
+        #expect(throws: PsEPRError.self) {
+            try decode(ByteBuffer(string: "<relay origin='1' epoch='x' seq='1'><message/></relay>"))
+        }
     }
 
     @Test func registrationsCarryHopsOnlyWhenRelaying() throws {
         let channel = try ChannelName("/h/")
-        let relayed = PeerMessage.register(identifier: "peer:/h/|", channel: channel, namespace: nil, seconds: 600, hops: 3)
+        let relayed = PeerMessage.register(
+            identifier: "peer:/h/|",
+            channel: channel,
+            namespace: nil,
+            seconds: 600,
+            hops: 3
+        )
         #expect(try decode(PeerWire.element(relayed)).message == relayed)
         let oneHop = PeerMessage.register(identifier: "peer:/h/|", channel: channel, namespace: nil, seconds: 600)
-        #expect(String(buffer: PeerWire.element(oneHop)) == "<lease op='register' identifier='peer:/h/|' channel='/h/' seconds='600'/>")
-        #expect(throws: PsEPRError.self) { try decode(ByteBuffer(string: "<lease op='register' identifier='i' channel='/h/' seconds='60' hops='-1'/>")) }
+        #expect(
+            String(buffer: PeerWire.element(oneHop))
+                == "<lease op='register' identifier='peer:/h/|' channel='/h/' seconds='600'/>"
+        )
+        #expect(throws: PsEPRError.self) {
+            try decode(ByteBuffer(string: "<lease op='register' identifier='i' channel='/h/' seconds='60' hops='-1'/>"))
+        }
     }
 
     @Test func theDuplicateWindowTakesEachNumberOnce() {
@@ -287,7 +397,9 @@ import Testing
         ]
         #expect(answers == [true, false, true, false, true, false, true, true, true])
         #expect(filter.duplicates == 3)
-        for origin in 0..<(RelayDuplicateFilter.maximumOrigins + 10) { _ = filter.admit(RelayStamp(origin: "o\(origin)", epoch: 1, sequence: 1)) }
+        for origin in 0..<(RelayDuplicateFilter.maximumOrigins + 10) {
+            _ = filter.admit(RelayStamp(origin: "o\(origin)", epoch: 1, sequence: 1))
+        }
         #expect(filter.origins == RelayDuplicateFilter.maximumOrigins)
     }
 }

@@ -42,11 +42,26 @@ import Testing
     @Test func searchPathFilesThenTheConfigFileOverrideEachOther() throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let system = directory + "/system.xml", user = directory + "/user.xml", explicit = directory + "/explicit.xml"
-        try "<PsEPRServer><client><XMPP><port>1000</port><maximumConnections>10</maximumConnections></XMPP></client></PsEPRServer>".write(toFile: system, atomically: true, encoding: .utf8)
-        try "<PsEPRServer><client><xmpp><PORT>2000</PORT></xmpp></client></PsEPRServer>".write(toFile: user, atomically: true, encoding: .utf8)
-        try "<PsEPRServer><client><oneEvent><port>3000</port></oneEvent></client></PsEPRServer>".write(toFile: explicit, atomically: true, encoding: .utf8)
-        let settings = try ServerSettings.load(searchPath: [system, directory + "/absent.xml", user], configurationFiles: [explicit])
+        let system = directory + "/system.xml"
+        let user = directory + "/user.xml"
+        let explicit = directory + "/explicit.xml"
+        try
+            "<PsEPRServer><client><XMPP><port>1000</port><maximumConnections>10</maximumConnections></XMPP></client></PsEPRServer>"
+            .write(toFile: system, atomically: true, encoding: .utf8)
+        try "<PsEPRServer><client><xmpp><PORT>2000</PORT></xmpp></client></PsEPRServer>".write(
+            toFile: user,
+            atomically: true,
+            encoding: .utf8
+        )
+        try "<PsEPRServer><client><oneEvent><port>3000</port></oneEvent></client></PsEPRServer>".write(
+            toFile: explicit,
+            atomically: true,
+            encoding: .utf8
+        )
+        let settings = try ServerSettings.load(
+            searchPath: [system, directory + "/absent.xml", user],
+            configurationFiles: [explicit]
+        )
         #expect(settings.sources == [system, user, explicit])
         #expect(settings.server.clientPort == 2000)
         #expect(settings.server.maximumConnections == 10)
@@ -54,9 +69,16 @@ import Testing
     }
 
     @Test func badValuesAndMissingFilesAreNamed() throws {
-        let badPort = try ParameterSet(xml: Array("<PsEPRServer><client><XMPP><port>99999</port></XMPP></client></PsEPRServer>".utf8))
+        let badPort = try ParameterSet(
+            xml: Array("<PsEPRServer><client><XMPP><port>99999</port></XMPP></client></PsEPRServer>".utf8)
+        )
         #expect(throws: ParameterError.self) { try ServerSettings(parameters: badPort) }
-        let negative = try ParameterSet(xml: Array("<PsEPRServer><client><XMPP><maximumConnections>-1</maximumConnections></XMPP></client></PsEPRServer>".utf8))
+        let negative = try ParameterSet(
+            xml: Array(
+                "<PsEPRServer><client><XMPP><maximumConnections>-1</maximumConnections></XMPP></client></PsEPRServer>"
+                    .utf8
+            )
+        )
         #expect(throws: ParameterError.self) { try ServerSettings(parameters: negative) }
         do {
             _ = try ServerSettings.load(searchPath: [], configurationFiles: ["/nonexistent/PsEPRServer.xml"])
@@ -73,7 +95,8 @@ import Testing
         table.set(service: "stork", password: "secret")
         try (table.line(for: "stork")! + "\n").write(toFile: directory + "/accounts", atomically: true, encoding: .utf8)
         let file = directory + "/PsEPRServer.xml"
-        try "<PsEPRServer><service><accounting><file>\(directory)/accounts</file></accounting></service></PsEPRServer>".write(toFile: file, atomically: true, encoding: .utf8)
+        try "<PsEPRServer><service><accounting><file>\(directory)/accounts</file></accounting></service></PsEPRServer>"
+            .write(toFile: file, atomically: true, encoding: .utf8)
         let settings = try ServerSettings.load(searchPath: [file])
         #expect(settings.server.accounts?.verify(service: "stork", password: "secret") == true)
         #expect(settings.server.accounts?.verify(service: "stork", password: "wrong") == false)
@@ -82,15 +105,23 @@ import Testing
     @Test func misspelledParametersAndAWrongRootAreNamedOrRefused() throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let misspelled = directory + "/PsEPRServer.xml", wrongRoot = directory + "/other.xml"
-        try "<PsEPRServer><client><XMPP><prot>2000</prot><maximumConnections>9</maximumConnections></XMPP></client><debug><comment>notes</comment></debug></PsEPRServer>"
+        let misspelled = directory + "/PsEPRServer.xml"
+        let wrongRoot = directory + "/other.xml"
+        try
+            "<PsEPRServer><client><XMPP><prot>2000</prot><maximumConnections>9</maximumConnections></XMPP></client><debug><comment>notes</comment></debug></PsEPRServer>"
             .write(toFile: misspelled, atomically: true, encoding: .utf8)
-        try "<PsEPRSever><client><XMPP><port>3000</port></XMPP></client></PsEPRSever>".write(toFile: wrongRoot, atomically: true, encoding: .utf8)
+        try "<PsEPRSever><client><XMPP><port>3000</port></XMPP></client></PsEPRSever>".write(
+            toFile: wrongRoot,
+            atomically: true,
+            encoding: .utf8
+        )
         let settings = try ServerSettings.load(searchPath: [misspelled], configurationFiles: [wrongRoot])
-        #expect(settings.warnings == [
-            "\(misspelled): unknown parameter /PsEPRServer/client/XMPP/prot, ignored (did you mean /PsEPRServer/client/XMPP/port?)",
-            "\(wrongRoot): the root element is <PsEPRSever>, not <PsEPRServer>, so none of its parameters apply",
-        ])
+        #expect(
+            settings.warnings == [
+                "\(misspelled): unknown parameter /PsEPRServer/client/XMPP/prot, ignored (did you mean /PsEPRServer/client/XMPP/port?)",
+                "\(wrongRoot): the root element is <PsEPRSever>, not <PsEPRServer>, so none of its parameters apply",
+            ]
+        )
         #expect(settings.server.maximumConnections == 9)
         #expect(settings.server.clientPort == 23345)
         do {
@@ -106,11 +137,23 @@ import Testing
     }
 
     @Test func tlsParametersComeInPairs() throws {
-        let both = try ParameterSet(xml: Array("<PsEPRServer><tls><certificateFile>/c.pem</certificateFile><keyFile>/k.pem</keyFile><required>yes</required></tls></PsEPRServer>".utf8))
-        #expect(try ServerSettings(parameters: both).server.tls == TLSSettings(certificateFile: "/c.pem", keyFile: "/k.pem", required: true))
-        let keyOnly = try ParameterSet(xml: Array("<PsEPRServer><tls><keyFile>/k.pem</keyFile></tls></PsEPRServer>".utf8))
+        let both = try ParameterSet(
+            xml: Array(
+                "<PsEPRServer><tls><certificateFile>/c.pem</certificateFile><keyFile>/k.pem</keyFile><required>yes</required></tls></PsEPRServer>"
+                    .utf8
+            )
+        )
+        #expect(
+            try ServerSettings(parameters: both).server.tls
+                == TLSSettings(certificateFile: "/c.pem", keyFile: "/k.pem", required: true)
+        )
+        let keyOnly = try ParameterSet(
+            xml: Array("<PsEPRServer><tls><keyFile>/k.pem</keyFile></tls></PsEPRServer>".utf8)
+        )
         #expect(throws: ParameterError.self) { try ServerSettings(parameters: keyOnly) }
-        let requiredOnly = try ParameterSet(xml: Array("<PsEPRServer><tls><required>yes</required></tls></PsEPRServer>".utf8))
+        let requiredOnly = try ParameterSet(
+            xml: Array("<PsEPRServer><tls><required>yes</required></tls></PsEPRServer>".utf8)
+        )
         #expect(throws: ParameterError.self) { try ServerSettings(parameters: requiredOnly) }
     }
 }
@@ -125,13 +168,21 @@ import Testing
         #expect(line.hasPrefix("stork $scrypt$ln=14,r=8,p=1$"))
         // An earlier version's salted SHA-256 line: salt 00 01, password "old".
         let legacyDigest = SHA256.hash(data: [0, 1] + Array("old".utf8)).map { String(format: "%02x", $0) }.joined()
-        try "\(line)\nlegacy 0001 \(legacyDigest)\n".write(toFile: directory + "/accounts", atomically: true, encoding: .utf8)
+        try "\(line)\nlegacy 0001 \(legacyDigest)\n".write(
+            toFile: directory + "/accounts",
+            atomically: true,
+            encoding: .utf8
+        )
         let read = try AccountTable(contentsOfFile: directory + "/accounts")
         #expect(read.check(service: "stork", password: "secret") == .accepted)
         #expect(read.check(service: "STORK", password: "wrong") == .wrongPassword)
         #expect(read.check(service: "legacy", password: "old") == .accepted)
         #expect(read.check(service: "nobody", password: "old") == .unknownAccount)
-        try "stork $scrypt$ln=40,r=8,p=1$AAAA$AAAA\n".write(toFile: directory + "/bad", atomically: true, encoding: .utf8)
+        try "stork $scrypt$ln=40,r=8,p=1$AAAA$AAAA\n".write(
+            toFile: directory + "/bad",
+            atomically: true,
+            encoding: .utf8
+        )
         #expect(throws: AccountFileError.self) { try AccountTable(contentsOfFile: directory + "/bad") }
     }
 
@@ -153,7 +204,10 @@ import Testing
         var dumped = ""
         dump(configuration, to: &dumped)
         let salt = String(table.line(for: "stork")!.split(separator: "$")[3])
-        for text in ["\(configuration)", String(reflecting: configuration), dumped, "\(EventServer(configuration: configuration, logger: Logger(label: "t")))"] {
+        for text in [
+            "\(configuration)", String(reflecting: configuration), dumped,
+            "\(EventServer(configuration: configuration, logger: Logger(label: "t")))",
+        ] {
             #expect(!text.contains(salt), "\(text)")
             #expect(!text.lowercased().contains("digest"), "\(text)")
         }
@@ -168,7 +222,8 @@ import Testing
         let log = try RotatingLogFile(directory: directory, maximumFiles: 2, maximumFileBytes: 1024)
         for _ in 0..<20 { log.write(String(repeating: "x", count: 99) + "\n") }
         for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
-            let permissions = try FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.posixPermissions] as? Int
+            let permissions =
+                try FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.posixPermissions] as? Int
             #expect(permissions == 0o600, "\(name)")
         }
     }
@@ -192,7 +247,9 @@ import Testing
         let directory = try ServerSettingsTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = try RotatingLogFile(directory: directory)
-        let logger = Logger(label: "test") { CategoryLogHandler(label: $0, filter: [.lease], file: file, echoToStandardError: false) }
+        let logger = Logger(label: "test") {
+            CategoryLogHandler(label: $0, filter: [.lease], file: file, echoToStandardError: false)
+        }
         logger.log(.lease, .info, "lease line")
         logger.log(.io, .info, "io line")
         logger.log(.badError, .error, "bad line")

@@ -18,11 +18,15 @@ public func withEventServer<Result>(
 ) async throws -> Result {
     var configuration = EventServerConfiguration.loopback(serverName: "test.psepr")
     configure(&configuration)
-    return try await EventServer.withRunning(configuration: configuration, router: router, clock: clock, logger: Logger(label: "psepr.test")) { client, oneEvent in
+    return try await EventServer.withRunning(
+        configuration: configuration,
+        router: router,
+        clock: clock,
+        logger: Logger(label: "psepr.test")
+    ) { client, oneEvent in
         try await body(client, oneEvent, router)
     }
 }
-
 
 /// Waits until `condition` holds, checking every few milliseconds, failing with a
 /// ``TestFailure`` naming `what` after `seconds`. For state changed by a server's own tasks,

@@ -49,9 +49,13 @@ public final class ManualClock: Clock, Sendable {
                     state.sleepers[identifier] = Sleeper(deadline: deadline, continuation: continuation)
                     return (false, state.wakeSleeperWaits())
                 }
-                ready.forEach { $0.resume() }
+                for waiting in ready { waiting.resume() }
                 if resumeNow {
-                    if Task.isCancelled { continuation.resume(throwing: CancellationError()) } else { continuation.resume() }
+                    if Task.isCancelled {
+                        continuation.resume(throwing: CancellationError())
+                    } else {
+                        continuation.resume()
+                    }
                 }
             }
         } onCancel: {

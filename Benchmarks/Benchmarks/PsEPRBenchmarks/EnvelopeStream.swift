@@ -13,7 +13,10 @@ struct EnvelopeStream: Sendable {
         let templates = StanzaTemplates(channels: ["/bench/all/"], instance: "p", payloadBytes: payloadBytes)
         let chunk = templates.batch(count: Self.events, first: 0)
         stanzaBytes = chunk.readableBytes / Self.events
-        var stream = ByteBuffer(string: "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
+        var stream = ByteBuffer(
+            string:
+                "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+        )
         stream.writeImmutableBuffer(chunk)
         self.stream = stream
     }
@@ -55,7 +58,9 @@ struct EnvelopeStream: Sendable {
         var framer = XMLStreamFramer()
         var bytes = 0
         while let frame = try framer.decode(buffer: &input) {
-            guard case .stanza(let stanza) = frame, case .event(let event) = stanza.withUnsafeReadableBytes({ EventScanner.scan($0) }) else { continue }
+            guard case .stanza(let stanza) = frame,
+                case .event(let event) = stanza.withUnsafeReadableBytes({ EventScanner.scan($0) })
+            else { continue }
             bytes &+= StanzaEncoder.messageBuffer(event, id: "m").readableBytes
         }
         return bytes

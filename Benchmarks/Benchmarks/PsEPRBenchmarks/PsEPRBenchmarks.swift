@@ -9,9 +9,16 @@ import PsEPRLoadGenerator
 /// against one exact-name dictionary lookup.
 let benchmarks: @Sendable () -> Void = {
     // One iteration takes a whole stream of 1,000 events through a stage; mallocs are per 1,000 events.
-    let perStream = Benchmark.Configuration(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(3))
+    let perStream = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        maxDuration: .seconds(3)
+    )
     // One iteration is one lookup; a thousand of them make a sample.
-    let perLookup = Benchmark.Configuration(metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .kilo, maxDuration: .seconds(3))
+    let perLookup = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        scalingFactor: .kilo,
+        maxDuration: .seconds(3)
+    )
     let stream = EnvelopeStream(payloadBytes: 100)
 
     Benchmark("envelope, 1000 events: copy each stanza once (reference)", configuration: perStream) { _ in
@@ -36,7 +43,8 @@ let benchmarks: @Sendable () -> Void = {
                 index &+= 1
             }
         }
-        Benchmark("route table: \(leases) leases, exact-name dictionary (reference)", configuration: perLookup) { benchmark in
+        Benchmark("route table: \(leases) leases, exact-name dictionary (reference)", configuration: perLookup) {
+            benchmark in
             var index = 0
             for _ in benchmark.scaledIterations {
                 blackHole(routes.flatLookup(index))

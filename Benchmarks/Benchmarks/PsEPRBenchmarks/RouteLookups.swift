@@ -15,12 +15,15 @@ struct RouteLookups: Sendable {
         var flat: [String: [Int]] = [:]
         for number in 0..<leases {
             let channel = Self.channel(depth: Int.random(in: 3...6, using: &generator), using: &generator)
-            table.upsert(.init(subscriber: number, identifier: "l\(number)", channel: channel, expires: now + .seconds(3600)))
+            table.upsert(
+                .init(subscriber: number, identifier: "l\(number)", channel: channel, expires: now + .seconds(3600))
+            )
             flat[channel.rawValue, default: []].append(number)
         }
         self.table = table
         self.flat = flat
-        events = (0..<4096).map { _ in Self.channel(depth: Int.random(in: 6...8, using: &generator), using: &generator) }
+        events = (0..<4096).map { _ in Self.channel(depth: Int.random(in: 6...8, using: &generator), using: &generator)
+        }
     }
 
     func lookup(_ index: Int) -> Int {

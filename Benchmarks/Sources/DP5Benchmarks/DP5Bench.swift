@@ -5,7 +5,8 @@ import ArgumentParser
 struct DP5Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dp5-bench",
-        abstract: "Benchmarks of the DP5 lookup server and of combined mode's BLS12-381 arithmetic (build with -c release).",
+        abstract:
+            "Benchmarks of the DP5 lookup server and of combined mode's BLS12-381 arithmetic (build with -c release).",
         subcommands: [PIRBenchmark.self, HTTPLookupBenchmark.self, BLSBenchmark.self],
         defaultSubcommand: PIRBenchmark.self
     )

@@ -20,7 +20,8 @@ import Synchronization
 struct HTTPLookupBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "http",
-        abstract: "Drive an in-process lookup server over HTTP; lookups/s and latency beside the kernel and the memory read rate."
+        abstract:
+            "Drive an in-process lookup server over HTTP; lookups/s and latency beside the kernel and the memory read rate."
     )
 
     @Option(help: "Database size in MiB.")
@@ -42,17 +43,23 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
     var pirThreads = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
-        guard queries.allSatisfy({ (1...100).contains($0) }) else { throw ValidationError("--queries: 1 to 100 per request") }
+        guard queries.allSatisfy({ (1...100).contains($0) }) else {
+            throw ValidationError("--queries: 1 to 100 per request")
+        }
         guard clients.allSatisfy({ $0 >= 1 }), requests >= 1, megabytes >= 1, pirThreads >= 1 else {
             throw ValidationError("--clients, --requests, --megabytes and --pir-threads must be at least 1")
         }
     }
 
     func run() async throws {
-        print("build: \(PIRBenchmark.isOptimised ? "optimised" : "UNOPTIMISED (use -c release)"); PIR threads: \(pirThreads), kernel \(PIREngine.Kernel.best)")
+        print(
+            "build: \(PIRBenchmark.isOptimised ? "optimised" : "UNOPTIMISED (use -c release)"); PIR threads: \(pirThreads), kernel \(PIREngine.Kernel.best)"
+        )
         let database = try PIRBenchmark.makeDatabase(bytes: megabytes << 20, recordSize: 10 + dataEncSize)
         let gigabytes = Double(database.count) / 1e9
-        print("database: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes")
+        print(
+            "database: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes"
+        )
         print(PIRBenchmark.hugePageLine)
 
         let pool = PIRThreadPool(threads: pirThreads)
@@ -66,10 +73,14 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             let ahead = await memoryReadRates(database, pool: pool, oneCore: false)
             let seconds = await fastestAsync(3) { _ = await engine.answer([batch], database: database) }
             let behind = await memoryReadRates(database, pool: pool, oneCore: false)
-            kernelRates.append((count, seconds, gigabytes * Double(count) / seconds, max(ahead.allCores, behind.allCores)))
+            kernelRates.append(
+                (count, seconds, gigabytes * Double(count) / seconds, max(ahead.allCores, behind.allCores))
+            )
         }
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dp5-bench-http-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "dp5-bench-http-\(UUID().uuidString)"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let epoch = Epoch(1000)
         try Self.writeDatabase(database, epoch: epoch, dataEncSize: dataEncSize, into: directory + "/datadir")
@@ -77,17 +88,24 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         var logger = Logger(label: "dp5-bench")
         logger.logLevel = .error
         let configuration = try ServerConfiguration(
-            host: "127.0.0.1", port: 0, isRegistrationServer: false, isLookupServer: true,
+            host: "127.0.0.1",
+            port: 0,
+            isRegistrationServer: false,
+            isLookupServer: true,
             dataDirectory: directory + "/datadir",
             // Never reached: the database is already in datadir.
             registrationServer: "http://127.0.0.1:9",
-            protocolConfiguration: try DP5Configuration(dataEncSize: dataEncSize), pirThreads: pirThreads
+            protocolConfiguration: try DP5Configuration(dataEncSize: dataEncSize),
+            pirThreads: pirThreads
         )
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let metrics = DP5Metrics()
-        let server = DP5Service(configuration: configuration, logger: logger, metrics: metrics) { address in portContinuation.yield(address.port ?? 0) }
+        let server = DP5Service(configuration: configuration, logger: logger, metrics: metrics) { address in
+            portContinuation.yield(address.port ?? 0)
+        }
         let group = ServiceGroup(services: [server], logger: logger)
-        var rows: [(clients: Int, queries: Int, row: Row, queriesPerPass: Double, meanPass: Double, reference: Double)] = []
+        var rows:
+            [(clients: Int, queries: Int, row: Row, queriesPerPass: Double, meanPass: Double, reference: Double)] = []
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()
@@ -99,31 +117,49 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
                 var clientConfiguration = HTTPClient.Configuration()
                 clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = clients.max() ?? 1
                 try await HTTPClient.withHTTPClient(configuration: clientConfiguration) { client in
-                  try await HTTPClient.withHTTPClient { prober in
-                    // The first pass maps the data file in; it is not what a row measures.
-                    _ = try await drive(client: client, prober: prober, base: base, epoch: epoch, database: database, queries: 1, clients: 1, requests: 1)
-                    for count in queries {
-                        for clientCount in clients {
-                            let before = metrics.passTotals
-                            let ahead = await memoryReadRates(database, pool: pool, oneCore: false)
-                            let row = try await drive(
-                                client: client, prober: prober, base: base, epoch: epoch, database: database, queries: count, clients: clientCount,
-                                requests: requests
-                            )
-                            // The server's own passes in this row: how many queries each
-                            // coalesced, and how long one took (the rest of a request's time is
-                            // spent outside the pass).
-                            let after = metrics.passTotals
-                            let behind = await memoryReadRates(database, pool: pool, oneCore: false)
-                            let passes = max(1, after.passes - before.passes)
-                            rows.append((
-                                clientCount, count, row, Double(after.queries - before.queries) / Double(passes),
-                                PIRBenchmark.seconds(after.duration - before.duration) * 1000 / Double(passes),
-                                max(ahead.allCores, behind.allCores)
-                            ))
+                    try await HTTPClient.withHTTPClient { prober in
+                        // The first pass maps the data file in; it is not what a row measures.
+                        _ = try await drive(
+                            client: client,
+                            prober: prober,
+                            base: base,
+                            epoch: epoch,
+                            database: database,
+                            queries: 1,
+                            clients: 1,
+                            requests: 1
+                        )
+                        for count in queries {
+                            for clientCount in clients {
+                                let before = metrics.passTotals
+                                let ahead = await memoryReadRates(database, pool: pool, oneCore: false)
+                                let row = try await drive(
+                                    client: client,
+                                    prober: prober,
+                                    base: base,
+                                    epoch: epoch,
+                                    database: database,
+                                    queries: count,
+                                    clients: clientCount,
+                                    requests: requests
+                                )
+                                // The server's own passes in this row: how many queries each
+                                // coalesced, and how long one took (the rest of a request's time is
+                                // spent outside the pass).
+                                let after = metrics.passTotals
+                                let behind = await memoryReadRates(database, pool: pool, oneCore: false)
+                                let passes = max(1, after.passes - before.passes)
+                                rows.append(
+                                    (
+                                        clientCount, count, row,
+                                        Double(after.queries - before.queries) / Double(passes),
+                                        PIRBenchmark.seconds(after.duration - before.duration) * 1000 / Double(passes),
+                                        max(ahead.allCores, behind.allCores)
+                                    )
+                                )
+                            }
                         }
                     }
-                  }
                 }
             } catch {
                 await group.triggerGracefulShutdown()
@@ -135,27 +171,56 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
 
         let after = await memoryReadRates(database, pool: pool)
         await pool.shutdown()
-        print(String(
-            format: "memory read: one core %.1f GB/s, %d cores %.1f GB/s (references at the start; at the end %.1f and %.1f)",
-            before.oneCore, pirThreads, before.allCores, after.oneCore, after.allCores
-        ))
+        print(
+            String(
+                format:
+                    "memory read: one core %.1f GB/s, %d cores %.1f GB/s (references at the start; at the end %.1f and %.1f)",
+                before.oneCore,
+                pirThreads,
+                before.allCores,
+                after.oneCore,
+                after.allCores
+            )
+        )
         for kernel in kernelRates {
-            print(String(
-                format: "kernel alone, %3d queries: %8.4f s a pass, %7.1f GB/s×q = %.2f× all-core memory (%.1f GB/s around it)",
-                kernel.queries, kernel.seconds, kernel.rate, kernel.rate / kernel.reference, kernel.reference
-            ))
+            print(
+                String(
+                    format:
+                        "kernel alone, %3d queries: %8.4f s a pass, %7.1f GB/s×q = %.2f× all-core memory (%.1f GB/s around it)",
+                    kernel.queries,
+                    kernel.seconds,
+                    kernel.rate,
+                    kernel.rate / kernel.reference,
+                    kernel.reference
+                )
+            )
         }
-        print("\nclients queries   lookups/s   GB/s×q  × all-core memory (GB/s)  request p50/p95/p99 ms   GET / p50/p99 ms   q/pass  pass ms  outside ms")
+        print(
+            "\nclients queries   lookups/s   GB/s×q  × all-core memory (GB/s)  request p50/p95/p99 ms   GET / p50/p99 ms   q/pass  pass ms  outside ms"
+        )
         for entry in rows {
             let row = entry.row
             let rate = gigabytes * row.lookupsPerSecond
-            print(String(
-                format: "%7d %7d %11.1f %8.1f %10.2f× (%5.1f)     %7.1f %6.1f %6.1f      %6.1f %6.1f   %6.1f %8.2f %11.2f",
-                entry.clients, entry.queries, row.lookupsPerSecond, rate, rate / entry.reference, entry.reference,
-                row.requests.percentile(50), row.requests.percentile(95), row.requests.percentile(99),
-                row.probes.percentile(50), row.probes.percentile(99),
-                entry.queriesPerPass, entry.meanPass, row.requests.mean - entry.meanPass
-            ))
+            print(
+                String(
+                    format:
+                        "%7d %7d %11.1f %8.1f %10.2f× (%5.1f)     %7.1f %6.1f %6.1f      %6.1f %6.1f   %6.1f %8.2f %11.2f",
+                    entry.clients,
+                    entry.queries,
+                    row.lookupsPerSecond,
+                    rate,
+                    rate / entry.reference,
+                    entry.reference,
+                    row.requests.percentile(50),
+                    row.requests.percentile(95),
+                    row.requests.percentile(99),
+                    row.probes.percentile(50),
+                    row.probes.percentile(99),
+                    entry.queriesPerPass,
+                    entry.meanPass,
+                    row.requests.mean - entry.meanPass
+                )
+            )
         }
     }
 
@@ -164,35 +229,55 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
 
     /// The memory read rate of one core, and of the PIR threads reading the database as a pass
     /// does (taking the same pieces from a shared counter); fastest of three each.
-    private func memoryReadRates(_ database: PIRDatabase, pool: PIRThreadPool, oneCore measureOneCore: Bool = true) async -> (oneCore: Double, allCores: Double) {
+    private func memoryReadRates(
+        _ database: PIRDatabase,
+        pool: PIRThreadPool,
+        oneCore measureOneCore: Bool = true
+    ) async -> (oneCore: Double, allCores: Double) {
         let gigabytes = Double(database.count) / 1e9
         let oneCore = measureOneCore ? gigabytes / fastest(3) { PIRBenchmark.memoryPass(database) } : .nan
         let pieces = PIREngine.pieces(numberOfBlocks: database.numberOfBlocks, blockSize: database.blockSize)
         let threads = pirThreads
-        let allCores = gigabytes / (await fastestAsync(3) {
-            let cursor = PieceCounter()
-            await withTaskGroup(of: [UInt8].self) { group in
-                for _ in 0..<threads {
-                    group.addTask {
-                        await pool.run {
-                            var folded: [UInt8] = []
-                            while case let piece = cursor.take(), piece < pieces.count { folded += Self.memoryPass(database, blocks: pieces[piece]) }
-                            return folded
+        let allCores =
+            gigabytes
+            / (await fastestAsync(3) {
+                let cursor = PieceCounter()
+                await withTaskGroup(of: [UInt8].self) { group in
+                    for _ in 0..<threads {
+                        group.addTask {
+                            await pool.run {
+                                var folded: [UInt8] = []
+                                while case let piece = cursor.take(), piece < pieces.count {
+                                    folded += Self.memoryPass(database, blocks: pieces[piece])
+                                }
+                                return folded
+                            }
                         }
                     }
+                    for await _ in group {}
                 }
-                for await _ in group {}
-            }
-        })
+            })
         return (oneCore, allCores)
     }
 
     /// One row: `clients` clients each sending `requests` requests of `queries` queries, and
     /// the prober's `GET /` meanwhile.
     private func drive(
-        client: HTTPClient, prober: HTTPClient, base: String, epoch: Epoch, database: PIRDatabase, queries: Int, clients: Int, requests: Int
+        client: HTTPClient,
+        prober: HTTPClient,
+        base: String,
+        epoch: Epoch,
+        database: PIRDatabase,
+        queries: Int,
+        clients: Int,
+        requests: Int
     ) async throws -> Row {
-        let body = ByteBuffer(bytes: LookupRequest.pir(epoch, queries: PIRBenchmark.randomBatch(queries: queries, blocks: database.numberOfBlocks).percyWire[...]).rawRepresentation)
+        let body = ByteBuffer(
+            bytes: LookupRequest.pir(
+                epoch,
+                queries: PIRBenchmark.randomBatch(queries: queries, blocks: database.numberOfBlocks).percyWire[...]
+            ).rawRepresentation
+        )
         let expected = queries * database.blockSize
         let finished = ManagedFlag()
         let start = ContinuousClock.now
@@ -200,7 +285,9 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             var probes = Latencies()
             while !finished.isRaised {
                 let sent = ContinuousClock.now
-                _ = try? await prober.execute(HTTPClientRequest(url: base + "/"), timeout: .seconds(30)).body.collect(upTo: 1 << 16)
+                _ = try? await prober.execute(HTTPClientRequest(url: base + "/"), timeout: .seconds(30)).body.collect(
+                    upTo: 1 << 16
+                )
                 probes.add(ContinuousClock.now - sent)
                 try? await Task.sleep(for: .milliseconds(10))
             }
@@ -218,7 +305,9 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
                         let response = try await client.execute(request, timeout: .seconds(600))
                         let reply = try await response.body.collect(upTo: expected + 64)
                         guard response.status == .ok, reply.readableBytes >= expected else {
-                            throw ValidationError("the lookup server answered \(response.status) with \(reply.readableBytes) bytes, expected \(expected)+")
+                            throw ValidationError(
+                                "the lookup server answered \(response.status) with \(reply.readableBytes) bytes, expected \(expected)+"
+                            )
                         }
                         latencies.add(ContinuousClock.now - sent)
                     }
@@ -240,8 +329,12 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let recordSize = 10 + dataEncSize
         let metadata = Metadata(
-            combined: false, epoch: epoch, dataEncSize: UInt32(dataEncSize), epochLength: 1800,
-            numberOfBuckets: UInt32(database.numberOfBlocks), bucketSize: UInt32(database.blockSize / recordSize),
+            combined: false,
+            epoch: epoch,
+            dataEncSize: UInt32(dataEncSize),
+            epochLength: 1800,
+            numberOfBuckets: UInt32(database.numberOfBlocks),
+            bucketSize: UInt32(database.blockSize / recordSize),
             prfKey: [UInt8](repeating: 7, count: DP5Parameters.prfKeyBytes)
         )
         try database.bytes.write(to: URL(fileURLWithPath: directory + "/data\(epoch).dat"))
@@ -254,7 +347,8 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             // Whole words from the range's first to its last byte (a word across a boundary
             // may be read twice: a read benchmark does not mind).
             let words = raw.bindMemory(to: UInt64.self)
-            return words[(blocks.lowerBound * database.blockSize / 8)..<(blocks.upperBound * database.blockSize / 8)].reduce(0, ^)
+            return words[(blocks.lowerBound * database.blockSize / 8)..<(blocks.upperBound * database.blockSize / 8)]
+                .reduce(0, ^)
         }
         return folded == 0x0123_4567_89AB_CDEF ? [1] : []
     }

@@ -30,13 +30,20 @@ struct PIRBenchmark: AsyncParsableCommand {
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     func run() async throws {
-        print("build: \(Self.isOptimised ? "optimised" : "UNOPTIMISED (use -c release)"); kernels here: \(PIREngine.Kernel.available.map(\.description).joined(separator: ", "))")
+        print(
+            "build: \(Self.isOptimised ? "optimised" : "UNOPTIMISED (use -c release)"); kernels here: \(PIREngine.Kernel.available.map(\.description).joined(separator: ", "))"
+        )
         print("GB/s = database bytes × queries / second; one core unless the kernel says otherwise.")
         for size in megabytes {
             let database = try Self.makeDatabase(bytes: size << 20, recordSize: 10 + dataEncSize)
-            print("\ndatabase: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes")
+            print(
+                "\ndatabase: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes"
+            )
             print(Self.hugePageLine)
-            print("kernel".padding(toLength: 26, withPad: " ", startingAt: 0) + "queries   seconds       GB/s   × portable   × memory")
+            print(
+                "kernel".padding(toLength: 26, withPad: " ", startingAt: 0)
+                    + "queries   seconds       GB/s   × portable   × memory"
+            )
             let memory = fastest { Self.memoryPass(database) }
             let memoryRate = Double(database.count) / memory / 1e9
             print(Self.row("memory read (reference)", "-", memory, memoryRate, nil, 1))
@@ -56,20 +63,45 @@ struct PIRBenchmark: AsyncParsableCommand {
                     let rate = Double(database.count) * Double(count) / seconds / 1e9
                     if kernel == .portable { portableRate[count] = rate }
                     let base = portableRate[count] ?? portableRate[1]
-                    print(Self.row(kernel.description, String(count), seconds, rate, base.map { rate / $0 }, rate / memoryRate))
+                    print(
+                        Self.row(
+                            kernel.description,
+                            String(count),
+                            seconds,
+                            rate,
+                            base.map { rate / $0 },
+                            rate / memoryRate
+                        )
+                    )
                 }
                 if threads > 1 {
                     let engine = PIREngine(threads: threads)
                     let seconds = try await fastestAsync { _ = await engine.answer([batch], database: database) }
                     let rate = Double(database.count) * Double(count) / seconds / 1e9
                     let base = portableRate[count] ?? portableRate[1]
-                    print(Self.row("\(engine.kernel), \(threads) cores", String(count), seconds, rate, base.map { rate / $0 }, rate / memoryRate))
+                    print(
+                        Self.row(
+                            "\(engine.kernel), \(threads) cores",
+                            String(count),
+                            seconds,
+                            rate,
+                            base.map { rate / $0 },
+                            rate / memoryRate
+                        )
+                    )
                 }
             }
         }
     }
 
-    static func row(_ name: String, _ queries: String, _ seconds: Double, _ rate: Double, _ versusPortable: Double?, _ versusMemory: Double) -> String {
+    static func row(
+        _ name: String,
+        _ queries: String,
+        _ seconds: Double,
+        _ rate: Double,
+        _ versusPortable: Double?,
+        _ versusMemory: Double
+    ) -> String {
         name.padding(toLength: 26, withPad: " ", startingAt: 0)
             + queries.padding(toLength: 7, withPad: " ", startingAt: 0)
             + String(format: "%10.4f %10.2f", seconds, rate)
@@ -95,7 +127,10 @@ struct PIRBenchmark: AsyncParsableCommand {
 
     static func randomBatch(queries: Int, blocks: Int) -> PIRQueryBatch {
         var generator = SystemRandomNumberGenerator()
-        return PIRQueryBatch(numberOfBlocks: blocks, coefficients: (0..<(queries * blocks)).map { _ in UInt8.random(in: 1...255, using: &generator) })
+        return PIRQueryBatch(
+            numberOfBlocks: blocks,
+            coefficients: (0..<(queries * blocks)).map { _ in UInt8.random(in: 1...255, using: &generator) }
+        )
     }
 
     /// The first Swift implementation: a 256-entry table row per coefficient, byte by byte.
@@ -107,8 +142,10 @@ struct PIRBenchmark: AsyncParsableCommand {
                 for block in 0..<database.numberOfBlocks {
                     for query in 0..<batch.numberOfQueries {
                         GF256Kernel.multiplyAccumulate(
-                            batch.coefficients[query * batch.numberOfBlocks + block], source: base + block * database.blockSize,
-                            into: output.baseAddress! + query * database.blockSize, count: database.blockSize
+                            batch.coefficients[query * batch.numberOfBlocks + block],
+                            source: base + block * database.blockSize,
+                            into: output.baseAddress! + query * database.blockSize,
+                            count: database.blockSize
                         )
                     }
                 }
@@ -140,12 +177,14 @@ struct PIRBenchmark: AsyncParsableCommand {
     /// What backs the benchmark's memory: the system's transparent huge page setting and how much
     /// of this process's memory huge pages hold (the database, if they took).
     static var hugePageLine: String {
-        let setting = (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8))?
+        let setting =
+            (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8))?
             .split(separator: " ").first { $0.hasPrefix("[") }.map { String($0.dropFirst().dropLast()) } ?? "unknown"
         let rollup = (try? String(contentsOfFile: "/proc/self/smaps_rollup", encoding: .utf8)) ?? ""
         let kilobytes = rollup.split(separator: "\n").first { $0.hasPrefix("AnonHugePages:") }?
             .split(separator: " ").dropFirst().first.flatMap { Int($0) }
-        return "memory: transparent huge pages \(setting); \(kilobytes.map { "\($0 >> 10) MiB" } ?? "unknown") of this process in huge pages"
+        return
+            "memory: transparent huge pages \(setting); \(kilobytes.map { "\($0 >> 10) MiB" } ?? "unknown") of this process in huge pages"
     }
 
     /// Reads every byte once; the result must not be optimised away.

@@ -24,7 +24,9 @@ public struct BLSPublicKey: Sendable, Hashable, CustomStringConvertible {
         self.rawRepresentation = point.compressed
     }
 
-    public static func == (lhs: BLSPublicKey, rhs: BLSPublicKey) -> Bool { lhs.rawRepresentation == rhs.rawRepresentation }
+    public static func == (lhs: BLSPublicKey, rhs: BLSPublicKey) -> Bool {
+        lhs.rawRepresentation == rhs.rawRepresentation
+    }
     public func hash(into hasher: inout Hasher) { hasher.combine(rawRepresentation) }
 
     /// The key in lowercase hex.
@@ -71,6 +73,8 @@ public struct BLSPrivateKey: Sendable, Hashable {
         epochHash.point.multiplied(by: rawRepresentation)
     }
 
-    public static func == (lhs: BLSPrivateKey, rhs: BLSPrivateKey) -> Bool { lhs.rawRepresentation == rhs.rawRepresentation }
+    public static func == (lhs: BLSPrivateKey, rhs: BLSPrivateKey) -> Bool {
+        lhs.rawRepresentation == rhs.rawRepresentation
+    }
     public func hash(into hasher: inout Hasher) { hasher.combine(rawRepresentation) }
 }

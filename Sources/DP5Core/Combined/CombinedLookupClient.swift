@@ -22,12 +22,20 @@ public struct CombinedLookupClient: Sendable {
         using generator: inout some RandomNumberGenerator
     ) throws -> PreparedLookup {
         guard buddies.count <= DP5Parameters.maximumBuddies else {
-            throw DP5Error(.tooManyBuddies, "\(buddies.count) buddies, at most \(DP5Parameters.maximumBuddies)", originalCode: 0x01)
+            throw DP5Error(
+                .tooManyBuddies,
+                "\(buddies.count) buddies, at most \(DP5Parameters.maximumBuddies)",
+                originalCode: 0x01
+            )
         }
         guard metadata.combined else {
-            throw DP5Error(.configurationMismatch, "a combined lookup needs a combined-mode database; epoch \(metadata.epoch)'s is standard")
+            throw DP5Error(
+                .configurationMismatch,
+                "a combined lookup needs a combined-mode database; epoch \(metadata.epoch)'s is standard"
+            )
         }
-        let hash = epochHash.flatMap { $0.epoch == metadata.epoch ? $0 : nil } ?? CombinedEpochHash(epoch: metadata.epoch)
+        let hash =
+            epochHash.flatMap { $0.epoch == metadata.epoch ? $0 : nil } ?? CombinedEpochHash(epoch: metadata.epoch)
         let targets = buddies.map { buddy -> LookupTarget? in
             let hashedKey = hash.hashedKey(for: buddy)
             return LookupTarget(
@@ -37,13 +45,31 @@ public struct CombinedLookupClient: Sendable {
                 bucket: metadata.bucket(forHashedKey: hashedKey)
             )
         }
-        return LookupClient.plan(targets: targets, buddies: [], combinedBuddies: buddies, metadata: metadata, parameters: parameters, using: &generator)
+        return LookupClient.plan(
+            targets: targets,
+            buddies: [],
+            combinedBuddies: buddies,
+            metadata: metadata,
+            parameters: parameters,
+            using: &generator
+        )
     }
 
     /// Plans a lookup, drawing randomness from a cryptographically secure generator.
-    public func prepareLookup(buddies: [BLSPublicKey], metadata: Metadata, parameters: LookupParameters, epochHash: CombinedEpochHash? = nil) throws -> PreparedLookup {
+    public func prepareLookup(
+        buddies: [BLSPublicKey],
+        metadata: Metadata,
+        parameters: LookupParameters,
+        epochHash: CombinedEpochHash? = nil
+    ) throws -> PreparedLookup {
         var generator = SecureRandomNumberGenerator()
-        return try prepareLookup(buddies: buddies, metadata: metadata, parameters: parameters, epochHash: epochHash, using: &generator)
+        return try prepareLookup(
+            buddies: buddies,
+            metadata: metadata,
+            parameters: parameters,
+            epochHash: epochHash,
+            using: &generator
+        )
     }
 }
 
@@ -58,7 +84,12 @@ extension CombinedLookupClient {
         epochHash: CombinedEpochHash? = nil,
         send: @escaping LookupClient.Send
     ) async throws -> CombinedLookupResult {
-        let (prepared, records) = try await LookupClient.exchange(epoch: epoch, parameters: parameters, expecting: configuration, send: send) { metadata in
+        let (prepared, records) = try await LookupClient.exchange(
+            epoch: epoch,
+            parameters: parameters,
+            expecting: configuration,
+            send: send
+        ) { metadata in
             try prepareLookup(buddies: buddies, metadata: metadata, parameters: parameters, epochHash: epochHash)
         }
         return prepared.combinedResult(records)

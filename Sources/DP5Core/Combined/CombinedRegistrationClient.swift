@@ -27,9 +27,14 @@ public struct CombinedRegistrationClient: Sendable {
     ///
     /// - Throws: ``DP5Error/Code/wrongDataLength`` (original code 0x02) unless `data` is
     ///   `dataEncSize - 16` bytes.
-    public func registrationMessage(epoch: Epoch, data: [UInt8], epochHash: CombinedEpochHash? = nil) throws -> [UInt8] {
+    public func registrationMessage(epoch: Epoch, data: [UInt8], epochHash: CombinedEpochHash? = nil) throws -> [UInt8]
+    {
         guard data.count == configuration.dataPlainSize else {
-            throw DP5Error(.wrongDataLength, "data must be \(configuration.dataPlainSize) bytes, got \(data.count)", originalCode: 0x02)
+            throw DP5Error(
+                .wrongDataLength,
+                "data must be \(configuration.dataPlainSize) bytes, got \(data.count)",
+                originalCode: 0x02
+            )
         }
         let hash = epochHash.flatMap { $0.epoch == epoch ? $0 : nil } ?? CombinedEpochHash(epoch: epoch)
         let signature = privateKey.epochSignature(hash).compressed

@@ -29,7 +29,13 @@ public struct CombinedRegistrationProcessor: Sendable {
     /// 4 + 96 + dataEncSize bytes, 0x04 σ malformed, off the curve, outside G2 or the identity.
     public func process(_ message: [UInt8], nextEpoch: Epoch) -> Outcome {
         func refuse(_ status: RegistrationReply.Status, _ error: BLSPointError? = nil) -> Outcome {
-            Outcome(outcome: RegistrationOutcome(reply: RegistrationReply(status: status, epoch: nextEpoch), storedRecords: []), signatureError: error)
+            Outcome(
+                outcome: RegistrationOutcome(
+                    reply: RegistrationReply(status: status, epoch: nextEpoch),
+                    storedRecords: []
+                ),
+                signatureError: error
+            )
         }
         guard let epoch = Epoch(wireBytes: message) else { return refuse(.messageTooShort) }
         guard epoch == nextEpoch else { return refuse(.wrongEpoch) }
@@ -45,11 +51,21 @@ public struct CombinedRegistrationProcessor: Sendable {
         }
         let hashedKey = KeyDerivation.combinedHashedKey(pairingValue: BLS12381.pairing(.generator, signature))
         let record = hashedKey + message[signatureEnd...]
-        return Outcome(outcome: RegistrationOutcome(reply: RegistrationReply(status: .accepted, epoch: nextEpoch), storedRecords: record), signatureError: nil)
+        return Outcome(
+            outcome: RegistrationOutcome(
+                reply: RegistrationReply(status: .accepted, epoch: nextEpoch),
+                storedRecords: record
+            ),
+            signatureError: nil
+        )
     }
 
     /// ``process(_:nextEpoch:)`` for many messages, over every core; outcomes in message order.
-    public func processBatch(_ messages: [[UInt8]], nextEpoch: Epoch, concurrency: Int = CombinedRegistrationProcessor.defaultConcurrency) async -> [Outcome] {
+    public func processBatch(
+        _ messages: [[UInt8]],
+        nextEpoch: Epoch,
+        concurrency: Int = CombinedRegistrationProcessor.defaultConcurrency
+    ) async -> [Outcome] {
         let workers = max(1, min(concurrency, messages.count))
         let chunk = (messages.count + workers - 1) / max(workers, 1)
         return await withTaskGroup(of: (Int, [Outcome]).self) { group in

@@ -29,7 +29,12 @@ extension LookupClient {
         expecting configuration: DP5Configuration? = nil,
         send: @escaping Send
     ) async throws -> LookupResult {
-        let (prepared, records) = try await Self.exchange(epoch: epoch, parameters: parameters, expecting: configuration, send: send) { metadata in
+        let (prepared, records) = try await Self.exchange(
+            epoch: epoch,
+            parameters: parameters,
+            expecting: configuration,
+            send: send
+        ) { metadata in
             try prepareLookup(buddies: buddies, metadata: metadata, parameters: parameters)
         }
         return prepared.result(records)
@@ -45,7 +50,11 @@ extension LookupClient {
         prepare: (Metadata) throws -> PreparedLookup
     ) async throws -> (PreparedLookup, LookupRecords) {
         let servers = parameters.numberOfServers
-        let (metadata, answering, metadataVerified) = try await Self.agreedMetadata(epoch: epoch, servers: servers, send: send)
+        let (metadata, answering, metadataVerified) = try await Self.agreedMetadata(
+            epoch: epoch,
+            servers: servers,
+            send: send
+        )
         try configuration.map { try metadata.check(matches: $0) }
         let prepared = try prepare(metadata)
         switch prepared.method {
@@ -72,13 +81,25 @@ extension LookupClient {
 
     /// The metadata every answering server agrees on, which servers answered, and whether more
     /// than one did.
-    static func agreedMetadata(epoch: Epoch, servers: Int, send: @escaping Send) async throws -> (Metadata, Set<Int>, Bool) {
+    static func agreedMetadata(
+        epoch: Epoch,
+        servers: Int,
+        send: @escaping Send
+    ) async throws -> (Metadata, Set<Int>, Bool) {
         let request = metadataRequest(epoch: epoch)
         let outcomes = await withTaskGroup(of: (Int, Result<Metadata, any Error>).self) { group in
             for server in 0..<servers {
                 group.addTask {
                     do {
-                        return (server, .success(try metadata(fromReply: try await send(server, request, Metadata.byteCount), epoch: epoch)))
+                        return (
+                            server,
+                            .success(
+                                try metadata(
+                                    fromReply: try await send(server, request, Metadata.byteCount),
+                                    epoch: epoch
+                                )
+                            )
+                        )
                     } catch {
                         return (server, .failure(error))
                     }
@@ -98,25 +119,38 @@ extension LookupClient {
         }
         guard !answers.isEmpty else {
             let (server, error) = firstFailure!
-            if let error = error as? DP5Error { throw DP5Error(error.code, error.reason, servers: [server], originalCode: error.originalCode) }
+            if let error = error as? DP5Error {
+                throw DP5Error(error.code, error.reason, servers: [server], originalCode: error.originalCode)
+            }
             throw error
         }
         let groups = Dictionary(grouping: answers.keys.sorted(), by: { answers[$0]! })
         guard groups.count == 1, let agreed = groups.first else {
-            let ranked = groups.sorted { $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.value[0] < $1.value[0]) }
+            let ranked = groups.sorted {
+                $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.value[0] < $1.value[0])
+            }
             let described = ranked.map { metadata, members in
                 "servers \(members.map(String.init).joined(separator: ", ")) report \(metadata.numberOfBuckets) buckets of \(metadata.bucketSize) records, PRF key \(metadata.prfKey.hexString)"
             }.joined(separator: "; ")
             // The servers outside the largest group are the likely liars; with a tie, all are suspect.
-            let suspects = ranked.count > 1 && ranked[0].value.count > ranked[1].value.count
+            let suspects =
+                ranked.count > 1 && ranked[0].value.count > ranked[1].value.count
                 ? ranked.dropFirst().flatMap(\.value).sorted() : answers.keys.sorted()
-            throw DP5Error(.inconsistentMetadata, "lookup servers disagree on the metadata of epoch \(epoch): \(described)", servers: suspects)
+            throw DP5Error(
+                .inconsistentMetadata,
+                "lookup servers disagree on the metadata of epoch \(epoch): \(described)",
+                servers: suspects
+            )
         }
         return (agreed.key, Set(agreed.value), agreed.value.count > 1)
     }
 
     /// The download path: the file from one server, checked against the digests of the others.
-    private static func download(_ prepared: PreparedLookup, answering: Set<Int>, send: @escaping Send) async throws -> LookupRecords {
+    private static func download(
+        _ prepared: PreparedLookup,
+        answering: Set<Int>,
+        send: @escaping Send
+    ) async throws -> LookupRecords {
         let servers = prepared.requests.count
         guard let request = prepared.requests.first(where: { $0 != nil }) ?? nil,
             let chosen = prepared.requests.firstIndex(where: { $0 != nil })
@@ -128,7 +162,14 @@ extension LookupClient {
         // Each server's claimed digest (nil: it does not support the extension or did not answer).
         async let claimed: [Int: [UInt8]] = withTaskGroup(of: (Int, [UInt8]?).self) { group in
             for server in answering {
-                group.addTask { (server, (try? await send(server, digestRequest, 5 + 32)).flatMap { Self.digest(fromReply: $0, epoch: epoch) }) }
+                group.addTask {
+                    (
+                        server,
+                        (try? await send(server, digestRequest, 5 + 32)).flatMap {
+                            Self.digest(fromReply: $0, epoch: epoch)
+                        }
+                    )
+                }
             }
             var digests: [Int: [UInt8]] = [:]
             for await (server, digest) in group { if let digest { digests[server] = digest } }
@@ -190,7 +231,11 @@ extension LookupClient {
             order = Array(order[..<index]) + remaining.sorted { members.contains($0) && !members.contains($1) }
         }
         if !faulty.isEmpty {
-            throw DP5Error(.inconsistentReplies, "no lookup server sent a data file of epoch \(epoch) that the others confirm", servers: faulty.sorted())
+            throw DP5Error(
+                .inconsistentReplies,
+                "no lookup server sent a data file of epoch \(epoch) that the others confirm",
+                servers: faulty.sorted()
+            )
         }
         throw lastFailure ?? DP5Error(.notEnoughReplies, "no lookup server answered the download", originalCode: 0x16)
     }
@@ -198,7 +243,8 @@ extension LookupClient {
     /// The digest in a `83 ‖ E ‖ SHA-256` reply, or `nil` for anything else (an original server
     /// answers the unknown request with `00 ‖ E`).
     static func digest(fromReply reply: [UInt8], epoch: Epoch) -> [UInt8]? {
-        guard reply.count == 5 + 32, reply[0] == LookupResponder.digestStatus, Epoch(wireBytes: reply[1...]) == epoch else { return nil }
+        guard reply.count == 5 + 32, reply[0] == LookupResponder.digestStatus, Epoch(wireBytes: reply[1...]) == epoch
+        else { return nil }
         return Array(reply[5...])
     }
 }

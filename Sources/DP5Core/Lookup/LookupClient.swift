@@ -32,7 +32,11 @@ public struct LookupClient: Sendable {
     public static func metadata(fromReply reply: [UInt8], epoch: Epoch) throws -> Metadata {
         if reply.first == LookupResponder.errorStatus {
             let serverEpoch = Epoch(wireBytes: reply.dropFirst()).map { " (server is at epoch \($0))" } ?? ""
-            throw DP5Error(.metadataRefused, "lookup server has no database for epoch \(epoch)\(serverEpoch)", originalCode: 0x01)
+            throw DP5Error(
+                .metadataRefused,
+                "lookup server has no database for epoch \(epoch)\(serverEpoch)",
+                originalCode: 0x01
+            )
         }
         let metadata = try Metadata(rawRepresentation: reply)
         guard metadata.epoch == epoch else {
@@ -58,10 +62,21 @@ public struct LookupClient: Sendable {
         using generator: inout some RandomNumberGenerator
     ) throws -> PreparedLookup {
         guard buddies.count <= DP5Parameters.maximumBuddies else {
-            throw DP5Error(.tooManyBuddies, "\(buddies.count) buddies, at most \(DP5Parameters.maximumBuddies)", originalCode: 0x01)
+            throw DP5Error(
+                .tooManyBuddies,
+                "\(buddies.count) buddies, at most \(DP5Parameters.maximumBuddies)",
+                originalCode: 0x01
+            )
         }
         let targets = buddies.map { target(for: $0, metadata: metadata) }
-        return Self.plan(targets: targets, buddies: buddies, combinedBuddies: [], metadata: metadata, parameters: parameters, using: &generator)
+        return Self.plan(
+            targets: targets,
+            buddies: buddies,
+            combinedBuddies: [],
+            metadata: metadata,
+            parameters: parameters,
+            using: &generator
+        )
     }
 
     /// The requests that fetch the buckets `targets` need: PIR or a download, whichever moves fewer bytes.
@@ -84,8 +99,16 @@ public struct LookupClient: Sendable {
 
         if downloadBytes == 0 {
             // An epoch with no registrations: everyone is offline, and there is nothing to ask.
-            return PreparedLookup(epoch: epoch, method: .none, targets: targets, buddies: buddies, combinedBuddies: combinedBuddies, metadata: metadata,
-                                  requests: Array(repeating: nil, count: servers), pirQuery: nil)
+            return PreparedLookup(
+                epoch: epoch,
+                method: .none,
+                targets: targets,
+                buddies: buddies,
+                combinedBuddies: combinedBuddies,
+                metadata: metadata,
+                requests: Array(repeating: nil, count: servers),
+                pirQuery: nil
+            )
         }
         if pirBytes < downloadBytes {
             let blocks = distinct + Array(repeating: 0, count: queries - distinct.count)
@@ -97,19 +120,39 @@ public struct LookupClient: Sendable {
                 using: &generator
             )
             let requests = query.serverQueries.map { LookupRequest.pir(epoch, queries: $0[...]).rawRepresentation }
-            return PreparedLookup(epoch: epoch, method: .pir, targets: targets, buddies: buddies, combinedBuddies: combinedBuddies, metadata: metadata,
-                                  requests: requests, pirQuery: query)
+            return PreparedLookup(
+                epoch: epoch,
+                method: .pir,
+                targets: targets,
+                buddies: buddies,
+                combinedBuddies: combinedBuddies,
+                metadata: metadata,
+                requests: requests,
+                pirQuery: query
+            )
         }
         var random = RandomBytes()
         let chosen = Int(random.nextUInt32(using: &generator) % UInt32(servers))
         var requests = [[UInt8]?](repeating: nil, count: servers)
         requests[chosen] = LookupRequest.download(epoch).rawRepresentation
-        return PreparedLookup(epoch: epoch, method: .download, targets: targets, buddies: buddies, combinedBuddies: combinedBuddies, metadata: metadata,
-                              requests: requests, pirQuery: nil)
+        return PreparedLookup(
+            epoch: epoch,
+            method: .download,
+            targets: targets,
+            buddies: buddies,
+            combinedBuddies: combinedBuddies,
+            metadata: metadata,
+            requests: requests,
+            pirQuery: nil
+        )
     }
 
     /// Plans a lookup, drawing randomness from a cryptographically secure generator.
-    public func prepareLookup(buddies: [DHPublicKey], metadata: Metadata, parameters: LookupParameters) throws -> PreparedLookup {
+    public func prepareLookup(
+        buddies: [DHPublicKey],
+        metadata: Metadata,
+        parameters: LookupParameters
+    ) throws -> PreparedLookup {
         var generator = SecureRandomNumberGenerator()
         return try prepareLookup(buddies: buddies, metadata: metadata, parameters: parameters, using: &generator)
     }
@@ -189,12 +232,22 @@ public struct PreparedLookup: Sendable {
 
     func result(_ found: LookupRecords) -> LookupResult {
         let presences = zip(buddies, found.data).map { BuddyPresence(publicKey: $0, data: $1) }
-        return LookupResult(method: method, presences: presences, faultyServers: found.faultyServers, isVerified: found.isVerified)
+        return LookupResult(
+            method: method,
+            presences: presences,
+            faultyServers: found.faultyServers,
+            isVerified: found.isVerified
+        )
     }
 
     func combinedResult(_ found: LookupRecords) -> CombinedLookupResult {
         let presences = zip(combinedBuddies, found.data).map { CombinedBuddyPresence(publicKey: $0, data: $1) }
-        return CombinedLookupResult(method: method, presences: presences, faultyServers: found.faultyServers, isVerified: found.isVerified)
+        return CombinedLookupResult(
+            method: method,
+            presences: presences,
+            faultyServers: found.faultyServers,
+            isVerified: found.isVerified
+        )
     }
 
     /// Each target's opened data (in target order), the faulty servers, and whether the answer is verified.
@@ -222,7 +275,8 @@ public struct PreparedLookup: Sendable {
                     throw DP5Error(
                         .malformedLookupReply,
                         "download has \(body.count) bytes, the metadata says \(metadata.dataFileSize)",
-                        servers: [server], originalCode: 0x15
+                        servers: [server],
+                        originalCode: 0x15
                     )
                 }
                 // The buckets this lookup reads must be real ones; a doctored file rarely passes.
@@ -236,7 +290,9 @@ public struct PreparedLookup: Sendable {
                         )
                     }
                 }
-                let data = targets.map { target in target.flatMap { open($0, in: body, bucketStart: $0.bucket * metadata.bucketBytes) } }
+                let data = targets.map { target in
+                    target.flatMap { open($0, in: body, bucketStart: $0.bucket * metadata.bucketBytes) }
+                }
                 return LookupRecords(data: data, faultyServers: faulty, isVerified: false)
             } catch let error as DP5Error {
                 faulty.append(server)
@@ -268,19 +324,30 @@ public struct PreparedLookup: Sendable {
                 for (index, block) in blocks.enumerated() {
                     let bucket = query.requestedBlocks[index]
                     // Padding queries repeat bucket 0; an identical copy needs no second check.
-                    if let first = query.requestedBlocks.firstIndex(of: bucket), first < index, blocks[first] == block { continue }
+                    if let first = query.requestedBlocks.firstIndex(of: bucket), first < index, blocks[first] == block {
+                        continue
+                    }
                     guard isPlausible(block[...], bucket: bucket) else { return false }
                 }
                 return true
             }
         } catch let error as DP5Error {
-            throw DP5Error(error.code, error.reason, servers: (error.servers + refused).sorted(), originalCode: error.originalCode)
+            throw DP5Error(
+                error.code,
+                error.reason,
+                servers: (error.servers + refused).sorted(),
+                originalCode: error.originalCode
+            )
         }
         let data = targets.map { target -> [UInt8]? in
             guard let target, let index = query.requestedBlocks.firstIndex(of: target.bucket) else { return nil }
             return open(target, in: decoded.blocks[index][...], bucketStart: 0)
         }
-        return LookupRecords(data: data, faultyServers: (decoded.faultyServers + refused).sorted(), isVerified: decoded.isVerified)
+        return LookupRecords(
+            data: data,
+            faultyServers: (decoded.faultyServers + refused).sorted(),
+            isVerified: decoded.isVerified
+        )
     }
 
     /// Whether `bytes` can be bucket `bucket` of this epoch's database: every record belongs
@@ -293,7 +360,11 @@ public struct PreparedLookup: Sendable {
             for recordStart in stride(from: bytes.startIndex, to: bytes.endIndex, by: recordSize) {
                 let keyEnd = recordStart + DP5Parameters.hashedKeyBytes
                 guard bytes[recordStart..<keyEnd].elementsEqual(target.hashedKey) else { continue }
-                if DataCipher.open(bytes[keyEnd..<(recordStart + recordSize)], key: target.dataKey, authenticating: target.aad) == nil {
+                if DataCipher.open(
+                    bytes[keyEnd..<(recordStart + recordSize)],
+                    key: target.dataKey,
+                    authenticating: target.aad
+                ) == nil {
                     return false
                 }
             }
@@ -315,17 +386,28 @@ public struct PreparedLookup: Sendable {
     /// The reply without its `status ‖ E` header, after checking both.
     private func payload(of reply: [UInt8], status: UInt8, server: Int) throws -> ArraySlice<UInt8> {
         guard reply.count >= 5, let replyEpoch = Epoch(wireBytes: reply[1...]) else {
-            throw DP5Error(.malformedLookupReply, "lookup reply of \(reply.count) bytes has no header", servers: [server], originalCode: 0x12)
+            throw DP5Error(
+                .malformedLookupReply,
+                "lookup reply of \(reply.count) bytes has no header",
+                servers: [server],
+                originalCode: 0x12
+            )
         }
         guard reply[0] == status else {
             throw DP5Error(
                 .lookupRefused,
                 "lookup server answered status 0x\([reply[0]].hexString) (server at epoch \(replyEpoch))",
-                servers: [server], originalCode: 0x13
+                servers: [server],
+                originalCode: 0x13
             )
         }
         guard replyEpoch == epoch else {
-            throw DP5Error(.lookupEpochMismatch, "lookup reply is for epoch \(replyEpoch), not \(epoch)", servers: [server], originalCode: 0x14)
+            throw DP5Error(
+                .lookupEpochMismatch,
+                "lookup reply is for epoch \(replyEpoch), not \(epoch)",
+                servers: [server],
+                originalCode: 0x14
+            )
         }
         return reply[5...]
     }
@@ -337,7 +419,11 @@ public struct PreparedLookup: Sendable {
         for recordStart in stride(from: start, to: start + metadata.bucketBytes, by: recordSize) {
             let keyEnd = recordStart + DP5Parameters.hashedKeyBytes
             guard bytes[recordStart..<keyEnd].elementsEqual(target.hashedKey) else { continue }
-            if let data = DataCipher.open(bytes[keyEnd..<(recordStart + recordSize)], key: target.dataKey, authenticating: target.aad) {
+            if let data = DataCipher.open(
+                bytes[keyEnd..<(recordStart + recordSize)],
+                key: target.dataKey,
+                authenticating: target.aad
+            ) {
                 return data
             }
         }

@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 
 /// A lookup server's answers for one epoch's database.
 ///

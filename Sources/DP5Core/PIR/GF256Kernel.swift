@@ -37,7 +37,8 @@ public enum GF256Kernel {
         let destinationRaw = UnsafeMutableRawPointer(destination)
         while index < words {
             let offset = index * 8
-            let value = sourceRaw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            let value =
+                sourceRaw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
                 ^ destinationRaw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
             destinationRaw.storeBytes(of: value, toByteOffset: offset, as: UInt64.self)
             index += 1

@@ -95,7 +95,8 @@ public struct PIRQuery: Sendable {
     ///   ``DP5Error/Code/inconsistentReplies`` when the answers disagree and neither a set of
     ///   servers large enough to be sure of (more than `(answers + t) / 2`) nor plausibility
     ///   singles out one result, or when an unconfirmed result is implausible.
-    public func decode(replies: [[UInt8]?], isPlausible: ([[UInt8]]) -> Bool = { _ in true }) throws -> PIRDecodedBlocks {
+    public func decode(replies: [[UInt8]?], isPlausible: ([[UInt8]]) -> Bool = { _ in true }) throws -> PIRDecodedBlocks
+    {
         precondition(replies.count == evaluationPoints.count, "one reply slot per server")
         let expectedLength = requestedBlocks.count * blockSize
         var malformed: [Int] = []
@@ -168,7 +169,11 @@ public struct PIRQuery: Sendable {
             decidedByPlausibility = true
         }
         let faulty = (malformed + usable.filter { !best.agreeing.contains($0) }).sorted()
-        return PIRDecodedBlocks(blocks: blocks, faultyServers: faulty, isVerified: decidedByPlausibility || best.agreeing.count > privacyLevel + 1)
+        return PIRDecodedBlocks(
+            blocks: blocks,
+            faultyServers: faulty,
+            isVerified: decidedByPlausibility || best.agreeing.count > privacyLevel + 1
+        )
     }
 
     /// Server `p`'s answer with its randomisation removed: query `q`'s part divided by `r_{p,q}`.
@@ -184,7 +189,11 @@ public struct PIRQuery: Sendable {
     }
 
     /// The servers whose answers lie on the polynomial through the answers of `subset`.
-    private func agreement(of subset: [Int], among usable: [Int], shares: [Int: [UInt8]]) -> (agreeing: [Int], subset: [Int]) {
+    private func agreement(
+        of subset: [Int],
+        among usable: [Int],
+        shares: [Int: [UInt8]]
+    ) -> (agreeing: [Int], subset: [Int]) {
         (usable.filter { subset.contains($0) || consistent(server: $0, with: subset, shares: shares) }, subset)
     }
 
@@ -200,7 +209,12 @@ public struct PIRQuery: Sendable {
         combined.withUnsafeMutableBufferPointer { output in
             for (server, weight) in zip(subset, weights) {
                 shares[server]!.withUnsafeBufferPointer { share in
-                    GF256Kernel.multiplyAccumulate(weight, source: share.baseAddress!, into: output.baseAddress!, count: share.count)
+                    GF256Kernel.multiplyAccumulate(
+                        weight,
+                        source: share.baseAddress!,
+                        into: output.baseAddress!,
+                        count: share.count
+                    )
                 }
             }
         }

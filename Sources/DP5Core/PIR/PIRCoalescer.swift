@@ -33,7 +33,9 @@ public actor PIRCoalescer {
 
     /// Creates a coalescer.
     public init(
-        database: PIRDatabase, engine: PIREngine, maximumQueriesPerPass: Int = 1000,
+        database: PIRDatabase,
+        engine: PIREngine,
+        maximumQueriesPerPass: Int = 1000,
         onPass: (@Sendable (_ queries: Int, _ duration: Duration) -> Void)? = nil
     ) {
         self.database = database
@@ -64,7 +66,9 @@ public actor PIRCoalescer {
         onPass?(queries, ContinuousClock.now - start)
         passes += 1
         queriesAnswered += queries
-        for (follower, answer) in zip(followers, answers.dropFirst()) { follower.continuation.resume(returning: .answered(answer)) }
+        for (follower, answer) in zip(followers, answers.dropFirst()) {
+            follower.continuation.resume(returning: .answered(answer))
+        }
         if waiting.isEmpty {
             passRunning = false
         } else {

@@ -54,7 +54,11 @@ public struct PIRDatabase: Sendable {
             return data
         }
         initialize(UnsafeMutableRawBufferPointer(start: pointer, count: count))
-        return Data(bytesNoCopy: pointer, count: count, deallocator: .custom { pointer, count in cgf256_database_free(pointer, count) })
+        return Data(
+            bytesNoCopy: pointer,
+            count: count,
+            deallocator: .custom { pointer, count in cgf256_database_free(pointer, count) }
+        )
     }
 
     /// Total size in bytes.
@@ -108,7 +112,9 @@ public struct PIRQueryBatch: Sendable, Hashable {
 
     /// The Percy++ wire form.
     public var percyWire: [UInt8] {
-        var bytes: [UInt8] = [UInt8(truncatingIfNeeded: numberOfQueries), UInt8(truncatingIfNeeded: numberOfQueries >> 8)]
+        var bytes: [UInt8] = [
+            UInt8(truncatingIfNeeded: numberOfQueries), UInt8(truncatingIfNeeded: numberOfQueries >> 8),
+        ]
         bytes.append(contentsOf: coefficients)
         return bytes
     }

@@ -54,8 +54,11 @@ public struct PIREngine: Sendable {
     ///
     /// - Precondition: `kernel` is available on this CPU.
     public init(
-        kernel: Kernel = .best, threads: Int = 1, workers: any PIRPassWorkers = CallerPIRWorkers(),
-        minimumPartBytes: Int = 1 << 20, pieceBytes: Int = PIREngine.defaultPieceBytes
+        kernel: Kernel = .best,
+        threads: Int = 1,
+        workers: any PIRPassWorkers = CallerPIRWorkers(),
+        minimumPartBytes: Int = 1 << 20,
+        pieceBytes: Int = PIREngine.defaultPieceBytes
     ) {
         precondition(kernel.isAvailable, "PIR kernel \(kernel) is not available on this CPU")
         self.kernel = kernel
@@ -68,7 +71,12 @@ public struct PIREngine: Sendable {
     /// Answers one batch on the calling thread: `numberOfQueries · blockSize` bytes.
     public func answer(_ batch: PIRQueryBatch, database: PIRDatabase) -> [UInt8] {
         precondition(batch.numberOfBlocks == database.numberOfBlocks, "query and database disagree on the block count")
-        return answerBlocks(batch.coefficients, queries: batch.numberOfQueries, database: database, blocks: 0..<database.numberOfBlocks)
+        return answerBlocks(
+            batch.coefficients,
+            queries: batch.numberOfQueries,
+            database: database,
+            blocks: 0..<database.numberOfBlocks
+        )
     }
 
     /// Answers several batches (for example the PIR requests of several clients) in one pass over
@@ -80,7 +88,10 @@ public struct PIREngine: Sendable {
     /// preempted) takes fewer pieces instead of holding the pass up by its whole share. Returns
     /// one answer per batch.
     public func answer(_ batches: [PIRQueryBatch], database: PIRDatabase) async -> [[UInt8]] {
-        precondition(batches.allSatisfy { $0.numberOfBlocks == database.numberOfBlocks }, "query and database disagree on the block count")
+        precondition(
+            batches.allSatisfy { $0.numberOfBlocks == database.numberOfBlocks },
+            "query and database disagree on the block count"
+        )
         // A lone batch (the usual single request) is answered from its own coefficients, and its
         // answer is returned as it is: no copies beyond the kernel's.
         let coefficients = batches.count == 1 ? batches[0].coefficients : batches.flatMap(\.coefficients)
@@ -94,13 +105,22 @@ public struct PIREngine: Sendable {
         // measured a fifth slower than 256-bucket ones), but not past an eighth of a part's
         // share, so the last piece taken never runs alone for long.
         let grown = min(4 * queries * blockSize, database.count / (8 * partsWanted))
-        let pieces = Self.pieces(numberOfBlocks: database.numberOfBlocks, blockSize: blockSize, pieceBytes: max(pieceBytes, grown))
+        let pieces = Self.pieces(
+            numberOfBlocks: database.numberOfBlocks,
+            blockSize: blockSize,
+            pieceBytes: max(pieceBytes, grown)
+        )
         let parts = min(partsWanted, pieces.count)
         let engine = self
         let combined: [UInt8]
         if parts <= 1 {
             combined = await workers.run {
-                engine.answerBlocks(coefficients, queries: queries, database: database, blocks: 0..<database.numberOfBlocks)
+                engine.answerBlocks(
+                    coefficients,
+                    queries: queries,
+                    database: database,
+                    blocks: 0..<database.numberOfBlocks
+                )
             }
         } else {
             let cursor = PieceCursor()
@@ -108,7 +128,13 @@ public struct PIREngine: Sendable {
                 for _ in 0..<parts {
                     group.addTask {
                         await engine.workers.run {
-                            engine.answerPieces(coefficients, queries: queries, database: database, pieces: pieces, cursor: cursor)
+                            engine.answerPieces(
+                                coefficients,
+                                queries: queries,
+                                database: database,
+                                pieces: pieces,
+                                cursor: cursor
+                            )
                         }
                     }
                 }
@@ -139,26 +165,48 @@ public struct PIREngine: Sendable {
     /// The pieces a multi-part pass over `numberOfBlocks` blocks of `blockSize` bytes is cut
     /// into: contiguous ranges of about `pieceBytes`, each a whole number of the few-queries
     /// kernel's eight-block tiles (but the last), covering every block once, in order.
-    public static func pieces(numberOfBlocks: Int, blockSize: Int, pieceBytes: Int = defaultPieceBytes) -> [Range<Int>] {
+    public static func pieces(numberOfBlocks: Int, blockSize: Int, pieceBytes: Int = defaultPieceBytes) -> [Range<Int>]
+    {
         let tile = 8
         let blocksPerPiece = max(tile, pieceBytes / max(1, blockSize) / tile * tile)
-        return stride(from: 0, to: numberOfBlocks, by: blocksPerPiece).map { $0..<min($0 + blocksPerPiece, numberOfBlocks) }
+        return stride(from: 0, to: numberOfBlocks, by: blocksPerPiece).map {
+            $0..<min($0 + blocksPerPiece, numberOfBlocks)
+        }
     }
 
     /// The whole-width answers of `queries` queries over `blocks` alone, query-major: the sum over
     /// every part's blocks is the answer over the database.
-    private func answerBlocks(_ coefficients: [UInt8], queries: Int, database: PIRDatabase, blocks: Range<Int>) -> [UInt8] {
+    private func answerBlocks(
+        _ coefficients: [UInt8],
+        queries: Int,
+        database: PIRDatabase,
+        blocks: Range<Int>
+    ) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: queries * database.blockSize)
         guard queries > 0, database.blockSize > 0, !blocks.isEmpty else { return output }
         var own: [UInt8] = []
         var scratch = [UInt8](repeating: 0, count: blocks.count * queries)
-        accumulate(coefficients, queries: queries, database: database, blocks: blocks, into: &output, own: &own, scratch: &scratch)
+        accumulate(
+            coefficients,
+            queries: queries,
+            database: database,
+            blocks: blocks,
+            into: &output,
+            own: &own,
+            scratch: &scratch
+        )
         return output
     }
 
     /// One part of a multi-part pass: takes pieces from `cursor` until none is left, adding each
     /// into one whole-width answer. Returns that answer, or nothing if no piece was left for it.
-    private func answerPieces(_ coefficients: [UInt8], queries: Int, database: PIRDatabase, pieces: [Range<Int>], cursor: PieceCursor) -> [UInt8] {
+    private func answerPieces(
+        _ coefficients: [UInt8],
+        queries: Int,
+        database: PIRDatabase,
+        pieces: [Range<Int>],
+        cursor: PieceCursor
+    ) -> [UInt8] {
         guard queries > 0, database.blockSize > 0 else { return [] }
         var piece = cursor.take()
         guard piece < pieces.count else { return [] }
@@ -168,7 +216,15 @@ public struct PIREngine: Sendable {
         var own = [UInt8](repeating: 0, count: queries * largest)
         var scratch = [UInt8](repeating: 0, count: queries * largest)
         while piece < pieces.count {
-            accumulate(coefficients, queries: queries, database: database, blocks: pieces[piece], into: &output, own: &own, scratch: &scratch)
+            accumulate(
+                coefficients,
+                queries: queries,
+                database: database,
+                blocks: pieces[piece],
+                into: &output,
+                own: &own,
+                scratch: &scratch
+            )
             piece = cursor.take()
         }
         return output
@@ -178,18 +234,26 @@ public struct PIREngine: Sendable {
     /// width). `own` receives this range's coefficients when `blocks` is not the whole database;
     /// `scratch` holds at least `blocks.count · queries` bytes.
     private func accumulate(
-        _ coefficients: [UInt8], queries: Int, database: PIRDatabase, blocks: Range<Int>,
-        into output: inout [UInt8], own: inout [UInt8], scratch: inout [UInt8]
+        _ coefficients: [UInt8],
+        queries: Int,
+        database: PIRDatabase,
+        blocks: Range<Int>,
+        into output: inout [UInt8],
+        own: inout [UInt8],
+        scratch: inout [UInt8]
     ) {
-        let total = database.numberOfBlocks, blockSize = database.blockSize
+        let total = database.numberOfBlocks
+        let blockSize = database.blockSize
         precondition(scratch.count >= blocks.count * queries)
         let whole = blocks.count == total
         if !whole {
             // This range's coefficients, query-major over its blocks.
             if own.count < queries * blocks.count { own = [UInt8](repeating: 0, count: queries * blocks.count) }
             for query in 0..<queries {
-                own.replaceSubrange((query * blocks.count)..<((query + 1) * blocks.count),
-                                    with: coefficients[(query * total + blocks.lowerBound)..<(query * total + blocks.upperBound)])
+                own.replaceSubrange(
+                    (query * blocks.count)..<((query + 1) * blocks.count),
+                    with: coefficients[(query * total + blocks.lowerBound)..<(query * total + blocks.upperBound)]
+                )
             }
         }
         database.bytes.withUnsafeBytes { raw in
@@ -198,9 +262,15 @@ public struct PIREngine: Sendable {
                     scratch.withUnsafeMutableBufferPointer { scratch in
                         let status = cgf256_answer(
                             kernel.cKernel,
-                            raw.bindMemory(to: UInt8.self).baseAddress! + blocks.lowerBound * blockSize, blocks.count, blockSize,
-                            own.baseAddress, queries,
-                            output.baseAddress, blockSize, 0, blockSize,
+                            raw.bindMemory(to: UInt8.self).baseAddress! + blocks.lowerBound * blockSize,
+                            blocks.count,
+                            blockSize,
+                            own.baseAddress,
+                            queries,
+                            output.baseAddress,
+                            blockSize,
+                            0,
+                            blockSize,
                             scratch.baseAddress
                         )
                         precondition(status == 0, "PIR kernel \(kernel) failed")
@@ -217,7 +287,9 @@ public struct PIREngine: Sendable {
             sum.withUnsafeMutableBytes { sum in
                 let words = sum.count / 8
                 for index in 0..<words {
-                    let value = part.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self) ^ sum.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
+                    let value =
+                        part.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
+                        ^ sum.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
                     sum.storeBytes(of: value, toByteOffset: index * 8, as: UInt64.self)
                 }
                 for index in (words * 8)..<sum.count { sum[index] ^= part[index] }

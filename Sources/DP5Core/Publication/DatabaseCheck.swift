@@ -45,7 +45,9 @@ extension EpochDatabase {
                     let record = UnsafeRawBufferPointer(rebasing: raw[start..<(start + recordSize)])
                     if record.allSatisfy({ $0 == 0 }) { continue }
                     guard metadata.bucket(forHashedKey: record.prefix(DP5Parameters.hashedKeyBytes)) == bucket else {
-                        throw fail("a record in bucket \(bucket) belongs in bucket \(metadata.bucket(forHashedKey: record.prefix(DP5Parameters.hashedKeyBytes))) under the PRF key")
+                        throw fail(
+                            "a record in bucket \(bucket) belongs in bucket \(metadata.bucket(forHashedKey: record.prefix(DP5Parameters.hashedKeyBytes))) under the PRF key"
+                        )
                     }
                     load += 1
                 }
@@ -59,7 +61,9 @@ extension EpochDatabase {
         }
         let expectedBuckets = numberOfBuckets(records: records, recordSize: recordSize)
         guard UInt64(metadata.numberOfBuckets) == expectedBuckets else {
-            throw fail("\(records) records make \(expectedBuckets) buckets, the metadata says \(metadata.numberOfBuckets)")
+            throw fail(
+                "\(records) records make \(expectedBuckets) buckets, the metadata says \(metadata.numberOfBuckets)"
+            )
         }
     }
 }

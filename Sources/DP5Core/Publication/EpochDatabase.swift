@@ -36,11 +36,17 @@ public struct EpochDatabase: Sendable, Hashable {
         let unique = uniqueSortedRecords(records, recordSize: recordSize)
         let buckets = numberOfBuckets(records: unique.count, recordSize: recordSize)
         guard buckets <= UInt64(UInt32.max), unique.count < Int(UInt32.max) else {
-            throw DP5Error(.databaseTooLarge, "\(unique.count) records need more buckets than the metadata can describe")
+            throw DP5Error(
+                .databaseTooLarge,
+                "\(unique.count) records need more buckets than the metadata can describe"
+            )
         }
         let search = searchPRFKey(
-            records: records, order: unique, recordSize: recordSize,
-            numberOfBuckets: UInt32(buckets), using: &generator
+            records: records,
+            order: unique,
+            recordSize: recordSize,
+            numberOfBuckets: UInt32(buckets),
+            using: &generator
         )
         let metadata = Metadata(
             combined: configuration.combined,
@@ -138,7 +144,10 @@ public struct EpochDatabase: Sendable, Hashable {
             let slot = bucketSize - filled[bucket] - 1
             filled[bucket] += 1
             let destination = (bucket * bucketSize + slot) * recordSize
-            data.replaceSubrange(destination..<(destination + recordSize), with: records[offset..<(offset + recordSize)])
+            data.replaceSubrange(
+                destination..<(destination + recordSize),
+                with: records[offset..<(offset + recordSize)]
+            )
         }
         return data
     }

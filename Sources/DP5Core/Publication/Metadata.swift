@@ -60,13 +60,22 @@ public struct Metadata: Sendable, Hashable {
     ///   or no buckets.
     public init(rawRepresentation bytes: [UInt8]) throws {
         guard bytes.count == Self.byteCount else {
-            throw DP5Error(.malformedMetadata, "metadata is \(bytes.count) bytes, expected \(Self.byteCount)", originalCode: 0x02)
+            throw DP5Error(
+                .malformedMetadata,
+                "metadata is \(bytes.count) bytes, expected \(Self.byteCount)",
+                originalCode: 0x02
+            )
         }
         guard bytes[0] == Self.version else {
-            throw DP5Error(.malformedMetadata, "metadata version \(bytes[0]), expected \(Self.version)", originalCode: 0x02)
+            throw DP5Error(
+                .malformedMetadata,
+                "metadata version \(bytes[0]), expected \(Self.version)",
+                originalCode: 0x02
+            )
         }
         guard bytes[1] == 0 || bytes[1] == CombinedParameters.metadataSuite else {
-            let detail = bytes[1] == 1 ? " (the original's BN254 combined suite, which this implementation does not speak)" : ""
+            let detail =
+                bytes[1] == 1 ? " (the original's BN254 combined suite, which this implementation does not speak)" : ""
             throw DP5Error(
                 .malformedMetadata,
                 "metadata suite byte \(bytes[1])\(detail) is neither 0 (standard) nor \(CombinedParameters.metadataSuite) (combined BLS12-381)",

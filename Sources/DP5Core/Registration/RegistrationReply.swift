@@ -46,7 +46,11 @@ public struct RegistrationReply: Sendable, Hashable {
     /// - Throws: ``DP5Error/Code/malformedRegistrationReply`` (original code 0xFE) for any other length.
     public init(rawRepresentation bytes: [UInt8]) throws {
         guard bytes.count == 5 else {
-            throw DP5Error(.malformedRegistrationReply, "registration reply is \(bytes.count) bytes, expected 5", originalCode: 0xFE)
+            throw DP5Error(
+                .malformedRegistrationReply,
+                "registration reply is \(bytes.count) bytes, expected 5",
+                originalCode: 0xFE
+            )
         }
         self.status = Status(rawValue: bytes[0])
         self.epoch = Epoch(wireBytes: bytes[1...])!

@@ -71,7 +71,11 @@ public struct DP5Configuration: Hashable, Sendable {
     /// Checks a server's parameters against these.
     ///
     /// - Throws: ``DP5Error/Code/configurationMismatch`` naming both values of each key that differs.
-    public func check(serverEpochLength: UInt32, dataEncSize serverDataEncSize: Int, combined serverCombined: Bool) throws {
+    public func check(
+        serverEpochLength: UInt32,
+        dataEncSize serverDataEncSize: Int,
+        combined serverCombined: Bool
+    ) throws {
         var differences: [String] = []
         if serverDataEncSize != dataEncSize {
             differences.append("dataEncSize is \(serverDataEncSize) on the servers, \(dataEncSize) here")

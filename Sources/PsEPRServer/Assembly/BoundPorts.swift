@@ -45,15 +45,24 @@ public struct BoundPorts: Sendable, Hashable {
 
     /// Whether every listener of `configuration` is bound.
     public func isComplete(for configuration: EventServerConfiguration) -> Bool {
-        isComplete(withLeasePeer: configuration.peer.configurationURL != nil, withMonitor: configuration.monitor.port != nil)
+        isComplete(
+            withLeasePeer: configuration.peer.configurationURL != nil,
+            withMonitor: configuration.monitor.port != nil
+        )
     }
 
     /// The ports reported on `reports` once every listener is up (the LeasePeer one only when
     /// `withLeasePeer`), or as far as they got if the reports end first (a server that failed).
-    public static func awaitAll(_ reports: AsyncStream<(EventServer.Listener, Int)>, withLeasePeer: Bool, withMonitor: Bool = false) async -> BoundPorts {
+    public static func awaitAll(
+        _ reports: AsyncStream<(EventServer.Listener, Int)>,
+        withLeasePeer: Bool,
+        withMonitor: Bool = false
+    ) async -> BoundPorts {
         var bound = BoundPorts()
         var iterator = reports.makeAsyncIterator()
-        while !bound.isComplete(withLeasePeer: withLeasePeer, withMonitor: withMonitor), let (listener, port) = await iterator.next() {
+        while !bound.isComplete(withLeasePeer: withLeasePeer, withMonitor: withMonitor),
+            let (listener, port) = await iterator.next()
+        {
             bound.record(listener, port: port)
         }
         return bound

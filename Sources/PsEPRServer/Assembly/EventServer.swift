@@ -42,7 +42,14 @@ public struct EventServer: Service, CustomStringConvertible {
         let mesh = configuration.peer.configurationURL.map { _ in
             PeerMesh(configuration: configuration, router: router, logger: logger, observe: onMeshEvent)
         }
-        self.context = ServerContext(router: router, live: live, logger: logger, logControl: logControl, mesh: mesh, clock: clock)
+        self.context = ServerContext(
+            router: router,
+            live: live,
+            logger: logger,
+            logControl: logControl,
+            mesh: mesh,
+            clock: clock
+        )
         self.onListening = onListening
     }
 
@@ -66,7 +73,8 @@ public struct EventServer: Service, CustomStringConvertible {
     public var relayedEventsReceived: Int { context.mesh?.relayedReceived ?? 0 }
 
     public func run() async throws {
-        let context = self.context, onListening = self.onListening
+        let context = self.context
+        let onListening = self.onListening
         let bound: @Sendable (Listener, SocketAddress) async -> Void = { listener, address in
             context.bound(listener, address)
             await onListening(listener, address)
@@ -77,10 +85,31 @@ public struct EventServer: Service, CustomStringConvertible {
             AdmissionControl(listener: listener, capacity: capacity, logger: context.logger)
         }
         var services: [any Service] = [
-            Gleaner(router: router, periodSeconds: configuration.gleanerPeriodSeconds, clock: context.clock, logger: context.logger),
-            FlowWatch(router: router, flows: [configuration.flow, configuration.peer.flow], clock: context.clock, logger: context.logger),
-            ClientListener(live: live, router: router, logger: context.logger, admission: admission("client", caps.client), tls: tls) { await bound(.client, $0) },
-            OneEventListener(live: live, router: router, logger: context.logger, admission: admission("oneEvent", caps.other)) { await bound(.oneEvent, $0) },
+            Gleaner(
+                router: router,
+                periodSeconds: configuration.gleanerPeriodSeconds,
+                clock: context.clock,
+                logger: context.logger
+            ),
+            FlowWatch(
+                router: router,
+                flows: [configuration.flow, configuration.peer.flow],
+                clock: context.clock,
+                logger: context.logger
+            ),
+            ClientListener(
+                live: live,
+                router: router,
+                logger: context.logger,
+                admission: admission("client", caps.client),
+                tls: tls
+            ) { await bound(.client, $0) },
+            OneEventListener(
+                live: live,
+                router: router,
+                logger: context.logger,
+                admission: admission("oneEvent", caps.other)
+            ) { await bound(.oneEvent, $0) },
             StatusReporter(context: context),
             Discovery(context: context),
             AccountingService(context: context),
@@ -90,9 +119,20 @@ public struct EventServer: Service, CustomStringConvertible {
             services.append(MonitorService(context: context) { await bound(.monitor, $0) })
         }
         if let mesh = context.mesh {
-            services.append(LeasePeerService(mesh: mesh, admission: admission("leasePeer", caps.other), tls: tls, clock: context.clock) { await bound(.leasePeer, $0) })
+            services.append(
+                LeasePeerService(
+                    mesh: mesh,
+                    admission: admission("leasePeer", caps.other),
+                    tls: tls,
+                    clock: context.clock
+                ) { await bound(.leasePeer, $0) }
+            )
         } else {
-            context.logger.log(.peer, .notice, "No peers: \(ServerSettings.Key.peerConfigurationURL) is not set, so this server serves its own clients only")
+            context.logger.log(
+                .peer,
+                .notice,
+                "No peers: \(ServerSettings.Key.peerConfigurationURL) is not set, so this server serves its own clients only"
+            )
         }
         try await ServiceGroup(services: services, logger: context.logger).run()
     }
@@ -135,10 +175,14 @@ extension EventServer {
     /// Runs a server for the duration of `body`, which gets the bound client and OneEvent ports;
     /// the server shuts down gracefully when `body` returns or throws.
     public static func withRunning<Result>(
-        configuration: EventServerConfiguration, router: EventRouter = EventRouter(), clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
+        configuration: EventServerConfiguration,
+        router: EventRouter = EventRouter(),
+        clock: any Clock<Duration> = ContinuousClock(),
+        logger: Logger,
         _ body: (_ clientPort: Int, _ oneEventPort: Int) async throws -> Result
     ) async throws -> Result {
-        try await withRunningServer(configuration: configuration, router: router, clock: clock, logger: logger) { running in
+        try await withRunningServer(configuration: configuration, router: router, clock: clock, logger: logger) {
+            running in
             try await body(running.clientPort, running.oneEventPort)
         }
     }
@@ -147,12 +191,21 @@ extension EventServer {
     /// listener is up when `body` starts); the server shuts down gracefully when `body` returns
     /// or throws.
     public static func withRunningServer<Result>(
-        configuration: EventServerConfiguration, router: EventRouter = EventRouter(), clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
+        configuration: EventServerConfiguration,
+        router: EventRouter = EventRouter(),
+        clock: any Clock<Duration> = ContinuousClock(),
+        logger: Logger,
         onMeshEvent: @escaping @Sendable (MeshEvent) -> Void = { _ in },
         _ body: (RunningEventServer) async throws -> Result
     ) async throws -> Result {
         let (ports, portSink) = AsyncStream.makeStream(of: (Listener, Int).self)
-        let server = EventServer(configuration: configuration, router: router, clock: clock, logger: logger, onMeshEvent: onMeshEvent) { listener, address in
+        let server = EventServer(
+            configuration: configuration,
+            router: router,
+            clock: clock,
+            logger: logger,
+            onMeshEvent: onMeshEvent
+        ) { listener, address in
             portSink.yield((listener, address.port ?? 0))
         }
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
@@ -163,7 +216,9 @@ extension EventServer {
                 try await group.run()
             }
             let bound = await BoundPorts.awaitAll(
-                ports, withLeasePeer: configuration.peer.configurationURL != nil, withMonitor: configuration.monitor.port != nil
+                ports,
+                withLeasePeer: configuration.peer.configurationURL != nil,
+                withMonitor: configuration.monitor.port != nil
             )
             portSink.finish()
             let result: Result

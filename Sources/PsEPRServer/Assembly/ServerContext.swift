@@ -21,7 +21,14 @@ final class ServerContext: Sendable {
     /// What the periodic services wait on (heartbeats, discovery, the mesh's timers).
     let clock: any Clock<Duration>
 
-    init(router: EventRouter, live: LiveConfiguration, logger: Logger, logControl: LogControl?, mesh: PeerMesh?, clock: any Clock<Duration>) {
+    init(
+        router: EventRouter,
+        live: LiveConfiguration,
+        logger: Logger,
+        logControl: LogControl?,
+        mesh: PeerMesh?,
+        clock: any Clock<Duration>
+    ) {
         self.clock = clock
         self.router = router
         self.live = live
@@ -42,13 +49,21 @@ final class ServerContext: Sendable {
     func publish(channel: String, namespace: String, payload: String, idPrefix: String) {
         let configuration = live.current
         guard let channel = try? ChannelName(channel) else {
-            logger.log(.badError, .error, "A service's channel is not a valid channel name", metadata: ["psepr.channel": "\(channel)"])
+            logger.log(
+                .badError,
+                .error,
+                "A service's channel is not a valid channel name",
+                metadata: ["psepr.channel": "\(channel)"]
+            )
             return
         }
         let event = Event(
-            id: "\(idPrefix)-\(Self.randomString(8))", channel: channel, fromService: configuration.serviceName,
+            id: "\(idPrefix)-\(Self.randomString(8))",
+            channel: channel,
+            fromService: configuration.serviceName,
             fromInstance: configuration.instance.isEmpty ? configuration.serverName : configuration.instance,
-            payloadNamespace: namespace, payload: Array(payload.utf8)
+            payloadNamespace: namespace,
+            payload: Array(payload.utf8)
         )
         router.route(event)
     }

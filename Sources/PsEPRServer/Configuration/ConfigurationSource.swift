@@ -20,8 +20,11 @@ public enum ConfigurationSource {
             guard response.status == .ok else { throw SettingsError(message: "\(source) answered \(response.status)") }
             return Array(buffer: try await response.body.collect(upTo: limit))
         }
-        let path = source.lowercased().hasPrefix("file:") ? (URL(string: source)?.path ?? String(source.dropFirst(5))) : source
-        guard let data = FileManager.default.contents(atPath: path) else { throw SettingsError(message: "cannot read \(path)") }
+        let path =
+            source.lowercased().hasPrefix("file:") ? (URL(string: source)?.path ?? String(source.dropFirst(5))) : source
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingsError(message: "cannot read \(path)")
+        }
         guard data.count <= limit else { throw SettingsError(message: "\(path) is larger than \(limit) bytes") }
         return Array(data)
     }

@@ -28,17 +28,24 @@ public struct MonitorSettings: Sendable, Hashable {
             port = nil
         } else {
             let value = try p.integer(Key.port, default: Self.defaultPort)
-            guard (0...65535).contains(value) else { throw ParameterError(name: Key.port, value: text, expected: "a port number, 0 for a free one, or off") }
+            guard (0...65535).contains(value) else {
+                throw ParameterError(name: Key.port, value: text, expected: "a port number, 0 for a free one, or off")
+            }
             port = value
         }
         host = p.string(Key.bindAddress, default: host)
         refreshSeconds = try p.integer(Key.refreshSeconds, default: refreshSeconds)
-        guard refreshSeconds > 0 else { throw ParameterError(name: Key.refreshSeconds, value: "\(refreshSeconds)", expected: "a positive integer") }
+        guard refreshSeconds > 0 else {
+            throw ParameterError(name: Key.refreshSeconds, value: "\(refreshSeconds)", expected: "a positive integer")
+        }
     }
 
     /// The values in effect, for `--print-parameters`.
     var values: [(String, String)] {
-        [(Key.port, port.map(String.init) ?? "off"), (Key.bindAddress, host), (Key.refreshSeconds, "\(refreshSeconds)")]
+        [
+            (Key.port, port.map(String.init) ?? "off"), (Key.bindAddress, host),
+            (Key.refreshSeconds, "\(refreshSeconds)"),
+        ]
     }
 
     /// The parameter names.
@@ -71,13 +78,20 @@ public struct LogOutputSettings: Sendable, Hashable {
         self.format = format
         let levelName = p.string(Key.level, default: "\(minimumLevel)")
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
-            throw ParameterError(name: Key.level, value: levelName, expected: "trace, debug, info, notice, warning, error or critical")
+            throw ParameterError(
+                name: Key.level,
+                value: levelName,
+                expected: "trace, debug, info, notice, warning, error or critical"
+            )
         }
         minimumLevel = level
     }
 
     var values: [(String, String)] {
-        [(Key.standardError, standardError ? "yes" : "no"), (Key.format, format.rawValue), (Key.level, "\(minimumLevel)")]
+        [
+            (Key.standardError, standardError ? "yes" : "no"), (Key.format, format.rawValue),
+            (Key.level, "\(minimumLevel)"),
+        ]
     }
 
     /// The parameter names.

@@ -25,7 +25,9 @@ enum ParameterFileCheck {
             warnings.append(warning)
         }
         for root in wrongRoots {
-            warnings.append("\(source): the root element is <\(root)>, not <PsEPRServer>, so none of its parameters apply")
+            warnings.append(
+                "\(source): the root element is <\(root)>, not <PsEPRServer>, so none of its parameters apply"
+            )
         }
         return warnings
     }

@@ -14,7 +14,9 @@ extension ParameterKind where Value == String {
     static let channel = ParameterKind(
         read: { p, name, current in
             let text = p.string(name, default: current)
-            guard (try? ChannelName(text)) != nil else { throw ParameterError(name: name, value: text, expected: "a channel name such as /org/example/") }
+            guard (try? ChannelName(text)) != nil else {
+                throw ParameterError(name: name, value: text, expected: "a channel name such as /org/example/")
+            }
             return text
         },
         format: { $0 }
@@ -23,7 +25,10 @@ extension ParameterKind where Value == String {
 
 extension ParameterKind where Value == String? {
     /// Text whose absence means "none" (an empty value too).
-    static let optionalText = ParameterKind(read: { p, name, _ in p[name].flatMap { $0.isEmpty ? nil : $0 } }, format: { $0 ?? "" })
+    static let optionalText = ParameterKind(
+        read: { p, name, _ in p[name].flatMap { $0.isEmpty ? nil : $0 } },
+        format: { $0 ?? "" }
+    )
 }
 
 extension ParameterKind where Value == Int {
@@ -39,7 +44,9 @@ extension ParameterKind where Value == Int {
     static let port = ParameterKind(
         read: { p, name, current in
             let value = try p.integer(name, default: current)
-            guard (0...65535).contains(value) else { throw ParameterError(name: name, value: "\(value)", expected: "a port number (0 picks a free one)") }
+            guard (0...65535).contains(value) else {
+                throw ParameterError(name: name, value: "\(value)", expected: "a port number (0 picks a free one)")
+            }
             return value
         },
         format: { "\($0)" }
@@ -53,7 +60,11 @@ extension ParameterKind where Value == Double {
         read: { p, name, current in
             guard let text = p[name], !text.isEmpty else { return current }
             guard let value = Double(text), value > 0, value <= 31_536_000 else {
-                throw ParameterError(name: name, value: text, expected: "a positive number of seconds, at most 31536000 (a year)")
+                throw ParameterError(
+                    name: name,
+                    value: text,
+                    expected: "a positive number of seconds, at most 31536000 (a year)"
+                )
             }
             return value
         },
@@ -68,7 +79,10 @@ extension ParameterKind where Value == Double {
 }
 
 extension ParameterKind where Value == Bool {
-    static let yesNo = ParameterKind(read: { p, name, current in try p.boolean(name, default: current) }, format: { $0 ? "yes" : "no" })
+    static let yesNo = ParameterKind(
+        read: { p, name, current in try p.boolean(name, default: current) },
+        format: { $0 ? "yes" : "no" }
+    )
 }
 
 extension ParameterKind where Value == LogCategory {
@@ -76,7 +90,9 @@ extension ParameterKind where Value == LogCategory {
     static let mask = ParameterKind(
         read: { p, name, current in
             let value = try p.integer(name, default: Int(current.rawValue))
-            guard let bits = UInt32(exactly: value) else { throw ParameterError(name: name, value: "\(value)", expected: "a 32-bit mask") }
+            guard let bits = UInt32(exactly: value) else {
+                throw ParameterError(name: name, value: "\(value)", expected: "a 32-bit mask")
+            }
             return LogCategory(rawValue: bits)
         },
         format: { "0x" + String($0.rawValue, radix: 16, uppercase: true) }
@@ -96,20 +112,29 @@ struct ParameterDescriptor: Sendable {
 
     /// A parameter of the event server's configuration.
     static func server<Value>(
-        _ path: String, _ keyPath: any WritableKeyPath<EventServerConfiguration, Value> & Sendable, _ kind: ParameterKind<Value>, live: Bool = false
+        _ path: String,
+        _ keyPath: any WritableKeyPath<EventServerConfiguration, Value> & Sendable,
+        _ kind: ParameterKind<Value>,
+        live: Bool = false
     ) -> ParameterDescriptor {
         let read: @Sendable (ParameterSet, inout ServerSettings) throws -> Void = { p, settings in
             settings.server[keyPath: keyPath] = try kind.read(p, path, settings.server[keyPath: keyPath])
         }
         let value: @Sendable (ServerSettings) -> String = { kind.format($0.server[keyPath: keyPath]) }
-        let apply: @Sendable (EventServerConfiguration, inout EventServerConfiguration) -> Void = { checked, configuration in
+        let apply: @Sendable (EventServerConfiguration, inout EventServerConfiguration) -> Void = {
+            checked,
+            configuration in
             configuration[keyPath: keyPath] = checked[keyPath: keyPath]
         }
         return ParameterDescriptor(path: path, read: read, value: value, applyLive: live ? apply : nil)
     }
 
     /// A parameter of the server process around it (logging, the account file).
-    static func process<Value>(_ path: String, _ keyPath: any WritableKeyPath<ServerSettings, Value> & Sendable, _ kind: ParameterKind<Value>) -> ParameterDescriptor {
+    static func process<Value>(
+        _ path: String,
+        _ keyPath: any WritableKeyPath<ServerSettings, Value> & Sendable,
+        _ kind: ParameterKind<Value>
+    ) -> ParameterDescriptor {
         let read: @Sendable (ParameterSet, inout ServerSettings) throws -> Void = { p, settings in
             settings[keyPath: keyPath] = try kind.read(p, path, settings[keyPath: keyPath])
         }
@@ -181,6 +206,7 @@ extension ServerSettings {
 
     /// The table's entries by lower-cased path.
     static let parametersByPath: [String: ParameterDescriptor] = Dictionary(
-        parameterTable.map { ($0.path.lowercased(), $0) }, uniquingKeysWith: { first, _ in first }
+        parameterTable.map { ($0.path.lowercased(), $0) },
+        uniquingKeysWith: { first, _ in first }
     )
 }

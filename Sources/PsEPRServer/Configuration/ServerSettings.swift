@@ -43,27 +43,53 @@ public struct ServerSettings: Sendable {
         let p = parameters
         for parameter in Self.parameterTable { try parameter.read(p, &self) }
         guard server.leaseMinimumSeconds <= server.leaseMaximumSeconds else {
-            throw ParameterError(name: Key.leaseMinimumSeconds, value: "\(server.leaseMinimumSeconds)", expected: "at most \(Key.leaseMaximumSeconds) (\(server.leaseMaximumSeconds))")
+            throw ParameterError(
+                name: Key.leaseMinimumSeconds,
+                value: "\(server.leaseMinimumSeconds)",
+                expected: "at most \(Key.leaseMaximumSeconds) (\(server.leaseMaximumSeconds))"
+            )
         }
-        for (flow, stall, deadline) in [(server.flow, Key.clientStallSeconds, Key.clientWriteDeadlineSeconds), (server.peer.flow, Key.peerStallSeconds, Key.peerWriteDeadlineSeconds)]
+        for (flow, stall, deadline) in [
+            (server.flow, Key.clientStallSeconds, Key.clientWriteDeadlineSeconds),
+            (server.peer.flow, Key.peerStallSeconds, Key.peerWriteDeadlineSeconds),
+        ]
         where flow.stallSeconds > flow.writeDeadlineSeconds {
-            throw ParameterError(name: stall, value: "\(flow.stallSeconds)", expected: "at most \(deadline) (\(flow.writeDeadlineSeconds))")
+            throw ParameterError(
+                name: stall,
+                value: "\(flow.stallSeconds)",
+                expected: "at most \(deadline) (\(flow.writeDeadlineSeconds))"
+            )
         }
-        let certificate = p[Key.tlsCertificateFile].flatMap { $0.isEmpty ? nil : $0 }, key = p[Key.tlsKeyFile].flatMap { $0.isEmpty ? nil : $0 }
+        let certificate = p[Key.tlsCertificateFile].flatMap { $0.isEmpty ? nil : $0 }
+        let key = p[Key.tlsKeyFile].flatMap { $0.isEmpty ? nil : $0 }
         switch (certificate, key) {
         case (let certificate?, let key?):
             server.tls = TLSSettings(
-                certificateFile: certificate, keyFile: key, required: try p.boolean(Key.tlsRequired, default: false),
+                certificateFile: certificate,
+                keyFile: key,
+                required: try p.boolean(Key.tlsRequired, default: false),
                 trustCertificateFile: p[Key.tlsTrustCertificateFile].flatMap { $0.isEmpty ? nil : $0 }
             )
         case (nil, nil):
             guard try !p.boolean(Key.tlsRequired, default: false) else {
-                throw ParameterError(name: Key.tlsRequired, value: "yes", expected: "no without \(Key.tlsCertificateFile) and \(Key.tlsKeyFile)")
+                throw ParameterError(
+                    name: Key.tlsRequired,
+                    value: "yes",
+                    expected: "no without \(Key.tlsCertificateFile) and \(Key.tlsKeyFile)"
+                )
             }
         case (nil, _):
-            throw ParameterError(name: Key.tlsCertificateFile, value: "", expected: "a PEM certificate file, since \(Key.tlsKeyFile) is set")
+            throw ParameterError(
+                name: Key.tlsCertificateFile,
+                value: "",
+                expected: "a PEM certificate file, since \(Key.tlsKeyFile) is set"
+            )
         case (_, nil):
-            throw ParameterError(name: Key.tlsKeyFile, value: "", expected: "a PEM private key file, since \(Key.tlsCertificateFile) is set")
+            throw ParameterError(
+                name: Key.tlsKeyFile,
+                value: "",
+                expected: "a PEM private key file, since \(Key.tlsCertificateFile) is set"
+            )
         }
         server.monitor = try MonitorSettings(parameters: p)
         logOutput = try LogOutputSettings(parameters: p)
@@ -75,9 +101,11 @@ public struct ServerSettings: Sendable {
         var effective = parameters
         let tls: [(String, String)] = [
             (Key.tlsCertificateFile, server.tls?.certificateFile ?? ""), (Key.tlsKeyFile, server.tls?.keyFile ?? ""),
-            (Key.tlsRequired, server.tls?.required == true ? "yes" : "no"), (Key.tlsTrustCertificateFile, server.tls?.trustCertificateFile ?? ""),
+            (Key.tlsRequired, server.tls?.required == true ? "yes" : "no"),
+            (Key.tlsTrustCertificateFile, server.tls?.trustCertificateFile ?? ""),
         ]
-        let values = Self.parameterTable.map { ($0.path, $0.value(self)) } + tls + server.monitor.values + logOutput.values
+        let values =
+            Self.parameterTable.map { ($0.path, $0.value(self)) } + tls + server.monitor.values + logOutput.values
         for (name, value) in values { effective.set(name, value) }
         return effective
     }
@@ -144,7 +172,11 @@ public struct ServerSettings: Sendable {
 
     /// Copies the parameter `name` from `checked` into `configuration` if it may change while the
     /// server runs; returns whether it did. Others are recorded and reported but wait for a restart.
-    static func applyLive(_ name: String, from checked: EventServerConfiguration, to configuration: inout EventServerConfiguration) -> Bool {
+    static func applyLive(
+        _ name: String,
+        from checked: EventServerConfiguration,
+        to configuration: inout EventServerConfiguration
+    ) -> Bool {
         guard let apply = parametersByPath[name.lowercased()]?.applyLive else { return false }
         apply(checked, &configuration)
         return true
@@ -171,7 +203,11 @@ public struct ServerSettings: Sendable {
     /// - Parameter strict: refuse files with anything in ``warnings`` instead.
     /// - Throws: ``SettingsError`` naming the file that cannot be read or parsed (or, when
     ///   `strict`, every warning), or ``ParameterError`` for a value of the wrong kind.
-    public static func load(searchPath: [String] = searchPath(), configurationFiles: [String] = [], strict: Bool = false) throws -> ServerSettings {
+    public static func load(
+        searchPath: [String] = searchPath(),
+        configurationFiles: [String] = [],
+        strict: Bool = false
+    ) throws -> ServerSettings {
         var parameters = ParameterSet()
         var sources: [String] = []
         var warnings: [String] = []
@@ -205,7 +241,9 @@ public struct ServerSettings: Sendable {
 
     /// Merges one file into `parameters`; returns its warnings.
     private static func read(_ path: String, into parameters: inout ParameterSet) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw SettingsError(message: "cannot read \(path)") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingsError(message: "cannot read \(path)")
+        }
         let file: ParameterSet
         do {
             file = try ParameterSet(xml: data)

@@ -61,8 +61,13 @@ final class AdmissionControl: Sendable {
         }
         if let evicted {
             logger.log(
-                .io, .info, "Closing the longest-waiting unauthenticated connection to make room",
-                metadata: ["psepr.listener": "\(listener)", "psepr.remote": "\(evicted.remoteAddress.map { "\($0)" } ?? "")", "psepr.maximum": "\(capacity)"]
+                .io,
+                .info,
+                "Closing the longest-waiting unauthenticated connection to make room",
+                metadata: [
+                    "psepr.listener": "\(listener)", "psepr.remote": "\(evicted.remoteAddress.map { "\($0)" } ?? "")",
+                    "psepr.maximum": "\(capacity)",
+                ]
             )
             evicted.close(promise: nil)
         }

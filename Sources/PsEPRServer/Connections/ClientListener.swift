@@ -39,7 +39,11 @@ struct ClientListener: Service {
     private let connections = ConnectionCount()
 
     init(
-        live: LiveConfiguration, router: EventRouter, logger: Logger, admission: AdmissionControl, tls: ServerTLS?,
+        live: LiveConfiguration,
+        router: EventRouter,
+        logger: Logger,
+        admission: AdmissionControl,
+        tls: ServerTLS?,
         onListening: @escaping @Sendable (SocketAddress) async -> Void
     ) {
         self.live = live
@@ -53,10 +57,24 @@ struct ClientListener: Service {
     func run() async throws {
         let configuration = live.current
         if configuration.accounts == nil {
-            logger.log(.services, .warning, "No account table configured (\(ServerSettings.Key.accountFile)): any service name and password may log in")
+            logger.log(
+                .services,
+                .warning,
+                "No account table configured (\(ServerSettings.Key.accountFile)): any service name and password may log in"
+            )
         }
-        let live = self.live, router = self.router, logger = self.logger, connections = self.connections, admission = self.admission, tls = self.tls
-        let server = try await bindingListener(admission.listener, host: configuration.host, port: configuration.clientPort, parameter: ServerSettings.Key.clientPort) {
+        let live = self.live
+        let router = self.router
+        let logger = self.logger
+        let connections = self.connections
+        let admission = self.admission
+        let tls = self.tls
+        let server = try await bindingListener(
+            admission.listener,
+            host: configuration.host,
+            port: configuration.clientPort,
+            parameter: ServerSettings.Key.clientPort
+        ) {
             try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(.backlog, value: 256)
@@ -67,11 +85,20 @@ struct ClientListener: Service {
                         let configuration = live.current
                         let handlers = channel.pipeline.syncOperations
                         try handlers.addHandler(AdmissionHandler(admission: admission))
-                        try handlers.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
+                        try handlers.addHandler(
+                            IdleStateHandler(readTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))
+                        )
                         let gate = ReadGate(channel: channel)
                         try handlers.addHandler(gate)
                         try handlers.addHandler(
-                            ClientConnectionHandler(configuration: configuration, router: router, logger: logger, connections: connections, gate: gate, tls: tls)
+                            ClientConnectionHandler(
+                                configuration: configuration,
+                                router: router,
+                                logger: logger,
+                                connections: connections,
+                                gate: gate,
+                                tls: tls
+                            )
                         )
                     }
                 }
@@ -79,7 +106,12 @@ struct ClientListener: Service {
                 .get()
         }
         if let address = server.localAddress {
-            logger.log(.services, .info, "Listener ready", metadata: ["psepr.listener": "client", "psepr.address": "\(address)"])
+            logger.log(
+                .services,
+                .info,
+                "Listener ready",
+                metadata: ["psepr.listener": "client", "psepr.address": "\(address)"]
+            )
             await onListening(address)
         }
         // Shutdown closes the listener and then every open connection.
@@ -119,7 +151,14 @@ final class ClientConnectionHandler: QueueDrainingHandler {
     /// Set when TLS starts: what the client sent after `<starttls/>`, in the clear, is dropped.
     private var dropUnreadInput = false
 
-    init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, connections: ConnectionCount, gate: ReadGate?, tls: ServerTLS? = nil) {
+    init(
+        configuration: EventServerConfiguration,
+        router: EventRouter,
+        logger: Logger,
+        connections: ConnectionCount,
+        gate: ReadGate?,
+        tls: ServerTLS? = nil
+    ) {
         self.configuration = configuration
         self.gate = gate
         self.router = router
@@ -127,12 +166,21 @@ final class ClientConnectionHandler: QueueDrainingHandler {
         self.connections = connections
         self.tls = tls
         self.framer = XMLStreamFramer(mode: .stream, limits: configuration.limits)
-        self.machine = ClientSessionMachine(serverName: configuration.serverName, accounts: configuration.accounts, tls: tls?.policy ?? .unavailable)
+        self.machine = ClientSessionMachine(
+            serverName: configuration.serverName,
+            accounts: configuration.accounts,
+            tls: tls?.policy ?? .unavailable
+        )
     }
 
     func channelActive(context: ChannelHandlerContext) {
         guard connections.admit(maximum: configuration.maximumConnections) else {
-            logger.log(.io, .notice, "Connection refused: maximumConnections reached", metadata: ["psepr.maximum": "\(configuration.maximumConnections)"])
+            logger.log(
+                .io,
+                .notice,
+                "Connection refused: maximumConnections reached",
+                metadata: ["psepr.maximum": "\(configuration.maximumConnections)"]
+            )
             router.countConnection(.client, accepted: false)
             closing = true
             context.close(promise: nil)
@@ -143,9 +191,16 @@ final class ClientConnectionHandler: QueueDrainingHandler {
         session = router.attach(queue)
         router.countConnection(.client)
         let channel = context.channel
-        loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(configuration.authenticationTimeoutSeconds))) { [self] in
+        loginTimer = context.eventLoop.assumeIsolated().scheduleTask(
+            in: .seconds(Int64(configuration.authenticationTimeoutSeconds))
+        ) { [self] in
             guard !machine.isAuthenticated else { return }
-            logger.log(.io, .info, "Closing a connection that did not log in in time", metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")"])
+            logger.log(
+                .io,
+                .info,
+                "Closing a connection that did not log in in time",
+                metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")"]
+            )
             channel.close(promise: nil)
         }
         context.fireChannelActive()
@@ -159,7 +214,15 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             queue.close()
             connections.release()
             if queue.droppedCount > 0 {
-                logger.log(.io, .info, "Connection dropped stanzas", metadata: ["psepr.session": "\(session)", "psepr.dropped": "\(queue.droppedCount)", "psepr.slowConsumer": "\(queue.isSlowConsumer)"])
+                logger.log(
+                    .io,
+                    .info,
+                    "Connection dropped stanzas",
+                    metadata: [
+                        "psepr.session": "\(session)", "psepr.dropped": "\(queue.droppedCount)",
+                        "psepr.slowConsumer": "\(queue.isSlowConsumer)",
+                    ]
+                )
             }
             logger.log(.io, .debug, "Connection ended", metadata: ["psepr.session": "\(session)"])
         }
@@ -212,7 +275,9 @@ final class ClientConnectionHandler: QueueDrainingHandler {
         }
         guard let start else { return false }
         var input = bytes.getSlice(at: bytes.readerIndex + start, length: bytes.readableBytes - start)!
-        guard let (action, stanza) = machine.takeLeadingEvent(from: &input, limits: configuration.limits) else { return false }
+        guard let (action, stanza) = machine.takeLeadingEvent(from: &input, limits: configuration.limits) else {
+            return false
+        }
         bytes.moveReaderIndex(forwardBy: start + stanza.readableBytes)
         queue.received.add(1, ordering: .relaxed)
         switch action {
@@ -234,7 +299,9 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             switch action {
             case .route(let event, let range)?:
                 // The bulk of the traffic, routed here without going through `perform`.
-                let element = range.flatMap { stanza.getSlice(at: stanza.readerIndex + $0.lowerBound, length: $0.count) }
+                let element = range.flatMap {
+                    stanza.getSlice(at: stanza.readerIndex + $0.lowerBound, length: $0.count)
+                }
                 router.route(event, forwarding: element, routing: &routing)
             case let action?:
                 perform(action, frame: frame, session: session, queue: queue)
@@ -257,7 +324,12 @@ final class ClientConnectionHandler: QueueDrainingHandler {
 
     /// Carries out one action; false once the connection is closing.
     @discardableResult
-    private func perform(_ action: ClientSessionMachine.Action, frame: StreamFrame, session: SessionID, queue: OutboundQueue) -> Bool {
+    private func perform(
+        _ action: ClientSessionMachine.Action,
+        frame: StreamFrame,
+        session: SessionID,
+        queue: OutboundQueue
+    ) -> Bool {
         // What the reader gathered for subscribers goes before anything this action sends.
         routing.flushBatches()
         switch action {
@@ -281,11 +353,22 @@ final class ClientConnectionHandler: QueueDrainingHandler {
         case .loginRefused(let service, let reason):
             router.countLogin(accepted: false)
             logger.log(
-                .io, .notice, "Login refused",
-                metadata: ["psepr.session": "\(session)", "psepr.remote": "\(queue.channel.remoteAddress.map { "\($0)" } ?? "")", "psepr.service": "\(service)", "psepr.reason": "\(reason)"]
+                .io,
+                .notice,
+                "Login refused",
+                metadata: [
+                    "psepr.session": "\(session)",
+                    "psepr.remote": "\(queue.channel.remoteAddress.map { "\($0)" } ?? "")",
+                    "psepr.service": "\(service)", "psepr.reason": "\(reason)",
+                ]
             )
         case .close(let reason):
-            logger.log(.io, .debug, "Closing a connection", metadata: ["psepr.session": "\(session)", "psepr.reason": "\(reason)"])
+            logger.log(
+                .io,
+                .debug,
+                "Closing a connection",
+                metadata: ["psepr.session": "\(session)", "psepr.reason": "\(reason)"]
+            )
             closing = true
             queue.flushThenClose()
             return false
@@ -300,7 +383,10 @@ final class ClientConnectionHandler: QueueDrainingHandler {
         do {
             guard let tls, queue.channel.isWritable else { throw ChannelError.outputClosed }
             queue.drain()
-            try queue.channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server), position: .first)
+            try queue.channel.pipeline.syncOperations.addHandler(
+                NIOSSLServerHandler(context: tls.server),
+                position: .first
+            )
         } catch {
             closing = true
             queue.channel.close(promise: nil)
@@ -320,7 +406,12 @@ final class ClientConnectionHandler: QueueDrainingHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            logger.log(.io, .debug, "Closing an idle connection", metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")"])
+            logger.log(
+                .io,
+                .debug,
+                "Closing an idle connection",
+                metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")"]
+            )
             context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)
@@ -331,39 +422,75 @@ final class ClientConnectionHandler: QueueDrainingHandler {
         guard !closing else { return }
         closing = true
         guard let queue, let error = error as? PsEPRError else {
-            logger.log(.io, .debug, "Connection read failed", metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")", "error": "\(error)"])
+            logger.log(
+                .io,
+                .debug,
+                "Connection read failed",
+                metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")", "error": "\(error)"]
+            )
             context.close(promise: nil)
             return
         }
         // Broken XML, a DOCTYPE, an oversized stanza: this connection ends, no other; what it
         // published before goes out first.
         routing.flushBatches()
-        logger.log(.io, .info, "Connection sent bad XML", metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")", "error": "\(error)"])
-        queue.enqueue(ByteBuffer(bytes: StanzaEncoder.messageError(id: nil, condition: "not-well-formed", text: error.reason)))
+        logger.log(
+            .io,
+            .info,
+            "Connection sent bad XML",
+            metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")", "error": "\(error)"]
+        )
+        queue.enqueue(
+            ByteBuffer(bytes: StanzaEncoder.messageError(id: nil, condition: "not-well-formed", text: error.reason))
+        )
         queue.enqueue(ByteBuffer(bytes: StanzaEncoder.streamEnd))
         queue.flushThenClose()
     }
 
-    private func register(_ operation: LeaseOperation, on channel: ChannelName, session: SessionID, queue: OutboundQueue) {
+    private func register(
+        _ operation: LeaseOperation,
+        on channel: ChannelName,
+        session: SessionID,
+        queue: OutboundQueue
+    ) {
         guard case .authenticated(let service, let instance) = machine.phase else { return }
         let seconds = configuration.grantedSeconds(requested: operation.duration)
         let granted = router.lease(
-            session: session, identifier: operation.identifier, channel: channel, namespaceFilter: operation.namespaceFilter,
-            service: service, instance: instance, seconds: seconds, maximumLeases: configuration.maximumLeasesPerConnection
+            session: session,
+            identifier: operation.identifier,
+            channel: channel,
+            namespaceFilter: operation.namespaceFilter,
+            service: service,
+            instance: instance,
+            seconds: seconds,
+            maximumLeases: configuration.maximumLeasesPerConnection
         )
         let reply = LeaseOperation(
-            operation: granted ? .lease : .refused, identifier: operation.identifier, duration: granted ? seconds : nil,
-            namespaceFilter: operation.namespaceFilter, reason: granted ? nil : "this connection holds \(configuration.maximumLeasesPerConnection) leases already"
+            operation: granted ? .lease : .refused,
+            identifier: operation.identifier,
+            duration: granted ? seconds : nil,
+            namespaceFilter: operation.namespaceFilter,
+            reason: granted ? nil : "this connection holds \(configuration.maximumLeasesPerConnection) leases already"
         )
         // The grant goes only to the requester, after the route is in place.
         let grant = Event(
-            channel: channel, toService: service, toInstance: instance, fromService: "psepr_registry", fromInstance: configuration.serverName,
-            payloadNamespace: LeaseOperation.namespace, payload: reply.payloadBytes
+            channel: channel,
+            toService: service,
+            toInstance: instance,
+            fromService: "psepr_registry",
+            fromInstance: configuration.serverName,
+            payloadNamespace: LeaseOperation.namespace,
+            payload: reply.payloadBytes
         )
         queue.enqueue(ByteBuffer(bytes: StanzaEncoder.message(grant, id: "lease-\(operation.identifier.prefix(32))")))
         logger.log(
-            .lease, .info, granted ? "Lease granted" : "Lease refused",
-            metadata: ["psepr.session": "\(session)", "psepr.service": "\(service)", "psepr.channel": "\(channel)", "psepr.seconds": "\(seconds)"]
+            .lease,
+            .info,
+            granted ? "Lease granted" : "Lease refused",
+            metadata: [
+                "psepr.session": "\(session)", "psepr.service": "\(service)", "psepr.channel": "\(channel)",
+                "psepr.seconds": "\(seconds)",
+            ]
         )
     }
 }

@@ -77,7 +77,9 @@ struct ClientSessionMachine {
     static let maximumRefusedLogins = 3
 
     init(
-        serverName: String, accounts: AccountTable?, tls: TLSPolicy = .unavailable,
+        serverName: String,
+        accounts: AccountTable?,
+        tls: TLSPolicy = .unavailable,
         makeStreamID: @escaping @Sendable () -> String = { ServerContext.randomString(12) }
     ) {
         self.serverName = serverName
@@ -98,7 +100,9 @@ struct ClientSessionMachine {
     /// The features of a stream before login.
     private var loginFeatures: [StreamFeature] {
         if needsTLS { return [.startTLS(required: true)] }
-        return (tls != .unavailable && !isEncrypted ? [.startTLS(required: false)] : []) + [.saslPlain, .legacyAuthentication]
+        return (tls != .unavailable && !isEncrypted ? [.startTLS(required: false)] : []) + [
+            .saslPlain, .legacyAuthentication,
+        ]
     }
 
     /// Handles one frame.
@@ -123,10 +127,16 @@ struct ClientSessionMachine {
                 // The framer found where the stanza ends, so the stream is intact: a message that
                 // is not well-formed is refused on its own, as the scanner refuses one.
                 if Self.isMessage(bytes) {
-                    return [.send(StanzaEncoder.messageError(id: nil, condition: "bad-request", text: Self.plainWords(error)))]
+                    return [
+                        .send(
+                            StanzaEncoder.messageError(id: nil, condition: "bad-request", text: Self.plainWords(error))
+                        )
+                    ]
                 }
                 phase = .closed
-                return [.send(StanzaEncoder.streamEnd), .close(reason: "unparseable stanza: \(Self.plainWords(error))")]
+                return [
+                    .send(StanzaEncoder.streamEnd), .close(reason: "unparseable stanza: \(Self.plainWords(error))"),
+                ]
             }
             let namespace = element.attributes["xmlns"]
             switch (element.localName, namespace) {
@@ -146,11 +156,21 @@ struct ClientSessionMachine {
         switch phase {
         case .awaitingStream:
             phase = .awaitingAuthentication
-            return [.send(SessionStanzas.streamHeader(serverName: serverName, streamID: streamID, features: loginFeatures))]
+            return [
+                .send(SessionStanzas.streamHeader(serverName: serverName, streamID: streamID, features: loginFeatures))
+            ]
         case .awaitingRestart(let service):
             phase = .awaitingBind(service: service)
             streamID = makeStreamID()
-            return [.send(SessionStanzas.streamHeader(serverName: serverName, streamID: streamID, features: [.bind, .session]))]
+            return [
+                .send(
+                    SessionStanzas.streamHeader(
+                        serverName: serverName,
+                        streamID: streamID,
+                        features: [.bind, .session]
+                    )
+                )
+            ]
         default:
             return [.send(SessionStanzas.streamHeader(serverName: serverName, streamID: streamID, features: []))]
         }
@@ -161,7 +181,10 @@ struct ClientSessionMachine {
     private mutating func receiveStartTLS() -> [Action] {
         guard phase == .awaitingAuthentication, tls != .unavailable, !isEncrypted else {
             phase = .closed
-            let reason = isEncrypted ? "STARTTLS on a stream that is encrypted already" : tls == .unavailable ? "STARTTLS, which this server does not offer" : "STARTTLS after the login"
+            let reason =
+                isEncrypted
+                ? "STARTTLS on a stream that is encrypted already"
+                : tls == .unavailable ? "STARTTLS, which this server does not offer" : "STARTTLS after the login"
             return [.send(SessionStanzas.tlsFailure), .send(StanzaEncoder.streamEnd), .close(reason: reason)]
         }
         isEncrypted = true
@@ -177,12 +200,17 @@ struct ClientSessionMachine {
         if needsTLS {
             phase = .closed
             return [
-                .send(SessionStanzas.saslFailure(.encryptionRequired, text: Self.tlsRequiredText)), .send(StanzaEncoder.streamEnd),
+                .send(SessionStanzas.saslFailure(.encryptionRequired, text: Self.tlsRequiredText)),
+                .send(StanzaEncoder.streamEnd),
                 .close(reason: "a login without TLS, which this server requires"),
             ]
         }
         guard auth.attributes["mechanism"] == "PLAIN" else {
-            return [.send(SessionStanzas.saslFailure(.invalidMechanism, text: "this server offers the PLAIN mechanism only"))]
+            return [
+                .send(
+                    SessionStanzas.saslFailure(.invalidMechanism, text: "this server offers the PLAIN mechanism only")
+                )
+            ]
         }
         let response = auth.text.trimmingCharacters(in: .whitespacesAndNewlines)
         if response.isEmpty {
@@ -212,14 +240,18 @@ struct ClientSessionMachine {
             return [.send(SessionStanzas.saslFailure(.incorrectEncoding, text: "the credentials are not base64"))]
         }
         let fields = decoded.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
-        guard fields.count == 3, let authzid = String(bytes: fields[0], encoding: .utf8), let service = String(bytes: fields[1], encoding: .utf8),
+        guard fields.count == 3, let authzid = String(bytes: fields[0], encoding: .utf8),
+            let service = String(bytes: fields[1], encoding: .utf8),
             let password = String(bytes: fields[2], encoding: .utf8), !service.isEmpty
         else {
-            return [.send(SessionStanzas.saslFailure(.malformedRequest, text: "expected a service name and a password"))]
+            return [
+                .send(SessionStanzas.saslFailure(.malformedRequest, text: "expected a service name and a password"))
+            ]
         }
         // One may log in as oneself only: the authorization identity, if any, names the same
         // account, alone or as a JID's local part (clients put whatever domain they dialled).
-        let authorizedAccount = authzid.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let authorizedAccount =
+            authzid.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         guard authzid.isEmpty || authorizedAccount.lowercased() == service.lowercased() else {
             return [.send(SessionStanzas.saslFailure(.invalidAuthzid, text: "a service may log in as itself only"))]
         }
@@ -228,7 +260,9 @@ struct ClientSessionMachine {
             refusedLogins += 1
             var actions: [Action] = [
                 .loginRefused(service: service, reason: check.description),
-                .send(SessionStanzas.saslFailure(.notAuthorized, text: "the service name or password was not accepted")),
+                .send(
+                    SessionStanzas.saslFailure(.notAuthorized, text: "the service name or password was not accepted")
+                ),
             ]
             if refusedLogins >= Self.maximumRefusedLogins {
                 phase = .closed
@@ -249,7 +283,16 @@ struct ClientSessionMachine {
         let type = iq.attributes["type"] ?? ""
         guard type == "get" || type == "set" else { return [] }  // results and errors need no answer
         guard let query = iq.children.first else {
-            return [.send(SessionStanzas.iqError(id: id, type: "modify", condition: "bad-request", text: "an iq carries one request"))]
+            return [
+                .send(
+                    SessionStanzas.iqError(
+                        id: id,
+                        type: "modify",
+                        condition: "bad-request",
+                        text: "an iq carries one request"
+                    )
+                )
+            ]
         }
         let namespace = query.attributes["xmlns"]
         if query.localName == "query", namespace == XMPPNamespace.legacyAuthentication {
@@ -268,11 +311,38 @@ struct ClientSessionMachine {
         case ("query", XMPPNamespace.roster, "get"):
             return [.send(SessionStanzas.emptyRoster(id: id))]
         case ("query", XMPPNamespace.roster, "set"):
-            return [.send(SessionStanzas.iqError(id: id, type: "cancel", condition: "not-allowed", text: "a PsEPR server keeps no roster"))]
+            return [
+                .send(
+                    SessionStanzas.iqError(
+                        id: id,
+                        type: "cancel",
+                        condition: "not-allowed",
+                        text: "a PsEPR server keeps no roster"
+                    )
+                )
+            ]
         case ("bind", XMPPNamespace.bind, _):
-            return [.send(SessionStanzas.iqError(id: id, type: "cancel", condition: "not-allowed", text: "\(service) has a resource bound already"))]
+            return [
+                .send(
+                    SessionStanzas.iqError(
+                        id: id,
+                        type: "cancel",
+                        condition: "not-allowed",
+                        text: "\(service) has a resource bound already"
+                    )
+                )
+            ]
         default:
-            return [.send(SessionStanzas.iqError(id: id, type: "cancel", condition: "service-unavailable", text: "this server does not offer that request"))]
+            return [
+                .send(
+                    SessionStanzas.iqError(
+                        id: id,
+                        type: "cancel",
+                        condition: "service-unavailable",
+                        text: "this server does not offer that request"
+                    )
+                )
+            ]
         }
     }
 
@@ -283,12 +353,28 @@ struct ClientSessionMachine {
             return [.send(StanzaEncoder.authenticationFields(id: id, username: query.childText("username")))]
         default:
             guard phase == .awaitingAuthentication || isAuthenticated else {
-                return [.send(SessionStanzas.iqError(id: id, type: "cancel", condition: "not-allowed", text: "a login is not expected now"))]
+                return [
+                    .send(
+                        SessionStanzas.iqError(
+                            id: id,
+                            type: "cancel",
+                            condition: "not-allowed",
+                            text: "a login is not expected now"
+                        )
+                    )
+                ]
             }
             guard !needsTLS else {
                 phase = .closed
                 return [
-                    .send(SessionStanzas.iqError(id: id, type: "auth", condition: "policy-violation", text: Self.tlsRequiredText)),
+                    .send(
+                        SessionStanzas.iqError(
+                            id: id,
+                            type: "auth",
+                            condition: "policy-violation",
+                            text: Self.tlsRequiredText
+                        )
+                    ),
                     .send(StanzaEncoder.streamEnd), .close(reason: "a login without TLS, which this server requires"),
                 ]
             }
@@ -296,14 +382,16 @@ struct ClientSessionMachine {
                 phase = .closed
                 return [
                     .loginRefused(service: query.childText("username") ?? "", reason: "no service name or password"),
-                    .send(StanzaEncoder.authenticationFailed(id: id)), .send(StanzaEncoder.streamEnd), .close(reason: "login without name or password"),
+                    .send(StanzaEncoder.authenticationFailed(id: id)), .send(StanzaEncoder.streamEnd),
+                    .close(reason: "login without name or password"),
                 ]
             }
             let check = accounts?.check(service: service, password: password) ?? .accepted
             guard check == .accepted else {
                 phase = .closed
                 return [
-                    .loginRefused(service: service, reason: check.description), .send(StanzaEncoder.authenticationFailed(id: id)),
+                    .loginRefused(service: service, reason: check.description),
+                    .send(StanzaEncoder.authenticationFailed(id: id)),
                     .send(StanzaEncoder.streamEnd), .close(reason: "login refused"),
                 ]
             }
@@ -316,13 +404,33 @@ struct ClientSessionMachine {
     private mutating func bind(_ request: ParsedElement, id: String) -> [Action] {
         guard case .awaitingBind(let service) = phase else {
             if isAuthenticated {
-                return [.send(SessionStanzas.iqError(id: id, type: "cancel", condition: "not-allowed", text: "a resource is bound already"))]
+                return [
+                    .send(
+                        SessionStanzas.iqError(
+                            id: id,
+                            type: "cancel",
+                            condition: "not-allowed",
+                            text: "a resource is bound already"
+                        )
+                    )
+                ]
             }
-            return [.send(SessionStanzas.iqError(id: id, type: "auth", condition: "not-authorized", text: "log in first"))]
+            return [
+                .send(SessionStanzas.iqError(id: id, type: "auth", condition: "not-authorized", text: "log in first"))
+            ]
         }
         let resource = request.childText("resource") ?? "psepr-\(makeStreamID())"
         guard resource.utf8.count <= 1023 else {
-            return [.send(SessionStanzas.iqError(id: id, type: "modify", condition: "bad-request", text: "the resource is longer than 1023 bytes"))]
+            return [
+                .send(
+                    SessionStanzas.iqError(
+                        id: id,
+                        type: "modify",
+                        condition: "bad-request",
+                        text: "the resource is longer than 1023 bytes"
+                    )
+                )
+            ]
         }
         phase = .authenticated(service: service, instance: resource)
         return [.send(SessionStanzas.bindResult(id: id, jid: "\(service)@\(serverName)/\(resource)"))]
@@ -343,7 +451,10 @@ struct ClientSessionMachine {
     private func receiveMessage(_ message: ParsedElement, source: [UInt8]) -> [Action] {
         let id = message.attributes["id"]
         guard isAuthenticated else {
-            let text = if case .awaitingBind = phase { "bind a resource before sending events" } else { "log in before sending events" }
+            let text =
+                if case .awaitingBind = phase { "bind a resource before sending events" } else {
+                    "log in before sending events"
+                }
             return [.send(StanzaEncoder.messageError(id: id, condition: "not-authorized", text: text))]
         }
         let event: Event
@@ -372,12 +483,16 @@ struct ClientSessionMachine {
     /// in the usual shape, read straight from its bytes.
     mutating func scannedEvent(in stanza: ByteBuffer) -> ScannedEvent {
         guard isAuthenticated else { return .unhandled }
-        switch stanza.withUnsafeReadableBytes({ EventScanner.check($0, recentChannel: recentChannel, copyPayload: false) }) {
+        switch stanza.withUnsafeReadableBytes({
+            EventScanner.check($0, recentChannel: recentChannel, copyPayload: false)
+        }) {
         case .scanned(let scanned): return .handled(receiveScanned(scanned, in: stanza))
         case .unusual: return .unhandled
         case .refused(let error, let id):
             // Not well-formed, or a repeated envelope element: never forwarded; the sender is told.
-            return .handled(.send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: Self.plainWords(error))))
+            return .handled(
+                .send(StanzaEncoder.messageError(id: id, condition: "bad-request", text: Self.plainWords(error)))
+            )
         }
     }
 
@@ -385,10 +500,22 @@ struct ClientSessionMachine {
     /// takes it off when it is whole and in the usual shape, the framer's job and the scan in
     /// one pass (``EventScanner/scanLeadingMessage(_:limits:recentChannel:copyPayload:)``);
     /// nil, with `input` untouched, for anything the framer and ``scannedEvent(in:)`` must see.
-    mutating func takeLeadingEvent(from input: inout ByteBuffer, limits: XMLStreamFramer.Limits) -> (action: Action?, stanza: ByteBuffer)? {
+    mutating func takeLeadingEvent(
+        from input: inout ByteBuffer,
+        limits: XMLStreamFramer.Limits
+    ) -> (action: Action?, stanza: ByteBuffer)? {
         guard isAuthenticated else { return nil }
         let recent = recentChannel
-        guard let (scanned, length) = input.withUnsafeReadableBytes({ EventScanner.scanLeadingMessage($0, limits: limits, recentChannel: recent, copyPayload: false, memo: &leadingMemo) }),
+        guard
+            let (scanned, length) = input.withUnsafeReadableBytes({
+                EventScanner.scanLeadingMessage(
+                    $0,
+                    limits: limits,
+                    recentChannel: recent,
+                    copyPayload: false,
+                    memo: &leadingMemo
+                )
+            }),
             let stanza = input.readSlice(length: length)
         else { return nil }
         return (receiveScanned(scanned, in: stanza), stanza)
@@ -403,7 +530,9 @@ struct ClientSessionMachine {
         recentChannel = event.channel
         // A forwarded element carries the payload; only an event written anew, or a lease
         // operation, needs it copied out.
-        if element == nil || !canForward(event, service: service) || event.payloadNamespace == LeaseOperation.namespace, let range = payloadRange {
+        if element == nil || !canForward(event, service: service) || event.payloadNamespace == LeaseOperation.namespace,
+            let range = payloadRange
+        {
             event.payload = stanza.getBytes(at: stanza.readerIndex + range.lowerBound, length: range.count) ?? []
         }
         let id = event.id

@@ -34,7 +34,12 @@ func runStanzaListener(
     }
     let name = admission.listener
     if let address = server.channel.localAddress {
-        logger.log(.services, .info, "Listener ready", metadata: ["psepr.listener": "\(name)", "psepr.address": "\(address)"])
+        logger.log(
+            .services,
+            .info,
+            "Listener ready",
+            metadata: ["psepr.listener": "\(name)", "psepr.address": "\(address)"]
+        )
         await onListening(address)
     }
     try await withGracefulShutdownHandler {
@@ -54,11 +59,23 @@ func runStanzaListener(
 
 /// Runs `bind`, turning a failure into one that names the listener, its address and port and
 /// the parameter that sets the port.
-func bindingListener<Bound>(_ listener: String, host: String, port: Int, parameter: String, _ bind: () async throws -> Bound) async throws -> Bound {
+func bindingListener<Bound>(
+    _ listener: String,
+    host: String,
+    port: Int,
+    parameter: String,
+    _ bind: () async throws -> Bound
+) async throws -> Bound {
     do {
         return try await bind()
     } catch {
-        throw ListenerBindError(listener: listener, host: host, port: port, parameter: parameter, reason: plainReason(error))
+        throw ListenerBindError(
+            listener: listener,
+            host: host,
+            port: port,
+            parameter: parameter,
+            reason: plainReason(error)
+        )
     }
 }
 

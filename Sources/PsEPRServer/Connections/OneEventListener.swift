@@ -23,8 +23,14 @@ struct OneEventListener: Service {
         var limits = configuration.limits
         limits.maximumStanzaBytes = configuration.oneEventMaximumBytes
         try await runStanzaListener(
-            host: configuration.host, port: configuration.oneEventPort, parameter: ServerSettings.Key.oneEventPort, mode: .document, limits: limits,
-            admission: admission, logger: logger, onListening: onListening
+            host: configuration.host,
+            port: configuration.oneEventPort,
+            parameter: ServerSettings.Key.oneEventPort,
+            mode: .document,
+            limits: limits,
+            admission: admission,
+            logger: logger,
+            onListening: onListening
         ) { await self.serve($0) }
     }
 
@@ -39,7 +45,11 @@ struct OneEventListener: Service {
                         do {
                             for try await frame in inbound {
                                 guard case .stanza(let buffer) = frame else { continue }
-                                return try accept(Array(buffer.readableBytesView), accounts: configuration.accounts, remote: remote)
+                                return try accept(
+                                    Array(buffer.readableBytesView),
+                                    accounts: configuration.accounts,
+                                    remote: remote
+                                )
                             }
                             return "error: no event before the connection closed"
                         } catch {
@@ -48,7 +58,8 @@ struct OneEventListener: Service {
                     }
                     group.addTask {
                         try? await Task.sleep(for: .seconds(configuration.oneEventTimeoutSeconds))
-                        return Task.isCancelled ? nil : "error: no event within \(configuration.oneEventTimeoutSeconds) seconds"
+                        return Task.isCancelled
+                            ? nil : "error: no event within \(configuration.oneEventTimeoutSeconds) seconds"
                     }
                     let first = await group.next() ?? nil
                     group.cancelAll()
@@ -71,11 +82,18 @@ struct OneEventListener: Service {
         else { return "error: expected <inputEvent> with <authentication><passwordAuth> and <oneEvent>" }
         let check = accounts?.check(service: service, password: credentials.child("password")?.text ?? "") ?? .accepted
         guard check == .accepted else {
-            logger.log(.io, .notice, "OneEvent login refused", metadata: ["psepr.service": "\(service)", "psepr.remote": "\(remote)", "psepr.reason": "\(check)"])
+            logger.log(
+                .io,
+                .notice,
+                "OneEvent login refused",
+                metadata: ["psepr.service": "\(service)", "psepr.remote": "\(remote)", "psepr.reason": "\(check)"]
+            )
             return "error: not authorized"
         }
         var event = try Event(element: carrier, source: bytes)
-        guard event.payloadNamespace != LeaseOperation.namespace else { return "error: leases need a client connection" }
+        guard event.payloadNamespace != LeaseOperation.namespace else {
+            return "error: leases need a client connection"
+        }
         event.fromService = service
         router.route(event, source: .oneEvent)
         return "ok"

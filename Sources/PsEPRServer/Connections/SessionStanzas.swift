@@ -75,12 +75,18 @@ enum SessionStanzas {
 
     /// A SASL failure with a human-readable text.
     static func saslFailure(_ condition: SASLFailure, text: String) -> [UInt8] {
-        Array("<failure xmlns='\(XMPPNamespace.sasl)'><\(condition.rawValue)/><text>\(XMLText.escape(text))</text></failure>".utf8)
+        Array(
+            "<failure xmlns='\(XMPPNamespace.sasl)'><\(condition.rawValue)/><text>\(XMLText.escape(text))</text></failure>"
+                .utf8
+        )
     }
 
     /// The bound JID.
     static func bindResult(id: String, jid: String) -> [UInt8] {
-        Array("<iq type='result' id='\(XMLText.escape(id))'><bind xmlns='\(XMPPNamespace.bind)'><jid>\(XMLText.escape(jid))</jid></bind></iq>".utf8)
+        Array(
+            "<iq type='result' id='\(XMLText.escape(id))'><bind xmlns='\(XMPPNamespace.bind)'><jid>\(XMLText.escape(jid))</jid></bind></iq>"
+                .utf8
+        )
     }
 
     /// A PsEPR client has no contacts: every roster is empty (RFC 6121 §2.1.3).
@@ -90,9 +96,9 @@ enum SessionStanzas {
 
     /// An `<iq>` error (RFC 6120 §8.3) with a human-readable text.
     static func iqError(id: String, type: String, condition: String, text: String) -> [UInt8] {
-        Array((
-            "<iq type='error' id='\(XMLText.escape(id))'><error type='\(type)'><\(condition) xmlns='\(XMPPNamespace.stanzas)'/>"
-                + "<text xmlns='\(XMPPNamespace.stanzas)'>\(XMLText.escape(text))</text></error></iq>"
-        ).utf8)
+        Array(
+            ("<iq type='error' id='\(XMLText.escape(id))'><error type='\(type)'><\(condition) xmlns='\(XMPPNamespace.stanzas)'/>"
+                + "<text xmlns='\(XMPPNamespace.stanzas)'>\(XMLText.escape(text))</text></error></iq>").utf8
+        )
     }
 }

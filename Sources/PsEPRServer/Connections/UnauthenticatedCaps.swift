@@ -19,7 +19,11 @@ struct UnauthenticatedCaps {
 
     /// - Parameter fileLimit: raises the soft limit on open files towards a number and returns
     ///   the limit then in effect (nil when there is none).
-    init(_ configuration: EventServerConfiguration, logger: Logger, fileLimit: (Int) -> Int? = FileLimit.raise(toAtLeast:)) {
+    init(
+        _ configuration: EventServerConfiguration,
+        logger: Logger,
+        fileLimit: (Int) -> Int? = FileLimit.raise(toAtLeast:)
+    ) {
         let wanted = configuration.maximumUnauthenticatedConnections
         client = wanted
         let needed = configuration.maximumConnections + 3 * wanted + Self.reserve
@@ -29,9 +33,13 @@ struct UnauthenticatedCaps {
         }
         other = max(8, min(wanted, (limit - configuration.maximumConnections - wanted - Self.reserve) / 2))
         logger.log(
-            .badError, .warning,
+            .badError,
+            .warning,
             "The file limit (\(limit)) is below what the configured connections need (\(needed)): the OneEvent and LeasePeer ports admit \(other) unauthenticated connections each, so that client logins keep room",
-            metadata: ["psepr.maximumConnections": "\(configuration.maximumConnections)", "psepr.maximumUnauthenticated": "\(wanted)"]
+            metadata: [
+                "psepr.maximumConnections": "\(configuration.maximumConnections)",
+                "psepr.maximumUnauthenticated": "\(wanted)",
+            ]
         )
     }
 }

@@ -42,7 +42,8 @@ public struct LogCategory: OptionSet, Sendable, Hashable {
     static let names: [(LogCategory, String)] = [
         (.io, "IO"), (.ioDetail, "IODETAIL"), (.peerDetail, "PEERDETAIL"), (.statusReport, "STATUSREPORT"),
         (.lease, "LEASE"), (.badError, "BADERROR"), (.leaseDetail, "LEASEDETAIL"), (.parameterDetail, "PARAMDETAIL"),
-        (.invocation, "INVOCATION"), (.detail, "DETAIL"), (.gleaner, "GLEANER"), (.peer, "PEER"), (.services, "SERVICES"),
+        (.invocation, "INVOCATION"), (.detail, "DETAIL"), (.gleaner, "GLEANER"), (.peer, "PEER"),
+        (.services, "SERVICES"),
     ]
 
     /// The category's name as the original's logs spelt it (`IO`, `LEASE`, …).
@@ -70,10 +71,21 @@ public struct LogCategory: OptionSet, Sendable, Hashable {
 extension Logger {
     /// Logs `message` in a debug category, for the `filterLevel` filter.
     public func log(
-        _ category: LogCategory, _ level: Logger.Level = .info, _ message: @autoclosure () -> Logger.Message,
-        metadata: @autoclosure () -> Logger.Metadata = [:], file: String = #fileID, function: String = #function, line: UInt = #line
+        _ category: LogCategory,
+        _ level: Logger.Level = .info,
+        _ message: @autoclosure () -> Logger.Message,
+        metadata: @autoclosure () -> Logger.Metadata = [:],
+        file: String = #fileID,
+        function: String = #function,
+        line: UInt = #line
     ) {
-        log(level: level, message(), metadata: metadata().merging([LogCategory.metadataKey: .string(category.name)]) { $1 },
-            file: file, function: function, line: line)
+        log(
+            level: level,
+            message(),
+            metadata: metadata().merging([LogCategory.metadataKey: .string(category.name)]) { $1 },
+            file: file,
+            function: function,
+            line: line
+        )
     }
 }

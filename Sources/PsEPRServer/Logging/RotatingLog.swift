@@ -30,7 +30,12 @@ public final class RotatingLogFile: Sendable {
     /// Opens (creating the directory and file if needed) the log in `directory`.
     ///
     /// - Throws: when the directory cannot be created or the file cannot be opened.
-    public init(directory: String, baseName: String = "PsEPRServer.log", maximumFiles: Int = 10, maximumFileBytes: Int = 1 << 20) throws {
+    public init(
+        directory: String,
+        baseName: String = "PsEPRServer.log",
+        maximumFiles: Int = 10,
+        maximumFileBytes: Int = 1 << 20
+    ) throws {
         self.directory = directory
         self.baseName = baseName
         self.maximumFiles = max(1, maximumFiles)
@@ -79,7 +84,8 @@ public final class RotatingLogFile: Sendable {
         let files = FileManager.default
         try? files.removeItem(atPath: path(maximumFiles - 1))
         if maximumFiles > 1 {
-            for index in stride(from: maximumFiles - 2, through: 0, by: -1) where files.fileExists(atPath: path(index)) {
+            for index in stride(from: maximumFiles - 2, through: 0, by: -1) where files.fileExists(atPath: path(index))
+            {
                 try? files.moveItem(atPath: path(index), toPath: path(index + 1))
             }
         } else {
@@ -101,7 +107,12 @@ public final class RotatingLogFile: Sendable {
     private func recordFailure(_ state: inout State, _ reason: String) {
         state.failedWrites += 1
         if state.failedWrites == 1 {
-            FileHandle.standardError.write(Data("psepr: cannot write the log in \(directory): \(reason); further failures are counted silently\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "psepr: cannot write the log in \(directory): \(reason); further failures are counted silently\n"
+                        .utf8
+                )
+            )
         }
     }
 
@@ -110,14 +121,22 @@ public final class RotatingLogFile: Sendable {
 
     private static func open(_ path: String) throws -> (handle: FileHandle, size: Int) {
         if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: filePermissions]) else {
+            guard
+                FileManager.default.createFile(
+                    atPath: path,
+                    contents: nil,
+                    attributes: [.posixPermissions: filePermissions]
+                )
+            else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
             }
         } else {
             // A file left by an older version, or created by hand, is tightened too.
             try? FileManager.default.setAttributes([.posixPermissions: filePermissions], ofItemAtPath: path)
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        }
         let size = try handle.seekToEnd()
         return (handle, Int(size))
     }
@@ -149,7 +168,11 @@ public struct CategoryLogHandler: LogHandler {
 
     /// Creates a handler.
     public init(label: String, filter: LogCategory, file: RotatingLogFile?, echoToStandardError: Bool) {
-        self.init(label: label, control: LogControl(filter: filter, file: file), echoToStandardError: echoToStandardError)
+        self.init(
+            label: label,
+            control: LogControl(filter: filter, file: file),
+            echoToStandardError: echoToStandardError
+        )
     }
 
     /// Creates a handler over shared controls.
@@ -174,10 +197,21 @@ public struct CategoryLogHandler: LogHandler {
     }
 
     /// `2026-11-22T10:00:00Z LEASE info: message key=value …` in text (see ``LogFormat``).
-    static func format(event: LogEvent, category: LogCategory, context: Logger.Metadata, as format: LogFormat = .text) -> String {
+    static func format(
+        event: LogEvent,
+        category: LogCategory,
+        context: Logger.Metadata,
+        as format: LogFormat = .text
+    ) -> String {
         var fields = context
         if let metadata = event.metadata { fields.merge(metadata) { $1 } }
         fields[LogCategory.metadataKey] = nil
-        return format.line(time: Date(), level: event.level, category: category.name, message: "\(event.message)", metadata: fields)
+        return format.line(
+            time: Date(),
+            level: event.level,
+            category: category.name,
+            message: "\(event.message)",
+            metadata: fields
+        )
     }
 }

@@ -29,7 +29,12 @@ struct LeasePeerService: Service {
     func run() async throws {
         let server = try await bindListener()
         if let address = server.localAddress {
-            logger.log(.services, .info, "Listener ready", metadata: ["psepr.listener": "leasePeer", "psepr.address": "\(address)"])
+            logger.log(
+                .services,
+                .info,
+                "Listener ready",
+                metadata: ["psepr.listener": "leasePeer", "psepr.address": "\(address)"]
+            )
             await onListening(address)
         }
         await withGracefulShutdownHandler {
@@ -38,7 +43,9 @@ struct LeasePeerService: Service {
                     group.addTask { await refreshConfiguration() }
                     group.addTask { await takeConfigurationEvents() }
                     group.addTask { for await _ in mesh.router.interestChanges() { mesh.reconcile() } }
-                    group.addTask { await repeatEvery(seconds: Double(settings.leaseSeconds) / 2, on: clock) { mesh.renewLeases() } }
+                    group.addTask {
+                        await repeatEvery(seconds: Double(settings.leaseSeconds) / 2, on: clock) { mesh.renewLeases() }
+                    }
                     group.addTask { await repeatEvery(seconds: settings.keepAliveSeconds, on: clock) { mesh.ping() } }
                     // One task per peer this server dials, started as peers appear.
                     for await _ in mesh.dialTargetsChanged {
@@ -61,8 +68,16 @@ struct LeasePeerService: Service {
     }
 
     private func bindListener() async throws -> any Channel {
-        let mesh = self.mesh, keepAlive = settings.keepAliveSeconds, admission = self.admission, tls = self.tls
-        return try await bindingListener(admission.listener, host: mesh.bindHost, port: settings.port, parameter: ServerSettings.Key.peerPort) {
+        let mesh = self.mesh
+        let keepAlive = settings.keepAliveSeconds
+        let admission = self.admission
+        let tls = self.tls
+        return try await bindingListener(
+            admission.listener,
+            host: mesh.bindHost,
+            port: settings.port,
+            parameter: ServerSettings.Key.peerPort
+        ) {
             try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -71,7 +86,13 @@ struct LeasePeerService: Service {
                         let handlers = channel.pipeline.syncOperations
                         try handlers.addHandler(AdmissionHandler(admission: admission))
                         if let tls { try handlers.addHandler(NIOSSLServerHandler(context: tls.server)) }
-                        try Self.addHandlers(to: channel, mesh: mesh, keepAlive: keepAlive, direction: .accepted, established: nil)
+                        try Self.addHandlers(
+                            to: channel,
+                            mesh: mesh,
+                            keepAlive: keepAlive,
+                            direction: .accepted,
+                            established: nil
+                        )
                     }
                 }
                 .bind(host: mesh.bindHost, port: settings.port)
@@ -80,7 +101,11 @@ struct LeasePeerService: Service {
     }
 
     static func addHandlers(
-        to channel: any Channel, mesh: PeerMesh, keepAlive: Double, direction: PeerHandshake.Direction, established: EventLoopPromise<Void>?
+        to channel: any Channel,
+        mesh: PeerMesh,
+        keepAlive: Double,
+        direction: PeerHandshake.Direction,
+        established: EventLoopPromise<Void>?
     ) throws {
         let handlers = channel.pipeline.syncOperations
         try handlers.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(keepAlive * 3000))))
@@ -94,7 +119,10 @@ struct LeasePeerService: Service {
     /// end, and dials again after a back-off that doubles on each failure (with jitter, so a
     /// returning peer is not hit by every server at once).
     private func maintainLink(to id: String) async {
-        let backoff = Backoff(initial: .seconds(settings.reconnectMinimumSeconds), maximum: .seconds(settings.reconnectMaximumSeconds))
+        let backoff = Backoff(
+            initial: .seconds(settings.reconnectMinimumSeconds),
+            maximum: .seconds(settings.reconnectMaximumSeconds)
+        )
         // Consecutive failed dials; a link that came up and closed counts as one, so the next
         // dial follows the shortest pause.
         var failures = 1
@@ -109,7 +137,15 @@ struct LeasePeerService: Service {
                     await Self.waitForClose(channel)
                 } catch {
                     failures += 1
-                    logger.log(.peer, .info, "Peer not reached", metadata: ["psepr.peer": "\(id)", "psepr.address": "\(peer.host):\(peer.port)", "error": "\(error)", "psepr.retryWithin": "\(backoff.ceiling(after: failures))"])
+                    logger.log(
+                        .peer,
+                        .info,
+                        "Peer not reached",
+                        metadata: [
+                            "psepr.peer": "\(id)", "psepr.address": "\(peer.host):\(peer.port)", "error": "\(error)",
+                            "psepr.retryWithin": "\(backoff.ceiling(after: failures))",
+                        ]
+                    )
                 }
             }
             try? await clock.sleep(for: backoff.pause(after: failures))
@@ -129,7 +165,9 @@ struct LeasePeerService: Service {
     private func dial(_ peer: PeerEntry) async throws -> any Channel {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let established = loop.makePromise(of: Void.self)
-        let mesh = self.mesh, keepAlive = settings.keepAliveSeconds, tls = self.tls
+        let mesh = self.mesh
+        let keepAlive = settings.keepAliveSeconds
+        let tls = self.tls
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: loop)
@@ -139,10 +177,20 @@ struct LeasePeerService: Service {
                     channel.eventLoop.makeCompletedFuture {
                         if let tls {
                             // The peer's certificate must be valid for the host its entry names.
-                            let hostname = peer.host.contains(":") || peer.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : peer.host
-                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.dialling, serverHostname: hostname))
+                            let hostname =
+                                peer.host.contains(":") || peer.host.allSatisfy({ $0.isNumber || $0 == "." })
+                                ? nil : peer.host
+                            try channel.pipeline.syncOperations.addHandler(
+                                try NIOSSLClientHandler(context: tls.dialling, serverHostname: hostname)
+                            )
                         }
-                        try Self.addHandlers(to: channel, mesh: mesh, keepAlive: keepAlive, direction: .dialled(expectedID: peer.id), established: established)
+                        try Self.addHandlers(
+                            to: channel,
+                            mesh: mesh,
+                            keepAlive: keepAlive,
+                            direction: .dialled(expectedID: peer.id),
+                            established: established
+                        )
                     }
                 }
                 .connect(host: peer.host, port: peer.port)
@@ -164,7 +212,10 @@ struct LeasePeerService: Service {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 mesh.requestReload()
-                await repeatWithPauses(on: clock, pause: { .seconds(max(0.1, settings.configurationCheckSeconds + Double.random(in: -2...2))) }) {
+                await repeatWithPauses(
+                    on: clock,
+                    pause: { .seconds(max(0.1, settings.configurationCheckSeconds + Double.random(in: -2...2))) }
+                ) {
                     mesh.requestReload()
                 }
             }
@@ -172,15 +223,27 @@ struct LeasePeerService: Service {
             for await _ in mesh.reloadRequests {
                 do {
                     guard settings.configurationFormat.uppercased() == "PERSITE" else {
-                        throw SettingsError(message: "configurationFormat \(settings.configurationFormat) is not supported (only PERSITE)")
+                        throw SettingsError(
+                            message:
+                                "configurationFormat \(settings.configurationFormat) is not supported (only PERSITE)"
+                        )
                     }
                     let bytes = try await ConfigurationSource.bytes(at: source)
                     guard bytes != lastApplied else { continue }
-                    let configuration = try PeerConfiguration.persite(bytes, hostname: mesh.hostname, defaultPort: PeerSettings.defaultPort)
+                    let configuration = try PeerConfiguration.persite(
+                        bytes,
+                        hostname: mesh.hostname,
+                        defaultPort: PeerSettings.defaultPort
+                    )
                     mesh.apply(configuration, source: source)
                     lastApplied = bytes
                 } catch {
-                    logger.log(.badError, .error, "Cannot read the LeasePeer configuration; keeping the peer list in effect", metadata: ["psepr.source": "\(source)", "error": "\(error)"])
+                    logger.log(
+                        .badError,
+                        .error,
+                        "Cannot read the LeasePeer configuration; keeping the peer list in effect",
+                        metadata: ["psepr.source": "\(source)", "error": "\(error)"]
+                    )
                 }
             }
         }
@@ -189,11 +252,19 @@ struct LeasePeerService: Service {
     /// Applies peer lists sent on the configuration channel by the configured service.
     private func takeConfigurationEvents() async {
         await serveServiceChannel(
-            "leasePeerConfiguration", router: mesh.router, logger: logger, channel: settings.configurationChannel,
-            namespace: PeerSettings.configurationNamespace, from: settings.configurationService, what: "a peer list"
+            "leasePeerConfiguration",
+            router: mesh.router,
+            logger: logger,
+            channel: settings.configurationChannel,
+            namespace: PeerSettings.configurationNamespace,
+            from: settings.configurationService,
+            what: "a peer list"
         ) { event in
             do {
-                let (peers, warnings) = try PeerConfiguration.channelPeers(event.payload, defaultPort: PeerSettings.defaultPort)
+                let (peers, warnings) = try PeerConfiguration.channelPeers(
+                    event.payload,
+                    defaultPort: PeerSettings.defaultPort
+                )
                 var configuration = mesh.configuration
                 configuration.peers = peers.filter { $0.id != configuration.ownID }
                 configuration.warnings = warnings

@@ -19,7 +19,15 @@ public struct MeshServer: Sendable, Hashable {
     public var clientPort: Int
 
     /// Creates a server entry.
-    public init(name: String, id: String, authKey: String, peerHost: String, peerPort: Int = 23341, clientHost: String, clientPort: Int = 23345) {
+    public init(
+        name: String,
+        id: String,
+        authKey: String,
+        peerHost: String,
+        peerPort: Int = 23341,
+        clientHost: String,
+        clientPort: Int = 23345
+    ) {
         self.name = name
         self.id = id
         self.authKey = authKey
@@ -49,12 +57,24 @@ public enum MeshFiles {
             let fields = content.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
             guard let name = fields.first else { continue }
             func fail(_ why: String) -> SettingsError { SettingsError(message: "line \(number + 1): \(why)") }
-            guard isElementName(name) else { throw fail("\(name) cannot name an XML element (a host name that starts with a letter)") }
-            guard !servers.contains(where: { $0.name.lowercased() == name.lowercased() }) else { throw fail("\(name) is listed twice") }
-            var server = MeshServer(name: String(name), id: "\(servers.count + 1)", authKey: newAuthKey(), peerHost: String(name), clientHost: String(name))
+            guard isElementName(name) else {
+                throw fail("\(name) cannot name an XML element (a host name that starts with a letter)")
+            }
+            guard !servers.contains(where: { $0.name.lowercased() == name.lowercased() }) else {
+                throw fail("\(name) is listed twice")
+            }
+            var server = MeshServer(
+                name: String(name),
+                id: "\(servers.count + 1)",
+                authKey: newAuthKey(),
+                peerHost: String(name),
+                clientHost: String(name)
+            )
             for option in fields.dropFirst() {
                 let parts = option.split(separator: "=", maxSplits: 1)
-                guard parts.count == 2, let (host, port) = hostAndPort(parts[1]) else { throw fail("expected peer=HOST:PORT or client=HOST:PORT, got \(option)") }
+                guard parts.count == 2, let (host, port) = hostAndPort(parts[1]) else {
+                    throw fail("expected peer=HOST:PORT or client=HOST:PORT, got \(option)")
+                }
                 switch parts[0] {
                 case "peer": (server.peerHost, server.peerPort) = (host, port)
                 case "client": (server.clientHost, server.clientPort) = (host, port)
@@ -67,7 +87,9 @@ public enum MeshFiles {
     }
 
     /// The PERSITE `LeasePeer.xml` of a full mesh: a section per server listing every other.
-    public static func leasePeerXML(_ servers: [MeshServer]) -> String { leasePeerXML(servers, links: MeshLayout.full.links(count: servers.count)) }
+    public static func leasePeerXML(_ servers: [MeshServer]) -> String {
+        leasePeerXML(servers, links: MeshLayout.full.links(count: servers.count))
+    }
 
     /// The PERSITE `LeasePeer.xml` of `layout`: a section per server listing its neighbours.
     public static func leasePeerXML(_ servers: [MeshServer], layout: MeshLayout) -> String {
@@ -79,12 +101,16 @@ public enum MeshFiles {
     public static func leasePeerXML(_ servers: [MeshServer], links: Set<MeshLink>) -> String {
         var xml = "<leasePeer>\n"
         for (position, server) in servers.enumerated() {
-            xml += "  <\(server.name)>\n    <ID>\(XMLText.escape(server.id))</ID>\n    <authKey>\(XMLText.escape(server.authKey))</authKey>\n"
-            let neighbours = servers.indices.filter { $0 != position && links.contains(MeshLink(position, $0)) }.map { servers[$0] }
+            xml +=
+                "  <\(server.name)>\n    <ID>\(XMLText.escape(server.id))</ID>\n    <authKey>\(XMLText.escape(server.authKey))</authKey>\n"
+            let neighbours = servers.indices.filter { $0 != position && links.contains(MeshLink(position, $0)) }.map {
+                servers[$0]
+            }
             for (index, peer) in neighbours.enumerated() {
                 let tag = "peer" + String(index).leftPadded(to: 3)
                 xml += "    <\(tag)><peer>\(XMLText.escape(peer.peerHost))</peer><port>\(peer.peerPort)</port>"
-                xml += "<ID>\(XMLText.escape(peer.id))</ID><authKey>\(XMLText.escape(peer.authKey))</authKey><connectionType>lease</connectionType></\(tag)>\n"
+                xml +=
+                    "<ID>\(XMLText.escape(peer.id))</ID><authKey>\(XMLText.escape(peer.authKey))</authKey><connectionType>lease</connectionType></\(tag)>\n"
             }
             xml += "  </\(server.name)>\n"
         }
@@ -97,7 +123,8 @@ public enum MeshFiles {
         var xml = "<jClient>\n  <servers>\n"
         for (index, server) in servers.enumerated() {
             let tag = "server" + String(index + 1).leftPadded(to: 3)
-            xml += "    <\(tag)><server>\(XMLText.escape(server.clientHost))</server><port>\(server.clientPort)</port></\(tag)>\n"
+            xml +=
+                "    <\(tag)><server>\(XMLText.escape(server.clientHost))</server><port>\(server.clientPort)</port></\(tag)>\n"
         }
         return xml + "  </servers>\n</jClient>\n"
     }
@@ -111,7 +138,9 @@ public enum MeshFiles {
     }
 
     private static func hostAndPort(_ text: Substring) -> (String, Int)? {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port), colon > text.startIndex else { return nil }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65535).contains(port), colon > text.startIndex
+        else { return nil }
         return (String(text[..<colon]), port)
     }
 }

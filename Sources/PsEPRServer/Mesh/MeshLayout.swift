@@ -78,7 +78,8 @@ public enum MeshLayout: Sendable, Hashable {
             var attempts = 0
             while links.count < min(possible, count - 1 + extraLinks), attempts < 100 * (extraLinks + 1) {
                 attempts += 1
-                let a = Int(generator.next() % UInt64(count)), b = Int(generator.next() % UInt64(count))
+                let a = Int(generator.next() % UInt64(count))
+                let b = Int(generator.next() % UInt64(count))
                 if a != b { links.insert(MeshLink(a, b)) }
             }
             return links

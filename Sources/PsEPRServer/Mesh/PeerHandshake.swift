@@ -65,7 +65,8 @@ struct PeerHandshake {
     mutating func receive(_ message: PeerMessage, _ configuration: PeerConfiguration) -> Action? {
         switch state {
         case .awaitingHello: return receiveHello(message, configuration)
-        case .awaitingAuth(let peer, let nonce): return receiveAuth(message, peer: peer, peerNonce: nonce, configuration)
+        case .awaitingAuth(let peer, let nonce):
+            return receiveAuth(message, peer: peer, peerNonce: nonce, configuration)
         case .established, .refused: return nil
         }
     }
@@ -92,13 +93,37 @@ struct PeerHandshake {
             return .refuse(reason: reason, peer: id)
         }
         state = .awaitingAuth(peer, nonce: nonce)
-        return .send(.auth(proof: Self.proof(authKey: ownKey, senderID: ownID, receiverID: id, receiverNonce: nonce, senderNonce: ownNonce)))
+        return .send(
+            .auth(
+                proof: Self.proof(
+                    authKey: ownKey,
+                    senderID: ownID,
+                    receiverID: id,
+                    receiverNonce: nonce,
+                    senderNonce: ownNonce
+                )
+            )
+        )
     }
 
-    private mutating func receiveAuth(_ message: PeerMessage, peer: PeerEntry, peerNonce: String, _ configuration: PeerConfiguration) -> Action {
+    private mutating func receiveAuth(
+        _ message: PeerMessage,
+        peer: PeerEntry,
+        peerNonce: String,
+        _ configuration: PeerConfiguration
+    ) -> Action {
         guard case .auth(let proof) = message else { return refuse("expected <auth>") }
         guard let ownID = configuration.ownID else { return refuse("this server has no ID") }
-        guard Self.isValidProof(proof, authKey: peer.authKey, senderID: peer.id, receiverID: ownID, receiverNonce: ownNonce, senderNonce: peerNonce) else {
+        guard
+            Self.isValidProof(
+                proof,
+                authKey: peer.authKey,
+                senderID: peer.id,
+                receiverID: ownID,
+                receiverNonce: ownNonce,
+                senderNonce: peerNonce
+            )
+        else {
             return refuse("peer \(peer.id) does not hold the authKey this server has for it")
         }
         state = .established(peer)
@@ -109,21 +134,53 @@ struct PeerHandshake {
 extension PeerHandshake {
     /// The handshake proof a server with `senderID` and `authKey` sends to `receiverID`: an
     /// HMAC-SHA256 under its own authKey over both IDs and both nonces, the receiver's first.
-    static func proof(authKey: String, senderID: String, receiverID: String, receiverNonce: String, senderNonce: String) -> String {
-        let message = proofMessage(senderID: senderID, receiverID: receiverID, receiverNonce: receiverNonce, senderNonce: senderNonce)
+    static func proof(
+        authKey: String,
+        senderID: String,
+        receiverID: String,
+        receiverNonce: String,
+        senderNonce: String
+    ) -> String {
+        let message = proofMessage(
+            senderID: senderID,
+            receiverID: receiverID,
+            receiverNonce: receiverNonce,
+            senderNonce: senderNonce
+        )
         let code = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array(authKey.utf8)))
         return code.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }
 
     /// Whether `proof` (hex) is ``proof(authKey:senderID:receiverID:receiverNonce:senderNonce:)``,
     /// checked by HMAC's own constant-time comparison.
-    static func isValidProof(_ proof: String, authKey: String, senderID: String, receiverID: String, receiverNonce: String, senderNonce: String) -> Bool {
+    static func isValidProof(
+        _ proof: String,
+        authKey: String,
+        senderID: String,
+        receiverID: String,
+        receiverNonce: String,
+        senderNonce: String
+    ) -> Bool {
         guard let code = AccountTable.bytes(hex: Substring(proof)), code.count == SHA256.byteCount else { return false }
-        let message = proofMessage(senderID: senderID, receiverID: receiverID, receiverNonce: receiverNonce, senderNonce: senderNonce)
-        return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: message, using: SymmetricKey(data: Array(authKey.utf8)))
+        let message = proofMessage(
+            senderID: senderID,
+            receiverID: receiverID,
+            receiverNonce: receiverNonce,
+            senderNonce: senderNonce
+        )
+        return HMAC<SHA256>.isValidAuthenticationCode(
+            code,
+            authenticating: message,
+            using: SymmetricKey(data: Array(authKey.utf8))
+        )
     }
 
-    private static func proofMessage(senderID: String, receiverID: String, receiverNonce: String, senderNonce: String) -> [UInt8] {
+    private static func proofMessage(
+        senderID: String,
+        receiverID: String,
+        receiverNonce: String,
+        senderNonce: String
+    ) -> [UInt8] {
         Array("psepr-leasepeer-1\n\(senderID)\n\(receiverID)\n\(receiverNonce)\n\(senderNonce)".utf8)
     }
 

@@ -26,7 +26,12 @@ final class PeerLinkHandler: QueueDrainingHandler {
     let gate: ReadGate?
 
     /// - Parameter established: succeeded when the handshake passes, failed if the link ends first.
-    init(mesh: PeerMesh, direction: PeerHandshake.Direction, gate: ReadGate?, established: EventLoopPromise<Void>? = nil) {
+    init(
+        mesh: PeerMesh,
+        direction: PeerHandshake.Direction,
+        gate: ReadGate?,
+        established: EventLoopPromise<Void>? = nil
+    ) {
         self.mesh = mesh
         self.gate = gate
         self.handshake = PeerHandshake(direction: direction)
@@ -41,7 +46,12 @@ final class PeerLinkHandler: QueueDrainingHandler {
     private var logger: Logger { mesh.logger }
 
     func channelActive(context: ChannelHandlerContext) {
-        let queue = OutboundQueue(channel: context.channel, role: .peer, flow: mesh.settings.flow, counters: mesh.router.flowCounters)
+        let queue = OutboundQueue(
+            channel: context.channel,
+            role: .peer,
+            flow: mesh.settings.flow,
+            counters: mesh.router.flowCounters
+        )
         self.queue = queue
         context.writeAndFlush(NIOAny(ByteBuffer(bytes: PeerWire.streamHeader)), promise: nil)
         perform(handshake.start(mesh.configuration, hostname: mesh.hostname), queue: queue)
@@ -85,15 +95,33 @@ final class PeerLinkHandler: QueueDrainingHandler {
             return
         }
         if decoded.sequence < expectedSequence {
-            logger.log(.peerDetail, .debug, "Duplicate peer message dropped", metadata: ["psepr.peer": "\(peerID ?? "")", "psepr.seq": "\(decoded.sequence)"])
+            logger.log(
+                .peerDetail,
+                .debug,
+                "Duplicate peer message dropped",
+                metadata: ["psepr.peer": "\(peerID ?? "")", "psepr.seq": "\(decoded.sequence)"]
+            )
             return
         }
         if decoded.sequence > expectedSequence {
-            logger.log(.peer, .warning, "Peer messages missing", metadata: ["psepr.peer": "\(peerID ?? "")", "psepr.expected": "\(expectedSequence)", "psepr.seq": "\(decoded.sequence)"])
+            logger.log(
+                .peer,
+                .warning,
+                "Peer messages missing",
+                metadata: [
+                    "psepr.peer": "\(peerID ?? "")", "psepr.expected": "\(expectedSequence)",
+                    "psepr.seq": "\(decoded.sequence)",
+                ]
+            )
         }
         expectedSequence = decoded.sequence + 1
         if case .error(let reason) = decoded.message {
-            logger.log(.peer, .warning, "The peer closed the link", metadata: ["psepr.peer": "\(peerID ?? "")", "psepr.reason": "\(reason)"])
+            logger.log(
+                .peer,
+                .warning,
+                "The peer closed the link",
+                metadata: ["psepr.peer": "\(peerID ?? "")", "psepr.reason": "\(reason)"]
+            )
             if !handshake.isEstablished {
                 mesh.report(.refused(peer: peerID, reason: "refused by the peer: \(reason)"))
                 established?.fail(PeerLinkError(reason: "refused by the peer: \(reason)"))
@@ -125,7 +153,12 @@ final class PeerLinkHandler: QueueDrainingHandler {
         case .refuse(let reason, let peer):
             if closing { return }
             closing = true
-            logger.log(.badError, .warning, "Peer link refused", metadata: ["psepr.peer": "\(peer ?? "unknown")", "psepr.reason": "\(reason)"])
+            logger.log(
+                .badError,
+                .warning,
+                "Peer link refused",
+                metadata: ["psepr.peer": "\(peer ?? "unknown")", "psepr.reason": "\(reason)"]
+            )
             mesh.report(.refused(peer: peer, reason: reason))
             established?.fail(PeerLinkError(reason: reason))
             queue.enqueue(PeerWire.element(.error(reason: reason)))
@@ -150,14 +183,39 @@ final class PeerLinkHandler: QueueDrainingHandler {
             guard let session else { return }
             let granted = min(seconds, mesh.settings.leaseSeconds * 2)
             let ok = mesh.router.lease(
-                session: session, identifier: identifier, channel: channel, namespaceFilter: namespace, service: nil, instance: nil,
-                seconds: granted, maximumLeases: mesh.settings.maximumLeasesPerPeer, everyAddressee: true
+                session: session,
+                identifier: identifier,
+                channel: channel,
+                namespaceFilter: namespace,
+                service: nil,
+                instance: nil,
+                seconds: granted,
+                maximumLeases: mesh.settings.maximumLeasesPerPeer,
+                everyAddressee: true
             )
             if ok {
-                mesh.peerLeased(peer: peer.id, queue: queue, identifier: identifier, interest: Interest(channel: channel, namespace: namespace), hops: hops, seconds: granted)
+                mesh.peerLeased(
+                    peer: peer.id,
+                    queue: queue,
+                    identifier: identifier,
+                    interest: Interest(channel: channel, namespace: namespace),
+                    hops: hops,
+                    seconds: granted
+                )
             }
-            queue.enqueue(PeerWire.element(ok ? .granted(identifier: identifier, seconds: granted) : .refused(identifier: identifier, reason: "too many leases")))
-            logger.log(.leaseDetail, .debug, ok ? "Peer lease granted" : "Peer lease refused", metadata: ["psepr.peer": "\(peer.id)", "psepr.channel": "\(channel)"])
+            queue.enqueue(
+                PeerWire.element(
+                    ok
+                        ? .granted(identifier: identifier, seconds: granted)
+                        : .refused(identifier: identifier, reason: "too many leases")
+                )
+            )
+            logger.log(
+                .leaseDetail,
+                .debug,
+                ok ? "Peer lease granted" : "Peer lease refused",
+                metadata: ["psepr.peer": "\(peer.id)", "psepr.channel": "\(channel)"]
+            )
         case .unregister(let identifier):
             guard let session else { return }
             mesh.router.release(session: session, identifier: identifier)
@@ -168,7 +226,14 @@ final class PeerLinkHandler: QueueDrainingHandler {
         case .released(let identifier):
             mesh.report(.released(peer: peer.id, identifier: identifier))
         case .refused(let identifier, let reason):
-            logger.log(.peer, .warning, "A peer refused a lease", metadata: ["psepr.peer": "\(peer.id)", "psepr.identifier": "\(identifier)", "psepr.reason": "\(reason)"])
+            logger.log(
+                .peer,
+                .warning,
+                "A peer refused a lease",
+                metadata: [
+                    "psepr.peer": "\(peer.id)", "psepr.identifier": "\(identifier)", "psepr.reason": "\(reason)",
+                ]
+            )
         case .ping:
             queue.enqueue(PeerWire.element(.pong))
         case .pong:
@@ -198,7 +263,12 @@ final class PeerLinkHandler: QueueDrainingHandler {
         if let error = error as? PsEPRError {
             refuse(handshake.refuse("bad XML: \(error.reason)"))
         } else {
-            logger.log(.peer, .info, "Peer link failed", metadata: ["psepr.peer": "\(peerID ?? "")", "error": "\(error)"])
+            logger.log(
+                .peer,
+                .info,
+                "Peer link failed",
+                metadata: ["psepr.peer": "\(peerID ?? "")", "error": "\(error)"]
+            )
             context.close(promise: nil)
         }
     }

@@ -114,7 +114,12 @@ final class PeerMesh: Sendable {
     let reloadRequests: AsyncStream<Void>
     private let reloadSignal: AsyncStream<Void>.Continuation
 
-    init(configuration: EventServerConfiguration, router: EventRouter, logger: Logger, observe: @escaping @Sendable (MeshEvent) -> Void) {
+    init(
+        configuration: EventServerConfiguration,
+        router: EventRouter,
+        logger: Logger,
+        observe: @escaping @Sendable (MeshEvent) -> Void
+    ) {
         self.settings = configuration.peer
         self.hostname = configuration.serverName
         self.bindHost = configuration.host
@@ -137,7 +142,9 @@ final class PeerMesh: Sendable {
     var isRelaying: Bool { state.withLock { $0.relaying } }
 
     /// Relayed events refused as already taken here, and the origins remembered.
-    var relayDuplicates: (refused: Int, origins: Int) { state.withLock { ($0.duplicates.duplicates, $0.duplicates.origins) } }
+    var relayDuplicates: (refused: Int, origins: Int) {
+        state.withLock { ($0.duplicates.duplicates, $0.duplicates.origins) }
+    }
 
     /// Relayed events that arrived, new or not.
     var relayedReceived: Int { relayedReceivedCount.load(ordering: .sequentiallyConsistent) }
@@ -154,21 +161,35 @@ final class PeerMesh: Sendable {
             state.relaying = configuration.topology.map { !$0.isFullMesh } ?? false
             state.maximumHops = min(configuration.topology?.maximumHops ?? 1, PeerWire.maximumHops)
             let staleIDs = state.links.keys.filter { id in
-                configuration.refusal != nil || configuration.peer(id: id) == nil || configuration.peer(id: id) != old.peer(id: id)
+                configuration.refusal != nil || configuration.peer(id: id) == nil
+                    || configuration.peer(id: id) != old.peer(id: id)
                     || configuration.ownAuthKey != old.ownAuthKey
             }
             return (staleIDs.compactMap { state.links[$0]?.queue }, state.relaying)
         }
         router.setRelayIdentity(relaying && configuration.refusal == nil ? (configuration.ownID ?? "", epoch) : nil)
-        for warning in configuration.warnings { logger.log(.peer, .warning, "LeasePeer configuration: \(warning)", metadata: ["psepr.source": "\(source)"]) }
+        for warning in configuration.warnings {
+            logger.log(.peer, .warning, "LeasePeer configuration: \(warning)", metadata: ["psepr.source": "\(source)"])
+        }
         if let refusal = configuration.refusal {
-            logger.log(.badError, .error, "Peer work refused: \(refusal)", metadata: ["psepr.hostname": "\(hostname)", "psepr.source": "\(source)"])
+            logger.log(
+                .badError,
+                .error,
+                "Peer work refused: \(refusal)",
+                metadata: ["psepr.hostname": "\(hostname)", "psepr.source": "\(source)"]
+            )
         } else {
-            logger.log(.peer, .notice, "Peer list in effect", metadata: [
-                "psepr.source": "\(source)", "psepr.id": "\(configuration.ownID ?? "")",
-                "psepr.peers": "\(configuration.peers.map { "\($0.id)@\($0.host):\($0.port)" }.joined(separator: " "))",
-                "psepr.forwarding": "\(relaying ? "relayed (not a full mesh)" : "one hop (full mesh)")",
-            ])
+            logger.log(
+                .peer,
+                .notice,
+                "Peer list in effect",
+                metadata: [
+                    "psepr.source": "\(source)", "psepr.id": "\(configuration.ownID ?? "")",
+                    "psepr.peers":
+                        "\(configuration.peers.map { "\($0.id)@\($0.host):\($0.port)" }.joined(separator: " "))",
+                    "psepr.forwarding": "\(relaying ? "relayed (not a full mesh)" : "one hop (full mesh)")",
+                ]
+            )
         }
         for queue in stale { queue.channel.close(promise: nil) }
         report(.configured(peers: configuration.peers.count))
@@ -210,7 +231,12 @@ final class PeerMesh: Sendable {
             return state.links[id]?.queue
         }
         replaced?.channel.close(promise: nil)
-        logger.log(.peer, .notice, "Peer link up", metadata: ["psepr.peer": "\(id)", "psepr.remote": "\(queue.channel.remoteAddress.map { "\($0)" } ?? "")"])
+        logger.log(
+            .peer,
+            .notice,
+            "Peer link up",
+            metadata: ["psepr.peer": "\(id)", "psepr.remote": "\(queue.channel.remoteAddress.map { "\($0)" } ?? "")"]
+        )
         report(.linkUp(peer: id))
         reconcile()
     }
@@ -231,7 +257,14 @@ final class PeerMesh: Sendable {
 
     /// Notes a lease the peer `id` took (or renewed) on this server over `queue`; in a relaying
     /// mesh a new interest, or a new distance to one, is passed on to the other neighbours.
-    func peerLeased(peer id: String, queue: OutboundQueue, identifier: String, interest: Interest, hops: Int?, seconds: Int) {
+    func peerLeased(
+        peer id: String,
+        queue: OutboundQueue,
+        identifier: String,
+        interest: Interest,
+        hops: Int?,
+        seconds: Int
+    ) {
         let expires = router.currentInstant.advanced(by: .seconds(seconds))
         let changed = state.withLock { state -> [Interest] in
             guard state.links[id]?.queue === queue else { return [] }
@@ -298,10 +331,19 @@ final class PeerMesh: Sendable {
                 for (interest, hops) in added.sorted(by: { $0.key < $1.key }) {
                     link.queue.enqueue(PeerWire.element(registration(interest, hops: state.relaying ? hops : nil)))
                 }
-                for interest in removed.sorted() { link.queue.enqueue(PeerWire.element(.unregister(identifier: Self.identifier(interest)))) }
+                for interest in removed.sorted() {
+                    link.queue.enqueue(PeerWire.element(.unregister(identifier: Self.identifier(interest))))
+                }
                 state.links[id]?.held = desired
                 state.links[id]?.heldRelaying = state.relaying
-                logger.log(.peerDetail, .debug, "Peer leases updated", metadata: ["psepr.peer": "\(id)", "psepr.added": "\(added.count)", "psepr.removed": "\(removed.count)"])
+                logger.log(
+                    .peerDetail,
+                    .debug,
+                    "Peer leases updated",
+                    metadata: [
+                        "psepr.peer": "\(id)", "psepr.added": "\(added.count)", "psepr.removed": "\(removed.count)",
+                    ]
+                )
             }
         }
     }
@@ -355,7 +397,13 @@ final class PeerMesh: Sendable {
     }
 
     private func registration(_ interest: Interest, hops: Int?) -> PeerMessage {
-        .register(identifier: Self.identifier(interest), channel: interest.channel, namespace: interest.namespace, seconds: settings.leaseSeconds, hops: hops)
+        .register(
+            identifier: Self.identifier(interest),
+            channel: interest.channel,
+            namespace: interest.namespace,
+            seconds: settings.leaseSeconds,
+            hops: hops
+        )
     }
 
     /// A peer lease's identifier (``Interest/peerLeaseIdentifier``).
@@ -363,7 +411,9 @@ final class PeerMesh: Sendable {
 }
 
 extension String {
-    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
 }
 
 extension Interest {

@@ -68,7 +68,9 @@ struct RelayDuplicateFilter {
     mutating func admit(_ stamp: RelayStamp) -> Bool {
         let key = Key(origin: stamp.origin, epoch: stamp.epoch)
         uses += 1
-        if windows[key] == nil, windows.count >= Self.maximumOrigins, let oldest = windows.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
+        if windows[key] == nil, windows.count >= Self.maximumOrigins,
+            let oldest = windows.min(by: { $0.value.lastUse < $1.value.lastUse })?.key
+        {
             windows[oldest] = nil
         }
         let admitted = windows[key, default: Window()].admit(stamp.sequence)

@@ -23,7 +23,8 @@ struct MonitorService: Service {
     func run() async throws {
         let settings = context.live.current.monitor
         guard let port = settings.port else { return }
-        let context = self.context, onListening = self.onListening
+        let context = self.context
+        let onListening = self.onListening
         let endpoints = MonitorService.endpoints(context)
         let router = Router()
         endpoints.register(on: router)
@@ -38,11 +39,20 @@ struct MonitorService: Service {
         // not be held open by anyone else when it is bound beyond loopback.
         let application = Application(
             router: router,
-            server: .guardedHTTP1(maximumConnections: Self.maximumConnections, idleTimeout: .seconds(30), requestTimeout: .seconds(10)),
+            server: .guardedHTTP1(
+                maximumConnections: Self.maximumConnections,
+                idleTimeout: .seconds(30),
+                requestTimeout: .seconds(10)
+            ),
             configuration: .init(address: .hostname(settings.host, port: port), serverName: "psepr-monitor"),
             onServerRunning: { channel in
                 guard let address = channel.localAddress else { return }
-                context.logger.log(.services, .info, "Listener ready", metadata: ["psepr.listener": "monitor", "psepr.address": "\(address)"])
+                context.logger.log(
+                    .services,
+                    .info,
+                    "Listener ready",
+                    metadata: ["psepr.listener": "monitor", "psepr.address": "\(address)"]
+                )
                 await onListening(address)
             },
             logger: context.logger
@@ -59,19 +69,35 @@ struct MonitorService: Service {
             registry: context.router.metrics.registry,
             refresh: {
                 context.router.metrics.refresh(
-                    router: context.router, linkedPeers: context.mesh?.linkedPeers.count ?? 0,
-                    configuredPeers: context.mesh?.configuration.peers.count ?? 0, uptimeSeconds: -context.startDate.timeIntervalSinceNow
+                    router: context.router,
+                    linkedPeers: context.mesh?.linkedPeers.count ?? 0,
+                    configuredPeers: context.mesh?.configuration.peers.count ?? 0,
+                    uptimeSeconds: -context.startDate.timeIntervalSinceNow
                 )
             },
             checks: {
                 let ports = context.boundPorts
                 let configuration = context.live.current
                 var checks = [
-                    HealthCheck(name: "listener.client", passing: ports.client != nil, detail: ports.client.map { "port \($0)" } ?? "not bound"),
-                    HealthCheck(name: "listener.oneEvent", passing: ports.oneEvent != nil, detail: ports.oneEvent.map { "port \($0)" } ?? "not bound"),
+                    HealthCheck(
+                        name: "listener.client",
+                        passing: ports.client != nil,
+                        detail: ports.client.map { "port \($0)" } ?? "not bound"
+                    ),
+                    HealthCheck(
+                        name: "listener.oneEvent",
+                        passing: ports.oneEvent != nil,
+                        detail: ports.oneEvent.map { "port \($0)" } ?? "not bound"
+                    ),
                 ]
                 if configuration.peer.configurationURL != nil {
-                    checks.append(HealthCheck(name: "listener.leasePeer", passing: ports.leasePeer != nil, detail: ports.leasePeer.map { "port \($0)" } ?? "not bound"))
+                    checks.append(
+                        HealthCheck(
+                            name: "listener.leasePeer",
+                            passing: ports.leasePeer != nil,
+                            detail: ports.leasePeer.map { "port \($0)" } ?? "not bound"
+                        )
+                    )
                 }
                 return checks
             }

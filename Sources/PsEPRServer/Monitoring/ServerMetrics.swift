@@ -26,7 +26,9 @@ public final class ServerMetrics: Sendable {
     /// Every counter's name and labels, keyed for ``refresh(router:linkedPeers:configuredPeers:uptimeSeconds:)``.
     private static let counterSpecifications: [(key: String, name: String, labels: [(String, String)])] =
         EventSource.allCases.map { ("events.\($0.rawValue)", "psepr_events_received_total", [("source", $0.rawValue)]) }
-        + ConnectionKind.allCases.map { ("connections.\($0.rawValue)", "psepr_connections_accepted_total", [("kind", $0.rawValue)]) }
+        + ConnectionKind.allCases.map {
+            ("connections.\($0.rawValue)", "psepr_connections_accepted_total", [("kind", $0.rawValue)])
+        }
         + [
             ("deliveries", "psepr_event_deliveries_total", []),
             ("dropped", "psepr_event_deliveries_dropped_total", []),
@@ -55,17 +57,26 @@ public final class ServerMetrics: Sendable {
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets["psepr_event_routing_duration_seconds"] = [
-            .microseconds(1), .microseconds(2), .microseconds(5), .microseconds(10), .microseconds(20), .microseconds(50),
+            .microseconds(1), .microseconds(2), .microseconds(5), .microseconds(10), .microseconds(20),
+            .microseconds(50),
             .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(10), .milliseconds(100),
         ]
         self.factory = factory
         var counters: [String: CoreMetrics.Counter] = [:]
         for specification in Self.counterSpecifications {
-            counters[specification.key] = CoreMetrics.Counter(label: specification.name, dimensions: specification.labels, factory: factory)
+            counters[specification.key] = CoreMetrics.Counter(
+                label: specification.name,
+                dimensions: specification.labels,
+                factory: factory
+            )
         }
         var gauges: [String: CoreMetrics.Gauge] = [:]
         for specification in Self.gaugeSpecifications {
-            gauges[specification.key] = CoreMetrics.Gauge(label: specification.name, dimensions: specification.labels, factory: factory)
+            gauges[specification.key] = CoreMetrics.Gauge(
+                label: specification.name,
+                dimensions: specification.labels,
+                factory: factory
+            )
         }
         self.counters = counters
         self.gauges = gauges
@@ -75,7 +86,9 @@ public final class ServerMetrics: Sendable {
 
     /// Records one sampled event's time from the router's match to its last subscriber's queue.
     func recordRouting(_ duration: Duration) {
-        routing.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        routing.recordNanoseconds(
+            duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+        )
     }
 
     /// Carries the router's counts and the server's state into the metrics.
@@ -85,12 +98,15 @@ public final class ServerMetrics: Sendable {
         var totals: [String: Int] = [
             "deliveries": statistics.deliveries, "dropped": statistics.dropped, "stalls": statistics.stalls,
             "stallTimeouts": statistics.stallTimeouts,
-            "slowConsumers": statistics.slowConsumerDisconnects, "bytesReceived": bytes.received, "bytesSent": bytes.sent,
+            "slowConsumers": statistics.slowConsumerDisconnects, "bytesReceived": bytes.received,
+            "bytesSent": bytes.sent,
             "loginsAccepted": statistics.loginsAccepted, "loginsRefused": statistics.loginsRefused,
             "connectionsRefused": statistics.connectionsRefused,
         ]
         for source in EventSource.allCases { totals["events.\(source.rawValue)"] = statistics.eventsBySource[source] }
-        for kind in ConnectionKind.allCases { totals["connections.\(kind.rawValue)"] = statistics.connectionsAccepted[kind] }
+        for kind in ConnectionKind.allCases {
+            totals["connections.\(kind.rawValue)"] = statistics.connectionsAccepted[kind]
+        }
         carried.withLock { carried in
             for (key, total) in totals {
                 let increase = total - carried[key, default: 0]

@@ -53,7 +53,10 @@ struct ServerStatus {
         object.add("uptimeSeconds", uptimeSeconds)
         var listeners = JSONObject()
         listeners.add("host", string: configuration.host)
-        for (name, port) in [("client", ports.client), ("oneEvent", ports.oneEvent), ("leasePeer", ports.leasePeer), ("monitor", ports.monitor)] {
+        for (name, port) in [
+            ("client", ports.client), ("oneEvent", ports.oneEvent), ("leasePeer", ports.leasePeer),
+            ("monitor", ports.monitor),
+        ] {
             if let port { listeners.add(name, port) }
         }
         object.add("listeners", raw: listeners.text)
@@ -132,9 +135,14 @@ struct ServerStatus {
         func tile(_ id: String, _ label: String, _ value: Int) -> String {
             "<div class=\"tile\"><div class=\"value\" id=\"\(id)\">\(value)</div><div class=\"label\">\(h(label))</div></div>"
         }
-        let listeners = [("client", ports.client), ("OneEvent", ports.oneEvent), ("LeasePeer", ports.leasePeer), ("monitor", ports.monitor)]
-            .compactMap { name, port in port.map { "\(name) \($0)" } }.joined(separator: " · ")
-        let received = EventSource.allCases.map { "\($0.rawValue) \(statistics.eventsBySource[$0])" }.joined(separator: " · ")
+        let listeners = [
+            ("client", ports.client), ("OneEvent", ports.oneEvent), ("LeasePeer", ports.leasePeer),
+            ("monitor", ports.monitor),
+        ]
+        .compactMap { name, port in port.map { "\(name) \($0)" } }.joined(separator: " · ")
+        let received = EventSource.allCases.map { "\($0.rawValue) \(statistics.eventsBySource[$0])" }.joined(
+            separator: " · "
+        )
         let rows = connections.map { c in
             "<tr><td>\(h("\(c.session)"))</td><td>\(h(c.role.rawValue))</td><td>\(h(c.account ?? ""))</td><td>\(h(c.remote))</td>"
                 + "<td>\(c.received)</td><td>\(c.delivered)</td><td>\(c.dropped)</td><td>\(c.queued)</td><td>\(c.leases)</td></tr>"
@@ -183,7 +191,9 @@ struct ServerStatus {
 struct JSONObject {
     private var fields: [String] = []
 
-    mutating func add(_ key: String, string value: String) { fields.append("\(LogFormat.jsonString(key)):\(LogFormat.jsonString(value))") }
+    mutating func add(_ key: String, string value: String) {
+        fields.append("\(LogFormat.jsonString(key)):\(LogFormat.jsonString(value))")
+    }
     mutating func add(_ key: String, _ value: Int) { fields.append("\(LogFormat.jsonString(key)):\(value)") }
     mutating func add(_ key: String, raw json: String) { fields.append("\(LogFormat.jsonString(key)):\(json)") }
 

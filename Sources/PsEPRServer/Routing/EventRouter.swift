@@ -98,7 +98,9 @@ public final class EventRouter: Sendable {
             watchers.watchers[watchers.next] = continuation
             return watchers.next
         }
-        continuation.onTermination = { [weak self] _ in self?.interestWatchers.withLock { _ = $0.watchers.removeValue(forKey: key) } }
+        continuation.onTermination = { [weak self] _ in
+            self?.interestWatchers.withLock { _ = $0.watchers.removeValue(forKey: key) }
+        }
         return stream
     }
 
@@ -125,7 +127,10 @@ public final class EventRouter: Sendable {
     func detach(_ session: SessionID) {
         let detached = state.withLock { state -> (OutboundQueue, Bool)? in
             guard let queue = state.queues.removeValue(forKey: session) else { return nil }
-            return (queue, state.table.removeAll(subscriber: .connection(queue)).reduce(false) { state.count($1, by: -1) || $0 })
+            return (
+                queue,
+                state.table.removeAll(subscriber: .connection(queue)).reduce(false) { state.count($1, by: -1) || $0 }
+            )
         }
         guard let (queue, changed) = detached else { return }
         if changed { signalInterestChange() }
@@ -184,8 +189,12 @@ public final class EventRouter: Sendable {
     ///     its stamp and the link it came over: in a relaying mesh it goes on to every other peer
     ///     link holding a matching lease, with the same stamp. The caller has checked it is new.
     func route(
-        _ event: Event, forwarding eventElement: ByteBuffer?, origin: EventOrigin = .local, source: EventSource = .client,
-        relayed: (stamp: RelayStamp, link: OutboundQueue)? = nil, routing: inout RoutingScratch
+        _ event: Event,
+        forwarding eventElement: ByteBuffer?,
+        origin: EventOrigin = .local,
+        source: EventSource = .client,
+        relayed: (stamp: RelayStamp, link: OutboundQueue)? = nil,
+        routing: inout RoutingScratch
     ) {
         let instant = now()
         routing.matched.removeAll(keepingCapacity: true)
@@ -202,24 +211,40 @@ public final class EventRouter: Sendable {
             } else {
                 var earliestExpiry: ContinuousClock.Instant?
                 state.table.collectSubscribers(
-                    for: event.channel, namespace: event.payloadNamespace, toService: event.toService, toInstance: event.toInstance, now: instant,
-                    into: &routing.matched, earliestExpiry: &earliestExpiry
+                    for: event.channel,
+                    namespace: event.payloadNamespace,
+                    toService: event.toService,
+                    toInstance: event.toInstance,
+                    now: instant,
+                    into: &routing.matched,
+                    earliestExpiry: &earliestExpiry
                 )
-                routing.lastRoute = RoutingScratch.Lookup(event: event, generation: state.table.generation, validUntil: earliestExpiry, subscribers: routing.matched)
+                routing.lastRoute = RoutingScratch.Lookup(
+                    event: event,
+                    generation: state.table.generation,
+                    validUntil: earliestExpiry,
+                    subscribers: routing.matched
+                )
                 routing.lookups &+= 1
             }
             var stamp: RelayStamp?
             if case .peer = origin {
                 if let relayed, state.relayIdentity != nil {
                     // Relayed on, never back over the link it came by.
-                    routing.matched.removeAll { if case .connection(let queue) = $0 { queue === relayed.link } else { false } }
+                    routing.matched.removeAll {
+                        if case .connection(let queue) = $0 { queue === relayed.link } else { false }
+                    }
                     stamp = relayed.stamp
                 } else {
                     // One hop: a full mesh's peer events go to local subscribers only.
-                    routing.matched.removeAll { if case .connection(let queue) = $0 { queue.role == .peer } else { false } }
+                    routing.matched.removeAll {
+                        if case .connection(let queue) = $0 { queue.role == .peer } else { false }
+                    }
                 }
             } else if let identity = state.relayIdentity,
-                routing.matched.contains(where: { if case .connection(let queue) = $0 { queue.role == .peer } else { false } })
+                routing.matched.contains(where: {
+                    if case .connection(let queue) = $0 { queue.role == .peer } else { false }
+                })
             {
                 stamp = RelayStamp(origin: identity.origin, epoch: identity.epoch, sequence: state.nextRelaySequence)
                 state.nextRelaySequence += 1
@@ -253,14 +278,18 @@ public final class EventRouter: Sendable {
         if stamp != nil {
             // Counted before they are queued (drops taken back after), so the count never trails
             // what a peer may already have received.
-            let relayed = routing.matched.reduce(0) { if case .connection(let queue) = $1, queue.role == .peer { $0 + 1 } else { $0 } }
+            let relayed = routing.matched.reduce(0) {
+                if case .connection(let queue) = $1, queue.role == .peer { $0 + 1 } else { $0 }
+            }
             relayedSentCount.add(relayed, ordering: .sequentiallyConsistent)
         }
         var slot = 0
         for destination in routing.matched {
             switch destination {
             case .service(let inbox):
-                if event.payload.isEmpty, let eventElement, let whole = try? Event(stanza: eventElement.readableBytesView) {
+                if event.payload.isEmpty, let eventElement,
+                    let whole = try? Event(stanza: eventElement.readableBytesView)
+                {
                     inbox.continuation.yield(whole)
                 } else {
                     inbox.continuation.yield(event)
@@ -329,8 +358,15 @@ public final class EventRouter: Sendable {
     /// - Parameter everyAddressee: the lease matches events whatever their `to/service` (a peer's
     ///   lease: the peer filters for its own clients).
     func lease(
-        session: SessionID, identifier: String, channel: ChannelName, namespaceFilter: String?,
-        service: String?, instance: String?, seconds: Int, maximumLeases: Int, everyAddressee: Bool = false
+        session: SessionID,
+        identifier: String,
+        channel: ChannelName,
+        namespaceFilter: String?,
+        service: String?,
+        instance: String?,
+        seconds: Int,
+        maximumLeases: Int,
+        everyAddressee: Bool = false
     ) -> Bool {
         let expires = now().advanced(by: .seconds(seconds))
         let (granted, changed) = state.withLock { state -> (Bool, Bool) in
@@ -339,11 +375,19 @@ public final class EventRouter: Sendable {
             let old = state.table.lease(subscriber: subscriber, identifier: identifier)
             guard old != nil || state.table.leases(of: subscriber).count < maximumLeases else { return (false, false) }
             let lease = RouteTable<Destination, ContinuousClock.Instant>.Lease(
-                subscriber: subscriber, identifier: identifier, channel: channel, namespaceFilter: namespaceFilter,
-                service: service, instance: instance, expires: expires, matchesEveryAddressee: everyAddressee
+                subscriber: subscriber,
+                identifier: identifier,
+                channel: channel,
+                namespaceFilter: namespaceFilter,
+                service: service,
+                instance: instance,
+                expires: expires,
+                matchesEveryAddressee: everyAddressee
             )
             state.table.upsert(lease)
-            if let old, old.channel == channel, old.namespaceFilter?.lowercased() == namespaceFilter?.lowercased() { return (true, false) }
+            if let old, old.channel == channel, old.namespaceFilter?.lowercased() == namespaceFilter?.lowercased() {
+                return (true, false)
+            }
             let removed = old.map { state.count($0, by: -1) } ?? false
             let added = state.count(lease, by: 1)
             return (true, removed || added)
@@ -355,7 +399,9 @@ public final class EventRouter: Sendable {
     /// Releases a lease.
     func release(session: SessionID, identifier: String) {
         let changed = state.withLock { state -> Bool in
-            guard let queue = state.queues[session], let lease = state.table.remove(subscriber: .connection(queue), identifier: identifier) else { return false }
+            guard let queue = state.queues[session],
+                let lease = state.table.remove(subscriber: .connection(queue), identifier: identifier)
+            else { return false }
             return state.count(lease, by: -1)
         }
         if changed { signalInterestChange() }
@@ -366,10 +412,15 @@ public final class EventRouter: Sendable {
     public func subscribe(_ inbox: ServiceInbox, channel: ChannelName, namespace: String?) {
         let changed = state.withLock { state -> Bool in
             let lease = RouteTable<Destination, ContinuousClock.Instant>.Lease(
-                subscriber: .service(inbox), identifier: "\(inbox.name) \(channel)", channel: channel, namespaceFilter: namespace,
+                subscriber: .service(inbox),
+                identifier: "\(inbox.name) \(channel)",
+                channel: channel,
+                namespaceFilter: namespace,
                 expires: .now.advanced(by: .seconds(100 * 365 * 86_400))
             )
-            guard state.table.lease(subscriber: lease.subscriber, identifier: lease.identifier) == nil else { return false }
+            guard state.table.lease(subscriber: lease.subscriber, identifier: lease.identifier) == nil else {
+                return false
+            }
             state.table.upsert(lease)
             state.serviceRoutes += 1
             return state.count(lease, by: 1)
@@ -402,13 +453,16 @@ public final class EventRouter: Sendable {
     /// The identifiers of the leases connections hold, sorted (for status reports and tests).
     public var leaseIdentifiers: [String] {
         state.withLock { state in
-            state.table.leases.filter { if case .connection = $0.subscriber { true } else { false } }.map(\.identifier).sorted()
+            state.table.leases.filter { if case .connection = $0.subscriber { true } else { false } }.map(\.identifier)
+                .sorted()
         }
     }
 
     /// Leases connections hold, connections attached and counters.
     public var snapshot: (leases: Int, connections: Int, statistics: Statistics) {
-        var (leases, connections, statistics) = state.withLock { ($0.table.count - $0.serviceRoutes, $0.queues.count, $0.statistics) }
+        var (leases, connections, statistics) = state.withLock {
+            ($0.table.count - $0.serviceRoutes, $0.queues.count, $0.statistics)
+        }
         statistics.stalls = flowCounters.publisherStalls.load(ordering: .relaxed)
         statistics.stallTimeouts = flowCounters.stallTimeouts.load(ordering: .relaxed)
         statistics.slowConsumerDisconnects = flowCounters.slowConsumerDisconnects.load(ordering: .relaxed)
@@ -440,7 +494,11 @@ public final class EventRouter: Sendable {
             let progress = queue.checkProgress(now: instant)
             guard progress != .moving else { return nil }
             return FlowAction(
-                session: session, role: queue.role, account: queue.account, remote: queue.channel.remoteAddress.map { "\($0)" } ?? "", progress: progress
+                session: session,
+                role: queue.role,
+                account: queue.account,
+                remote: queue.channel.remoteAddress.map { "\($0)" } ?? "",
+                progress: progress
             )
         }
     }
@@ -466,16 +524,26 @@ public final class EventRouter: Sendable {
         let entries = state.withLock { state in
             state.queues.map { session, queue in (session, queue, state.table.leases(of: .connection(queue)).count) }
         }
-        return entries.map { Self.status(session: $0, queue: $1, leases: $2) }.sorted { $0.session.value < $1.session.value }
+        return entries.map { Self.status(session: $0, queue: $1, leases: $2) }.sorted {
+            $0.session.value < $1.session.value
+        }
     }
 
     private static func status(session: SessionID, queue: OutboundQueue, leases: Int) -> ConnectionStatus {
         let counters = queue.counters
         return ConnectionStatus(
-            session: session, role: queue.role, account: queue.account, remote: queue.channel.remoteAddress.map { "\($0)" } ?? "",
-            received: queue.received.load(ordering: .relaxed), delivered: counters.delivered, dropped: counters.dropped,
-            queued: counters.queued, pendingBytes: counters.pendingBytes, leases: leases,
-            bytesReceived: queue.bytesReceived.load(ordering: .relaxed), bytesSent: queue.bytesSent.load(ordering: .relaxed)
+            session: session,
+            role: queue.role,
+            account: queue.account,
+            remote: queue.channel.remoteAddress.map { "\($0)" } ?? "",
+            received: queue.received.load(ordering: .relaxed),
+            delivered: counters.delivered,
+            dropped: counters.dropped,
+            queued: counters.queued,
+            pendingBytes: counters.pendingBytes,
+            leases: leases,
+            bytesReceived: queue.bytesReceived.load(ordering: .relaxed),
+            bytesSent: queue.bytesSent.load(ordering: .relaxed)
         )
     }
 
@@ -489,13 +557,19 @@ public final class EventRouter: Sendable {
     /// Counts a connection accepted (or a client connection refused at `maximumConnections`).
     func countConnection(_ kind: ConnectionKind, accepted: Bool = true) {
         state.withLock { state in
-            if accepted { state.statistics.connectionsAccepted[kind] += 1 } else { state.statistics.connectionsRefused += 1 }
+            if accepted {
+                state.statistics.connectionsAccepted[kind] += 1
+            } else {
+                state.statistics.connectionsRefused += 1
+            }
         }
     }
 
     /// Bytes read and written by every connection so far, open and closed.
     public var trafficBytes: (received: Int, sent: Int) {
-        let (queues, received, sent) = state.withLock { ($0.queues.values.map { $0 }, $0.statistics.retiredBytesReceived, $0.statistics.retiredBytesSent) }
+        let (queues, received, sent) = state.withLock {
+            ($0.queues.values.map { $0 }, $0.statistics.retiredBytesReceived, $0.statistics.retiredBytesSent)
+        }
         return queues.reduce((received, sent)) { total, queue in
             (total.0 + queue.bytesReceived.load(ordering: .relaxed), total.1 + queue.bytesSent.load(ordering: .relaxed))
         }
@@ -507,6 +581,8 @@ public final class EventRouter: Sendable {
     /// The leases per channel, for the heartbeat's route-table section.
     func leaseCountsByChannel() -> [(channel: ChannelName, leases: Int)] {
         let leases = state.withLock { $0.table.leases }
-        return Dictionary(grouping: leases, by: \.channel).map { ($0.key, $0.value.count) }.sorted { $0.channel < $1.channel }
+        return Dictionary(grouping: leases, by: \.channel).map { ($0.key, $0.value.count) }.sorted {
+            $0.channel < $1.channel
+        }
     }
 }

@@ -114,7 +114,12 @@ final class OutboundQueue: Sendable, Hashable {
     private let state = Mutex(State())
     private let flowCounters: FlowCounters
 
-    init(channel: any Channel, role: ConnectionRole = .client, flow: FlowControl, counters: FlowCounters = FlowCounters()) {
+    init(
+        channel: any Channel,
+        role: ConnectionRole = .client,
+        flow: FlowControl,
+        counters: FlowCounters = FlowCounters()
+    ) {
         self.channel = channel
         self.role = role
         self.flow = flow
@@ -154,7 +159,8 @@ final class OutboundQueue: Sendable, Hashable {
     /// events schedules each touched queue's drain once, at the end of the read.
     func enqueueDeferringDrain(_ stanza: ByteBuffer) -> Enqueued {
         let size = stanza.readableBytes
-        let budget = flow.pendingBudgetBytes, highWater = flow.highWaterBytes
+        let budget = flow.pendingBudgetBytes
+        let highWater = flow.highWaterBytes
         return state.withLock { state -> Enqueued in
             // A closed queue's subscriber is gone: nothing it could have read is lost.
             guard !state.closed else { return Enqueued() }
@@ -196,7 +202,9 @@ final class OutboundQueue: Sendable, Hashable {
 
     /// A buffer for the stanzas queued after a drain, with room for a batch like the last.
     private func newPending(_ size: Int, lastBatch: Int) -> ByteBuffer {
-        channel.allocator.buffer(capacity: max(Self.initialPendingCapacity, size, min(lastBatch + lastBatch / 4, flow.pendingBudgetBytes)))
+        channel.allocator.buffer(
+            capacity: max(Self.initialPendingCapacity, size, min(lastBatch + lastBatch / 4, flow.pendingBudgetBytes))
+        )
     }
     /// Room for a peer link's `<peerMessage seq='N'>…</peerMessage>` around a stanza.
     static let peerFraming = 48
@@ -206,7 +214,8 @@ final class OutboundQueue: Sendable, Hashable {
     /// drops are counted here and in the router's ``FlowCounters/batchedDrops``.
     func enqueueDeferringDrain(batch: ByteBuffer, sizes: [Int]) -> Enqueued {
         let total = batch.readableBytes
-        let budget = flow.pendingBudgetBytes, highWater = flow.highWaterBytes
+        let budget = flow.pendingBudgetBytes
+        let highWater = flow.highWaterBytes
         var dropped = 0
         let outcome = state.withLock { state -> Enqueued in
             guard !state.closed, !sizes.isEmpty else { return Enqueued() }
@@ -254,7 +263,9 @@ final class OutboundQueue: Sendable, Hashable {
     func holdBack(_ gate: ReadGate) {
         let wasOpen = gate.hold()
         let held = state.withLock { state -> Bool in
-            guard !state.closed, !state.stallExpired, state.pendingBytes > flow.lowWaterBytes, !state.holding.contains(where: { $0 === gate }) else {
+            guard !state.closed, !state.stallExpired, state.pendingBytes > flow.lowWaterBytes,
+                !state.holding.contains(where: { $0 === gate })
+            else {
                 return false
             }
             state.holding.append(gate)
@@ -355,7 +366,9 @@ final class OutboundQueue: Sendable, Hashable {
         let deadline = Duration.milliseconds(Int64(flow.writeDeadlineSeconds * 1000))
         let (progress, released) = state.withLock { state -> (Progress, [ReadGate]) in
             guard !state.closed else { return (.moving, []) }
-            guard let lastProgress = state.lastProgress, !state.emptyAtLastCheck, state.pendingBytes > 0, state.writesCompleted == state.writesSeen else {
+            guard let lastProgress = state.lastProgress, !state.emptyAtLastCheck, state.pendingBytes > 0,
+                state.writesCompleted == state.writesSeen
+            else {
                 state.emptyAtLastCheck = state.pendingBytes == 0
                 state.writesSeen = state.writesCompleted
                 state.lastProgress = now
@@ -386,7 +399,11 @@ final class OutboundQueue: Sendable, Hashable {
         case .stallExpired: flowCounters.stallTimeouts.add(1, ordering: .relaxed)
         case .slowConsumer:
             flowCounters.slowConsumerDisconnects.add(1, ordering: .relaxed)
-            channel.eventLoop.execute { self.sayGoodbye(reason: "slow consumer: took no bytes for \(Self.seconds(self.flow.writeDeadlineSeconds)) s") }
+            channel.eventLoop.execute {
+                self.sayGoodbye(
+                    reason: "slow consumer: took no bytes for \(Self.seconds(self.flow.writeDeadlineSeconds)) s"
+                )
+            }
         }
         return progress
     }
@@ -409,7 +426,9 @@ final class OutboundQueue: Sendable, Hashable {
         }
         let channel = self.channel
         channel.writeAndFlush(farewell).whenComplete { _ in channel.close(promise: nil) }
-        channel.eventLoop.scheduleTask(in: .milliseconds(Int64(flow.writeDeadlineSeconds * 1000))) { channel.close(promise: nil) }
+        channel.eventLoop.scheduleTask(in: .milliseconds(Int64(flow.writeDeadlineSeconds * 1000))) {
+            channel.close(promise: nil)
+        }
     }
 
     private static func seconds(_ value: Double) -> String { value == value.rounded() ? "\(Int(value))" : "\(value)" }
@@ -467,7 +486,11 @@ struct RoutingScratch {
         init(queue: OutboundQueue) { self.queue = queue }
 
         mutating func add(_ stanza: ByteBuffer) {
-            if bytes.capacity == 0 { bytes = ByteBufferAllocator().buffer(capacity: max(OutboundQueue.initialPendingCapacity, lastBytes + lastBytes / 4)) }
+            if bytes.capacity == 0 {
+                bytes = ByteBufferAllocator().buffer(
+                    capacity: max(OutboundQueue.initialPendingCapacity, lastBytes + lastBytes / 4)
+                )
+            }
             sizes.append(bytes.writeImmutableBuffer(stanza))
         }
     }
@@ -499,7 +522,9 @@ struct RoutingScratch {
         let subscribers: [Destination]
 
         init(event: Event, generation: UInt64, validUntil: ContinuousClock.Instant?, subscribers: [Destination]) {
-            (channel, namespace, toService, toInstance) = (event.channel, event.payloadNamespace, event.toService, event.toInstance)
+            (channel, namespace, toService, toInstance) = (
+                event.channel, event.payloadNamespace, event.toService, event.toInstance
+            )
             self.generation = generation
             self.validUntil = validUntil
             self.subscribers = subscribers

@@ -17,7 +17,8 @@ import PsEPRCore
 /// codings (MD5, SHA256, plain).
 ///
 /// Descriptions and dumps of a table show how many accounts it has, never salts or digests.
-public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable
+{
     struct Entry: Sendable, Hashable {
         let salt: [UInt8]
         let digest: [UInt8]
@@ -77,19 +78,30 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
         guard let data = FileManager.default.contents(atPath: path) else {
             throw AccountFileError(message: "cannot read the account file \(path)")
         }
-        for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, line) in String(decoding: data, as: UTF8.self).split(
+            separator: "\n",
+            omittingEmptySubsequences: false
+        ).enumerated() {
             let content = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             let fields = content.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if fields.isEmpty { continue }
             let entry: Entry
             if fields.count == 2, fields[1].hasPrefix("$scrypt$") {
                 guard let parsed = Self.scryptEntry(fields[1]) else {
-                    throw AccountFileError(message: "\(path):\(number + 1): expected \"service $scrypt$ln=N,r=R,p=P$salt$key\" (base64 without padding)")
+                    throw AccountFileError(
+                        message:
+                            "\(path):\(number + 1): expected \"service $scrypt$ln=N,r=R,p=P$salt$key\" (base64 without padding)"
+                    )
                 }
                 entry = parsed
             } else {
-                guard fields.count == 3, let salt = Self.bytes(hex: fields[1]), let digest = Self.bytes(hex: fields[2]), digest.count == 32 else {
-                    throw AccountFileError(message: "\(path):\(number + 1): expected \"service $scrypt$…\" or \"service salt-hex sha256-hex\"")
+                guard fields.count == 3, let salt = Self.bytes(hex: fields[1]), let digest = Self.bytes(hex: fields[2]),
+                    digest.count == 32
+                else {
+                    throw AccountFileError(
+                        message:
+                            "\(path):\(number + 1): expected \"service $scrypt$…\" or \"service salt-hex sha256-hex\""
+                    )
                 }
                 entry = Entry(salt: salt, digest: digest)
             }
@@ -99,18 +111,29 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
 
     private mutating func add(_ service: String, _ entry: Entry) {
         entries[service.lowercased()] = entry
-        if case .scrypt = entry.coding, Self.work(entry.coding) > Self.work(absentServiceCoding) { absentServiceCoding = entry.coding }
+        if case .scrypt = entry.coding, Self.work(entry.coding) > Self.work(absentServiceCoding) {
+            absentServiceCoding = entry.coding
+        }
     }
 
     private static func work(_ coding: Coding) -> Int {
-        if case .scrypt(let logCost, let blockSize, let parallelism) = coding { return (1 << logCost) * blockSize * parallelism }
+        if case .scrypt(let logCost, let blockSize, let parallelism) = coding {
+            return (1 << logCost) * blockSize * parallelism
+        }
         return 0
     }
 
     /// Adds or replaces an account with a fresh salt, its password stored through scrypt.
     public mutating func set(service: String, password: String, cost: KeyDerivationCost = .standard) {
         let salt = (0..<16).map { _ in UInt8.random(in: 0...255) }
-        add(service, Entry(salt: salt, digest: Self.digest(salt: salt, password: password, coding: cost.coding), coding: cost.coding))
+        add(
+            service,
+            Entry(
+                salt: salt,
+                digest: Self.digest(salt: salt, password: password, coding: cost.coding),
+                coding: cost.coding
+            )
+        )
     }
 
     /// The file line for `service`, if it exists.
@@ -118,7 +141,8 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
         guard let entry = entries[service.lowercased()] else { return nil }
         switch entry.coding {
         case .scrypt(let logCost, let blockSize, let parallelism):
-            return "\(service) $scrypt$ln=\(logCost),r=\(blockSize),p=\(parallelism)$\(Self.base64(entry.salt))$\(Self.base64(entry.digest))"
+            return
+                "\(service) $scrypt$ln=\(logCost),r=\(blockSize),p=\(parallelism)$\(Self.base64(entry.salt))$\(Self.base64(entry.digest))"
         case .sha256, .md5:
             return "\(service) \(Self.hex(entry.salt)) \(Self.hex(entry.digest))"
         }
@@ -164,10 +188,16 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
     public func check(service: String, password: String, now: Date = Date()) -> LoginCheck {
         guard let entry = entries[service.lowercased()] else {
             let coding = absentServiceCoding
-            _ = Self.constantTimeEqual(Self.digest(salt: [UInt8](repeating: 0, count: 16), password: password, coding: coding), [UInt8](repeating: 0, count: 32))
+            _ = Self.constantTimeEqual(
+                Self.digest(salt: [UInt8](repeating: 0, count: 16), password: password, coding: coding),
+                [UInt8](repeating: 0, count: 32)
+            )
             return .unknownAccount
         }
-        let matches = Self.constantTimeEqual(Self.digest(salt: entry.salt, password: password, coding: entry.coding), entry.digest)
+        let matches = Self.constantTimeEqual(
+            Self.digest(salt: entry.salt, password: password, coding: entry.coding),
+            entry.digest
+        )
         if let expires = entry.expires, expires <= now { return .expired }
         return matches || entry.acceptsAnyPassword ? .accepted : .wrongPassword
     }
@@ -180,7 +210,12 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
             // Parameters were checked when the line was read; a derivation that still fails
             // matches nothing.
             (try? KDF.Scrypt.deriveKey(
-                from: Array(password.utf8), salt: salt, outputByteCount: 32, rounds: 1 << logCost, blockSize: blockSize, parallelism: parallelism
+                from: Array(password.utf8),
+                salt: salt,
+                outputByteCount: 32,
+                rounds: 1 << logCost,
+                blockSize: blockSize,
+                parallelism: parallelism
             ).withUnsafeBytes { Array($0) }) ?? []
         }
     }
@@ -199,7 +234,11 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
             (1...20).contains(logCost), (1...32).contains(blockSize), (1...16).contains(parallelism),
             let salt = unbase64(parts[3]), !salt.isEmpty, let key = unbase64(parts[4]), key.count == 32
         else { return nil }
-        return Entry(salt: salt, digest: key, coding: .scrypt(logCost: logCost, blockSize: blockSize, parallelism: parallelism))
+        return Entry(
+            salt: salt,
+            digest: key,
+            coding: .scrypt(logCost: logCost, blockSize: blockSize, parallelism: parallelism)
+        )
     }
 
     /// Base64 without padding, as PHC strings write it.
@@ -229,7 +268,9 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
     /// - Throws: for malformed XML, an unknown coding or a malformed account.
     public init?(accountingPayload payload: some Collection<UInt8>) throws {
         let root = try ParsedElement.parse(payload, maximumDepth: 8)
-        guard let accounts = root.localName == "passwordAccounts" ? root : root.child("passwordAccounts") else { return nil }
+        guard let accounts = root.localName == "passwordAccounts" ? root : root.child("passwordAccounts") else {
+            return nil
+        }
         let codingName = accounts.childText("passwordCoding")?.trimmingCharacters(in: .whitespaces).uppercased() ?? ""
         let seed = Array((accounts.childText("passwordSeed") ?? "").utf8)
         self.init()
@@ -239,8 +280,14 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
             else { throw AccountFileError(message: "an <account> without <name> or <password>") }
             var expires: Date?
             if let text = account.childText("expiration")?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
-                guard let value = ParameterSet.decodeInteger(text) else { throw AccountFileError(message: "account \(name): bad <expiration> \(text.prefix(20))") }
-                if value > 0 { expires = Date(timeIntervalSince1970: value > 100_000_000_000 ? Double(value) / 1000 : Double(value)) }
+                guard let value = ParameterSet.decodeInteger(text) else {
+                    throw AccountFileError(message: "account \(name): bad <expiration> \(text.prefix(20))")
+                }
+                if value > 0 {
+                    expires = Date(
+                        timeIntervalSince1970: value > 100_000_000_000 ? Double(value) / 1000 : Double(value)
+                    )
+                }
             }
             let entry: Entry
             if stored == "ANY" {
@@ -248,10 +295,19 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
             } else {
                 switch codingName {
                 case "MD5", "SHA256":
-                    guard let digest = Self.bytes(hex: Substring(stored.lowercased())), digest.count == (codingName == "MD5" ? 16 : 32) else {
-                        throw AccountFileError(message: "account \(name): the password is not a hex \(codingName) digest")
+                    guard let digest = Self.bytes(hex: Substring(stored.lowercased())),
+                        digest.count == (codingName == "MD5" ? 16 : 32)
+                    else {
+                        throw AccountFileError(
+                            message: "account \(name): the password is not a hex \(codingName) digest"
+                        )
                     }
-                    entry = Entry(salt: seed, digest: digest, coding: codingName == "MD5" ? .md5 : .sha256, expires: expires)
+                    entry = Entry(
+                        salt: seed,
+                        digest: digest,
+                        coding: codingName == "MD5" ? .md5 : .sha256,
+                        expires: expires
+                    )
                 case "", "NONE", "PLAIN":
                     entry = Entry(salt: seed, digest: Self.digest(salt: seed, password: stored), expires: expires)
                 default:
@@ -274,7 +330,9 @@ public struct AccountTable: Sendable, Hashable, CustomStringConvertible, CustomD
         var bytes: [UInt8] = []
         var index = 0
         while index < utf8.count {
-            guard let byte = UInt8(String(decoding: utf8[index..<(index + 2)], as: UTF8.self), radix: 16) else { return nil }
+            guard let byte = UInt8(String(decoding: utf8[index..<(index + 2)], as: UTF8.self), radix: 16) else {
+                return nil
+            }
             bytes.append(byte)
             index += 2
         }

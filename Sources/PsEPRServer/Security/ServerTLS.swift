@@ -39,20 +39,34 @@ struct ServerTLS: Sendable {
         do {
             chain = try NIOSSLCertificate.fromPEMFile(settings.certificateFile)
         } catch {
-            throw SettingsError(message: "\(ServerSettings.Key.tlsCertificateFile): cannot load a PEM certificate from \(settings.certificateFile): \(error)")
+            throw SettingsError(
+                message:
+                    "\(ServerSettings.Key.tlsCertificateFile): cannot load a PEM certificate from \(settings.certificateFile): \(error)"
+            )
         }
         do {
             key = try NIOSSLPrivateKey(file: settings.keyFile, format: .pem)
         } catch {
-            throw SettingsError(message: "\(ServerSettings.Key.tlsKeyFile): cannot load a PEM private key from \(settings.keyFile): \(error)")
+            throw SettingsError(
+                message:
+                    "\(ServerSettings.Key.tlsKeyFile): cannot load a PEM private key from \(settings.keyFile): \(error)"
+            )
         }
-        server = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)))
+        server = try NIOSSLContext(
+            configuration: .makeServerConfiguration(
+                certificateChain: chain.map { .certificate($0) },
+                privateKey: .privateKey(key)
+            )
+        )
         var client = TLSConfiguration.makeClientConfiguration()
         if let trust = settings.trustCertificateFile {
             do {
                 client.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(trust))]
             } catch {
-                throw SettingsError(message: "\(ServerSettings.Key.tlsTrustCertificateFile): cannot load a PEM certificate from \(trust): \(error)")
+                throw SettingsError(
+                    message:
+                        "\(ServerSettings.Key.tlsTrustCertificateFile): cannot load a PEM certificate from \(trust): \(error)"
+                )
             }
         }
         dialling = try NIOSSLContext(configuration: client)

@@ -10,14 +10,29 @@ struct AccountingService: Service {
 
     func run() async throws {
         let services = context.live.current.services
-        await context.serve("accounting", channel: services.accountingChannel, namespace: ServiceSettings.accountingNamespace,
-                            from: services.accountingService, what: "an account table") { event in
+        await context.serve(
+            "accounting",
+            channel: services.accountingChannel,
+            namespace: ServiceSettings.accountingNamespace,
+            from: services.accountingService,
+            what: "an account table"
+        ) { event in
             do {
                 guard let table = try AccountTable(accountingPayload: event.payload) else { return }
                 context.live.update { $0.accounts = table }
-                context.logger.log(.services, .notice, "Account table replaced", metadata: ["psepr.accounts": "\(table.count)", "psepr.from": "\(event.fromService ?? "")"])
+                context.logger.log(
+                    .services,
+                    .notice,
+                    "Account table replaced",
+                    metadata: ["psepr.accounts": "\(table.count)", "psepr.from": "\(event.fromService ?? "")"]
+                )
             } catch {
-                context.logger.log(.badError, .warning, "Ignored a malformed account table", metadata: ["error": "\(error)"])
+                context.logger.log(
+                    .badError,
+                    .warning,
+                    "Ignored a malformed account table",
+                    metadata: ["error": "\(error)"]
+                )
             }
         }
     }

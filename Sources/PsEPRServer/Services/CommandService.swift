@@ -11,8 +11,13 @@ struct CommandService: Service {
 
     func run() async throws {
         let services = context.live.current.services
-        await context.serve("commands", channel: services.commandsChannel, namespace: ServiceSettings.commandsNamespace,
-                            from: services.commandsService, what: "a command") { event in
+        await context.serve(
+            "commands",
+            channel: services.commandsChannel,
+            namespace: ServiceSettings.commandsNamespace,
+            from: services.commandsService,
+            what: "a command"
+        ) { event in
             do {
                 try obey(ParameterSet(xml: event.payload))
             } catch {
@@ -23,12 +28,21 @@ struct CommandService: Service {
 
     func obey(_ command: ParameterSet) {
         let configuration = context.live.current
-        if let host = command["/payload/destinationHost"], !host.isEmpty, host.lowercased() != configuration.serverName.lowercased() { return }
+        if let host = command["/payload/destinationHost"], !host.isEmpty,
+            host.lowercased() != configuration.serverName.lowercased()
+        {
+            return
+        }
         let logger = context.logger
         if let name = command["/payload/parameter/name"], let value = command["/payload/parameter/value"] {
             do {
                 let live = try setParameter(name, value)
-                logger.log(.parameterDetail, .notice, live ? "Parameter changed" : "Parameter recorded; it takes effect at restart", metadata: ["psepr.parameter": "\(name)", "psepr.value": "\(value)"])
+                logger.log(
+                    .parameterDetail,
+                    .notice,
+                    live ? "Parameter changed" : "Parameter recorded; it takes effect at restart",
+                    metadata: ["psepr.parameter": "\(name)", "psepr.value": "\(value)"]
+                )
             } catch {
                 logger.log(.badError, .warning, "Parameter command refused", metadata: ["error": "\(error)"])
             }
@@ -40,8 +54,11 @@ struct CommandService: Service {
         } else if command["/payload/reportParameters"] != nil {
             let parameters = context.live.current.parameters
             context.publish(
-                channel: configuration.services.parameterReportChannel, namespace: ServiceSettings.parameterReportNamespace,
-                payload: "<payload xmlns='\(ServiceSettings.parameterReportNamespace)'>\(parameters.nestedXML)</payload>", idPrefix: "ServerCommands"
+                channel: configuration.services.parameterReportChannel,
+                namespace: ServiceSettings.parameterReportNamespace,
+                payload:
+                    "<payload xmlns='\(ServiceSettings.parameterReportNamespace)'>\(parameters.nestedXML)</payload>",
+                idPrefix: "ServerCommands"
             )
         }
     }

@@ -23,8 +23,10 @@ struct Discovery: Service {
             ) {
                 let configuration = context.live.current
                 context.publish(
-                    channel: configuration.services.discoveryChannel, namespace: ServiceSettings.discoveryNamespace,
-                    payload: Self.payload(configuration, ports: context.boundPorts), idPrefix: "Discovery"
+                    channel: configuration.services.discoveryChannel,
+                    namespace: ServiceSettings.discoveryNamespace,
+                    payload: Self.payload(configuration, ports: context.boundPorts),
+                    idPrefix: "Discovery"
                 )
             }
         }

@@ -32,7 +32,8 @@ struct FlowWatch: Service {
         let actions = router.enforceFlowDeadlines()
         for action in actions {
             var metadata: Logger.Metadata = [
-                "psepr.session": "\(action.session)", "psepr.role": "\(action.role.rawValue)", "psepr.account": "\(action.account ?? "")",
+                "psepr.session": "\(action.session)", "psepr.role": "\(action.role.rawValue)",
+                "psepr.account": "\(action.account ?? "")",
                 "psepr.remote": "\(action.remote)",
             ]
             switch action.progress {
@@ -40,10 +41,20 @@ struct FlowWatch: Service {
             case .stallExpired(let publishers, let pendingBytes):
                 metadata["psepr.publishers"] = "\(publishers)"
                 metadata["psepr.pendingBytes"] = "\(pendingBytes)"
-                logger.log(.io, .info, "A subscriber took nothing for its stall time: its publishers go on without it", metadata: metadata)
+                logger.log(
+                    .io,
+                    .info,
+                    "A subscriber took nothing for its stall time: its publishers go on without it",
+                    metadata: metadata
+                )
             case .slowConsumer(let pendingBytes):
                 metadata["psepr.pendingBytes"] = "\(pendingBytes)"
-                logger.log(.io, .notice, "Slow consumer disconnected: it took nothing within the write deadline", metadata: metadata)
+                logger.log(
+                    .io,
+                    .notice,
+                    "Slow consumer disconnected: it took nothing within the write deadline",
+                    metadata: metadata
+                )
             }
         }
         return actions

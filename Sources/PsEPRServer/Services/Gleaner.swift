@@ -15,9 +15,18 @@ struct Gleaner: Service {
         await cancelWhenGracefulShutdown {
             await repeatEvery(seconds: periodSeconds, on: clock) {
                 let removed = router.removeExpiredLeases()
-                if removed > 0 { logger.log(.gleaner, .debug, "Gleaned expired leases", metadata: ["psepr.leases": "\(removed)"]) }
+                if removed > 0 {
+                    logger.log(.gleaner, .debug, "Gleaned expired leases", metadata: ["psepr.leases": "\(removed)"])
+                }
                 let reaped = router.reapClosedConnections()
-                if reaped > 0 { logger.log(.gleaner, .info, "Reaped closed connections", metadata: ["psepr.connections": "\(reaped)"]) }
+                if reaped > 0 {
+                    logger.log(
+                        .gleaner,
+                        .info,
+                        "Reaped closed connections",
+                        metadata: ["psepr.connections": "\(reaped)"]
+                    )
+                }
             }
         }
     }

@@ -27,7 +27,15 @@ struct XMLWriter {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let readable = String(format: "%04d%02d%02d.%02d%02d%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+        let readable = String(
+            format: "%04d%02d%02d.%02d%02d%02d",
+            c.year ?? 0,
+            c.month ?? 0,
+            c.day ?? 0,
+            c.hour ?? 0,
+            c.minute ?? 0,
+            c.second ?? 0
+        )
         element(name, "\(Int64(date.timeIntervalSince1970 * 1000))", attributes: [("readable", readable)])
     }
 

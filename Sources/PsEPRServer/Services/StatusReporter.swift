@@ -14,15 +14,28 @@ struct StatusReporter: Service {
             var tally = TrafficTally()
             await withDiscardingTaskGroup { group in
                 group.addTask {
-                    await repeatWithPauses(on: context.clock, pause: { .seconds(context.live.current.services.statusPeriodSeconds) }) {
+                    await repeatWithPauses(
+                        on: context.clock,
+                        pause: { .seconds(context.live.current.services.statusPeriodSeconds) }
+                    ) {
                         context.statusSignal.yield()
                     }
                 }
                 for await _ in context.statusRequests {
                     let configuration = context.live.current
                     let payload = heartbeat(configuration, tally: &tally)
-                    context.publish(channel: configuration.services.statusChannel, namespace: ServiceSettings.heartbeatNamespace, payload: payload, idPrefix: "StatusReporter")
-                    context.logger.log(.statusReport, .info, "Heartbeat sent", metadata: ["psepr.bytes": "\(payload.utf8.count)"])
+                    context.publish(
+                        channel: configuration.services.statusChannel,
+                        namespace: ServiceSettings.heartbeatNamespace,
+                        payload: payload,
+                        idPrefix: "StatusReporter"
+                    )
+                    context.logger.log(
+                        .statusReport,
+                        .info,
+                        "Heartbeat sent",
+                        metadata: ["psepr.bytes": "\(payload.utf8.count)"]
+                    )
                 }
             }
         }
@@ -44,7 +57,12 @@ struct StatusReporter: Service {
         let (leases, _, statistics) = router.snapshot
         let connections = router.connectionStatuses()
         let retired = router.takeRetiredConnections()
-        let elapsed = max(0.001, Double((now - tally.lastInstant).components.seconds) + Double((now - tally.lastInstant).components.attoseconds) / 1e18)
+        let elapsed = max(
+            0.001,
+            Double((now - tally.lastInstant).components.seconds) + Double(
+                (now - tally.lastInstant).components.attoseconds
+            ) / 1e18
+        )
         let rate = Double(statistics.eventsRouted - tally.lastTotal) / elapsed
         tally.lastTotal = statistics.eventsRouted
         tally.lastInstant = now
@@ -89,10 +107,16 @@ struct StatusReporter: Service {
         xml.close("connectionManagers")
         xml.open("connections")
         xml.element("current", "\(connections.count)")
-        let listed = connections.filter { services.statusIncludesClientConnections && $0.role == .client || services.statusIncludesPeerConnections && $0.role == .peer }
+        let listed = connections.filter {
+            services.statusIncludesClientConnections && $0.role == .client
+                || services.statusIncludesPeerConnections && $0.role == .peer
+        }
         for connection in listed { xml.connection(connection) }
         xml.element("retired", "\(retired.count)")
-        for connection in retired where services.statusIncludesClientConnections && connection.role == .client || services.statusIncludesPeerConnections && connection.role == .peer {
+        for connection in retired
+        where services.statusIncludesClientConnections && connection.role == .client
+            || services.statusIncludesPeerConnections && connection.role == .peer
+        {
             xml.connection(connection)
         }
         xml.close("connections")

@@ -20,7 +20,9 @@ final class ChildServer: Sendable {
     static var executable: String? {
         if let path = ProcessInfo.processInfo.environment["DP5_EXECUTABLE"] { return path }
         let runner = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        for directory in [runner.deletingLastPathComponent(), runner.deletingLastPathComponent().deletingLastPathComponent()] {
+        for directory in [
+            runner.deletingLastPathComponent(), runner.deletingLastPathComponent().deletingLastPathComponent(),
+        ] {
             let candidate = directory.appendingPathComponent("dp5").path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
@@ -36,7 +38,10 @@ final class ChildServer: Sendable {
 
     /// Starts `dp5 server configPath` and waits until it listens; throws if it exits first.
     static func start(configPath: String) async throws -> ChildServer {
-        let executable = try #require(Self.executable, "the dp5 executable is not built next to the tests; run `swift build` first")
+        let executable = try #require(
+            Self.executable,
+            "the dp5 executable is not built next to the tests; run `swift build` first"
+        )
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["server", configPath, "--log-level", "info"]
@@ -86,7 +91,10 @@ final class ChildServer: Sendable {
         guard let port else {
             var statuses = exits.makeAsyncIterator()
             let status = await statuses.next()
-            throw ChildServerError(description: "dp5 server exited (status \(status.map(String.init) ?? "?")) before listening:\n\(log.all)")
+            throw ChildServerError(
+                description:
+                    "dp5 server exited (status \(status.map(String.init) ?? "?")) before listening:\n\(log.all)"
+            )
         }
         return ChildServer(processIdentifier: process.processIdentifier, port: port, exits: exits, log: log)
     }
@@ -111,5 +119,7 @@ struct ChildServerError: Error, CustomStringConvertible {
 final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
     init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<Result: Sendable>(_ body: (inout Value) throws -> Result) rethrows -> Result { try mutex.withLock { try body(&$0) } }
+    func withLock<Result: Sendable>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        try mutex.withLock { try body(&$0) }
+    }
 }
