@@ -53,6 +53,36 @@ struct EnvelopeStream: Sendable {
         return count
     }
 
+    /// The server's path for a logged-in publisher: past the stream header, each event cut and
+    /// read in one pass, only the payload scanned when the envelope repeats the last one.
+    func onePassRead() throws -> Int {
+        var input = stream
+        var framer = XMLStreamFramer()
+        // The stream header goes through the framer, as on a real connection.
+        _ = try framer.decode(buffer: &input)
+        let limits = XMLStreamFramer.Limits()
+        var memo: EventScanner.LeadingMemo?
+        var recent: ChannelName?
+        var count = 0
+        while input.readableBytes > 0 {
+            guard
+                let (scanned, length) = input.withUnsafeReadableBytes({
+                    EventScanner.scanLeadingMessage(
+                        $0,
+                        limits: limits,
+                        recentChannel: recent,
+                        copyPayload: false,
+                        memo: &memo
+                    )
+                })
+            else { break }
+            recent = scanned.event.channel
+            input.moveReaderIndex(forwardBy: length)
+            count += 1
+        }
+        return count
+    }
+
     func frameScanAndEncode() throws -> Int {
         var input = stream
         var framer = XMLStreamFramer()

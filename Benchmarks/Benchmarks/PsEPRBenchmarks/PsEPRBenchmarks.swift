@@ -30,6 +30,9 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("envelope, 1000 events: frame + scan", configuration: perStream) { _ in
         blackHole(try stream.frameAndScan())
     }
+    Benchmark("envelope, 1000 events: one-pass read (the server's path)", configuration: perStream) { _ in
+        blackHole(try stream.onePassRead())
+    }
     Benchmark("envelope, 1000 events: frame + scan + encode", configuration: perStream) { _ in
         blackHole(try stream.frameScanAndEncode())
     }
