@@ -11,36 +11,6 @@ import Synchronization
 /// clients and propagating services — and signals ``interestChanges`` when that set changes,
 /// so the peer mesh can hold matching leases on its peers.
 public final class EventRouter: Sendable {
-    /// Counters for status reports.
-    public struct Statistics: Sendable, Hashable {
-        /// Events routed (not counting lease operations).
-        public var eventsRouted = 0
-        /// Deliveries queued to subscribers.
-        public var deliveries = 0
-        /// Deliveries dropped: over a subscriber's byte budget after its stall time ran out, or
-        /// lost with a slow consumer's connection.
-        public var dropped = 0
-        /// Events routed by where they came from (together, ``eventsRouted``).
-        public var eventsBySource = Tally<EventSource>()
-        /// Connections closed with a stream error for taking no bytes within the write deadline.
-        public var slowConsumerDisconnects = 0
-        /// Times a publisher's reads were paused because a subscriber it fed passed its
-        /// high-water mark (the publisher is read again once that subscriber drains).
-        public var stalls = 0
-        /// Times a subscriber took nothing for its stall time, so its publishers were let go on.
-        public var stallTimeouts = 0
-        /// Client logins accepted and refused (wrong password, no credentials).
-        public var loginsAccepted = 0
-        public var loginsRefused = 0
-        /// Connections accepted by kind, and client connections refused at `maximumConnections`.
-        public var connectionsAccepted = Tally<ConnectionKind>()
-        public var connectionsRefused = 0
-        /// Bytes read from and written to the connections that have closed (open ones keep
-        /// their own counts; ``trafficBytes`` adds both).
-        var retiredBytesReceived = 0
-        var retiredBytesSent = 0
-    }
-
     private struct State {
         /// Leases by destination, so a lookup yields the queues and inboxes.
         var table = RouteTable<Destination, ContinuousClock.Instant>()
@@ -48,7 +18,7 @@ public final class EventRouter: Sendable {
         var nextSession: UInt64 = 1
         var nextMessage: UInt64 = 1
         var statistics = Statistics()
-        var interests: [Interest: Int] = [:]
+        var interests = InterestCounts()
         /// Connections closed since the status reporter last looked, with their final counters.
         var retired: [ConnectionStatus] = []
         /// Routes of built-in services in the table (not counted as leases).
@@ -58,19 +28,6 @@ public final class EventRouter: Sendable {
         var relayIdentity: (origin: String, epoch: UInt64)?
         /// The number of the next event this server stamps for relaying.
         var nextRelaySequence: UInt64 = 1
-
-        /// Counts `lease` in or out of the interests; true if the set of interests changed.
-        mutating func count(_ lease: RouteTable<Destination, ContinuousClock.Instant>.Lease, by change: Int) -> Bool {
-            switch lease.subscriber {
-            case .connection(let queue) where queue.role == .client: break
-            case .service(let inbox) where inbox.propagates: break
-            default: return false
-            }
-            let interest = Interest(channel: lease.channel, namespace: lease.namespaceFilter)
-            let count = interests[interest, default: 0] + change
-            interests[interest] = count > 0 ? count : nil
-            return count == 0 || (count == 1 && change > 0)
-        }
     }
 
     private let state = Mutex(State())
@@ -81,7 +38,7 @@ public final class EventRouter: Sendable {
     let flowCounters = FlowCounters()
     /// Relayed events queued to peer links (a relaying mesh), for quiescence checks and status.
     private let relayedSentCount = Atomic<Int>(0)
-    private let interestWatchers = Mutex<(next: Int, watchers: [Int: AsyncStream<Void>.Continuation])>((0, [:]))
+    private let interestWatchers = InterestWatchers()
 
     /// Creates a router whose lease expiry follows `now` (tests pass a clock they move by hand).
     public init(now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
@@ -91,22 +48,9 @@ public final class EventRouter: Sendable {
     /// A sequence that yields whenever the set of ``interests`` changes (coalesced: read
     /// ``interests`` for the current set). Each call gives a new sequence; it ends when its
     /// reader stops.
-    public func interestChanges() -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let key = interestWatchers.withLock { watchers in
-            defer { watchers.next += 1 }
-            watchers.watchers[watchers.next] = continuation
-            return watchers.next
-        }
-        continuation.onTermination = { [weak self] _ in
-            self?.interestWatchers.withLock { _ = $0.watchers.removeValue(forKey: key) }
-        }
-        return stream
-    }
+    public func interestChanges() -> AsyncStream<Void> { interestWatchers.changes() }
 
-    private func signalInterestChange() {
-        for watcher in interestWatchers.withLock({ Array($0.watchers.values) }) { watcher.yield() }
-    }
+    private func signalInterestChange() { interestWatchers.signal() }
 
     func attach(_ queue: OutboundQueue) -> SessionID {
         state.withLock { state in
@@ -129,7 +73,9 @@ public final class EventRouter: Sendable {
             guard let queue = state.queues.removeValue(forKey: session) else { return nil }
             return (
                 queue,
-                state.table.removeAll(subscriber: .connection(queue)).reduce(false) { state.count($1, by: -1) || $0 }
+                state.table.removeAll(subscriber: .connection(queue)).reduce(false) {
+                    state.interests.count($1, by: -1) || $0
+                }
             )
         }
         guard let (queue, changed) = detached else { return }
@@ -388,8 +334,8 @@ public final class EventRouter: Sendable {
             if let old, old.channel == channel, old.namespaceFilter?.lowercased() == namespaceFilter?.lowercased() {
                 return (true, false)
             }
-            let removed = old.map { state.count($0, by: -1) } ?? false
-            let added = state.count(lease, by: 1)
+            let removed = old.map { state.interests.count($0, by: -1) } ?? false
+            let added = state.interests.count(lease, by: 1)
             return (true, removed || added)
         }
         if changed { signalInterestChange() }
@@ -402,7 +348,7 @@ public final class EventRouter: Sendable {
             guard let queue = state.queues[session],
                 let lease = state.table.remove(subscriber: .connection(queue), identifier: identifier)
             else { return false }
-            return state.count(lease, by: -1)
+            return state.interests.count(lease, by: -1)
         }
         if changed { signalInterestChange() }
     }
@@ -423,7 +369,7 @@ public final class EventRouter: Sendable {
             }
             state.table.upsert(lease)
             state.serviceRoutes += 1
-            return state.count(lease, by: 1)
+            return state.interests.count(lease, by: 1)
         }
         if changed { signalInterestChange() }
     }
@@ -434,7 +380,7 @@ public final class EventRouter: Sendable {
         let instant = now()
         let (removed, changed) = state.withLock { state -> (Int, Bool) in
             let expired = state.table.removeExpired(now: instant)
-            return (expired.count, expired.reduce(false) { state.count($1, by: -1) || $0 })
+            return (expired.count, expired.reduce(false) { state.interests.count($1, by: -1) || $0 })
         }
         if changed { signalInterestChange() }
         return removed
@@ -442,12 +388,12 @@ public final class EventRouter: Sendable {
 
     /// The channel and namespace pairs leased by clients and propagating services.
     public var interests: Set<Interest> {
-        state.withLock { Set($0.interests.keys) }
+        state.withLock { $0.interests.all }
     }
 
     /// Whether local clients or propagating services lease `interest` (one of ``interests``).
     func hasInterest(_ interest: Interest) -> Bool {
-        state.withLock { $0.interests[interest] != nil }
+        state.withLock { $0.interests.contains(interest) }
     }
 
     /// The identifiers of the leases connections hold, sorted (for status reports and tests).
