@@ -48,6 +48,15 @@ import FoundationXML
         )
     }
 
+    /// Leases on the heartbeat and discovery channels, once both are granted.
+    static func watchStatusAndDiscovery(_ watcher: EventClient) async throws -> (status: Lease, discovery: Lease) {
+        let status = try await watcher.lease(ChannelName(ServiceSettings().statusChannel))
+        let discovery = try await watcher.lease(ChannelName(ServiceSettings().discoveryChannel))
+        #expect(await status.settled().isActive)
+        #expect(await discovery.settled().isActive)
+        return (status, discovery)
+    }
+
     @Test func heartbeatAndDiscoveryArriveWithTheirPayloads() async throws {
         try await EventServer.withRunningServer(
             configuration: Self.configuration(),
@@ -56,10 +65,7 @@ import FoundationXML
             let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
             try await EventClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions())
             { watcher in
-                let status = try await watcher.lease(ChannelName(ServiceSettings().statusChannel))
-                let discovery = try await watcher.lease(ChannelName(ServiceSettings().discoveryChannel))
-                #expect(await status.settled().isActive)
-                #expect(await discovery.settled().isActive)
+                let (status, discovery) = try await Self.watchStatusAndDiscovery(watcher)
 
                 let announcement = try await discovery.next(1)[0]
                 #expect(announcement.payloadNamespace == ServiceSettings.discoveryNamespace)
@@ -139,10 +145,7 @@ import FoundationXML
             let address = ServerAddress(host: "127.0.0.1", port: running.clientPort)
             try await EventClient.withClient(identity: identity("watcher"), servers: [address], options: fastOptions())
             { watcher in
-                let status = try await watcher.lease(ChannelName(ServiceSettings().statusChannel))
-                let discovery = try await watcher.lease(ChannelName(ServiceSettings().discoveryChannel))
-                #expect(await status.settled().isActive)
-                #expect(await discovery.settled().isActive)
+                let (status, discovery) = try await Self.watchStatusAndDiscovery(watcher)
                 // The gleaner, the flow watch, the heartbeat and the discovery loops.
                 await clock.waitForSleepers(4)
                 clock.advance(by: .milliseconds(500))

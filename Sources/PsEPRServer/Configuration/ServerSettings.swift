@@ -60,15 +60,15 @@ public struct ServerSettings: Sendable {
                 expected: "at most \(deadline) (\(flow.writeDeadlineSeconds))"
             )
         }
-        let certificate = p[Key.tlsCertificateFile].flatMap { $0.isEmpty ? nil : $0 }
-        let key = p[Key.tlsKeyFile].flatMap { $0.isEmpty ? nil : $0 }
+        let certificate = try ParameterKind.optionalText.read(p, Key.tlsCertificateFile, nil)
+        let key = try ParameterKind.optionalText.read(p, Key.tlsKeyFile, nil)
         switch (certificate, key) {
         case (let certificate?, let key?):
             server.tls = TLSSettings(
                 certificateFile: certificate,
                 keyFile: key,
                 required: try p.boolean(Key.tlsRequired, default: false),
-                trustCertificateFile: p[Key.tlsTrustCertificateFile].flatMap { $0.isEmpty ? nil : $0 }
+                trustCertificateFile: try ParameterKind.optionalText.read(p, Key.tlsTrustCertificateFile, nil)
             )
         case (nil, nil):
             guard try !p.boolean(Key.tlsRequired, default: false) else {

@@ -123,9 +123,9 @@ struct LeasePeerService: Service {
             initial: .seconds(settings.reconnectMinimumSeconds),
             maximum: .seconds(settings.reconnectMaximumSeconds)
         )
-        // Consecutive failed dials; a link that came up and closed counts as one, so the next
-        // dial follows the shortest pause.
-        var failures = 1
+        // Consecutive failed dials: after a link that came up and closed, or a first failure,
+        // the next dial follows the shortest pause; each further failure doubles it.
+        var failures = 0
         while !Task.isCancelled, let peer = mesh.dialTarget(id) {
             if let link = mesh.linkChannel(for: id) {
                 // Linked already (perhaps by the peer dialling in): wait for that link to end.
@@ -133,7 +133,7 @@ struct LeasePeerService: Service {
             } else {
                 do {
                     let channel = try await dial(peer)
-                    failures = 1
+                    failures = 0
                     await Self.waitForClose(channel)
                 } catch {
                     failures += 1
