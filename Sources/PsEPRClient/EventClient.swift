@@ -79,8 +79,10 @@ public actor EventClient: Service {
     /// The settings.
     public nonisolated let options: Options
     private let logger: Logger
-    private let clock = ContinuousClock()
-    private let started: ContinuousClock.Instant
+    /// Times lease renewals, answer timeouts, keep-alives and reconnection pauses.
+    private let clock: any Clock<Duration>
+    /// Time on ``clock`` since the client was made.
+    private let elapsedTime: @Sendable () -> Duration
 
     private struct Record {
         let lease: Lease
@@ -106,14 +108,16 @@ public actor EventClient: Service {
         identity: ServiceIdentity,
         servers: [ServerAddress],
         options: Options = Options(),
-        logger: Logger = Logger(label: "psepr.client")
+        logger: Logger = Logger(label: "psepr.client"),
+        clock: any Clock<Duration> = ContinuousClock()
     ) {
         precondition(!servers.isEmpty, "a PsEPR client needs at least one server")
         self.identity = identity
         self.servers = servers
         self.options = options
         self.logger = logger
-        self.started = clock.now
+        self.clock = clock
+        self.elapsedTime = Self.stopwatch(on: clock)
         (closed, closedSink) = AsyncStream.makeStream(of: Void.self)
     }
 
@@ -186,7 +190,7 @@ public actor EventClient: Service {
     private func runConnections() async throws {
         var failures = 0
         // Since when no server has been logged in to.
-        var unconnectedSince = clock.now
+        var unconnectedSince = elapsed
         while !isClosed {
             for server in servers.shuffled() where !isClosed {
                 let loginsBefore = connectionCount
@@ -204,13 +208,13 @@ public actor EventClient: Service {
                 }
                 if isClosed { return }
                 let loggedIn = connectionCount > loginsBefore
-                if loggedIn { unconnectedSince = clock.now }
+                if loggedIn { unconnectedSince = elapsed }
                 // After a session that logged in, start the back-off afresh; a server that
                 // keeps failing is tried less and less often.
                 failures = loggedIn ? 1 : failures + 1
                 var pause = backoff(after: failures)
                 if let limit = options.giveUpAfter {
-                    let waited = clock.now - unconnectedSince
+                    let waited = elapsed - unconnectedSince
                     guard waited < limit else {
                         throw ClientError.unreachable(after: limit, lastError: "\(server): \(lastError)")
                     }
@@ -225,7 +229,7 @@ public actor EventClient: Service {
                             "\(String(format: "%.1f", Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18))",
                     ]
                 )
-                try await Task.sleep(for: pause)
+                try await clock.sleep(for: pause)
             }
         }
     }
@@ -321,7 +325,7 @@ public actor EventClient: Service {
                 if tls.mode == .required { throw ClientError.tlsUnavailable(server: host) }
                 return try await authenticate(identity: identity, host: host, frames: &frames, writer: writer)
             }
-            try await writer.write(ByteBuffer(string: "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"))
+            try await writer.write(ByteBuffer(bytes: ClientStanzas.startTLS))
             guard case .stanza(let answer)? = try await frames.next(),
                 let element = try? ParsedElement.parse(answer.readableBytesView), element.localName == "proceed"
             else {
@@ -499,7 +503,7 @@ public actor EventClient: Service {
     /// when given. The request goes out now if connected, else on connection.
     public func lease(_ channel: ChannelName, namespace: String? = nil, seconds: Int? = nil) async throws -> Lease {
         guard !isClosed else { throw terminalError ?? ClientError.closed }
-        let identifier = Self.randomIdentifier()
+        let identifier = RandomText.alphanumeric(16)
         let lease = Lease(
             identifier: identifier,
             channel: channel,
@@ -550,7 +554,7 @@ public actor EventClient: Service {
 
     private func runTimers() async throws {
         while !isClosed {
-            try await Task.sleep(for: options.timerResolution)
+            try await clock.sleep(for: options.timerResolution)
             try await tick()
         }
     }
@@ -597,12 +601,14 @@ public actor EventClient: Service {
         finish(ClientError.closed)
     }
 
-    private var elapsed: Duration { clock.now - started }
+    private var elapsed: Duration { elapsedTime() }
 
-    static func randomIdentifier() -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-        return String((0..<16).map { _ in alphabet.randomElement()! })
+    /// A reading of the time passed on `clock` since now.
+    private static func stopwatch<C: Clock<Duration>>(on clock: C) -> @Sendable () -> Duration {
+        let start = clock.now
+        return { start.duration(to: clock.now) }
     }
+
 }
 
 extension Duration {

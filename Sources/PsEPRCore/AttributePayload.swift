@@ -39,10 +39,13 @@ public struct AttributePayload: Sendable, Hashable {
 
     /// The `<payload>` element.
     public var payloadBytes: [UInt8] {
-        var xml =
-            "<payload xmlns='\(Self.namespace)'><field>\(XMLText.escape(field))</field><value>\(XMLText.escape(value))</value>"
-        if let expireSeconds { xml += "<expire>\(expireSeconds)</expire>" }
-        return Array((xml + "</payload>").utf8)
+        var xml = XMLWriter()
+        xml.element("payload", ["xmlns": Self.namespace]) {
+            $0.element("field", text: field)
+            $0.element("value", text: value)
+            if let expireSeconds { $0.element("expire", text: String(expireSeconds)) }
+        }
+        return xml.bytes
     }
 }
 

@@ -184,11 +184,14 @@ public struct LeaseOperation: Sendable, Hashable {
 
     /// The `<payload>` element for this operation.
     public var payloadBytes: [UInt8] {
-        var xml = "<payload xmlns='\(Self.namespace)'><identifier>\(XMLText.escape(identifier))</identifier>"
-        if let duration { xml += "<duration>\(duration)</duration>" }
-        xml += "<op>\(operation.rawValue)</op>"
-        if let namespaceFilter { xml += "<type>\(XMLText.escape(namespaceFilter))</type>" }
-        if let reason { xml += "<reason>\(XMLText.escape(reason))</reason>" }
-        return Array((xml + "</payload>").utf8)
+        var xml = XMLWriter()
+        xml.element("payload", ["xmlns": Self.namespace]) {
+            $0.element("identifier", text: identifier)
+            if let duration { $0.element("duration", text: String(duration)) }
+            $0.element("op", text: operation.rawValue)
+            if let namespaceFilter { $0.element("type", text: namespaceFilter) }
+            if let reason { $0.element("reason", text: reason) }
+        }
+        return xml.bytes
     }
 }

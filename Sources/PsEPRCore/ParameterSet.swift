@@ -81,20 +81,18 @@ public struct ParameterSet: Sendable, Hashable {
             for segment in name.split(separator: "/") { node = node.child(String(segment)) }
             node.value = value
         }
-        func write(_ node: Node, into text: inout String) {
+        func write(_ node: Node, into xml: inout XMLWriter) {
             for (name, child) in node.children {
-                text += "<\(name)>"
                 if let value = child.value, child.children.isEmpty {
-                    text += XMLText.escape(value)
+                    xml.element(name, text: value)
                 } else {
-                    write(child, into: &text)
+                    xml.element(name) { write(child, into: &$0) }
                 }
-                text += "</\(name)>"
             }
         }
-        var text = ""
-        write(root, into: &text)
-        return text
+        var xml = XMLWriter()
+        write(root, into: &xml)
+        return xml.string
     }
 
     /// The text of `name`, or `fallback` when it is absent or empty.

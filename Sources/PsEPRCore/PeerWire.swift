@@ -73,15 +73,17 @@ public enum PeerWire {
     public static let namespace = "http://psepr.org/xs/leasepeer"
 
     /// The stream header each side sends first.
-    public static let streamHeader: [UInt8] = Array(
-        "<?xml version='1.0'?><stream:stream xmlns='\(namespace)' xmlns:stream='http://etherx.jabber.org/streams' version='1'>"
-            .utf8
-    )
+    public static let streamHeader: [UInt8] = {
+        var xml = XMLWriter()
+        xml.markup("<?xml version='1.0'?>")
+        xml.start("stream:stream", ["xmlns": namespace, "xmlns:stream": XMPPNamespace.streams, "version": "1"])
+        return xml.bytes
+    }()
 
     /// Writes `stanza` (one element) as message `sequence`.
     public static func writeNumbered(_ stanza: ByteBuffer, sequence: UInt64, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("<peerMessage seq='")
-        buffer.writeString(String(sequence))
+        buffer.writeDecimal(sequence)
         buffer.writeStaticString("'>")
         buffer.writeImmutableBuffer(stanza)
         buffer.writeStaticString("</peerMessage>")
@@ -90,26 +92,28 @@ public enum PeerWire {
     /// The element of a message other than ``PeerMessage/event(_:element:)`` (events travel as
     /// the router's shared `<message>` stanza).
     public static func element(_ message: PeerMessage) -> ByteBuffer {
-        func attributes(_ pairs: [(String, String?)]) -> String {
-            pairs.compactMap { name, value in value.map { " \(name)='\(XMLText.escape($0))'" } }.joined()
-        }
-        let text: String
+        var xml = XMLWriter(capacity: 128)
         switch message {
         case .hello(let id, let host, let nonce):
-            text = "<hello\(attributes([("id", id), ("host", host), ("nonce", nonce), ("version", "1")]))/>"
+            xml.empty("hello", ["id": id, "host": host, "nonce": nonce, "version": "1"])
         case .auth(let proof):
-            text = "<auth\(attributes([("proof", proof)]))/>"
+            xml.empty("auth", ["proof": proof])
         case .register(let identifier, let channel, let namespace, let seconds, let hops):
-            text =
-                "<lease\(attributes([("op", "register"), ("identifier", identifier), ("channel", channel.rawValue), ("namespace", namespace), ("seconds", String(seconds)), ("hops", hops.map(String.init))]))/>"
+            xml.empty(
+                "lease",
+                [
+                    "op": "register", "identifier": identifier, "channel": channel.rawValue, "namespace": namespace,
+                    "seconds": String(seconds), "hops": hops.map(String.init),
+                ]
+            )
         case .unregister(let identifier):
-            text = "<lease\(attributes([("op", "unregister"), ("identifier", identifier)]))/>"
+            xml.empty("lease", ["op": "unregister", "identifier": identifier])
         case .granted(let identifier, let seconds):
-            text = "<granted\(attributes([("identifier", identifier), ("seconds", String(seconds))]))/>"
+            xml.empty("granted", ["identifier": identifier, "seconds": String(seconds)])
         case .released(let identifier):
-            text = "<released\(attributes([("identifier", identifier)]))/>"
+            xml.empty("released", ["identifier": identifier])
         case .refused(let identifier, let reason):
-            text = "<refused\(attributes([("identifier", identifier), ("reason", reason)]))/>"
+            xml.empty("refused", ["identifier": identifier, "reason": reason])
         case .event(let event, _):
             return StanzaEncoder.messageBuffer(event, id: "p")
         case .relayed(let stamp, let event, _):
@@ -117,23 +121,23 @@ public enum PeerWire {
             writeRelayed(StanzaEncoder.messageBuffer(event, id: "p"), stamp: stamp, into: &buffer)
             return buffer
         case .ping:
-            text = "<ping/>"
+            xml.empty("ping")
         case .pong:
-            text = "<pong/>"
+            xml.empty("pong")
         case .error(let reason):
-            text = "<error\(attributes([("reason", reason)]))/>"
+            xml.empty("error", ["reason": reason])
         }
-        return ByteBuffer(string: text)
+        return xml.buffer
     }
 
     /// Writes a relayed event: `<relay origin='O' epoch='E' seq='S'>` around its `<message>`.
     public static func writeRelayed(_ message: ByteBuffer, stamp: RelayStamp, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("<relay origin='")
-        buffer.writeString(XMLText.escape(stamp.origin))
+        buffer.writeXMLText(stamp.origin)
         buffer.writeStaticString("' epoch='")
-        buffer.writeString(String(stamp.epoch))
+        buffer.writeDecimal(stamp.epoch)
         buffer.writeStaticString("' seq='")
-        buffer.writeString(String(stamp.sequence))
+        buffer.writeDecimal(stamp.sequence)
         buffer.writeStaticString("'>")
         buffer.writeImmutableBuffer(message)
         buffer.writeStaticString("</relay>")

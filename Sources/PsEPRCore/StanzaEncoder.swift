@@ -1,25 +1,5 @@
 public import NIOCore
 
-/// Escaping for text and attribute values.
-public enum XMLText {
-    /// `&`, `<`, `>`, `"` and `'` replaced by their entities: safe in text and in either kind of quoted attribute.
-    public static func escape(_ text: some StringProtocol) -> String {
-        var output = ""
-        output.reserveCapacity(text.utf8.count)
-        for character in text.unicodeScalars {
-            switch character {
-            case "&": output += "&amp;"
-            case "<": output += "&lt;"
-            case ">": output += "&gt;"
-            case "\"": output += "&quot;"
-            case "'": output += "&apos;"
-            default: output.unicodeScalars.append(character)
-            }
-        }
-        return output
-    }
-}
-
 /// The stanzas a PsEPR server sends, built once and escaped throughout.
 public enum StanzaEncoder {
     /// The server's stream header, with its `<stream:features>` (by default legacy authentication,
@@ -31,11 +11,17 @@ public enum StanzaEncoder {
         streamID: String,
         features: String = legacyAuthenticationFeature
     ) -> [UInt8] {
-        Array(
-            ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
-                + " from='\(XMLText.escape(serverName))' id='\(XMLText.escape(streamID))' version='1.0'>"
-                + "<stream:features>\(features)</stream:features>").utf8
+        var xml = XMLWriter()
+        xml.markup("<?xml version='1.0'?>")
+        xml.start(
+            "stream:stream",
+            [
+                "xmlns": "jabber:client", "xmlns:stream": XMPPNamespace.streams, "from": serverName,
+                "id": streamID, "version": "1.0",
+            ]
         )
+        xml.element("stream:features") { $0.markup(features) }
+        return xml.bytes
     }
 
     /// The stream feature advertising legacy `jabber:iq:auth` (XEP-0078).
@@ -47,43 +33,56 @@ public enum StanzaEncoder {
     /// A stream error (RFC 6120 §4.9) naming `condition` and why, followed by the end of the
     /// stream: what a connection the server ends for its own reasons receives last.
     public static func streamErrorAndEnd(condition: String, text: String) -> [UInt8] {
-        Array(
-            ("<stream:error><\(condition) xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
-                + "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>\(XMLText.escape(text))</text></stream:error></stream:stream>")
-                .utf8
-        )
+        var xml = XMLWriter()
+        xml.element("stream:error") {
+            $0.empty(condition, ["xmlns": XMPPNamespace.streamErrors])
+            $0.element("text", ["xmlns": XMPPNamespace.streamErrors], text: text)
+        }
+        xml.end("stream:stream")
+        return xml.bytes
     }
 
     /// The answer to `iq get` on `jabber:iq:auth`: the fields the server wants.
     public static func authenticationFields(id: String, username: String?) -> [UInt8] {
-        let user = username.map { "<username>\(XMLText.escape($0))</username>" } ?? "<username/>"
-        return Array(
-            "<iq type='result' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'>\(user)<password/><resource/></query></iq>"
-                .utf8
-        )
+        var xml = XMLWriter()
+        xml.element("iq", ["type": "result", "id": id]) {
+            $0.element("query", ["xmlns": XMPPNamespace.legacyAuthentication]) {
+                if let username { $0.element("username", text: username) } else { $0.empty("username") }
+                $0.empty("password")
+                $0.empty("resource")
+            }
+        }
+        return xml.bytes
     }
 
     /// A successful `iq set`.
     public static func authenticationSucceeded(id: String) -> [UInt8] {
-        Array("<iq type='result' id='\(XMLText.escape(id))'/>".utf8)
+        var xml = XMLWriter()
+        xml.empty("iq", ["type": "result", "id": id])
+        return xml.bytes
     }
 
     /// A failed `iq set` (XMPP's not-authorized).
     public static func authenticationFailed(id: String) -> [UInt8] {
-        Array(
-            ("<iq type='error' id='\(XMLText.escape(id))'><error code='401' type='auth'>"
-                + "<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>").utf8
-        )
+        var xml = XMLWriter()
+        xml.element("iq", ["type": "error", "id": id]) {
+            $0.element("error", ["code": "401", "type": "auth"]) {
+                $0.empty("not-authorized", ["xmlns": XMPPNamespace.stanzas])
+            }
+        }
+        return xml.bytes
     }
 
     /// An error about a message (malformed event, refused operation), echoing its `id`.
     public static func messageError(id: String?, condition: String, text: String) -> [UInt8] {
-        let identifier = id.map { " id='\(XMLText.escape($0))'" } ?? ""
-        return Array(
-            ("<message type='error'\(identifier)><error type='modify'><\(condition) xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
-                + "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>\(XMLText.escape(text))</text></error></message>")
-                .utf8
-        )
+        var xml = XMLWriter()
+        xml.element("message", ["type": "error", "id": id]) {
+            $0.element("error", ["type": "modify"]) {
+                $0.empty(condition, ["xmlns": XMPPNamespace.stanzas])
+                $0.element("text", ["xmlns": XMPPNamespace.stanzas], text: text)
+            }
+        }
+        return xml.bytes
     }
 
     /// A `<message>` delivering `event`; the payload goes out as the bytes that came in.
@@ -103,7 +102,7 @@ public enum StanzaEncoder {
     /// Writes ``message(_:id:)`` into `buffer`.
     public static func writeMessage(_ event: Event, id: String, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("<message id='")
-        buffer.writeEscapedXML(id)
+        buffer.writeXMLText(id)
         buffer.writeStaticString("'>")
         writeEvent(event, into: &buffer)
         buffer.writeStaticString("</message>")
@@ -113,7 +112,7 @@ public enum StanzaEncoder {
     /// its own: see ``EventScanner/Scanned/selfContainedElement``).
     public static func writeMessage(forwarding eventElement: ByteBuffer, id: String, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("<message id='")
-        buffer.writeEscapedXML(id)
+        buffer.writeXMLText(id)
         buffer.writeStaticString("'>")
         buffer.writeImmutableBuffer(eventElement)
         buffer.writeStaticString("</message>")
@@ -144,7 +143,7 @@ public enum StanzaEncoder {
         into buffer: inout ByteBuffer
     ) {
         buffer.writeStaticString(open)
-        buffer.writeEscapedXML(text)
+        buffer.writeXMLText(text)
         buffer.writeStaticString(close)
     }
 
@@ -166,32 +165,18 @@ public enum StanzaEncoder {
     }
 }
 
-extension ByteBuffer {
-    /// Writes `text` escaped for XML text or a quoted attribute (copied as it is when nothing
-    /// needs escaping, the usual case).
-    /// Writes `value` in decimal digits.
-    public mutating func writeDecimal(_ value: UInt64) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
-        let count = withUnsafeMutableBytes(of: &digits) { space -> Int in
-            var remaining = value
-            var index = space.count
-            repeat {
-                index -= 1
-                space[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
-                remaining /= 10
-            } while remaining > 0
-            return space.count - index
-        }
-        _ = withUnsafeBytes(of: &digits) { writeBytes(UnsafeRawBufferPointer(rebasing: $0[($0.count - count)...])) }
-    }
-
-    mutating func writeEscapedXML(_ text: String) {
-        let special = text.utf8.contains {
-            $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"")
-                || $0 == UInt8(ascii: "'")
-        }
-        writeString(special ? XMLText.escape(text) : text)
-    }
+/// The XMPP namespaces of the stream, its errors and the login.
+public enum XMPPNamespace {
+    public static let streams = "http://etherx.jabber.org/streams"
+    public static let streamErrors = "urn:ietf:params:xml:ns:xmpp-streams"
+    public static let stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+    public static let tls = "urn:ietf:params:xml:ns:xmpp-tls"
+    public static let sasl = "urn:ietf:params:xml:ns:xmpp-sasl"
+    public static let bind = "urn:ietf:params:xml:ns:xmpp-bind"
+    public static let session = "urn:ietf:params:xml:ns:xmpp-session"
+    public static let legacyAuthentication = "jabber:iq:auth"
+    public static let roster = "jabber:iq:roster"
+    public static let ping = "urn:xmpp:ping"
 }
 
 /// The stanzas a PsEPR client sends to log in: a stream header, then legacy `jabber:iq:auth`
@@ -199,34 +184,53 @@ extension ByteBuffer {
 public enum ClientStanzas {
     /// The client's stream header, as the Stork client wrote it.
     public static func streamHeader(to host: String) -> [UInt8] {
-        Array(
-            ("<?xml version=\"1.0\" encoding=\"UTF-8\" ?><stream:stream to=\"\(XMLText.escape(host))\""
-                + " xmlns=\"jabber:client\" xmlns:stream=\"http://etherx.jabber.org/streams\">").utf8
-        )
+        var xml = XMLWriter(quote: .double)
+        xml.markup("<?xml version=\"1.0\" encoding=\"UTF-8\" ?>")
+        xml.start("stream:stream", ["to": host, "xmlns": "jabber:client", "xmlns:stream": XMPPNamespace.streams])
+        return xml.bytes
     }
 
     /// Asks which fields the login needs.
     public static func authenticationQuery(id: String, service: String) -> [UInt8] {
-        Array(
-            "<iq type='get' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'><username>\(XMLText.escape(service))</username></query></iq>"
-                .utf8
-        )
+        var xml = XMLWriter()
+        xml.element("iq", ["type": "get", "id": id]) {
+            $0.element("query", ["xmlns": XMPPNamespace.legacyAuthentication]) { $0.element("username", text: service) }
+        }
+        return xml.bytes
     }
 
     /// Logs in with a plain-text password (the protocol has no other kind).
     public static func authenticate(id: String, service: String, password: String, instance: String) -> [UInt8] {
-        Array(
-            ("<iq type='set' id='\(XMLText.escape(id))'><query xmlns='jabber:iq:auth'><username>\(XMLText.escape(service))</username>"
-                + "<password>\(XMLText.escape(password))</password><resource>\(XMLText.escape(instance))</resource></query></iq>")
-                .utf8
-        )
+        var xml = XMLWriter()
+        xml.element("iq", ["type": "set", "id": id]) {
+            $0.element("query", ["xmlns": XMPPNamespace.legacyAuthentication]) {
+                $0.element("username", text: service)
+                $0.element("password", text: password)
+                $0.element("resource", text: instance)
+            }
+        }
+        return xml.bytes
     }
+
+    /// Asks the server to start TLS (RFC 6120 §5).
+    public static let startTLS: [UInt8] = {
+        var xml = XMLWriter()
+        xml.empty("starttls", ["xmlns": XMPPNamespace.tls])
+        return xml.bytes
+    }()
 
     /// A OneEvent document: the credentials inline, then the event.
     public static func oneEvent(_ event: Event, service: String, password: String) -> [UInt8] {
-        Array(
-            ("<inputEvent><authentication><passwordAuth><service>\(XMLText.escape(service))</service>"
-                + "<password>\(XMLText.escape(password))</password></passwordAuth></authentication><oneEvent>").utf8
-        ) + StanzaEncoder.eventElement(event) + Array("</oneEvent></inputEvent>".utf8)
+        var xml = XMLWriter(capacity: event.payload.count + 512)
+        xml.element("inputEvent") {
+            $0.element("authentication") {
+                $0.element("passwordAuth") {
+                    $0.element("service", text: service)
+                    $0.element("password", text: password)
+                }
+            }
+            $0.element("oneEvent") { $0.markup(StanzaEncoder.eventElement(event)) }
+        }
+        return xml.bytes
     }
 }

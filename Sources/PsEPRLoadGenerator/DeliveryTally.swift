@@ -10,6 +10,9 @@ public final class DeliveryTally: Sendable {
         var lastDelivery: UInt64 = 0
         /// Deliveries by subscriber number, for those counted with one.
         var perSubscriber: [Int: Int] = [:]
+        /// Tasks waiting for the next delivery.
+        var waiters: [(id: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var nextWaiter = 0
     }
 
     private let state = Mutex(State())
@@ -18,12 +21,15 @@ public final class DeliveryTally: Sendable {
 
     /// Records one read's deliveries and the send times it carried, received at `time`.
     public func add(delivered: Int, sentAt stamps: [UInt64], receivedAt time: UInt64, subscriber: Int? = nil) {
-        state.withLock { state in
+        let waiters = state.withLock { state in
             state.delivered += delivered
             if let subscriber { state.perSubscriber[subscriber, default: 0] += delivered }
             for sent in stamps where sent <= time { _ = state.latencies.record(max(time - sent, 1)) }
             state.lastDelivery = max(state.lastDelivery, time)
+            defer { state.waiters.removeAll() }
+            return state.waiters
         }
+        for waiter in waiters { waiter.continuation.resume() }
     }
 
     public var delivered: Int { state.withLock { $0.delivered } }
@@ -39,20 +45,52 @@ public final class DeliveryTally: Sendable {
         return Double(latencies.valueAtPercentile(percent)) / 1e6
     }
 
-    /// Waits until `expected` deliveries have been counted, or until they stop coming for
-    /// `quietSeconds` (drops).
-    public func waitForDeliveries(_ expected: Int, quietSeconds: Double = 2) async throws {
-        var last = -1
-        var quietSince = ContinuousClock.now
-        while delivered < expected {
-            let now = delivered
-            if now != last {
-                last = now
-                quietSince = .now
-            } else if ContinuousClock.now - quietSince > .seconds(quietSeconds) {
-                return
+    /// Waits until `expected` deliveries have been counted, or until none has come for
+    /// `quietSeconds` on `clock` (the rest were dropped).
+    public func waitForDeliveries(
+        _ expected: Int,
+        quietSeconds: Double = 2,
+        clock: any Clock<Duration> = ContinuousClock()
+    ) async throws {
+        while true {
+            let seen = delivered
+            if seen >= expected { return }
+            let progressed = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { await self.delivery(after: seen) }
+                group.addTask {
+                    try? await clock.sleep(for: .seconds(quietSeconds))
+                    return false
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
             }
-            try await Task.sleep(for: .milliseconds(5))
+            try Task.checkCancellation()
+            if !progressed { return }
         }
+    }
+
+    /// Returns true once more than `seen` deliveries have been counted; false if cancelled first.
+    private func delivery(after seen: Int) async -> Bool {
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.delivered != seen || Task.isCancelled { return true }
+                    state.waiters.append((id, continuation))
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0) }
+            }
+            waiter?.continuation.resume()
+        }
+        return delivered != seen
     }
 }

@@ -180,25 +180,35 @@ extension Lease {
     }
 
     @Test func aLeaseGrantedThenOrphanedByItsServerIsReportedLost() async throws {
+        // The client's timers run on a clock the test moves: nothing times out while the lease
+        // is granted, however loaded the machine, and the renewal comes when the clock says.
+        let clock = ManualClock()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             let (client, lease) = try await withEventServer(configure: { $0.leaseMinimumSeconds = 1 }) { port, _, _ in
                 let client = EventClient(
                     identity: identity("orphan"),
                     servers: [ServerAddress(host: "127.0.0.1", port: port)],
-                    options: fastOptions(answerTimeout: .seconds(1), retries: 2)
+                    options: fastOptions(answerTimeout: .seconds(1), retries: 2),
+                    clock: clock
                 )
                 tasks.addTask { try await client.run() }
-                // Logged in first: the answer timeout is for the grant and the renewal, not the
-                // login (a second leaves room for a loaded machine; the renewal is at 1.6 s).
                 try await client.waitUntilConnected()
                 let lease = try await client.lease(ChannelName("/short/"), seconds: 2)
                 let settled = await lease.settled()
                 #expect(settled.isActive, "\(settled)")
                 return (client, lease)
             }
-            // The server is gone: the renewal at 1.6 s goes unanswered, then two retries.
+            // The server is gone: the renewal at 1.6 s goes unanswered, then two retries a
+            // second apart. The clock moves only while one of the client's loops waits on it.
+            var steps = 0
+            while !lease.state.isFinal, steps < 1_000 {
+                await clock.waitForSleepers()
+                clock.advance(by: .milliseconds(50))
+                steps += 1
+            }
             let final = try await lease.waitFor("the orphaned lease to be lost") { $0.isFinal }
             #expect(final == .lost(reason: "no grant after 2 retries"))
+            #expect(clock.now.offset >= .seconds(3.6), "lost before the renewal and both retries were due")
             await client.close()
             try await tasks.waitForAll()
         }

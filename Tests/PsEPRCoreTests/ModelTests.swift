@@ -130,3 +130,33 @@ struct ModelTests {
         #expect(framed.count == 3)
     }
 }
+
+@Suite struct XMLWriterTests {
+    @Test func textAndAttributeValuesAreEscapedAndNilAttributesLeftOut() {
+        var xml = XMLWriter()
+        xml.element("a", ["x": "1 < 2 & 'q'", "skipped": nil, "y": "\"z\""]) {
+            $0.text("<b>&</b>")
+            $0.empty("c")
+            $0.element("d", text: "it's")
+        }
+        #expect(
+            xml.string
+                == "<a x='1 &lt; 2 &amp; &apos;q&apos;' y='&quot;z&quot;'>&lt;b&gt;&amp;&lt;/b&gt;<c/><d>it&apos;s</d></a>"
+        )
+    }
+
+    @Test func doubleQuotesForTheStorkClientsHeader() {
+        var xml = XMLWriter(quote: .double)
+        xml.start("stream:stream", ["to": "h\"x"])
+        #expect(xml.string == "<stream:stream to=\"h&quot;x\">")
+    }
+
+    @Test func whatTheWriterWritesParsesBackToTheSameText() throws {
+        var xml = XMLWriter()
+        let awkward = "a<b>&c\"d'e]]>f"
+        xml.element("root", ["v": awkward]) { $0.element("t", text: awkward) }
+        let parsed = try ParsedElement.parse(xml.bytes)
+        #expect(parsed.attributes["v"] == awkward)
+        #expect(parsed.childText("t") == awkward)
+    }
+}

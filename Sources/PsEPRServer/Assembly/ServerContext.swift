@@ -58,7 +58,7 @@ final class ServerContext: Sendable {
             return
         }
         let event = Event(
-            id: "\(idPrefix)-\(Self.randomString(8))",
+            id: "\(idPrefix)-\(RandomText.alphanumeric(8))",
             channel: channel,
             fromService: configuration.serviceName,
             fromInstance: configuration.instance.isEmpty ? configuration.serverName : configuration.instance,
@@ -66,10 +66,5 @@ final class ServerContext: Sendable {
             payload: Array(payload.utf8)
         )
         router.route(event)
-    }
-
-    static func randomString(_ length: Int) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-        return String((0..<length).map { _ in alphabet.randomElement()! })
     }
 }

@@ -78,6 +78,12 @@ final class AdmissionControl: Sendable {
         _ = state.withLock { $0.waiting.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
+    /// Closes every connection waiting now (at shutdown).
+    func closeAll() {
+        let waiting = state.withLock { $0.waiting.values.map(\.channel) }
+        for channel in waiting { channel.close(promise: nil) }
+    }
+
     /// Connections waiting now.
     var waitingCount: Int { state.withLock { $0.waiting.count } }
 

@@ -53,57 +53,33 @@ struct ClientListener: Service {
         let connections = self.connections
         let admission = self.admission
         let tls = self.tls
-        let server = try await bindingListener(
-            admission.listener,
+        let server = try await bindListener(
+            admission: admission,
             host: configuration.host,
             port: configuration.clientPort,
-            parameter: ServerSettings.Key.clientPort
-        ) {
-            try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelOption(.backlog, value: 256)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        // Each connection works with the settings in effect when it opened.
-                        let configuration = live.current
-                        let handlers = channel.pipeline.syncOperations
-                        try handlers.addHandler(AdmissionHandler(admission: admission))
-                        try handlers.addHandler(
-                            IdleStateHandler(readTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))
-                        )
-                        let gate = ReadGate(channel: channel)
-                        try handlers.addHandler(gate)
-                        try handlers.addHandler(
-                            ClientConnectionHandler(
-                                configuration: configuration,
-                                router: router,
-                                logger: logger,
-                                connections: connections,
-                                gate: gate,
-                                tls: tls
-                            )
-                        )
-                    }
-                }
-                .bind(host: configuration.host, port: configuration.clientPort)
-                .get()
-        }
-        if let address = server.localAddress {
-            logger.log(
-                .services,
-                .info,
-                "Listener ready",
-                metadata: ["psepr.listener": "client", "psepr.address": "\(address)"]
+            parameter: ServerSettings.Key.clientPort,
+            logger: logger,
+            onListening: onListening
+        ) { channel in
+            // Each connection works with the settings in effect when it opened.
+            let configuration = live.current
+            let handlers = channel.pipeline.syncOperations
+            try handlers.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
+            let gate = ReadGate(channel: channel)
+            try handlers.addHandler(gate)
+            try handlers.addHandler(
+                ClientConnectionHandler(
+                    configuration: configuration,
+                    router: router,
+                    logger: logger,
+                    connections: connections,
+                    gate: gate,
+                    tls: tls
+                )
             )
-            await onListening(address)
         }
         // Shutdown closes the listener and then every open connection.
-        try await withTaskCancellationOrGracefulShutdownHandler {
-            try await server.closeFuture.get()
-        } onCancelOrGracefulShutdown: {
-            server.close(promise: nil)
-        }
-        router.closeAllConnections()
+        try await serveUntilShutdown(server)
+        router.sessions.closeAll()
     }
 }

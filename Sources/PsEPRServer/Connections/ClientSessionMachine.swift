@@ -80,7 +80,7 @@ struct ClientSessionMachine {
         serverName: String,
         accounts: AccountTable?,
         tls: TLSPolicy = .unavailable,
-        makeStreamID: @escaping @Sendable () -> String = { ServerContext.randomString(12) }
+        makeStreamID: @escaping @Sendable () -> String = { RandomText.alphanumeric(12) }
     ) {
         self.serverName = serverName
         self.accounts = accounts

@@ -5,55 +5,51 @@ import NIOPosix
 import PsEPRCore
 import ServiceLifecycle
 
-/// Binds `host:port`, frames each connection with an ``XMLStreamFramer`` in `mode`, and serves
-/// every connection in its own task until graceful shutdown closes the listener and ends the
-/// open connections. (The OneEvent listener: one short document per connection.)
-func runStanzaListener(
+/// Binds one of the server's ports (client, OneEvent, LeasePeer) the one way they all are:
+/// addresses reused, no Nagle delay, the listener's ``AdmissionHandler`` first on every accepted
+/// connection and then the port's own handlers from `initialize`, run on the connection's event
+/// loop. Says in the log that the listener is ready and reports its address.
+func bindListener(
+    admission: AdmissionControl,
     host: String,
     port: Int,
     parameter: String,
-    mode: XMLStreamFramer.Mode,
-    limits: XMLStreamFramer.Limits,
-    admission: AdmissionControl,
     logger: Logger,
     onListening: @Sendable (SocketAddress) async -> Void,
-    serve: @escaping @Sendable (NIOAsyncChannel<StreamFrame, ByteBuffer>) async -> Void
-) async throws {
+    initialize: @escaping @Sendable (any Channel) throws -> Void
+) async throws -> any Channel {
     let server = try await bindingListener(admission.listener, host: host, port: port, parameter: parameter) {
         try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: port) { channel in
+            .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handlers = channel.pipeline.syncOperations
-                    try handlers.addHandler(AdmissionHandler(admission: admission))
-                    try handlers.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: mode, limits: limits)))
-                    return try NIOAsyncChannel<StreamFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    try channel.pipeline.syncOperations.addHandler(AdmissionHandler(admission: admission))
+                    try initialize(channel)
                 }
             }
+            .bind(host: host, port: port)
+            .get()
     }
-    let name = admission.listener
-    if let address = server.channel.localAddress {
+    if let address = server.localAddress {
         logger.log(
             .services,
             .info,
             "Listener ready",
-            metadata: ["psepr.listener": "\(name)", "psepr.address": "\(address)"]
+            metadata: ["psepr.listener": "\(admission.listener)", "psepr.address": "\(address)"]
         )
         await onListening(address)
     }
-    try await withGracefulShutdownHandler {
-        // A discarding group: finished connections leave nothing behind.
-        try await withThrowingDiscardingTaskGroup { group in
-            try await server.executeThenClose { inbound in
-                for try await connection in inbound {
-                    // On shutdown open connections end too, not only the listener.
-                    group.addTask { await cancelWhenGracefulShutdown { await serve(connection) } }
-                }
-            }
-        }
-    } onGracefulShutdown: {
-        server.channel.close(promise: nil)
+    return server
+}
+
+/// Waits until `server` closes, closing it at graceful shutdown or cancellation.
+func serveUntilShutdown(_ server: any Channel) async throws {
+    try await withTaskCancellationOrGracefulShutdownHandler {
+        try await server.closeFuture.get()
+    } onCancelOrGracefulShutdown: {
+        server.close(promise: nil)
     }
 }
 

@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import NIOPosix
 import PsEPRCore
 import ServiceLifecycle
 
@@ -20,60 +19,115 @@ struct OneEventListener: Service {
 
     func run() async throws {
         let configuration = live.current
-        var limits = configuration.limits
-        limits.maximumStanzaBytes = configuration.oneEventMaximumBytes
-        try await runStanzaListener(
+        let limits = {
+            var limits = configuration.limits
+            limits.maximumStanzaBytes = configuration.oneEventMaximumBytes
+            return limits
+        }()
+        let (live, router, logger) = (self.live, self.router, self.logger)
+        let server = try await bindListener(
+            admission: admission,
             host: configuration.host,
             port: configuration.oneEventPort,
             parameter: ServerSettings.Key.oneEventPort,
-            mode: .document,
-            limits: limits,
-            admission: admission,
             logger: logger,
             onListening: onListening
-        ) { await self.serve($0) }
+        ) { channel in
+            let configuration = live.current
+            let handlers = channel.pipeline.syncOperations
+            try handlers.addHandler(ByteToMessageHandler(XMLStreamFramer(mode: .document, limits: limits)))
+            try handlers.addHandler(
+                OneEventHandler(
+                    accounts: configuration.accounts,
+                    timeoutSeconds: configuration.oneEventTimeoutSeconds,
+                    router: router,
+                    logger: logger
+                )
+            )
+        }
+        try await serveUntilShutdown(server)
+        // Senders still writing are unauthenticated, so the admission control holds them all.
+        admission.closeAll()
+    }
+}
+
+/// One OneEvent connection on its event loop: the first document is answered with a
+/// `<result>` line and the connection closed; so is a sender that sends nothing within the
+/// timeout, or a document that is not well-formed.
+final class OneEventHandler: ChannelInboundHandler {
+    typealias InboundIn = StreamFrame
+    typealias OutboundOut = ByteBuffer
+
+    private let accounts: AccountTable?
+    private let timeoutSeconds: Int
+    private let router: EventRouter
+    private let logger: Logger
+    private var timeout: Scheduled<Void>?
+    private var answered = false
+
+    init(accounts: AccountTable?, timeoutSeconds: Int, router: EventRouter, logger: Logger) {
+        self.accounts = accounts
+        self.timeoutSeconds = timeoutSeconds
+        self.router = router
+        self.logger = logger
     }
 
-    private func serve(_ connection: NIOAsyncChannel<StreamFrame, ByteBuffer>) async {
-        let configuration = live.current
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context)
+        context.fireChannelActive()
+    }
+
+    private func start(_ context: ChannelHandlerContext) {
+        guard timeout == nil, !answered else { return }
         router.countConnection(.oneEvent)
-        let remote = connection.channel.remoteAddress.map { "\($0)" } ?? ""
-        do {
-            try await connection.executeThenClose { inbound, outbound in
-                let result: String = await withTaskGroup(of: String?.self) { group in
-                    group.addTask {
-                        do {
-                            for try await frame in inbound {
-                                guard case .stanza(let buffer) = frame else { continue }
-                                return try accept(
-                                    Array(buffer.readableBytesView),
-                                    accounts: configuration.accounts,
-                                    remote: remote
-                                )
-                            }
-                            return "error: no event before the connection closed"
-                        } catch {
-                            return "error: \(ClientSessionMachine.plainWords(error))"
-                        }
-                    }
-                    group.addTask {
-                        try? await Task.sleep(for: .seconds(configuration.oneEventTimeoutSeconds))
-                        return Task.isCancelled
-                            ? nil : "error: no event within \(configuration.oneEventTimeoutSeconds) seconds"
-                    }
-                    let first = await group.next() ?? nil
-                    group.cancelAll()
-                    return first ?? "error: no event"
-                }
-                try? await outbound.write(ByteBuffer(string: "<result>\(XMLText.escape(result))</result>\n"))
-            }
-        } catch {
-            logger.log(.io, .debug, "OneEvent connection ended", metadata: ["error": "\(error)"])
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timeout = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(timeoutSeconds))) { [self] in
+            answer("error: no event within \(timeoutSeconds) seconds", context: bound.value)
         }
     }
 
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .stanza(let buffer) = unwrapInboundIn(data), !answered else { return }
+        let result: String
+        do {
+            result = try accept(Array(buffer.readableBytesView), remote: context.channel.remoteAddress)
+        } catch {
+            result = "error: \(ClientSessionMachine.plainWords(error))"
+        }
+        answer(result, context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // The framer refused the bytes (not well-formed, too large): the sender is told why.
+        answer("error: \(ClientSessionMachine.plainWords(error))", context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timeout?.cancel()
+        if !answered {
+            answered = true
+            logger.log(.io, .debug, "OneEvent connection closed before an event")
+        }
+        context.fireChannelInactive()
+    }
+
+    private func answer(_ result: String, context: ChannelHandlerContext) {
+        guard !answered else { return }
+        answered = true
+        timeout?.cancel()
+        var line = XMLWriter(capacity: result.utf8.count + 20)
+        line.element("result", text: result)
+        line.markup("\n")
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(line.buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
     /// Checks the document's credentials and routes its event; returns the result line.
-    private func accept(_ bytes: [UInt8], accounts: AccountTable?, remote: String) throws -> String {
+    private func accept(_ bytes: [UInt8], remote: SocketAddress?) throws -> String {
         let document = try ParsedElement.parse(bytes)
         guard document.localName == "inputEvent",
             let credentials = document.child("authentication")?.child("passwordAuth"),
@@ -86,7 +140,10 @@ struct OneEventListener: Service {
                 .io,
                 .notice,
                 "OneEvent login refused",
-                metadata: ["psepr.service": "\(service)", "psepr.remote": "\(remote)", "psepr.reason": "\(check)"]
+                metadata: [
+                    "psepr.service": "\(service)", "psepr.remote": "\(remote.map { "\($0)" } ?? "")",
+                    "psepr.reason": "\(check)",
+                ]
             )
             return "error: not authorized"
         }

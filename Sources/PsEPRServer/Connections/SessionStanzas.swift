@@ -13,32 +13,20 @@ enum StreamFeature: Equatable {
     /// Session establishment (RFC 3921 §3), offered as optional as RFC 6121 clients expect.
     case session
 
-    var xml: String {
+    func write(into xml: inout XMLWriter) {
         switch self {
         case .startTLS(let required):
-            "<starttls xmlns='\(XMPPNamespace.tls)'>\(required ? "<required/>" : "")</starttls>"
+            xml.element("starttls", ["xmlns": XMPPNamespace.tls]) { if required { $0.empty("required") } }
         case .saslPlain:
-            "<mechanisms xmlns='\(XMPPNamespace.sasl)'><mechanism>PLAIN</mechanism></mechanisms>"
+            xml.element("mechanisms", ["xmlns": XMPPNamespace.sasl]) { $0.element("mechanism", text: "PLAIN") }
         case .legacyAuthentication:
-            StanzaEncoder.legacyAuthenticationFeature
+            xml.markup(StanzaEncoder.legacyAuthenticationFeature)
         case .bind:
-            "<bind xmlns='\(XMPPNamespace.bind)'/>"
+            xml.empty("bind", ["xmlns": XMPPNamespace.bind])
         case .session:
-            "<session xmlns='\(XMPPNamespace.session)'><optional/></session>"
+            xml.element("session", ["xmlns": XMPPNamespace.session]) { $0.empty("optional") }
         }
     }
-}
-
-/// The XMPP namespaces of the login.
-enum XMPPNamespace {
-    static let tls = "urn:ietf:params:xml:ns:xmpp-tls"
-    static let sasl = "urn:ietf:params:xml:ns:xmpp-sasl"
-    static let bind = "urn:ietf:params:xml:ns:xmpp-bind"
-    static let session = "urn:ietf:params:xml:ns:xmpp-session"
-    static let stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
-    static let legacyAuthentication = "jabber:iq:auth"
-    static let roster = "jabber:iq:roster"
-    static let ping = "urn:xmpp:ping"
 }
 
 /// The server's side of the standard XMPP login: STARTTLS, SASL, binding, session and roster
@@ -46,20 +34,28 @@ enum XMPPNamespace {
 enum SessionStanzas {
     /// The stream header with `features`.
     static func streamHeader(serverName: String, streamID: String, features: [StreamFeature]) -> [UInt8] {
-        StanzaEncoder.streamHeader(serverName: serverName, streamID: streamID, features: features.map(\.xml).joined())
+        var xml = XMLWriter()
+        for feature in features { feature.write(into: &xml) }
+        return StanzaEncoder.streamHeader(serverName: serverName, streamID: streamID, features: xml.string)
     }
 
     /// STARTTLS accepted: the TLS handshake follows.
-    static let proceed = Array("<proceed xmlns='\(XMPPNamespace.tls)'/>".utf8)
+    static let proceed = empty("proceed", namespace: XMPPNamespace.tls)
 
     /// STARTTLS refused (no certificate configured, or TLS is already on); the stream ends.
-    static let tlsFailure = Array("<failure xmlns='\(XMPPNamespace.tls)'/>".utf8)
+    static let tlsFailure = empty("failure", namespace: XMPPNamespace.tls)
 
     /// SASL succeeded: the client opens a new stream next.
-    static let saslSuccess = Array("<success xmlns='\(XMPPNamespace.sasl)'/>".utf8)
+    static let saslSuccess = empty("success", namespace: XMPPNamespace.sasl)
 
     /// An empty SASL challenge, asking for the credentials a PLAIN `<auth>` left out.
-    static let saslEmptyChallenge = Array("<challenge xmlns='\(XMPPNamespace.sasl)'/>".utf8)
+    static let saslEmptyChallenge = empty("challenge", namespace: XMPPNamespace.sasl)
+
+    private static func empty(_ name: String, namespace: String) -> [UInt8] {
+        var xml = XMLWriter()
+        xml.empty(name, ["xmlns": namespace])
+        return xml.bytes
+    }
 
     /// The SASL failure conditions this server sends (RFC 6120 §6.5).
     enum SASLFailure: String {
@@ -75,30 +71,39 @@ enum SessionStanzas {
 
     /// A SASL failure with a human-readable text.
     static func saslFailure(_ condition: SASLFailure, text: String) -> [UInt8] {
-        Array(
-            "<failure xmlns='\(XMPPNamespace.sasl)'><\(condition.rawValue)/><text>\(XMLText.escape(text))</text></failure>"
-                .utf8
-        )
+        var xml = XMLWriter()
+        xml.element("failure", ["xmlns": XMPPNamespace.sasl]) {
+            $0.empty(condition.rawValue)
+            $0.element("text", text: text)
+        }
+        return xml.bytes
     }
 
     /// The bound JID.
     static func bindResult(id: String, jid: String) -> [UInt8] {
-        Array(
-            "<iq type='result' id='\(XMLText.escape(id))'><bind xmlns='\(XMPPNamespace.bind)'><jid>\(XMLText.escape(jid))</jid></bind></iq>"
-                .utf8
-        )
+        var xml = XMLWriter()
+        xml.element("iq", ["type": "result", "id": id]) {
+            $0.element("bind", ["xmlns": XMPPNamespace.bind]) { $0.element("jid", text: jid) }
+        }
+        return xml.bytes
     }
 
     /// A PsEPR client has no contacts: every roster is empty (RFC 6121 §2.1.3).
     static func emptyRoster(id: String) -> [UInt8] {
-        Array("<iq type='result' id='\(XMLText.escape(id))'><query xmlns='\(XMPPNamespace.roster)'/></iq>".utf8)
+        var xml = XMLWriter()
+        xml.element("iq", ["type": "result", "id": id]) { $0.empty("query", ["xmlns": XMPPNamespace.roster]) }
+        return xml.bytes
     }
 
     /// An `<iq>` error (RFC 6120 §8.3) with a human-readable text.
     static func iqError(id: String, type: String, condition: String, text: String) -> [UInt8] {
-        Array(
-            ("<iq type='error' id='\(XMLText.escape(id))'><error type='\(type)'><\(condition) xmlns='\(XMPPNamespace.stanzas)'/>"
-                + "<text xmlns='\(XMPPNamespace.stanzas)'>\(XMLText.escape(text))</text></error></iq>").utf8
-        )
+        var xml = XMLWriter()
+        xml.element("iq", ["type": "error", "id": id]) {
+            $0.element("error", ["type": type]) {
+                $0.empty(condition, ["xmlns": XMPPNamespace.stanzas])
+                $0.element("text", ["xmlns": XMPPNamespace.stanzas], text: text)
+            }
+        }
+        return xml.bytes
     }
 }

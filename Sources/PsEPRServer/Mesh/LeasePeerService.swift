@@ -27,16 +27,7 @@ struct LeasePeerService: Service {
     private var logger: Logger { mesh.logger }
 
     func run() async throws {
-        let server = try await bindListener()
-        if let address = server.localAddress {
-            logger.log(
-                .services,
-                .info,
-                "Listener ready",
-                metadata: ["psepr.listener": "leasePeer", "psepr.address": "\(address)"]
-            )
-            await onListening(address)
-        }
+        let server = try await bindPeerListener()
         await withGracefulShutdownHandler {
             await cancelWhenGracefulShutdown {
                 await withDiscardingTaskGroup { group in
@@ -67,36 +58,20 @@ struct LeasePeerService: Service {
         mesh.closeAll()
     }
 
-    private func bindListener() async throws -> any Channel {
+    private func bindPeerListener() async throws -> any Channel {
         let mesh = self.mesh
         let keepAlive = settings.keepAliveSeconds
-        let admission = self.admission
         let tls = self.tls
-        return try await bindingListener(
-            admission.listener,
+        return try await bindListener(
+            admission: admission,
             host: mesh.bindHost,
             port: settings.port,
-            parameter: ServerSettings.Key.peerPort
-        ) {
-            try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let handlers = channel.pipeline.syncOperations
-                        try handlers.addHandler(AdmissionHandler(admission: admission))
-                        if let tls { try handlers.addHandler(NIOSSLServerHandler(context: tls.server)) }
-                        try Self.addHandlers(
-                            to: channel,
-                            mesh: mesh,
-                            keepAlive: keepAlive,
-                            direction: .accepted,
-                            established: nil
-                        )
-                    }
-                }
-                .bind(host: mesh.bindHost, port: settings.port)
-                .get()
+            parameter: ServerSettings.Key.peerPort,
+            logger: logger,
+            onListening: onListening
+        ) { channel in
+            if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server)) }
+            try Self.addHandlers(to: channel, mesh: mesh, keepAlive: keepAlive, direction: .accepted, established: nil)
         }
     }
 

@@ -99,38 +99,61 @@ public enum MeshFiles {
     /// The PERSITE `LeasePeer.xml` with a section per server listing the servers `links` join it
     /// to (by position in `servers`); a server that links with none gets its ID and key only.
     public static func leasePeerXML(_ servers: [MeshServer], links: Set<MeshLink>) -> String {
-        var xml = "<leasePeer>\n"
+        var xml = XMLWriter(capacity: 4096)
+        xml.start("leasePeer")
         for (position, server) in servers.enumerated() {
-            xml +=
-                "  <\(server.name)>\n    <ID>\(XMLText.escape(server.id))</ID>\n    <authKey>\(XMLText.escape(server.authKey))</authKey>\n"
+            xml.markup("\n  ")
+            xml.start(server.name)
+            xml.markup("\n    ")
+            xml.element("ID", text: server.id)
+            xml.markup("\n    ")
+            xml.element("authKey", text: server.authKey)
             let neighbours = servers.indices.filter { $0 != position && links.contains(MeshLink(position, $0)) }.map {
                 servers[$0]
             }
             for (index, peer) in neighbours.enumerated() {
-                let tag = "peer" + String(index).leftPadded(to: 3)
-                xml += "    <\(tag)><peer>\(XMLText.escape(peer.peerHost))</peer><port>\(peer.peerPort)</port>"
-                xml +=
-                    "<ID>\(XMLText.escape(peer.id))</ID><authKey>\(XMLText.escape(peer.authKey))</authKey><connectionType>lease</connectionType></\(tag)>\n"
+                xml.markup("\n    ")
+                xml.element("peer" + String(index).leftPadded(to: 3)) {
+                    $0.element("peer", text: peer.peerHost)
+                    $0.element("port", text: String(peer.peerPort))
+                    $0.element("ID", text: peer.id)
+                    $0.element("authKey", text: peer.authKey)
+                    $0.element("connectionType", text: "lease")
+                }
             }
-            xml += "  </\(server.name)>\n"
+            xml.markup("\n  ")
+            xml.end(server.name)
         }
-        return xml + "</leasePeer>\n"
+        xml.markup("\n")
+        xml.end("leasePeer")
+        xml.markup("\n")
+        return xml.string
     }
 
     /// The clients' server list (`jClient.xml` shape): an element per server holding
     /// `<server>` and `<port>`.
     public static func jClientXML(_ servers: [MeshServer]) -> String {
-        var xml = "<jClient>\n  <servers>\n"
+        var xml = XMLWriter(capacity: 1024)
+        xml.start("jClient")
+        xml.markup("\n  ")
+        xml.start("servers")
         for (index, server) in servers.enumerated() {
-            let tag = "server" + String(index + 1).leftPadded(to: 3)
-            xml +=
-                "    <\(tag)><server>\(XMLText.escape(server.clientHost))</server><port>\(server.clientPort)</port></\(tag)>\n"
+            xml.markup("\n    ")
+            xml.element("server" + String(index + 1).leftPadded(to: 3)) {
+                $0.element("server", text: server.clientHost)
+                $0.element("port", text: String(server.clientPort))
+            }
         }
-        return xml + "  </servers>\n</jClient>\n"
+        xml.markup("\n  ")
+        xml.end("servers")
+        xml.markup("\n")
+        xml.end("jClient")
+        xml.markup("\n")
+        return xml.string
     }
 
     /// A fresh authKey: 128 random bits, hex.
-    public static func newAuthKey() -> String { PeerHandshake.nonce() }
+    public static func newAuthKey() -> String { RandomText.hex(byteCount: 16) }
 
     private static func isElementName(_ name: Substring) -> Bool {
         guard let first = name.first, first.isLetter || first == "_" else { return false }

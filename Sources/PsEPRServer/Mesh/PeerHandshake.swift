@@ -37,7 +37,7 @@ struct PeerHandshake {
     let ownNonce: String
     private(set) var state = State.awaitingHello
 
-    init(direction: Direction, ownNonce: String = PeerHandshake.nonce()) {
+    init(direction: Direction, ownNonce: String = RandomText.hex(byteCount: 16)) {
         self.direction = direction
         self.ownNonce = ownNonce
     }
@@ -182,10 +182,5 @@ extension PeerHandshake {
         senderNonce: String
     ) -> [UInt8] {
         Array("psepr-leasepeer-1\n\(senderID)\n\(receiverID)\n\(receiverNonce)\n\(senderNonce)".utf8)
-    }
-
-    /// A fresh random nonce, hex.
-    static func nonce() -> String {
-        (0..<16).map { _ in String(UInt8.random(in: 0...255), radix: 16).leftPadded(to: 2) }.joined()
     }
 }

@@ -393,7 +393,7 @@ final class PeerMesh: Sendable {
 
     /// Closes every link (at shutdown).
     func closeAll() {
-        router.closeAllConnections(role: .peer)
+        router.sessions.closeAll(role: .peer)
     }
 
     private func registration(_ interest: Interest, hops: Int?) -> PeerMessage {

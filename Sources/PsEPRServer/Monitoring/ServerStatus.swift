@@ -11,7 +11,7 @@ struct ServerStatus {
     let now: Date
     let statistics: EventRouter.Statistics
     let leases: Int
-    let connections: [EventRouter.ConnectionStatus]
+    let connections: [ConnectionStatus]
     let channels: [(channel: String, leases: Int)]
     let bytes: (received: Int, sent: Int)
     let peersConfigured: Int

@@ -3,9 +3,9 @@ import NIOCore
 public import PsEPRCore
 import Synchronization
 
-/// Routes events between the connections of one server: holds the route table and each
-/// connection's outbound queue, behind one lock. Routing is a function call from the sender's
-/// task: match, serialise once, enqueue to each subscriber.
+/// Routes events between the connections of one server: holds the route table behind one lock,
+/// and the attached connections in a ``SessionRegistry``. Routing is a function call from the
+/// sender's event loop: match, serialise once, enqueue to each subscriber.
 ///
 /// It also keeps the set of ``Interest``s — the distinct channel and namespace pairs leased by
 /// clients and propagating services — and signals ``interestChanges`` when that set changes,
@@ -14,13 +14,9 @@ public final class EventRouter: Sendable {
     private struct State {
         /// Leases by destination, so a lookup yields the queues and inboxes.
         var table = RouteTable<Destination, ContinuousClock.Instant>()
-        var queues: [SessionID: OutboundQueue] = [:]
-        var nextSession: UInt64 = 1
         var nextMessage: UInt64 = 1
         var statistics = Statistics()
         var interests = InterestCounts()
-        /// Connections closed since the status reporter last looked, with their final counters.
-        var retired: [ConnectionStatus] = []
         /// Routes of built-in services in the table (not counted as leases).
         var serviceRoutes = 0
         /// This server's name and generation in a relaying mesh (nil: a full mesh or none, where
@@ -39,6 +35,8 @@ public final class EventRouter: Sendable {
     /// Relayed events queued to peer links (a relaying mesh), for quiescence checks and status.
     private let relayedSentCount = Atomic<Int>(0)
     private let interestWatchers = InterestWatchers()
+    /// The attached connections.
+    let sessions = SessionRegistry()
 
     /// Creates a router whose lease expiry follows `now` (tests pass a clock they move by hand).
     public init(now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
@@ -52,56 +50,24 @@ public final class EventRouter: Sendable {
 
     private func signalInterestChange() { interestWatchers.signal() }
 
-    func attach(_ queue: OutboundQueue) -> SessionID {
-        state.withLock { state in
-            let id = SessionID(value: state.nextSession)
-            state.nextSession += 1
-            state.queues[id] = queue
-            return id
-        }
-    }
-
-    /// Closes every attached connection (at shutdown).
-    func closeAllConnections(role: ConnectionRole? = nil) {
-        let queues = state.withLock { $0.queues.values.filter { role == nil || $0.role == role } }
-        for queue in queues { queue.channel.close(promise: nil) }
-    }
+    func attach(_ queue: OutboundQueue) -> SessionID { sessions.attach(queue) }
 
     /// Forgets a connection and every lease it held.
     func detach(_ session: SessionID) {
-        let detached = state.withLock { state -> (OutboundQueue, Bool)? in
-            guard let queue = state.queues.removeValue(forKey: session) else { return nil }
-            return (
-                queue,
-                state.table.removeAll(subscriber: .connection(queue)).reduce(false) {
-                    state.interests.count($1, by: -1) || $0
-                }
-            )
+        guard let queue = sessions.detach(session) else { return }
+        let changed = state.withLock { state in
+            state.table.removeAll(subscriber: .connection(queue)).reduce(false) {
+                state.interests.count($1, by: -1) || $0
+            }
         }
-        guard let (queue, changed) = detached else { return }
         if changed { signalInterestChange() }
-        let final = Self.status(session: session, queue: queue, leases: 0)
-        state.withLock { state in
-            state.statistics.retiredBytesReceived += queue.bytesReceived.load(ordering: .relaxed)
-            state.statistics.retiredBytesSent += queue.bytesSent.load(ordering: .relaxed)
-            if state.retired.count >= 1000 { state.retired.removeFirst() }
-            state.retired.append(final)
-        }
-    }
-
-    /// The connections closed since the last call, with their final counters.
-    func takeRetiredConnections() -> [ConnectionStatus] {
-        state.withLock { state in
-            defer { state.retired.removeAll() }
-            return state.retired
-        }
     }
 
     /// Detaches connections whose socket has closed without saying so (the Gleaner's job);
     /// returns how many.
     @discardableResult
     func reapClosedConnections() -> Int {
-        let dead = state.withLock { $0.queues.filter { !$0.value.channel.isActive }.map(\.key) }
+        let dead = sessions.closedSessions
         for session in dead { detach(session) }
         return dead.count
     }
@@ -315,8 +281,11 @@ public final class EventRouter: Sendable {
         everyAddressee: Bool = false
     ) -> Bool {
         let expires = now().advanced(by: .seconds(seconds))
+        guard let queue = sessions.queue(of: session) else { return false }
         let (granted, changed) = state.withLock { state -> (Bool, Bool) in
-            guard let queue = state.queues[session] else { return (false, false) }
+            // Checked under the table's lock: a connection detaching now removes its leases
+            // after this, so none is left behind.
+            guard sessions.isAttached(session) else { return (false, false) }
             let subscriber = Destination.connection(queue)
             let old = state.table.lease(subscriber: subscriber, identifier: identifier)
             guard old != nil || state.table.leases(of: subscriber).count < maximumLeases else { return (false, false) }
@@ -344,10 +313,11 @@ public final class EventRouter: Sendable {
 
     /// Releases a lease.
     func release(session: SessionID, identifier: String) {
+        guard let queue = sessions.queue(of: session) else { return }
         let changed = state.withLock { state -> Bool in
-            guard let queue = state.queues[session],
-                let lease = state.table.remove(subscriber: .connection(queue), identifier: identifier)
-            else { return false }
+            guard let lease = state.table.remove(subscriber: .connection(queue), identifier: identifier) else {
+                return false
+            }
             return state.interests.count(lease, by: -1)
         }
         if changed { signalInterestChange() }
@@ -406,9 +376,8 @@ public final class EventRouter: Sendable {
 
     /// Leases connections hold, connections attached and counters.
     public var snapshot: (leases: Int, connections: Int, statistics: Statistics) {
-        var (leases, connections, statistics) = state.withLock {
-            ($0.table.count - $0.serviceRoutes, $0.queues.count, $0.statistics)
-        }
+        var (leases, statistics) = state.withLock { ($0.table.count - $0.serviceRoutes, $0.statistics) }
+        let connections = sessions.count
         statistics.stalls = flowCounters.publisherStalls.load(ordering: .relaxed)
         statistics.stallTimeouts = flowCounters.stallTimeouts.load(ordering: .relaxed)
         statistics.slowConsumerDisconnects = flowCounters.slowConsumerDisconnects.load(ordering: .relaxed)
@@ -422,75 +391,18 @@ public final class EventRouter: Sendable {
     /// Counters for status reports and metrics.
     public var statistics: Statistics { snapshot.statistics }
 
-    /// A connection the flow watch acted on, for the log.
-    struct FlowAction {
-        let session: SessionID
-        let role: ConnectionRole
-        let account: String?
-        let remote: String
-        let progress: OutboundQueue.Progress
-    }
+    /// Checks every connection's write progress at the router's clock
+    /// (``SessionRegistry/enforceFlowDeadlines(now:)``); returns those acted on.
+    func enforceFlowDeadlines() -> [FlowAction] { sessions.enforceFlowDeadlines(now: now()) }
 
-    /// Checks every connection's write progress against its stall time and write deadline
-    /// (``OutboundQueue/checkProgress(now:)``) at the router's clock; returns those acted on.
-    func enforceFlowDeadlines() -> [FlowAction] {
-        let instant = now()
-        let queues = state.withLock { Array($0.queues) }
-        return queues.compactMap { session, queue in
-            let progress = queue.checkProgress(now: instant)
-            guard progress != .moving else { return nil }
-            return FlowAction(
-                session: session,
-                role: queue.role,
-                account: queue.account,
-                remote: queue.channel.remoteAddress.map { "\($0)" } ?? "",
-                progress: progress
-            )
-        }
-    }
-
-    /// One attached connection, for status reports.
-    struct ConnectionStatus {
-        let session: SessionID
-        let role: ConnectionRole
-        let account: String?
-        let remote: String
-        let received: Int
-        let delivered: Int
-        let dropped: Int
-        let queued: Int
-        let pendingBytes: Int
-        let leases: Int
-        let bytesReceived: Int
-        let bytesSent: Int
-    }
-
-    /// Every attached connection.
+    /// Every attached connection, with the leases it holds.
     func connectionStatuses() -> [ConnectionStatus] {
-        let entries = state.withLock { state in
-            state.queues.map { session, queue in (session, queue, state.table.leases(of: .connection(queue)).count) }
+        let attached = sessions.attached
+        let leaseCounts = state.withLock { state in
+            attached.map { state.table.leases(of: .connection($0.queue)).count }
         }
-        return entries.map { Self.status(session: $0, queue: $1, leases: $2) }.sorted {
-            $0.session.value < $1.session.value
-        }
-    }
-
-    private static func status(session: SessionID, queue: OutboundQueue, leases: Int) -> ConnectionStatus {
-        let counters = queue.counters
-        return ConnectionStatus(
-            session: session,
-            role: queue.role,
-            account: queue.account,
-            remote: queue.channel.remoteAddress.map { "\($0)" } ?? "",
-            received: queue.received.load(ordering: .relaxed),
-            delivered: counters.delivered,
-            dropped: counters.dropped,
-            queued: counters.queued,
-            pendingBytes: counters.pendingBytes,
-            leases: leases,
-            bytesReceived: queue.bytesReceived.load(ordering: .relaxed),
-            bytesSent: queue.bytesSent.load(ordering: .relaxed)
-        )
+        return zip(attached, leaseCounts).map { ConnectionStatus(session: $0.session, queue: $0.queue, leases: $1) }
+            .sorted { $0.session.value < $1.session.value }
     }
 
     /// Counts a login (the metrics' `psepr_logins_total`).
@@ -512,14 +424,7 @@ public final class EventRouter: Sendable {
     }
 
     /// Bytes read and written by every connection so far, open and closed.
-    public var trafficBytes: (received: Int, sent: Int) {
-        let (queues, received, sent) = state.withLock {
-            ($0.queues.values.map { $0 }, $0.statistics.retiredBytesReceived, $0.statistics.retiredBytesSent)
-        }
-        return queues.reduce((received, sent)) { total, queue in
-            (total.0 + queue.bytesReceived.load(ordering: .relaxed), total.1 + queue.bytesSent.load(ordering: .relaxed))
-        }
-    }
+    public var trafficBytes: (received: Int, sent: Int) { sessions.trafficBytes }
 
     /// Route-table entries: connections' leases plus the built-in services' routes.
     public var routeTableSize: Int { state.withLock { $0.table.count } }

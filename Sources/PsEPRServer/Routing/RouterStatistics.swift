@@ -23,9 +23,5 @@ extension EventRouter {
         /// Connections accepted by kind, and client connections refused at `maximumConnections`.
         public var connectionsAccepted = Tally<ConnectionKind>()
         public var connectionsRefused = 0
-        /// Bytes read from and written to the connections that have closed (open ones keep
-        /// their own counts; ``trafficBytes`` adds both).
-        var retiredBytesReceived = 0
-        var retiredBytesSent = 0
     }
 }

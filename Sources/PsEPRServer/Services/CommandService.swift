@@ -53,11 +53,14 @@ struct CommandService: Service {
             context.statusSignal.yield()
         } else if command["/payload/reportParameters"] != nil {
             let parameters = context.live.current.parameters
+            var report = XMLWriter()
+            report.element("payload", ["xmlns": ServiceSettings.parameterReportNamespace]) {
+                $0.markup(parameters.nestedXML)
+            }
             context.publish(
                 channel: configuration.services.parameterReportChannel,
                 namespace: ServiceSettings.parameterReportNamespace,
-                payload:
-                    "<payload xmlns='\(ServiceSettings.parameterReportNamespace)'>\(parameters.nestedXML)</payload>",
+                payload: report.string,
                 idPrefix: "ServerCommands"
             )
         }

@@ -45,22 +45,25 @@ struct Discovery: Service {
     static func payload(_ configuration: EventServerConfiguration, ports: BoundPorts) -> String {
         let host = ["0.0.0.0", "::", ""].contains(configuration.host) ? configuration.serverName : configuration.host
         var xml = XMLWriter()
-        xml.open("payload", attributes: [("xmlns", ServiceSettings.discoveryNamespace)])
-        xml.open("connections")
-        xml.element("hostname", configuration.serverName)
-        xml.element("instance", configuration.instance.isEmpty ? configuration.serverName : configuration.instance)
-        xml.element("serverVersion", pseprServerVersion)
+        xml.start("payload", ["xmlns": ServiceSettings.discoveryNamespace])
+        xml.start("connections")
+        xml.element("hostname", text: configuration.serverName)
+        xml.element(
+            "instance",
+            text: configuration.instance.isEmpty ? configuration.serverName : configuration.instance
+        )
+        xml.element("serverVersion", text: pseprServerVersion)
         for manager in connectionManagers {
             guard let port = ports.port(of: manager.listener) else { continue }
-            xml.open("connection")
-            xml.element("type", manager.type)
-            xml.element("hostname", host)
-            xml.element("port", "\(port)")
-            xml.element("class", manager.className)
-            xml.close("connection")
+            xml.start("connection")
+            xml.element("type", text: manager.type)
+            xml.element("hostname", text: host)
+            xml.element("port", text: "\(port)")
+            xml.element("class", text: manager.className)
+            xml.end("connection")
         }
-        xml.close("connections")
-        xml.close("payload")
-        return xml.text
+        xml.end("connections")
+        xml.end("payload")
+        return xml.string
     }
 }

@@ -28,7 +28,7 @@ struct FlowWatch: Service {
 
     /// One check; returns what it acted on.
     @discardableResult
-    func check() -> [EventRouter.FlowAction] {
+    func check() -> [FlowAction] {
         let actions = router.enforceFlowDeadlines()
         for action in actions {
             var metadata: Logger.Metadata = [

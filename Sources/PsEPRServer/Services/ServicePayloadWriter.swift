@@ -4,24 +4,8 @@ import PsEPRCore
 import ServerOperations
 import ServiceLifecycle
 
-/// A small writer for the services' payloads: everything escaped.
-struct XMLWriter {
-    private(set) var text = ""
-
-    mutating func open(_ name: String, attributes: [(String, String)] = []) {
-        text += "<\(name)"
-        for (key, value) in attributes { text += " \(key)='\(XMLText.escape(value))'" }
-        text += ">"
-    }
-
-    mutating func close(_ name: String) { text += "</\(name)>" }
-
-    mutating func element(_ name: String, _ value: String, attributes: [(String, String)] = []) {
-        open(name, attributes: attributes)
-        text += XMLText.escape(value)
-        close(name)
-    }
-
+/// The services' payload pieces the heartbeat and the status page share.
+extension XMLWriter {
     /// `<name readable="yyyyMMdd.HHmmss">milliseconds</name>` in UTC, as the original wrote times.
     mutating func timestamp(_ name: String, _ date: Date) {
         var calendar = Calendar(identifier: .gregorian)
@@ -36,19 +20,19 @@ struct XMLWriter {
             c.minute ?? 0,
             c.second ?? 0
         )
-        element(name, "\(Int64(date.timeIntervalSince1970 * 1000))", attributes: [("readable", readable)])
+        element(name, ["readable": readable], text: "\(Int64(date.timeIntervalSince1970 * 1000))")
     }
 
-    mutating func connection(_ status: EventRouter.ConnectionStatus) {
-        open("connection", attributes: [("name", status.remote)])
-        element("type", status.role.rawValue)
-        element("account", status.account ?? "")
-        element("received", "\(status.received)")
-        element("delivered", "\(status.delivered)")
-        element("dropped", "\(status.dropped)")
-        element("queued", "\(status.queued)")
-        element("pendingBytes", "\(status.pendingBytes)")
-        element("leases", "\(status.leases)")
-        close("connection")
+    mutating func connection(_ status: ConnectionStatus) {
+        start("connection", ["name": status.remote])
+        element("type", text: status.role.rawValue)
+        element("account", text: status.account ?? "")
+        element("received", text: "\(status.received)")
+        element("delivered", text: "\(status.delivered)")
+        element("dropped", text: "\(status.dropped)")
+        element("queued", text: "\(status.queued)")
+        element("pendingBytes", text: "\(status.pendingBytes)")
+        element("leases", text: "\(status.leases)")
+        end("connection")
     }
 }

@@ -56,7 +56,7 @@ struct StatusReporter: Service {
         let now = ContinuousClock.now
         let (leases, _, statistics) = router.snapshot
         let connections = router.connectionStatuses()
-        let retired = router.takeRetiredConnections()
+        let retired = router.sessions.takeRetired()
         let elapsed = max(
             0.001,
             Double((now - tally.lastInstant).components.seconds) + Double(
@@ -68,67 +68,70 @@ struct StatusReporter: Service {
         tally.lastInstant = now
 
         var xml = XMLWriter()
-        xml.open("payload", attributes: [("xmlns", ServiceSettings.heartbeatNamespace)])
-        xml.element("hostname", configuration.serverName)
-        xml.element("account", configuration.serviceName)
-        xml.element("instance", configuration.instance.isEmpty ? configuration.serverName : configuration.instance)
-        xml.element("hostID", context.mesh?.configuration.ownID ?? "")
-        xml.element("serverVersion", pseprServerVersion)
-        xml.open("totalMessages")
-        xml.element("count", "\(statistics.eventsRouted)")
-        xml.element("deliveries", "\(statistics.deliveries)")
-        xml.element("dropped", "\(statistics.dropped)")
-        xml.element("stalls", "\(statistics.stalls)")
-        xml.element("stallTimeouts", "\(statistics.stallTimeouts)")
-        xml.element("slowConsumerDisconnects", "\(statistics.slowConsumerDisconnects)")
-        xml.element("perSecond", String(format: "%.1f", rate))
-        xml.close("totalMessages")
-        xml.element("totalConnections", "\(connections.count)")
-        xml.element("leases", "\(leases)")
+        xml.start("payload", ["xmlns": ServiceSettings.heartbeatNamespace])
+        xml.element("hostname", text: configuration.serverName)
+        xml.element("account", text: configuration.serviceName)
+        xml.element(
+            "instance",
+            text: configuration.instance.isEmpty ? configuration.serverName : configuration.instance
+        )
+        xml.element("hostID", text: context.mesh?.configuration.ownID ?? "")
+        xml.element("serverVersion", text: pseprServerVersion)
+        xml.start("totalMessages")
+        xml.element("count", text: "\(statistics.eventsRouted)")
+        xml.element("deliveries", text: "\(statistics.deliveries)")
+        xml.element("dropped", text: "\(statistics.dropped)")
+        xml.element("stalls", text: "\(statistics.stalls)")
+        xml.element("stallTimeouts", text: "\(statistics.stallTimeouts)")
+        xml.element("slowConsumerDisconnects", text: "\(statistics.slowConsumerDisconnects)")
+        xml.element("perSecond", text: String(format: "%.1f", rate))
+        xml.end("totalMessages")
+        xml.element("totalConnections", text: "\(connections.count)")
+        xml.element("leases", text: "\(leases)")
         xml.timestamp("localTime", Date())
         xml.timestamp("startTime", context.startDate)
-        xml.open("connectionManagers")
+        xml.start("connectionManagers")
         let ports = context.boundPorts
-        xml.open("XMPP")
-        xml.element("port", ports.client.map(String.init) ?? "")
-        xml.element("connections", "\(connections.filter { $0.role == .client }.count)")
-        xml.element("maximumConnections", "\(configuration.maximumConnections)")
-        xml.close("XMPP")
-        xml.open("OneEvent")
-        xml.element("port", ports.oneEvent.map(String.init) ?? "")
-        xml.close("OneEvent")
+        xml.start("XMPP")
+        xml.element("port", text: ports.client.map(String.init) ?? "")
+        xml.element("connections", text: "\(connections.filter { $0.role == .client }.count)")
+        xml.element("maximumConnections", text: "\(configuration.maximumConnections)")
+        xml.end("XMPP")
+        xml.start("OneEvent")
+        xml.element("port", text: ports.oneEvent.map(String.init) ?? "")
+        xml.end("OneEvent")
         if let mesh = context.mesh {
-            xml.open("LeasePeer")
-            xml.element("port", ports.leasePeer.map(String.init) ?? "")
-            xml.element("peers", "\(mesh.configuration.peers.count)")
-            xml.element("linked", mesh.linkedPeers.joined(separator: " "))
-            xml.close("LeasePeer")
+            xml.start("LeasePeer")
+            xml.element("port", text: ports.leasePeer.map(String.init) ?? "")
+            xml.element("peers", text: "\(mesh.configuration.peers.count)")
+            xml.element("linked", text: mesh.linkedPeers.joined(separator: " "))
+            xml.end("LeasePeer")
         }
-        xml.close("connectionManagers")
-        xml.open("connections")
-        xml.element("current", "\(connections.count)")
+        xml.end("connectionManagers")
+        xml.start("connections")
+        xml.element("current", text: "\(connections.count)")
         let listed = connections.filter {
             services.statusIncludesClientConnections && $0.role == .client
                 || services.statusIncludesPeerConnections && $0.role == .peer
         }
         for connection in listed { xml.connection(connection) }
-        xml.element("retired", "\(retired.count)")
+        xml.element("retired", text: "\(retired.count)")
         for connection in retired
         where services.statusIncludesClientConnections && connection.role == .client
             || services.statusIncludesPeerConnections && connection.role == .peer
         {
             xml.connection(connection)
         }
-        xml.close("connections")
+        xml.end("connections")
         if services.statusIncludesRouteTable {
-            xml.open("routeTable")
-            xml.element("leases", "\(leases)")
+            xml.start("routeTable")
+            xml.element("leases", text: "\(leases)")
             for (channel, count) in router.leaseCountsByChannel() {
-                xml.open("channel", attributes: [("name", channel.rawValue)])
-                xml.element("leases", "\(count)")
-                xml.close("channel")
+                xml.start("channel", ["name": channel.rawValue])
+                xml.element("leases", text: "\(count)")
+                xml.end("channel")
             }
-            xml.close("routeTable")
+            xml.end("routeTable")
         }
         if services.statusIncludesServiceTraffic {
             for connection in retired where connection.role == .client {
@@ -148,16 +151,16 @@ struct StatusReporter: Service {
                 tally.retiredMessages[account] = nil
                 messages[account] = nil
             }
-            xml.open("serviceTraffic")
+            xml.start("serviceTraffic")
             for (account, count) in messages.sorted(by: { $0.key < $1.key }) {
-                xml.open("service")
-                xml.element("name", account)
-                xml.element("messages", "\(count)")
-                xml.close("service")
+                xml.start("service")
+                xml.element("name", text: account)
+                xml.element("messages", text: "\(count)")
+                xml.end("service")
             }
-            xml.close("serviceTraffic")
+            xml.end("serviceTraffic")
         }
-        xml.close("payload")
-        return xml.text
+        xml.end("payload")
+        return xml.string
     }
 }
