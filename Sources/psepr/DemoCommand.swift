@@ -105,7 +105,7 @@ struct DemoCommand: AsyncParsableCommand {
                 logger: clientLogger
             ) { client in
                 for number in 0..<target {
-                    while number - counts.slowest > window { try await Task.sleep(for: .milliseconds(1)) }
+                    if number - counts.slowest > window { await counts.waitUntilSlowest(reaches: number - window) }
                     let event = Event(
                         channel: try ChannelName("/demo/sensors/"),
                         attribute: AttributePayload(field: "reading-\(number)", value: value)
@@ -125,9 +125,12 @@ struct DemoCommand: AsyncParsableCommand {
                 to: ServerAddress(host: "127.0.0.1", port: oneEventPort)
             )
 
-            let deadline = ContinuousClock.now + .seconds(60)
-            while counts.slowest < target + 1, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(5))
+            // Every subscriber has everything, or a minute has passed (the rest are counted lost).
+            await withTaskGroup(of: Void.self) { waiting in
+                waiting.addTask { await counts.waitUntilSlowest(reaches: target + 1) }
+                waiting.addTask { try? await Task.sleep(for: .seconds(60)) }
+                await waiting.next()
+                waiting.cancelAll()
             }
             let delivered = ContinuousClock.now - started
             tasks.cancelAll()
@@ -159,14 +162,58 @@ struct DemoCommand: AsyncParsableCommand {
     }
 }
 
-/// Events received by each subscriber.
+/// Events received by each subscriber, and tasks waiting for the slowest to reach a count.
 final class DemoCounts: Sendable {
-    private let counts: Mutex<[Int]>
+    private struct State {
+        var counts: [Int]
+        var waiters: [(id: Int, target: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var nextWaiter = 0
 
-    init(subscribers: Int) { counts = Mutex([Int](repeating: 0, count: subscribers)) }
+        /// The waiters the slowest subscriber's count has reached, taken off the list.
+        mutating func takeReached() -> [CheckedContinuation<Void, Never>] {
+            guard !waiters.isEmpty else { return [] }
+            let slowest = counts.min() ?? 0
+            defer { waiters.removeAll { $0.target <= slowest } }
+            return waiters.filter { $0.target <= slowest }.map(\.continuation)
+        }
+    }
 
-    func received(by subscriber: Int) { counts.withLock { $0[subscriber] += 1 } }
-    func count(of subscriber: Int) -> Int { counts.withLock { $0[subscriber] } }
-    var slowest: Int { counts.withLock { $0.min() ?? 0 } }
-    var total: Int { counts.withLock { $0.reduce(0, +) } }
+    private let state: Mutex<State>
+
+    init(subscribers: Int) { state = Mutex(State(counts: [Int](repeating: 0, count: subscribers))) }
+
+    func received(by subscriber: Int) {
+        let reached = state.withLock { state in
+            state.counts[subscriber] += 1
+            return state.takeReached()
+        }
+        for waiter in reached { waiter.resume() }
+    }
+
+    func count(of subscriber: Int) -> Int { state.withLock { $0.counts[subscriber] } }
+    var slowest: Int { state.withLock { $0.counts.min() ?? 0 } }
+    var total: Int { state.withLock { $0.counts.reduce(0, +) } }
+
+    /// Returns once every subscriber has received `target` events (or the task is cancelled).
+    func waitUntilSlowest(reaches target: Int) async {
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if (state.counts.min() ?? 0) >= target || Task.isCancelled { return true }
+                    state.waiters.append((id, target, continuation))
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0) }
+            }
+            waiter?.continuation.resume()
+        }
+    }
 }
