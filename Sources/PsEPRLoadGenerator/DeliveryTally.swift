@@ -1,5 +1,4 @@
 public import Histogram
-import Synchronization
 
 /// What the subscribers of one run have received: deliveries, by subscriber where counted so,
 /// and their latencies in nanoseconds.
@@ -10,32 +9,26 @@ public final class DeliveryTally: Sendable {
         var lastDelivery: UInt64 = 0
         /// Deliveries by subscriber number, for those counted with one.
         var perSubscriber: [Int: Int] = [:]
-        /// Tasks waiting for the next delivery.
-        var waiters: [(id: Int, continuation: CheckedContinuation<Void, Never>)] = []
-        var nextWaiter = 0
     }
 
-    private let state = Mutex(State())
+    private let state = WatchedValue(State())
 
     public init() {}
 
     /// Records one read's deliveries and the send times it carried, received at `time`.
     public func add(delivered: Int, sentAt stamps: [UInt64], receivedAt time: UInt64, subscriber: Int? = nil) {
-        let waiters = state.withLock { state in
+        state.update { state in
             state.delivered += delivered
             if let subscriber { state.perSubscriber[subscriber, default: 0] += delivered }
             for sent in stamps where sent <= time { _ = state.latencies.record(max(time - sent, 1)) }
             state.lastDelivery = max(state.lastDelivery, time)
-            defer { state.waiters.removeAll() }
-            return state.waiters
         }
-        for waiter in waiters { waiter.continuation.resume() }
     }
 
-    public var delivered: Int { state.withLock { $0.delivered } }
-    public var perSubscriber: [Int: Int] { state.withLock { $0.perSubscriber } }
-    public var latencies: Histogram<UInt64> { state.withLock { $0.latencies } }
-    public var lastDelivery: UInt64 { state.withLock { $0.lastDelivery } }
+    public var delivered: Int { state.read { $0.delivered } }
+    public var perSubscriber: [Int: Int] { state.read { $0.perSubscriber } }
+    public var latencies: Histogram<UInt64> { state.read { $0.latencies } }
+    public var lastDelivery: UInt64 { state.read { $0.lastDelivery } }
 
     /// The delivery latency below which `percent` of the samples fall, in milliseconds; nil
     /// before any sample.
@@ -56,7 +49,10 @@ public final class DeliveryTally: Sendable {
             let seen = delivered
             if seen >= expected { return }
             let progressed = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { await self.delivery(after: seen) }
+                group.addTask {
+                    await self.state.wait { $0.delivered != seen }
+                    return !Task.isCancelled
+                }
                 group.addTask {
                     try? await clock.sleep(for: .seconds(quietSeconds))
                     return false
@@ -68,29 +64,5 @@ public final class DeliveryTally: Sendable {
             try Task.checkCancellation()
             if !progressed { return }
         }
-    }
-
-    /// Returns true once more than `seen` deliveries have been counted; false if cancelled first.
-    private func delivery(after seen: Int) async -> Bool {
-        let id = state.withLock { state in
-            defer { state.nextWaiter += 1 }
-            return state.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.delivered != seen || Task.isCancelled { return true }
-                    state.waiters.append((id, continuation))
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state in
-                state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0) }
-            }
-            waiter?.continuation.resume()
-        }
-        return delivered != seen
     }
 }

@@ -3,8 +3,8 @@ import Foundation
 import Logging
 import PsEPRClient
 import PsEPRCore
+import PsEPRLoadGenerator
 import PsEPRServer
-import Synchronization
 
 /// `psepr demo`: an embedded server on loopback, subscribers and a publisher over the real
 /// client protocol, with counts and rates.
@@ -162,58 +162,19 @@ struct DemoCommand: AsyncParsableCommand {
     }
 }
 
-/// Events received by each subscriber, and tasks waiting for the slowest to reach a count.
+/// Events received by each subscriber.
 final class DemoCounts: Sendable {
-    private struct State {
-        var counts: [Int]
-        var waiters: [(id: Int, target: Int, continuation: CheckedContinuation<Void, Never>)] = []
-        var nextWaiter = 0
+    private let counts: WatchedValue<[Int]>
 
-        /// The waiters the slowest subscriber's count has reached, taken off the list.
-        mutating func takeReached() -> [CheckedContinuation<Void, Never>] {
-            guard !waiters.isEmpty else { return [] }
-            let slowest = counts.min() ?? 0
-            defer { waiters.removeAll { $0.target <= slowest } }
-            return waiters.filter { $0.target <= slowest }.map(\.continuation)
-        }
-    }
+    init(subscribers: Int) { counts = WatchedValue([Int](repeating: 0, count: subscribers)) }
 
-    private let state: Mutex<State>
-
-    init(subscribers: Int) { state = Mutex(State(counts: [Int](repeating: 0, count: subscribers))) }
-
-    func received(by subscriber: Int) {
-        let reached = state.withLock { state in
-            state.counts[subscriber] += 1
-            return state.takeReached()
-        }
-        for waiter in reached { waiter.resume() }
-    }
-
-    func count(of subscriber: Int) -> Int { state.withLock { $0.counts[subscriber] } }
-    var slowest: Int { state.withLock { $0.counts.min() ?? 0 } }
-    var total: Int { state.withLock { $0.counts.reduce(0, +) } }
+    func received(by subscriber: Int) { counts.update { $0[subscriber] += 1 } }
+    func count(of subscriber: Int) -> Int { counts.read { $0[subscriber] } }
+    var slowest: Int { counts.read { $0.min() ?? 0 } }
+    var total: Int { counts.read { $0.reduce(0, +) } }
 
     /// Returns once every subscriber has received `target` events (or the task is cancelled).
     func waitUntilSlowest(reaches target: Int) async {
-        let id = state.withLock { state in
-            defer { state.nextWaiter += 1 }
-            return state.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { state -> Bool in
-                    if (state.counts.min() ?? 0) >= target || Task.isCancelled { return true }
-                    state.waiters.append((id, target, continuation))
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state in
-                state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0) }
-            }
-            waiter?.continuation.resume()
-        }
+        await counts.wait { ($0.min() ?? 0) >= target }
     }
 }
