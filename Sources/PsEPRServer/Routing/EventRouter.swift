@@ -281,11 +281,10 @@ public final class EventRouter: Sendable {
         everyAddressee: Bool = false
     ) -> Bool {
         let expires = now().advanced(by: .seconds(seconds))
-        guard let queue = sessions.queue(of: session) else { return false }
         let (granted, changed) = state.withLock { state -> (Bool, Bool) in
-            // Checked under the table's lock: a connection detaching now removes its leases
+            // Looked up under the table's lock: a connection detaching now removes its leases
             // after this, so none is left behind.
-            guard sessions.isAttached(session) else { return (false, false) }
+            guard let queue = sessions.queue(of: session) else { return (false, false) }
             let subscriber = Destination.connection(queue)
             let old = state.table.lease(subscriber: subscriber, identifier: identifier)
             guard old != nil || state.table.leases(of: subscriber).count < maximumLeases else { return (false, false) }

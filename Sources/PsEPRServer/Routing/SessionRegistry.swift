@@ -34,23 +34,19 @@ final class SessionRegistry: Sendable {
 
     /// Forgets a session, logging its final counters; returns its queue (nil if not attached).
     func detach(_ session: SessionID) -> OutboundQueue? {
-        guard let queue = state.withLock({ $0.queues.removeValue(forKey: session) }) else { return nil }
-        let final = ConnectionStatus(session: session, queue: queue, leases: 0)
         state.withLock { state in
+            guard let queue = state.queues.removeValue(forKey: session) else { return nil }
+            let final = ConnectionStatus(session: session, queue: queue, leases: 0)
             state.retiredBytes.received += final.bytesReceived
             state.retiredBytes.sent += final.bytesSent
             if state.retired.count >= Self.retiredLogLimit { state.retired.removeFirst() }
             state.retired.append(final)
+            return queue
         }
-        return queue
     }
 
     func queue(of session: SessionID) -> OutboundQueue? {
         state.withLock { $0.queues[session] }
-    }
-
-    func isAttached(_ session: SessionID) -> Bool {
-        state.withLock { $0.queues[session] != nil }
     }
 
     /// Every attached connection's session and queue.
