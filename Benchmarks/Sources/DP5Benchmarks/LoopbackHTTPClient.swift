@@ -57,7 +57,7 @@ final class LoopbackHTTPConnection: Sendable {
         return try await channel.eventLoop.flatSubmit {
             do {
                 let loop = try channel.pipeline.syncOperations.handler(type: RequestLoop.self)
-                return loop.start(plan, host: host, context: channel.eventLoop)
+                return loop.start(plan, host: host, on: channel.eventLoop)
             } catch {
                 return channel.eventLoop.makeFailedFuture(error)
             }
@@ -92,7 +92,7 @@ private final class RequestLoop: ChannelInboundHandler, RemovableChannelHandler 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    func start(_ plan: LoopbackHTTPConnection.Plan, host: String, context eventLoop: any EventLoop)
+    func start(_ plan: LoopbackHTTPConnection.Plan, host: String, on eventLoop: any EventLoop)
         -> EventLoopFuture<Latencies>
     {
         guard promise == nil else {
