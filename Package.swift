@@ -307,6 +307,8 @@ let package = Package(
             dependencies: [
                 "ServerOperations", "PsEPRCore", "PsEPRServer", "PsEPRClient", "PsEPRTesting", "PsEPRLoadGenerator",
                 "DP5Core", "DP5Server", "DP5Testing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -171,10 +171,16 @@ public struct DP5Service: Service {
 
         // Connection limit, per-request deadline, and idle timeout: a flood of connections, or
         // connections that never finish a request, cannot hold the server's resources for ever.
+        // A lookup server's requests are handled on their connections' event loops: what a lookup
+        // does there is parse, hand the pass to the PIR threads and write the reply (an epoch's
+        // database loads in a task of its own), and it saves the wake-ups of a pool thread that
+        // were most of a short request's time. A registration server's handlers write and fsync
+        // files and check signatures, so they stay on Swift's pool.
         let http1 = HTTPServerBuilder.guardedHTTP1(
             maximumConnections: configuration.maximumConnections,
             idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)),
-            requestTimeout: .nanoseconds(Int64(configuration.requestTimeout * 1e9))
+            requestTimeout: .nanoseconds(Int64(configuration.requestTimeout * 1e9)),
+            handlingOnEventLoop: !configuration.isRegistrationServer
         )
         let server: HTTPServerBuilder
         if let tls = configuration.tls {

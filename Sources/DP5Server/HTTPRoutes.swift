@@ -197,20 +197,24 @@ struct HTTPRoutes: Sendable {
     private func octetStream(_ header: [UInt8], then body: Data = Data()) -> Response {
         let length = header.count + body.count
         let slice = 1 << 20
+        guard body.count > slice else {
+            // One buffer given whole: the response's head, the reply and its end reach the socket
+            // in one write, so the client wakes once for it. (A streamed body has its head
+            // written and flushed first, the reply after it: two writes, and a wake-up of the
+            // client's event loop for each.)
+            var buffer = ByteBufferAllocator().buffer(capacity: length)
+            buffer.writeBytes(header)
+            buffer.writeBytes(body)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/octet-stream"],
+                body: .init(byteBuffer: buffer)
+            )
+        }
         return Response(
             status: .ok,
             headers: [.contentType: "application/octet-stream"],
             body: ResponseBody(contentLength: length) { writer in
-                if body.count <= slice {
-                    // One buffer, one write: a reply (a PIR answer, say) reaches the socket with
-                    // its header in one piece, not as two writes the client wakes up for twice.
-                    var buffer = ByteBufferAllocator().buffer(capacity: length)
-                    buffer.writeBytes(header)
-                    buffer.writeBytes(body)
-                    if buffer.readableBytes > 0 { try await writer.write(buffer) }
-                    try await writer.finish(nil)
-                    return
-                }
                 if !header.isEmpty { try await writer.write(ByteBuffer(bytes: header)) }
                 var offset = 0
                 while offset < body.count {

@@ -27,6 +27,24 @@ public final class PIRThreadPool: PIRPassWorkers {
         }
     }
 
+    /// Each part handed to a thread at once, and the waiting task resumed once, by the part that
+    /// finishes last (with the sum): no child task per part, whose start and end would each wake a
+    /// thread of the cooperative pool.
+    public func run(
+        parts: Int,
+        _ work: @escaping @Sendable () -> [UInt8],
+        fold: @escaping @Sendable (inout [UInt8], [UInt8]) -> Void
+    ) async -> [UInt8] {
+        let pool = self.pool
+        return await withCheckedContinuation { continuation in
+            let results = PIRPartFold(parts: parts, fold: fold, continuation: continuation)
+            for _ in 0..<max(1, parts) {
+                // A stopped pool (the server is shutting down) runs the item at once, here.
+                pool.submit { _ in results.deliver(work()) }
+            }
+        }
+    }
+
     /// Stops the threads once the work handed to them is done.
     public func shutdown() async {
         try? await pool.shutdownGracefully()

@@ -6,21 +6,26 @@ import Synchronization
 extension HTTPServerBuilder {
     /// HTTP/1.1 with a cap on open connections, a per-request deadline and an idle timeout, so a
     /// flood of connections, or connections that never finish a request, cannot hold a server's
-    /// resources for ever (both servers' HTTP ports, PsEPR's monitoring port).
+    /// resources for ever (both servers' HTTP ports, PsEPR's monitoring port). With
+    /// `handlingOnEventLoop`, each connection's requests are handled on its event loop
+    /// (``HandledOnEventLoop``) rather than on Swift's cooperative pool.
     public static func guardedHTTP1(
         maximumConnections: Int,
         idleTimeout: TimeAmount,
-        requestTimeout: TimeAmount
+        requestTimeout: TimeAmount,
+        handlingOnEventLoop: Bool = false
     ) -> HTTPServerBuilder {
         let counter = ConnectionCounter(limit: maximumConnections)
-        return .http1(
-            configuration: .init(
-                additionalChannelHandlers: [
-                    ConnectionGuard(counter: counter, requestTimeout: requestTimeout, idleTimeout: idleTimeout)
-                ],
-                idleTimeout: idleTimeout
-            )
+        let configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [
+                ConnectionGuard(counter: counter, requestTimeout: requestTimeout, idleTimeout: idleTimeout)
+            ],
+            idleTimeout: idleTimeout
         )
+        guard handlingOnEventLoop else { return .http1(configuration: configuration) }
+        return HTTPServerBuilder { responder in
+            HandledOnEventLoop(base: HTTP1Channel(responder: responder, configuration: configuration))
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import DP5Core
 import Foundation
+import Synchronization
 import Testing
 
 @testable import DP5Server
@@ -51,5 +52,45 @@ struct PIRThreadPoolTests {
         #expect(await pool.run { [7] } == [7])
         await pool.shutdown()
         #expect(await pool.run { [8] } == [8])
+    }
+
+    /// A pass's parts, more of them than threads: each runs once, and the task is resumed once,
+    /// with every part's result folded in.
+    @Test func partsAreFoldedIntoOneResult() async {
+        let pool = PIRThreadPool(threads: 3)
+        let ran = Mutex(0)
+        let sum = await pool.run(parts: 7) {
+            ran.withLock { $0 += 1 }
+            return [1, 2]
+        } fold: { sum, part in
+            if sum.isEmpty { sum = part } else { sum = zip(sum, part).map { $0 + $1 } }
+        }
+        #expect(sum == [7, 14])
+        #expect(ran.withLock { $0 } == 7)
+        await pool.shutdown()
+        // Stopped: the parts run where they are asked for, and still fold.
+        #expect(await pool.run(parts: 2, { [3] }, fold: { $0 = $0.isEmpty ? $1 : [$0[0] + $1[0]] }) == [6])
+    }
+
+    /// A server's engine, its parts on the pool's threads, answers as one pass on one thread does.
+    @Test func passesOnThePoolEqualSinglePasses() async throws {
+        let database = try PIRDatabase(
+            numberOfBlocks: 300,
+            blockSize: 84,
+            bytes: Data((0..<(300 * 84)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+        )
+        let batches = [2, 1, 17].map { queries in
+            PIRQueryBatch(
+                numberOfBlocks: 300,
+                coefficients: (0..<(queries * 300)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ queries) }
+            )
+        }
+        let single = PIREngine()
+        let pool = PIRThreadPool(threads: 3)
+        // Pieces of 8 blocks: the three parts take many each, in whatever order they run.
+        let engine = PIREngine(threads: 3, workers: pool, minimumPartBytes: 0, pieceBytes: 8 * 84)
+        let answers = await engine.answer(batches, database: database)
+        #expect(answers == batches.map { single.answer($0, database: database) })
+        await pool.shutdown()
     }
 }

@@ -42,6 +42,9 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
     @Option(help: "The server's PIR threads (default: all cores).")
     var pirThreads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "The HTTP client the clients and the prober use: nio (requests sent from the event loop) or async-http-client.")
+    var httpClient = BenchmarkHTTPClient.nio
+
     func validate() throws {
         guard queries.allSatisfy({ (1...100).contains($0) }) else {
             throw ValidationError("--queries: 1 to 100 per request")
@@ -112,55 +115,49 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             guard let port = await iterator.next() else { throw ValidationError("the lookup server did not start") }
             let base = "http://127.0.0.1:\(port)"
             do {
-                // One connection per client, and the prober on a client of its own: its `GET /`
+                // One connection per client, and the prober on a connection of its own: its `GET /`
                 // never waits for a connection that a lookup holds.
-                var clientConfiguration = HTTPClient.Configuration()
-                clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = clients.max() ?? 1
-                try await HTTPClient.withHTTPClient(configuration: clientConfiguration) { client in
-                    try await HTTPClient.withHTTPClient { prober in
-                        // The first pass maps the data file in; it is not what a row measures.
-                        _ = try await drive(
-                            client: client,
-                            prober: prober,
-                            base: base,
-                            epoch: epoch,
-                            database: database,
-                            queries: 1,
-                            clients: 1,
-                            requests: 1
-                        )
-                        for count in queries {
-                            for clientCount in clients {
-                                let before = metrics.passTotals
-                                let ahead = await memoryReadRates(database, pool: pool, oneCore: false)
-                                let row = try await drive(
-                                    client: client,
-                                    prober: prober,
-                                    base: base,
-                                    epoch: epoch,
-                                    database: database,
-                                    queries: count,
-                                    clients: clientCount,
-                                    requests: requests
+                let driver: any BenchmarkHTTPDriver =
+                    switch httpClient {
+                    case .nio: try await NIODriver(port: port, clients: clients.max() ?? 1)
+                    case .asyncHTTPClient: AsyncHTTPClientDriver(base: base, clients: clients.max() ?? 1)
+                    }
+                do {
+                    // The first pass maps the data file in; it is not what a row measures.
+                    _ = try await drive(driver, epoch: epoch, database: database, queries: 1, clients: 1, requests: 1)
+                    for count in queries {
+                        for clientCount in clients {
+                            let before = metrics.passTotals
+                            let ahead = await memoryReadRates(database, pool: pool, oneCore: false)
+                            let row = try await drive(
+                                driver,
+                                epoch: epoch,
+                                database: database,
+                                queries: count,
+                                clients: clientCount,
+                                requests: requests
+                            )
+                            // The server's own passes in this row: how many queries each
+                            // coalesced, and how long one took (the rest of a request's time is
+                            // spent outside the pass).
+                            let after = metrics.passTotals
+                            let behind = await memoryReadRates(database, pool: pool, oneCore: false)
+                            let passes = max(1, after.passes - before.passes)
+                            rows.append(
+                                (
+                                    clientCount, count, row,
+                                    Double(after.queries - before.queries) / Double(passes),
+                                    PIRBenchmark.seconds(after.duration - before.duration) * 1000 / Double(passes),
+                                    max(ahead.allCores, behind.allCores)
                                 )
-                                // The server's own passes in this row: how many queries each
-                                // coalesced, and how long one took (the rest of a request's time is
-                                // spent outside the pass).
-                                let after = metrics.passTotals
-                                let behind = await memoryReadRates(database, pool: pool, oneCore: false)
-                                let passes = max(1, after.passes - before.passes)
-                                rows.append(
-                                    (
-                                        clientCount, count, row,
-                                        Double(after.queries - before.queries) / Double(passes),
-                                        PIRBenchmark.seconds(after.duration - before.duration) * 1000 / Double(passes),
-                                        max(ahead.allCores, behind.allCores)
-                                    )
-                                )
-                            }
+                            )
                         }
                     }
+                } catch {
+                    await driver.shutdown()
+                    throw error
                 }
+                await driver.shutdown()
             } catch {
                 await group.triggerGracefulShutdown()
                 throw error
@@ -242,19 +239,15 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             gigabytes
             / (await fastestAsync(3) {
                 let cursor = PieceCounter()
-                await withTaskGroup(of: [UInt8].self) { group in
-                    for _ in 0..<threads {
-                        group.addTask {
-                            await pool.run {
-                                var folded: [UInt8] = []
-                                while case let piece = cursor.take(), piece < pieces.count {
-                                    folded += Self.memoryPass(database, blocks: pieces[piece])
-                                }
-                                return folded
-                            }
-                        }
+                // Handed to the PIR threads as a pass's parts are (`PIRThreadPool.run(parts:)`).
+                _ = await pool.run(parts: threads) {
+                    var folded: [UInt8] = []
+                    while case let piece = cursor.take(), piece < pieces.count {
+                        folded += Self.memoryPass(database, blocks: pieces[piece])
                     }
-                    for await _ in group {}
+                    return folded
+                } fold: { sum, part in
+                    sum += part
                 }
             })
         return (oneCore, allCores)
@@ -263,9 +256,7 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
     /// One row: `clients` clients each sending `requests` requests of `queries` queries, and
     /// the prober's `GET /` meanwhile.
     private func drive(
-        client: HTTPClient,
-        prober: HTTPClient,
-        base: String,
+        _ driver: any BenchmarkHTTPDriver,
         epoch: Epoch,
         database: PIRDatabase,
         queries: Int,
@@ -278,41 +269,13 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
                 queries: PIRBenchmark.randomBatch(queries: queries, blocks: database.numberOfBlocks).percyWire[...]
             ).rawRepresentation
         )
-        let expected = queries * database.blockSize
+        let lookup = BenchmarkRequests(path: "/lookup/\(epoch)/", body: body, expectedBytes: queries * database.blockSize)
         let finished = ManagedFlag()
         let start = ContinuousClock.now
-        let probing = Task {
-            var probes = Latencies()
-            while !finished.isRaised {
-                let sent = ContinuousClock.now
-                _ = try? await prober.execute(HTTPClientRequest(url: base + "/"), timeout: .seconds(30)).body.collect(
-                    upTo: 1 << 16
-                )
-                probes.add(ContinuousClock.now - sent)
-                try? await Task.sleep(for: .milliseconds(10))
-            }
-            return probes
-        }
+        let probing = Task { await driver.probe(until: finished) }
         let latencies = try await withThrowingTaskGroup(of: Latencies.self) { group in
-            for _ in 0..<clients {
-                group.addTask {
-                    var latencies = Latencies()
-                    for _ in 0..<requests {
-                        var request = HTTPClientRequest(url: base + "/lookup/\(epoch)/")
-                        request.method = .POST
-                        request.body = .bytes(body)
-                        let sent = ContinuousClock.now
-                        let response = try await client.execute(request, timeout: .seconds(600))
-                        let reply = try await response.body.collect(upTo: expected + 64)
-                        guard response.status == .ok, reply.readableBytes >= expected else {
-                            throw ValidationError(
-                                "the lookup server answered \(response.status) with \(reply.readableBytes) bytes, expected \(expected)+"
-                            )
-                        }
-                        latencies.add(ContinuousClock.now - sent)
-                    }
-                    return latencies
-                }
+            for client in 0..<clients {
+                group.addTask { try await driver.send(lookup, requests: requests, client: client) }
             }
             var all = Latencies()
             for try await part in group { all.merge(part) }

@@ -124,27 +124,20 @@ public struct PIREngine: Sendable {
             }
         } else {
             let cursor = PieceCursor()
-            combined = await withTaskGroup(of: [UInt8].self) { group in
-                for _ in 0..<parts {
-                    group.addTask {
-                        await engine.workers.run {
-                            engine.answerPieces(
-                                coefficients,
-                                queries: queries,
-                                database: database,
-                                pieces: pieces,
-                                cursor: cursor
-                            )
-                        }
-                    }
-                }
-                // The first part's answer becomes the sum; a part that found no piece left returns nothing.
-                var sum: [UInt8] = []
-                for await part in group where !part.isEmpty {
-                    if sum.isEmpty { sum = part } else { Self.add(part, into: &sum) }
-                }
-                return sum.isEmpty ? [UInt8](repeating: 0, count: queries * blockSize) : sum
+            // The parts' answers are added as they finish, on the threads that computed them; a
+            // part that found no piece left returns nothing.
+            let sum = await workers.run(parts: parts) {
+                engine.answerPieces(
+                    coefficients,
+                    queries: queries,
+                    database: database,
+                    pieces: pieces,
+                    cursor: cursor
+                )
+            } fold: { sum, part in
+                if sum.isEmpty { sum = part } else if !part.isEmpty { Self.add(part, into: &sum) }
             }
+            combined = sum.isEmpty ? [UInt8](repeating: 0, count: queries * blockSize) : sum
         }
         if batches.count == 1 { return [combined] }
         var answers: [[UInt8]] = []

@@ -7,6 +7,30 @@
 public protocol PIRPassWorkers: Sendable {
     /// Runs `work` and returns what it produced.
     func run(_ work: @escaping @Sendable () -> [UInt8]) async -> [UInt8]
+
+    /// Runs `parts` copies of `work` at once and returns their results folded into one by `fold`
+    /// (which adds its second argument into its first).
+    func run(
+        parts: Int,
+        _ work: @escaping @Sendable () -> [UInt8],
+        fold: @escaping @Sendable (inout [UInt8], [UInt8]) -> Void
+    ) async -> [UInt8]
+}
+
+extension PIRPassWorkers {
+    /// Each part in a child task of its own, through ``run(_:)``.
+    public func run(
+        parts: Int,
+        _ work: @escaping @Sendable () -> [UInt8],
+        fold: @escaping @Sendable (inout [UInt8], [UInt8]) -> Void
+    ) async -> [UInt8] {
+        await withTaskGroup(of: [UInt8].self) { group in
+            for _ in 0..<parts { group.addTask { await self.run(work) } }
+            var sum: [UInt8] = []
+            for await part in group { fold(&sum, part) }
+            return sum
+        }
+    }
 }
 
 /// Runs each part of a pass on the task that asks for it (the cooperative pool).
