@@ -16,10 +16,11 @@ struct RoutingScratch {
     var stanza = ByteBufferAllocator().buffer(capacity: 1024)
     /// The same stanza inside a relay stamp, for peer links in a relaying mesh.
     var relayedStanza = ByteBufferAllocator().buffer(capacity: 0)
-    /// The reader's last route-table lookup, and how many it has made (which one the batches
-    /// were gathered for).
-    var lastRoute: Lookup?
-    var lookups: UInt64 = 0
+    /// The envelope of the reader's last route-table lookup (what it found is beside
+    /// ``remember(_:subscribers:envelope:generation:validUntil:)``), and how many it has made
+    /// (which one the batches were gathered for).
+    private(set) var lastRoute: Lookup?
+    private(set) var lookups: UInt64 = 0
     var batchedLookup: UInt64 = 0
     /// Deliveries to client connections gathered while the reader routes events to the same
     /// subscribers, one per subscriber in the order the lookup lists them; each goes to its queue
@@ -37,12 +38,30 @@ struct RoutingScratch {
         init(queue: OutboundQueue) { self.queue = queue }
 
         mutating func add(_ stanza: ByteBuffer) {
+            reserve()
+            sizes.append(bytes.writeImmutableBuffer(stanza))
+        }
+
+        /// Writes the message `m<number>` forwarding `element` straight into the batch (one
+        /// copy fewer than writing it elsewhere and adding it); returns its size.
+        mutating func addMessage(forwarding element: ByteBuffer, number: UInt64) -> Int {
+            reserve()
+            let start = bytes.writerIndex
+            StanzaEncoder.writeMessage(forwarding: element, number: number, into: &bytes)
+            sizes.append(bytes.writerIndex - start)
+            return bytes.writerIndex - start
+        }
+
+        /// The last stanza added, `size` bytes long, as a slice.
+        func lastStanza(size: Int) -> ByteBuffer { bytes.getSlice(at: bytes.writerIndex - size, length: size)! }
+
+        /// A batch handed over starts a new buffer, with room for as much as the last.
+        private mutating func reserve() {
             if bytes.capacity == 0 {
                 bytes = ByteBufferAllocator().buffer(
                     capacity: max(OutboundQueue.initialPendingCapacity, lastBytes + lastBytes / 4)
                 )
             }
-            sizes.append(bytes.writeImmutableBuffer(stanza))
         }
     }
 
@@ -60,31 +79,76 @@ struct RoutingScratch {
         }
     }
 
-    /// One route-table lookup and what it found.
+    /// The router's clock, read once for many events of a read (a clock read per event costs
+    /// more than routing it); read again after ``instantReuse`` events and at each read's end.
+    private var cachedInstant: ContinuousClock.Instant?
+    private var instantUses = 0
+    static let instantReuse = 256
+
+    /// The time to route the next event at, from `now` at most every ``instantReuse`` events;
+    /// whether the last lookup's leases are all still live is checked when it is read.
+    mutating func instant(_ now: () -> ContinuousClock.Instant) -> ContinuousClock.Instant {
+        instantUses += 1
+        if let cachedInstant, instantUses < Self.instantReuse { return cachedInstant }
+        let instant = now()
+        (cachedInstant, instantUses) = (instant, 0)
+        if lastLive { lastLive = lastValidUntil.map { instant < $0 } ?? true }
+        return instant
+    }
+
+    /// What the last lookup is checked by, kept apart from ``lastRoute`` so the check per event
+    /// reads a few words in place (a copy of the lookup would cost a retain per field): whether
+    /// its leases were live at the last ``instant(_:)``, the table generation and the caller's
+    /// envelope number it was made for, its first expiry, and its subscribers.
+    private(set) var lastLive = false
+    private(set) var lastGeneration: UInt64 = 0
+    private(set) var lastEnvelope: UInt64?
+    private var lastValidUntil: ContinuousClock.Instant?
+    private(set) var lastSubscribers: [Destination] = []
+    /// Whether a peer link is among ``lastSubscribers``.
+    private(set) var lastLeasedByPeer = false
+
+    /// Keeps a lookup made at the current ``instant(_:)``.
+    mutating func remember(
+        _ lookup: Lookup,
+        subscribers: [Destination],
+        envelope: UInt64?,
+        generation: UInt64,
+        validUntil: ContinuousClock.Instant?
+    ) {
+        lastRoute = lookup
+        lastSubscribers = subscribers
+        lastLeasedByPeer = subscribers.contains(where: \.isPeer)
+        (lastEnvelope, lastGeneration, lastValidUntil, lastLive) = (envelope, generation, validUntil, true)
+        lookups &+= 1
+    }
+
+    /// Whether a lookup for `event` now would find the last one's subscribers: the same table, no
+    /// lease expired, the same envelope (by the caller's number when it is the last one's, else
+    /// field by field).
+    func lastRouteAnswers(_ event: Event, envelope: UInt64?, generation: UInt64) -> Bool {
+        guard lastLive, generation == lastGeneration else { return false }
+        if let envelope, envelope == lastEnvelope { return true }
+        return lastRoute?.matches(event) == true
+    }
+
+    /// The envelope of one route-table lookup.
     struct Lookup {
         let channel: ChannelName
         let namespace: String?
         let toService: String?
         let toInstance: String?
-        /// The table's generation at the lookup.
-        let generation: UInt64
-        /// The first expiry among the leases matched (nil: none matched).
-        let validUntil: ContinuousClock.Instant?
-        let subscribers: [Destination]
 
-        init(event: Event, generation: UInt64, validUntil: ContinuousClock.Instant?, subscribers: [Destination]) {
+        init(event: Event) {
             (channel, namespace, toService, toInstance) = (
                 event.channel, event.payloadNamespace, event.toService, event.toInstance
             )
-            self.generation = generation
-            self.validUntil = validUntil
-            self.subscribers = subscribers
         }
 
-        /// Whether a lookup for `event` now would find the same subscribers.
-        func answers(_ event: Event, generation: UInt64, now: ContinuousClock.Instant) -> Bool {
-            generation == self.generation && validUntil.map { now < $0 } ?? true && event.channel == channel
-                && event.payloadNamespace == namespace && event.toService == toService && event.toInstance == toInstance
+        /// Whether `event` has this envelope.
+        func matches(_ event: Event) -> Bool {
+            event.channel == channel && event.payloadNamespace == namespace && event.toService == toService
+                && event.toInstance == toInstance
         }
     }
 
@@ -96,6 +160,7 @@ struct RoutingScratch {
     /// At the end of a read: one drain per touched queue, and the reader's `gate` held by
     /// every congested one (no gate: a reader that is never held back).
     mutating func finishRead(gate: ReadGate?) {
+        cachedInstant = nil
         flushBatches()
         for queue in drains { queue.scheduleDrain() }
         drains.removeAll(keepingCapacity: true)
