@@ -133,7 +133,7 @@ public enum EventScanner {
         memo: inout LeadingMemo?
     ) -> (scanned: Scanned, length: Int)? {
         switch scanLeading(bytes, limits: limits, recentChannel: recentChannel, copyPayload: copyPayload, memo: &memo) {
-        case .scanned(let scanned, let length)?:
+        case .scanned(let scanned, let length, _)?:
             return (scanned, length)
         case .repeated(let length, let payload, let element)?:
             var event = memo!.event
@@ -148,10 +148,11 @@ public enum EventScanner {
     public enum Leading: Sendable, Equatable {
         /// The memo's envelope around a new payload: the event is ``LeadingMemo/event`` with the
         /// payload at `payloadRange`, and is not built again (a caller keeps what it derived from
-        /// the memo's event, for as long as the memo's ``LeadingMemo/serial`` stays the same).
+        /// the memo's event until a scan says `memoReplaced`).
         case repeated(length: Int, payloadRange: Range<Int>, selfContainedElement: Range<Int>?)
-        /// A message read in full; the memo now holds its envelope if it has payload content.
-        case scanned(Scanned, length: Int)
+        /// A message read in full; `memoReplaced` when the memo now holds its envelope (it has
+        /// payload content). Boxed, so the common case above is a few words to pass around.
+        indirect case scanned(Scanned, length: Int, memoReplaced: Bool)
     }
 
     /// ``scanLeadingMessage(_:limits:recentChannel:copyPayload:memo:)`` without building an
@@ -178,17 +179,11 @@ public enum EventScanner {
         guard let scanned = try? scanner.message(recentChannel: recentChannel, copyPayload: copyPayload),
             scanner.position <= limits.maximumStanzaBytes
         else { return nil }
-        if let content = scanner.payloadContent {
-            memo = LeadingMemo(
-                bytes: bytes,
-                scanned: scanned,
-                content: content,
-                end: scanner.position,
-                limits: limits,
-                serial: (memo?.serial ?? 0) &+ 1
-            )
+        guard let content = scanner.payloadContent else {
+            return .scanned(scanned, length: scanner.position, memoReplaced: false)
         }
-        return .scanned(scanned, length: scanner.position)
+        memo = LeadingMemo(bytes: bytes, scanned: scanned, content: content, end: scanner.position, limits: limits)
+        return .scanned(scanned, length: scanner.position, memoReplaced: true)
     }
 
     /// ``scanLeadingMessage(_:limits:recentChannel:copyPayload:memo:)`` with no memo.
@@ -220,9 +215,6 @@ public enum EventScanner {
         let payloadDepth: Int
         /// The event, without its payload bytes.
         public let event: Event
-        /// Counts the memos that have replaced one another in one `inout` place, this one
-        /// included: what a caller derived from ``event`` holds while the serial is the same.
-        public let serial: UInt64
         /// The `<event>` element's start, and its end counted from the payload's end, when it
         /// can be forwarded as it is.
         let eventElement: (start: Int, endAfterPayload: Int)?
@@ -235,10 +227,8 @@ public enum EventScanner {
             scanned: Scanned,
             content: Scanner.PayloadContent,
             end: Int,
-            limits: XMLStreamFramer.Limits,
-            serial: UInt64
+            limits: XMLStreamFramer.Limits
         ) {
-            self.serial = serial
             head = Array(bytes[..<content.start])
             tail = Array(bytes[content.end..<end])
             payloadName = content.name

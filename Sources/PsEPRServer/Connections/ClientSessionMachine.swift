@@ -660,13 +660,16 @@ struct ClientSessionMachine {
     private var recentChannel: ChannelName?
     /// The client's last event read in one pass, whose envelope the next one likely repeats.
     private var leadingMemo: EventScanner.LeadingMemo?
+    /// Counts the memos that replaced one another: what was derived from one holds while it is
+    /// the same (counted here, so the hot path never reads the memo itself).
+    private var memoSerial: UInt64 = 0
 
     /// An event routed with its `<event>` element forwarded, derived from the envelope of
     /// ``leadingMemo`` (with the sender filled in): the next event with that envelope is routed as
     /// this one, with its own element. Kept in place, not in an optional: handed to the router
     /// from here, it is neither copied nor retained.
     private var routedEvent = Event(channel: .root)
-    /// The memo ``routedEvent`` came from (``EventScanner/LeadingMemo/serial``); nil: none holds.
+    /// The memo ``routedEvent`` came from (its ``memoSerial``); nil: none holds.
     private var routedMemo: UInt64?
     /// ``routedEvent``'s envelope number for the router, which keeps its lookup while it is the same.
     private var routedEnvelope: UInt64 = 0
@@ -697,7 +700,6 @@ struct ClientSessionMachine {
     private mutating func takeLeadingEvent(_ bytes: inout ByteBuffer, into sink: some ClientSessionSink) -> Taken {
         guard isAuthenticated else { return .notTaken }
         let recent = recentChannel
-        let memoBefore = leadingMemo?.serial
         let limits = self.limits
         guard
             let (start, leading) = bytes.withUnsafeReadableBytes({ raw -> (Int, EventScanner.Leading)? in
@@ -723,7 +725,7 @@ struct ClientSessionMachine {
         switch leading {
         case .repeated(let length, let payload, let element):
             stanza = bytes.readSlice(length: length)!
-            if let element, routedMemo != nil, routedMemo == leadingMemo?.serial {
+            if let element, routedMemo == memoSerial {
                 // The publisher's usual case: the envelope of the last event around a new payload.
                 sink.route(
                     routedEvent,
@@ -738,18 +740,19 @@ struct ClientSessionMachine {
                 payloadRange: payload
             )
             memoIsThisMessage = true
-        case .scanned(let read, let length):
+        case .scanned(let read, let length, let memoReplaced):
             stanza = bytes.readSlice(length: length)!
             scanned = read
-            memoIsThisMessage = leadingMemo != nil && leadingMemo?.serial != memoBefore
+            memoIsThisMessage = memoReplaced
+            if memoReplaced { memoSerial &+= 1 }
         }
         // What was derived from another envelope no longer holds.
-        if !memoIsThisMessage || routedMemo != leadingMemo?.serial { routedMemo = nil }
+        if !memoIsThisMessage || routedMemo != memoSerial { routedMemo = nil }
         switch receiveScanned(scanned, in: stanza) {
         case .route(let event, let element?)? where memoIsThisMessage:
             // Derived once per envelope; the next event with it is routed as this one.
             routedEvent = event
-            routedMemo = leadingMemo!.serial
+            routedMemo = memoSerial
             routedEnvelope &+= 1
             sink.route(routedEvent, envelope: routedEnvelope, forwarding: element)
             return .taken
