@@ -210,26 +210,36 @@ public final class EventRouter: Sendable {
             defer { state.nextMessage += 1 }
             return (state.nextMessage, state.nextMessage % ServerMetrics.routingSamplePeriod == 0, stamp)
         }
-        // Client deliveries of a local, unstamped event go into the reader's batches, which hold
+        // One retain of the array, however many subscribers.
+        let subscribers = reused && origin != .peer ? routing.lastSubscribers : routing.matched
+        // Client deliveries of a local, unstamped event go into the reader's batch, gathered for
         // one lookup's subscribers at a time; anything else goes straight to the queues, after
         // what was gathered so far.
         let batching = stamp == nil && origin == .local
-        if !batching || routing.batchedLookup != routing.lookups {
-            routing.flushBatches()
-            routing.batches.removeAll(keepingCapacity: true)
-            routing.batchedLookup = routing.lookups
+        if !batching {
+            routing.gather(for: nil)
+        } else if routing.batchedLookup != routing.lookups {
+            routing.gather(for: subscribers)
         }
-        // One retain of the array, however many subscribers.
-        let subscribers = reused && origin != .peer ? routing.lastSubscribers : routing.matched
         guard !subscribers.isEmpty else { return }
         // A sample of events is timed from here to the last subscriber's queue.
         let sampleStart = timed ? ContinuousClock.now : nil
         defer { if let sampleStart { metrics.recordRouting(ContinuousClock.now - sampleStart) } }
-        // The outbound stanza, written once per event: straight into the first client
-        // subscriber's batch when the sender's element is forwarded (`writtenAt`), else into the
-        // reader's scratch buffer; every other subscriber copies it from there (`outbound`).
+        // The outbound stanza, written once per event: straight into the batch when it has
+        // subscribers and the sender's element is forwarded (`writtenInBatch`, its size), else into
+        // the reader's scratch buffer; subscribers outside the batch copy it from there (`outbound`).
         var outbound: ByteBuffer?
-        var writtenAt: (slot: Int, size: Int)?
+        var writtenInBatch: Int?
+        if batching && !routing.batchQueues.isEmpty {
+            if let eventElement {
+                writtenInBatch = routing.batch.addMessage(forwarding: eventElement, number: number)
+            } else {
+                outbound = Self.write(event, number: number, into: &routing.stanza)
+                routing.batch.add(outbound!)
+            }
+            // The usual case: nobody but the batch's queues to deliver to.
+            if routing.batchCoversAll { return }
+        }
         // The same message inside its relay stamp, for peer links in a relaying mesh.
         var relayedWritten = false
         var dropped = 0
@@ -240,7 +250,6 @@ public final class EventRouter: Sendable {
             let relayed = subscribers.reduce(0) { $1.isPeer ? $0 + 1 : $0 }
             relayedSentCount.add(relayed, ordering: .sequentiallyConsistent)
         }
-        var slot = 0
         for destination in subscribers {
             switch destination {
             case .service(let inbox):
@@ -252,33 +261,13 @@ public final class EventRouter: Sendable {
                     inbox.continuation.yield(event)
                 }
             case .connection(let queue):
-                if outbound == nil, let writtenAt {
-                    outbound = routing.batches[writtenAt.slot].lastStanza(size: writtenAt.size)
-                }
-                if batching && queue.role == .client {
-                    if slot < routing.batches.count && routing.batches[slot].queue !== queue {
-                        // Not the subscribers the batches were gathered for (never expected):
-                        // hand them over and gather afresh.
-                        routing.flushBatches()
-                        routing.batches.removeAll(keepingCapacity: true)
-                        slot = 0
-                    }
-                    if slot == routing.batches.count { routing.batches.append(RoutingScratch.Batch(queue: queue)) }
-                    if let outbound {
-                        routing.batches[slot].add(outbound)
-                    } else if let eventElement {
-                        let size = routing.batches[slot].addMessage(forwarding: eventElement, number: number)
-                        writtenAt = (slot, size)
-                    } else {
-                        outbound = Self.write(event, number: number, into: &routing.stanza)
-                        routing.batches[slot].add(outbound!)
-                    }
-                    slot += 1
-                    continue
-                }
+                // Gathered in the batch already.
+                if batching && queue.role == .client { continue }
                 if outbound == nil {
                     outbound =
-                        if let eventElement {
+                        if let writtenInBatch {
+                            routing.batch.lastStanza(size: writtenInBatch)
+                        } else if let eventElement {
                             Self.write(forwarding: eventElement, number: number, into: &routing.stanza)
                         } else {
                             Self.write(event, number: number, into: &routing.stanza)

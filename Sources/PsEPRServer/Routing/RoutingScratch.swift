@@ -21,21 +21,23 @@ struct RoutingScratch {
     /// (which one the batches were gathered for).
     private(set) var lastRoute: Lookup?
     private(set) var lookups: UInt64 = 0
-    var batchedLookup: UInt64 = 0
     /// Deliveries to client connections gathered while the reader routes events to the same
-    /// subscribers, one per subscriber in the order the lookup lists them; each goes to its queue
-    /// in one piece (one lock, one copy at most) when the read ends, before anything else the
-    /// reader sends, or when the subscribers change.
-    var batches: [Batch] = []
+    /// subscribers (those of lookup ``batchedLookup``). Every client subscriber of one lookup
+    /// gets the same stanzas, so they are gathered once, in ``batch``, and each of
+    /// ``batchQueues`` is handed the same buffer (shared, not copied; one lock each) when the
+    /// read ends, before anything else the reader sends, or when the subscribers change.
+    var batch = Batch()
+    private(set) var batchQueues: [OutboundQueue] = []
+    private(set) var batchedLookup: UInt64?
+    /// Whether every subscriber of ``batchedLookup`` is one of ``batchQueues``: nothing else
+    /// to deliver to one by one.
+    private(set) var batchCoversAll = false
 
     struct Batch {
-        let queue: OutboundQueue
         var bytes = ByteBuffer()
         var sizes: [Int] = []
         /// The size of the last batch handed over: the next starts with room for as much.
         var lastBytes = 0
-
-        init(queue: OutboundQueue) { self.queue = queue }
 
         mutating func add(_ stanza: ByteBuffer) {
             reserve()
@@ -65,18 +67,31 @@ struct RoutingScratch {
         }
     }
 
-    /// Hands every gathered batch to its queue, noting drains and congestion as routing does.
+    /// Hands the gathered batch to each of its queues, noting drains and congestion as routing does.
     mutating func flushBatches() {
-        for index in batches.indices where !batches[index].sizes.isEmpty {
-            let queue = batches[index].queue
-            let outcome = queue.enqueueDeferringDrain(batch: batches[index].bytes, sizes: batches[index].sizes)
-            // The queue may now own the buffer: the next batch starts a new one.
-            batches[index].lastBytes = batches[index].bytes.readableBytes
-            batches[index].bytes = ByteBuffer()
-            batches[index].sizes.removeAll(keepingCapacity: true)
+        guard !batch.sizes.isEmpty else { return }
+        for queue in batchQueues {
+            let outcome = queue.enqueueDeferringDrain(batch: batch.bytes, sizes: batch.sizes)
             if outcome.needsDrain { drains.append(queue) }
             if outcome.congested { noteCongested(queue) }
         }
+        // The queues may now own the buffer: the next batch starts a new one.
+        batch.lastBytes = batch.bytes.readableBytes
+        batch.bytes = ByteBuffer()
+        batch.sizes.removeAll(keepingCapacity: true)
+    }
+
+    /// Hands over what was gathered, then gathers for the client subscribers among
+    /// `subscribers`, those of the current lookup (nil: for nobody, until one is gathered for).
+    mutating func gather(for subscribers: [Destination]?) {
+        flushBatches()
+        batchQueues.removeAll(keepingCapacity: true)
+        guard let subscribers else {
+            (batchedLookup, batchCoversAll) = (nil, false)
+            return
+        }
+        for case .connection(let queue) in subscribers where queue.role == .client { batchQueues.append(queue) }
+        (batchedLookup, batchCoversAll) = (lookups, batchQueues.count == subscribers.count)
     }
 
     /// The router's clock, read once for many events of a read (a clock read per event costs
