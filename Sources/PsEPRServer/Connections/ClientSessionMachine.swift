@@ -707,7 +707,7 @@ struct ClientSessionMachine {
                 while start < raw.count, XMLStreamFramer.isWhitespace(raw[start]) { start += 1 }
                 guard start < raw.count, raw[start] == UInt8(ascii: "<"),
                     let leading = EventScanner.scanLeading(
-                        UnsafeRawBufferPointer(rebasing: raw[start...]),
+                        start == 0 ? raw : UnsafeRawBufferPointer(rebasing: raw[start...]),
                         limits: limits,
                         recentChannel: recent,
                         copyPayload: false,
@@ -724,16 +724,14 @@ struct ClientSessionMachine {
         let memoIsThisMessage: Bool
         switch leading {
         case .repeated(let length, let payload, let element):
-            stanza = bytes.readSlice(length: length)!
             if let element, routedMemo == memoSerial {
                 // The publisher's usual case: the envelope of the last event around a new payload.
-                sink.route(
-                    routedEvent,
-                    envelope: routedEnvelope,
-                    forwarding: stanza.getSlice(at: stanza.readerIndex + element.lowerBound, length: element.count)
-                )
+                let forwarded = bytes.getSlice(at: bytes.readerIndex + element.lowerBound, length: element.count)
+                bytes.moveReaderIndex(forwardBy: length)
+                sink.route(routedEvent, envelope: routedEnvelope, forwarding: forwarded)
                 return .taken
             }
+            stanza = bytes.readSlice(length: length)!
             scanned = EventScanner.Scanned(
                 event: leadingMemo!.event,
                 selfContainedElement: element,

@@ -146,9 +146,9 @@ public final class EventRouter: Sendable {
         relayed: (stamp: RelayStamp, link: OutboundQueue)? = nil,
         routing: inout RoutingScratch
     ) {
-        let instant = routing.instant(now)
-        routing.matched.removeAll(keepingCapacity: true)
-        defer { routing.matched.removeAll(keepingCapacity: true) }
+        routing.tickClock(now)
+        if !routing.matched.isEmpty { routing.matched.removeAll(keepingCapacity: true) }
+        defer { if !routing.matched.isEmpty { routing.matched.removeAll(keepingCapacity: true) } }
         let source = origin == .peer ? EventSource.peer : source
         // Whether the last lookup answers: its subscribers are then delivered to from where they
         // are, not copied (a retain each) into `matched`.
@@ -170,7 +170,7 @@ public final class EventRouter: Sendable {
                     namespace: event.payloadNamespace,
                     toService: event.toService,
                     toInstance: event.toInstance,
-                    now: instant,
+                    now: routing.instant,
                     into: &routing.matched,
                     earliestExpiry: &earliestExpiry
                 )
@@ -210,12 +210,19 @@ public final class EventRouter: Sendable {
             defer { state.nextMessage += 1 }
             return (state.nextMessage, state.nextMessage % ServerMetrics.routingSamplePeriod == 0, stamp)
         }
-        // One retain of the array, however many subscribers.
-        let subscribers = reused && origin != .peer ? routing.lastSubscribers : routing.matched
         // Client deliveries of a local, unstamped event go into the reader's batch, gathered for
         // one lookup's subscribers at a time; anything else goes straight to the queues, after
         // what was gathered so far.
         let batching = stamp == nil && origin == .local
+        if batching, reused, routing.batchedLookup == routing.lookups, routing.batchCoversAll, let eventElement,
+            !timed
+        {
+            // The bulk of the traffic: the same subscribers as the event before, all gathering.
+            _ = routing.batch.addMessage(forwarding: eventElement, number: number)
+            return
+        }
+        // One retain of the array, however many subscribers.
+        let subscribers = reused && origin != .peer ? routing.lastSubscribers : routing.matched
         if !batching {
             routing.gather(for: nil)
         } else if routing.batchedLookup != routing.lookups {

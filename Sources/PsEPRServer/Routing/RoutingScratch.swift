@@ -91,29 +91,31 @@ struct RoutingScratch {
             return
         }
         for case .connection(let queue) in subscribers where queue.role == .client { batchQueues.append(queue) }
-        (batchedLookup, batchCoversAll) = (lookups, batchQueues.count == subscribers.count)
+        (batchedLookup, batchCoversAll) = (lookups, !subscribers.isEmpty && batchQueues.count == subscribers.count)
     }
 
     /// The router's clock, read once for many events of a read (a clock read per event costs
-    /// more than routing it); read again after ``instantReuse`` events and at each read's end.
-    private var cachedInstant: ContinuousClock.Instant?
-    private var instantUses = 0
+    /// more than routing it): again after ``instantReuse`` events and at each read's end, when
+    /// whether the last lookup's leases are all still live is checked.
+    private var cachedInstant = ContinuousClock.Instant.now
+    private var instantUses = RoutingScratch.instantReuse
     static let instantReuse = 256
 
-    /// The time to route the next event at, from `now` at most every ``instantReuse`` events;
-    /// whether the last lookup's leases are all still live is checked when it is read.
-    mutating func instant(_ now: () -> ContinuousClock.Instant) -> ContinuousClock.Instant {
+    /// Counts an event to route; reads the clock every ``instantReuse`` events.
+    mutating func tickClock(_ now: () -> ContinuousClock.Instant) {
         instantUses += 1
-        if let cachedInstant, instantUses < Self.instantReuse { return cachedInstant }
+        guard instantUses >= Self.instantReuse else { return }
         let instant = now()
         (cachedInstant, instantUses) = (instant, 0)
-        if lastLive { lastLive = lastValidUntil.map { instant < $0 } ?? true }
-        return instant
+        if lastLive, let lastValidUntil { lastLive = instant < lastValidUntil }
     }
+
+    /// The time the current event is routed at (after ``tickClock(_:)``).
+    var instant: ContinuousClock.Instant { cachedInstant }
 
     /// What the last lookup is checked by, kept apart from ``lastRoute`` so the check per event
     /// reads a few words in place (a copy of the lookup would cost a retain per field): whether
-    /// its leases were live at the last ``instant(_:)``, the table generation and the caller's
+    /// its leases were live at the last ``instant``, the table generation and the caller's
     /// envelope number it was made for, its first expiry, and its subscribers.
     private(set) var lastLive = false
     private(set) var lastGeneration: UInt64 = 0
@@ -123,7 +125,7 @@ struct RoutingScratch {
     /// Whether a peer link is among ``lastSubscribers``.
     private(set) var lastLeasedByPeer = false
 
-    /// Keeps a lookup made at the current ``instant(_:)``.
+    /// Keeps a lookup made at the current ``instant``.
     mutating func remember(
         _ lookup: Lookup,
         subscribers: [Destination],
@@ -175,7 +177,7 @@ struct RoutingScratch {
     /// At the end of a read: one drain per touched queue, and the reader's `gate` held by
     /// every congested one (no gate: a reader that is never held back).
     mutating func finishRead(gate: ReadGate?) {
-        cachedInstant = nil
+        instantUses = Self.instantReuse
         flushBatches()
         for queue in drains { queue.scheduleDrain() }
         drains.removeAll(keepingCapacity: true)
