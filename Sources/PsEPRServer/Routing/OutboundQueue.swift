@@ -176,9 +176,10 @@ final class OutboundQueue: Sendable, Hashable {
             guard !state.closed, !sizes.isEmpty else { return Enqueued() }
             if state.pendingBytes + total <= budget || (state.pendingBytes == 0 && sizes.count == 1) {
                 // Everything fits (the usual case): the batch is kept as it is, or, when it uses
-                // little of its buffer and others wait (buffers that would hold memory the budget
-                // does not count), copied onto the queue's own.
-                if state.pending.isEmpty || total * 2 >= batch.capacity {
+                // under a quarter of its buffer and others wait (buffers that would hold memory
+                // the budget does not count), copied onto the queue's own. What waits thus holds
+                // at most four times the bytes it counts.
+                if state.pending.isEmpty || total * 4 >= batch.capacity {
                     state.pending.append(batch)
                     state.lastIsOwn = false
                 } else {
