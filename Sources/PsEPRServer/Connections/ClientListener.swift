@@ -63,12 +63,6 @@ struct ClientListener: Service {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(.backlog, value: 256)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                // A publisher's reads may grow to 256 KiB (NIO's default stops at 64 KiB): fewer
-                // reads, each routed as one batch per subscriber, for the same events.
-                .childChannelOption(
-                    .recvAllocator,
-                    value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 << 10)
-                )
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         // Each connection works with the settings in effect when it opened.

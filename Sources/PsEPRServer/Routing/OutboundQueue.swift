@@ -175,11 +175,11 @@ final class OutboundQueue: Sendable, Hashable {
         let outcome = state.withLock { state -> Enqueued in
             guard !state.closed, !sizes.isEmpty else { return Enqueued() }
             if state.pendingBytes + total <= budget || (state.pendingBytes == 0 && sizes.count == 1) {
-                // Everything fits (the usual case): the batch is kept as it is, or, when it uses
-                // under a quarter of its buffer and others wait (buffers that would hold memory
-                // the budget does not count), copied onto the queue's own. What waits thus holds
-                // at most four times the bytes it counts.
-                if state.pending.isEmpty || total * 4 >= batch.capacity {
+                // Everything fits (the usual case): the batch is kept as it is (a reader's batch
+                // comes in a buffer at most twice its size), or, when it uses less than half of its
+                // buffer and others wait, copied onto the queue's own, so what waits is held in at
+                // most twice the bytes the budget counts.
+                if state.pending.isEmpty || total * 2 >= batch.capacity {
                     state.pending.append(batch)
                     state.lastIsOwn = false
                 } else {

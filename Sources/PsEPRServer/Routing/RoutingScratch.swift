@@ -70,14 +70,27 @@ struct RoutingScratch {
     /// Hands the gathered batch to each of its queues, noting drains and congestion as routing does.
     mutating func flushBatches() {
         guard !batch.sizes.isEmpty else { return }
+        // The queues keep the buffer until their sockets take it, so it goes on no more than
+        // twice as large as what it holds: a batch in a buffer mostly empty is copied into one
+        // that fits (once, for every subscriber), and the buffer gathers the next batch.
+        var handed = batch.bytes
+        let fits = handed.capacity <= 2 * handed.readableBytes
+        if !fits {
+            handed = ByteBufferAllocator().buffer(capacity: batch.bytes.readableBytes)
+            handed.writeImmutableBuffer(batch.bytes)
+        }
         for queue in batchQueues {
-            let outcome = queue.enqueueDeferringDrain(batch: batch.bytes, sizes: batch.sizes)
+            let outcome = queue.enqueueDeferringDrain(batch: handed, sizes: batch.sizes)
             if outcome.needsDrain { drains.append(queue) }
             if outcome.congested { noteCongested(queue) }
         }
-        // The queues may now own the buffer: the next batch starts a new one.
         batch.lastBytes = batch.bytes.readableBytes
-        batch.bytes = ByteBuffer()
+        if fits {
+            // The queues may now own the buffer: the next batch starts a new one.
+            batch.bytes = ByteBuffer()
+        } else {
+            batch.bytes.clear()
+        }
         batch.sizes.removeAll(keepingCapacity: true)
     }
 
