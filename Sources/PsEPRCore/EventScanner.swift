@@ -56,6 +56,13 @@ public enum EventScanner {
         public var selfContainedElement: Range<Int>?
         /// The byte range of the `<payload>` element, if any.
         public var payloadRange: Range<Int>?
+
+        /// An event and where its parts lie.
+        public init(event: Event, selfContainedElement: Range<Int>?, payloadRange: Range<Int>?) {
+            self.event = event
+            self.selfContainedElement = selfContainedElement
+            self.payloadRange = payloadRange
+        }
     }
 
     /// Scans one framed stanza.
@@ -125,6 +132,38 @@ public enum EventScanner {
         copyPayload: Bool = true,
         memo: inout LeadingMemo?
     ) -> (scanned: Scanned, length: Int)? {
+        switch scanLeading(bytes, limits: limits, recentChannel: recentChannel, copyPayload: copyPayload, memo: &memo) {
+        case .scanned(let scanned, let length, _)?:
+            return (scanned, length)
+        case .repeated(let length, let payload, let element)?:
+            var event = memo!.event
+            if copyPayload { event.payload = Array(bytes[payload]) }
+            return (Scanned(event: event, selfContainedElement: element, payloadRange: payload), length)
+        case nil:
+            return nil
+        }
+    }
+
+    /// What ``scanLeading(_:limits:recentChannel:copyPayload:memo:)`` read at the front of the input.
+    public enum Leading: Sendable, Equatable {
+        /// The memo's envelope around a new payload: the event is ``LeadingMemo/event`` with the
+        /// payload at `payloadRange`, and is not built again (a caller keeps what it derived from
+        /// the memo's event until a scan says `memoReplaced`).
+        case repeated(length: Int, payloadRange: Range<Int>, selfContainedElement: Range<Int>?)
+        /// A message read in full; `memoReplaced` when the memo now holds its envelope (it has
+        /// payload content). Boxed, so the common case above is a few words to pass around.
+        indirect case scanned(Scanned, length: Int, memoReplaced: Bool)
+    }
+
+    /// ``scanLeadingMessage(_:limits:recentChannel:copyPayload:memo:)`` without building an
+    /// ``Event`` when the envelope repeats the memo's: the same checks, the same verdicts.
+    public static func scanLeading(
+        _ bytes: UnsafeRawBufferPointer,
+        limits: XMLStreamFramer.Limits,
+        recentChannel: ChannelName? = nil,
+        copyPayload: Bool = true,
+        memo: inout LeadingMemo?
+    ) -> Leading? {
         // The envelope alone nests four deep below the stream root.
         guard limits.maximumDepth >= 5 else { return nil }
         var scanner = Scanner(bytes: bytes)
@@ -133,17 +172,18 @@ public enum EventScanner {
         scanner.maximumDepth = min(maximumDepth, limits.maximumDepth - 1)
         scanner.maximumAttributes = min(XMLSyntax.maximumAttributes, limits.maximumAttributes)
         // Read in place: copying the memo would cost more than the match saves.
-        if memo?.limits == limits, let found = memo?.match(bytes, scanner: &scanner, copyPayload: copyPayload) {
-            return found
+        if memo?.limits == limits, let found = memo?.match(bytes, scanner: &scanner) {
+            return .repeated(length: found.length, payloadRange: found.payload, selfContainedElement: found.element)
         }
         scanner.position = 0
         guard let scanned = try? scanner.message(recentChannel: recentChannel, copyPayload: copyPayload),
             scanner.position <= limits.maximumStanzaBytes
         else { return nil }
-        if let content = scanner.payloadContent {
-            memo = LeadingMemo(bytes: bytes, scanned: scanned, content: content, end: scanner.position, limits: limits)
+        guard let content = scanner.payloadContent else {
+            return .scanned(scanned, length: scanner.position, memoReplaced: false)
         }
-        return (scanned, scanner.position)
+        memo = LeadingMemo(bytes: bytes, scanned: scanned, content: content, end: scanner.position, limits: limits)
+        return .scanned(scanned, length: scanner.position, memoReplaced: true)
     }
 
     /// ``scanLeadingMessage(_:limits:recentChannel:copyPayload:memo:)`` with no memo.
@@ -174,7 +214,7 @@ public enum EventScanner {
         let payloadName: Range<Int>
         let payloadDepth: Int
         /// The event, without its payload bytes.
-        let event: Event
+        public let event: Event
         /// The `<event>` element's start, and its end counted from the payload's end, when it
         /// can be forwarded as it is.
         let eventElement: (start: Int, endAfterPayload: Int)?
@@ -202,12 +242,12 @@ public enum EventScanner {
         }
 
         /// The message at the start of `bytes` when its envelope is this one's, its payload's
-        /// content checked by `scanner`.
+        /// content checked by `scanner`: its length, its payload's range and its `<event>`
+        /// element's, when that can be forwarded.
         fileprivate func match(
             _ bytes: UnsafeRawBufferPointer,
-            scanner: inout Scanner,
-            copyPayload: Bool
-        ) -> (scanned: Scanned, length: Int)? {
+            scanner: inout Scanner
+        ) -> (length: Int, payload: Range<Int>, element: Range<Int>?)? {
             guard bytes.count > head.count + tail.count, Self.equal(bytes, at: 0, head) else { return nil }
             scanner.position = head.count
             guard let payloadEnd = try? scanner.skipContent(of: payloadName, depth: payloadDepth),
@@ -215,11 +255,8 @@ public enum EventScanner {
             else { return nil }
             let length = payloadEnd + tail.count
             guard length <= limits.maximumStanzaBytes else { return nil }
-            var event = self.event
-            let payload = payloadStart..<payloadEnd
-            if copyPayload { event.payload = Array(bytes[payload]) }
             let element = eventElement.map { $0.start..<(payloadEnd + $0.endAfterPayload) }
-            return (Scanned(event: event, selfContainedElement: element, payloadRange: payload), length)
+            return (length, payloadStart..<payloadEnd, element)
         }
 
         private static func equal(_ bytes: UnsafeRawBufferPointer, at offset: Int, _ expected: [UInt8]) -> Bool {

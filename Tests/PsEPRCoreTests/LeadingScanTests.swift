@@ -119,6 +119,44 @@ struct LeadingScanTests {
         #expect(taken > 500, "taken \(taken)")
     }
 
+    /// ``EventScanner/scanLeading(_:limits:recentChannel:copyPayload:memo:)`` says when the
+    /// envelope is the memo's (nothing built) and when the memo was replaced, as callers that
+    /// keep what they derived from it rely on.
+    @Test func theLeadingScanSaysWhenTheEnvelopeRepeatsAndWhenTheMemoChanges() throws {
+        func message(_ channel: String, _ body: String) -> [UInt8] {
+            Array(
+                ("<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>\(channel)</channel></to>"
+                    + "<from><service>bench</service><instance>pub</instance></from><payload xmlns='urn:bench'><v>\(body)</v></payload></event></message>")
+                    .utf8
+            )
+        }
+        var memo: EventScanner.LeadingMemo?
+        func read(_ bytes: [UInt8]) -> EventScanner.Leading? {
+            bytes.withUnsafeBytes { EventScanner.scanLeading($0, limits: .init(), copyPayload: false, memo: &memo) }
+        }
+        guard case .scanned(let first, let length, memoReplaced: true)? = read(message("/ch/", "1")) else {
+            Issue.record("the first message is read in full and remembered")
+            return
+        }
+        #expect(length == message("/ch/", "1").count && first.event.payload.isEmpty)
+        let second = message("/ch/", "22")
+        guard case .repeated(let secondLength, let payload, let element?)? = read(second) else {
+            Issue.record("the same envelope is recognised")
+            return
+        }
+        #expect(secondLength == second.count)
+        #expect(Array(second[payload]) == Array("<payload xmlns='urn:bench'><v>22</v></payload>".utf8))
+        #expect(String(decoding: second[element], as: UTF8.self).hasSuffix("<v>22</v></payload></event>"))
+        #expect(memo?.event == first.event)
+        guard case .scanned(let other, _, memoReplaced: true)? = read(message("/other/", "3")) else {
+            Issue.record("another envelope replaces the memo")
+            return
+        }
+        #expect(other.event.channel.rawValue == "/other/" && memo?.event.channel.rawValue == "/other/")
+        // A payload the memo's envelope does not surround well is not taken at all.
+        #expect(read(message("/other/", "<b>")) == nil)
+    }
+
     @Test func aRepeatedEnvelopeWithANewPayloadIsReadWhole() throws {
         func message(_ payload: String, tail: String = "</event></message>") -> [UInt8] {
             Array(

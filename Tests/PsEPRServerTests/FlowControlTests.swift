@@ -78,7 +78,7 @@ import Testing
                 ByteBuffer(repeating: UInt8(truncatingIfNeeded: index), count: size)
             }
             if batched {
-                var batch = RoutingScratch.Batch(queue: queue)
+                var batch = RoutingScratch.Batch()
                 for stanza in stanzas { batch.add(stanza) }
                 congested = queue.enqueueDeferringDrain(batch: batch.bytes, sizes: batch.sizes).congested
             } else {

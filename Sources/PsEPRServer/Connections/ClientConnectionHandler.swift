@@ -6,12 +6,13 @@ import PsEPRCore
 import ServiceLifecycle
 import Synchronization
 
-/// One client connection's protocol work on its event loop: framing, the session machine, lease
-/// operations, routing, the login timer, and closing with an error stanza on broken XML.
+/// One client connection on its event loop: feeds each read to the ``ClientSessionMachine``
+/// (which frames, reads and decides) and carries out what it says: routing, lease operations,
+/// replies, TLS, the login timer, closing.
 ///
-/// The handler frames the bytes itself rather than behind a `ByteToMessageHandler`: each stanza
+/// The machine frames the bytes itself rather than behind a `ByteToMessageHandler`: each stanza
 /// is handled where it is cut, with no boxing of frames and no pipeline hop per event.
-final class ClientConnectionHandler: QueueDrainingHandler {
+final class ClientConnectionHandler: QueueDrainingHandler, ClientSessionSink {
     typealias InboundIn = ByteBuffer
 
     private let configuration: EventServerConfiguration
@@ -27,11 +28,9 @@ final class ClientConnectionHandler: QueueDrainingHandler {
     var routing = RoutingScratch()
     /// Holds this connection's reads back while subscribers it feeds are over their high-water mark.
     let gate: ReadGate?
-    private var framer: XMLStreamFramer
-    /// Bytes of an unfinished stanza, kept until the rest arrives.
-    private var unframed: ByteBuffer?
-    /// Set when TLS starts: what the client sent after `<starttls/>`, in the clear, is dropped.
-    private var dropUnreadInput = false
+    /// Whether the client has logged in (the login timer's question: the machine is not asked
+    /// from outside a read).
+    private var loggedIn = false
 
     init(
         configuration: EventServerConfiguration,
@@ -47,11 +46,11 @@ final class ClientConnectionHandler: QueueDrainingHandler {
         self.logger = logger
         self.connections = connections
         self.tls = tls
-        self.framer = XMLStreamFramer(mode: .stream, limits: configuration.limits)
         self.machine = ClientSessionMachine(
             serverName: configuration.serverName,
             accounts: configuration.accounts,
-            tls: tls?.policy ?? .unavailable
+            tls: tls?.policy ?? .unavailable,
+            limits: configuration.limits
         )
     }
 
@@ -76,7 +75,7 @@ final class ClientConnectionHandler: QueueDrainingHandler {
         loginTimer = context.eventLoop.assumeIsolated().scheduleTask(
             in: .seconds(Int64(configuration.authenticationTimeoutSeconds))
         ) { [self] in
-            guard !machine.isAuthenticated else { return }
+            guard !loggedIn else { return }
             logger.log(
                 .io,
                 .info,
@@ -114,124 +113,50 @@ final class ClientConnectionHandler: QueueDrainingHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
-        var bytes = unwrapInboundIn(data)
-        queue?.bytesReceived.add(bytes.readableBytes, ordering: .relaxed)
-        if var pending = unframed {
-            unframed = nil
-            pending.writeBuffer(&bytes)
-            bytes = pending
-        }
-        do {
-            while !closing {
-                // Events in the usual shape are cut and read in one pass; everything else, and
-                // anything not whole yet, goes through the framer.
-                if framer.isBetweenStanzas, takeLeadingEvent(&bytes) { continue }
-                guard let frame = try framer.decode(buffer: &bytes) else { break }
-                receive(frame)
-                if dropUnreadInput {
-                    dropUnreadInput = false
-                    bytes.moveReaderIndex(to: bytes.writerIndex)
-                }
-            }
-        } catch {
-            errorCaught(context: context, error: error)
-            return
-        }
-        if bytes.readableBytes > 0 {
-            // Keep the unfinished stanza; compact once most of the buffer has been consumed.
-            if bytes.readerIndex > 4096 && bytes.readerIndex > bytes.readableBytes { bytes.discardReadBytes() }
-            unframed = bytes
-        }
+        guard !closing, let queue else { return }
+        let bytes = unwrapInboundIn(data)
+        queue.bytesReceived.add(bytes.readableBytes, ordering: .relaxed)
+        let frames = machine.read(bytes, into: self)
+        queue.received.add(frames, ordering: .relaxed)
     }
 
-    /// Routes the event at the front of `bytes`, when the session machine can take it off
-    /// there (after any whitespace, which the framer would drop too); false leaves the rest to
-    /// the framer.
-    private func takeLeadingEvent(_ bytes: inout ByteBuffer) -> Bool {
-        guard machine.isAuthenticated, let queue, let session else { return false }
-        let start = bytes.withUnsafeReadableBytes { raw in
-            var index = 0
-            while index < raw.count, XMLStreamFramer.isWhitespace(raw[index]) { index += 1 }
-            return index < raw.count && raw[index] == UInt8(ascii: "<") ? index : nil
-        }
-        guard let start else { return false }
-        var input = bytes.getSlice(at: bytes.readerIndex + start, length: bytes.readableBytes - start)!
-        guard let (action, stanza) = machine.takeLeadingEvent(from: &input, limits: configuration.limits) else {
-            return false
-        }
-        bytes.moveReaderIndex(forwardBy: start + stanza.readableBytes)
-        queue.received.add(1, ordering: .relaxed)
-        switch action {
-        case .route(let event, let range)?:
-            let element = range.flatMap { stanza.getSlice(at: stanza.readerIndex + $0.lowerBound, length: $0.count) }
-            router.route(event, forwarding: element, routing: &routing)
-        case let action?:
-            perform(action, frame: .stanza(stanza), session: session, queue: queue)
-        case nil:
-            break
-        }
-        return true
+    /// Routes an event the machine read (the bulk of the traffic).
+    func route(_ event: Event, envelope: UInt64?, forwarding element: ByteBuffer?) {
+        router.route(event, envelope: envelope, forwarding: element, routing: &routing)
     }
 
-    private func receive(_ frame: StreamFrame) {
-        guard !closing, let queue, let session else { return }
-        queue.received.add(1, ordering: .relaxed)
-        if case .stanza(let stanza) = frame, case .handled(let action) = machine.scannedEvent(in: stanza) {
-            switch action {
-            case .route(let event, let range)?:
-                // The bulk of the traffic, routed here without going through `perform`.
-                let element = range.flatMap {
-                    stanza.getSlice(at: stanza.readerIndex + $0.lowerBound, length: $0.count)
-                }
-                router.route(event, forwarding: element, routing: &routing)
-            case let action?:
-                perform(action, frame: frame, session: session, queue: queue)
-            case nil:
-                break
-            }
-            return
-        }
-        for action in machine.receive(frame, scanFirst: false) {
-            guard perform(action, frame: frame, session: session, queue: queue) else { return }
-        }
-        if loginTimer != nil, case .authenticated(let service, _) = machine.phase {
-            loginTimer?.cancel()
-            loginTimer = nil
-            queue.account = service
-            router.countLogin(accepted: true)
-            queue.channel.triggerUserOutboundEvent(ConnectionAuthenticated(), promise: nil)
-        }
-    }
-
-    /// Carries out one action; false once the connection is closing.
-    @discardableResult
-    private func perform(
-        _ action: ClientSessionMachine.Action,
-        frame: StreamFrame,
-        session: SessionID,
-        queue: OutboundQueue
-    ) -> Bool {
+    /// Carries out one action of the machine's; false once the connection is closing.
+    func perform(_ action: ClientSessionMachine.Action) -> Bool {
+        guard !closing, let queue, let session else { return false }
         // What the reader gathered for subscribers goes before anything this action sends.
         routing.flushBatches()
         switch action {
         case .send(let bytes):
             queue.enqueue(ByteBuffer(bytes: bytes))
-        case .route(let event, let range):
-            var element: ByteBuffer?
-            if let range, case .stanza(let stanza) = frame {
-                element = stanza.getSlice(at: stanza.readerIndex + range.lowerBound, length: range.count)
-            }
+        case .route(let event, let element):
             router.route(event, forwarding: element, routing: &routing)
-        case .register(let operation, let channel):
-            register(operation, on: channel, session: session, queue: queue)
+        case .register(let operation, let channel, let service, let instance):
+            register(operation, on: channel, service: service, instance: instance, session: session, queue: queue)
         case .unregister(let identifier):
             router.release(session: session, identifier: identifier)
             logger.log(.lease, .info, "Lease released", metadata: ["psepr.session": "\(session)"])
-        case .restartStream:
-            resetStreamFramer()
         case .startTLS:
             return startTLS(queue: queue)
+        case .loggedIn(let service):
+            loggedIn = true
+            guard let loginTimer else { break }
+            loginTimer.cancel()
+            self.loginTimer = nil
+            queue.account = service
+            router.countLogin(accepted: true)
+            queue.channel.triggerUserOutboundEvent(ConnectionAuthenticated(), promise: nil)
+        case .badXML(let error):
+            logger.log(
+                .io,
+                .info,
+                "Connection sent bad XML",
+                metadata: ["psepr.session": "\(session)", "error": "\(error)"]
+            )
         case .loginRefused(let service, let reason):
             router.countLogin(accepted: false)
             logger.log(
@@ -274,16 +199,7 @@ final class ClientConnectionHandler: QueueDrainingHandler {
             queue.channel.close(promise: nil)
             return false
         }
-        dropUnreadInput = true
-        resetStreamFramer()
         return true
-    }
-
-    /// Starts framing a new XML stream with the next byte: after SASL success the client opens
-    /// one on the same connection (RFC 6120 §6.4.6), after STARTTLS inside TLS. The only place the
-    /// framer is replaced.
-    private func resetStreamFramer() {
-        framer = XMLStreamFramer(mode: .stream, limits: configuration.limits)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -300,42 +216,27 @@ final class ClientConnectionHandler: QueueDrainingHandler {
         }
     }
 
+    /// A read or TLS failure from the pipeline (broken XML is the machine's to answer).
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard !closing else { return }
         closing = true
-        guard let queue, let error = error as? PsEPRError else {
-            logger.log(
-                .io,
-                .debug,
-                "Connection read failed",
-                metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")", "error": "\(error)"]
-            )
-            context.close(promise: nil)
-            return
-        }
-        // Broken XML, a DOCTYPE, an oversized stanza: this connection ends, no other; what it
-        // published before goes out first.
-        routing.flushBatches()
         logger.log(
             .io,
-            .info,
-            "Connection sent bad XML",
+            .debug,
+            "Connection read failed",
             metadata: ["psepr.session": "\(session.map { "\($0)" } ?? "")", "error": "\(error)"]
         )
-        queue.enqueue(
-            ByteBuffer(bytes: StanzaEncoder.messageError(id: nil, condition: "not-well-formed", text: error.reason))
-        )
-        queue.enqueue(ByteBuffer(bytes: StanzaEncoder.streamEnd))
-        queue.flushThenClose()
+        context.close(promise: nil)
     }
 
     private func register(
         _ operation: LeaseOperation,
         on channel: ChannelName,
+        service: String,
+        instance: String?,
         session: SessionID,
         queue: OutboundQueue
     ) {
-        guard case .authenticated(let service, let instance) = machine.phase else { return }
         let seconds = configuration.grantedSeconds(requested: operation.duration)
         let granted = router.lease(
             session: session,

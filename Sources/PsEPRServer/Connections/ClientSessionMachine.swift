@@ -2,8 +2,15 @@ import Foundation
 import NIOCore
 import PsEPRCore
 
-/// One client connection's protocol logic: stream header, login, events and lease operations.
-/// Pure: frames in, actions out; the connection carries the actions out.
+/// One client connection's protocol logic: framing, stream header, login, events and lease
+/// operations. Pure: the bytes of each socket read in (``read(_:into:)``, the one entry point),
+/// what to do out, in order, to a ``ClientSessionSink``; the connection carries it out.
+///
+/// The machine owns the framer and the unfinished stanza between reads, restarts the stream
+/// after SASL and drops what follows `<starttls/>` in the same read. Events in the usual shape
+/// are cut and read in one pass (``EventScanner/scanLeading(_:limits:recentChannel:copyPayload:memo:)``);
+/// when one repeats the envelope of the event before it (a publisher's usual case), what was
+/// derived from that envelope is routed again without building an ``Event``.
 ///
 /// Two logins lead to the same session:
 /// - legacy `jabber:iq:auth` (XEP-0078), the original's, which Stork and xmpppy use: the
@@ -43,21 +50,25 @@ struct ClientSessionMachine {
     enum Action: Equatable {
         /// Send these bytes as one write.
         case send([UInt8])
-        /// Route an event to the subscribers of its channel; `forwarding` is where its `<event>`
-        /// element lies in the stanza when it can be sent on as it came.
-        case route(Event, forwarding: Range<Int>?)
-        /// Take or renew a lease for this connection, then grant it.
-        case register(LeaseOperation, channel: ChannelName)
+        /// Route an event to the subscribers of its channel; `forwarding` is its `<event>`
+        /// element, a slice of the read, when it can be sent on as it came. Handed to
+        /// ``ClientSessionSink/route(_:envelope:forwarding:)``, never to `perform`.
+        case route(Event, forwarding: ByteBuffer?)
+        /// Take or renew a lease for this connection (logged in as `service`, `instance`), then grant it.
+        case register(LeaseOperation, channel: ChannelName, service: String, instance: String?)
         /// Release a lease of this connection.
         case unregister(identifier: String)
         /// `<proceed/>` is queued before this: once it is written, run TLS on the connection.
-        /// Bytes the client sent after `<starttls/>` are dropped (RFC 6120 §5.4.3.3), and a new
-        /// stream begins inside TLS.
+        /// The machine drops what the client sent after `<starttls/>` (RFC 6120 §5.4.3.3) and
+        /// frames a new stream, which begins inside TLS.
         case startTLS
-        /// The client opens a new stream after this stanza (SASL success): frame afresh.
-        case restartStream
+        /// The client logged in (or logged in again, legacy style) as `service`.
+        case loggedIn(service: String)
         /// A login was refused, for the log (the client is told only that it was refused).
         case loginRefused(service: String, reason: String)
+        /// The stream broke (not well-formed between stanzas, a DOCTYPE, a stanza over a limit),
+        /// for the log; the error and the stream's end are sent next, then the close.
+        case badXML(String)
         /// Close the connection (after sending what came before).
         case close(reason: String)
     }
@@ -72,6 +83,15 @@ struct ClientSessionMachine {
     private(set) var isEncrypted = false
     private var refusedLogins = 0
     private let makeStreamID: @Sendable () -> String
+    /// The framer's bounds, also those of the one-pass reads.
+    let limits: XMLStreamFramer.Limits
+    private var framer: XMLStreamFramer
+    /// Bytes of an unfinished stanza, kept until the rest arrives.
+    private var unframed: ByteBuffer?
+    /// Set by a SASL success: the client's next bytes open a new stream.
+    private var restartRequested = false
+    /// Set once the sink said the connection is closing, or the stream ended: nothing more is read.
+    private(set) var halted = false
 
     /// SASL attempts refused before the connection is closed (RFC 6120 §6.4.5 asks for 2 to 5).
     static let maximumRefusedLogins = 3
@@ -80,8 +100,11 @@ struct ClientSessionMachine {
         serverName: String,
         accounts: AccountTable?,
         tls: TLSPolicy = .unavailable,
+        limits: XMLStreamFramer.Limits = XMLStreamFramer.Limits(),
         makeStreamID: @escaping @Sendable () -> String = { RandomText.alphanumeric(12) }
     ) {
+        self.limits = limits
+        self.framer = XMLStreamFramer(mode: .stream, limits: limits)
         self.serverName = serverName
         self.accounts = accounts
         self.tls = tls
@@ -105,10 +128,9 @@ struct ClientSessionMachine {
         ]
     }
 
-    /// Handles one frame.
-    ///
-    /// - Parameter scanFirst: try ``scannedEvent(in:)`` first; a caller that already did passes false.
-    mutating func receive(_ frame: StreamFrame, scanFirst: Bool = true) -> [Action] {
+    /// Handles one frame the framer cut (not an event in the usual shape: those are read by
+    /// ``takeLeadingEvent(_:into:)`` or ``scannedEvent(in:)`` first).
+    private mutating func handle(_ frame: StreamFrame) -> [Action] {
         switch frame {
         case .streamOpened:
             return openStream()
@@ -116,9 +138,6 @@ struct ClientSessionMachine {
             phase = .closed
             return [.send(StanzaEncoder.streamEnd), .close(reason: "the client ended the stream")]
         case .stanza(let buffer):
-            // Events, the bulk of the traffic, are read from the bytes directly; anything else,
-            // or an event in an unusual shape, gets the full parser.
-            if scanFirst, case .handled(let action) = scannedEvent(in: buffer) { return action.map { [$0] } ?? [] }
             let bytes = Array(buffer.readableBytesView)
             let element: ParsedElement
             do {
@@ -271,7 +290,8 @@ struct ClientSessionMachine {
             return actions
         }
         phase = .awaitingRestart(service: service)
-        return [.send(SessionStanzas.saslSuccess), .restartStream]
+        restartRequested = true
+        return [.send(SessionStanzas.saslSuccess)]
     }
 
     static let tlsRequiredText = "this server requires TLS: send <starttls/> before logging in"
@@ -396,7 +416,7 @@ struct ClientSessionMachine {
                 ]
             }
             phase = .authenticated(service: service, instance: query.childText("resource"))
-            return [.send(StanzaEncoder.authenticationSucceeded(id: id))]
+            return [.send(StanzaEncoder.authenticationSucceeded(id: id)), .loggedIn(service: service)]
         }
     }
 
@@ -433,7 +453,10 @@ struct ClientSessionMachine {
             ]
         }
         phase = .authenticated(service: service, instance: resource)
-        return [.send(SessionStanzas.bindResult(id: id, jid: "\(service)@\(serverName)/\(resource)"))]
+        return [
+            .send(SessionStanzas.bindResult(id: id, jid: "\(service)@\(serverName)/\(resource)")),
+            .loggedIn(service: service),
+        ]
     }
 
     /// An error's detail in plain words, for a client or a log line (not its type's name).
@@ -466,8 +489,167 @@ struct ClientSessionMachine {
         return receiveEvent(event, id: id).map { [$0] } ?? []
     }
 
+    // MARK: Reading
+
+    /// Reads the bytes of one socket read: frames them, handles every stanza, and hands `sink`
+    /// what each calls for, in order; an unfinished stanza is kept for the next read. Returns how
+    /// many frames (stanzas, stream headers and ends) it handled. Nothing more is read once the
+    /// sink has said the connection is closing, or the stream has ended.
+    ///
+    /// The sink must not use the machine while it is called (it is being modified).
+    @discardableResult
+    mutating func read(_ input: ByteBuffer, into sink: some ClientSessionSink) -> Int {
+        guard !halted else { return 0 }
+        var frames = 0
+        var bytes = input
+        if var pending = unframed {
+            unframed = nil
+            // The unfinished stanza is completed with a piece of the new read at a time (each as
+            // long as all before it), not with a copy of the whole read: once the framer stands
+            // between stanzas inside the copied pieces, the rest of the read is read in place.
+            var appended = 0
+            joining: while true {
+                var piece = bytes.readSlice(length: min(bytes.readableBytes, max(Self.firstJoinedPiece, appended)))!
+                appended += piece.readableBytes
+                pending.writeBuffer(&piece)
+                switch consume(&pending, into: sink, frames: &frames, returningWithin: appended) {
+                case .stopped:
+                    return frames
+                case .betweenStanzas:
+                    // What is left of the pieces is still in the read, just before its reader index.
+                    bytes.moveReaderIndex(to: bytes.readerIndex - pending.readableBytes)
+                    break joining
+                case .needMore:
+                    guard bytes.readableBytes > 0 else {
+                        keep(pending)
+                        return frames
+                    }
+                }
+            }
+        }
+        if consume(&bytes, into: sink, frames: &frames, returningWithin: nil) != .stopped { keep(bytes) }
+        return frames
+    }
+
+    /// The first piece of a read joined to an unfinished stanza: most stanzas end within it.
+    static let firstJoinedPiece = 1024
+    /// An unfinished stanza at most this long is copied out of its read, so the read's buffer
+    /// is not held; a longer one (a large stanza arriving over several reads) stays where it is.
+    static let copiedRemainder = 4096
+
+    /// Why ``consume(_:into:frames:returningWithin:)`` stopped.
+    private enum Stop: Equatable {
+        /// The bytes are used up, or end inside a stanza.
+        case needMore
+        /// The framer stands between stanzas within the last `returningWithin` bytes.
+        case betweenStanzas
+        /// Nothing more of this read is to be read: the connection is closing, or TLS starts.
+        case stopped
+    }
+
+    /// Handles the stanzas in `bytes`, one after another, while they are whole.
+    private mutating func consume(
+        _ bytes: inout ByteBuffer,
+        into sink: some ClientSessionSink,
+        frames: inout Int,
+        returningWithin: Int?
+    ) -> Stop {
+        while true {
+            if framer.isBetweenStanzas {
+                if let returningWithin, bytes.readableBytes <= returningWithin { return .betweenStanzas }
+                // Events in the usual shape are cut and read in one pass; everything else, and
+                // anything not whole yet, goes through the framer.
+                switch takeLeadingEvent(&bytes, into: sink) {
+                case .taken:
+                    frames += 1
+                    continue
+                case .stopped:
+                    frames += 1
+                    return .stopped
+                case .notTaken:
+                    break
+                }
+            }
+            let frame: StreamFrame?
+            do {
+                frame = try framer.decode(buffer: &bytes)
+            } catch {
+                breakStream(error, into: sink)
+                return .stopped
+            }
+            guard let frame else { return .needMore }
+            frames += 1
+            let actions: [Action]
+            if case .stanza(let stanza) = frame, case .handled(let action) = scannedEvent(in: stanza) {
+                guard let action else { continue }
+                actions = [action]
+            } else {
+                // Anything but an event may change the session: what was derived from the last
+                // envelope is derived afresh.
+                routedMemo = nil
+                actions = handle(frame)
+            }
+            for action in actions {
+                guard dispatch(action, to: sink) else { return .stopped }
+                if action == .startTLS {
+                    // What the client sent after `<starttls/>`, in the clear, is dropped; a new
+                    // stream begins inside TLS.
+                    framer = XMLStreamFramer(mode: .stream, limits: limits)
+                    return .stopped
+                }
+            }
+            if restartRequested {
+                // After SASL success the client opens a new stream on the same connection (RFC
+                // 6120 §6.4.6): framed afresh from the next byte.
+                restartRequested = false
+                framer = XMLStreamFramer(mode: .stream, limits: limits)
+            }
+        }
+    }
+
+    /// Keeps an unfinished stanza for the next read.
+    private mutating func keep(_ bytes: ByteBuffer) {
+        guard bytes.readableBytes > 0 else { return }
+        if bytes.readableBytes <= Self.copiedRemainder {
+            var copy = ByteBufferAllocator().buffer(capacity: 2 * Self.copiedRemainder)
+            copy.writeImmutableBuffer(bytes)
+            unframed = copy
+        } else {
+            var bytes = bytes
+            // Compacted once most of the buffer has been consumed.
+            if bytes.readerIndex > bytes.readableBytes { bytes.discardReadBytes() }
+            unframed = bytes
+        }
+    }
+
+    /// Hands `action` to `sink`; false once nothing more is to be read.
+    private mutating func dispatch(_ action: Action, to sink: some ClientSessionSink) -> Bool {
+        if case .route(let event, let element) = action {
+            sink.route(event, envelope: nil, forwarding: element)
+            return true
+        }
+        let more = sink.perform(action)
+        if case .close = action { halted = true }
+        if !more { halted = true }
+        return !halted
+    }
+
+    /// Broken XML, a DOCTYPE, an oversized stanza: the stream cannot go on; this connection ends
+    /// (what it published before goes out first).
+    private mutating func breakStream(_ error: any Error, into sink: some ClientSessionSink) {
+        let reason = (error as? PsEPRError)?.reason ?? "the stream could not be read"
+        phase = .closed
+        for action in [
+            Action.badXML("\(error)"),
+            .send(StanzaEncoder.messageError(id: nil, condition: "not-well-formed", text: reason)),
+            .send(StanzaEncoder.streamEnd), .close(reason: "bad XML: \(reason)"),
+        ] {
+            guard dispatch(action, to: sink) else { return }
+        }
+    }
+
     /// What ``scannedEvent(in:)`` did.
-    enum ScannedEvent {
+    private enum ScannedEvent {
         /// An event, and the action it calls for (if any).
         case handled(Action?)
         /// Not an event the scanner reads: parse the stanza in full.
@@ -478,10 +660,23 @@ struct ClientSessionMachine {
     private var recentChannel: ChannelName?
     /// The client's last event read in one pass, whose envelope the next one likely repeats.
     private var leadingMemo: EventScanner.LeadingMemo?
+    /// Counts the memos that replaced one another: what was derived from one holds while it is
+    /// the same (counted here, so the hot path never reads the memo itself).
+    private var memoSerial: UInt64 = 0
+
+    /// An event routed with its `<event>` element forwarded, derived from the envelope of
+    /// ``leadingMemo`` (with the sender filled in): the next event with that envelope is routed as
+    /// this one, with its own element. Kept in place, not in an optional: handed to the router
+    /// from here, it is neither copied nor retained.
+    private var routedEvent = Event(channel: .root)
+    /// The memo ``routedEvent`` came from (its ``memoSerial``); nil: none holds.
+    private var routedMemo: UInt64?
+    /// ``routedEvent``'s envelope number for the router, which keeps its lookup while it is the same.
+    private var routedEnvelope: UInt64 = 0
 
     /// The bulk of the traffic without building an action list: an event from a logged-in client
     /// in the usual shape, read straight from its bytes.
-    mutating func scannedEvent(in stanza: ByteBuffer) -> ScannedEvent {
+    private mutating func scannedEvent(in stanza: ByteBuffer) -> ScannedEvent {
         guard isAuthenticated else { return .unhandled }
         switch stanza.withUnsafeReadableBytes({
             EventScanner.check($0, recentChannel: recentChannel, copyPayload: false)
@@ -496,29 +691,74 @@ struct ClientSessionMachine {
         }
     }
 
-    /// Scans the event at the front of `input` (unframed bytes, at a `<` between stanzas) and
-    /// takes it off when it is whole and in the usual shape, the framer's job and the scan in
-    /// one pass (``EventScanner/scanLeadingMessage(_:limits:recentChannel:copyPayload:)``);
-    /// nil, with `input` untouched, for anything the framer and ``scannedEvent(in:)`` must see.
-    mutating func takeLeadingEvent(
-        from input: inout ByteBuffer,
-        limits: XMLStreamFramer.Limits
-    ) -> (action: Action?, stanza: ByteBuffer)? {
-        guard isAuthenticated else { return nil }
+    private enum Taken { case taken, notTaken, stopped }
+
+    /// Takes the event at the front of `bytes` (after any whitespace, which the framer would drop
+    /// too) off when it is whole and in the usual shape, the framer's job and the scan in one
+    /// pass, and hands on what it calls for; `.notTaken`, with `bytes` untouched, for anything
+    /// the framer and ``scannedEvent(in:)`` must see.
+    private mutating func takeLeadingEvent(_ bytes: inout ByteBuffer, into sink: some ClientSessionSink) -> Taken {
+        guard isAuthenticated else { return .notTaken }
         let recent = recentChannel
+        let limits = self.limits
         guard
-            let (scanned, length) = input.withUnsafeReadableBytes({
-                EventScanner.scanLeadingMessage(
-                    $0,
-                    limits: limits,
-                    recentChannel: recent,
-                    copyPayload: false,
-                    memo: &leadingMemo
-                )
-            }),
-            let stanza = input.readSlice(length: length)
-        else { return nil }
-        return (receiveScanned(scanned, in: stanza), stanza)
+            let (start, leading) = bytes.withUnsafeReadableBytes({ raw -> (Int, EventScanner.Leading)? in
+                var start = 0
+                while start < raw.count, XMLStreamFramer.isWhitespace(raw[start]) { start += 1 }
+                guard start < raw.count, raw[start] == UInt8(ascii: "<"),
+                    let leading = EventScanner.scanLeading(
+                        start == 0 ? raw : UnsafeRawBufferPointer(rebasing: raw[start...]),
+                        limits: limits,
+                        recentChannel: recent,
+                        copyPayload: false,
+                        memo: &leadingMemo
+                    )
+                else { return nil }
+                return (start, leading)
+            })
+        else { return .notTaken }
+        bytes.moveReaderIndex(forwardBy: start)
+        let scanned: EventScanner.Scanned
+        let stanza: ByteBuffer
+        // Whether the memo now holds this message's envelope.
+        let memoIsThisMessage: Bool
+        switch leading {
+        case .repeated(let length, let payload, let element):
+            if let element, routedMemo == memoSerial {
+                // The publisher's usual case: the envelope of the last event around a new payload.
+                let forwarded = bytes.getSlice(at: bytes.readerIndex + element.lowerBound, length: element.count)
+                bytes.moveReaderIndex(forwardBy: length)
+                sink.route(routedEvent, envelope: routedEnvelope, forwarding: forwarded)
+                return .taken
+            }
+            stanza = bytes.readSlice(length: length)!
+            scanned = EventScanner.Scanned(
+                event: leadingMemo!.event,
+                selfContainedElement: element,
+                payloadRange: payload
+            )
+            memoIsThisMessage = true
+        case .scanned(let read, let length, let memoReplaced):
+            stanza = bytes.readSlice(length: length)!
+            scanned = read
+            memoIsThisMessage = memoReplaced
+            if memoReplaced { memoSerial &+= 1 }
+        }
+        // What was derived from another envelope no longer holds.
+        if !memoIsThisMessage || routedMemo != memoSerial { routedMemo = nil }
+        switch receiveScanned(scanned, in: stanza) {
+        case .route(let event, let element?)? where memoIsThisMessage:
+            // Derived once per envelope; the next event with it is routed as this one.
+            routedEvent = event
+            routedMemo = memoSerial
+            routedEnvelope &+= 1
+            sink.route(routedEvent, envelope: routedEnvelope, forwarding: element)
+            return .taken
+        case let action?:
+            return dispatch(action, to: sink) ? .taken : .stopped
+        case nil:
+            return .taken
+        }
     }
 
     /// The action for an event the scanner read from `stanza`.
@@ -536,7 +776,11 @@ struct ClientSessionMachine {
             event.payload = stanza.getBytes(at: stanza.readerIndex + range.lowerBound, length: range.count) ?? []
         }
         let id = event.id
-        return receiveEvent(event, id: id, element: element)
+        return receiveEvent(
+            event,
+            id: id,
+            element: element.flatMap { stanza.getSlice(at: stanza.readerIndex + $0.lowerBound, length: $0.count) }
+        )
     }
 
     /// Whether the sender's `<event>` element can go on as it came: nothing in it is rewritten
@@ -546,7 +790,7 @@ struct ClientSessionMachine {
     }
 
     /// An event from the logged-in client: routed, or a lease operation carried out.
-    private func receiveEvent(_ event: consuming Event, id: String?, element: Range<Int>? = nil) -> Action? {
+    private func receiveEvent(_ event: consuming Event, id: String?, element: ByteBuffer? = nil) -> Action? {
         guard case .authenticated(let service, let instance) = phase else { return nil }
         let forwardable = canForward(event, service: service)
         // With accounts configured the sender is who logged in; open servers pass it through.
@@ -560,9 +804,24 @@ struct ClientSessionMachine {
         }
         guard let lease else { return .route(event, forwarding: forwardable ? element : nil) }
         switch lease.operation {
-        case .register: return .register(lease, channel: event.channel)
+        case .register: return .register(lease, channel: event.channel, service: service, instance: instance)
         case .unregister: return .unregister(identifier: lease.identifier)
         case .lease, .refused: return nil  // a server's words; a client has no business sending them
         }
     }
+}
+
+/// Where a ``ClientSessionMachine`` hands what a read calls for, in order.
+protocol ClientSessionSink: AnyObject {
+    /// Routes `event` (its payload empty when `element` carries it) to the subscribers of its
+    /// channel.
+    ///
+    /// - Parameters:
+    ///   - envelope: the same number as an earlier call's when the event's envelope (channel,
+    ///     addressee, namespace, sender) is that call's, so a lookup made for it still answers;
+    ///     nil when not known.
+    ///   - element: the event's `<event>` element, a slice of the read, when it can be sent on as it came.
+    func route(_ event: Event, envelope: UInt64?, forwarding element: ByteBuffer?)
+    /// Carries out `action` (never `.route`); false once the connection is closing.
+    func perform(_ action: ClientSessionMachine.Action) -> Bool
 }

@@ -100,26 +100,35 @@ public final class EventRouter: Sendable {
     ///   - relayed: for an event relayed to this server (``PeerMessage/relayed(_:_:element:)``),
     ///     its stamp and the link it came over: in a relaying mesh it goes on to every other peer
     ///     link holding a matching lease, with the same stamp. The caller has checked it is new.
+    ///   - envelope: the caller's number for the event's envelope (channel, addressee, namespace):
+    ///     while it repeats, the reader's last lookup is checked by it alone
+    ///     (``ClientSessionSink/route(_:envelope:forwarding:)``).
     func route(
         _ event: Event,
+        envelope: UInt64? = nil,
         forwarding eventElement: ByteBuffer?,
         origin: EventOrigin = .local,
         source: EventSource = .client,
         relayed: (stamp: RelayStamp, link: OutboundQueue)? = nil,
         routing: inout RoutingScratch
     ) {
-        let instant = now()
-        routing.matched.removeAll(keepingCapacity: true)
-        defer { routing.matched.removeAll(keepingCapacity: true) }
+        routing.tickClock(now)
+        if !routing.matched.isEmpty { routing.matched.removeAll(keepingCapacity: true) }
+        defer { if !routing.matched.isEmpty { routing.matched.removeAll(keepingCapacity: true) } }
         let source = origin == .peer ? EventSource.peer : source
+        // Whether the last lookup answers: its subscribers are then delivered to from where they
+        // are, not copied (a retain each) into `matched`.
+        var reused = false
         let (number, timed, stamp) = state.withLock { state -> (UInt64, Bool, RelayStamp?) in
             state.statistics.eventsRouted += 1
             state.statistics.eventsBySource[source] += 1
             // A publisher usually sends to the same channel event after event: its last lookup
             // stands while the table is unchanged and no lease it matched has expired.
             // (Read in place: a copy of the lookup would cost a retain per field.)
-            if routing.lastRoute?.answers(event, generation: state.table.generation, now: instant) == true {
-                routing.matched.append(contentsOf: routing.lastRoute!.subscribers)
+            if routing.lastRouteAnswers(event, envelope: envelope, generation: state.table.generation) {
+                reused = true
+                // Peer events are filtered below, in `matched`.
+                if case .peer = origin { routing.matched.append(contentsOf: routing.lastSubscribers) }
             } else {
                 var earliestExpiry: ContinuousClock.Instant?
                 state.table.collectSubscribers(
@@ -127,18 +136,19 @@ public final class EventRouter: Sendable {
                     namespace: event.payloadNamespace,
                     toService: event.toService,
                     toInstance: event.toInstance,
-                    now: instant,
+                    now: routing.instant,
                     into: &routing.matched,
                     earliestExpiry: &earliestExpiry
                 )
-                routing.lastRoute = RoutingScratch.Lookup(
-                    event: event,
+                routing.remember(
+                    RoutingScratch.Lookup(event: event),
+                    subscribers: routing.matched,
+                    envelope: envelope,
                     generation: state.table.generation,
-                    validUntil: earliestExpiry,
-                    subscribers: routing.matched
+                    validUntil: earliestExpiry
                 )
-                routing.lookups &+= 1
             }
+            let delivering = reused && origin != .peer
             var stamp: RelayStamp?
             if case .peer = origin {
                 if let relayed, state.relayIdentity != nil {
@@ -154,35 +164,55 @@ public final class EventRouter: Sendable {
                     }
                 }
             } else if let identity = state.relayIdentity,
-                routing.matched.contains(where: {
-                    if case .connection(let queue) = $0 { queue.role == .peer } else { false }
-                })
+                (delivering ? routing.lastLeasedByPeer : routing.matched.contains(where: \.isPeer))
             {
                 stamp = RelayStamp(origin: identity.origin, epoch: identity.epoch, sequence: state.nextRelaySequence)
                 state.nextRelaySequence += 1
             }
-            guard !routing.matched.isEmpty else { return (0, false, nil) }
+            let count = delivering ? routing.lastSubscribers.count : routing.matched.count
+            guard count > 0 else { return (0, false, nil) }
             // Counted as delivered now; drops, the rare case, are taken back below.
-            state.statistics.deliveries += routing.matched.count
+            state.statistics.deliveries += count
             defer { state.nextMessage += 1 }
             return (state.nextMessage, state.nextMessage % ServerMetrics.routingSamplePeriod == 0, stamp)
         }
-        // Client deliveries of a local, unstamped event go into the reader's batches, which hold
+        // Client deliveries of a local, unstamped event go into the reader's batch, gathered for
         // one lookup's subscribers at a time; anything else goes straight to the queues, after
         // what was gathered so far.
         let batching = stamp == nil && origin == .local
-        if !batching || routing.batchedLookup != routing.lookups {
-            routing.flushBatches()
-            routing.batches.removeAll(keepingCapacity: true)
-            routing.batchedLookup = routing.lookups
+        if batching, reused, routing.batchedLookup == routing.lookups, routing.batchCoversAll, let eventElement,
+            !timed
+        {
+            // The bulk of the traffic: the same subscribers as the event before, all gathering.
+            _ = routing.batch.addMessage(forwarding: eventElement, number: number)
+            return
         }
-        guard !routing.matched.isEmpty else { return }
+        // One retain of the array, however many subscribers.
+        let subscribers = reused && origin != .peer ? routing.lastSubscribers : routing.matched
+        if !batching {
+            routing.gather(for: nil)
+        } else if routing.batchedLookup != routing.lookups {
+            routing.gather(for: subscribers)
+        }
+        guard !subscribers.isEmpty else { return }
         // A sample of events is timed from here to the last subscriber's queue.
         let sampleStart = timed ? ContinuousClock.now : nil
         defer { if let sampleStart { metrics.recordRouting(ContinuousClock.now - sampleStart) } }
-        // The outbound stanza, written once per event (at the first queue) into the reader's
-        // scratch buffer and copied from there into every subscriber's queue.
-        var stanzaWritten = false
+        // The outbound stanza, written once per event: straight into the batch when it has
+        // subscribers and the sender's element is forwarded (`writtenInBatch`, its size), else into
+        // the reader's scratch buffer; subscribers outside the batch copy it from there (`outbound`).
+        var outbound: ByteBuffer?
+        var writtenInBatch: Int?
+        if batching && !routing.batchQueues.isEmpty {
+            if let eventElement {
+                writtenInBatch = routing.batch.addMessage(forwarding: eventElement, number: number)
+            } else {
+                outbound = Self.write(event, number: number, into: &routing.stanza)
+                routing.batch.add(outbound!)
+            }
+            // The usual case: nobody but the batch's queues to deliver to.
+            if routing.batchCoversAll { return }
+        }
         // The same message inside its relay stamp, for peer links in a relaying mesh.
         var relayedWritten = false
         var dropped = 0
@@ -190,13 +220,10 @@ public final class EventRouter: Sendable {
         if stamp != nil {
             // Counted before they are queued (drops taken back after), so the count never trails
             // what a peer may already have received.
-            let relayed = routing.matched.reduce(0) {
-                if case .connection(let queue) = $1, queue.role == .peer { $0 + 1 } else { $0 }
-            }
+            let relayed = subscribers.reduce(0) { $1.isPeer ? $0 + 1 : $0 }
             relayedSentCount.add(relayed, ordering: .sequentiallyConsistent)
         }
-        var slot = 0
-        for destination in routing.matched {
+        for destination in subscribers {
             switch destination {
             case .service(let inbox):
                 if event.payload.isEmpty, let eventElement,
@@ -207,35 +234,25 @@ public final class EventRouter: Sendable {
                     inbox.continuation.yield(event)
                 }
             case .connection(let queue):
-                if !stanzaWritten {
-                    routing.stanza.clear()
-                    if let eventElement {
-                        StanzaEncoder.writeMessage(forwarding: eventElement, number: number, into: &routing.stanza)
-                    } else {
-                        StanzaEncoder.writeMessage(event, id: "m\(number)", into: &routing.stanza)
-                    }
-                    stanzaWritten = true
-                }
-                if batching && queue.role == .client {
-                    if slot < routing.batches.count && routing.batches[slot].queue !== queue {
-                        // Not the subscribers the batches were gathered for (never expected):
-                        // hand them over and gather afresh.
-                        routing.flushBatches()
-                        routing.batches.removeAll(keepingCapacity: true)
-                        slot = 0
-                    }
-                    if slot == routing.batches.count { routing.batches.append(RoutingScratch.Batch(queue: queue)) }
-                    routing.batches[slot].add(routing.stanza)
-                    slot += 1
-                    continue
+                // Gathered in the batch already.
+                if batching && queue.role == .client { continue }
+                if outbound == nil {
+                    outbound =
+                        if let writtenInBatch {
+                            routing.batch.lastStanza(size: writtenInBatch)
+                        } else if let eventElement {
+                            Self.write(forwarding: eventElement, number: number, into: &routing.stanza)
+                        } else {
+                            Self.write(event, number: number, into: &routing.stanza)
+                        }
                 }
                 let relaying = stamp != nil && queue.role == .peer
                 if let stamp, relaying, !relayedWritten {
                     routing.relayedStanza.clear()
-                    PeerWire.writeRelayed(routing.stanza, stamp: stamp, into: &routing.relayedStanza)
+                    PeerWire.writeRelayed(outbound!, stamp: stamp, into: &routing.relayedStanza)
                     relayedWritten = true
                 }
-                let outcome = queue.enqueueDeferringDrain(relaying ? routing.relayedStanza : routing.stanza)
+                let outcome = queue.enqueueDeferringDrain(relaying ? routing.relayedStanza : outbound!)
                 if outcome.needsDrain { routing.drains.append(queue) }
                 if outcome.congested { routing.noteCongested(queue) }
                 if outcome.dropped {
@@ -250,6 +267,22 @@ public final class EventRouter: Sendable {
             state.statistics.deliveries -= dropped
             state.statistics.dropped += dropped
         }
+    }
+
+    /// The outbound message `m<number>` forwarding `element`, written into `scratch` (cleared first).
+    private static func write(forwarding element: ByteBuffer, number: UInt64, into scratch: inout ByteBuffer)
+        -> ByteBuffer
+    {
+        scratch.clear()
+        StanzaEncoder.writeMessage(forwarding: element, number: number, into: &scratch)
+        return scratch
+    }
+
+    /// The outbound message `m<number>` carrying `event` written anew, in `scratch` (cleared first).
+    private static func write(_ event: Event, number: UInt64, into scratch: inout ByteBuffer) -> ByteBuffer {
+        scratch.clear()
+        StanzaEncoder.writeMessage(event, id: "m\(number)", into: &scratch)
+        return scratch
     }
 
     /// Makes this server stamp the events it sends to peers with `origin` and `epoch` (a

@@ -4,10 +4,12 @@ import Synchronization
 
 /// One connection's outbound stanzas, bounded in bytes, never blocking the router.
 ///
-/// The router enqueues from whichever thread routed the event and moves on. Stanzas are copied
-/// into one buffer as they are queued (a few hundred bytes each: cheaper than keeping a buffer
-/// per stanza and joining them at write time), so a drain hands the socket one buffer however
-/// many stanzas it holds. The first stanza after a drain schedules one drain on the
+/// The router enqueues from whichever thread routed the event and moves on. Single stanzas are
+/// copied into a buffer of the queue's own as they are queued (a few hundred bytes each: cheaper
+/// than keeping a buffer per stanza and joining them at write time); a reader's batch, most of
+/// its buffer used, is kept as it is, shared with the reader's other subscribers (copying tens
+/// of kilobytes onto what waits would cost more than one more buffer to write). A drain hands
+/// the socket those few buffers however many stanzas they hold. The first stanza after a drain schedules one drain on the
 /// connection's event loop, so stanzas arriving meanwhile go out in the same batch with a
 /// single flush. A drain hands bytes to the socket only while it is writable; when the peer
 /// stops reading they stay here. The bytes count as pending until the socket has taken them,
@@ -21,9 +23,11 @@ final class OutboundQueue: Sendable, Hashable {
     func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 
     private struct State {
-        /// The bytes of the stanzas queued and not yet handed to the socket (nil: none since the
-        /// last drain took them).
-        var pending: ByteBuffer?
+        /// The bytes of the stanzas queued and not yet handed to the socket, in order: batches
+        /// kept as they came (shared, never written to) and buffers of the queue's own.
+        var pending: [ByteBuffer] = []
+        /// Whether the last of ``pending`` is the queue's own, to copy single stanzas onto.
+        var lastIsOwn = false
         /// Stanzas in ``pending``.
         var queuedCount = 0
         /// The size of the last batch a drain took: the next buffer starts that large, so it
@@ -119,21 +123,22 @@ final class OutboundQueue: Sendable, Hashable {
                 state.dropped += 1
                 return Enqueued(dropped: true)
             }
+            if !state.lastIsOwn {
+                state.pending.append(
+                    newPending(size + (role == .peer ? Self.peerFraming : 0), lastBatch: state.lastBatchBytes)
+                )
+                state.lastIsOwn = true
+            }
+            let last = state.pending.count - 1
             let written: Int
             if role == .peer {
-                var pending = state.pending ?? newPending(size + Self.peerFraming, lastBatch: state.lastBatchBytes)
-                state.pending = nil  // so the buffer is not shared while it is written
-                let before = pending.writerIndex
-                PeerWire.writeNumbered(stanza, sequence: state.nextSequence, into: &pending)
+                // Written in place in the array, so the buffer is never shared while it grows.
+                let before = state.pending[last].writerIndex
+                PeerWire.writeNumbered(stanza, sequence: state.nextSequence, into: &state.pending[last])
                 state.nextSequence += 1
-                written = pending.writerIndex - before
-                state.pending = pending
-            } else if state.pending != nil {
-                written = state.pending!.writeImmutableBuffer(stanza)
+                written = state.pending[last].writerIndex - before
             } else {
-                var pending = newPending(size, lastBatch: state.lastBatchBytes)
-                written = pending.writeImmutableBuffer(stanza)
-                state.pending = pending
+                written = state.pending[last].writeImmutableBuffer(stanza)
             }
             state.pendingBytes += written
             state.queuedCount += 1
@@ -170,12 +175,19 @@ final class OutboundQueue: Sendable, Hashable {
         let outcome = state.withLock { state -> Enqueued in
             guard !state.closed, !sizes.isEmpty else { return Enqueued() }
             if state.pendingBytes + total <= budget || (state.pendingBytes == 0 && sizes.count == 1) {
-                // Everything fits (the usual case): the batch's buffer becomes the queue's, or
-                // is copied once onto what is waiting.
-                if state.pending == nil || state.pending!.readableBytes == 0 {
-                    state.pending = batch
+                // Everything fits (the usual case): the batch is kept as it is (a reader's batch
+                // comes in a buffer at most twice its size), or, when it uses less than half of its
+                // buffer and others wait, copied onto the queue's own, so what waits is held in at
+                // most twice the bytes the budget counts.
+                if state.pending.isEmpty || total * 2 >= batch.capacity {
+                    state.pending.append(batch)
+                    state.lastIsOwn = false
                 } else {
-                    state.pending!.writeImmutableBuffer(batch)
+                    if !state.lastIsOwn {
+                        state.pending.append(newPending(total, lastBatch: state.lastBatchBytes))
+                        state.lastIsOwn = true
+                    }
+                    state.pending[state.pending.count - 1].writeImmutableBuffer(batch)
                 }
                 state.pendingBytes += total
                 state.queuedCount += sizes.count
@@ -189,8 +201,11 @@ final class OutboundQueue: Sendable, Hashable {
                         continue
                     }
                     let stanza = batch.getSlice(at: offset, length: size)!
-                    if state.pending == nil { state.pending = newPending(size, lastBatch: state.lastBatchBytes) }
-                    state.pending!.writeImmutableBuffer(stanza)
+                    if !state.lastIsOwn {
+                        state.pending.append(newPending(size, lastBatch: state.lastBatchBytes))
+                        state.lastIsOwn = true
+                    }
+                    state.pending[state.pending.count - 1].writeImmutableBuffer(stanza)
                     state.pendingBytes += size
                     state.queuedCount += 1
                     state.delivered += 1
@@ -240,18 +255,20 @@ final class OutboundQueue: Sendable, Hashable {
             state.withLock { $0.drainScheduled = false }
             return
         }
-        guard var combined = takePending(closing: false) else { return }
-        bytesSent.add(combined.readableBytes, ordering: .relaxed)
-        // Written in pieces, each with its own completion: a reader that takes a large batch
-        // slowly shows progress piece by piece (and frees its budget as it goes) instead of
-        // only once the whole batch is out, which could outlast the write deadline.
-        while combined.readableBytes > Self.writeChunkBytes {
-            let piece = combined.readSlice(length: Self.writeChunkBytes)!
-            let credit = piece.readableBytes
-            channel.write(piece).whenComplete { _ in self.written(credit) }
+        let buffers = takePending(closing: false)
+        guard !buffers.isEmpty else { return }
+        // Written in pieces of at most 64 KiB, each with its own completion: a reader that takes
+        // a large batch slowly shows progress piece by piece (and frees its budget as it goes)
+        // instead of only once the whole batch is out, which could outlast the write deadline.
+        for var buffer in buffers {
+            bytesSent.add(buffer.readableBytes, ordering: .relaxed)
+            while buffer.readableBytes > 0 {
+                let piece = buffer.readSlice(length: min(buffer.readableBytes, Self.writeChunkBytes))!
+                let credit = piece.readableBytes
+                channel.write(piece).whenComplete { _ in self.written(credit) }
+            }
         }
-        let lastCredit = combined.readableBytes
-        channel.writeAndFlush(combined).whenComplete { _ in self.written(lastCredit) }
+        channel.flush()
     }
 
     /// The largest piece of a batch handed to the socket with a completion of its own.
@@ -275,25 +292,32 @@ final class OutboundQueue: Sendable, Hashable {
     /// the connection once they are out. Runs on the event loop.
     func flushThenClose() {
         let channel = self.channel
-        guard let combined = takePending(closing: true) else {
+        let buffers = takePending(closing: true)
+        guard let last = buffers.last else {
             channel.close(promise: nil)
             return
         }
-        bytesSent.add(combined.readableBytes, ordering: .relaxed)
-        channel.writeAndFlush(combined).whenComplete { _ in channel.close(promise: nil) }
+        for buffer in buffers.dropLast() {
+            bytesSent.add(buffer.readableBytes, ordering: .relaxed)
+            channel.write(buffer, promise: nil)
+        }
+        bytesSent.add(last.readableBytes, ordering: .relaxed)
+        channel.writeAndFlush(last).whenComplete { _ in channel.close(promise: nil) }
     }
 
-    /// Empties the queue: what it held, as one buffer, nil if nothing.
-    private func takePending(closing: Bool) -> ByteBuffer? {
+    /// Empties the queue: what it held, in order, none empty.
+    private func takePending(closing: Bool) -> [ByteBuffer] {
         state.withLock { state in
             state.drainScheduled = false
             if closing { state.closed = true }
             defer {
-                state.lastBatchBytes = state.pending?.readableBytes ?? 0
-                state.pending = nil
+                state.lastBatchBytes = state.lastIsOwn ? state.pending.last!.readableBytes : 0
+                state.pending = []
+                state.lastIsOwn = false
                 state.queuedCount = 0
             }
-            return state.pending.flatMap { $0.readableBytes > 0 ? $0 : nil }
+            return state.pending.allSatisfy({ $0.readableBytes > 0 })
+                ? state.pending : state.pending.filter { $0.readableBytes > 0 }
         }
     }
 
@@ -333,7 +357,8 @@ final class OutboundQueue: Sendable, Hashable {
                 // farewell takes the number after the last stanza it was sent.
                 state.dropped += state.queuedCount
                 if role == .peer { state.nextSequence -= UInt64(state.queuedCount) }
-                state.pending = nil
+                state.pending = []
+                state.lastIsOwn = false
                 state.queuedCount = 0
                 defer { state.holding.removeAll() }
                 return (.slowConsumer(pendingBytes: pendingBytes), state.holding)
@@ -387,7 +412,8 @@ final class OutboundQueue: Sendable, Hashable {
     func close() {
         let released = state.withLock { state -> [ReadGate] in
             state.closed = true
-            state.pending = nil
+            state.pending = []
+            state.lastIsOwn = false
             state.queuedCount = 0
             defer { state.holding.removeAll() }
             return state.holding

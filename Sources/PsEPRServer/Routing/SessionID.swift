@@ -7,4 +7,9 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
 enum Destination: Hashable, Sendable {
     case connection(OutboundQueue)
     case service(ServiceInbox)
+
+    /// Whether this is a peer link.
+    var isPeer: Bool {
+        if case .connection(let queue) = self { queue.role == .peer } else { false }
+    }
 }
