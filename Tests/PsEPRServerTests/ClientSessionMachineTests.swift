@@ -55,7 +55,11 @@ import Testing
     }
 
     /// Feeds `text` to `machine` as one read; what it called for.
-    static func feed(_ machine: inout ClientSessionMachine, _ text: String, into recorder: Recorder = Recorder())
+    static func feed(
+        _ machine: inout ClientSessionMachine,
+        _ text: String,
+        into recorder: Recorder = Recorder()
+    )
         -> [ClientSessionMachine.Action]
     {
         machine.read(ByteBuffer(string: text), into: recorder)
@@ -116,19 +120,17 @@ import Testing
 
         // Events wait for the binding.
         let early = Self.sent(
-            Self.feed(&machine, 
-                (
-                    "<message id='m'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><from/><payload xmlns='x'/></event></message>"
-                )
+            Self.feed(
+                &machine,
+                ("<message id='m'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><from/><payload xmlns='x'/></event></message>")
             )
         )
         #expect(early.contains("not-authorized") && early.contains("bind a resource"))
 
         let bound = Self.sent(
-            Self.feed(&machine, 
-                (
-                    "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>laptop</resource></bind></iq>"
-                )
+            Self.feed(
+                &machine,
+                ("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>laptop</resource></bind></iq>")
             )
         )
         #expect(
@@ -139,7 +141,8 @@ import Testing
 
         #expect(
             Self.sent(
-                Self.feed(&machine, 
+                Self.feed(
+                    &machine,
                     ("<iq type='set' id='s'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>")
                 )
             ) == "<iq type='result' id='s'/>"
@@ -148,10 +151,9 @@ import Testing
             Self.sent(Self.feed(&machine, ("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>")))
                 == "<iq type='result' id='r'><query xmlns='jabber:iq:roster'/></iq>"
         )
-        let event = Self.feed(&machine, 
-            (
-                "<message id='m'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><from/><payload xmlns='x'/></event></message>"
-            )
+        let event = Self.feed(
+            &machine,
+            ("<message id='m'><event xmlns='http://psepr.org/xs/event'><to><channel>/a/</channel></to><from/><payload xmlns='x'/></event></message>")
         )
         guard case .route(let routed, _)? = event.first else {
             Issue.record("not routed: \(event)")
@@ -181,10 +183,9 @@ import Testing
             ]
         )
         #expect(machine.phase == .awaitingSASLResponse)
-        let answer = Self.feed(&machine, 
-            (
-                "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\(Self.plain("alice", "right", authzid: "alice@srv"))</response>"
-            )
+        let answer = Self.feed(
+            &machine,
+            ("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\(Self.plain("alice", "right", authzid: "alice@srv"))</response>")
         )
         #expect(answer.last == .send(Array("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>".utf8)))
         #expect(machine.phase == .awaitingRestart(service: "alice"))
@@ -212,7 +213,9 @@ import Testing
     @Test func malformedSASLRequestsGetTheirConditions() {
         var machine = Self.machine()
         _ = Self.feed(&machine, Self.header)
-        #expect(Self.sent(Self.feed(&machine, Self.auth("abc", mechanism: "DIGEST-MD5"))).contains("<invalid-mechanism/>"))
+        #expect(
+            Self.sent(Self.feed(&machine, Self.auth("abc", mechanism: "DIGEST-MD5"))).contains("<invalid-mechanism/>")
+        )
         #expect(Self.sent(Self.feed(&machine, Self.auth("!!not base64!!"))).contains("<incorrect-encoding/>"))
         #expect(
             Self.sent(Self.feed(&machine, Self.auth(Data("no-separators".utf8).base64EncodedString()))).contains(
@@ -259,10 +262,9 @@ import Testing
     @Test func aWrongLegacyPasswordIsLoggedWithItsReason() {
         var machine = Self.machine(accounts: Self.accounts)
         _ = Self.feed(&machine, Self.header)
-        let refused = Self.feed(&machine, 
-            (
-                "<iq type='set' id='x'><query xmlns='jabber:iq:auth'><username>alice</username><password>nope</password></query></iq>"
-            )
+        let refused = Self.feed(
+            &machine,
+            ("<iq type='set' id='x'><query xmlns='jabber:iq:auth'><username>alice</username><password>nope</password></query></iq>")
         )
         #expect(refused.first == .loginRefused(service: "alice", reason: "wrong password"))
         #expect(
@@ -281,7 +283,8 @@ import Testing
         )
         #expect(
             Self.sent(
-                Self.feed(&machine, 
+                Self.feed(
+                    &machine,
                     ("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
                 )
             ).contains("not-authorized")
@@ -330,10 +333,9 @@ import Testing
         _ = Self.feed(&machine, Self.header)
         _ = Self.feed(&machine, (Stork.authSet))
         let reply = Self.sent(
-            Self.feed(&machine, 
-                (
-                    "<message id='bad'><event xmlns='http://psepr.org/xs/event'><to><channel>no-slashes</channel></to><from/><payload xmlns='x'/></event></message>"
-                )
+            Self.feed(
+                &machine,
+                ("<message id='bad'><event xmlns='http://psepr.org/xs/event'><to><channel>no-slashes</channel></to><from/><payload xmlns='x'/></event></message>")
             )
         )
         #expect(reply.contains("bad-request"))
@@ -449,9 +451,11 @@ import Testing
         let routes = Self.routes(Self.feed(&machine, eventStanza("/a/", body: "1") + eventStanza("/a/", body: "2")))
         #expect(routes.count == 2)
         #expect(routes.allSatisfy { $0.event.fromService == "alice" && $0.element == nil })
-        #expect(routes.map { String(decoding: $0.event.payload, as: UTF8.self) } == [
-            "<payload xmlns='urn:test'><v>1</v></payload>", "<payload xmlns='urn:test'><v>2</v></payload>",
-        ])
+        #expect(
+            routes.map { String(decoding: $0.event.payload, as: UTF8.self) } == [
+                "<payload xmlns='urn:test'><v>1</v></payload>", "<payload xmlns='urn:test'><v>2</v></payload>",
+            ]
+        )
     }
 
     @Test func aSASLSuccessRestartsTheStreamInTheSameRead() {

@@ -42,7 +42,10 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
     @Option(help: "The server's PIR threads (default: all cores).")
     var pirThreads = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "The HTTP client the clients and the prober use: nio (requests sent from the event loop) or async-http-client.")
+    @Option(
+        help:
+            "The HTTP client the clients and the prober use: nio (requests sent from the event loop) or async-http-client."
+    )
     var httpClient = BenchmarkHTTPClient.nio
 
     func validate() throws {
@@ -269,7 +272,11 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
                 queries: PIRBenchmark.randomBatch(queries: queries, blocks: database.numberOfBlocks).percyWire[...]
             ).rawRepresentation
         )
-        let lookup = BenchmarkRequests(path: "/lookup/\(epoch)/", body: body, expectedBytes: queries * database.blockSize)
+        let lookup = BenchmarkRequests(
+            path: "/lookup/\(epoch)/",
+            body: body,
+            expectedBytes: queries * database.blockSize
+        )
         let finished = ManagedFlag()
         let start = ContinuousClock.now
         let probing = Task { await driver.probe(until: finished) }

@@ -92,7 +92,11 @@ private final class RequestLoop: ChannelInboundHandler, RemovableChannelHandler 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    func start(_ plan: LoopbackHTTPConnection.Plan, host: String, on eventLoop: any EventLoop)
+    func start(
+        _ plan: LoopbackHTTPConnection.Plan,
+        host: String,
+        on eventLoop: any EventLoop
+    )
         -> EventLoopFuture<Latencies>
     {
         guard promise == nil else {

@@ -164,7 +164,7 @@ public final class EventRouter: Sendable {
                     }
                 }
             } else if let identity = state.relayIdentity,
-                (delivering ? routing.lastLeasedByPeer : routing.matched.contains(where: \.isPeer))
+                delivering ? routing.lastLeasedByPeer : routing.matched.contains(where: \.isPeer)
             {
                 stamp = RelayStamp(origin: identity.origin, epoch: identity.epoch, sequence: state.nextRelaySequence)
                 state.nextRelaySequence += 1
@@ -270,7 +270,11 @@ public final class EventRouter: Sendable {
     }
 
     /// The outbound message `m<number>` forwarding `element`, written into `scratch` (cleared first).
-    private static func write(forwarding element: ByteBuffer, number: UInt64, into scratch: inout ByteBuffer)
+    private static func write(
+        forwarding element: ByteBuffer,
+        number: UInt64,
+        into scratch: inout ByteBuffer
+    )
         -> ByteBuffer
     {
         scratch.clear()
