@@ -123,13 +123,7 @@ final class OutboundQueue: Sendable, Hashable {
                 state.dropped += 1
                 return Enqueued(dropped: true)
             }
-            if !state.lastIsOwn {
-                state.pending.append(
-                    newPending(size + (role == .peer ? Self.peerFraming : 0), lastBatch: state.lastBatchBytes)
-                )
-                state.lastIsOwn = true
-            }
-            let last = state.pending.count - 1
+            let last = ownTail(of: &state, room: size + (role == .peer ? Self.peerFraming : 0))
             let written: Int
             if role == .peer {
                 // Written in place in the array, so the buffer is never shared while it grows.
@@ -154,6 +148,16 @@ final class OutboundQueue: Sendable, Hashable {
 
     /// The smallest allocation of a queue's buffer after a drain; it grows as stanzas come.
     static let initialPendingCapacity = 16 << 10
+
+    /// The index of the queue's own buffer at the end of `pending`, started with room for at
+    /// least `size` bytes when there is none there (after a drain, or a batch kept as it came).
+    private func ownTail(of state: inout State, room size: Int) -> Int {
+        if !state.lastIsOwn {
+            state.pending.append(newPending(size, lastBatch: state.lastBatchBytes))
+            state.lastIsOwn = true
+        }
+        return state.pending.count - 1
+    }
 
     /// A buffer for the stanzas queued after a drain, with room for a batch like the last.
     private func newPending(_ size: Int, lastBatch: Int) -> ByteBuffer {
@@ -183,11 +187,7 @@ final class OutboundQueue: Sendable, Hashable {
                     state.pending.append(batch)
                     state.lastIsOwn = false
                 } else {
-                    if !state.lastIsOwn {
-                        state.pending.append(newPending(total, lastBatch: state.lastBatchBytes))
-                        state.lastIsOwn = true
-                    }
-                    state.pending[state.pending.count - 1].writeImmutableBuffer(batch)
+                    state.pending[ownTail(of: &state, room: total)].writeImmutableBuffer(batch)
                 }
                 state.pendingBytes += total
                 state.queuedCount += sizes.count
@@ -201,11 +201,7 @@ final class OutboundQueue: Sendable, Hashable {
                         continue
                     }
                     let stanza = batch.getSlice(at: offset, length: size)!
-                    if !state.lastIsOwn {
-                        state.pending.append(newPending(size, lastBatch: state.lastBatchBytes))
-                        state.lastIsOwn = true
-                    }
-                    state.pending[state.pending.count - 1].writeImmutableBuffer(stanza)
+                    state.pending[ownTail(of: &state, room: size)].writeImmutableBuffer(stanza)
                     state.pendingBytes += size
                     state.queuedCount += 1
                     state.delivered += 1
