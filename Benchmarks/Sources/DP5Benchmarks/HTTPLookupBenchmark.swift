@@ -39,6 +39,12 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
     @Option(help: "Requests each client sends per row.")
     var requests = 10
 
+    @Option(
+        help:
+            "Requests per query count sent by one client, each between all-core reference reads, for the paired ratios (0: none)."
+    )
+    var pairs = 20
+
     @Option(help: "The server's PIR threads (default: all cores).")
     var pirThreads = ProcessInfo.processInfo.activeProcessorCount
 
@@ -52,7 +58,7 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         guard queries.allSatisfy({ (1...100).contains($0) }) else {
             throw ValidationError("--queries: 1 to 100 per request")
         }
-        guard clients.allSatisfy({ $0 >= 1 }), requests >= 1, megabytes >= 1, pirThreads >= 1 else {
+        guard clients.allSatisfy({ $0 >= 1 }), requests >= 1, megabytes >= 1, pirThreads >= 1, pairs >= 0 else {
             throw ValidationError("--clients, --requests, --megabytes and --pir-threads must be at least 1")
         }
     }
@@ -112,6 +118,7 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         let group = ServiceGroup(services: [server], logger: logger)
         var rows:
             [(clients: Int, queries: Int, row: Row, queriesPerPass: Double, meanPass: Double, reference: Double)] = []
+        var pairedRows: [(queries: Int, ratios: [Double], references: [Double])] = []
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()
@@ -152,6 +159,19 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
                                     Double(after.queries - before.queries) / Double(passes),
                                     PIRBenchmark.seconds(after.duration - before.duration) * 1000 / Double(passes),
                                     max(ahead.allCores, behind.allCores)
+                                )
+                            )
+                        }
+                    }
+                    if clients.contains(1) && pairs > 0 {
+                        for count in queries {
+                            pairedRows.append(
+                                try await drivePaired(
+                                    driver,
+                                    epoch: epoch,
+                                    database: database,
+                                    queries: count,
+                                    pool: pool
                                 )
                             )
                         }
@@ -222,6 +242,58 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
                 )
             )
         }
+        for paired in pairedRows {
+            let ratios = paired.ratios.sorted()
+            print(
+                String(
+                    format:
+                        "paired, 1 client × %d queries: %d requests, each against the all-core read next to it: median %.2f×, range %.2f–%.2f× (reference %.1f–%.1f GB/s)",
+                    paired.queries,
+                    ratios.count,
+                    Self.median(ratios),
+                    ratios.first ?? .nan,
+                    ratios.last ?? .nan,
+                    paired.references.min() ?? .nan,
+                    paired.references.max() ?? .nan
+                )
+            )
+        }
+    }
+
+    /// The middle of `sorted` (the mean of the two middle values for an even count).
+    static func median(_ sorted: [Double]) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
+    /// One client's `pairs` requests of `queries` queries, one at a time, with three all-core
+    /// reference reads before the first and after each: a request is compared with the fastest
+    /// of the three just before it and the three just after it, milliseconds away rather than the
+    /// seconds between a row's references, so a change in the machine's memory rate during a run
+    /// moves a request and its reference together. The ratio of each request's lookups (queries
+    /// over its latency, as a one-client row's lookups/s) to that reference, and the references.
+    private func drivePaired(
+        _ driver: any BenchmarkHTTPDriver,
+        epoch: Epoch,
+        database: PIRDatabase,
+        queries: Int,
+        pool: PIRThreadPool
+    ) async throws -> (queries: Int, ratios: [Double], references: [Double]) {
+        let lookup = Self.lookupRequests(epoch: epoch, database: database, queries: queries)
+        let gigabytes = Double(database.count) / 1e9
+        var ratios: [Double] = []
+        var references: [Double] = []
+        var ahead = await fastestAsync(3) { await allCoreRead(database, pool: pool) }
+        for _ in 0..<pairs {
+            let latency = try await driver.send(lookup, requests: 1, client: 0).mean / 1000
+            let behind = await fastestAsync(3) { await allCoreRead(database, pool: pool) }
+            let reference = gigabytes / min(ahead, behind)
+            references.append(reference)
+            ratios.append(gigabytes * Double(queries) / latency / reference)
+            ahead = behind
+        }
+        return (queries, ratios, references)
     }
 
     /// One row's figures.
@@ -236,24 +308,24 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
     ) async -> (oneCore: Double, allCores: Double) {
         let gigabytes = Double(database.count) / 1e9
         let oneCore = measureOneCore ? gigabytes / fastest(3) { PIRBenchmark.memoryPass(database) } : .nan
-        let pieces = PIREngine.pieces(numberOfBlocks: database.numberOfBlocks, blockSize: database.blockSize)
-        let threads = pirThreads
-        let allCores =
-            gigabytes
-            / (await fastestAsync(3) {
-                let cursor = PieceCounter()
-                // Handed to the PIR threads as a pass's parts are (`PIRThreadPool.run(parts:)`).
-                _ = await pool.run(parts: threads) {
-                    var folded: [UInt8] = []
-                    while case let piece = cursor.take(), piece < pieces.count {
-                        folded += Self.memoryPass(database, blocks: pieces[piece])
-                    }
-                    return folded
-                } fold: { sum, part in
-                    sum += part
-                }
-            })
+        let allCores = gigabytes / (await fastestAsync(3) { await allCoreRead(database, pool: pool) })
         return (oneCore, allCores)
+    }
+
+    /// One read of the database by the PIR threads, taking the same pieces in turn as a pass does.
+    private func allCoreRead(_ database: PIRDatabase, pool: PIRThreadPool) async {
+        let pieces = PIREngine.pieces(numberOfBlocks: database.numberOfBlocks, blockSize: database.blockSize)
+        let cursor = PieceCounter()
+        // Handed to the PIR threads as a pass's parts are (`PIRThreadPool.run(parts:)`).
+        _ = await pool.run(parts: pirThreads) {
+            var folded: [UInt8] = []
+            while case let piece = cursor.take(), piece < pieces.count {
+                folded += Self.memoryPass(database, blocks: pieces[piece])
+            }
+            return folded
+        } fold: { sum, part in
+            sum += part
+        }
     }
 
     /// One row: `clients` clients each sending `requests` requests of `queries` queries, and
@@ -266,17 +338,7 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         clients: Int,
         requests: Int
     ) async throws -> Row {
-        let body = ByteBuffer(
-            bytes: LookupRequest.pir(
-                epoch,
-                queries: PIRBenchmark.randomBatch(queries: queries, blocks: database.numberOfBlocks).percyWire[...]
-            ).rawRepresentation
-        )
-        let lookup = BenchmarkRequests(
-            path: "/lookup/\(epoch)/",
-            body: body,
-            expectedBytes: queries * database.blockSize
-        )
+        let lookup = Self.lookupRequests(epoch: epoch, database: database, queries: queries)
         let finished = ManagedFlag()
         let start = ContinuousClock.now
         let probing = Task { await driver.probe(until: finished) }
@@ -292,6 +354,17 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         finished.raise()
         let probes = await probing.value
         return (Double(clients * requests * queries) / elapsed, latencies, probes)
+    }
+
+    /// A lookup request of `queries` random queries.
+    static func lookupRequests(epoch: Epoch, database: PIRDatabase, queries: Int) -> BenchmarkRequests {
+        let body = ByteBuffer(
+            bytes: LookupRequest.pir(
+                epoch,
+                queries: PIRBenchmark.randomBatch(queries: queries, blocks: database.numberOfBlocks).percyWire[...]
+            ).rawRepresentation
+        )
+        return BenchmarkRequests(path: "/lookup/\(epoch)/", body: body, expectedBytes: queries * database.blockSize)
     }
 
     /// `meta<E>.dat` and `data<E>.dat` for `database`, as a registration server publishes them.
