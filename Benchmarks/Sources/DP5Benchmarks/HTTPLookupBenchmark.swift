@@ -59,7 +59,9 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             throw ValidationError("--queries: 1 to 100 per request")
         }
         guard clients.allSatisfy({ $0 >= 1 }), requests >= 1, megabytes >= 1, pirThreads >= 1, pairs >= 0 else {
-            throw ValidationError("--clients, --requests, --megabytes and --pir-threads must be at least 1")
+            throw ValidationError(
+                "--clients, --requests, --megabytes and --pir-threads must be at least 1, --pairs at least 0"
+            )
         }
     }
 
