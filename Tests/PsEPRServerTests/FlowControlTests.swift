@@ -16,7 +16,7 @@ import Testing
     static let smallFlow = FlowControl(pendingBudgetBytes: 64 << 10, writeDeadlineSeconds: 5, stallSeconds: 2)
 
     /// 1 MiB budget for live tests: past the high-water mark there is room for the reads already
-    /// under way (up to four of 64 KiB each per publisher).
+    /// under way (one of up to 256 KiB per publisher).
     static let liveFlow = FlowControl(pendingBudgetBytes: 1 << 20, writeDeadlineSeconds: 5, stallSeconds: 2)
 
     static func stanza(_ bytes: Int) -> ByteBuffer { ByteBuffer(repeating: UInt8(ascii: "x"), count: bytes) }
