@@ -34,11 +34,13 @@ struct ServerCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
+        // Trapped before the server starts: a SIGHUP just after READY=1 must not end it.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         do {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 // SIGHUP (systemctl reload, logrotate) must not end the server: there is no log file to reopen.
                 tasks.addTask {
-                    for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    for await _ in hangups {
                         notifier.reloading()
                         logger.notice("SIGHUP: nothing to reload (logs go to standard error)")
                         notifier.reloaded()

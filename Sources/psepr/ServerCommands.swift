@@ -107,10 +107,12 @@ struct ServerCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
+        // Trapped before the server starts: a SIGHUP just after READY=1 must not end it.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             // SIGHUP: reopen the log file (after logrotate moved it) and read the peer list again.
             tasks.addTask {
-                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                for await _ in hangups {
                     notifier.reloading()
                     logControl.file?.reopen()
                     logger.log(.services, .notice, "SIGHUP: log file reopened, reading the peer list again")
