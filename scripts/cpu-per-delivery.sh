@@ -37,14 +37,17 @@ harness() {
 declare -A fixed
 for spec in "nats $nats ${pids[0]}" "psepr $client ${pids[1]}"; do
     set -- $spec
-    read -r _ fixed[$1] < <(harness "$1" "$2" 1000)
+    # Assigned, not read from a process substitution, so that a round with a loss ends the script.
+    start=$(harness "$1" "$2" 1000)
+    fixed[$1]=${start#* }
 done
 echo "CPU-seconds per million deliveries: $messages events of 100 bytes to $subscribers subscriber(s)"
 for round in $(seq "$rounds"); do
     for spec in "nats $nats ${pids[0]}" "psepr $client ${pids[1]}"; do
         set -- $spec
         read -r user0 system0 < <(server_ticks "$3")
-        read -r rate seconds < <(harness "$1" "$2" "$messages")
+        round_figures=$(harness "$1" "$2" "$messages")
+        read -r rate seconds <<<"$round_figures"
         read -r user1 system1 < <(server_ticks "$3")
         awk -v p="$1" -v r="$round" -v rate="$rate" -v u=$((user1 - user0)) -v s=$((system1 - system0)) \
             -v t="$ticks" -v h="$seconds" -v f="${fixed[$1]}" -v m=$((messages * subscribers)) 'BEGIN {
