@@ -166,11 +166,7 @@ public enum EventScanner {
     ) -> Leading? {
         // The envelope alone nests four deep below the stream root.
         guard limits.maximumDepth >= 5 else { return nil }
-        var scanner = Scanner(bytes: bytes)
-        scanner.leading = true
-        // The framer counts the stream root; the scanner counts from the message.
-        scanner.maximumDepth = min(maximumDepth, limits.maximumDepth - 1)
-        scanner.maximumAttributes = min(XMLSyntax.maximumAttributes, limits.maximumAttributes)
+        var scanner = Scanner(leading: bytes, limits: limits)
         // Read in place: copying the memo would cost more than the match saves.
         if memo?.limits == limits, let found = memo?.match(bytes, scanner: &scanner) {
             return .repeated(length: found.length, payloadRange: found.payload, selfContainedElement: found.element)
@@ -259,6 +255,34 @@ public enum EventScanner {
             return (length, payloadStart..<payloadEnd, element)
         }
 
+        /// Reads on from `start` while the messages that follow (after any whitespace between
+        /// stanzas) have this envelope and a forwardable `<event>` element, with the checks and
+        /// verdicts of ``EventScanner/scanLeading(_:limits:recentChannel:copyPayload:memo:)``;
+        /// appends each one's element range to `elements` and returns the offset after the last.
+        /// A message is begun only while more than `reserved` bytes remain from where it (or the
+        /// whitespace before it) starts.
+        public func matchRun(
+            _ bytes: UnsafeRawBufferPointer,
+            from start: Int,
+            reserved: Int,
+            limits: XMLStreamFramer.Limits,
+            into elements: inout [Range<Int>]
+        ) -> Int {
+            guard limits == self.limits, eventElement != nil else { return start }
+            var end = start
+            while bytes.count - end > reserved {
+                var next = end
+                while next < bytes.count, XMLSyntax.isWhitespace(bytes[next]) { next += 1 }
+                guard next < bytes.count, bytes[next] == UInt8(ascii: "<") else { break }
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[next...])
+                var scanner = Scanner(leading: rest, limits: limits)
+                guard let found = match(rest, scanner: &scanner), let element = found.element else { break }
+                elements.append((element.lowerBound + next)..<(element.upperBound + next))
+                end = next + found.length
+            }
+            return end
+        }
+
         private static func equal(_ bytes: UnsafeRawBufferPointer, at offset: Int, _ expected: [UInt8]) -> Bool {
             expected.withUnsafeBytes { memcmp(bytes.baseAddress! + offset, $0.baseAddress!, expected.count) == 0 }
         }
@@ -288,6 +312,15 @@ private struct Scanner {
     }
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// A scanner for the message at the start of `bytes`, within the framer's `limits`.
+    init(leading bytes: UnsafeRawBufferPointer, limits: XMLStreamFramer.Limits) {
+        self.bytes = bytes
+        leading = true
+        // The framer counts the stream root; the scanner counts from the message.
+        maximumDepth = min(EventScanner.maximumDepth, limits.maximumDepth - 1)
+        maximumAttributes = min(XMLSyntax.maximumAttributes, limits.maximumAttributes)
+    }
 
     /// The fields of interest, as byte ranges.
     private struct Fields {

@@ -123,39 +123,87 @@ public enum StanzaEncoder {
     {
         // The bulk of what a router writes: in one reservation of the buffer rather than a
         // write (and a check of the buffer's ownership) per piece.
-        let element = eventElement.readableBytes
-        let prefix = "<message id='m".utf8.count
-        let suffix = "</message>".utf8.count
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: prefix + 20 + 2 + element + suffix) { space in
-            var index = 0
-            func put(_ text: StaticString) {
-                let count = text.utf8CodeUnitCount
-                UnsafeMutableRawBufferPointer(rebasing: space[index..<(index + count)]).copyMemory(
-                    from: UnsafeRawBufferPointer(start: text.utf8Start, count: count)
-                )
-                index += count
+        eventElement.withUnsafeReadableBytes { element in
+            _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: messageBytesBound(element.count)) { space in
+                writeMessage(forwarding: element, number: number, at: 0, in: space)
             }
-            put("<message id='m")
-            var digits = 1
-            var rest = number / 10
-            while rest > 0 {
-                digits += 1
-                rest /= 10
-            }
-            var value = number
-            for position in stride(from: index + digits - 1, through: index, by: -1) {
-                space[position] = UInt8(ascii: "0") + UInt8(value % 10)
-                value /= 10
-            }
-            index += digits
-            put("'>")
-            eventElement.withUnsafeReadableBytes {
-                UnsafeMutableRawBufferPointer(rebasing: space[index..<(index + element)]).copyMemory(from: $0)
-            }
-            index += element
-            put("</message>")
-            return index
         }
+    }
+
+    /// ``writeMessage(forwarding:number:into:)`` for each of `elements` (ranges of `source`'s
+    /// readable bytes), numbered on from `firstNumber`, in one reservation of `buffer`; appends
+    /// each message's size to `sizes`.
+    public static func writeMessages(
+        forwarding source: ByteBuffer,
+        elements: [Range<Int>],
+        firstNumber: UInt64,
+        into buffer: inout ByteBuffer,
+        sizes: inout [Int]
+    ) {
+        let bound = elements.reduce(0) { $0 + messageBytesBound($1.count) }
+        source.withUnsafeReadableBytes { raw in
+            _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { space in
+                var index = 0
+                var number = firstNumber
+                for element in elements {
+                    let size = writeMessage(
+                        forwarding: UnsafeRawBufferPointer(rebasing: raw[element]),
+                        number: number,
+                        at: index,
+                        in: space
+                    )
+                    sizes.append(size)
+                    index += size
+                    number &+= 1
+                }
+                return index
+            }
+        }
+    }
+
+    private static let messagePrefix: StaticString = "<message id='m"
+    private static let messageIDEnd: StaticString = "'>"
+    private static let messageSuffix: StaticString = "</message>"
+
+    /// The most bytes a message `m<number>` around an element of `count` bytes takes.
+    private static func messageBytesBound(_ count: Int) -> Int {
+        messagePrefix.utf8CodeUnitCount + 20 + messageIDEnd.utf8CodeUnitCount + count
+            + messageSuffix.utf8CodeUnitCount
+    }
+
+    /// Writes the message `m<number>` around `element` at `start` of `space`, which has room for
+    /// ``messageBytesBound(_:)``; returns its size.
+    private static func writeMessage(
+        forwarding element: UnsafeRawBufferPointer,
+        number: UInt64,
+        at start: Int,
+        in space: UnsafeMutableRawBufferPointer
+    ) -> Int {
+        var index = start
+        func put(_ bytes: UnsafeRawBufferPointer) {
+            UnsafeMutableRawBufferPointer(rebasing: space[index..<(index + bytes.count)]).copyMemory(from: bytes)
+            index += bytes.count
+        }
+        func put(_ text: StaticString) {
+            put(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+        put(messagePrefix)
+        var digits = 1
+        var rest = number / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        var value = number
+        for position in stride(from: index + digits - 1, through: index, by: -1) {
+            space[position] = UInt8(ascii: "0") + UInt8(value % 10)
+            value /= 10
+        }
+        index += digits
+        put(messageIDEnd)
+        put(element)
+        put(messageSuffix)
+        return index - start
     }
 
     /// The `<event>` element of `event`; the payload goes out as its bytes.

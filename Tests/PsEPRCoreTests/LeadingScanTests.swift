@@ -59,6 +59,15 @@ struct LeadingScanTests {
         return true
     }
 
+    /// A publisher's event on `channel` with `body` as its payload's text.
+    static func message(_ channel: String, _ body: String) -> [UInt8] {
+        Array(
+            ("<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>\(channel)</channel></to>"
+                + "<from><service>bench</service><instance>pub</instance></from><payload xmlns='urn:bench'><v>\(body)</v></payload></event></message>")
+                .utf8
+        )
+    }
+
     static let followers: [[UInt8]] = [
         [], Array(" ".utf8), Array("<".utf8), Array("<message id='n'>".utf8), Array("\n<iq type='get'/>".utf8),
         Array("</stream:stream>".utf8), Array("garbage".utf8), [0xFF, 0x00],
@@ -123,23 +132,16 @@ struct LeadingScanTests {
     /// envelope is the memo's (nothing built) and when the memo was replaced, as callers that
     /// keep what they derived from it rely on.
     @Test func theLeadingScanSaysWhenTheEnvelopeRepeatsAndWhenTheMemoChanges() throws {
-        func message(_ channel: String, _ body: String) -> [UInt8] {
-            Array(
-                ("<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>\(channel)</channel></to>"
-                    + "<from><service>bench</service><instance>pub</instance></from><payload xmlns='urn:bench'><v>\(body)</v></payload></event></message>")
-                    .utf8
-            )
-        }
         var memo: EventScanner.LeadingMemo?
         func read(_ bytes: [UInt8]) -> EventScanner.Leading? {
             bytes.withUnsafeBytes { EventScanner.scanLeading($0, limits: .init(), copyPayload: false, memo: &memo) }
         }
-        guard case .scanned(let first, let length, memoReplaced: true)? = read(message("/ch/", "1")) else {
+        guard case .scanned(let first, let length, memoReplaced: true)? = read(Self.message("/ch/", "1")) else {
             Issue.record("the first message is read in full and remembered")
             return
         }
-        #expect(length == message("/ch/", "1").count && first.event.payload.isEmpty)
-        let second = message("/ch/", "22")
+        #expect(length == Self.message("/ch/", "1").count && first.event.payload.isEmpty)
+        let second = Self.message("/ch/", "22")
         guard case .repeated(let secondLength, let payload, let element?)? = read(second) else {
             Issue.record("the same envelope is recognised")
             return
@@ -148,13 +150,72 @@ struct LeadingScanTests {
         #expect(Array(second[payload]) == Array("<payload xmlns='urn:bench'><v>22</v></payload>".utf8))
         #expect(String(decoding: second[element], as: UTF8.self).hasSuffix("<v>22</v></payload></event>"))
         #expect(memo?.event == first.event)
-        guard case .scanned(let other, _, memoReplaced: true)? = read(message("/other/", "3")) else {
+        guard case .scanned(let other, _, memoReplaced: true)? = read(Self.message("/other/", "3")) else {
             Issue.record("another envelope replaces the memo")
             return
         }
         #expect(other.event.channel.rawValue == "/other/" && memo?.event.channel.rawValue == "/other/")
         // A payload the memo's envelope does not surround well is not taken at all.
-        #expect(read(message("/other/", "<b>")) == nil)
+        #expect(read(Self.message("/other/", "<b>")) == nil)
+    }
+
+    /// A publisher's burst with one envelope is read as a run: each `<event>` element where the
+    /// one-by-one read finds it, whitespace between stanzas passed over, up to the first message
+    /// that does not repeat the envelope, is not whole or not well-formed, or begins in the
+    /// reserved bytes.
+    @Test func aRunOfRepeatedEnvelopesIsReadAsTheOneByOneReadWould() throws {
+        var memo: EventScanner.LeadingMemo?
+        _ = Self.message("/ch/", "0").withUnsafeBytes {
+            EventScanner.scanLeading($0, limits: .init(), copyPayload: false, memo: &memo)
+        }
+        let remembered = try #require(memo)
+        func run(_ input: [UInt8], reserved: Int = 0, limits: XMLStreamFramer.Limits = .init()) -> (Int, [Range<Int>]) {
+            var elements: [Range<Int>] = []
+            let end = input.withUnsafeBytes {
+                remembered.matchRun($0, from: 0, reserved: reserved, limits: limits, into: &elements)
+            }
+            return (end, elements)
+        }
+        let long = String(repeating: "2", count: 300)
+        let burst =
+            [Self.message("/ch/", "1"), Array(" \n".utf8), Self.message("/ch/", long)]
+            + (3..<9).map { Self.message("/ch/", String(repeating: "\($0)", count: $0)) }
+        let whole = burst.flatMap { $0 }
+        let (end, elements) = run(whole + Self.message("/other/", "9"))
+        #expect(end == whole.count)
+        // Each element is the one the one-by-one read finds at that place.
+        var expected: [Range<Int>] = []
+        var offset = 0
+        for piece in burst {
+            defer { offset += piece.count }
+            guard piece.first == UInt8(ascii: "<") else { continue }
+            var copy: EventScanner.LeadingMemo? = remembered
+            let leading = piece.withUnsafeBytes {
+                EventScanner.scanLeading($0, limits: .init(), copyPayload: false, memo: &copy)
+            }
+            guard case .repeated(let length, _, let element?)? = leading else {
+                Issue.record("the one-by-one read repeats the envelope")
+                return
+            }
+            #expect(length == piece.count)
+            expected.append((element.lowerBound + offset)..<(element.upperBound + offset))
+        }
+        #expect(elements == expected)
+        for element in elements {
+            #expect(String(decoding: whole[element], as: UTF8.self).hasPrefix("<event xmlns="))
+            #expect(String(decoding: whole[element], as: UTF8.self).hasSuffix("</payload></event>"))
+        }
+        // No message is begun within the reserved bytes.
+        let last = burst.last!.count
+        #expect(run(whole, reserved: last).0 == whole.count - last)
+        #expect(run(whole, reserved: last - 1).0 == whole.count)
+        // A message cut short, or one whose payload is not well-formed, ends the run before it.
+        let first = Self.message("/ch/", "1")
+        #expect(run(first + Self.message("/ch/", "2").dropLast()).0 == first.count)
+        #expect(run(first + Self.message("/ch/", "<b>")).0 == first.count)
+        #expect(run(first + Array("</stream:stream>".utf8)).0 == first.count)
+        // A memo made under other limits reads no run.
+        #expect(run(whole, limits: XMLStreamFramer.Limits(maximumDepth: 9)) == (0, []))
     }
 
     @Test func aRepeatedEnvelopeWithANewPayloadIsReadWhole() throws {

@@ -91,6 +91,39 @@ import Testing
         #expect(router.statistics.dropped == 0)
     }
 
+    /// A burst with one envelope in one read is routed as a run (counted once, written into the
+    /// subscribers' batch in one pass): every subscriber gets every event, in order, numbered on
+    /// from the event before, and the router counts each; an event of another envelope in the
+    /// middle of the burst keeps its place.
+    @Test func aBurstInOneReadReachesEverySubscriberInOrderAndIsCountedWhole() throws {
+        let subscribers = try (0..<2).map { _ in try connection() }
+        for (index, subscriber) in subscribers.enumerated() {
+            try subscriber.logIn("sub\(index)")
+            #expect(try subscriber.send(leaseStanza("/burst/", identifier: "b\(index)")).contains("<op>lease</op>"))
+        }
+        let publisher = try connection()
+        try publisher.logIn("pub")
+        // The first event gives the reader its envelope and its lookup; the burst then repeats them.
+        try publisher.send(eventStanza("/burst/", body: "0"))
+        let bodies = (1...300).map { $0 == 150 ? "other-\($0)" : "\($0)" }
+        let burst = bodies.map {
+            $0.hasPrefix("other") ? eventStanza("/burst/a/", body: $0) : eventStanza("/burst/", body: $0) + "\n"
+        }
+        try publisher.send(burst.joined())
+        for subscriber in subscribers {
+            let delivered = try subscriber.written()
+            let found = delivered.components(separatedBy: "<v>").dropFirst().map { $0.prefix { $0 != "<" } }
+            #expect(found == ["0"] + bodies.map { Substring($0) }, "every event, in order")
+            let numbers = delivered.components(separatedBy: "<message id='m").dropFirst().compactMap {
+                UInt64($0.prefix { $0 != "'" })
+            }
+            #expect(numbers.count == 301 && zip(numbers, numbers.dropFirst()).allSatisfy { $1 == $0 + 1 })
+        }
+        let statistics = router.statistics
+        #expect(statistics.eventsRouted == 301 && statistics.deliveries == 602 && statistics.dropped == 0)
+        #expect(statistics.eventsBySource[.client] == 301)
+    }
+
     @Test func aMalformedStanzaIsRefusedAndTheStreamGoesOn() throws {
         let client = try connection()
         try client.logIn("careless")

@@ -125,6 +125,11 @@ final class ClientConnectionHandler: QueueDrainingHandler, ClientSessionSink {
         router.route(event, envelope: envelope, forwarding: element, routing: &routing)
     }
 
+    /// Routes a run of events with one envelope that the machine read in one pass.
+    func route(_ event: Event, envelope: UInt64, forwardingRun buffer: ByteBuffer, elements: [Range<Int>]) {
+        router.route(event, envelope: envelope, forwardingRun: buffer, elements: elements, routing: &routing)
+    }
+
     /// Carries out one action of the machine's; false once the connection is closing.
     func perform(_ action: ClientSessionMachine.Action) -> Bool {
         guard !closing, let queue, let session else { return false }

@@ -559,9 +559,9 @@ struct ClientSessionMachine {
                 if let returningWithin, bytes.readableBytes <= returningWithin { return .betweenStanzas }
                 // Events in the usual shape are cut and read in one pass; everything else, and
                 // anything not whole yet, goes through the framer.
-                switch takeLeadingEvent(&bytes, into: sink) {
-                case .taken:
-                    frames += 1
+                switch takeLeadingEvent(&bytes, into: sink, reserved: returningWithin ?? 0) {
+                case .taken(let events):
+                    frames += events
                     continue
                 case .stopped:
                     frames += 1
@@ -673,6 +673,9 @@ struct ClientSessionMachine {
     private var routedMemo: UInt64?
     /// ``routedEvent``'s envelope number for the router, which keeps its lookup while it is the same.
     private var routedEnvelope: UInt64 = 0
+    /// The `<event>` elements of a run of events with ``routedEvent``'s envelope, kept between
+    /// reads for its capacity.
+    private var runElements: [Range<Int>] = []
 
     /// The bulk of the traffic without building an action list: an event from a logged-in client
     /// in the usual shape, read straight from its bytes.
@@ -691,13 +694,22 @@ struct ClientSessionMachine {
         }
     }
 
-    private enum Taken { case taken, notTaken, stopped }
+    private enum Taken {
+        /// This many events were taken off.
+        case taken(Int)
+        case notTaken, stopped
+    }
 
     /// Takes the event at the front of `bytes` (after any whitespace, which the framer would drop
     /// too) off when it is whole and in the usual shape, the framer's job and the scan in one
     /// pass, and hands on what it calls for; `.notTaken`, with `bytes` untouched, for anything
-    /// the framer and ``scannedEvent(in:)`` must see.
-    private mutating func takeLeadingEvent(_ bytes: inout ByteBuffer, into sink: some ClientSessionSink) -> Taken {
+    /// the framer and ``scannedEvent(in:)`` must see. Events that repeat the envelope of one
+    /// already routed are taken off as a run, up to where no more than `reserved` bytes remain.
+    private mutating func takeLeadingEvent(
+        _ bytes: inout ByteBuffer,
+        into sink: some ClientSessionSink,
+        reserved: Int
+    ) -> Taken {
         guard isAuthenticated else { return .notTaken }
         let recent = recentChannel
         let limits = self.limits
@@ -724,12 +736,17 @@ struct ClientSessionMachine {
         let memoIsThisMessage: Bool
         switch leading {
         case .repeated(let length, let payload, let element):
-            if let element, routedMemo == memoSerial {
-                // The publisher's usual case: the envelope of the last event around a new payload.
-                let forwarded = bytes.getSlice(at: bytes.readerIndex + element.lowerBound, length: element.count)
-                bytes.moveReaderIndex(forwardBy: length)
-                sink.route(routedEvent, envelope: routedEnvelope, forwarding: forwarded)
-                return .taken
+            if let element, routedMemo == memoSerial, let memo = leadingMemo {
+                // The publisher's usual case: the envelope of the last event around a new payload,
+                // and likely more such events after it in the same read.
+                runElements.removeAll(keepingCapacity: true)
+                runElements.append(element)
+                let end = bytes.withUnsafeReadableBytes {
+                    memo.matchRun($0, from: length, reserved: reserved, limits: limits, into: &runElements)
+                }
+                sink.route(routedEvent, envelope: routedEnvelope, forwardingRun: bytes, elements: runElements)
+                bytes.moveReaderIndex(forwardBy: end)
+                return .taken(runElements.count)
             }
             stanza = bytes.readSlice(length: length)!
             scanned = EventScanner.Scanned(
@@ -753,11 +770,11 @@ struct ClientSessionMachine {
             routedMemo = memoSerial
             routedEnvelope &+= 1
             sink.route(routedEvent, envelope: routedEnvelope, forwarding: element)
-            return .taken
+            return .taken(1)
         case let action?:
-            return dispatch(action, to: sink) ? .taken : .stopped
+            return dispatch(action, to: sink) ? .taken(1) : .stopped
         case nil:
-            return .taken
+            return .taken(1)
         }
     }
 
@@ -822,6 +839,22 @@ protocol ClientSessionSink: AnyObject {
     ///     nil when not known.
     ///   - element: the event's `<event>` element, a slice of the read, when it can be sent on as it came.
     func route(_ event: Event, envelope: UInt64?, forwarding element: ByteBuffer?)
+    /// Routes events that all share `event`'s envelope, in order, each forwarding its own
+    /// `<event>` element: `elements` are ranges of `buffer`'s readable bytes (a publisher's burst,
+    /// read in one pass). The same as ``route(_:envelope:forwarding:)`` for each.
+    func route(_ event: Event, envelope: UInt64, forwardingRun buffer: ByteBuffer, elements: [Range<Int>])
     /// Carries out `action` (never `.route`); false once the connection is closing.
     func perform(_ action: ClientSessionMachine.Action) -> Bool
+}
+
+extension ClientSessionSink {
+    func route(_ event: Event, envelope: UInt64, forwardingRun buffer: ByteBuffer, elements: [Range<Int>]) {
+        for element in elements {
+            route(
+                event,
+                envelope: envelope,
+                forwarding: buffer.getSlice(at: buffer.readerIndex + element.lowerBound, length: element.count)
+            )
+        }
+    }
 }

@@ -54,6 +54,19 @@ struct RoutingScratch {
             return bytes.writerIndex - start
         }
 
+        /// ``addMessage(forwarding:number:)`` for each of `elements`, ranges of `source`'s
+        /// readable bytes, numbered on from `firstNumber`.
+        mutating func addMessages(forwarding source: ByteBuffer, elements: [Range<Int>], firstNumber: UInt64) {
+            reserve()
+            StanzaEncoder.writeMessages(
+                forwarding: source,
+                elements: elements,
+                firstNumber: firstNumber,
+                into: &bytes,
+                sizes: &sizes
+            )
+        }
+
         /// The last stanza added, `size` bytes long, as a slice.
         func lastStanza(size: Int) -> ByteBuffer { bytes.getSlice(at: bytes.writerIndex - size, length: size)! }
 
@@ -115,8 +128,8 @@ struct RoutingScratch {
     static let instantReuse = 256
 
     /// Counts an event to route; reads the clock every ``instantReuse`` events.
-    mutating func tickClock(_ now: () -> ContinuousClock.Instant) {
-        instantUses += 1
+    mutating func tickClock(_ now: () -> ContinuousClock.Instant, events: Int = 1) {
+        instantUses += events
         guard instantUses >= Self.instantReuse else { return }
         let instant = now()
         (cachedInstant, instantUses) = (instant, 0)
