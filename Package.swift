@@ -135,10 +135,12 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures
         ),
+        // Where XML character data stops being plain, sixteen bytes at a time (PsEPRCore's scanner).
+        .target(name: "CXMLScan"),
         // PsEPR channel names, stream framing, stanza parsing and encoding, the route table. No sockets.
         .target(
             name: "PsEPRCore",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["CXMLScan", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcomingFeatures + routingHotPath
         ),
         // The PsEPR server: listeners, sessions, router, Gleaner.

@@ -1,3 +1,5 @@
+import CXMLScan
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -102,34 +104,36 @@ enum XMLSyntax {
         return length
     }
 
-    /// Whether any of the eight bytes in `word` is zero.
+    /// The offset of the first byte from `start` up to `end` that is below 0x20 or above 0x7F, or
+    /// equal to `first`, `second` or `third` (`end` when none is): what lies before it is plain
+    /// ASCII text with nothing to look at.
     @inline(__always)
-    private static func hasZeroByte(_ word: UInt64) -> Bool {
-        (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080 != 0
+    private static func plainEnd(
+        _ bytes: UnsafeRawBufferPointer,
+        from start: Int,
+        to end: Int,
+        stoppingAt first: UInt8 = 0,
+        _ second: UInt8 = 0,
+        _ third: UInt8 = 0
+    ) -> Int {
+        guard start < end, let base = bytes.baseAddress else { return start }
+        return start
+            + cxmlscan_plain_span(
+                base.assumingMemoryBound(to: UInt8.self) + start,
+                end - start,
+                first,
+                second,
+                third
+            )
     }
-
-    /// Whether any of the eight bytes in `word` needs a closer look: below 0x20 or above 0x7F,
-    /// or equal to `first`, `second` or `third`.
-    @inline(__always)
-    private static func needsLook(_ word: UInt64, _ first: UInt64, _ second: UInt64, _ third: UInt64) -> Bool {
-        let unusual = (word | (word &- 0x2020_2020_2020_2020)) & 0x8080_8080_8080_8080
-        return unusual != 0 || hasZeroByte(word ^ first) || hasZeroByte(word ^ second) || hasZeroByte(word ^ third)
-    }
-
-    private static func repeated(_ byte: UInt8) -> UInt64 { UInt64(byte) &* 0x0101_0101_0101_0101 }
 
     /// Checks that `range` holds only `Char`s (comment, CDATA and processing instruction bodies).
     static func checkCharacters(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) throws {
         var index = range.lowerBound
         let end = range.upperBound
         while index < end {
-            if index + 8 <= end {
-                let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                if (word | (word &- 0x2020_2020_2020_2020)) & 0x8080_8080_8080_8080 == 0 {
-                    index += 8
-                    continue
-                }
-            }
+            index = plainEnd(bytes, from: index, to: end)
+            guard index < end else { break }
             let byte = bytes[index]
             if byte >= 0x80 {
                 let length = try sequenceLength(bytes, at: index)
@@ -160,18 +164,12 @@ enum XMLSyntax {
     ) throws -> Int {
         let inValue = terminator != UInt8(ascii: "<")
         let count = bytes.count
-        let stop = repeated(terminator)
-        let ampersand = repeated(UInt8(ascii: "&"))
-        let angle = repeated(inValue ? UInt8(ascii: "<") : UInt8(ascii: ">"))
+        let angle = inValue ? UInt8(ascii: "<") : UInt8(ascii: ">")
         var index = start
         while index < count {
-            if index + 8 <= count {
-                let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                if !needsLook(word, stop, ampersand, angle) {
-                    index += 8
-                    continue
-                }
-            }
+            // Plain text is passed over sixteen bytes at a time: only a byte that needs a look is read alone.
+            index = plainEnd(bytes, from: index, to: count, stoppingAt: terminator, UInt8(ascii: "&"), angle)
+            guard index < count else { break }
             let byte = bytes[index]
             switch byte {
             case terminator:

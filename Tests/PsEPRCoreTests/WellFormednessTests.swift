@@ -137,6 +137,37 @@ struct WellFormednessTests {
         }
     }
 
+    /// Plain text is passed over sixteen bytes at a time, so each byte that needs a look is put at
+    /// every place of a block and past it, in text and in an attribute value, with the verdict
+    /// XML 1.0 gives (not only the two readers' agreement: they share the character checks).
+    @Test(
+        arguments: [
+            (Array("\u{1}".utf8), text: false, value: false), (Array("\u{1F}".utf8), text: false, value: false),
+            ([0x00], text: false, value: false), (Array("\t\n\r".utf8), text: true, value: true),
+            (Array("\u{7F}".utf8), text: true, value: true), (Array("\u{E9}\u{20AC}".utf8), text: true, value: true),
+            ([0xFF], text: false, value: false), ([0xC3], text: false, value: false),
+            (Array("&amp;&#x41;".utf8), text: true, value: true), (Array("&bogus;".utf8), text: false, value: false),
+            (Array("]]>".utf8), text: false, value: true), (Array(">".utf8), text: true, value: true),
+            (Array("<".utf8), text: false, value: false), (Array("\"".utf8), text: true, value: true),
+        ] as [([UInt8], text: Bool, value: Bool)]
+    )
+    func aByteThatNeedsALookIsFoundWhereverItLies(_ special: [UInt8], text: Bool, value: Bool) {
+        for place in 0..<40 {
+            let content =
+                Array(repeating: UInt8(ascii: "a"), count: place) + special
+                + Array(repeating: UInt8(ascii: "b"), count: 40 - place)
+            for (inner, accepted) in [
+                (Array("<v>".utf8) + content + Array("</v>".utf8), text),
+                (Array("<v a='".utf8) + content + Array("'/>".utf8), value),
+            ] {
+                let bytes = stanza(payload: Poison.payload(inner))
+                let expected = accepted ? "accepted" : "refused"
+                #expect(Self.parsed(bytes).isAccepted == accepted, "parser: \(special) at \(place) not \(expected)")
+                #expect(Self.scanned(bytes).isAccepted == accepted, "scanner: \(special) at \(place) not \(expected)")
+            }
+        }
+    }
+
     @Test(arguments: 0..<4)
     func seededMutationsOfValidStanzasGetTheSameVerdict(seed: UInt64) {
         var generator = SplitMix64(seed: 0x5EED_0000 + seed)
