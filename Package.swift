@@ -135,6 +135,8 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures
         ),
+        // glibc's mallopt, for `psepr server`'s allocator settings.
+        .target(name: "CMallocTuning"),
         // Where XML character data stops being plain, sixteen bytes at a time (PsEPRCore's scanner).
         .target(name: "CXMLScan"),
         // PsEPR channel names, stream framing, stanza parsing and encoding, the route table. No sockets.
@@ -197,6 +199,7 @@ let package = Package(
         .executableTarget(
             name: "psepr",
             dependencies: [
+                "CMallocTuning",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 "PsEPRCore",
                 "ServerOperations",

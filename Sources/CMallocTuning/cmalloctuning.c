@@ -1,0 +1,2 @@
+// Only the header is used; SwiftPM wants a source file in every C target.
+#include "cmalloctuning.h"
