@@ -217,6 +217,16 @@ public enum EventScanner {
         /// Where the `<payload>` element starts.
         let payloadStart: Int
         let limits: XMLStreamFramer.Limits
+        /// The markup of the payload's content, in order, its end tag last, when every piece is a
+        /// plain tag (`<`, a name, `>` or `/>`, nothing quoted) and there are few: a later payload
+        /// with the same pieces around new text is the same tree, so only its text is checked
+        /// (``skipContentWithSameMarkup(_:from:)``). The pieces one after another, and where each
+        /// ends (kept flat: an array per piece would cost a retain per piece and event); no ends:
+        /// the content is scanned in full.
+        let contentMarkup: (bytes: [UInt8], ends: [Int])
+
+        /// At most this many pieces of markup are remembered.
+        static let maximumMarkupPieces = 8
 
         fileprivate init(
             bytes: UnsafeRawBufferPointer,
@@ -235,6 +245,62 @@ public enum EventScanner {
             eventElement = scanned.selfContainedElement.map { ($0.lowerBound, $0.upperBound - content.end) }
             payloadStart = scanned.payloadRange?.lowerBound ?? content.start
             self.limits = limits
+            contentMarkup = Self.plainMarkup(bytes, in: content.start..<content.end)
+        }
+
+        /// The pieces of markup in `content` (checked already), when all are plain tags.
+        private static func plainMarkup(
+            _ bytes: UnsafeRawBufferPointer,
+            in content: Range<Int>
+        ) -> (bytes: [UInt8], ends: [Int]) {
+            let none: (bytes: [UInt8], ends: [Int]) = ([], [])
+            var pieces = none
+            var index = content.lowerBound
+            while index < content.upperBound {
+                guard bytes[index] == UInt8(ascii: "<") else {
+                    index += 1
+                    continue
+                }
+                guard pieces.ends.count < maximumMarkupPieces else { return none }
+                var end = index + 1
+                while end < content.upperBound, bytes[end] != UInt8(ascii: ">") {
+                    // Quotes, comments, CDATA and instructions: not a plain tag.
+                    guard
+                        ![UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "!"), UInt8(ascii: "?")].contains(
+                            bytes[end]
+                        )
+                    else { return none }
+                    end += 1
+                }
+                guard end < content.upperBound else { return none }
+                pieces.bytes += bytes[index...end]
+                pieces.ends.append(pieces.bytes.count)
+                index = end + 1
+            }
+            return pieces
+        }
+
+        /// The offset after a payload's content that starts at `start` and has exactly the
+        /// remembered markup, its text checked as ``Scanner/skipContent(of:depth:)`` checks text;
+        /// nil when it has other markup or its text is refused (the full scan then decides).
+        private func skipContentWithSameMarkup(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+            guard !contentMarkup.ends.isEmpty else { return nil }
+            return contentMarkup.bytes.withUnsafeBytes { markup -> Int? in
+                var position = start
+                var pieceStart = 0
+                for index in contentMarkup.ends.indices {
+                    let pieceEnd = contentMarkup.ends[index]
+                    let count = pieceEnd - pieceStart
+                    guard
+                        let next = try? XMLSyntax.checkCharacterData(bytes, from: position, until: UInt8(ascii: "<")),
+                        bytes.count - next >= count,
+                        memcmp(bytes.baseAddress! + next, markup.baseAddress! + pieceStart, count) == 0
+                    else { return nil }
+                    position = next + count
+                    pieceStart = pieceEnd
+                }
+                return position
+            }
         }
 
         /// The message at the start of `bytes` when its envelope is this one's, its payload's
@@ -246,7 +312,9 @@ public enum EventScanner {
         ) -> (length: Int, payload: Range<Int>, element: Range<Int>?)? {
             guard bytes.count > head.count + tail.count, Self.equal(bytes, at: 0, head) else { return nil }
             scanner.position = head.count
-            guard let payloadEnd = try? scanner.skipContent(of: payloadName, depth: payloadDepth),
+            guard
+                let payloadEnd = skipContentWithSameMarkup(bytes, from: head.count)
+                    ?? (try? scanner.skipContent(of: payloadName, depth: payloadDepth)),
                 bytes.count - payloadEnd >= tail.count, Self.equal(bytes, at: payloadEnd, tail)
             else { return nil }
             let length = payloadEnd + tail.count

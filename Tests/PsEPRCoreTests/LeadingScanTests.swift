@@ -128,6 +128,38 @@ struct LeadingScanTests {
         #expect(taken > 500, "taken \(taken)")
     }
 
+    /// A payload whose markup is the remembered one's, piece for piece, has only its text
+    /// checked; any other markup, or text that is refused, gets the full scan. Either way the
+    /// answer is the one a scan from scratch gives.
+    @Test(arguments: [
+        "<v>new text</v><w/>", "<v></v><w/>", "<v>&amp;&#x41; > ]] \u{E9}\u{20AC}</v><w/>", "\n<v>x</v>\n<w/>\n",
+        "<v>&bogus;</v><w/>", "<v>]]></v><w/>", "<v>\u{1}</v><w/>", "<v>a<b/>c</v><w/>", "<v>x</v><x/>", "<v>x</v>",
+        "<v>x</v><w/><w/>", "<v>x</v><w/>&", "<v a='1'>x</v><w/>", "<v>x</v><w><!-- c --></w>", "<v>x</w><w/>",
+        "<v>x</v><w/>]]>", "<v>x</v><w/", "<w/><v>x</v>",
+    ])
+    func aPayloadWithTheRememberedMarkupGetsTheFullScansAnswer(_ content: String) {
+        func message(_ content: String) -> [UInt8] {
+            Array(
+                ("<message id='e'><event xmlns='http://psepr.org/xs/event'><to><channel>/ch/</channel></to>"
+                    + "<from><service>b</service><instance>p</instance></from><payload xmlns='urn:x'>\(content)</payload></event></message>")
+                    .utf8
+            )
+        }
+        for remembered in ["<v>x</v><w/>", "<v a='q'>x</v><w/>"] {
+            var memo: EventScanner.LeadingMemo?
+            let primed = message(remembered).withUnsafeBytes {
+                EventScanner.scanLeadingMessage($0, limits: .init(), copyPayload: true, memo: &memo)
+            }
+            #expect(primed != nil && memo != nil)
+            let bytes = message(content) + Array("<message".utf8)
+            let fresh = Self.leading(bytes)
+            let read = bytes.withUnsafeBytes {
+                EventScanner.scanLeadingMessage($0, limits: .init(), copyPayload: true, memo: &memo)
+            }
+            #expect(read?.length == fresh?.length && read?.scanned == fresh?.scanned, "\(content) after \(remembered)")
+        }
+    }
+
     /// ``EventScanner/scanLeading(_:limits:recentChannel:copyPayload:memo:)`` says when the
     /// envelope is the memo's (nothing built) and when the memo was replaced, as callers that
     /// keep what they derived from it rely on.
