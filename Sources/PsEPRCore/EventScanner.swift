@@ -264,13 +264,11 @@ public enum EventScanner {
                 guard pieces.ends.count < maximumMarkupPieces else { return none }
                 var end = index + 1
                 while end < content.upperBound, bytes[end] != UInt8(ascii: ">") {
+                    switch bytes[end] {
                     // Quotes, comments, CDATA and instructions: not a plain tag.
-                    guard
-                        ![UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "!"), UInt8(ascii: "?")].contains(
-                            bytes[end]
-                        )
-                    else { return none }
-                    end += 1
+                    case UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "!"), UInt8(ascii: "?"): return none
+                    default: end += 1
+                    }
                 }
                 guard end < content.upperBound else { return none }
                 pieces.bytes += bytes[index...end]

@@ -42,6 +42,17 @@ import Testing
             envelopes.append(envelope)
         }
 
+        /// Records a run as the routes of its events, one by one.
+        func route(_ event: Event, envelope: UInt64, forwardingRun buffer: ByteBuffer, elements: [Range<Int>]) {
+            for element in elements {
+                route(
+                    event,
+                    envelope: envelope,
+                    forwarding: buffer.getSlice(at: buffer.readerIndex + element.lowerBound, length: element.count)
+                )
+            }
+        }
+
         func perform(_ action: ClientSessionMachine.Action) -> Bool {
             actions.append(action)
             return open

@@ -846,15 +846,3 @@ protocol ClientSessionSink: AnyObject {
     /// Carries out `action` (never `.route`); false once the connection is closing.
     func perform(_ action: ClientSessionMachine.Action) -> Bool
 }
-
-extension ClientSessionSink {
-    func route(_ event: Event, envelope: UInt64, forwardingRun buffer: ByteBuffer, elements: [Range<Int>]) {
-        for element in elements {
-            route(
-                event,
-                envelope: envelope,
-                forwarding: buffer.getSlice(at: buffer.readerIndex + element.lowerBound, length: element.count)
-            )
-        }
-    }
-}
