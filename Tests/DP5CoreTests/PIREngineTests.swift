@@ -104,6 +104,29 @@ struct PIREngineTests {
         }
     }
 
+    @Test func queriesParsedFromARequestBodyAreAnsweredWhereTheyLie() async throws {
+        // A server parses the queries out of the request body and answers from that slice of it,
+        // which starts after the opcode, the epoch and the count.
+        var generator = SeededGenerator(seed: 12)
+        let database = try Self.database(blocks: 96, blockSize: 77, offset: 1, using: &generator)
+        let coefficients = (0..<(3 * 96)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let body = [0xFE, 1, 2, 3, 4, 3, 0] + coefficients
+        let parsed = try PIRQueryBatch(percyWire: body[5...], numberOfBlocks: 96)
+        let expected = Self.reference(PIRQueryBatch(numberOfBlocks: 96, coefficients: coefficients), database)
+        #expect(parsed.coefficients == coefficients)
+        #expect(parsed.percyWire == Array(body[5...]))
+        #expect(PIREngine().answer(parsed, database: database) == expected)
+        for threads in [2, 3] {
+            let engine = PIREngine(threads: threads, minimumPartBytes: 0, pieceBytes: 8 * 77)
+            #expect(await engine.answer([parsed], database: database) == [expected], "\(threads) threads")
+            let other = PIRQueryBatch(numberOfBlocks: 96, coefficients: Array(coefficients.reversed()))
+            #expect(
+                await engine.answer([other, parsed], database: database)
+                    == [Self.reference(other, database), expected]
+            )
+        }
+    }
+
     @Test func piecesCoverTheDatabaseInWholeTiles() {
         for (blocks, blockSize, pieceBytes) in [
             (0, 100, 1000), (1, 100, 1000), (16384, 16422, 2 << 20), (100, 1, 1 << 20), (37, 1000, 8000), (37, 1000, 1),

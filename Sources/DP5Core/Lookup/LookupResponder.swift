@@ -119,7 +119,7 @@ public struct LookupResponder: Sendable {
     public var maximumRequestBytes: Int { 5 + 2 + Self.maximumQueriesPerRequest * Int(metadata.numberOfBuckets) }
 
     private func pirReply(_ answers: [UInt8]) -> LookupReply {
-        LookupReply(header: [Self.pirAnswerStatus] + epoch.wireBytes, body: Data(answers))
+        LookupReply(header: [Self.pirAnswerStatus] + epoch.wireBytes, answers: answers)
     }
 
     /// The error reply `status ‖ serverEpoch`, also for servers that have no database to answer from.
@@ -128,14 +128,50 @@ public struct LookupResponder: Sendable {
     }
 }
 
-/// A lookup server's reply: a short header and a body that may be a whole (mapped) data file,
-/// so a server can send it without copying.
+/// A lookup server's reply: a short header and a body that may be a whole (mapped) data file or
+/// the answers as a PIR pass wrote them, so a server can send it without copying.
 public struct LookupReply: Sendable {
+    /// The rest of a reply after its header.
+    public enum Body: Sendable {
+        /// PIR answers, the array the pass wrote.
+        case answers([UInt8])
+        /// Other bytes: a (mapped) data file, or nothing.
+        case data(Data)
+
+        /// How many bytes the body holds.
+        public var count: Int {
+            switch self {
+            case .answers(let answers): answers.count
+            case .data(let data): data.count
+            }
+        }
+
+        /// Calls `body` with the body's bytes.
+        public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+            switch self {
+            case .answers(let answers): try answers.withUnsafeBytes(body)
+            case .data(let data): try data.withUnsafeBytes(body)
+            }
+        }
+    }
+
     /// The first bytes of the reply.
     public let header: [UInt8]
     /// The rest of the reply.
-    public let body: Data
+    public let body: Body
+
+    /// A reply whose body is other bytes than PIR answers (or none).
+    public init(header: [UInt8], body: Data) {
+        self.header = header
+        self.body = .data(body)
+    }
+
+    /// A reply carrying PIR answers.
+    public init(header: [UInt8], answers: [UInt8]) {
+        self.header = header
+        self.body = .answers(answers)
+    }
 
     /// The whole reply as one array.
-    public var bytes: [UInt8] { header + Array(body) }
+    public var bytes: [UInt8] { header + body.withUnsafeBytes { Array($0) } }
 }

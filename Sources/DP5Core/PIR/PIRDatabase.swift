@@ -75,15 +75,19 @@ public struct PIRQueryBatch: Sendable, Hashable {
     public let numberOfBlocks: Int
     /// Number of queries in the batch.
     public let numberOfQueries: Int
+    /// Query-major coefficients, as they lie in the request body they were parsed from (a
+    /// server answers from them without copying them out).
+    let coefficientBytes: ArraySlice<UInt8>
+
     /// Query-major coefficients: query `q`'s coefficient for block `j` is at `q · numberOfBlocks + j`.
-    public let coefficients: [UInt8]
+    public var coefficients: [UInt8] { Array(coefficientBytes) }
 
     /// Creates a batch from query-major coefficients.
     public init(numberOfBlocks: Int, coefficients: [UInt8]) {
         precondition(numberOfBlocks > 0 || coefficients.isEmpty)
         self.numberOfBlocks = numberOfBlocks
         self.numberOfQueries = numberOfBlocks == 0 ? 0 : coefficients.count / numberOfBlocks
-        self.coefficients = coefficients
+        self.coefficientBytes = coefficients[...]
     }
 
     /// Parses the Percy++ wire form for a database of `numberOfBlocks` blocks.
@@ -107,7 +111,7 @@ public struct PIRQueryBatch: Sendable, Hashable {
         }
         self.numberOfBlocks = numberOfBlocks
         self.numberOfQueries = queries
-        self.coefficients = Array(bytes[(start + 2)...])
+        self.coefficientBytes = bytes[(start + 2)...]
     }
 
     /// The Percy++ wire form.
@@ -115,7 +119,7 @@ public struct PIRQueryBatch: Sendable, Hashable {
         var bytes: [UInt8] = [
             UInt8(truncatingIfNeeded: numberOfQueries), UInt8(truncatingIfNeeded: numberOfQueries >> 8),
         ]
-        bytes.append(contentsOf: coefficients)
+        bytes.append(contentsOf: coefficientBytes)
         return bytes
     }
 }

@@ -72,7 +72,7 @@ public struct PIREngine: Sendable {
     public func answer(_ batch: PIRQueryBatch, database: PIRDatabase) -> [UInt8] {
         precondition(batch.numberOfBlocks == database.numberOfBlocks, "query and database disagree on the block count")
         return answerBlocks(
-            batch.coefficients,
+            batch.coefficientBytes,
             queries: batch.numberOfQueries,
             database: database,
             blocks: 0..<database.numberOfBlocks
@@ -94,7 +94,8 @@ public struct PIREngine: Sendable {
         )
         // A lone batch (the usual single request) is answered from its own coefficients, and its
         // answer is returned as it is: no copies beyond the kernel's.
-        let coefficients = batches.count == 1 ? batches[0].coefficients : batches.flatMap(\.coefficients)
+        let coefficients =
+            batches.count == 1 ? batches[0].coefficientBytes : ArraySlice(batches.flatMap(\.coefficientBytes))
         let queries = batches.reduce(0) { $0 + $1.numberOfQueries }
         let blockSize = database.blockSize
         let partsWorthRunning = minimumPartBytes == 0 ? threads : max(1, database.count / minimumPartBytes)
@@ -170,7 +171,7 @@ public struct PIREngine: Sendable {
     /// The whole-width answers of `queries` queries over `blocks` alone, query-major: the sum over
     /// every part's blocks is the answer over the database.
     private func answerBlocks(
-        _ coefficients: [UInt8],
+        _ coefficients: ArraySlice<UInt8>,
         queries: Int,
         database: PIRDatabase,
         blocks: Range<Int>
@@ -194,7 +195,7 @@ public struct PIREngine: Sendable {
     /// One part of a multi-part pass: takes pieces from `cursor` until none is left, adding each
     /// into one whole-width answer. Returns that answer, or nothing if no piece was left for it.
     private func answerPieces(
-        _ coefficients: [UInt8],
+        _ coefficients: ArraySlice<UInt8>,
         queries: Int,
         database: PIRDatabase,
         pieces: [Range<Int>],
@@ -227,7 +228,7 @@ public struct PIREngine: Sendable {
     /// width). `own` receives this range's coefficients when `blocks` is not the whole database;
     /// `scratch` holds at least `blocks.count · queries` bytes.
     private func accumulate(
-        _ coefficients: [UInt8],
+        _ coefficients: ArraySlice<UInt8>,
         queries: Int,
         database: PIRDatabase,
         blocks: Range<Int>,
@@ -239,18 +240,21 @@ public struct PIREngine: Sendable {
         let blockSize = database.blockSize
         precondition(scratch.count >= blocks.count * queries)
         let whole = blocks.count == total
+        let first = coefficients.startIndex
         if !whole {
             // This range's coefficients, query-major over its blocks.
             if own.count < queries * blocks.count { own = [UInt8](repeating: 0, count: queries * blocks.count) }
             for query in 0..<queries {
                 own.replaceSubrange(
                     (query * blocks.count)..<((query + 1) * blocks.count),
-                    with: coefficients[(query * total + blocks.lowerBound)..<(query * total + blocks.upperBound)]
+                    with: coefficients[
+                        (first + query * total + blocks.lowerBound)..<(first + query * total + blocks.upperBound)
+                    ]
                 )
             }
         }
         database.bytes.withUnsafeBytes { raw in
-            (whole ? coefficients : own).withUnsafeBufferPointer { own in
+            (whole ? coefficients : own[...]).withUnsafeBufferPointer { own in
                 output.withUnsafeMutableBufferPointer { output in
                     scratch.withUnsafeMutableBufferPointer { scratch in
                         let status = cgf256_answer(
