@@ -192,34 +192,21 @@ struct HTTPRoutes: Sendable {
         )
     }
 
+    /// `header ‖ body` as `application/octet-stream`: PIR answers (at most 100 buckets) in one
+    /// buffer with the head, other bytes as the `Data` form below sends them.
+    private func octetStream(_ header: [UInt8], then body: LookupReply.Body) -> Response {
+        switch body {
+        case .answers(let answers): octetStreamInOneBuffer(header, answers)
+        case .data(let data): octetStream(header, then: data)
+        }
+    }
+
     /// `header ‖ body` as `application/octet-stream`; a large body (a whole data file) is sent in
     /// slices so it is never copied whole.
     private func octetStream(_ header: [UInt8], then body: Data = Data()) -> Response {
-        octetStream(header, then: .data(body))
-    }
-
-    /// `header ‖ body` as `application/octet-stream`, copied once into the buffers NIO writes:
-    /// PIR answers and bodies of up to 1 MiB in one buffer with the head, a larger data file in
-    /// slices.
-    private func octetStream(_ header: [UInt8], then body: LookupReply.Body) -> Response {
         let length = header.count + body.count
         let slice = 1 << 20
-        // PIR answers are bounded by the largest request (100 buckets); only a data file is streamed.
-        let isAnswers = if case .answers = body { true } else { false }
-        guard body.count > slice && !isAnswers else {
-            // One buffer given whole: the response's head, the reply and its end reach the socket
-            // in one write, so the client wakes once for it. (A streamed body has its head
-            // written and flushed first, the reply after it: two writes, and a wake-up of the
-            // client's event loop for each.)
-            var buffer = ByteBufferAllocator().buffer(capacity: length)
-            buffer.writeBytes(header)
-            body.withUnsafeBytes { _ = buffer.writeBytes($0) }
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/octet-stream"],
-                body: .init(byteBuffer: buffer)
-            )
-        }
+        guard body.count > slice else { return octetStreamInOneBuffer(header, body) }
         return Response(
             status: .ok,
             headers: [.contentType: "application/octet-stream"],
@@ -228,14 +215,27 @@ struct HTTPRoutes: Sendable {
                 var offset = 0
                 while offset < body.count {
                     let end = min(offset + slice, body.count)
-                    let chunk = body.withUnsafeBytes {
-                        ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: $0[offset..<end]))
-                    }
-                    try await writer.write(chunk)
+                    try await writer.write(
+                        ByteBuffer(bytes: body[(body.startIndex + offset)..<(body.startIndex + end)])
+                    )
                     offset = end
                 }
                 try await writer.finish(nil)
             }
+        )
+    }
+
+    /// One buffer given whole: the response's head, the reply and its end reach the socket in one
+    /// write, so the client wakes once for it. (A streamed body has its head written and flushed
+    /// first, the reply after it: two writes, and a wake-up of the client's event loop for each.)
+    private func octetStreamInOneBuffer(_ header: [UInt8], _ body: some Collection<UInt8>) -> Response {
+        var buffer = ByteBufferAllocator().buffer(capacity: header.count + body.count)
+        buffer.writeBytes(header)
+        buffer.writeBytes(body)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/octet-stream"],
+            body: .init(byteBuffer: buffer)
         )
     }
 }

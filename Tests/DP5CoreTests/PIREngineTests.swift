@@ -9,9 +9,10 @@ struct PIREngineTests {
     static func reference(_ batch: PIRQueryBatch, _ database: PIRDatabase) -> [UInt8] {
         let bytes = [UInt8](database.bytes)
         var answer = [UInt8](repeating: 0, count: batch.numberOfQueries * database.blockSize)
+        let coefficients = batch.coefficients
         for query in 0..<batch.numberOfQueries {
             for block in 0..<database.numberOfBlocks {
-                let coefficient = batch.coefficients[query * batch.numberOfBlocks + block]
+                let coefficient = coefficients[query * batch.numberOfBlocks + block]
                 for column in 0..<database.blockSize {
                     answer[query * database.blockSize + column] ^= GF256.multiply(
                         coefficient,

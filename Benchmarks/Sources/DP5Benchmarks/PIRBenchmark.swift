@@ -136,13 +136,14 @@ struct PIRBenchmark: AsyncParsableCommand {
     /// The first Swift implementation: a 256-entry table row per coefficient, byte by byte.
     static func swiftTableAnswer(_ batch: PIRQueryBatch, database: PIRDatabase) -> [UInt8] {
         var answer = [UInt8](repeating: 0, count: batch.numberOfQueries * database.blockSize)
+        let coefficients = batch.coefficients
         database.bytes.withUnsafeBytes { raw in
             let base = raw.bindMemory(to: UInt8.self).baseAddress!
             answer.withUnsafeMutableBufferPointer { output in
                 for block in 0..<database.numberOfBlocks {
                     for query in 0..<batch.numberOfQueries {
                         GF256Kernel.multiplyAccumulate(
-                            batch.coefficients[query * batch.numberOfBlocks + block],
+                            coefficients[query * batch.numberOfBlocks + block],
                             source: base + block * database.blockSize,
                             into: output.baseAddress! + query * database.blockSize,
                             count: database.blockSize

@@ -137,22 +137,6 @@ public struct LookupReply: Sendable {
         case answers([UInt8])
         /// Other bytes: a (mapped) data file, or nothing.
         case data(Data)
-
-        /// How many bytes the body holds.
-        public var count: Int {
-            switch self {
-            case .answers(let answers): answers.count
-            case .data(let data): data.count
-            }
-        }
-
-        /// Calls `body` with the body's bytes.
-        public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
-            switch self {
-            case .answers(let answers): try answers.withUnsafeBytes(body)
-            case .data(let data): try data.withUnsafeBytes(body)
-            }
-        }
     }
 
     /// The first bytes of the reply.
@@ -173,5 +157,10 @@ public struct LookupReply: Sendable {
     }
 
     /// The whole reply as one array.
-    public var bytes: [UInt8] { header + body.withUnsafeBytes { Array($0) } }
+    public var bytes: [UInt8] {
+        switch body {
+        case .answers(let answers): header + answers
+        case .data(let data): header + Array(data)
+        }
+    }
 }

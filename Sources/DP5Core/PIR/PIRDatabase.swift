@@ -80,6 +80,7 @@ public struct PIRQueryBatch: Sendable, Hashable {
     let coefficientBytes: ArraySlice<UInt8>
 
     /// Query-major coefficients: query `q`'s coefficient for block `j` is at `q · numberOfBlocks + j`.
+    /// A copy made on each call: read it once, not per coefficient.
     public var coefficients: [UInt8] { Array(coefficientBytes) }
 
     /// Creates a batch from query-major coefficients.
