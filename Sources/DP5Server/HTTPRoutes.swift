@@ -86,10 +86,9 @@ struct HTTPRoutes: Sendable {
             metrics.countRegistration("refused")
             return refusal("the URL carries no epoch")
         }
-        var request = request
-        let body = try await request.collectBody(upTo: configuration.maxRequestBytes)
+        let body = try await Self.bodyBytes(of: request, upTo: configuration.maxRequestBytes)
         do {
-            let reply = try await authority.accept(Array(body.readableBytesView), urlEpoch: epoch)
+            let reply = try await authority.accept(body, urlEpoch: epoch)
             metrics.countRegistration(
                 (try? RegistrationReply(rawRepresentation: reply)).map { $0.status.metricLabel } ?? "unknown"
             )
@@ -123,11 +122,11 @@ struct HTTPRoutes: Sendable {
             return refusal("no database for epoch \(epoch): \(error)")
         }
         // The database bounds what a request can need: a PIR request of 100 queries.
-        var request = request
-        let body = try await request.collectBody(
+        let body = try await Self.bodyBytes(
+            of: request,
             upTo: min(configuration.maxRequestBytes, served.responder.maximumRequestBytes)
         )
-        guard let parsed = LookupRequest(rawRepresentation: Array(body.readableBytesView)) else {
+        guard let parsed = LookupRequest(rawRepresentation: body) else {
             metrics.countLookup("invalid")
             let reply = LookupResponder.errorReply(
                 status: LookupResponder.errorStatus,
@@ -178,6 +177,29 @@ struct HTTPRoutes: Sendable {
             body: .init(byteBuffer: ByteBuffer(string: "Old: \(old) New: \(new)"))
         )
     }
+
+    /// A request's body as the bytes DP5Core parses, copied once out of NIO's buffers into an
+    /// array sized by `Content-Length` (a 100-query lookup is 1.6 MB: collecting it into a
+    /// growing buffer first and then copying that out cost three copies and fresh pages for
+    /// each). Throws `NIOTooManyBytesError` (answered 413) past `limit`, before reading the
+    /// body when `Content-Length` already says so.
+    private static func bodyBytes(of request: Request, upTo limit: Int) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        if let announced = request.headers[.contentLength].flatMap({ Int($0) }) {
+            guard announced <= limit else { throw NIOTooManyBytesError(maxBytes: limit) }
+            bytes.reserveCapacity(min(announced, largestReservation))
+        }
+        for try await part in request.body {
+            guard part.readableBytes <= limit - bytes.count else { throw NIOTooManyBytesError(maxBytes: limit) }
+            bytes.append(contentsOf: part.readableBytesView)
+        }
+        return bytes
+    }
+
+    /// The most a body's announced length reserves before its bytes arrive (a 100-query lookup
+    /// of a 256 MiB database is 1.6 MB), so a client that announces more than it sends holds
+    /// no more than this.
+    private static let largestReservation = 4 << 20
 
     private static func epoch(from text: String?) -> Epoch? {
         guard let text, let value = UInt32(text) else { return nil }

@@ -306,6 +306,19 @@ struct LiveServerTests {
                     post: LookupClient.metadataRequest(epoch: current.next)
                 )
                 #expect(metadata.status == 200 && metadata.body.count == 30)
+                // An oversized lookup is refused too: announced by Content-Length, or sent chunked
+                // (no length: refused once the bytes read pass the limit).
+                #expect(
+                    try await call(lookup + "/lookup/\(current.next)/", post: [UInt8](repeating: 0, count: 17 << 20))
+                        .status == 413
+                )
+                var chunked = HTTPClientRequest(url: lookup + "/lookup/\(current.next)/")
+                chunked.method = .POST
+                let (chunks, more) = AsyncStream.makeStream(of: ByteBuffer.self)
+                for _ in 0..<40 { more.yield(ByteBuffer(repeating: 0, count: 1 << 19)) }
+                more.finish()
+                chunked.body = .stream(chunks, length: .unknown)
+                #expect(try await http.execute(chunked, timeout: .seconds(30)).status.code == 413)
                 #expect(
                     try await call(lookup + "/lookup/\(current.next)/", post: [0xFF] + current.wireBytes).body == [0]
                         + current.next.wireBytes
