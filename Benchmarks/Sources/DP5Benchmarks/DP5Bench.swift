@@ -7,7 +7,7 @@ struct DP5Bench: AsyncParsableCommand {
         commandName: "dp5-bench",
         abstract:
             "Benchmarks of the DP5 lookup server and of combined mode's BLS12-381 arithmetic (build with -c release).",
-        subcommands: [PIRBenchmark.self, HTTPLookupBenchmark.self, BLSBenchmark.self],
+        subcommands: [PIRBenchmark.self, HTTPLookupBenchmark.self, ThreadScalingBenchmark.self, BLSBenchmark.self],
         defaultSubcommand: PIRBenchmark.self
     )
 }

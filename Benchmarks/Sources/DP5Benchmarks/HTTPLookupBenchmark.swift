@@ -3,10 +3,8 @@ import AsyncHTTPClient
 import DP5Core
 import DP5Server
 import Foundation
-import Logging
 import NIOCore
 import NIOHTTP1
-import ServiceLifecycle
 import Synchronization
 
 /// `dp5-bench http`: a lookup server in this process, driven over HTTP by concurrent clients.
@@ -92,103 +90,68 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             )
         }
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "dp5-bench-http-\(UUID().uuidString)"
-        ).path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
         let epoch = Epoch(1000)
-        try Self.writeDatabase(database, epoch: epoch, dataEncSize: dataEncSize, into: directory + "/datadir")
-
-        var logger = Logger(label: "dp5-bench")
-        logger.logLevel = .error
-        let configuration = try ServerConfiguration(
-            host: "127.0.0.1",
-            port: 0,
-            isRegistrationServer: false,
-            isLookupServer: true,
-            dataDirectory: directory + "/datadir",
-            // Never reached: the database is already in datadir.
-            registrationServer: "http://127.0.0.1:9",
-            protocolConfiguration: try DP5Configuration(dataEncSize: dataEncSize),
-            pirThreads: pirThreads
-        )
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let metrics = DP5Metrics()
-        let server = DP5Service(configuration: configuration, logger: logger, metrics: metrics) { address in
-            portContinuation.yield(address.port ?? 0)
-        }
-        let group = ServiceGroup(services: [server], logger: logger)
         var rows:
             [(clients: Int, queries: Int, row: Row, queriesPerPass: Double, meanPass: Double, reference: Double)] = []
-        var pairedRows: [(queries: Int, ratios: [Double], references: [Double])] = []
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw ValidationError("the lookup server did not start") }
-            let base = "http://127.0.0.1:\(port)"
-            do {
-                // One connection per client, and the prober on a connection of its own: its `GET /`
-                // never waits for a connection that a lookup holds.
-                let driver: any BenchmarkHTTPDriver =
-                    switch httpClient {
-                    case .nio: try await NIODriver(port: port, clients: clients.max() ?? 1)
-                    case .asyncHTTPClient: AsyncHTTPClientDriver(base: base, clients: clients.max() ?? 1)
-                    }
-                do {
-                    // The first pass maps the data file in; it is not what a row measures.
-                    _ = try await drive(driver, epoch: epoch, database: database, queries: 1, clients: 1, requests: 1)
-                    for count in queries {
-                        for clientCount in clients {
-                            let before = metrics.passTotals
-                            let ahead = await memoryReadRates(database, pool: pool, oneCore: false)
-                            let row = try await drive(
-                                driver,
-                                epoch: epoch,
-                                database: database,
-                                queries: count,
-                                clients: clientCount,
-                                requests: requests
-                            )
-                            // The server's own passes in this row: how many queries each
-                            // coalesced, and how long one took (the rest of a request's time is
-                            // spent outside the pass).
-                            let after = metrics.passTotals
-                            let behind = await memoryReadRates(database, pool: pool, oneCore: false)
-                            let passes = max(1, after.passes - before.passes)
-                            rows.append(
-                                (
-                                    clientCount, count, row,
-                                    Double(after.queries - before.queries) / Double(passes),
-                                    PIRBenchmark.seconds(after.duration - before.duration) * 1000 / Double(passes),
-                                    max(ahead.allCores, behind.allCores)
-                                )
-                            )
-                        }
-                    }
-                    if clients.contains(1) && pairs > 0 {
-                        for count in queries {
-                            pairedRows.append(
-                                try await drivePaired(
-                                    driver,
-                                    epoch: epoch,
-                                    database: database,
-                                    queries: count,
-                                    pool: pool
-                                )
-                            )
-                        }
-                    }
-                } catch {
-                    await driver.shutdown()
-                    throw error
+        var pairedRows: [(queries: Int, ratios: [Double], references: [Double], aggregate: Double)] = []
+        try await InProcessLookupServers.run(
+            database: database,
+            epoch: epoch,
+            dataEncSize: dataEncSize,
+            pirThreads: [pirThreads]
+        ) { servers in
+            let server = servers[0]
+            // One connection per client, and the prober on a connection of its own: its `GET /`
+            // never waits for a connection that a lookup holds.
+            let driver: any BenchmarkHTTPDriver =
+                switch httpClient {
+                case .nio: try await NIODriver(port: server.port, clients: clients.max() ?? 1)
+                case .asyncHTTPClient:
+                    AsyncHTTPClientDriver(base: "http://127.0.0.1:\(server.port)", clients: clients.max() ?? 1)
                 }
-                await driver.shutdown()
+            do {
+                // The first pass maps the data file in; it is not what a row measures.
+                _ = try await Self.drive(driver, epoch: epoch, database: database, queries: 1, clients: 1, requests: 1)
+                for count in queries {
+                    for clientCount in clients {
+                        let before = server.metrics.passTotals
+                        let ahead = await memoryReadRates(database, pool: pool, oneCore: false)
+                        let row = try await Self.drive(
+                            driver,
+                            epoch: epoch,
+                            database: database,
+                            queries: count,
+                            clients: clientCount,
+                            requests: requests
+                        )
+                        // The server's own passes in this row: how many queries each coalesced,
+                        // and how long one took (the rest of a request's time is spent outside
+                        // the pass).
+                        let after = server.metrics.passTotals
+                        let behind = await memoryReadRates(database, pool: pool, oneCore: false)
+                        let passes = max(1, after.passes - before.passes)
+                        rows.append(
+                            (
+                                clientCount, count, row,
+                                Double(after.queries - before.queries) / Double(passes),
+                                PIRBenchmark.seconds(after.duration - before.duration) * 1000 / Double(passes),
+                                max(ahead.allCores, behind.allCores)
+                            )
+                        )
+                    }
+                }
+                if clients.contains(1) && pairs > 0 {
+                    for count in queries {
+                        pairedRows.append(
+                            try await drivePaired(driver, epoch: epoch, database: database, queries: count, pool: pool)
+                        )
+                    }
+                }
             } catch {
-                await group.triggerGracefulShutdown()
+                await driver.shutdown()
                 throw error
             }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+            await driver.shutdown()
         }
 
         let after = await memoryReadRates(database, pool: pool)
@@ -249,12 +212,13 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             print(
                 String(
                     format:
-                        "paired, 1 client × %d queries: %d requests, each against the all-core read next to it: median %.2f×, range %.2f–%.2f× (reference %.1f–%.1f GB/s)",
+                        "paired, 1 client × %d queries: %d requests, each against the all-core reads beside it: median %.2f×, range %.2f–%.2f×, all requests against all reads %.2f× (reference %.1f–%.1f GB/s)",
                     paired.queries,
                     ratios.count,
                     Self.median(ratios),
                     ratios.first ?? .nan,
                     ratios.last ?? .nan,
+                    paired.aggregate,
                     paired.references.min() ?? .nan,
                     paired.references.max() ?? .nan
                 )
@@ -269,33 +233,46 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
-    /// One client's `pairs` requests of `queries` queries, one at a time, with three all-core
-    /// reference reads before the first and after each: a request is compared with the fastest
-    /// of the three just before it and the three just after it, milliseconds away rather than the
-    /// seconds between a row's references, so a change in the machine's memory rate during a run
-    /// moves a request and its reference together. The ratio of each request's lookups (queries
-    /// over its latency, as a one-client row's lookups/s) to that reference, and the references.
+    /// One client's `pairs` requests of `queries` queries, one at a time, alternating with
+    /// all-core reference reads: one read before the first request and one after each. A
+    /// request is compared with the two reads beside it (the mean of their rates), milliseconds
+    /// away rather than the seconds between a row's references, so a change in the machine's
+    /// memory rate during a run moves a request and its reference together; each side is a
+    /// single pass over the database, measured the same way. Returns the ratio of each request's
+    /// lookups (queries over its latency, as a one-client row's lookups/s) to its reference, the
+    /// references, and the ratio of all the requests' lookups to all the reads' rate (total
+    /// work over total time on each side).
     private func drivePaired(
         _ driver: any BenchmarkHTTPDriver,
         epoch: Epoch,
         database: PIRDatabase,
         queries: Int,
         pool: PIRThreadPool
-    ) async throws -> (queries: Int, ratios: [Double], references: [Double]) {
+    ) async throws -> (queries: Int, ratios: [Double], references: [Double], aggregate: Double) {
         let lookup = Self.lookupRequests(epoch: epoch, database: database, queries: queries)
         let gigabytes = Double(database.count) / 1e9
+        let clock = ContinuousClock()
+        func read() async -> Double {
+            PIRBenchmark.seconds(await clock.measure { await allCoreRead(database, pool: pool) })
+        }
         var ratios: [Double] = []
         var references: [Double] = []
-        var ahead = await fastestAsync(3) { await allCoreRead(database, pool: pool) }
+        var ahead = await read()
+        var readSeconds = ahead
+        var requestSeconds = 0.0
         for _ in 0..<pairs {
             let latency = try await driver.send(lookup, requests: 1, client: 0).mean / 1000
-            let behind = await fastestAsync(3) { await allCoreRead(database, pool: pool) }
-            let reference = gigabytes / min(ahead, behind)
+            let behind = await read()
+            let reference = (gigabytes / ahead + gigabytes / behind) / 2
             references.append(reference)
             ratios.append(gigabytes * Double(queries) / latency / reference)
+            requestSeconds += latency
+            readSeconds += behind
             ahead = behind
         }
-        return (queries, ratios, references)
+        // Passes over the database per second on each side: a request's `queries` count as that many.
+        let aggregate = (Double(queries * pairs) / requestSeconds) / (Double(pairs + 1) / readSeconds)
+        return (queries, ratios, references, aggregate)
     }
 
     /// One row's figures.
@@ -332,7 +309,7 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
 
     /// One row: `clients` clients each sending `requests` requests of `queries` queries, and
     /// the prober's `GET /` meanwhile.
-    private func drive(
+    static func drive(
         _ driver: any BenchmarkHTTPDriver,
         epoch: Epoch,
         database: PIRDatabase,
