@@ -22,11 +22,7 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
             "Drive an in-process lookup server over HTTP; lookups/s and latency beside the kernel and the memory read rate."
     )
 
-    @Option(help: "Database size in MiB.")
-    var megabytes = 256
-
-    @Option(help: "Bytes of encrypted data per record (sets the record size, 10 + this).")
-    var dataEncSize = 32
+    @OptionGroup var served: ServedDatabaseOptions
 
     @Option(parsing: .upToNextOption, help: "Concurrent clients to run with.")
     var clients: [Int] = [1, 2, 8]
@@ -56,9 +52,9 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         guard queries.allSatisfy({ (1...100).contains($0) }) else {
             throw ValidationError("--queries: 1 to 100 per request")
         }
-        guard clients.allSatisfy({ $0 >= 1 }), requests >= 1, megabytes >= 1, pirThreads >= 1, pairs >= 0 else {
+        guard clients.allSatisfy({ $0 >= 1 }), requests >= 1, pirThreads >= 1, pairs >= 0 else {
             throw ValidationError(
-                "--clients, --requests, --megabytes and --pir-threads must be at least 1, --pairs at least 0"
+                "--clients, --requests and --pir-threads must be at least 1, --pairs at least 0"
             )
         }
     }
@@ -67,11 +63,8 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         print(
             "build: \(PIRBenchmark.isOptimised ? "optimised" : "UNOPTIMISED (use -c release)"); PIR threads: \(pirThreads), kernel \(PIREngine.Kernel.best)"
         )
-        let database = try PIRBenchmark.makeDatabase(bytes: megabytes << 20, recordSize: 10 + dataEncSize)
+        let database = try served.makeDatabase()
         let gigabytes = Double(database.count) / 1e9
-        print(
-            "database: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes"
-        )
         print(PIRBenchmark.hugePageLine)
 
         let pool = PIRThreadPool(threads: pirThreads)
@@ -97,7 +90,7 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
         try await InProcessLookupServers.run(
             database: database,
             epoch: epoch,
-            dataEncSize: dataEncSize,
+            dataEncSize: served.dataEncSize,
             pirThreads: [pirThreads]
         ) { servers in
             let server = servers[0]

@@ -1,3 +1,4 @@
+import ArgumentParser
 import DP5Core
 import DP5Server
 import Foundation
@@ -91,5 +92,27 @@ enum InProcessLookupServers {
             try await tasks.waitForAll()
             return result
         }
+    }
+}
+
+/// The database the in-process servers of `dp5-bench http` and `dp5-bench scaling` serve.
+struct ServedDatabaseOptions: ParsableArguments {
+    @Option(help: "Database size in MiB.")
+    var megabytes = 256
+
+    @Option(help: "Bytes of encrypted data per record (sets the record size, 10 + this).")
+    var dataEncSize = 32
+
+    func validate() throws {
+        guard megabytes >= 1 else { throw ValidationError("--megabytes must be at least 1") }
+    }
+
+    /// Makes the database and prints its shape.
+    func makeDatabase() throws -> PIRDatabase {
+        let database = try PIRBenchmark.makeDatabase(bytes: megabytes << 20, recordSize: 10 + dataEncSize)
+        print(
+            "database: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes"
+        )
+        return database
     }
 }

@@ -19,11 +19,7 @@ struct ThreadScalingBenchmark: AsyncParsableCommand {
             "Alternate the same HTTP row between lookup servers on one and on all PIR threads; the ratio of their lookups/s."
     )
 
-    @Option(help: "Database size in MiB.")
-    var megabytes = 256
-
-    @Option(help: "Bytes of encrypted data per record (sets the record size, 10 + this).")
-    var dataEncSize = 32
+    @OptionGroup var served: ServedDatabaseOptions
 
     @Option(help: "Concurrent clients.")
     var clients = 8
@@ -42,9 +38,9 @@ struct ThreadScalingBenchmark: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...100).contains(queries) else { throw ValidationError("--queries: 1 to 100 per request") }
-        guard clients >= 1, requests >= 1, rounds >= 1, megabytes >= 1, pirThreads >= 2 else {
+        guard clients >= 1, requests >= 1, rounds >= 1, pirThreads >= 2 else {
             throw ValidationError(
-                "--clients, --requests, --rounds and --megabytes must be at least 1, --pir-threads at least 2"
+                "--clients, --requests and --rounds must be at least 1, --pir-threads at least 2"
             )
         }
     }
@@ -53,15 +49,12 @@ struct ThreadScalingBenchmark: AsyncParsableCommand {
         print(
             "build: \(PIRBenchmark.isOptimised ? "optimised" : "UNOPTIMISED (use -c release)"); kernel \(PIREngine.Kernel.best)"
         )
-        let database = try PIRBenchmark.makeDatabase(bytes: megabytes << 20, recordSize: 10 + dataEncSize)
-        print(
-            "database: \(database.count >> 20) MiB, \(database.numberOfBlocks) buckets of \(database.blockSize) bytes"
-        )
+        let database = try served.makeDatabase()
         let epoch = Epoch(1000)
         let (one, all) = try await InProcessLookupServers.run(
             database: database,
             epoch: epoch,
-            dataEncSize: dataEncSize,
+            dataEncSize: served.dataEncSize,
             pirThreads: [1, pirThreads]
         ) { servers in
             var drivers: [any BenchmarkHTTPDriver] = []
