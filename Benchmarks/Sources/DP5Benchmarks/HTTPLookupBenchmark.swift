@@ -120,14 +120,11 @@ struct HTTPLookupBenchmark: AsyncParsableCommand {
                         // The server's own passes in this row: how many queries each coalesced,
                         // and how long one took (the rest of a request's time is spent outside
                         // the pass).
-                        let after = server.metrics.passTotals
+                        let passes = server.metrics.passTotals.passes(since: before)
                         let behind = await memoryReadRates(database, pool: pool, oneCore: false)
-                        let passes = max(1, after.passes - before.passes)
                         rows.append(
                             (
-                                clientCount, count, row,
-                                Double(after.queries - before.queries) / Double(passes),
-                                PIRBenchmark.seconds(after.duration - before.duration) * 1000 / Double(passes),
+                                clientCount, count, row, passes.queriesPerPass, passes.meanPassMilliseconds,
                                 max(ahead.allCores, behind.allCores)
                             )
                         )

@@ -116,3 +116,15 @@ struct ServedDatabaseOptions: ParsableArguments {
         return database
     }
 }
+
+extension DP5Metrics.PassTotals {
+    /// The passes run since `before`: the queries each took (concurrent requests coalesced) and
+    /// the mean pass, in milliseconds.
+    func passes(since before: Self) -> (queriesPerPass: Double, meanPassMilliseconds: Double) {
+        let passes = Double(max(1, self.passes - before.passes))
+        return (
+            Double(queries - before.queries) / passes,
+            PIRBenchmark.seconds(duration - before.duration) * 1000 / passes
+        )
+    }
+}

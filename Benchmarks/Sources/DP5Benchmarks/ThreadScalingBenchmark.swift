@@ -157,12 +157,11 @@ struct ThreadScalingBenchmark: AsyncParsableCommand {
             clients: clients,
             requests: requests
         )
-        let after = server.metrics.passTotals
-        let passes = Double(max(1, after.passes - before.passes))
+        let passes = server.metrics.passTotals.passes(since: before)
         return ScalingRow(
             lookupsPerSecond: row.lookupsPerSecond,
-            queriesPerPass: Double(after.queries - before.queries) / passes,
-            meanPassMilliseconds: PIRBenchmark.seconds(after.duration - before.duration) * 1000 / passes,
+            queriesPerPass: passes.queriesPerPass,
+            meanPassMilliseconds: passes.meanPassMilliseconds,
             getP99: row.probes.percentile(99)
         )
     }
