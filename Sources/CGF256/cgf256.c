@@ -349,6 +349,18 @@ const char *cgf256_kernel_name(cgf256_kernel kernel) {
     return (unsigned)kernel < CGF256_KERNEL_COUNT ? names[kernel] : "unknown";
 }
 
+size_t cgf256_tile_blocks(cgf256_kernel kernel, size_t num_queries) {
+    switch (kernel) {
+#ifdef CGF256_X86
+    case CGF256_SSSE3:
+    case CGF256_AVX2: return num_queries < STREAM_QUERIES ? 0 : TILE_BLOCKS;
+    case CGF256_GFNI_AVX2: return num_queries <= FEW_QUERIES_256 ? 0 : TILE_BLOCKS;
+    case CGF256_GFNI_AVX512: return num_queries <= FEW_QUERIES_512 ? 0 : TILE_BLOCKS;
+#endif
+    default: return 0;
+    }
+}
+
 int cgf256_answer(cgf256_kernel kernel,
                   const uint8_t *db, size_t num_blocks, size_t block_size,
                   const uint8_t *coefficients, size_t num_queries,

@@ -145,6 +145,78 @@ struct PIREngineTests {
         }
     }
 
+    @Test func passPiecesAreWholeTilesWithTheLastOnesCutIntoColumnStrips() {
+        for (blocks, blockSize, tileBlocks, pieceBytes, parts) in [
+            (16384, 16422, 512, 4 << 20, 2), (1030, 200, 512, 1, 2), (1030, 200, 512, 1, 3), (100, 1000, 512, 1, 2),
+            (5000, 100, 512, 4 << 20, 2), (2000, 64, 512, 1, 2), (2000, 300, 512, 1, 1), (0, 300, 512, 1, 2),
+            (3000, 300, 0, 8 * 300, 2),
+        ] {
+            let pieces = PIREngine.passPieces(
+                numberOfBlocks: blocks,
+                blockSize: blockSize,
+                tileBlocks: tileBlocks,
+                pieceBytes: pieceBytes,
+                parts: parts
+            )
+            let shape = "\(blocks)×\(blockSize), tiles of \(tileBlocks), \(parts) parts"
+            // Every byte of the database in exactly one piece: pieces of the same blocks split
+            // their columns without gaps, and the blocks follow one another.
+            var covered = 0
+            var nextBlock = 0
+            var nextColumn = 0
+            for piece in pieces {
+                #expect(piece.blocks.lowerBound == nextBlock || piece.columns.lowerBound > 0, "\(shape)")
+                #expect(piece.columns.lowerBound == nextColumn, "\(shape)")
+                covered += piece.blocks.count * piece.columns.count
+                nextColumn = piece.columns.upperBound == blockSize ? 0 : piece.columns.upperBound
+                if nextColumn == 0 { nextBlock = piece.blocks.upperBound }
+            }
+            #expect(covered == blocks * blockSize, "\(shape)")
+            #expect(nextBlock == blocks && nextColumn == 0, "\(shape)")
+            guard tileBlocks > 0 else {
+                #expect(pieces.allSatisfy { $0.columns == 0..<blockSize }, "streaming kernels: whole blocks")
+                continue
+            }
+            // Whole tiles of at least pieceBytes (but the last), and column strips of whole
+            // vectors only in the last `parts` block ranges, when there are several parts.
+            let ranges = pieces.map(\.blocks).reduce(into: [Range<Int>]()) { if $0.last != $1 { $0.append($1) } }
+            #expect(
+                ranges.dropLast().allSatisfy {
+                    $0.count % tileBlocks == 0 && $0.count * blockSize >= min(pieceBytes, tileBlocks * blockSize)
+                },
+                "\(shape)"
+            )
+            let cut = pieces.filter { $0.columns != 0..<blockSize }
+            if parts > 1 && blockSize > 64 && !ranges.isEmpty {
+                #expect(Set(cut.map(\.blocks)) == Set(ranges.suffix(parts)), "\(shape)")
+                #expect(Array(pieces.suffix(cut.count)) == cut, "strips come last: \(shape)")
+                #expect(cut.allSatisfy { $0.columns.lowerBound % 64 == 0 }, "\(shape)")
+            } else {
+                #expect(cut.isEmpty, "\(shape)")
+            }
+        }
+    }
+
+    @Test func manyQueryPassesOnSeveralThreadsEqualOnePass() async throws {
+        // Past the few-queries kernels the pass is cut into tiles, the last ones into column
+        // strips (one of them ending in a partial vector): the sum must still be the whole answer.
+        var generator = SeededGenerator(seed: 13)
+        let database = try Self.database(blocks: 1030, blockSize: 200, offset: 5, using: &generator)
+        let batches = [25, 3].map { count in
+            PIRQueryBatch(
+                numberOfBlocks: 1030,
+                coefficients: (0..<(count * 1030)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            )
+        }
+        let portable = PIREngine(kernel: .portable)
+        let expected = batches.map { portable.answer($0, database: database) }
+        for threads in [2, 3] {
+            let engine = PIREngine(threads: threads, minimumPartBytes: 0, pieceBytes: 1)
+            #expect(await engine.answer(batches, database: database) == expected, "\(threads) threads")
+            #expect(await engine.answer([batches[0]], database: database) == [expected[0]], "\(threads) threads")
+        }
+    }
+
     @Test func copiedDatabasesAreAlignedForHugePages() throws {
         var generator = SeededGenerator(seed: 11)
         let bytes = Data((0..<(3 * 5000)).map { _ in UInt8.random(in: 0...255, using: &generator) })

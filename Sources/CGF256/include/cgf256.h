@@ -4,9 +4,10 @@
 //     out[q * out_stride + (c - column_begin)] ^= XOR over j < num_blocks of
 //                                                 coefficients[q * num_blocks + j] * db[j * block_size + c]
 // i.e. every query's answer is the database's blocks combined with that query's coefficients.
-// Callers split the blocks between threads (DP5Core's PIREngine hands out pieces of at least 4 MiB),
-// each adding into an output of its own; for one whole answer pass out = answer,
-// out_stride = block_size, columns [0, block_size).
+// Callers split a pass between threads by blocks (each thread adding into an output of its own)
+// and by columns (DP5Core's PIREngine: whole tiles, see cgf256_tile_blocks, and the last tiles
+// cut into column strips); for one whole answer pass out = answer, out_stride = block_size,
+// columns [0, block_size).
 #ifndef CGF256_H
 #define CGF256_H
 
@@ -44,6 +45,13 @@ int cgf256_answer(cgf256_kernel kernel,
                   const uint8_t *coefficients, size_t num_queries,
                   uint8_t *out, size_t out_stride, size_t column_begin, size_t column_end,
                   uint8_t *scratch);
+
+/// How many blocks the kernel `cgf256_answer` picks for `num_queries` queries combines before it
+/// adds them into the answers (so it reads and writes every answer row once per tile), or 0 if it
+/// streams the blocks through answers it keeps in the caches. A pass cut into pieces of whole
+/// tiles therefore moves no more answer bytes than one uncut pass; smaller pieces each move them
+/// again.
+size_t cgf256_tile_blocks(cgf256_kernel kernel, size_t num_queries);
 
 /// `bytes` zeroed bytes for a database that passes stream through, aligned to 2 MiB and, on
 /// Linux, advised onto transparent huge pages (`madvise(MADV_HUGEPAGE)`): a pass over 256 MiB

@@ -80,13 +80,12 @@ public struct PIREngine: Sendable {
     }
 
     /// Answers several batches (for example the PIR requests of several clients) in one pass over
-    /// the database, run by ``workers`` in up to ``threads`` parts. The database is cut into
-    /// pieces of at least ``pieceBytes`` (``pieces(numberOfBlocks:blockSize:pieceBytes:)``), contiguous ranges of
-    /// blocks that the parts take in turn from a shared counter, each into a whole-width partial
-    /// answer of its own; the parts' answers are added (XOR) at the end. So every core streams
-    /// distinct memory, and a part that starts late (its thread waited for a core, or was
-    /// preempted) takes fewer pieces instead of holding the pass up by its whole share. Returns
-    /// one answer per batch.
+    /// the database, run by ``workers`` in up to ``threads`` parts. The pass is cut into pieces
+    /// (``passPieces(numberOfBlocks:blockSize:tileBlocks:pieceBytes:parts:)``) that the parts take
+    /// in turn from a shared counter, each into a whole-width partial answer of its own; the
+    /// parts' answers are added (XOR) at the end. So every core streams distinct memory, and a
+    /// part that starts late (its thread waited for a core, or was preempted) takes fewer pieces
+    /// instead of holding the pass up by its whole share. Returns one answer per batch.
     public func answer(_ batches: [PIRQueryBatch], database: PIRDatabase) async -> [[UInt8]] {
         precondition(
             batches.allSatisfy { $0.numberOfBlocks == database.numberOfBlocks },
@@ -100,16 +99,12 @@ public struct PIREngine: Sendable {
         let blockSize = database.blockSize
         let partsWorthRunning = minimumPartBytes == 0 ? threads : max(1, database.count / minimumPartBytes)
         let partsWanted = min(threads, partsWorthRunning)
-        // Every piece also reads and writes the part's whole answer (queries × block size) once,
-        // from the second-level cache or beyond: with many queries the pieces grow so that this
-        // stays a quarter of the database bytes they stream (at 100 queries, 120-bucket pieces
-        // measured a fifth slower than 256-bucket ones), but not past an eighth of a part's
-        // share, so the last piece taken never runs alone for long.
-        let grown = min(4 * queries * blockSize, database.count / (8 * partsWanted))
-        let pieces = Self.pieces(
+        let pieces = Self.passPieces(
             numberOfBlocks: database.numberOfBlocks,
             blockSize: blockSize,
-            pieceBytes: max(pieceBytes, grown)
+            tileBlocks: Int(cgf256_tile_blocks(kernel.cKernel, queries)),
+            pieceBytes: pieceBytes,
+            parts: partsWanted
         )
         let parts = min(partsWanted, pieces.count)
         let engine = self
@@ -156,9 +151,67 @@ public struct PIREngine: Sendable {
     /// prefetch streams) costs nothing measurable.
     public static let defaultPieceBytes = 4 << 20
 
-    /// The pieces a multi-part pass over `numberOfBlocks` blocks of `blockSize` bytes is cut
-    /// into: contiguous ranges of about `pieceBytes`, each a whole number of the few-queries
-    /// kernel's eight-block tiles (but the last), covering every block once, in order.
+    /// One piece of a multi-part pass: some of the database's blocks, or some columns of them.
+    public struct Piece: Sendable, Equatable {
+        /// The blocks the piece combines.
+        public let blocks: Range<Int>
+        /// The byte columns of those blocks it combines (all of them but in the last pieces).
+        public let columns: Range<Int>
+    }
+
+    /// Column strips of a tail piece: a quarter of its blocks' width each.
+    static let tailStrips = 4
+
+    /// The pieces a pass of `parts` parts over `numberOfBlocks` blocks of `blockSize` bytes is cut
+    /// into, in the order the parts take them; together they cover every byte once.
+    ///
+    /// Where the kernel streams (`tileBlocks` 0: few queries, whose answers stay in the caches)
+    /// the pieces are ``pieces(numberOfBlocks:blockSize:pieceBytes:)``'s ranges of blocks, which
+    /// are short enough that the last one taken ends moments after the others.
+    ///
+    /// Where it combines `tileBlocks` blocks at a time and then adds them into every answer row
+    /// (many queries), a piece of a whole number of tiles moves no more answer bytes than an uncut
+    /// pass, and anything shorter moves them again (guided self-scheduling's shrinking pieces
+    /// measured slower for that). So pieces are whole tiles, at least `pieceBytes` of blocks,
+    /// and with hundreds of queries such a piece takes tens of milliseconds: the part that took
+    /// the last one finished that much after the other (on average 5 % of a 700-query pass on
+    /// two threads, measured; 0.7 % with the strips). The last `parts` pieces are therefore cut by columns instead, into
+    /// ``tailStrips`` strips of whole vectors: the same blocks, a quarter of the width each, the
+    /// answers' matching columns only. Each strip re-orders its blocks' coefficients for the
+    /// kernel again, a small cost next to the combining.
+    public static func passPieces(
+        numberOfBlocks: Int,
+        blockSize: Int,
+        tileBlocks: Int,
+        pieceBytes: Int = defaultPieceBytes,
+        parts: Int
+    ) -> [Piece] {
+        let columns = 0..<blockSize
+        guard tileBlocks > 0 else {
+            return pieces(numberOfBlocks: numberOfBlocks, blockSize: blockSize, pieceBytes: pieceBytes).map {
+                Piece(blocks: $0, columns: columns)
+            }
+        }
+        let tilesPerPiece = max(1, (pieceBytes / max(1, blockSize) + tileBlocks - 1) / tileBlocks)
+        let blocksPerPiece = tilesPerPiece * tileBlocks
+        let rows = stride(from: 0, to: numberOfBlocks, by: blocksPerPiece).map {
+            $0..<min($0 + blocksPerPiece, numberOfBlocks)
+        }
+        // Strips of whole 64-byte vectors, so only the last strip of a block has a partial one.
+        let stripWidth = (blockSize / tailStrips + 63) / 64 * 64
+        let cutCount = parts > 1 && stripWidth < blockSize ? min(parts, rows.count) : 0
+        var result = rows.dropLast(cutCount).map { Piece(blocks: $0, columns: columns) }
+        for row in rows.suffix(cutCount) {
+            for start in stride(from: 0, to: blockSize, by: stripWidth) {
+                result.append(Piece(blocks: row, columns: start..<min(start + stripWidth, blockSize)))
+            }
+        }
+        return result
+    }
+
+    /// Contiguous ranges of about `pieceBytes` of `numberOfBlocks` blocks of `blockSize` bytes,
+    /// each a whole number of the few-queries kernel's eight-block tiles (but the last),
+    /// covering every block once, in order: the pieces of a pass whose kernel streams.
     public static func pieces(numberOfBlocks: Int, blockSize: Int, pieceBytes: Int = defaultPieceBytes) -> [Range<Int>]
     {
         let tile = 8
@@ -185,6 +238,7 @@ public struct PIREngine: Sendable {
             queries: queries,
             database: database,
             blocks: blocks,
+            columns: 0..<database.blockSize,
             into: &output,
             own: &own,
             scratch: &scratch
@@ -198,14 +252,14 @@ public struct PIREngine: Sendable {
         _ coefficients: ArraySlice<UInt8>,
         queries: Int,
         database: PIRDatabase,
-        pieces: [Range<Int>],
+        pieces: [Piece],
         cursor: PieceCursor
     ) -> [UInt8] {
         guard queries > 0, database.blockSize > 0 else { return [] }
         var piece = cursor.take()
         guard piece < pieces.count else { return [] }
         // Allocated once per part, not per piece.
-        let largest = pieces.map(\.count).max() ?? 0
+        let largest = pieces.map(\.blocks.count).max() ?? 0
         var output = [UInt8](repeating: 0, count: queries * database.blockSize)
         var own = [UInt8](repeating: 0, count: queries * largest)
         var scratch = [UInt8](repeating: 0, count: queries * largest)
@@ -214,7 +268,8 @@ public struct PIREngine: Sendable {
                 coefficients,
                 queries: queries,
                 database: database,
-                blocks: pieces[piece],
+                blocks: pieces[piece].blocks,
+                columns: pieces[piece].columns,
                 into: &output,
                 own: &own,
                 scratch: &scratch
@@ -224,14 +279,15 @@ public struct PIREngine: Sendable {
         return output
     }
 
-    /// Adds the answers of `queries` queries over `blocks` into `output` (query-major, whole
-    /// width). `own` receives this range's coefficients when `blocks` is not the whole database;
-    /// `scratch` holds at least `blocks.count · queries` bytes.
+    /// Adds the answers of `queries` queries over `columns` of `blocks` into the same columns of
+    /// `output` (query-major, whole width). `own` receives this range's coefficients when
+    /// `blocks` is not the whole database; `scratch` holds at least `blocks.count · queries` bytes.
     private func accumulate(
         _ coefficients: ArraySlice<UInt8>,
         queries: Int,
         database: PIRDatabase,
         blocks: Range<Int>,
+        columns: Range<Int>,
         into output: inout [UInt8],
         own: inout [UInt8],
         scratch: inout [UInt8]
@@ -264,10 +320,10 @@ public struct PIREngine: Sendable {
                             blockSize,
                             own.baseAddress,
                             queries,
-                            output.baseAddress,
+                            output.baseAddress! + columns.lowerBound,
                             blockSize,
-                            0,
-                            blockSize,
+                            columns.lowerBound,
+                            columns.upperBound,
                             scratch.baseAddress
                         )
                         precondition(status == 0, "PIR kernel \(kernel) failed")
