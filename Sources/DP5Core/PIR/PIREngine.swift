@@ -46,8 +46,8 @@ public struct PIREngine: Sendable {
     /// The least database bytes worth a part of its own: below it a pass runs in fewer parts
     /// (starting a part costs more than streaming a small database on one core).
     public let minimumPartBytes: Int
-    /// The least database bytes one piece of a multi-part pass holds (the parts of a pass take
-    /// pieces in turn; see the `async` answer).
+    /// The least database bytes one piece of a multi-part pass holds, but the column strips that
+    /// end a many-query pass (the parts of a pass take pieces in turn; see ``passPieces(numberOfBlocks:blockSize:tileBlocks:pieceBytes:parts:)``).
     public let pieceBytes: Int
 
     /// Creates an engine.
