@@ -177,12 +177,13 @@ struct PIREngineTests {
                 #expect(pieces.allSatisfy { $0.columns == 0..<blockSize }, "streaming kernels: whole blocks")
                 continue
             }
-            // Whole tiles of at least pieceBytes (but the last), and column strips of whole
-            // vectors only in the last `parts` block ranges, when there are several parts.
+            // The fewest whole tiles that hold pieceBytes (but the last range), and column strips
+            // of whole vectors only in the last `parts` block ranges, when there are several parts.
             let ranges = pieces.map(\.blocks).reduce(into: [Range<Int>]()) { if $0.last != $1 { $0.append($1) } }
             #expect(
                 ranges.dropLast().allSatisfy {
-                    $0.count % tileBlocks == 0 && $0.count * blockSize >= min(pieceBytes, tileBlocks * blockSize)
+                    $0.count % tileBlocks == 0 && ($0.count == tileBlocks || $0.count * blockSize >= pieceBytes)
+                        && ($0.count - tileBlocks) * blockSize < pieceBytes
                 },
                 "\(shape)"
             )
