@@ -47,7 +47,8 @@ public struct PIREngine: Sendable {
     /// (starting a part costs more than streaming a small database on one core).
     public let minimumPartBytes: Int
     /// The least database bytes one piece of a multi-part pass holds, but the column strips that
-    /// end a many-query pass (the parts of a pass take pieces in turn; see ``passPieces(numberOfBlocks:blockSize:tileBlocks:pieceBytes:parts:)``).
+    /// end a many-query pass. The parts of a pass take pieces in turn; see
+    /// ``passPieces(numberOfBlocks:blockSize:tileBlocks:pieceBytes:parts:)``.
     public let pieceBytes: Int
 
     /// Creates an engine.
