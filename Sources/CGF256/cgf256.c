@@ -349,16 +349,21 @@ const char *cgf256_kernel_name(cgf256_kernel kernel) {
     return (unsigned)kernel < CGF256_KERNEL_COUNT ? names[kernel] : "unknown";
 }
 
-size_t cgf256_tile_blocks(cgf256_kernel kernel, size_t num_queries) {
+// Whether `kernel` streams the blocks for `num_queries` queries (the portable kernel, the vector
+// kernels' STREAM path, the few-queries kernels) rather than tiling them. cgf256_answer
+// dispatches on it and cgf256_tile_blocks reports it, so the two cannot disagree.
+static int streams_blocks(cgf256_kernel kernel, size_t num_queries) {
     switch (kernel) {
-#ifdef CGF256_X86
     case CGF256_SSSE3:
-    case CGF256_AVX2: return num_queries < STREAM_QUERIES ? 0 : TILE_BLOCKS;
-    case CGF256_GFNI_AVX2: return num_queries <= FEW_QUERIES_256 ? 0 : TILE_BLOCKS;
-    case CGF256_GFNI_AVX512: return num_queries <= FEW_QUERIES_512 ? 0 : TILE_BLOCKS;
-#endif
-    default: return 0;
+    case CGF256_AVX2: return num_queries < STREAM_QUERIES;
+    case CGF256_GFNI_AVX2: return num_queries <= FEW_QUERIES_256;
+    case CGF256_GFNI_AVX512: return num_queries <= FEW_QUERIES_512;
+    default: return 1;
     }
+}
+
+size_t cgf256_tile_blocks(cgf256_kernel kernel, size_t num_queries) {
+    return streams_blocks(kernel, num_queries) ? 0 : TILE_BLOCKS;
 }
 
 int cgf256_answer(cgf256_kernel kernel,
@@ -381,7 +386,7 @@ int cgf256_answer(cgf256_kernel kernel,
         avx2_columns(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
         break;
     case CGF256_GFNI_AVX2:
-        if (num_queries <= FEW_QUERIES_256) {
+        if (streams_blocks(kernel, num_queries)) {
             gfni_avx2_few(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
             break;
         }
@@ -391,7 +396,7 @@ int cgf256_answer(cgf256_kernel kernel,
         // Up to a register group of queries (what concurrent single-query lookups coalesce into)
         // the database streams through the few-queries kernel: at 8 queries it measured 5x
         // faster than the tiled kernels, whose tile walks 512 blocks a column at a time.
-        if (num_queries <= FEW_QUERIES_512) {
+        if (streams_blocks(kernel, num_queries)) {
             gfni_avx512_few(db, num_blocks, block_size, scratch, num_queries, out, out_stride, column_begin, column_end);
             break;
         }

@@ -176,10 +176,11 @@ public struct PIREngine: Sendable {
     /// measured slower for that). So pieces are whole tiles, at least `pieceBytes` of blocks,
     /// and with hundreds of queries such a piece takes tens of milliseconds: the part that took
     /// the last one finished that much after the other (on average 5 % of a 700-query pass on
-    /// two threads, measured; 0.7 % with the strips). The last `parts` pieces are therefore cut by columns instead, into
-    /// ``tailStrips`` strips of whole vectors: the same blocks, a quarter of the width each, the
-    /// answers' matching columns only. Each strip re-orders its blocks' coefficients for the
-    /// kernel again, a small cost next to the combining.
+    /// two threads, measured; 0.7 % with the strips). The last `parts` pieces are therefore cut
+    /// by columns instead, into ``tailStrips`` strips of whole vectors: the same blocks, a
+    /// quarter of the width each, the answers' matching columns only. Each strip copies and
+    /// re-orders its blocks' coefficients for the kernel again, a small cost next to the
+    /// combining.
     public static func passPieces(
         numberOfBlocks: Int,
         blockSize: Int,
