@@ -12,11 +12,11 @@ import Testing
 /// Flow control: a byte budget per connection, publishers held back past the high-water mark,
 /// stall time and write deadline on an injected clock.
 @Suite struct FlowControlTests {
-    /// 64 KiB budget: high water 32 KiB, low water 16 KiB.
+    /// 64 KiB budget: high water 16 KiB, low water 8 KiB.
     static let smallFlow = FlowControl(pendingBudgetBytes: 64 << 10, writeDeadlineSeconds: 5, stallSeconds: 2)
 
-    /// 1 MiB budget for live tests: past the high-water mark there is room for the reads already
-    /// under way (one of up to 256 KiB per publisher).
+    /// 1 MiB budget for live tests: past the high-water mark (256 KiB) there is room for the
+    /// reads already under way (one of up to 256 KiB per publisher).
     static let liveFlow = FlowControl(pendingBudgetBytes: 1 << 20, writeDeadlineSeconds: 5, stallSeconds: 2)
 
     static func stanza(_ bytes: Int) -> ByteBuffer { ByteBuffer(repeating: UInt8(ascii: "x"), count: bytes) }
@@ -49,6 +49,55 @@ import Testing
         while let chunk = try subscriber.readOutbound(as: ByteBuffer.self) { written += chunk.readableBytes }
         #expect(written == 40_000)
         #expect(queue.counters.pendingBytes == 0)
+    }
+
+    /// When a subscriber passes its high-water mark, every publisher feeding it may have a read
+    /// under way: at the default budget, sixteen of the largest reads (256 KiB, half as much
+    /// again once written out as deliveries) still fit, and each publisher is held back.
+    @Test func theReadsOfSixteenPublishersUnderWayWhenASubscriberPassesItsMarkAllFit() throws {
+        let flow = FlowControl.clientDefault
+        let subscriber = EmbeddedChannel()
+        subscriber.isWritable = false
+        let counters = FlowCounters()
+        let queue = OutboundQueue(channel: subscriber, flow: flow, counters: counters)
+        // The subscriber is just below its mark when the sixteen reads end.
+        let stanzaBytes = 384
+        var queued = 0
+        while queued + stanzaBytes <= flow.highWaterBytes {
+            #expect(!queue.enqueueDeferringDrain(Self.stanza(stanzaBytes)).congested)
+            queued += stanzaBytes
+        }
+        let readDeliveries = (256 << 10) * 3 / 2 / stanzaBytes
+        var gates: [ReadGate] = []
+        for _ in 0..<16 {
+            let publisher = EmbeddedChannel()
+            let gate = ReadGate(channel: publisher)
+            try publisher.pipeline.syncOperations.addHandler(gate)
+            gates.append(gate)
+            var batch = ByteBuffer()
+            for _ in 0..<readDeliveries { batch.writeImmutableBuffer(Self.stanza(stanzaBytes)) }
+            let outcome = queue.enqueueDeferringDrain(
+                batch: batch,
+                sizes: Array(repeating: stanzaBytes, count: readDeliveries)
+            )
+            #expect(!outcome.dropped)
+            #expect(outcome.congested)
+            var routing = RoutingScratch()
+            routing.noteCongested(queue)
+            routing.finishRead(gate: gate)
+            queued += readDeliveries * stanzaBytes
+        }
+        #expect(queue.droppedCount == 0)
+        #expect(queue.counters.pendingBytes == queued)
+        #expect(gates.allSatisfy { $0.isHeld })
+        #expect(counters.publisherStalls.load(ordering: .relaxed) == 16)
+        // The subscriber takes it all: every publisher is read again.
+        subscriber.isWritable = true
+        queue.drain()
+        #expect(gates.allSatisfy { !$0.isHeld })
+        var written = 0
+        while let chunk = try subscriber.readOutbound(as: ByteBuffer.self) { written += chunk.readableBytes }
+        #expect(written == queued)
     }
 
     @Test func beyondTheBudgetDeliveriesAreDroppedAndCounted() {

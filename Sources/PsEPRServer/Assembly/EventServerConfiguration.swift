@@ -19,7 +19,7 @@ public struct EventServerConfiguration: Sendable {
     public var maximumUnauthenticatedConnections: Int = 128
     /// Each client connection's pending byte budget, write deadline and stall time
     /// [`/PsEPRServer/client/XMPP/pendingBudgetBytes`, `…/writeDeadlineSeconds`, `…/stallSeconds`]:
-    /// 4 MiB (1.6 GiB at most at 400 connections that all stop reading), 5 s, 2 s.
+    /// 8 MiB (3.2 GiB at most at 400 connections that all stop reading), 5 s, 2 s.
     public var flow = FlowControl.clientDefault
     /// Shortest lease granted, seconds [`/PsEPRServer/client/lease/minSeconds`], 30.
     public var leaseMinimumSeconds: Int = 30

@@ -24,14 +24,17 @@ public struct FlowControl: Sendable, Hashable {
         self.stallSeconds = stallSeconds
     }
 
-    /// Past this, the publishers feeding the connection stop being read: half the budget, so the
-    /// reads already under way (a few hundred KiB each) still fit.
-    public var highWaterBytes: Int { pendingBudgetBytes / 2 }
-    /// Below this, held-back publishers are read again: a quarter of the budget.
-    public var lowWaterBytes: Int { pendingBudgetBytes / 4 }
+    /// Past this, the publishers feeding the connection stop being read: a quarter of the
+    /// budget. The three quarters above it take the reads already under way when the mark is
+    /// passed, one per publisher (a connection is read once per cycle, at most 256 KiB, and its
+    /// deliveries written out take at most half as much again), so at the client default of
+    /// 8 MiB sixteen publishers bursting into one subscriber at the same instant lose nothing.
+    public var highWaterBytes: Int { pendingBudgetBytes / 4 }
+    /// Below this, held-back publishers are read again: an eighth of the budget.
+    public var lowWaterBytes: Int { pendingBudgetBytes / 8 }
 
-    /// Client connections: 4 MiB, 5 s, 2 s.
-    public static let clientDefault = FlowControl(pendingBudgetBytes: 4 << 20, writeDeadlineSeconds: 5, stallSeconds: 2)
+    /// Client connections: 8 MiB, 5 s, 2 s.
+    public static let clientDefault = FlowControl(pendingBudgetBytes: 8 << 20, writeDeadlineSeconds: 5, stallSeconds: 2)
     /// Peer links, which carry the traffic of many subscribers: 16 MiB, 10 s, 2 s.
     public static let peerDefault = FlowControl(pendingBudgetBytes: 16 << 20, writeDeadlineSeconds: 10, stallSeconds: 2)
 }
