@@ -83,6 +83,33 @@ struct EnvelopeStream: Sendable {
         return count
     }
 
+    /// The server's path for a publisher that repeats one envelope, as most do: the first event
+    /// read in full, the rest matched against its envelope as one run, then every message written
+    /// into one outbound batch.
+    func sameEnvelopeRun() throws -> Int {
+        var input = stream
+        var framer = XMLStreamFramer()
+        _ = try framer.decode(buffer: &input)
+        let limits = XMLStreamFramer.Limits()
+        var memo: EventScanner.LeadingMemo?
+        guard
+            let (_, first) = input.withUnsafeReadableBytes({
+                EventScanner.scanLeadingMessage($0, limits: limits, recentChannel: nil, copyPayload: false, memo: &memo)
+            }),
+            let memo
+        else { return 0 }
+        var elements: [Range<Int>] = []
+        elements.reserveCapacity(Self.events)
+        let end = input.withUnsafeReadableBytes {
+            memo.matchRun($0, from: first, reserved: 0, limits: limits, into: &elements)
+        }
+        var batch = ByteBuffer()
+        var sizes: [Int] = []
+        sizes.reserveCapacity(Self.events)
+        StanzaEncoder.writeMessages(forwarding: input, elements: elements, firstNumber: 1, into: &batch, sizes: &sizes)
+        return end &+ batch.readableBytes
+    }
+
     func frameScanAndEncode() throws -> Int {
         var input = stream
         var framer = XMLStreamFramer()

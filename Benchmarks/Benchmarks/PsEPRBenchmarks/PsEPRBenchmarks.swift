@@ -33,6 +33,9 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("envelope, 1000 events: one-pass read (the server's path)", configuration: perStream) { _ in
         blackHole(try stream.onePassRead())
     }
+    Benchmark("envelope, 1000 events: same-envelope run + encode (a steady publisher)", configuration: perStream) { _ in
+        blackHole(try stream.sameEnvelopeRun())
+    }
     Benchmark("envelope, 1000 events: frame + scan + encode", configuration: perStream) { _ in
         blackHole(try stream.frameScanAndEncode())
     }
