@@ -53,13 +53,19 @@ struct EnvelopeStream: Sendable {
         return count
     }
 
-    /// The server's path for a logged-in publisher: past the stream header, each event cut and
-    /// read in one pass, only the payload scanned when the envelope repeats the last one.
-    func onePassRead() throws -> Int {
+    /// The stream's events: the stream header goes through the framer, as on a real connection.
+    private func eventsPastHeader() throws -> ByteBuffer {
         var input = stream
         var framer = XMLStreamFramer()
-        // The stream header goes through the framer, as on a real connection.
         _ = try framer.decode(buffer: &input)
+        return input
+    }
+
+    /// The server's one-pass read, one event at a time (its path for events that do not continue
+    /// a run): past the stream header, each event cut and read in one pass, only the payload
+    /// scanned when the envelope repeats the last one.
+    func onePassRead() throws -> Int {
+        var input = try eventsPastHeader()
         let limits = XMLStreamFramer.Limits()
         var memo: EventScanner.LeadingMemo?
         var recent: ChannelName?
@@ -87,9 +93,7 @@ struct EnvelopeStream: Sendable {
     /// read in full, the rest matched against its envelope as one run, then every message written
     /// into one outbound batch.
     func sameEnvelopeRun() throws -> Int {
-        var input = stream
-        var framer = XMLStreamFramer()
-        _ = try framer.decode(buffer: &input)
+        let input = try eventsPastHeader()
         let limits = XMLStreamFramer.Limits()
         var memo: EventScanner.LeadingMemo?
         guard

@@ -30,7 +30,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("envelope, 1000 events: frame + scan", configuration: perStream) { _ in
         blackHole(try stream.frameAndScan())
     }
-    Benchmark("envelope, 1000 events: one-pass read (the server's path)", configuration: perStream) { _ in
+    Benchmark("envelope, 1000 events: one-pass read, one event at a time", configuration: perStream) { _ in
         blackHole(try stream.onePassRead())
     }
     Benchmark("envelope, 1000 events: same-envelope run + encode (a steady publisher)", configuration: perStream) { _ in
