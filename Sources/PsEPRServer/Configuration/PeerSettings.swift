@@ -18,7 +18,7 @@ public struct PeerSettings: Sendable, Hashable {
     /// The channel carrying peer lists [`/PsEPRServer/peer/leasePeer/configurationChannel`].
     public var configurationChannel: String = "/org/psepr/server/leasepeer/servers/"
     /// Each peer link's pending byte budget, write deadline and stall time
-    /// [`/PsEPRServer/peer/leasePeer/pendingBudgetBytes`, `…/writeDeadlineSeconds`, `…/stallSeconds`]: 16 MiB, 10 s, 2 s.
+    /// [`/PsEPRServer/peer/leasePeer/pendingBudgetBytes`, `…/writeDeadlineSeconds`, `…/stallSeconds`]: 32 MiB, 10 s, 2 s.
     public var flow = FlowControl.peerDefault
     /// Seconds between pings on a quiet link; a link silent for three times this is closed
     /// [`/PsEPRServer/peer/leasePeer/keepAliveSeconds`], 30.

@@ -35,8 +35,9 @@ public struct FlowControl: Sendable, Hashable {
 
     /// Client connections: 8 MiB, 5 s, 2 s.
     public static let clientDefault = FlowControl(pendingBudgetBytes: 8 << 20, writeDeadlineSeconds: 5, stallSeconds: 2)
-    /// Peer links, which carry the traffic of many subscribers: 16 MiB, 10 s, 2 s.
-    public static let peerDefault = FlowControl(pendingBudgetBytes: 16 << 20, writeDeadlineSeconds: 10, stallSeconds: 2)
+    /// Peer links, which carry the traffic of many subscribers: 32 MiB (held back past 8 MiB),
+    /// 10 s, 2 s.
+    public static let peerDefault = FlowControl(pendingBudgetBytes: 32 << 20, writeDeadlineSeconds: 10, stallSeconds: 2)
 }
 /// Flow-control counters shared by a router's queues, read for status reports.
 final class FlowCounters: Sendable {
