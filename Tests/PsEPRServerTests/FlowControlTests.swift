@@ -60,7 +60,7 @@ import Testing
         subscriber.isWritable = false
         let counters = FlowCounters()
         let queue = OutboundQueue(channel: subscriber, flow: flow, counters: counters)
-        // The subscriber is just below its mark when the sixteen reads end.
+        // The subscriber is just below its mark when the sixteen reads arrive.
         let stanzaBytes = 384
         var queued = 0
         while queued + stanzaBytes <= flow.highWaterBytes {
