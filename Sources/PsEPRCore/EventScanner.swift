@@ -326,17 +326,19 @@ public enum EventScanner {
         /// verdicts of ``EventScanner/scanLeading(_:limits:recentChannel:copyPayload:memo:)``;
         /// appends each one's element range to `elements` and returns the offset after the last.
         /// A message is begun only while more than `reserved` bytes remain from where it (or the
-        /// whitespace before it) starts.
+        /// whitespace before it) starts, and while the run has taken fewer than `maximumBytes`
+        /// from `start`.
         public func matchRun(
             _ bytes: UnsafeRawBufferPointer,
             from start: Int,
             reserved: Int,
+            maximumBytes: Int = .max,
             limits: XMLStreamFramer.Limits,
             into elements: inout [Range<Int>]
         ) -> Int {
             guard limits == self.limits, eventElement != nil else { return start }
             var end = start
-            while bytes.count - end > reserved {
+            while bytes.count - end > reserved, end - start < maximumBytes {
                 var next = end
                 while next < bytes.count, XMLSyntax.isWhitespace(bytes[next]) { next += 1 }
                 guard next < bytes.count, bytes[next] == UInt8(ascii: "<") else { break }

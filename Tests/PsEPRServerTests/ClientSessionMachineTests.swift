@@ -58,6 +58,14 @@ import Testing
             return open
         }
 
+        /// Asked to pause once this many routes are recorded (nil: never).
+        var pauseAfterRoutes: Int?
+
+        func shouldPauseReading() -> Bool {
+            guard let pauseAfterRoutes else { return false }
+            return envelopes.count >= pauseAfterRoutes
+        }
+
         /// What was recorded since the last call.
         func take() -> [ClientSessionMachine.Action] {
             defer { actions.removeAll() }
@@ -509,6 +517,46 @@ import Testing
         #expect(actions.last.map { if case .close = $0 { true } else { false } } == true)
         #expect(machine.halted)
         #expect(Self.feed(&machine, eventStanza("/a/", body: "late")).isEmpty)
+    }
+
+    /// A sink that asks to pause stops the read between runs of events; what the read had left,
+    /// whole events and an unfinished one, is read on by a resume and by the next read, in order.
+    @Test func aPausedReadKeepsWhatItHasLeftAndGoesOnInOrder() {
+        var machine = Self.loggedIn()
+        let recorder = Recorder()
+        let events = 2_000
+        let stream = Array((0..<events).map { eventStanza("/a/", body: "\($0)") }.joined().utf8)
+        // The last event arrives in two reads.
+        let split = stream.count - 40
+        recorder.pauseAfterRoutes = 1
+        machine.read(ByteBuffer(bytes: stream[..<split]), into: recorder)
+        #expect(machine.paused)
+        let first = recorder.envelopes.count
+        // One run at most: a run stops after its bytes pass ``ClientSessionMachine/runBytes``.
+        let eventBytes = stream.count / events
+        #expect(first >= 1 && first <= ClientSessionMachine.runBytes / eventBytes + 2, "\(first)")
+        // Resumed while the sink still asks to pause: one more run.
+        machine.resume(into: recorder)
+        #expect(machine.paused)
+        #expect(recorder.envelopes.count > first)
+        recorder.pauseAfterRoutes = nil
+        machine.resume(into: recorder)
+        #expect(!machine.paused)
+        #expect(recorder.envelopes.count == events - 1)
+        machine.read(ByteBuffer(bytes: stream[split...]), into: recorder)
+        let bodies = Self.routes(recorder.take()).map { $0.element ?? "" }
+        #expect(bodies.count == events)
+        #expect(bodies.enumerated().allSatisfy { $1.contains("<v>\($0)</v>") })
+        // A new read while paused reads what was kept first.
+        recorder.pauseAfterRoutes = 1
+        machine.read(ByteBuffer(bytes: stream), into: recorder)
+        #expect(machine.paused)
+        recorder.pauseAfterRoutes = nil
+        machine.read(ByteBuffer(string: eventStanza("/a/", body: "last")), into: recorder)
+        let again = Self.routes(recorder.take()).map { $0.element ?? "" }
+        #expect(again.count == events + 1)
+        #expect(again.dropLast().enumerated().allSatisfy { $1.contains("<v>\($0)</v>") })
+        #expect(again.last?.contains("<v>last</v>") == true)
     }
 
     @Test func aSinkThatIsClosingStopsTheRead() {

@@ -120,6 +120,33 @@ final class ClientConnectionHandler: QueueDrainingHandler, ClientSessionSink {
         queue.received.add(frames, ordering: .relaxed)
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        finishRead(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    /// Ends a read (or a resumed one): drains scheduled, the gate held by every subscriber the read
+    /// took past its mark. A read that paused goes on once the gate opens (``ReadGate/Opened``),
+    /// or at once on the next loop cycle when no subscriber held it after all.
+    private func finishRead(context: ChannelHandlerContext) {
+        routing.finishRead(gate: gate)
+        guard machine.paused, gate?.isHeld != true else { return }
+        context.eventLoop.assumeIsolated().execute { [self] in resumePausedRead(context: context) }
+    }
+
+    /// Reads on what a paused read kept.
+    private func resumePausedRead(context: ChannelHandlerContext) {
+        guard !closing, machine.paused, let queue else { return }
+        queue.received.add(machine.resume(into: self), ordering: .relaxed)
+        finishRead(context: context)
+    }
+
+    /// Whether to stop within a read: a subscriber it fed is past its high-water mark (a reader
+    /// with no gate is never held back, so it never stops).
+    func shouldPauseReading() -> Bool {
+        gate != nil && routing.passedHighWater()
+    }
+
     /// Routes an event the machine read (the bulk of the traffic).
     func route(_ event: Event, envelope: UInt64?, forwarding element: ByteBuffer?) {
         router.route(event, envelope: envelope, forwarding: element, routing: &routing)
@@ -208,7 +235,9 @@ final class ClientConnectionHandler: QueueDrainingHandler, ClientSessionSink {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
+        if event is ReadGate.Opened {
+            resumePausedRead(context: context)
+        } else if event is IdleStateHandler.IdleStateEvent {
             logger.log(
                 .io,
                 .debug,

@@ -86,8 +86,12 @@ struct ClientSessionMachine {
     /// The framer's bounds, also those of the one-pass reads.
     let limits: XMLStreamFramer.Limits
     private var framer: XMLStreamFramer
-    /// Bytes of an unfinished stanza, kept until the rest arrives.
+    /// Bytes of an unfinished stanza, kept until the rest arrives; after a pause, everything the
+    /// read had left.
     private var unframed: ByteBuffer?
+    /// Set when the last read stopped because the sink asked it to (``ClientSessionSink/shouldPauseReading()``):
+    /// whole stanzas may wait in ``unframed`` for ``resume(into:)``.
+    private(set) var paused = false
     /// Set by a SASL success: the client's next bytes open a new stream.
     private var restartRequested = false
     /// Set once the sink said the connection is closing, or the stream ended: nothing more is read.
@@ -500,6 +504,7 @@ struct ClientSessionMachine {
     @discardableResult
     mutating func read(_ input: ByteBuffer, into sink: some ClientSessionSink) -> Int {
         guard !halted else { return 0 }
+        paused = false
         var frames = 0
         var bytes = input
         if var pending = unframed {
@@ -515,6 +520,12 @@ struct ClientSessionMachine {
                 switch consume(&pending, into: sink, frames: &frames, returningWithin: appended) {
                 case .stopped:
                     return frames
+                case .paused:
+                    // Everything not yet read waits: what is left of the pieces, then the read's rest.
+                    pending.writeBuffer(&bytes)
+                    keep(pending)
+                    paused = true
+                    return frames
                 case .betweenStanzas:
                     // What is left of the pieces is still in the read, just before its reader index.
                     bytes.moveReaderIndex(to: bytes.readerIndex - pending.readableBytes)
@@ -527,9 +538,28 @@ struct ClientSessionMachine {
                 }
             }
         }
-        if consume(&bytes, into: sink, frames: &frames, returningWithin: nil) != .stopped { keep(bytes) }
+        switch consume(&bytes, into: sink, frames: &frames, returningWithin: nil) {
+        case .stopped: break
+        case .paused:
+            keep(bytes)
+            paused = true
+        case .needMore, .betweenStanzas: keep(bytes)
+        }
         return frames
     }
+
+    /// Reads on what a paused read left (once the sink lets its reader go), as if it had just
+    /// arrived; may pause again.
+    @discardableResult
+    mutating func resume(into sink: some ClientSessionSink) -> Int {
+        guard paused else { return 0 }
+        return read(ByteBuffer(), into: sink)
+    }
+
+    /// The most bytes of one run of events with a repeated envelope routed before the sink is
+    /// asked whether to pause: what a reader can add past a subscriber's high-water mark before
+    /// it stops.
+    static let runBytes = 32 << 10
 
     /// The first piece of a read joined to an unfinished stanza: most stanzas end within it.
     static let firstJoinedPiece = 1024
@@ -545,6 +575,8 @@ struct ClientSessionMachine {
         case betweenStanzas
         /// Nothing more of this read is to be read: the connection is closing, or TLS starts.
         case stopped
+        /// The sink asked to stop here for now; the rest is read on by ``resume(into:)``.
+        case paused
     }
 
     /// Handles the stanzas in `bytes`, one after another, while they are whole.
@@ -562,6 +594,7 @@ struct ClientSessionMachine {
                 switch takeLeadingEvent(&bytes, into: sink, reserved: returningWithin ?? 0) {
                 case .taken(let events):
                     frames += events
+                    if sink.shouldPauseReading() { return .paused }
                     continue
                 case .stopped:
                     frames += 1
@@ -604,6 +637,7 @@ struct ClientSessionMachine {
                 restartRequested = false
                 framer = XMLStreamFramer(mode: .stream, limits: limits)
             }
+            if sink.shouldPauseReading() { return .paused }
         }
     }
 
@@ -742,7 +776,14 @@ struct ClientSessionMachine {
                 runElements.removeAll(keepingCapacity: true)
                 runElements.append(element)
                 let end = bytes.withUnsafeReadableBytes {
-                    memo.matchRun($0, from: length, reserved: reserved, limits: limits, into: &runElements)
+                    memo.matchRun(
+                        $0,
+                        from: length,
+                        reserved: reserved,
+                        maximumBytes: Self.runBytes,
+                        limits: limits,
+                        into: &runElements
+                    )
                 }
                 sink.route(routedEvent, envelope: routedEnvelope, forwardingRun: bytes, elements: runElements)
                 bytes.moveReaderIndex(forwardBy: end)
@@ -845,4 +886,8 @@ protocol ClientSessionSink: AnyObject {
     func route(_ event: Event, envelope: UInt64, forwardingRun buffer: ByteBuffer, elements: [Range<Int>])
     /// Carries out `action` (never `.route`); false once the connection is closing.
     func perform(_ action: ClientSessionMachine.Action) -> Bool
+    /// Whether to stop reading here for now: a subscriber fed by this read has passed its
+    /// high-water mark, so the connection is about to be held back. What the read has left waits
+    /// in the machine for ``ClientSessionMachine/resume(into:)``.
+    func shouldPauseReading() -> Bool
 }

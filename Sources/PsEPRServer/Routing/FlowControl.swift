@@ -25,10 +25,11 @@ public struct FlowControl: Sendable, Hashable {
     }
 
     /// Past this, the publishers feeding the connection stop being read: a quarter of the
-    /// budget. The three quarters above it take the reads already under way when the mark is
-    /// passed, one per publisher (a connection is read once per cycle, at most 256 KiB, and its
-    /// deliveries written out take at most half as much again), so at the client default of
-    /// 8 MiB sixteen publishers bursting into one subscriber at the same instant lose nothing.
+    /// budget. The three quarters above it take what each publisher adds before it stops: a
+    /// client publisher stops within its read, after at most one run
+    /// (``ClientSessionMachine/runBytes``), so about 190 bursting into one subscriber at once
+    /// fit at the client default of 8 MiB; a peer link finishes its read (at most 256 KiB, its
+    /// deliveries at most half as much again written out), sixteen at once.
     public var highWaterBytes: Int { pendingBudgetBytes / 4 }
     /// Below this, held-back publishers are read again: an eighth of the budget.
     public var lowWaterBytes: Int { pendingBudgetBytes / 8 }

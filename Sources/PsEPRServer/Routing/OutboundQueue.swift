@@ -66,6 +66,11 @@ final class OutboundQueue: Sendable, Hashable {
     let bytesReceived = Atomic<Int>(0)
     let bytesSent = Atomic<Int>(0)
     private let state = Mutex(State())
+    /// ``State/pendingBytes`` and ``State/stallExpired`` as of their last change, read without the
+    /// lock by a reader deciding whether its batch would take this queue past the mark
+    /// (``RoutingScratch/passedHighWater()``).
+    private let pendingBytesSeen = Atomic<Int>(0)
+    private let stallExpiredSeen = Atomic<Bool>(false)
     private let flowCounters: FlowCounters
 
     init(
@@ -84,6 +89,13 @@ final class OutboundQueue: Sendable, Hashable {
     var account: String? {
         get { state.withLock { $0.account } }
         set { state.withLock { $0.account = newValue } }
+    }
+
+    /// Whether `bytes` more would take the queue past its high-water mark and so hold its
+    /// publisher back, by its state as last seen (a hint: the enqueue decides).
+    func wouldPassHighWater(adding bytes: Int) -> Bool {
+        pendingBytesSeen.load(ordering: .relaxed) + bytes > flow.highWaterBytes
+            && !stallExpiredSeen.load(ordering: .relaxed)
     }
 
     /// Counters for status reports.
@@ -135,6 +147,7 @@ final class OutboundQueue: Sendable, Hashable {
                 written = state.pending[last].writeImmutableBuffer(stanza)
             }
             state.pendingBytes += written
+            pendingBytesSeen.store(state.pendingBytes, ordering: .relaxed)
             state.queuedCount += 1
             state.delivered += 1
             var outcome = Enqueued(congested: state.pendingBytes > highWater && !state.stallExpired)
@@ -208,6 +221,7 @@ final class OutboundQueue: Sendable, Hashable {
                 }
                 state.dropped += dropped
             }
+            pendingBytesSeen.store(state.pendingBytes, ordering: .relaxed)
             var outcome = Enqueued(congested: state.pendingBytes > highWater && !state.stallExpired)
             if !state.drainScheduled && state.pendingBytes > 0 {
                 state.drainScheduled = true
@@ -275,8 +289,10 @@ final class OutboundQueue: Sendable, Hashable {
     private func written(_ bytes: Int) {
         let released = state.withLock { state -> [ReadGate] in
             state.pendingBytes -= bytes
+            pendingBytesSeen.store(state.pendingBytes, ordering: .relaxed)
             state.writesCompleted &+= 1
             state.stallExpired = false
+            stallExpiredSeen.store(false, ordering: .relaxed)
             guard state.pendingBytes <= flow.lowWaterBytes, !state.holding.isEmpty else { return [] }
             defer { state.holding.removeAll() }
             return state.holding
@@ -361,6 +377,7 @@ final class OutboundQueue: Sendable, Hashable {
             }
             guard stuck >= stall, !state.holding.isEmpty else { return (.moving, []) }
             state.stallExpired = true
+            stallExpiredSeen.store(true, ordering: .relaxed)
             defer { state.holding.removeAll() }
             return (.stallExpired(publishers: state.holding.count, pendingBytes: state.pendingBytes), state.holding)
         }

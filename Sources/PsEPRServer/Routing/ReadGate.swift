@@ -4,7 +4,9 @@ import Synchronization
 
 /// A publishing connection's reads, paused while any subscriber it feeds is over its high-water
 /// mark. It sits in the connection's pipeline and holds back the `read` that asks the socket for
-/// more; when the last subscriber holding it drains, the read goes out again.
+/// more; when the last subscriber holding it drains, the read goes out again, after an
+/// ``Opened`` event through the pipeline (a reader that stopped within a read goes on with what
+/// it kept, whether or not the socket has more).
 final class ReadGate: ChannelOutboundHandler, Sendable {
     typealias OutboundIn = Any
 
@@ -39,17 +41,24 @@ final class ReadGate: ChannelOutboundHandler, Sendable {
         }
     }
 
-    /// A queue lets go; the last one lets the held-back read out (on the connection's loop).
+    /// The inbound event that says the gate has opened.
+    struct Opened: Sendable {}
+
+    /// A queue lets go; the last one says so through the pipeline and lets the held-back read out
+    /// (on the connection's loop).
     func release() {
-        let resume = state.withLock { state -> Bool in
+        let (opened, readHeld) = state.withLock { state -> (Bool, Bool) in
             state.holders -= 1
-            guard state.holders == 0, state.readHeld else { return false }
-            state.readHeld = false
-            return true
+            guard state.holders == 0 else { return (false, false) }
+            defer { state.readHeld = false }
+            return (true, state.readHeld)
         }
-        guard resume else { return }
+        guard opened else { return }
         let channel = self.channel
-        channel.eventLoop.execute { channel.read() }
+        channel.eventLoop.execute {
+            channel.pipeline.fireUserInboundEventTriggered(Opened())
+            if readHeld { channel.read() }
+        }
     }
 
     /// Whether reads are paused now (for tests).

@@ -195,6 +195,18 @@ struct RoutingScratch {
         }
     }
 
+    /// Whether a queue this read fed has passed its high-water mark, or will when the batch is
+    /// handed over, so the reader is about to be held back: a reader asks between runs, to stop
+    /// before it adds more. The batch stays gathered (handed over at the end of the read, as
+    /// always: handing it over in pieces would copy each piece out of its large buffer); should
+    /// the queue have drained meanwhile, the reader is not held and goes on at once.
+    func passedHighWater() -> Bool {
+        if !congested.isEmpty { return true }
+        guard !batch.sizes.isEmpty else { return false }
+        let bytes = batch.bytes.readableBytes
+        return batchQueues.contains { $0.wouldPassHighWater(adding: bytes) }
+    }
+
     /// Notes a queue past its high-water mark (once per read).
     mutating func noteCongested(_ queue: OutboundQueue) {
         if !congested.contains(where: { $0 === queue }) { congested.append(queue) }
