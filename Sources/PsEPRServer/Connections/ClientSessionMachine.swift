@@ -496,9 +496,11 @@ struct ClientSessionMachine {
     // MARK: Reading
 
     /// Reads the bytes of one socket read: frames them, handles every stanza, and hands `sink`
-    /// what each calls for, in order; an unfinished stanza is kept for the next read. Returns how
-    /// many frames (stanzas, stream headers and ends) it handled. Nothing more is read once the
-    /// sink has said the connection is closing, or the stream has ended.
+    /// what each calls for, in order; an unfinished stanza is kept for the next read, and when the
+    /// sink asks to pause, everything not yet read is kept for ``resume(into:)`` (or is read first
+    /// by the next read). Returns how many frames (stanzas, stream headers and ends) it handled.
+    /// Nothing more is read once the sink has said the connection is closing, or the stream has
+    /// ended.
     ///
     /// The sink must not use the machine while it is called (it is being modified).
     @discardableResult
@@ -641,7 +643,8 @@ struct ClientSessionMachine {
         }
     }
 
-    /// Keeps an unfinished stanza for the next read.
+    /// Keeps what a read left (an unfinished stanza; after a pause, everything not yet read) for
+    /// the next read.
     private mutating func keep(_ bytes: ByteBuffer) {
         guard bytes.readableBytes > 0 else { return }
         if bytes.readableBytes <= Self.copiedRemainder {
